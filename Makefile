@@ -1,0 +1,52 @@
+# Two commands matter: `make demo` (see it work) and `make test` (the whole suite).
+# Both install what they need: Debian packages with apt, then the Python venv.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# pcscd + vpcd give a real PC/SC stack without hardware; libpcsclite-dev/gcc/python3-dev build
+# pyscard; chromium is the browser the kiosk and the browser tests use; opensc cross-checks cards.
+APT_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev gcc python3-dev python3-venv chromium opensc
+
+.PHONY: setup apt venv demo run test test-fast bench lint clean
+
+setup: apt venv
+
+apt:
+	@if dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | grep -vq 'install ok installed' \
+	    || [ "$$(dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | wc -l)" -lt "$(words $(APT_PACKAGES))" ]; then \
+	  echo "Installing Debian packages: $(APT_PACKAGES)"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(BIN)/onshi demo
+
+run: setup
+	$(BIN)/onshi run
+
+test: setup
+	$(BIN)/pytest -p no:cacheprovider
+
+test-fast: venv
+	$(BIN)/pytest -p no:cacheprovider tests/unit
+
+bench: setup
+	$(BIN)/python -m bench
+
+lint: venv
+	$(BIN)/ruff check device reader sync web sim tests bench
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .demo .onshi

@@ -1,0 +1,139 @@
+"""End-to-end card visits through the real stack, timed and broken down.
+
+pcscd + vpcd, an emulated JPKI card in its own process, the simulated central service in its
+own process over mutual TLS, and the appliance's visit flow in this process. For each visit:
+total time from the card being seen to the answer stored and published, split into card I/O
+(time inside transmit), central round trips, the patient (PIN wait: the PIN is handed in as soon
+as it is asked for) and the appliance's own overhead; plus APDUs per visit and the time from the
+central answer to the reception event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from device.demo import ensure_pcscd
+from device.events import ConfirmationStored, EventBus, PinRequested, VisitAborted, VisitFailed
+from device.flow import KioskPins, VisitFlow, VisitState, VisitTimings
+from reader.events import CardRemovedEvent, ReaderEvent
+from reader.pcsc import PcscReaders, ReaderMonitor
+from sync.central import CentralClient, CentralError, tls_context
+from sync.fieldcrypt import FieldCipher, FieldKeys
+from sync.store import Store
+
+READER = "Virtual PCD 00 00"
+CENTRAL_PORT = 18443
+PERSON = "P001"
+PIN = "1234"
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def _ms(values: list[float]) -> str:
+    return (f"median {statistics.median(values) * 1000:8.1f} ms   "
+            f"p95 {percentile(values, 95) * 1000:8.1f} ms")
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="bench.visits")
+    parser.add_argument("--visits", type=int, default=30)
+    args = parser.parse_args(argv)
+    data = Path(tempfile.mkdtemp(prefix="onshi-bench-"))
+    subprocess.run([sys.executable, "-m", "sim", "pki", "--data", str(data)], check=True,
+                   stdout=subprocess.DEVNULL)
+    pki = data / "pki"
+    children: list[subprocess.Popen[bytes]] = []
+    pcscd = ensure_pcscd()
+    if pcscd is not None:
+        children.append(pcscd)
+    children.append(subprocess.Popen(
+        [sys.executable, "-m", "sim", "central", "--data", str(data), "--port", str(CENTRAL_PORT)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    context = tls_context(pki / "central-ca.pem", pki / "device.pem", pki / "device.key")
+    central = CentralClient(f"https://127.0.0.1:{CENTRAL_PORT}", verify=context, timeout_s=10)
+    for _ in range(100):
+        try:
+            central.health()
+            break
+        except CentralError:
+            time.sleep(0.2)
+    store = Store(data / "bench.db", FieldCipher(FieldKeys.load_or_create(data / "bench.key")))
+    bus = EventBus()
+    events = bus.subscribe()
+    pins = KioskPins()
+    readers = PcscReaders()
+    flow = VisitFlow(medical_institution_code="1312345670", connect=readers.connect,
+                     central=central, store=store, bus=bus, pins=pins)
+    removed: list[float] = []
+
+    def on_event(event: ReaderEvent) -> None:
+        if isinstance(event, CardRemovedEvent):
+            removed.append(time.monotonic())
+        flow.handle(event)
+
+    monitor = ReaderMonitor(on_event, reader_filter=READER)
+    monitor.start()
+    timings: list[VisitTimings] = []
+    failures = 0
+    try:
+        for _ in range(args.visits):
+            card = subprocess.Popen(
+                [sys.executable, "-m", "sim", "card", "--person", PERSON, "--reader", "0",
+                 "--data", str(data)], stdout=subprocess.DEVNULL)
+            while True:
+                event = events.get(30)
+                if event is None:
+                    raise SystemExit("no PIN request within 30 s: is pcscd seeing the card?")
+                if isinstance(event, PinRequested):
+                    pins.submit(event.visit_id, PIN)
+                if isinstance(event, (ConfirmationStored, VisitAborted, VisitFailed)):
+                    break
+            flow.wait_idle(10)
+            outcome = flow.last_outcome
+            if outcome is not None and outcome.state is VisitState.DONE:
+                timings.append(outcome.timings)
+            else:
+                failures += 1
+            count = len(removed)
+            card.terminate()
+            card.wait(5)
+            deadline = time.monotonic() + 5
+            while len(removed) == count and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(0.6)  # DOMAIN.md §6: let pcscd settle before the next card
+    finally:
+        monitor.stop()
+        readers.close()
+        central.close()
+        store.close()
+        for child in reversed(children):
+            child.terminate()
+            child.wait(10)
+    if not timings:
+        raise SystemExit("no visit completed")
+    total = [t.total_s - t.pin_wait_s for t in timings]
+    card_io = [t.card_io_s for t in timings]
+    central_rt = [t.central_s for t in timings]
+    overhead = [t.overhead_s for t in timings]
+    share = [o / t for o, t in zip(overhead, total, strict=True)]
+    print(f"card visits through pcscd + vpcd + simulated central (mTLS): {len(timings)} ok, "
+          f"{failures} failed")
+    print(f"  end to end (PIN wait excluded) {_ms(total)}")
+    print(f"  card I/O                       {_ms(card_io)}")
+    print(f"  central round trips            {_ms(central_rt)}")
+    print(f"  appliance overhead             {_ms(overhead)}")
+    print(f"  overhead share of end to end   median {statistics.median(share) * 100:5.1f} %   "
+          f"p95 {percentile(share, 95) * 100:5.1f} %   (target <= 10 %)")
+    print(f"  answer -> reception event      {_ms([t.answer_to_event_s for t in timings])}"
+          "   (target <= 1 s)")
+    print(f"  APDUs per visit                {statistics.median([t.apdus for t in timings]):.0f}")

@@ -1,0 +1,104 @@
+"""Builds every part of the appliance once and starts/stops them in order.
+
+This is the composition root used by `onshi run` and `onshi demo` (device/cli.py parses the
+command line and hands over here). Nothing is a singleton: each part is constructed here and
+passed to the parts that use it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from device.config import Config
+from device.events import EventBus, ReaderStatus
+from device.flow import KioskPins, VisitFlow
+from device.sandbox import CardSandbox
+from device.services import Services
+from reader.events import CardInserted, CardRemovedEvent, PcscDown, PcscUp, ReaderEvent
+from reader.pcsc import PcscReaders, ReaderMonitor
+from sync.central import CentralClient, tls_context
+from sync.fieldcrypt import FieldCipher, FieldKeys
+from sync.store import Store
+from web.app import create_kiosk_app, create_staff_app
+from web.server import WebServer
+
+log = logging.getLogger(__name__)
+
+
+def forbidden_apdu_logger(apdu: bytes) -> None:
+    # Only the command header: a refused APDU may carry an AID but never a PIN.
+    log.error("guard refused a card command: %s", apdu[:4].hex(" ").upper())
+
+
+@dataclass
+class Appliance:
+    services: Services
+    readers: PcscReaders
+    monitor: ReaderMonitor
+    central: CentralClient
+    staff: WebServer
+    kiosk: WebServer
+
+    def start(self) -> None:
+        self.staff.start()
+        self.kiosk.start()
+        self.monitor.start()
+        log.info(
+            "staff UI on http://%s:%d/  kiosk on http://127.0.0.1:%d/",
+            self.services.config.staff_host, self.staff.port, self.kiosk.port,
+        )
+
+    def stop(self) -> None:
+        self.monitor.stop()
+        self.services.flow.wait_idle(5)
+        if self.services.sandbox is not None:
+            self.services.sandbox.close()
+        self.staff.stop()
+        self.kiosk.stop()
+        self.central.close()
+        self.readers.close()
+        self.services.store.close()
+
+
+def build_appliance(config: Config) -> Appliance:
+    keys = FieldKeys.load_or_create(config.store_key_path)
+    store = Store(config.database_path, FieldCipher(keys))
+    central = CentralClient(
+        config.central_url,
+        verify=tls_context(config.central_ca, config.device_cert, config.device_key),
+        timeout_s=config.central_timeout_s,
+        retries=config.central_retries,
+    )
+    bus = EventBus()
+    pins = KioskPins()
+    readers = PcscReaders()
+    flow = VisitFlow(
+        medical_institution_code=config.medical_institution_code,
+        connect=readers.connect,
+        central=central,
+        store=store,
+        bus=bus,
+        pins=pins,
+        pin_timeout_s=config.pin_timeout_s,
+        on_refused=forbidden_apdu_logger,
+    )
+    sandbox = CardSandbox(config.demo_data) if config.demo else None
+    services = Services(config, store, bus, flow, pins, sandbox)
+
+    def on_reader_event(event: ReaderEvent) -> None:
+        if isinstance(event, CardInserted):
+            bus.publish(ReaderStatus(event.reader, True, True))
+        elif isinstance(event, CardRemovedEvent):
+            bus.publish(ReaderStatus(event.reader, True, False))
+        elif isinstance(event, PcscDown):
+            bus.publish(ReaderStatus("", False, False))
+        elif isinstance(event, PcscUp):
+            for name in event.readers:
+                bus.publish(ReaderStatus(name, True, False))
+        flow.handle(event)
+
+    monitor = ReaderMonitor(on_reader_event, reader_filter=config.reader)
+    staff = WebServer(create_staff_app(config, services), config.staff_host, config.staff_port)
+    kiosk = WebServer(create_kiosk_app(config, services), "127.0.0.1", config.kiosk_port)
+    return Appliance(services, readers, monitor, central, staff, kiosk)

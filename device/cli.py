@@ -1,0 +1,118 @@
+"""The `onshi` command: one main() that parses, builds and maps errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from device.cli_support import wait_for_stop_signal
+from device.config import SETTINGS, Config, ConfigError, load_config
+from reader.errors import ReaderError
+from sync.central import CentralError
+from sync.fieldcrypt import KeyFileError
+
+EXIT_OK, EXIT_USAGE, EXIT_CONFIG, EXIT_READER, EXIT_CENTRAL, EXIT_FAILED = 0, 64, 78, 69, 75, 1
+
+COMMANDS: dict[str, str] = {
+    "run": "Run the appliance: reader, visit flow, staff UI and kiosk",
+    "demo": "Run everything on this machine: pcscd, simulated central, appliance, sandbox page",
+    "sim central": "Run the simulated central eligibility service (mutual TLS)",
+    "sim card": "Place a virtual JPKI card on a vpcd reader until stopped",
+    "sim people": "List the synthetic population (ids, names, scenario, demo PIN)",
+    "sim pki": "Create the test PKI (JPKI-like root, card, central and device certificates)",
+    "card info": "Read only the authentication certificate of the card on the reader",
+    "card check": "Run a whole card visit from the terminal (PIN read from stdin)",
+    "settings": "List every setting with its default and help",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="onshi",
+        description="onshi-edge: online eligibility confirmation at the reception desk",
+        epilog="Settings (config file keys, or environment ONSHI_<NAME>): "
+        + ", ".join(s.name for s in SETTINGS),
+    )
+    parser.add_argument("--config", type=Path, default=os.environ.get("ONSHI_CONFIG"),
+                        help="TOML settings file (default: $ONSHI_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help=COMMANDS["run"])
+    demo = sub.add_parser("demo", help=COMMANDS["demo"])
+    demo.add_argument("--data", type=Path, default=Path(".demo"),
+                      help="Where the demo keeps its PKI, database and card state")
+    sim = sub.add_parser("sim", help="Simulators: central, card, people, pki (see onshi sim -h)")
+    sim.add_argument("args", nargs=argparse.REMAINDER)
+    card = sub.add_parser("card", help="Technician tools for the card on the reader")
+    card_sub = card.add_subparsers(dest="card_command", required=True)
+    for name in ("info", "check"):
+        p = card_sub.add_parser(name, help=COMMANDS[f"card {name}"])
+        p.add_argument("--json", action="store_true", help="Print JSON instead of text")
+    sub.add_parser("settings", help=COMMANDS["settings"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sim"]:
+        # The simulators are separate programs: hand over without importing them here.
+        os.execv(sys.executable, [sys.executable, "-m", "sim", *argv[1:]])
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "settings":
+            return _settings()
+        if args.command == "demo":
+            from device.demo import run_demo
+
+            return run_demo(args.data, args.config)
+        config = load_config(args.config)
+        logging.basicConfig(level=config.log_level if config.log_level != "TRAFFIC" else 5,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if args.command == "run":
+            return _run(config)
+        if args.command == "card":
+            from device.technician import card_check, card_info
+
+            if args.card_command == "info":
+                return card_info(config, as_json=args.json)
+            return card_check(config, sys.stdin, as_json=args.json)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyFileError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
+    except ReaderError as exc:
+        print(f"カードリーダー / card reader: {exc}", file=sys.stderr)
+        return EXIT_READER
+    except CentralError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CENTRAL
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return EXIT_USAGE
+
+
+def _settings() -> int:
+    for s in SETTINGS:
+        default = str(s.default) if str(s.default) not in ("", ".") else '""'
+        print(f"{s.name} (default: {default})\n    {s.help}")
+    return EXIT_OK
+
+
+def _run(config: Config) -> int:
+    from device.appliance import build_appliance
+
+    appliance = build_appliance(config)
+    appliance.start()
+    print(f"受付画面 / reception: http://{config.staff_host}:{appliance.staff.port}/", flush=True)
+    print(f"キオスク / kiosk:     http://127.0.0.1:{appliance.kiosk.port}/", flush=True)
+    try:
+        wait_for_stop_signal()
+    finally:
+        appliance.stop()
+    return EXIT_OK
+

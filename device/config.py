@@ -1,0 +1,196 @@
+"""Every setting of the appliance, declared once: name, type, default, help.
+
+The CLI help, docs/configuration.md and the validation all read SETTINGS, so a setting cannot
+exist without documentation (tests/unit/test_docs.py checks the docs).
+Values come from the defaults, then a TOML file, then ONSHI_<NAME> environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """One or more settings are wrong; the message lists each with the reason."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    kind: type
+    default: Any
+    help: str
+    check: Callable[[Any], str | None] | None = None  # returns the reason a value is refused
+
+
+def _medical_institution_code(value: Any) -> str | None:
+    if not re.fullmatch(r"\d{10}", str(value)):
+        return "10桁の数字で指定してください / must be 10 digits"
+    return None
+
+
+def _port(value: Any) -> str | None:
+    if not 0 <= int(value) <= 65535:
+        return "0〜65535 / must be between 0 and 65535"
+    return None
+
+
+def _positive(value: Any) -> str | None:
+    if float(value) <= 0:
+        return "正の数 / must be positive"
+    return None
+
+
+def _url(value: Any) -> str | None:
+    if not str(value).startswith("https://"):
+        return "https:// で始まる URL / must be an https:// URL"
+    return None
+
+
+def _language(value: Any) -> str | None:
+    if value not in ("ja", "en"):
+        return "ja または en / must be ja or en"
+    return None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("medical_institution_code", str, "1312345670",
+            "医療機関コード (10 digits) sent in every request", _medical_institution_code),
+    Setting("data_dir", Path, Path(".onshi"),
+            "Directory for the database, its key file and the demo card state"),
+    Setting("key_file", Path, Path(""),
+            "File holding the database encryption keys (default: <data_dir>/store.key; on the "
+            "appliance a systemd credential)"),
+    Setting("central_url", str, "https://127.0.0.1:8443",
+            "Base URL of the central eligibility service", _url),
+    Setting("central_ca", Path, Path(".demo/pki/central-ca.pem"),
+            "CA certificate the central service's certificate must chain to (pinned)"),
+    Setting("device_cert", Path, Path(".demo/pki/device.pem"),
+            "This appliance's client certificate for mutual TLS"),
+    Setting("device_key", Path, Path(".demo/pki/device.key"),
+            "Private key of the client certificate"),
+    Setting("central_timeout_s", float, 10.0,
+            "Seconds to wait for one central request before giving up", _positive),
+    Setting("central_retries", int, 2,
+            "Extra attempts for idempotent central calls after a transport error"),
+    Setting("reader", str, "",
+            "Card reader to use: part of its PC/SC name; empty = the first reader found"),
+    Setting("staff_host", str, "127.0.0.1",
+            "Address the staff web UI listens on (use the LAN address on the appliance)"),
+    Setting("staff_port", int, 8080, "Port of the staff web UI", _port),
+    Setting("kiosk_port", int, 8081,
+            "Port of the kiosk page; the kiosk always listens on 127.0.0.1 only", _port),
+    Setting("pin_timeout_s", float, 90.0,
+            "Seconds the kiosk waits for a PIN before the visit is abandoned", _positive),
+    Setting("language", str, "ja", "Default language of the pages (ja or en)", _language),
+    Setting("retention_days", int, 31, "Days confirmations are kept before purging", _positive),
+    Setting("demo", bool, False,
+            "Demo mode: shows the sandbox page that places virtual cards. Never on a real clinic"),
+    Setting("demo_data", Path, Path(".demo"),
+            "Simulator data (test PKI, card state) used by the demo sandbox"),
+    Setting("log_level", str, "INFO", "Logging level (TRAFFIC logs masked card APDUs)"),
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    medical_institution_code: str
+    data_dir: Path
+    key_file: Path
+    central_url: str
+    central_ca: Path
+    device_cert: Path
+    device_key: Path
+    central_timeout_s: float
+    central_retries: int
+    reader: str
+    staff_host: str
+    staff_port: int
+    kiosk_port: int
+    pin_timeout_s: float
+    language: str
+    retention_days: int
+    demo: bool
+    demo_data: Path
+    log_level: str
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "onshi.db"
+
+    @property
+    def store_key_path(self) -> Path:
+        return self.key_file if str(self.key_file) not in ("", ".") else self.data_dir / "store.key"
+
+
+def _convert(setting: Setting, raw: Any) -> Any:
+    if setting.kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ValueError("true または false / must be true or false")
+    if setting.kind is int:
+        if isinstance(raw, bool):
+            raise ValueError("整数 / must be an integer")
+        return int(raw)
+    if setting.kind is float:
+        return float(raw)
+    if setting.kind is Path:
+        return Path(str(raw))
+    return str(raw)
+
+
+def load_config(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Defaults ← TOML file ← environment (ONSHI_NAME) ← explicit overrides; all errors at once."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+    sources: dict[str, Any] = {}
+    errors: list[str] = []
+    if path is not None:
+        try:
+            sources.update(tomllib.loads(path.read_text(encoding="utf-8")))
+        except OSError as exc:
+            raise ConfigError(f"設定ファイルを読めません / cannot read {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"設定ファイルの書式が違います / {path} is not valid TOML: {exc}") from exc
+    known = {s.name for s in SETTINGS}
+    for name in sources:
+        if name not in known:
+            errors.append(f"{name}: 未知の設定 / unknown setting")
+    for setting in SETTINGS:
+        env = environ.get("ONSHI_" + setting.name.upper())
+        if env is not None:
+            sources[setting.name] = env
+    if overrides:
+        sources.update(overrides)
+    for setting in SETTINGS:
+        if setting.name not in sources:
+            continue
+        try:
+            value = _convert(setting, sources[setting.name])
+            reason = setting.check(value) if setting.check else None
+        except (TypeError, ValueError) as exc:
+            reason = str(exc) if setting.kind is bool else f"{setting.kind.__name__} expected"
+        if reason:
+            errors.append(f"{setting.name} = {sources[setting.name]!r}: {reason}")
+        else:
+            values[setting.name] = value
+    if errors:
+        raise ConfigError("設定に誤りがあります / invalid settings:\n  " + "\n  ".join(errors))
+    names = {f.name for f in fields(Config)}
+    assert names == known, "Config and SETTINGS must declare the same names"
+    return Config(**values)

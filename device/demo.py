@@ -1,0 +1,140 @@
+"""`onshi demo`: the whole world on one machine, started in order and stopped on Ctrl-C.
+
+pcscd (only if none is running), the simulated central service and the appliance in demo mode
+with its sandbox page. Everything started here is stopped here; nothing is left running.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from device.appliance import build_appliance
+from device.cli_support import wait_for_stop_signal
+from device.config import load_config
+from reader.errors import ReaderUnavailable
+from reader.pcsc import PcscReaders
+from sync.central import CentralClient, CentralError, tls_context
+
+DEMO_CENTRAL_PORT = 8443
+VPCD_READER = "Virtual PCD 00 00"
+
+
+class DemoError(Exception):
+    pass
+
+
+def _pcsc_readers() -> list[str] | None:
+    readers = PcscReaders()
+    try:
+        return readers.list_readers()
+    except ReaderUnavailable:
+        return None
+    finally:
+        readers.close()
+
+
+def ensure_pcscd() -> subprocess.Popen[bytes] | None:
+    """Start pcscd in the foreground when none answers; return the child we started."""
+    if _pcsc_readers() is not None:
+        return None
+    binary = shutil.which("pcscd") or "/usr/sbin/pcscd"
+    if not Path(binary).exists():
+        raise DemoError("pcscd がありません / pcscd is not installed (make setup installs it)")
+    child = subprocess.Popen([binary, "--foreground"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = _pcsc_readers()
+        if found:
+            return child
+        time.sleep(0.2)
+    child.terminate()
+    raise DemoError("pcscd が起動しません / pcscd did not start (are you root?)")
+
+
+def run_demo(data: Path, config_path: Path | None) -> int:
+    data = data.resolve()
+    pki = data / "pki"
+    subprocess.run([sys.executable, "-m", "sim", "pki", "--data", str(data)], check=True)
+    children: list[subprocess.Popen[bytes]] = []
+    appliance = None
+    try:
+        pcscd = ensure_pcscd()
+        if pcscd is not None:
+            children.append(pcscd)
+        readers = _pcsc_readers() or []
+        if VPCD_READER not in readers:
+            raise DemoError(
+                f"仮想リーダー {VPCD_READER!r} がありません / the vpcd reader is missing "
+                f"(found {readers}); install vsmartcard-vpcd and restart pcscd"
+            )
+        children.append(
+            subprocess.Popen([sys.executable, "-m", "sim", "central", "--data", str(data),
+                              "--port", str(DEMO_CENTRAL_PORT)])
+        )
+        config = load_config(
+            config_path,
+            overrides={
+                "demo": True,
+                "demo_data": data,
+                "data_dir": data / "appliance",
+                "central_url": f"https://127.0.0.1:{DEMO_CENTRAL_PORT}",
+                "central_ca": pki / "central-ca.pem",
+                "device_cert": pki / "device.pem",
+                "device_key": pki / "device.key",
+                "reader": VPCD_READER,
+            },
+        )
+        _wait_for_central(config.central_url, pki)
+        appliance = build_appliance(config)
+        appliance.start()
+        staff = f"http://{config.staff_host}:{appliance.staff.port}"
+        print(
+            "\nonshi-edge デモ / demo is running:\n"
+            f"  受付 / reception:        {staff}/\n"
+            f"  仮想カード / sandbox:    {staff}/sandbox\n"
+            f"  キオスク / kiosk:        http://127.0.0.1:{appliance.kiosk.port}/\n"
+            "Ctrl-C で終了 / Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        wait_for_stop_signal()
+    except DemoError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    finally:
+        if appliance is not None:
+            appliance.stop()
+        for child in reversed(children):
+            child.terminate()
+            try:
+                child.wait(5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    return 0
+
+
+def _wait_for_central(url: str, pki: Path) -> None:
+    client = CentralClient(
+        url,
+        verify=tls_context(pki / "central-ca.pem", pki / "device.pem", pki / "device.key"),
+        timeout_s=2,
+        retries=0,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.health()
+                return
+            except CentralError:
+                if time.monotonic() > deadline:
+                    raise DemoError(
+                        "模擬中央サービスが起動しません / the simulated central did not start"
+                    ) from None
+                time.sleep(0.3)
+    finally:
+        client.close()

@@ -1,0 +1,139 @@
+"""Typed in-process events and the bus that carries them to the web pages.
+
+Events carry ids and states only, never personal data: a page that wants a name asks the
+store for it, and that view is audited.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class VisitStarted:
+    visit_id: str
+    reader: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class VisitStateChanged:
+    """The visit moved to another step of the flow (see device.flow.VisitState)."""
+
+    visit_id: str
+    state: str
+
+
+@dataclass(frozen=True)
+class PinRequested:
+    visit_id: str
+    tries_left: int
+    wrong_pin: bool = False  # True when this request follows a wrong PIN
+
+
+@dataclass(frozen=True)
+class PinBlocked:
+    visit_id: str
+
+
+@dataclass(frozen=True)
+class VisitAborted:
+    visit_id: str
+    reason: str  # short code: "card_removed", "timeout", "not_jpki", ...
+    message: str  # Japanese / English text for staff and kiosk
+
+
+@dataclass(frozen=True)
+class VisitFailed:
+    visit_id: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ConfirmationStored:
+    confirmation_id: int
+    visit_id: str | None
+
+
+@dataclass(frozen=True)
+class ReaderStatus:
+    reader: str
+    available: bool
+    card_present: bool
+
+
+Event = (
+    VisitStarted
+    | VisitStateChanged
+    | PinRequested
+    | PinBlocked
+    | VisitAborted
+    | VisitFailed
+    | ConfirmationStored
+    | ReaderStatus
+)
+
+
+@dataclass
+class Subscription:
+    """One listener's queue. Iterate with `get(timeout)`; close when the listener leaves."""
+
+    _queue: queue.Queue[Event] = field(default_factory=lambda: queue.Queue(maxsize=1000))
+    _bus: EventBus | None = None
+
+    def get(self, timeout: float) -> Event | None:
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def drain(self) -> Iterator[Event]:
+        while True:
+            try:
+                yield self._queue.get_nowait()
+            except queue.Empty:
+                return
+
+    def close(self) -> None:
+        if self._bus is not None:
+            self._bus.unsubscribe(self)
+            self._bus = None
+
+
+class EventBus:
+    """Fan-out of events to every subscriber; a slow subscriber loses events, never blocks."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: list[Subscription] = []
+
+    def subscribe(self) -> Subscription:
+        sub = Subscription(_bus=self)
+        with self._lock:
+            self._subscribers.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            if sub in self._subscribers:
+                self._subscribers.remove(sub)
+
+    def publish(self, event: Event) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for sub in subscribers:
+            try:
+                sub._queue.put_nowait(event)
+            except queue.Full:
+                pass  # a stuck page must not stall the card flow
+
+
+def event_name(event: Event) -> str:
+    """Name used on the wire (server-sent events): the class name in snake case."""
+    name = type(event).__name__
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")

@@ -1,0 +1,147 @@
+"""`onshi card info` and `onshi card check`: the card path from a terminal, for technicians."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from typing import TextIO
+
+from cryptography import x509
+
+from device.config import Config
+from device.events import EventBus
+from device.flow import ActiveVisit, VisitFlow, VisitState, reason_text
+from reader.errors import NoReader
+from reader.guard import GuardedConnection
+from reader.jpki import JpkiSession
+from reader.pcsc import PcscReaders
+from sync.central import CentralClient, tls_context
+from sync.codes import badge
+from sync.fieldcrypt import FieldCipher, FieldKeys
+from sync.store import Store
+
+
+def find_card_reader(readers: PcscReaders, name_filter: str) -> str:
+    """The first reader matching the filter that holds a card."""
+    names = [r for r in readers.list_readers() if name_filter in r]
+    if not names:
+        raise NoReader(
+            f"カードリーダーが見つかりません / no reader matches {name_filter!r}" if name_filter
+            else "カードリーダーが見つかりません / no card reader found"
+        )
+    for name in names:
+        if readers.card_present(name):
+            return name
+    raise NoReader("カードが置かれていません / no card on " + ", ".join(names))
+
+
+def card_info(config: Config, *, as_json: bool, out: TextIO = sys.stdout) -> int:
+    readers = PcscReaders()
+    try:
+        reader = find_card_reader(readers, config.reader)
+        connection = readers.connect(reader)
+        try:
+            session = JpkiSession(GuardedConnection(connection))
+            der = session.read_auth_certificate()
+        finally:
+            connection.close()
+    finally:
+        readers.close()
+    cert = x509.load_der_x509_certificate(der)
+    info = {
+        "reader": reader,
+        "serial": format(cert.serial_number, "X"),
+        "issuer": cert.issuer.rfc4514_string(),
+        "subject": cert.subject.rfc4514_string(),
+        "not_before": cert.not_valid_before_utc.isoformat(),
+        "not_after": cert.not_valid_after_utc.isoformat(),
+        "certificate_bytes": len(der),
+        "apdus": session.apdu_headers,
+    }
+    if as_json:
+        json.dump(info, out, ensure_ascii=False, indent=2)
+        out.write("\n")
+    else:
+        for key, value in info.items():
+            if key == "apdus":
+                out.write(f"{'apdus':<18} {len(session.apdu_headers)}\n")
+                for header in session.apdu_headers:
+                    out.write(f"{'':<18} {header}\n")
+            else:
+                out.write(f"{key:<18} {value}\n")
+    return 0
+
+
+class TerminalPins:
+    """PINs typed at the terminal (hidden when it is a TTY), one line per request."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def wait_pin(self, visit: ActiveVisit, timeout: float) -> str | None:
+        prompt = f"暗証番号 / PIN (残り {visit.tries_left} 回 / tries left): "
+        if visit.tries_left == 1:
+            print("注意: 残り1回です。間違えるとロックされます / "
+                  "warning: one try left; a wrong PIN locks the card", file=sys.stderr)
+        if self._stream.isatty():
+            return getpass.getpass(prompt)
+        print(prompt, file=sys.stderr, end="", flush=True)
+        line = self._stream.readline()
+        print(file=sys.stderr)
+        return line.strip() if line else None
+
+    def cancel(self, visit_id: str) -> None:
+        pass
+
+
+def card_check(config: Config, stdin: TextIO, *, as_json: bool, out: TextIO = sys.stdout) -> int:
+    readers = PcscReaders()
+    store = Store(config.database_path, FieldCipher(FieldKeys.load_or_create(config.store_key_path)))
+    central = CentralClient(
+        config.central_url,
+        verify=tls_context(config.central_ca, config.device_cert, config.device_key),
+        timeout_s=config.central_timeout_s,
+        retries=config.central_retries,
+    )
+    try:
+        reader = find_card_reader(readers, config.reader)
+        flow = VisitFlow(
+            medical_institution_code=config.medical_institution_code,
+            connect=readers.connect,
+            central=central,
+            store=store,
+            bus=EventBus(),
+            pins=TerminalPins(stdin),
+            pin_timeout_s=config.pin_timeout_s,
+        )
+        outcome = flow.run_visit(reader)
+    finally:
+        central.close()
+        readers.close()
+        store.close()
+    report: dict[str, object] = {
+        "visit": outcome.visit_id,
+        "state": outcome.state.value,
+        "apdus": outcome.timings.apdus,
+        "card_io_ms": round(outcome.timings.card_io_s * 1000, 1),
+        "central_ms": round(outcome.timings.central_s * 1000, 1),
+        "total_ms": round(outcome.timings.total_s * 1000, 1),
+    }
+    if outcome.confirmation is not None:
+        result = outcome.confirmation.result
+        b = badge(result)
+        report.update(
+            badge=b.name, badge_ja=b.ja, validity=result.validity,
+            message=result.processing_message or result.error_message,
+            error_code=result.error_code,
+        )
+    else:
+        report.update(reason=outcome.reason, message=reason_text(outcome.reason))
+    if as_json:
+        json.dump(report, out, ensure_ascii=False, indent=2)
+        out.write("\n")
+    else:
+        for key, value in report.items():
+            out.write(f"{key:<12} {value}\n")
+    return 0 if outcome.state is VisitState.DONE else 1

@@ -1,0 +1,183 @@
+"""Client of the central eligibility service — the only HTTP client of the appliance.
+
+Mutual TLS: the appliance presents its device certificate and trusts only the pinned central CA.
+Transport failures (refused, reset, timeout) raise CentralUnavailable: "try later".
+An HTTP answer that is not a success raises CentralRefused: the server said so, retrying the
+same request will not help. Qualification requests are idempotent by ArbitraryFileIdentifier,
+so they are retried a bounded number of times with jitter; nonces are cheap and retried too.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from sync.xmlmsg import (
+    MAX_MESSAGE_BYTES,
+    MessageError,
+    QualificationRequest,
+    QualificationResult,
+    build_request,
+    parse_result,
+)
+
+
+class CentralError(Exception):
+    """Root of the errors talking to the central service."""
+
+
+class CentralUnavailable(CentralError):
+    """The service could not be reached or did not answer in time: try again later."""
+
+
+class CentralRefused(CentralError):
+    """The service answered, and the answer was a refusal (HTTP status and its reason)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"中央サービスが拒否しました / central service refused ({status}): {reason}")
+        self.status = status
+        self.reason = reason
+
+
+class CentralAnswerError(CentralError):
+    """The service answered 200 with something that is not a valid result message."""
+
+
+@dataclass(frozen=True)
+class CentralAnswer:
+    result: QualificationResult
+    raw: bytes  # exactly as received, for the store and the レセコン folder
+    round_trip_s: float
+
+
+def tls_context(ca_file: Path, cert_file: Path, key_file: Path) -> ssl.SSLContext:
+    """Client context: our device certificate, and only the central CA is trusted."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(cert_file), str(key_file))
+    return context
+
+
+class CentralClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        verify: ssl.SSLContext | bool,
+        timeout_s: float = 10.0,
+        retries: int = 2,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            verify=verify,
+            timeout=httpx.Timeout(timeout_s),
+            transport=transport,
+            headers={"User-Agent": "onshi-edge"},
+        )
+        self._retries = retries
+        self._sleep = sleep
+        self.last_round_trip_s: float | None = None
+
+    def close(self) -> None:
+        self._client.close()
+
+    def nonce(self) -> bytes:
+        """A fresh single-use challenge for the card to sign."""
+        body = self._json("POST", "/v1/nonce")
+        try:
+            value = base64.b64decode(str(body["nonce"]), validate=True)
+        except (KeyError, ValueError) as exc:
+            raise CentralAnswerError("nonce の形式が違います / malformed nonce answer") from exc
+        if len(value) < 16:
+            raise CentralAnswerError("nonce が短すぎます / nonce too short")
+        return value
+
+    def health(self) -> float:
+        """Round-trip time of a health call in seconds (raises when unreachable)."""
+        started = time.perf_counter()
+        self._json("GET", "/v1/health")
+        return time.perf_counter() - started
+
+    def confirm(self, request: QualificationRequest) -> CentralAnswer:
+        """Send one qualification request; the answer's file id must match ours."""
+        body = build_request(request)
+        response = self._send(
+            "POST",
+            "/v1/qualification",
+            content=body,
+            headers={"Content-Type": "application/xml"},
+        )
+        raw = response.content
+        if len(raw) > MAX_MESSAGE_BYTES:
+            raise CentralAnswerError("応答が大きすぎます / answer too large")
+        try:
+            result = parse_result(raw)
+        except MessageError as exc:
+            raise CentralAnswerError(f"応答を解釈できません / malformed answer: {exc}") from exc
+        if result.file_id != request.file_id:
+            raise CentralAnswerError(
+                "応答のファイル識別子が一致しません / answer is for another request "
+                f"({result.file_id!r} ≠ {request.file_id!r})"
+            )
+        return CentralAnswer(result, raw, self.last_round_trip_s or 0.0)
+
+    # -- transport --------------------------------------------------------------------
+    def _json(self, method: str, path: str) -> dict[str, Any]:
+        response = self._send(method, path)
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise CentralAnswerError(f"{path}: JSON ではありません / not JSON") from exc
+        if not isinstance(data, dict):
+            raise CentralAnswerError(f"{path}: 予期しない応答 / unexpected answer")
+        return data
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        attempt = 0
+        while True:
+            started = time.perf_counter()
+            try:
+                response = self._client.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                if attempt >= self._retries:
+                    raise CentralUnavailable(
+                        f"中央サービスに接続できません / central service unreachable: "
+                        f"{type(exc).__name__}"
+                    ) from exc
+                attempt += 1
+                # Exponential backoff with full jitter: clinics retrying together do not sync up.
+                self._sleep(random.uniform(0, 0.2 * 2**attempt))
+                continue
+            self.last_round_trip_s = time.perf_counter() - started
+            if response.status_code >= 500 and attempt < self._retries:
+                attempt += 1
+                self._sleep(random.uniform(0, 0.2 * 2**attempt))
+                continue
+            if response.status_code >= 500:
+                raise CentralUnavailable(
+                    f"中央サービスが一時的に応答できません / central service unavailable "
+                    f"(HTTP {response.status_code})"
+                )
+            if response.status_code != 200:
+                raise CentralRefused(response.status_code, _reason(response))
+            return response
+
+
+def _reason(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+        if isinstance(data, dict) and "error" in data:
+            return str(data["error"])[:500]
+    except ValueError:
+        pass
+    return response.text[:200] or response.reason_phrase

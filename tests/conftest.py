@@ -1,0 +1,79 @@
+"""Fixtures shared by every tier: the real PC/SC stack and the simulated outside world."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+VPCD_READERS = ("Virtual PCD 00 00", "Virtual PCD 00 01")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--reader", default=None,
+                     help="run the real-reader tier against this PC/SC reader name")
+
+
+def _readers() -> list[str] | None:
+    from smartcard.scard import (
+        SCARD_S_SUCCESS,
+        SCARD_SCOPE_USER,
+        SCardEstablishContext,
+        SCardListReaders,
+        SCardReleaseContext,
+    )
+
+    rc, ctx = SCardEstablishContext(SCARD_SCOPE_USER)
+    if rc != SCARD_S_SUCCESS:
+        return None
+    try:
+        rc, names = SCardListReaders(ctx, [])
+        return list(names) if rc == SCARD_S_SUCCESS else []
+    finally:
+        SCardReleaseContext(ctx)
+
+
+@pytest.fixture(scope="session")
+def pcscd() -> Iterator[list[str]]:
+    """A running pcscd with the vpcd readers; started (and stopped) here when none runs."""
+    child = None
+    readers = _readers()
+    if readers is None:
+        binary = shutil.which("pcscd") or "/usr/sbin/pcscd"
+        if not Path(binary).exists():
+            pytest.fail("pcscd is not installed: run `make setup` (Debian packages pcscd, vsmartcard-vpcd)")
+        child = subprocess.Popen([binary, "--foreground"], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while (readers := _readers()) is None or not readers:
+            if time.monotonic() > deadline:
+                child.terminate()
+                pytest.fail("pcscd did not come up with the vpcd readers within 10 s")
+            time.sleep(0.2)
+    missing = [r for r in VPCD_READERS if r not in readers]
+    if missing:
+        pytest.fail(f"vpcd readers {missing} missing (found {readers}): install vsmartcard-vpcd "
+                    "and restart pcscd")
+    yield readers
+    if child is not None:
+        child.terminate()
+        child.wait(10)
+
+
+@pytest.fixture(scope="session")
+def sim_pki(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One test PKI for the whole run (key generation is the slow part)."""
+    from sim.pki import build_pki
+    from sim.population import population
+
+    return build_pki(tmp_path_factory.mktemp("pki"), population())
+
+
+@pytest.fixture(scope="session")
+def card_audit_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every APDU every emulated card received during the run (checked at the end)."""
+    return tmp_path_factory.mktemp("card-audit") / "apdus.jsonl"

@@ -1,0 +1,155 @@
+"""The appliance's card path wired to the real pcscd + vpcd and the simulated central over mTLS."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from device.events import Event, EventBus, Subscription
+from device.flow import KioskPins, VisitFlow
+from reader.events import CardRemovedEvent, ReaderEvent
+from reader.pcsc import PcscReaders, ReaderMonitor
+from sim.card import VirtualCard
+from sim.central.server import CentralServer
+from sync.central import CentralClient, tls_context
+from sync.fieldcrypt import FieldCipher, FieldKeys
+from sync.store import Store
+
+APPLIANCE_READER = "Virtual PCD 00 00"
+APPLIANCE_PORT = 35963
+MEDICAL_INSTITUTION_CODE = "1312345670"
+REINSERT_GAP_S = 0.6  # DOMAIN.md §6: pcscd may miss a card arriving sooner after the last left
+
+
+@pytest.fixture(scope="session")
+def central_server(sim_pki: Any) -> Iterator[CentralServer]:
+    server = CentralServer(sim_pki)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_forbidden_card_traffic(card_audit_path: Path) -> Iterator[None]:
+    """After the whole run: no emulated card ever saw a forbidden SELECT or a read of EF 0001."""
+    yield
+    if not card_audit_path.exists():
+        return
+    bad = [
+        line
+        for line in card_audit_path.read_text().splitlines()
+        if json.loads(line).get("forbidden")
+    ]
+    assert not bad, f"forbidden card traffic during the suite: {bad[:5]}"
+
+
+def central_client(pki: Any, url: str, **kwargs: Any) -> CentralClient:
+    return CentralClient(
+        url,
+        verify=tls_context(pki.central_ca_cert, pki.device_cert, pki.device_key),
+        **kwargs,
+    )
+
+
+@dataclass
+class Desk:
+    """One appliance (without web) on the real stack, plus helpers to drive a visit."""
+
+    flow: VisitFlow
+    store: Store
+    bus: EventBus
+    pins: KioskPins
+    events: Subscription
+    pki: Any
+    state_dir: Path
+    audit_path: Path
+    cards: list[VirtualCard] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    def place(self, person_id: str, **kwargs: Any) -> VirtualCard:
+        card = VirtualCard(person_id, self.pki, self.state_dir, port=APPLIANCE_PORT,
+                           audit_path=self.audit_path, **kwargs)
+        card.insert()
+        self.cards.append(card)
+        return card
+
+    def remove(self, card: VirtualCard) -> None:
+        card.remove()
+        self.cards.remove(card)
+
+    def expect(self, kind: type, timeout: float = 10.0,
+               where: Callable[[Any], bool] = lambda e: True) -> Any:
+        deadline = time.monotonic() + timeout
+        seen: list[Event] = []
+        while (remaining := deadline - time.monotonic()) > 0:
+            event = self.events.get(remaining)
+            if event is None:
+                break
+            seen.append(event)
+            if isinstance(event, kind) and where(event):
+                return event
+        raise AssertionError(f"no {kind.__name__} within {timeout}s; saw {seen}")
+
+    def finish(self, timeout: float = 15.0) -> Any:
+        assert self.flow.wait_idle(timeout), "visit did not end"
+        return self.flow.last_outcome
+
+
+@pytest.fixture
+def desk_factory(
+    pcscd: list[str], sim_pki: Any, central_server: CentralServer, card_audit_path: Path,
+    tmp_path: Path,
+) -> Iterator[Callable[..., Desk]]:
+    made: list[tuple[Desk, ReaderMonitor, PcscReaders, CentralClient]] = []
+
+    def make(central_url: str | None = None, pin_timeout_s: float = 20.0,
+             **central_kwargs: Any) -> Desk:
+        store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.load_or_create(tmp_path / "k")))
+        client = central_client(sim_pki, central_url or central_server.url, **central_kwargs)
+        bus = EventBus()
+        pins = KioskPins()
+        readers = PcscReaders()
+        flow = VisitFlow(
+            medical_institution_code=MEDICAL_INSTITUTION_CODE,
+            connect=readers.connect, central=client, store=store, bus=bus, pins=pins,
+            pin_timeout_s=pin_timeout_s,
+        )
+        desk = Desk(flow, store, bus, pins, bus.subscribe(), sim_pki, tmp_path / "cards",
+                    card_audit_path)
+
+        def on_event(event: ReaderEvent) -> None:
+            if isinstance(event, CardRemovedEvent):
+                desk.removed.append(event.reader)
+            flow.handle(event)
+
+        monitor = ReaderMonitor(on_event, reader_filter=APPLIANCE_READER)
+        monitor.start()
+        made.append((desk, monitor, readers, client))
+        return desk
+
+    yield make
+    for desk, monitor, readers, client in made:
+        for card in list(desk.cards):
+            card.remove()
+        # Let pcscd see the reader empty before the next test places a card.
+        deadline = time.monotonic() + 5
+        while readers.card_present(APPLIANCE_READER) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(REINSERT_GAP_S)
+        desk.flow.wait_idle(10)
+        monitor.stop()
+        readers.close()
+        client.close()
+        desk.events.close()
+        desk.store.close()
+
+
+@pytest.fixture
+def desk(desk_factory: Callable[..., Desk]) -> Desk:
+    return desk_factory()

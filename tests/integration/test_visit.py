@@ -1,0 +1,168 @@
+"""Whole card visits through pcscd + vpcd + the emulated JPKI card + the simulated central (mTLS)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from device.events import (
+    ConfirmationStored,
+    PinBlocked,
+    PinRequested,
+    VisitAborted,
+    VisitFailed,
+    VisitStarted,
+    VisitStateChanged,
+)
+from device.flow import VisitState
+from sim.population import Person, population
+from sync.codes import Badge
+
+from .conftest import Desk
+
+pytestmark = pytest.mark.stack
+
+
+def who(predicate: Callable[[Person], bool]) -> Person:
+    return next(p for p in population() if predicate(p))
+
+
+def valid_person() -> Person:
+    return who(lambda p: p.validity == "1" and p.card_status == "valid" and p.registered
+               and p.pin_tries_left == 3 and not p.duplicate_of)
+
+
+def pin_visit(desk: Desk, person: Person, pin: str | None = None) -> Any:
+    desk.place(person.id)
+    request = desk.expect(PinRequested)
+    assert desk.pins.submit(request.visit_id, pin or person.pin)
+    return desk.finish()
+
+
+def test_valid_card_visit_ends_with_the_answer_stored_and_shown(desk: Desk) -> None:
+    person = valid_person()
+    outcome = pin_visit(desk, person)
+    assert outcome.state is VisitState.DONE
+    stored = desk.expect(ConfirmationStored)
+    confirmation = desk.store.confirmation(stored.confirmation_id)
+    assert confirmation is not None and confirmation.badge == Badge.VALID.name
+    qualification = confirmation.result.results[0]
+    assert qualification.name == person.name
+    assert qualification.name_kana == person.name_kana
+    assert confirmation.method == "pin"
+    # The minimum APDU sequence: SELECT AP, SELECT 000A, READs, SELECT 0018, VERIFY ×2,
+    # SELECT 0017, SIGN — no second SELECT of anything.
+    reads = outcome.timings.apdus - 7
+    assert 1 <= reads <= 8, outcome.timings
+
+
+def test_wrong_pin_then_right_pin(desk: Desk) -> None:
+    person = valid_person()
+    desk.place(person.id)
+    first = desk.expect(PinRequested)
+    assert first.tries_left == 3 and not first.wrong_pin
+    wrong = "0000" if person.pin != "0000" else "1111"
+    assert desk.pins.submit(first.visit_id, wrong)
+    second = desk.expect(PinRequested)
+    assert second.tries_left == 2 and second.wrong_pin
+    assert desk.pins.submit(second.visit_id, person.pin)
+    assert desk.finish().state is VisitState.DONE
+
+
+def test_one_try_left_is_announced_and_nothing_is_retried(desk: Desk) -> None:
+    person = who(lambda p: p.pin_tries_left == 1)
+    card = desk.place(person.id)
+    request = desk.expect(PinRequested)
+    assert request.tries_left == 1
+    # The flow waits for the patient: no VERIFY with a PIN reaches the card on its own.
+    assert desk.flow.current is not None
+    assert desk.flow.current.state is VisitState.AWAITING_PIN
+    desk.remove(card)
+    aborted = desk.expect(VisitAborted)
+    assert aborted.reason == "card_removed"
+    assert desk.store.count_confirmations() == 0
+
+
+def test_blocked_card_tells_the_patient_and_stores_nothing(desk: Desk) -> None:
+    person = who(lambda p: p.pin_tries_left == 0)
+    card = desk.place(person.id)
+    desk.expect(PinBlocked)
+    desk.remove(card)
+    aborted = desk.expect(VisitAborted)
+    assert aborted.reason == "pin_blocked"
+    assert desk.store.count_confirmations() == 0
+
+
+@pytest.mark.parametrize("status", ["expired", "revoked"])
+def test_central_refuses_expired_and_revoked_certificates(desk: Desk, status: str) -> None:
+    person = who(lambda p: p.card_status == status)
+    outcome = pin_visit(desk, person)
+    assert outcome.confirmation is not None
+    result = outcome.confirmation.result
+    assert result.segment_of_result == "9" and result.error_code
+    assert outcome.confirmation.badge == Badge.ERROR.name
+    assert not result.results
+
+
+def test_not_found_and_multiple_matches(desk: Desk) -> None:
+    not_found = who(lambda p: not p.registered and p.card_status == "valid"
+                    and p.pin_tries_left == 3)
+    outcome = pin_visit(desk, not_found)
+    assert outcome.confirmation.badge == Badge.NOT_FOUND.name
+    assert outcome.confirmation.result.processing_message
+
+
+def test_card_pulled_before_the_read_then_the_next_card_works(desk: Desk) -> None:
+    slow = desk.place(valid_person().id, delay_s=0.5)
+    desk.expect(VisitStarted)
+    desk.remove(slow)
+    aborted = desk.expect(VisitAborted, timeout=15)
+    assert aborted.reason == "card_removed"
+    desk.finish()
+    _wait_empty(desk)
+    assert pin_visit(desk, valid_person()).state is VisitState.DONE
+
+
+def test_card_pulled_during_the_read_stores_nothing(desk: Desk) -> None:
+    slow = desk.place(valid_person().id, delay_s=0.05)
+    desk.expect(VisitStateChanged, where=lambda e: e.state == "reading")
+    assert slow.wait_for_apdus(3, timeout=10)
+    desk.remove(slow)
+    aborted = desk.expect(VisitAborted, timeout=15)
+    assert aborted.reason == "card_removed"
+    assert desk.finish().state is VisitState.ABORTED
+    assert desk.store.count_confirmations() == 0
+    assert desk.store.count_visits("aborted") == 1
+    _wait_empty(desk)
+    assert pin_visit(desk, valid_person()).state is VisitState.DONE
+
+
+def test_central_unreachable_ends_the_visit_cleanly(desk_factory: Callable[..., Desk]) -> None:
+    desk = desk_factory(central_url="https://127.0.0.1:9", retries=1, timeout_s=2)
+    outcome = pin_visit(desk, valid_person())
+    assert outcome.state is VisitState.FAILED and outcome.reason == "central_unavailable"
+    failed = desk.expect(VisitFailed)
+    assert "接続できません" in failed.message
+    assert desk.store.count_confirmations() == 0
+    assert desk.flow.current is None
+
+
+def test_no_plaintext_personal_data_in_the_database_file(desk: Desk, tmp_path: Any) -> None:
+    person = valid_person()
+    pin_visit(desk, person)
+    desk.store.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("onshi.db*"))
+    for secret in (person.name, person.name_kana, person.number, person.insurer_number,
+                   person.birthdate):
+        assert secret.encode() not in raw, secret
+
+
+def _wait_empty(desk: Desk) -> None:
+    import time
+
+    deadline = time.monotonic() + 5
+    while not desk.removed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.6)

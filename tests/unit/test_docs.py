@@ -1,0 +1,28 @@
+"""Nothing the appliance offers may be undocumented: settings, commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from device.cli import COMMANDS
+from device.config import SETTINGS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_setting_is_in_the_configuration_docs() -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    missing = [s.name for s in SETTINGS if f"`{s.name}`" not in text]
+    assert not missing, f"undocumented settings: {missing}"
+
+
+def test_every_command_is_in_the_readme() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [c for c in COMMANDS if f"onshi {c}" not in text]
+    assert not missing, f"commands missing from README.md: {missing}"
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "make test" in readme and "\nmake test\n" in ci
