@@ -6,8 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # pcscd + vpcd give a real PC/SC stack without hardware; libpcsclite-dev/gcc/python3-dev build
-# pyscard; chromium is the browser the kiosk and the browser tests use; opensc cross-checks cards.
-APT_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev gcc python3-dev python3-venv chromium opensc
+# pyscard; chromium is the browser the kiosk and the browser tests use; fonts-noto-cjk renders
+# Japanese; opensc cross-checks cards (`opensc-tool -n` names an emulated card `jpki`).
+APT_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev gcc python3-dev python3-venv chromium fonts-noto-cjk opensc
 
 .PHONY: setup apt venv demo run test test-fast bench lint clean
 

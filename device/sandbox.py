@@ -46,7 +46,7 @@ class CardSandbox:
                 self._sim("people", "--json"), capture_output=True, check=True, timeout=60
             ).stdout
             self._people = [
-                DemoPerson(p["id"], p["name"], p["name_kana"], p["scenario"], p["pin"])
+                DemoPerson(p["id"], p["name"], p["kana"], p["scenario"], p["pin"])
                 for p in json.loads(out)
             ]
         return self._people

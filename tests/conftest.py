@@ -77,3 +77,14 @@ def sim_pki(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
 def card_audit_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every APDU every emulated card received during the run (checked at the end)."""
     return tmp_path_factory.mktemp("card-audit") / "apdus.jsonl"
+
+
+@pytest.fixture(scope="session")
+def central_server(sim_pki):  # type: ignore[no-untyped-def]
+    """The simulated central service over real mutual TLS, for the whole run."""
+    from sim.central.server import CentralServer
+
+    server = CentralServer(sim_pki)
+    server.start()
+    yield server
+    server.stop()

@@ -1,0 +1,1 @@
+"""The simulated central eligibility service: logic (service), routes (app), mTLS server."""

@@ -16,7 +16,6 @@ from device.flow import KioskPins, VisitFlow
 from reader.events import CardRemovedEvent, ReaderEvent
 from reader.pcsc import PcscReaders, ReaderMonitor
 from sim.card import VirtualCard
-from sim.central.server import CentralServer
 from sync.central import CentralClient, tls_context
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
@@ -25,14 +24,6 @@ APPLIANCE_READER = "Virtual PCD 00 00"
 APPLIANCE_PORT = 35963
 MEDICAL_INSTITUTION_CODE = "1312345670"
 REINSERT_GAP_S = 0.6  # DOMAIN.md §6: pcscd may miss a card arriving sooner after the last left
-
-
-@pytest.fixture(scope="session")
-def central_server(sim_pki: Any) -> Iterator[CentralServer]:
-    server = CentralServer(sim_pki)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -103,7 +94,7 @@ class Desk:
 
 @pytest.fixture
 def desk_factory(
-    pcscd: list[str], sim_pki: Any, central_server: CentralServer, card_audit_path: Path,
+    pcscd: list[str], sim_pki: Any, central_server: Any, card_audit_path: Path,
     tmp_path: Path,
 ) -> Iterator[Callable[..., Desk]]:
     made: list[tuple[Desk, ReaderMonitor, PcscReaders, CentralClient]] = []

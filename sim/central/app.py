@@ -1,0 +1,81 @@
+"""Flask routes of the simulated central service (documented in docs/central-api.md).
+
+The caller's medical institution code is the CN of its TLS client certificate, which the
+WSGI server puts into the environ (`SSL_CLIENT_CERT`); the TLS layer has already refused
+clients without a certificate issued by the device CA.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from sim.central.service import CentralService, RequestRejected
+from sync.xmlmsg import MAX_MESSAGE_BYTES
+
+CLIENT_CERT_ENVIRON = "SSL_CLIENT_CERT"
+
+
+def create_app(service: CentralService) -> Flask:
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_MESSAGE_BYTES
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # readable Japanese errors
+
+    @app.before_request
+    def faults() -> Response | None:
+        if service.latency_s > 0:
+            time.sleep(service.latency_s)
+        status = service.injected_failure()
+        if status is not None:
+            return _error(status, "障害を模擬しています / simulated failure")
+        return None
+
+    @app.post("/v1/nonce")
+    def nonce() -> Response:
+        return jsonify(service.issue_nonce(_institution()).to_json())
+
+    @app.post("/v1/qualification")
+    def qualification() -> Response:
+        answer = service.qualify(request.get_data(), _institution())
+        return Response(answer.body, status=200, content_type=answer.content_type)
+
+    @app.get("/v1/time")
+    def now() -> Response:
+        return jsonify({"now": datetime.now(UTC).isoformat()})
+
+    @app.get("/v1/health")
+    def health() -> Response:
+        return jsonify({"ok": True})
+
+    @app.errorhandler(RequestRejected)
+    def rejected(e: RequestRejected) -> Response:
+        return _error(e.status, e.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException) -> Response:
+        return _error(e.code or 500, e.description or e.name)
+
+    return app
+
+
+def _institution() -> str:
+    """CN of the verified client certificate; 403 when there is none (plain HTTP, tests)."""
+    pem = request.environ.get(CLIENT_CERT_ENVIRON)
+    if not pem:
+        raise RequestRejected(
+            403, "クライアント証明書がありません / no client certificate presented"
+        )
+    cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else ""
+
+
+def _error(status: int, message: str) -> Response:
+    response = jsonify({"error": message})
+    response.status_code = status
+    return response

@@ -1,0 +1,464 @@
+"""The simulated central eligibility service: nonces, card checks, lookups, idempotency, faults.
+
+No HTTP here: `app.py` maps requests onto these methods. Everything a real service would
+enforce is enforced (chain to the JPKI root, validity, revocation, single-use expiring nonces
+bound to the institution, the card's signature over `sync.challenge.signed_payload`), and
+failures are answered the way the real system does: a result with SegmentOfResult 9.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+import secrets
+import threading
+import time
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from sim.pki import PkiPaths
+from sim.population import Person, population
+from sync.challenge import signed_payload
+from sync.xmlmsg import (
+    ConsentAnswer,
+    ConsentState,
+    ElderlyInfo,
+    LimitInfo,
+    MessageError,
+    Qualification,
+    QualificationRequest,
+    QualificationResult,
+    build_result,
+    parse_request,
+)
+
+JST = timezone(timedelta(hours=9), "JST")
+NONCE_BYTES = 32
+NONCE_TTL_S = 120.0
+NONCE_KEEP_S = 3600.0  # used/expired nonces are remembered this long, so reuse is named as such
+REPLAY_CAPACITY = 100_000  # stored answers for idempotent replay (oldest dropped first)
+CONSENT_VALID = timedelta(hours=24)
+CHARACTER_CODE = {"utf-8": "0", "shift_jis": "1"}  # CharacterCodeIdentifier
+CHARSET = {"utf-8": "utf-8", "shift_jis": "Shift_JIS"}
+
+# Limit certificates in the population are all valid for the fiscal year around the
+# population's reference date.
+LIMIT_ISSUED = "20250801"
+LIMIT_VALID_END = "20260731"
+
+
+class RequestRejected(Exception):
+    """Refused at the HTTP level (not a qualification answer): 400, 403, 409 or 503."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Nonce:
+    value: bytes
+    expires_in: int  # seconds
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "nonce": base64.b64encode(self.value).decode("ascii"),
+            "expires_in": self.expires_in,
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    body: bytes
+    content_type: str
+
+
+@dataclass
+class _IssuedNonce:
+    issued: float  # monotonic
+    institution: str
+    used: bool = False
+
+
+@dataclass(frozen=True)
+class _CardFailure:
+    code: str
+    ja: str
+    en: str
+
+
+CERT_UNREADABLE = _CardFailure("EC01", "電子証明書を読み取れません", "certificate cannot be read")
+CERT_CHAIN = _CardFailure(
+    "EC02", "電子証明書の発行元を確認できません", "certificate does not chain to the JPKI root"
+)
+CERT_EXPIRED = _CardFailure("EC03", "電子証明書の有効期限が切れています", "certificate has expired")
+CERT_NOT_YET = _CardFailure(
+    "EC04", "電子証明書がまだ有効ではありません", "certificate not yet valid"
+)
+CERT_REVOKED = _CardFailure("EC05", "電子証明書は失効しています", "certificate has been revoked")
+BAD_SIGNATURE = _CardFailure(
+    "EC06", "カードの署名を検証できません", "card signature does not verify"
+)
+NONCE_UNKNOWN = _CardFailure(
+    "EN01", "チャレンジ値が発行されていません", "nonce was not issued by this service"
+)
+NONCE_EXPIRED = _CardFailure("EN02", "チャレンジ値の有効期限が切れています", "nonce has expired")
+NONCE_REUSED = _CardFailure("EN03", "チャレンジ値は使用済みです", "nonce was already used")
+
+# ProcessingResultMessage for outcomes staff must act on (shown verbatim).
+VALIDITY_MESSAGE = {
+    "2": ("Q002", "資格が無効です。喪失日以降は保険診療の対象外です。"),
+    "3": ("Q003", "照会した資格は無効です。新しい資格が登録されています。"),
+    "4": ("Q004", "該当する資格がありません。入力内容や保険者への届出を確認してください。"),
+    "5": ("Q005", "複数の資格が該当しました。保険者に確認してください。"),
+    "6": ("Q006", "医療扶助の資格が有効です（未登録）。福祉事務所に確認してください。"),
+}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class CentralService:
+    def __init__(
+        self,
+        pki: PkiPaths,
+        people: Sequence[Person] | None = None,
+        *,
+        latency_s: float = 0.0,
+        fail_rate: float = 0.0,
+        encoding: str = "utf-8",
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.people = tuple(population() if people is None else people)
+        self.latency_s = latency_s
+        self.fail_rate = fail_rate  # fraction of requests answered 503 (drills)
+        self.encoding = encoding  # "utf-8" or "shift_jis" for result documents
+        self.nonce_ttl_s = NONCE_TTL_S
+        self.clock = clock
+        self._revoked_file = pki.revoked_serials_file
+        self._root = x509.load_pem_x509_certificate(pki.jpki_root_cert.read_bytes())
+        self._by_id = {p.id: p for p in self.people}
+        self._by_serial: dict[int, Person] = {}
+        for p in self.people:
+            path = pki.card_cert(p.id)
+            if p.card_status != "none" and path.exists():
+                serial = x509.load_der_x509_certificate(path.read_bytes()).serial_number
+                self._by_serial[serial] = p
+        self._lock = threading.Lock()
+        self._nonces: dict[bytes, _IssuedNonce] = {}
+        self._answers: OrderedDict[tuple[str, str], tuple[bytes, Answer]] = OrderedDict()
+        self._fail_next: list[int] = []
+        self._outage = False
+        self._random = random.Random()
+
+    # -- fault injection --
+
+    def fail_next(self, n: int, status: int = 503) -> None:
+        """The next n requests (any endpoint) are answered with status and nothing else."""
+        with self._lock:
+            self._fail_next.extend([status] * n)
+
+    def outage(self, on: bool) -> None:
+        """While on, every request is answered 503."""
+        with self._lock:
+            self._outage = on
+
+    def injected_failure(self) -> int | None:
+        """Called once per HTTP request: the status to fail with, if a fault is due."""
+        with self._lock:
+            if self._outage:
+                return 503
+            if self._fail_next:
+                return self._fail_next.pop(0)
+            if self.fail_rate > 0 and self._random.random() < self.fail_rate:
+                return 503
+        return None
+
+    # -- nonces --
+
+    def issue_nonce(self, institution: str) -> Nonce:
+        value = secrets.token_bytes(NONCE_BYTES)
+        now = time.monotonic()
+        with self._lock:
+            self._forget_old_nonces(now)
+            self._nonces[value] = _IssuedNonce(now, institution)
+        return Nonce(value, int(self.nonce_ttl_s))
+
+    def _consume_nonce(self, value: bytes, institution: str) -> _CardFailure | None:
+        now = time.monotonic()
+        with self._lock:
+            issued = self._nonces.get(value)
+            if issued is None or issued.institution != institution:
+                return NONCE_UNKNOWN
+            if issued.used:
+                return NONCE_REUSED
+            issued.used = True  # any use spends it, so a failed attempt cannot be retried
+            if now - issued.issued > self.nonce_ttl_s:
+                return NONCE_EXPIRED
+        return None
+
+    def _forget_old_nonces(self, now: float) -> None:
+        keep = max(NONCE_KEEP_S, self.nonce_ttl_s)
+        stale = [v for v, n in self._nonces.items() if now - n.issued > keep]
+        for v in stale:
+            del self._nonces[v]
+
+    # -- qualification --
+
+    def qualify(self, body: bytes, institution: str) -> Answer:
+        """Answer one OQSsiquc01req document sent by the client whose certificate CN is
+        `institution`. Raises RequestRejected for 400/403/409."""
+        try:
+            req = parse_request(body)
+        except MessageError as e:
+            raise RequestRejected(400, str(e)) from None
+        if req.medical_institution_code != institution:
+            raise RequestRejected(
+                403,
+                "医療機関コードがクライアント証明書と一致しません / "
+                "MedicalInstitutionCode does not match the client certificate",
+            )
+        digest = hashlib.sha256(body).digest()
+        key = (institution, req.file_id)
+        with self._lock:
+            stored = self._answers.get(key)
+        if stored is not None:
+            if stored[0] != digest:
+                raise RequestRejected(
+                    409,
+                    "同じ ArbitraryFileIdentifier で内容の違う要求です / "
+                    "ArbitraryFileIdentifier reused with a different request",
+                )
+            return stored[1]
+        answer = self._answer(req)
+        with self._lock:
+            first = self._answers.setdefault(key, (digest, answer))
+            while len(self._answers) > REPLAY_CAPACITY:
+                self._answers.popitem(last=False)
+        if first[0] != digest:  # a concurrent request with the same id won the race
+            raise RequestRejected(409, "ArbitraryFileIdentifier reused with a different request")
+        return first[1]
+
+    def _answer(self, req: QualificationRequest) -> Answer:
+        if req.reference_classification == "1":
+            assert req.card is not None  # parse_request guarantees it for "1"
+            found = self._card_holder(req)
+            if isinstance(found, _CardFailure):
+                return self._render(self._failure(req, found))
+            matches = self._card_group(found)
+        else:
+            assert req.search is not None  # parse_request guarantees it for "2"
+            matches = self._search(req)
+        return self._render(self._result(req, matches))
+
+    def _card_holder(self, req: QualificationRequest) -> Person | _CardFailure | None:
+        assert req.card is not None
+        nonce_failure = self._consume_nonce(req.card.nonce, req.medical_institution_code)
+        if nonce_failure is not None:
+            return nonce_failure
+        try:
+            cert = x509.load_der_x509_certificate(req.card.certificate)
+        except ValueError:
+            return CERT_UNREADABLE
+        try:
+            cert.verify_directly_issued_by(self._root)
+        except (ValueError, TypeError, InvalidSignature):
+            return CERT_CHAIN
+        now = self.clock()
+        if now > cert.not_valid_after_utc:
+            return CERT_EXPIRED
+        if now < cert.not_valid_before_utc:
+            return CERT_NOT_YET
+        if str(cert.serial_number) in self._revoked():
+            return CERT_REVOKED
+        public = cert.public_key()
+        if not isinstance(public, rsa.RSAPublicKey):
+            return BAD_SIGNATURE
+        payload = signed_payload(req.card.nonce, req.medical_institution_code, req.file_id)
+        try:
+            public.verify(req.card.signature, payload, padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature:
+            return BAD_SIGNATURE
+        return self._by_serial.get(cert.serial_number)
+
+    def _revoked(self) -> set[str]:
+        # Read on every check so a serial revoked while running takes effect at once.
+        try:
+            return {str(s) for s in json.loads(self._revoked_file.read_text())}
+        except FileNotFoundError:
+            return set()
+
+    def _card_group(self, holder: Person | None) -> list[Person]:
+        if holder is None or not holder.registered:
+            return []
+        if holder.validity == "5":
+            return [p for p in self.people if p.registered and _same_numbers(p, holder)]
+        return [holder]
+
+    def _search(self, req: QualificationRequest) -> list[Person]:
+        assert req.search is not None
+        s = req.search
+        insurer = _trimmed(s.insurer_number)
+        symbol = _norm(s.symbol)
+        number = _norm(s.number)
+        branch = _norm(s.branch).zfill(2) if s.branch.strip() else ""
+        return [
+            p
+            for p in self.people
+            if p.registered
+            and _trimmed(p.insurer_number) == insurer
+            and _norm(p.symbol) == symbol
+            and _norm(p.number) == number
+            and p.birthdate == s.birthdate
+            and (not branch or p.branch == branch)
+        ]
+
+    def _result(self, req: QualificationRequest, matches: list[Person]) -> QualificationResult:
+        consents = _consent_states(req.consents)
+        with_limit = req.reference_classification == "1" or (
+            req.search is not None and req.search.limit_consent
+        )
+        results: tuple[Qualification, ...] = ()
+        if not matches:
+            validity = "4"
+        elif len(matches) > 1:
+            validity = "5"
+            results = tuple(_qualification(p, consents, with_limit) for p in matches)
+        else:
+            holder = matches[0]
+            validity = holder.validity
+            shown = self._by_id.get(holder.newer_id, holder) if validity == "3" else holder
+            results = (_qualification(shown, consents, with_limit),)
+        code, message = VALIDITY_MESSAGE.get(validity, ("", ""))
+        return QualificationResult(
+            process_time=self._process_time(),
+            confirmation_date=req.confirmation_date,
+            medical_institution_code=req.medical_institution_code,
+            file_id=req.file_id,
+            reference_classification=req.reference_classification,
+            segment_of_result="1",
+            processing_status="1",
+            processing_code=code,
+            processing_message=message,
+            validity=validity,
+            character_code=CHARACTER_CODE[self.encoding],
+            search=req.search,
+            results=results,
+        )
+
+    def _failure(self, req: QualificationRequest, failure: _CardFailure) -> QualificationResult:
+        return QualificationResult(
+            process_time=self._process_time(),
+            confirmation_date=req.confirmation_date,
+            medical_institution_code=req.medical_institution_code,
+            file_id=req.file_id,
+            reference_classification=req.reference_classification,
+            segment_of_result="9",
+            error_code=failure.code,
+            error_message=f"{failure.ja} / {failure.en}",
+            character_code=CHARACTER_CODE[self.encoding],
+        )
+
+    def _process_time(self) -> str:
+        return self.clock().astimezone(JST).strftime("%Y%m%d%H%M%S")
+
+    def _render(self, result: QualificationResult) -> Answer:
+        body = build_result(result, encoding=self.encoding)
+        return Answer(body, f"application/xml; charset={CHARSET[self.encoding]}")
+
+
+def _trimmed(insurer_number: str) -> str:
+    # 国保 numbers come padded to 8 with spaces or zeros; no 法別番号 starts with 0 0.
+    return _norm(insurer_number).lstrip("0")
+
+
+def _norm(s: str) -> str:
+    return unicodedata.normalize("NFKC", s).strip()
+
+
+def _same_numbers(a: Person, b: Person) -> bool:
+    return (a.insurer_number, a.symbol, a.number, a.branch, a.birthdate) == (
+        b.insurer_number,
+        b.symbol,
+        b.number,
+        b.branch,
+        b.birthdate,
+    )
+
+
+def _consent_states(answers: Sequence[ConsentAnswer]) -> tuple[ConsentState, ...]:
+    states = []
+    for a in answers:
+        available = ""
+        if a.agreed and a.time:
+            until = datetime.strptime(a.time, "%Y%m%d%H%M%S") + CONSENT_VALID
+            available = until.strftime("%Y%m%d%H%M%S")
+        states.append(ConsentState(a.kind, "1" if a.agreed else "0", a.time, available))
+    return tuple(states)
+
+
+def _qualification(
+    p: Person, consents: tuple[ConsentState, ...], with_limit: bool
+) -> Qualification:
+    return Qualification(
+        card_classification=p.card_classification,
+        insurer_number=p.insurer_number,
+        symbol=p.symbol,
+        number=p.number,
+        branch=p.branch,
+        personal_family=p.personal_family,
+        insured_name=p.insured_name,
+        name=p.name,
+        name_kana=p.name_kana,
+        sex=p.sex,
+        birthdate=p.birthdate,
+        address=p.address,
+        post_number=p.post_number,
+        qualification_date=p.qualification_date,
+        disqualification_date=p.disqualification_date,
+        reason_of_loss=p.reason_of_loss,
+        card_valid_date=p.qualification_date,
+        contribution_ratio=p.contribution_ratio,
+        preschool=p.preschool,
+        insurer_name=p.insurer_name,
+        elderly=_elderly(p),
+        limit=_limit(p) if with_limit else None,
+        consents=consents,
+    )
+
+
+def _elderly(p: Person) -> ElderlyInfo | None:
+    if not p.elderly_ratio:
+        return None
+    born = date(int(p.birthdate[:4]), int(p.birthdate[4:6]), int(p.birthdate[6:]))
+    seventieth = born.replace(year=born.year + 70)
+    # Valid from the first of the month after the 70th birthday (that day when born on a 1st)
+    # until the day before the 75th, when 後期高齢者 coverage takes over.
+    start = seventieth if seventieth.day == 1 else _first_of_next_month(seventieth)
+    end = born.replace(year=born.year + 75) - timedelta(days=1)
+    stamp = start.strftime("%Y%m%d")
+    return ElderlyInfo(stamp, stamp, end.strftime("%Y%m%d"), p.elderly_ratio)
+
+
+def _first_of_next_month(d: date) -> date:
+    return date(d.year + d.month // 12, d.month % 12 + 1, 1)
+
+
+def _limit(p: Person) -> LimitInfo | None:
+    if not p.limit_classification:
+        return None
+    return LimitInfo(
+        p.limit_classification, p.limit_flag, LIMIT_ISSUED, LIMIT_ISSUED, LIMIT_VALID_END
+    )

@@ -1,0 +1,136 @@
+"""`python -m sim` / `onshi sim`: the simulated central service, emulated cards, the population.
+
+Data (the test PKI, card PIN counters, the card audit log) lives in --data DIR, by default
+./.demo or $ONSHI_SIM_DATA.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sim.card import CardError, VirtualCard
+from sim.pki import PkiPaths, build_pki
+from sim.population import DEFAULT_PIN, population
+
+DATA_ENV = "ONSHI_SIM_DATA"
+VPCD_PORTS = {0: 35963, 1: 35964}  # 'Virtual PCD 00 00' and 'Virtual PCD 00 01'
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get(DATA_ENV, ".demo"))
+
+
+def pki_dir(data: Path) -> Path:
+    return data / "pki"
+
+
+def _pki(data: Path) -> PkiPaths:
+    return build_pki(pki_dir(data), population())
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="onshi sim", description="シミュレータ / simulators for the demo and tests"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    data_help = f"データディレクトリ / data directory (default ${DATA_ENV} or ./.demo)"
+
+    central = sub.add_parser("central", help="模擬中央サービス / simulated central service")
+    central.add_argument("--host", default="127.0.0.1")
+    central.add_argument("--port", type=int, default=8443)
+    central.add_argument("--data", type=Path, default=None, help=data_help)
+    central.add_argument("--latency-ms", type=int, default=0, help="added to every request")
+    central.add_argument(
+        "--fail-rate", type=float, default=0.0, help="fraction of requests answered 503 (0–1)"
+    )
+    central.add_argument(
+        "--shift-jis", action="store_true", help="answer results in Shift_JIS instead of UTF-8"
+    )
+
+    card = sub.add_parser("card", help="模擬マイナンバーカード (vpcd) / emulated card")
+    card.add_argument("--person", required=True, help="P001… (see `people`)")
+    card.add_argument("--reader", type=int, choices=sorted(VPCD_PORTS), default=0)
+    card.add_argument("--data", type=Path, default=None, help=data_help)
+    card.add_argument("--pin", default=None, help="override the person's demo PIN")
+
+    people = sub.add_parser("people", help="模擬被保険者の一覧 / the synthetic population")
+    people.add_argument("--json", action="store_true")
+
+    pki = sub.add_parser("pki", help="テスト用PKIの作成 / build the test PKI only")
+    pki.add_argument("--data", type=Path, default=None, help=data_help)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    data: Path = args.data if getattr(args, "data", None) else default_data_dir()
+    try:
+        if args.command == "people":
+            return _people(args.json)
+        if args.command == "pki":
+            paths = _pki(data)
+            print(f"PKI: {paths.root}")
+            return 0
+        if args.command == "central":
+            return _central(args, data)
+        return _card(args, data)
+    except (CardError, KeyError, OSError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        print(f"エラー / error: {message}", file=sys.stderr)
+        return 1
+
+
+def _people(as_json: bool) -> int:
+    rows = [
+        {
+            "id": p.id,
+            "name": p.name,
+            "kana": p.name_kana,
+            "scenario": p.scenario,
+            "pin": p.pin if p.card_status != "none" else "",
+            "card": p.card_status,
+        }
+        for p in population()
+    ]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    print(f"暗証番号は特記なければ {DEFAULT_PIN} / demo PIN is {DEFAULT_PIN} unless stated")
+    for r in rows:
+        print(f"{r['id']}  {r['pin'] or '----'}  {r['name']}（{r['kana']}）  {r['scenario']}")
+    return 0
+
+
+def _central(args: argparse.Namespace, data: Path) -> int:
+    from sim.central.server import CentralServer  # Flask/cheroot only when serving
+
+    paths = _pki(data)
+    server = CentralServer(paths, host=args.host, port=args.port)
+    server.service.latency_s = args.latency_ms / 1000
+    server.service.fail_rate = args.fail_rate
+    if args.shift_jis:
+        server.service.encoding = "shift_jis"
+    print(f"central: https://{args.host}:{args.port}  CA: {paths.central_ca_cert}", flush=True)
+    print(f"device cert: {paths.device_cert}  key: {paths.device_key}", flush=True)
+    server.serve_forever()
+    return 0
+
+
+def _card(args: argparse.Namespace, data: Path) -> int:
+    paths = _pki(data)
+    card = VirtualCard(
+        args.person,
+        paths,
+        state_dir=data / "cards",
+        port=VPCD_PORTS[args.reader],
+        audit_path=data / "card-audit.jsonl",
+        pin=args.pin,
+    )
+    print(f"card {args.person} inserted in reader {args.reader} (Ctrl-C to remove)", flush=True)
+    card.serve_forever()
+    return 0

@@ -1,0 +1,352 @@
+"""The test PKI: a JPKI-like root and card certificates, the central CA and the device CA.
+
+Built into a directory and reused: key generation is the slow part, so only what is missing
+or no longer fits (wrong issuer, validity that no longer matches the scenario, another
+medical institution code) is made again. Private keys are unencrypted PEM files, mode 0600.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from sim.population import Person
+
+JPKI_AUTH_POLICY = "1.2.392.200149.8.5.1.3.30"
+CARD_LIFETIME = timedelta(days=5 * 365)
+EXPIRED_NOT_BEFORE = datetime(2020, 4, 1, tzinfo=UTC)
+EXPIRED_NOT_AFTER = datetime(2025, 3, 31, 14, 59, 59, tzinfo=UTC)
+CA_NOT_BEFORE = datetime(2023, 1, 1, tzinfo=UTC)
+CA_NOT_AFTER = datetime(2043, 1, 1, tzinfo=UTC)
+RENEW_MARGIN = timedelta(days=30)  # a leaf this close to expiry is reissued
+
+JPKI_ROOT_NAME = x509.Name(
+    [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "JPKI"),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "JPKI for user authentication"),
+        x509.NameAttribute(
+            NameOID.ORGANIZATIONAL_UNIT_NAME,
+            "Japan Agency for Local Authority Information Systems (test)",
+        ),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class PkiPaths:
+    root: Path
+    jpki_root_cert: Path  # PEM
+    jpki_root_key: Path
+    central_ca_cert: Path  # PEM; the appliance pins this
+    central_ca_key: Path
+    central_server_cert: Path  # PEM, SAN 127.0.0.1 and localhost
+    central_server_key: Path
+    device_ca_cert: Path  # PEM; central accepts client certificates issued by it
+    device_ca_key: Path
+    device_cert: Path  # PEM, CN = medical institution code, clientAuth
+    device_key: Path
+    revoked_serials_file: Path  # JSON list of revoked card serials (decimal strings)
+
+    def card_cert(self, person_id: str) -> Path:
+        """The card's user-authentication certificate, DER (as stored on the card)."""
+        return self.root / "cards" / f"{person_id}.der"
+
+    def card_key(self, person_id: str) -> Path:
+        """The card's private key, unencrypted PKCS#8 PEM."""
+        return self.root / "cards" / f"{person_id}.key"
+
+
+def pki_paths(root: Path) -> PkiPaths:
+    """Where build_pki puts everything under root (nothing is created)."""
+    return PkiPaths(
+        root=root,
+        jpki_root_cert=root / "jpki-root.pem",
+        jpki_root_key=root / "jpki-root.key",
+        central_ca_cert=root / "central-ca.pem",
+        central_ca_key=root / "central-ca.key",
+        central_server_cert=root / "central-server.pem",
+        central_server_key=root / "central-server.key",
+        device_ca_cert=root / "device-ca.pem",
+        device_ca_key=root / "device-ca.key",
+        device_cert=root / "device.pem",
+        device_key=root / "device.key",
+        revoked_serials_file=root / "revoked.json",
+    )
+
+
+def build_pki(
+    root: Path, people: Sequence[Person], medical_institution_code: str = "1312345670"
+) -> PkiPaths:
+    paths = pki_paths(root)
+    (root / "cards").mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC)
+
+    jpki = _ensure_ca(paths.jpki_root_cert, paths.jpki_root_key, JPKI_ROOT_NAME)
+    central = _ensure_ca(paths.central_ca_cert, paths.central_ca_key, _cn("onshi test central CA"))
+    device_ca = _ensure_ca(paths.device_ca_cert, paths.device_ca_key, _cn("onshi test device CA"))
+
+    server_ok = _leaf_fits(paths.central_server_cert, central, now)
+    _ensure_leaf(
+        paths.central_server_cert,
+        paths.central_server_key,
+        server_ok,
+        lambda key: _server_cert(key, central, now),
+    )
+    device_ok = (
+        _leaf_fits(paths.device_cert, device_ca, now)
+        and _common_name(paths.device_cert) == medical_institution_code
+    )
+    _ensure_leaf(
+        paths.device_cert,
+        paths.device_key,
+        device_ok,
+        lambda key: _device_cert(key, device_ca, medical_institution_code, now),
+    )
+
+    revoked: list[str] = []
+    for p in people:
+        if p.card_status == "none":
+            continue
+        expired = p.card_status == "expired"
+        cert_path = paths.card_cert(p.id)
+        fits = _leaf_fits(cert_path, jpki, now, want_expired=expired)
+        _ensure_leaf(
+            cert_path,
+            paths.card_key(p.id),
+            fits,
+            partial(_card_cert, ca=jpki, now=now, expired=expired),
+            der=True,
+        )
+        if p.card_status == "revoked":
+            revoked.append(
+                str(x509.load_der_x509_certificate(cert_path.read_bytes()).serial_number)
+            )
+    _write_atomic(paths.revoked_serials_file, json.dumps(sorted(revoked)).encode())
+    return paths
+
+
+@dataclass(frozen=True)
+class _Ca:
+    cert: x509.Certificate
+    key: rsa.RSAPrivateKey
+
+
+def _cn(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _ensure_ca(cert_path: Path, key_path: Path, name: x509.Name) -> _Ca:
+    if cert_path.exists() and key_path.exists():
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        key = _load_key(key_path)
+        if cert.subject == name and cert.public_key() == key.public_key():
+            return _Ca(cert, key)
+    key = _new_key(key_path)
+    public = key.public_key()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(CA_NOT_BEFORE)
+        .not_valid_after(CA_NOT_AFTER)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_ca_key_usage(), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    _write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    return _Ca(cert, key)
+
+
+def _leaf_fits(cert_path: Path, ca: _Ca, now: datetime, want_expired: bool = False) -> bool:
+    """Whether an existing leaf is still issued by ca and has the validity the scenario needs."""
+    if not cert_path.exists():
+        return False
+    data = cert_path.read_bytes()
+    cert = (
+        x509.load_pem_x509_certificate(data)
+        if data.startswith(b"-----")
+        else x509.load_der_x509_certificate(data)
+    )
+    try:
+        cert.verify_directly_issued_by(ca.cert)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    if want_expired:
+        return cert.not_valid_after_utc < now
+    return cert.not_valid_after_utc > now + RENEW_MARGIN and cert.not_valid_before_utc <= now
+
+
+def _ensure_leaf(
+    cert_path: Path,
+    key_path: Path,
+    fits: bool,
+    make: Callable[[rsa.RSAPrivateKey], x509.Certificate],
+    der: bool = False,
+) -> None:
+    key = _load_key(key_path) if key_path.exists() else None
+    if fits and key is not None:
+        data = cert_path.read_bytes()
+        cert = x509.load_der_x509_certificate(data) if der else x509.load_pem_x509_certificate(data)
+        if cert.public_key() == key.public_key():
+            return
+    if key is None:
+        key = _new_key(key_path)
+    cert = make(key)
+    encoding = serialization.Encoding.DER if der else serialization.Encoding.PEM
+    _write_atomic(cert_path, cert.public_bytes(encoding))
+
+
+def _leaf_builder(
+    subject: x509.Name,
+    key: rsa.RSAPrivateKey,
+    ca: _Ca,
+    not_before: datetime,
+    not_after: datetime,
+) -> x509.CertificateBuilder:
+    public = key.public_key()
+    ca_ski = ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.cert.subject)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+            critical=False,
+        )
+    )
+
+
+def _card_cert(key: rsa.RSAPrivateKey, ca: _Ca, now: datetime, expired: bool) -> x509.Certificate:
+    # The subject is only an opaque id: the holder is known by issuer + serial, never by name.
+    subject = _cn(secrets.token_hex(16).upper())
+    not_before, not_after = (
+        (EXPIRED_NOT_BEFORE, EXPIRED_NOT_AFTER)
+        if expired
+        else (now - timedelta(days=1), now + CARD_LIFETIME)
+    )
+    policy = x509.PolicyInformation(x509.ObjectIdentifier(JPKI_AUTH_POLICY), None)
+    return (
+        _leaf_builder(subject, key, ca, not_before, not_after)
+        .add_extension(_leaf_key_usage(), critical=True)
+        .add_extension(x509.CertificatePolicies([policy]), critical=False)
+        .sign(ca.key, hashes.SHA256())
+    )
+
+
+def _server_cert(key: rsa.RSAPrivateKey, ca: _Ca, now: datetime) -> x509.Certificate:
+    san = x509.SubjectAlternativeName(
+        [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+    )
+    return (
+        _leaf_builder(_cn("localhost"), key, ca, now - timedelta(days=1), now + CARD_LIFETIME)
+        .add_extension(_leaf_key_usage(encipherment=True), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(san, critical=False)
+        .sign(ca.key, hashes.SHA256())
+    )
+
+
+def _device_cert(
+    key: rsa.RSAPrivateKey, ca: _Ca, medical_institution_code: str, now: datetime
+) -> x509.Certificate:
+    subject = _cn(medical_institution_code)
+    return (
+        _leaf_builder(subject, key, ca, now - timedelta(days=1), now + CARD_LIFETIME)
+        .add_extension(_leaf_key_usage(encipherment=True), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca.key, hashes.SHA256())
+    )
+
+
+def _ca_key_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _leaf_key_usage(encipherment: bool = False) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=encipherment,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _common_name(cert_path: Path) -> str:
+    if not cert_path.exists():
+        return ""
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else ""
+
+
+def _load_key(path: Path) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(
+        path.read_bytes(), password=None, unsafe_skip_rsa_key_validation=True
+    )  # our own keys: the full check costs ~40 ms each and is pointless here
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError(f"{path}: RSA 鍵ではありません / not an RSA key")
+    return key
+
+
+def _new_key(path: Path) -> rsa.RSAPrivateKey:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    _write_atomic(path, pem, mode=0o600)
+    return key
+
+
+def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write via a temporary file and rename, so an interrupted build never leaves half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    os.fchmod(fd, mode)  # the umask must not widen or narrow what was asked
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)

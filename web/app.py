@@ -1,0 +1,111 @@
+"""The two web apps: staff (reception, sandbox) and kiosk, each on its own listener.
+
+They are separate Flask apps with separate cookies, so no kiosk request can reach a staff
+route: on the kiosk listener those routes simply do not exist.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from flask import Flask, Response, g, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from device.config import Config
+from device.services import Services
+from web import kiosk, reception, sandbox
+from web.present import LANGUAGES, STRINGS, text
+
+log = logging.getLogger(__name__)
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+ONE_YEAR_S = 365 * 24 * 3600
+
+
+def create_staff_app(config: Config, services: Services) -> Flask:
+    app = _base_app(config, "onshi_staff", no_store_static=False)
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    app.register_blueprint(reception.create_blueprint(services))
+    if config.demo and services.sandbox is not None:
+        app.register_blueprint(sandbox.create_blueprint(services, services.sandbox))
+    app.extensions["onshi_links"] = {"sandbox": bool(config.demo and services.sandbox)}
+    return app
+
+
+def create_kiosk_app(config: Config, services: Services) -> Flask:
+    app = _base_app(config, "onshi_kiosk", no_store_static=True)
+    app.config["MAX_CONTENT_LENGTH"] = 4 * 1024
+    app.register_blueprint(kiosk.create_blueprint(services))
+    app.extensions["onshi_links"] = {"sandbox": False}
+    return app
+
+
+def _base_app(config: Config, cookie: str, *, no_store_static: bool) -> Flask:
+    app = Flask("web")
+    app.config.update(
+        SECRET_KEY=secrets.token_bytes(32),  # per process: no sessions survive a restart
+        SESSION_COOKIE_NAME=cookie,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+    )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    lang_cookie = f"{cookie}_lang"
+
+    @app.before_request
+    def choose_language() -> None:
+        asked = request.args.get("lang", "")
+        if asked in LANGUAGES:
+            g.lang = asked
+        else:
+            stored = request.cookies.get(lang_cookie, "")
+            g.lang = stored if stored in LANGUAGES else config.language
+
+    @app.after_request
+    def headers(response: Response) -> Response:
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Frame-Options"] = "DENY"
+        if no_store_static or request.endpoint != "static":
+            # Pages carry personal data (staff) or a patient's screen (kiosk): never cached.
+            response.headers["Cache-Control"] = "no-store"
+        asked = request.args.get("lang", "")
+        if asked in LANGUAGES:
+            response.set_cookie(
+                lang_cookie, asked, max_age=ONE_YEAR_S, httponly=True, samesite="Strict"
+            )
+        return response
+
+    @app.context_processor
+    def strings() -> dict[str, object]:
+        lang = getattr(g, "lang", config.language)
+        return {
+            "lang": lang,
+            "other_lang": "en" if lang == "ja" else "ja",
+            "t": lambda key, **values: text(key, lang, **values),
+            "links": app.extensions.get("onshi_links", {}),
+        }
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response | str, int]:
+        return _error(exc.code or 500, config.language)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> tuple[Response | str, int]:
+        # Only the type and traceback; request bodies may hold PINs and are never logged.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _error(InternalServerError.code, config.language)
+
+    return app
+
+
+def _error(code: int, default_lang: str) -> tuple[Response | str, int]:
+    lang = getattr(g, "lang", default_lang)
+    key = f"error_{code}" if f"error_{code}" in STRINGS else "error_500"
+    if request.path.startswith("/api/") or request.method == "POST" or request.is_json:
+        return jsonify(ok=False, error=code, message=text(key, lang)), code
+    return render_template("error.html", code=code, message=text(key, lang)), code

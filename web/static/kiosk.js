@@ -1,0 +1,155 @@
+// Kiosk: one screen at a time, driven by the appliance's events.
+// The PIN lives only in this page's memory until it is sent; digits are never shown.
+"use strict";
+
+(function () {
+  var IDLE_MS = 60000;        // any screen without news goes back to the start
+  var SHORT_MS = 10000;       // done / error screens
+  var body = document.body;
+  var defaultLang = body.getAttribute("data-default-lang");
+  var pageLang = body.getAttribute("data-lang");
+  var screens = document.querySelectorAll("section[data-screen]");
+  var triesLeft = document.getElementById("tries-left");
+  var wrongPin = document.getElementById("wrong-pin");
+  var lastTry = document.getElementById("last-try-warning");
+  var okButton = document.getElementById("pin-ok");
+  var dots = document.querySelectorAll("#pin-dots .dot");
+  var errorText = document.getElementById("error-text");
+  var current = "welcome";
+  var visitId = null;
+  var digits = [];
+  var sending = false;
+  var timer = null;
+
+  function backToStart() {
+    visitId = null;
+    clearPin();
+    // The next patient starts in the clinic's language.
+    if (pageLang !== defaultLang) { window.location.replace("/?lang=" + defaultLang); return; }
+    show("welcome");
+  }
+
+  function show(name) {
+    current = name;
+    screens.forEach(function (s) {
+      var on = s.getAttribute("data-screen") === name;
+      s.classList.toggle("active", on);
+      s.hidden = !on;
+    });
+    if (timer) { clearTimeout(timer); timer = null; }
+    if (name !== "welcome") {
+      timer = setTimeout(backToStart, (name === "done" || name === "error") ? SHORT_MS : IDLE_MS);
+    }
+  }
+
+  function touch() {
+    // A patient pressing keys is not idle.
+    if (current !== "welcome") { show(current); }
+  }
+
+  function renderPin() {
+    dots.forEach(function (d, i) { d.classList.toggle("filled", i < digits.length); });
+    okButton.disabled = digits.length !== 4 || sending;
+  }
+
+  function clearPin() { digits = []; sending = false; renderPin(); }
+
+  function press(digit) {
+    if (current !== "pin" || sending) { return; }
+    if (digits.length < 4 && /^[0-9]$/.test(digit)) { digits.push(digit); }
+    renderPin();
+    touch();
+  }
+
+  function back() {
+    if (current !== "pin" || sending) { return; }
+    digits.pop();
+    renderPin();
+    touch();
+  }
+
+  function submit() {
+    if (current !== "pin" || sending || digits.length !== 4 || !/^[0-9]{4}$/.test(digits.join(""))) { return; }
+    sending = true;
+    renderPin();
+    var payload = JSON.stringify({ visit_id: visitId, pin: digits.join("") });
+    digits = [];
+    fetch("/pin", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      credentials: "same-origin",
+      body: payload
+    }).then(function (r) {
+      sending = false;
+      renderPin();
+      if (r.status === 202) { show("checking"); }
+      else if (r.status === 409) { backToStart(); }
+      else { show("pin"); }
+    }).catch(function () { sending = false; renderPin(); });
+  }
+
+  function onPinRequested(d) {
+    visitId = d.visit_id;
+    clearPin();
+    triesLeft.textContent = triesLeft.getAttribute("data-template").replace("{n}", d.tries_left);
+    wrongPin.hidden = !d.wrong_pin;
+    lastTry.hidden = d.tries_left !== 1;
+    triesLeft.classList.toggle("last", d.tries_left === 1);
+    show("pin");
+  }
+
+  function onEnded(d) {
+    if (d.reason === "card_removed" || (d.reason === "pin_blocked" && current === "blocked")) {
+      backToStart();
+      return;
+    }
+    errorText.textContent = d.text || "";
+    show("error");
+  }
+
+  document.querySelectorAll("button[data-digit]").forEach(function (b) {
+    b.addEventListener("click", function () { press(b.getAttribute("data-digit")); });
+  });
+  document.getElementById("pin-back").addEventListener("click", back);
+  document.getElementById("pin-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    submit();
+  });
+  document.addEventListener("keydown", function (ev) {
+    if (current !== "pin") { return; }
+    if (/^[0-9]$/.test(ev.key)) { press(ev.key); ev.preventDefault(); }
+    else if (ev.key === "Backspace") { back(); ev.preventDefault(); }
+    else if (ev.key === "Enter") { submit(); ev.preventDefault(); }
+  });
+
+  function data(ev) { return JSON.parse(ev.data); }
+
+  var source = new EventSource("/events");
+  source.addEventListener("state", function (ev) {
+    var d = data(ev);
+    if (d.screen === "welcome") {
+      if (current === "done" || current === "error") { return; }  // let the patient read it
+      if (current !== "welcome") { backToStart(); }
+      return;
+    }
+    visitId = d.visit_id;
+    if (d.screen === "pin" && current === "pin") { return; }
+    if (d.screen === "done" && current === "done") { return; }
+    if (d.screen !== "pin") { clearPin(); }
+    show(d.screen);
+  });
+  source.addEventListener("pin_requested", function (ev) { onPinRequested(data(ev)); });
+  source.addEventListener("pin_blocked", function (ev) { visitId = data(ev).visit_id; show("blocked"); });
+  source.addEventListener("visit_aborted", function (ev) { onEnded(data(ev)); });
+  source.addEventListener("visit_failed", function (ev) { onEnded(data(ev)); });
+  source.addEventListener("done", function () { clearPin(); show("done"); });
+  source.addEventListener("reader_status", function (ev) {
+    var d = data(ev);
+    if (!d.card_present && (current === "done" || current === "blocked" || current === "error")) {
+      backToStart();
+    }
+  });
+
+  renderPin();
+  show("welcome");
+})();
