@@ -25,6 +25,7 @@ class DemoPerson:
     kana: str
     scenario: str
     pin: str
+    has_card: bool  # False: this person has only a 資格確認書, no My Number card to place
 
 
 class CardSandbox:
@@ -46,7 +47,7 @@ class CardSandbox:
                 self._sim("people", "--json"), capture_output=True, check=True, timeout=60
             ).stdout
             self._people = [
-                DemoPerson(p["id"], p["name"], p["kana"], p["scenario"], p["pin"])
+                DemoPerson(p["id"], p["name"], p["kana"], p["scenario"], p["pin"], p["card"] != "none")
                 for p in json.loads(out)
             ]
         return self._people
@@ -59,7 +60,7 @@ class CardSandbox:
             return self._person
 
     def place(self, person_id: str) -> None:
-        if person_id not in {p.id for p in self.people()}:
+        if person_id not in {p.id for p in self.people() if p.has_card}:
             raise KeyError(person_id)
         with self._lock:
             self._remove_locked()

@@ -87,6 +87,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "remove": ("カードを取る", "Remove card"),
     "placed_now": ("現在置いているカード", "Card on the reader"),
     "none_placed": ("なし", "none"),
+    "no_card": ("カードなし（資格確認書）", "no card (qualification certificate)"),
     "kiosk_link": ("患者用画面（キオスク）", "Patient screen (kiosk)"),
     # errors
     "error_400": ("リクエストが正しくありません", "Bad request"),

@@ -71,8 +71,8 @@ class FakeSandbox:
 
     def people(self) -> list[DemoPerson]:
         return [
-            DemoPerson("P001", "山田　太郎", "ヤマダ　タロウ", "有効・3割", "1234"),
-            DemoPerson("P002", "佐藤　花子", "サトウ　ハナコ", "未就学・2割", "1234"),
+            DemoPerson("P001", "山田　太郎", "ヤマダ　タロウ", "有効・3割", "1234", True),
+            DemoPerson("P002", "佐藤　花子", "サトウ　ハナコ", "未就学・2割", "1234", False),
         ]
 
     def place(self, person_id: str) -> None:
@@ -574,6 +574,7 @@ def test_sandbox_place_and_remove(tmp_path: Path, store: Store) -> None:
     page = staff.get("/sandbox").get_data(as_text=True)
     assert "デモ専用" in page
     assert 'data-place="P001"' in page
+    assert 'data-place="P002"' not in page  # no My Number card: nothing to place
     assert "http://127.0.0.1:18081/" in page
     token = page.split('name="token" value="', 1)[1].split('"', 1)[0]
     no_token = staff.post("/sandbox/place", data={"person_id": "P001"})
