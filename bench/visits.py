@@ -40,8 +40,10 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def _ms(values: list[float]) -> str:
-    return (f"median {statistics.median(values) * 1000:8.1f} ms   "
-            f"p95 {percentile(values, 95) * 1000:8.1f} ms")
+    return (
+        f"median {statistics.median(values) * 1000:8.1f} ms   "
+        f"p95 {percentile(values, 95) * 1000:8.1f} ms"
+    )
 
 
 def main(argv: list[str]) -> None:
@@ -49,16 +51,32 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--visits", type=int, default=30)
     args = parser.parse_args(argv)
     data = Path(tempfile.mkdtemp(prefix="onshi-bench-"))
-    subprocess.run([sys.executable, "-m", "sim", "pki", "--data", str(data)], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "sim", "pki", "--data", str(data)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     pki = data / "pki"
     children: list[subprocess.Popen[bytes]] = []
     pcscd = ensure_pcscd()
     if pcscd is not None:
         children.append(pcscd)
-    children.append(subprocess.Popen(
-        [sys.executable, "-m", "sim", "central", "--data", str(data), "--port", str(CENTRAL_PORT)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    children.append(
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sim",
+                "central",
+                "--data",
+                str(data),
+                "--port",
+                str(CENTRAL_PORT),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    )
     context = tls_context(pki / "central-ca.pem", pki / "device.pem", pki / "device.key")
     central = CentralClient(f"https://127.0.0.1:{CENTRAL_PORT}", verify=context, timeout_s=10)
     for _ in range(100):
@@ -72,8 +90,14 @@ def main(argv: list[str]) -> None:
     events = bus.subscribe()
     pins = KioskPins()
     readers = PcscReaders()
-    flow = VisitFlow(medical_institution_code="1312345670", connect=readers.connect,
-                     central=central, store=store, bus=bus, pins=pins)
+    flow = VisitFlow(
+        medical_institution_code="1312345670",
+        connect=readers.connect,
+        central=central,
+        store=store,
+        bus=bus,
+        pins=pins,
+    )
     removed: list[float] = []
 
     def on_event(event: ReaderEvent) -> None:
@@ -88,8 +112,20 @@ def main(argv: list[str]) -> None:
     try:
         for _ in range(args.visits):
             card = subprocess.Popen(
-                [sys.executable, "-m", "sim", "card", "--person", PERSON, "--reader", "0",
-                 "--data", str(data)], stdout=subprocess.DEVNULL)
+                [
+                    sys.executable,
+                    "-m",
+                    "sim",
+                    "card",
+                    "--person",
+                    PERSON,
+                    "--reader",
+                    "0",
+                    "--data",
+                    str(data),
+                ],
+                stdout=subprocess.DEVNULL,
+            )
             while True:
                 event = events.get(30)
                 if event is None:
@@ -126,14 +162,20 @@ def main(argv: list[str]) -> None:
     central_rt = [t.central_s for t in timings]
     overhead = [t.overhead_s for t in timings]
     share = [o / t for o, t in zip(overhead, total, strict=True)]
-    print(f"card visits through pcscd + vpcd + simulated central (mTLS): {len(timings)} ok, "
-          f"{failures} failed")
+    print(
+        f"card visits through pcscd + vpcd + simulated central (mTLS): {len(timings)} ok, "
+        f"{failures} failed"
+    )
     print(f"  end to end (PIN wait excluded) {_ms(total)}")
     print(f"  card I/O                       {_ms(card_io)}")
     print(f"  central round trips            {_ms(central_rt)}")
     print(f"  appliance overhead             {_ms(overhead)}")
-    print(f"  overhead share of end to end   median {statistics.median(share) * 100:5.1f} %   "
-          f"p95 {percentile(share, 95) * 100:5.1f} %   (target <= 10 %)")
-    print(f"  answer -> reception event      {_ms([t.answer_to_event_s for t in timings])}"
-          "   (target <= 1 s)")
+    print(
+        f"  overhead share of end to end   median {statistics.median(share) * 100:5.1f} %   "
+        f"p95 {percentile(share, 95) * 100:5.1f} %   (target <= 10 %)"
+    )
+    print(
+        f"  answer -> reception event      {_ms([t.answer_to_event_s for t in timings])}"
+        "   (target <= 1 s)"
+    )
     print(f"  APDUs per visit                {statistics.median([t.apdus for t in timings]):.0f}")

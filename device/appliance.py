@@ -46,7 +46,9 @@ class Appliance:
         self.monitor.start()
         log.info(
             "staff UI on http://%s:%d/  kiosk on http://127.0.0.1:%d/",
-            self.services.config.staff_host, self.staff.port, self.kiosk.port,
+            self.services.config.staff_host,
+            self.staff.port,
+            self.kiosk.port,
         )
 
     def stop(self) -> None:

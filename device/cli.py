@@ -37,13 +37,21 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Settings (config file keys, or environment ONSHI_<NAME>): "
         + ", ".join(s.name for s in SETTINGS),
     )
-    parser.add_argument("--config", type=Path, default=os.environ.get("ONSHI_CONFIG"),
-                        help="TOML settings file (default: $ONSHI_CONFIG)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=os.environ.get("ONSHI_CONFIG"),
+        help="TOML settings file (default: $ONSHI_CONFIG)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help=COMMANDS["run"])
     demo = sub.add_parser("demo", help=COMMANDS["demo"])
-    demo.add_argument("--data", type=Path, default=Path(".demo"),
-                      help="Where the demo keeps its PKI, database and card state")
+    demo.add_argument(
+        "--data",
+        type=Path,
+        default=Path(".demo"),
+        help="Where the demo keeps its PKI, database and card state",
+    )
     sim = sub.add_parser("sim", help="Simulators: central, card, people, pki (see onshi sim -h)")
     sim.add_argument("args", nargs=argparse.REMAINDER)
     card = sub.add_parser("card", help="Technician tools for the card on the reader")
@@ -69,8 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_demo(args.data, args.config)
         config = load_config(args.config)
-        logging.basicConfig(level=config.log_level if config.log_level != "TRAFFIC" else 5,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=config.log_level if config.log_level != "TRAFFIC" else 5,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
         if args.command == "run":
             return _run(config)
         if args.command == "card":
@@ -115,4 +125,3 @@ def _run(config: Config) -> int:
     finally:
         appliance.stop()
     return EXIT_OK
-

@@ -60,40 +60,102 @@ def _language(value: Any) -> str | None:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("medical_institution_code", str, "1312345670",
-            "医療機関コード (10 digits) sent in every request", _medical_institution_code),
-    Setting("data_dir", Path, Path(".onshi"),
-            "Directory for the database, its key file and the demo card state"),
-    Setting("key_file", Path, Path(""),
-            "File holding the database encryption keys (default: <data_dir>/store.key; on the "
-            "appliance a systemd credential)"),
-    Setting("central_url", str, "https://127.0.0.1:8443",
-            "Base URL of the central eligibility service", _url),
-    Setting("central_ca", Path, Path(".demo/pki/central-ca.pem"),
-            "CA certificate the central service's certificate must chain to (pinned)"),
-    Setting("device_cert", Path, Path(".demo/pki/device.pem"),
-            "This appliance's client certificate for mutual TLS"),
-    Setting("device_key", Path, Path(".demo/pki/device.key"),
-            "Private key of the client certificate"),
-    Setting("central_timeout_s", float, 10.0,
-            "Seconds to wait for one central request before giving up", _positive),
-    Setting("central_retries", int, 2,
-            "Extra attempts for idempotent central calls after a transport error"),
-    Setting("reader", str, "",
-            "Card reader to use: part of its PC/SC name; empty = the first reader found"),
-    Setting("staff_host", str, "127.0.0.1",
-            "Address the staff web UI listens on (use the LAN address on the appliance)"),
+    Setting(
+        "medical_institution_code",
+        str,
+        "1312345670",
+        "医療機関コード (10 digits) sent in every request",
+        _medical_institution_code,
+    ),
+    Setting(
+        "data_dir",
+        Path,
+        Path(".onshi"),
+        "Directory for the database, its key file and the demo card state",
+    ),
+    Setting(
+        "key_file",
+        Path,
+        Path(""),
+        "File holding the database encryption keys (default: <data_dir>/store.key; on the "
+        "appliance a systemd credential)",
+    ),
+    Setting(
+        "central_url",
+        str,
+        "https://127.0.0.1:8443",
+        "Base URL of the central eligibility service",
+        _url,
+    ),
+    Setting(
+        "central_ca",
+        Path,
+        Path(".demo/pki/central-ca.pem"),
+        "CA certificate the central service's certificate must chain to (pinned)",
+    ),
+    Setting(
+        "device_cert",
+        Path,
+        Path(".demo/pki/device.pem"),
+        "This appliance's client certificate for mutual TLS",
+    ),
+    Setting(
+        "device_key", Path, Path(".demo/pki/device.key"), "Private key of the client certificate"
+    ),
+    Setting(
+        "central_timeout_s",
+        float,
+        10.0,
+        "Seconds to wait for one central request before giving up",
+        _positive,
+    ),
+    Setting(
+        "central_retries",
+        int,
+        2,
+        "Extra attempts for idempotent central calls after a transport error",
+    ),
+    Setting(
+        "reader",
+        str,
+        "",
+        "Card reader to use: part of its PC/SC name; empty = the first reader found",
+    ),
+    Setting(
+        "staff_host",
+        str,
+        "127.0.0.1",
+        "Address the staff web UI listens on (use the LAN address on the appliance)",
+    ),
     Setting("staff_port", int, 8080, "Port of the staff web UI", _port),
-    Setting("kiosk_port", int, 8081,
-            "Port of the kiosk page; the kiosk always listens on 127.0.0.1 only", _port),
-    Setting("pin_timeout_s", float, 90.0,
-            "Seconds the kiosk waits for a PIN before the visit is abandoned", _positive),
+    Setting(
+        "kiosk_port",
+        int,
+        8081,
+        "Port of the kiosk page; the kiosk always listens on 127.0.0.1 only",
+        _port,
+    ),
+    Setting(
+        "pin_timeout_s",
+        float,
+        90.0,
+        "Seconds the kiosk waits for a PIN before the visit is abandoned",
+        _positive,
+    ),
     Setting("language", str, "ja", "Default language of the pages (ja or en)", _language),
     Setting("retention_days", int, 31, "Days confirmations are kept before purging", _positive),
-    Setting("demo", bool, False,
-            "Demo mode: shows the sandbox page that places virtual cards. Never on a real clinic"),
-    Setting("demo_data", Path, Path(".demo"),
-            "Simulator data (test PKI, card state) used by the demo sandbox"),
+    Setting(
+        "demo",
+        bool,
+        False,
+        "Demo mode: shows the sandbox page that places virtual cards. Never on a real clinic",
+    ),
+    Setting(
+        "demo_data",
+        Path,
+        Path(".demo"),
+        "Simulator data (test PKI, card state) used by the demo sandbox",
+    ),
     Setting("log_level", str, "INFO", "Logging level (TRAFFIC logs masked card APDUs)"),
 )
 
@@ -164,9 +226,13 @@ def load_config(
         try:
             sources.update(tomllib.loads(path.read_text(encoding="utf-8")))
         except OSError as exc:
-            raise ConfigError(f"設定ファイルを読めません / cannot read {path}: {exc.strerror}") from exc
+            raise ConfigError(
+                f"設定ファイルを読めません / cannot read {path}: {exc.strerror}"
+            ) from exc
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"設定ファイルの書式が違います / {path} is not valid TOML: {exc}") from exc
+            raise ConfigError(
+                f"設定ファイルの書式が違います / {path} is not valid TOML: {exc}"
+            ) from exc
     known = {s.name for s in SETTINGS}
     for name in sources:
         if name not in known:

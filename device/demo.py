@@ -44,8 +44,9 @@ def ensure_pcscd() -> subprocess.Popen[bytes] | None:
     binary = shutil.which("pcscd") or "/usr/sbin/pcscd"
     if not Path(binary).exists():
         raise DemoError("pcscd がありません / pcscd is not installed (make setup installs it)")
-    child = subprocess.Popen([binary, "--foreground"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [binary, "--foreground"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         found = _pcsc_readers()
@@ -73,8 +74,18 @@ def run_demo(data: Path, config_path: Path | None) -> int:
                 f"(found {readers}); install vsmartcard-vpcd and restart pcscd"
             )
         children.append(
-            subprocess.Popen([sys.executable, "-m", "sim", "central", "--data", str(data),
-                              "--port", str(DEMO_CENTRAL_PORT)])
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "sim",
+                    "central",
+                    "--data",
+                    str(data),
+                    "--port",
+                    str(DEMO_CENTRAL_PORT),
+                ]
+            )
         )
         config = load_config(
             config_path,

@@ -74,7 +74,10 @@ class VisitState(StrEnum):
 # Why a visit ended without an answer: code → Japanese / English shown to staff and patient.
 REASONS: dict[str, tuple[str, str]] = {
     "card_removed": ("カードが取り外されました", "The card was removed"),
-    "timeout": ("時間切れです。もう一度カードを置いてください", "Timed out. Please place the card again"),
+    "timeout": (
+        "時間切れです。もう一度カードを置いてください",
+        "Timed out. Please place the card again",
+    ),
     "pin_blocked": (
         "暗証番号がロックされています。市区町村の窓口で解除できます。受付で目視確認もできます",
         "The PIN is locked; the city office can unlock it. Staff can confirm visually",
@@ -84,7 +87,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "card_error": ("カードの読み取りに失敗しました", "Reading the card failed"),
     "forbidden": ("許可されていないカード操作を止めました", "A forbidden card command was stopped"),
     "signature_mismatch": (
-        "カードの署名を確認できません", "The card's signature does not match its certificate"
+        "カードの署名を確認できません",
+        "The card's signature does not match its certificate",
     ),
     "central_unavailable": (
         "資格確認サービスに接続できません。しばらくしてから再度お試しください",
@@ -290,7 +294,12 @@ class VisitFlow:
                         # The answer is here and valid: keep it even if the card just left.
                         log.info("visit %s: card removed after the answer; keeping it", visit.id)
                     record = VisitRecord(
-                        visit.id, visit.started_at, self._clock(), reader, visit.method, "done",
+                        visit.id,
+                        visit.started_at,
+                        self._clock(),
+                        reader,
+                        visit.method,
+                        "done",
                         file_id=file_id,
                     )
                     stored = self._store.save_confirmation(
@@ -387,8 +396,13 @@ class VisitFlow:
         visit.state = state
         self._store.record_visit(
             VisitRecord(
-                visit.id, visit.started_at, self._clock(), visit.reader, visit.method,
-                state.value, reason,
+                visit.id,
+                visit.started_at,
+                self._clock(),
+                visit.reader,
+                visit.method,
+                state.value,
+                reason,
             )
         )
         message = f"{reason_text(reason, 'ja')} / {reason_text(reason, 'en')}"

@@ -47,7 +47,9 @@ class CardSandbox:
                 self._sim("people", "--json"), capture_output=True, check=True, timeout=60
             ).stdout
             self._people = [
-                DemoPerson(p["id"], p["name"], p["kana"], p["scenario"], p["pin"], p["card"] != "none")
+                DemoPerson(
+                    p["id"], p["name"], p["kana"], p["scenario"], p["pin"], p["card"] != "none"
+                )
                 for p in json.loads(out)
             ]
         return self._people
@@ -69,8 +71,13 @@ class CardSandbox:
                 time.sleep(wait)
             self._card = subprocess.Popen(
                 self._sim(
-                    "card", "--person", person_id, "--reader", str(self._reader_index),
-                    "--data", str(self._data_dir),
+                    "card",
+                    "--person",
+                    person_id,
+                    "--reader",
+                    str(self._reader_index),
+                    "--data",
+                    str(self._data_dir),
                 ),
                 stdout=subprocess.DEVNULL,
             )

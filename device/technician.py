@@ -27,7 +27,8 @@ def find_card_reader(readers: PcscReaders, name_filter: str) -> str:
     names = [r for r in readers.list_readers() if name_filter in r]
     if not names:
         raise NoReader(
-            f"カードリーダーが見つかりません / no reader matches {name_filter!r}" if name_filter
+            f"カードリーダーが見つかりません / no reader matches {name_filter!r}"
+            if name_filter
             else "カードリーダーが見つかりません / no card reader found"
         )
     for name in names:
@@ -82,8 +83,11 @@ class TerminalPins:
     def wait_pin(self, visit: ActiveVisit, timeout: float) -> str | None:
         prompt = f"暗証番号 / PIN (残り {visit.tries_left} 回 / tries left): "
         if visit.tries_left == 1:
-            print("注意: 残り1回です。間違えるとロックされます / "
-                  "warning: one try left; a wrong PIN locks the card", file=sys.stderr)
+            print(
+                "注意: 残り1回です。間違えるとロックされます / "
+                "warning: one try left; a wrong PIN locks the card",
+                file=sys.stderr,
+            )
         if self._stream.isatty():
             return getpass.getpass(prompt)
         print(prompt, file=sys.stderr, end="", flush=True)
@@ -97,7 +101,9 @@ class TerminalPins:
 
 def card_check(config: Config, stdin: TextIO, *, as_json: bool, out: TextIO = sys.stdout) -> int:
     readers = PcscReaders()
-    store = Store(config.database_path, FieldCipher(FieldKeys.load_or_create(config.store_key_path)))
+    store = Store(
+        config.database_path, FieldCipher(FieldKeys.load_or_create(config.store_key_path))
+    )
     central = CentralClient(
         config.central_url,
         verify=tls_context(config.central_ca, config.device_cert, config.device_key),
@@ -132,7 +138,9 @@ def card_check(config: Config, stdin: TextIO, *, as_json: bool, out: TextIO = sy
         result = outcome.confirmation.result
         b = badge(result)
         report.update(
-            badge=b.name, badge_ja=b.ja, validity=result.validity,
+            badge=b.name,
+            badge_ja=b.ja,
+            validity=result.validity,
             message=result.processing_message or result.error_message,
             error_code=result.error_code,
         )

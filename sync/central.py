@@ -42,7 +42,9 @@ class CentralRefused(CentralError):
     """The service answered, and the answer was a refusal (HTTP status and its reason)."""
 
     def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"中央サービスが拒否しました / central service refused ({status}): {reason}")
+        super().__init__(
+            f"中央サービスが拒否しました / central service refused ({status}): {reason}"
+        )
         self.status = status
         self.reason = reason
 

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,7 @@ MIGRATIONS: tuple[str, ...] = (
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,9 @@ def numbers_key(insurer_number: str, symbol: str, number: str) -> str:
 
 
 class Store:
-    def __init__(self, path: Path | str, cipher: FieldCipher, clock: Callable[[], datetime] = utc_now):
+    def __init__(
+        self, path: Path | str, cipher: FieldCipher, clock: Callable[[], datetime] = utc_now
+    ):
         self._cipher = cipher
         self._clock = clock
         self._lock = threading.RLock()
@@ -234,8 +236,15 @@ class Store:
             )
             self._append_audit(actor, "confirmation.stored", f"confirmation:{row_id}", kind)
         return Confirmation(
-            row_id, file_id, visit.id if visit else None, created, kind, method, source,
-            badge(result).name, result,
+            row_id,
+            file_id,
+            visit.id if visit else None,
+            created,
+            kind,
+            method,
+            source,
+            badge(result).name,
+            result,
         )
 
     def _index(self, purpose: str, value: str) -> str:
@@ -304,7 +313,9 @@ class Store:
             if state is None:
                 return int(self._db.execute("SELECT COUNT(*) FROM visits").fetchone()[0])
             return int(
-                self._db.execute("SELECT COUNT(*) FROM visits WHERE state = ?", [state]).fetchone()[0]
+                self._db.execute("SELECT COUNT(*) FROM visits WHERE state = ?", [state]).fetchone()[
+                    0
+                ]
             )
 
     def _confirmations(self, where: str, params: list[Any]) -> list[Confirmation]:
@@ -319,8 +330,15 @@ class Store:
             raw = self._cipher.decrypt(row[8], f"confirmations.enc_result:{row[1]}")
             out.append(
                 Confirmation(
-                    row[0], row[1], row[2], datetime.fromisoformat(row[3]), row[4], row[5],
-                    row[6], row[7], parse_result(raw),
+                    row[0],
+                    row[1],
+                    row[2],
+                    datetime.fromisoformat(row[3]),
+                    row[4],
+                    row[5],
+                    row[6],
+                    row[7],
+                    parse_result(raw),
                 )
             )
         return out

@@ -14,8 +14,9 @@ VPCD_READERS = ("Virtual PCD 00 00", "Virtual PCD 00 01")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--reader", default=None,
-                     help="run the real-reader tier against this PC/SC reader name")
+    parser.addoption(
+        "--reader", default=None, help="run the real-reader tier against this PC/SC reader name"
+    )
 
 
 def _readers() -> list[str] | None:
@@ -45,9 +46,12 @@ def pcscd() -> Iterator[list[str]]:
     if readers is None:
         binary = shutil.which("pcscd") or "/usr/sbin/pcscd"
         if not Path(binary).exists():
-            pytest.fail("pcscd is not installed: run `make setup` (Debian packages pcscd, vsmartcard-vpcd)")
-        child = subprocess.Popen([binary, "--foreground"], stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
+            pytest.fail(
+                "pcscd is not installed: run `make setup` (Debian packages pcscd, vsmartcard-vpcd)"
+            )
+        child = subprocess.Popen(
+            [binary, "--foreground"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 10
         while (readers := _readers()) is None or not readers:
             if time.monotonic() > deadline:
@@ -56,8 +60,10 @@ def pcscd() -> Iterator[list[str]]:
             time.sleep(0.2)
     missing = [r for r in VPCD_READERS if r not in readers]
     if missing:
-        pytest.fail(f"vpcd readers {missing} missing (found {readers}): install vsmartcard-vpcd "
-                    "and restart pcscd")
+        pytest.fail(
+            f"vpcd readers {missing} missing (found {readers}): install vsmartcard-vpcd "
+            "and restart pcscd"
+        )
     yield readers
     if child is not None:
         child.terminate()

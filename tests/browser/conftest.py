@@ -16,8 +16,13 @@ from device.config import load_config
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -25,8 +30,11 @@ CHROMIUM_ARGS = [
 def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Simulator data as `onshi demo` makes it, for the sandbox's card processes."""
     data = tmp_path_factory.mktemp("demo")
-    subprocess.run([sys.executable, "-m", "sim", "pki", "--data", str(data)], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "sim", "pki", "--data", str(data)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return data
 
 
@@ -40,12 +48,21 @@ def appliance(pcscd: list[str], demo_data: Path, tmp_path: Path) -> Iterator[App
     pki = build_pki(demo_data / "pki", population())
     central = CentralServer(pki)
     central.start()
-    config = load_config(environ={}, overrides={
-        "demo": True, "demo_data": demo_data, "data_dir": tmp_path / "appliance",
-        "central_url": central.url, "central_ca": pki.central_ca_cert,
-        "device_cert": pki.device_cert, "device_key": pki.device_key,
-        "reader": "Virtual PCD 00 00", "staff_port": 0, "kiosk_port": 0,
-    })
+    config = load_config(
+        environ={},
+        overrides={
+            "demo": True,
+            "demo_data": demo_data,
+            "data_dir": tmp_path / "appliance",
+            "central_url": central.url,
+            "central_ca": pki.central_ca_cert,
+            "device_cert": pki.device_cert,
+            "device_key": pki.device_key,
+            "reader": "Virtual PCD 00 00",
+            "staff_port": 0,
+            "kiosk_port": 0,
+        },
+    )
     app = build_appliance(config)
     app.start()
     yield app
@@ -59,7 +76,8 @@ def browser() -> Iterator[Any]:
 
     SCREENSHOTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                              args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
         yield chromium
         chromium.close()

@@ -64,8 +64,14 @@ class Desk:
     removed: list[str] = field(default_factory=list)
 
     def place(self, person_id: str, **kwargs: Any) -> VirtualCard:
-        card = VirtualCard(person_id, self.pki, self.state_dir, port=APPLIANCE_PORT,
-                           audit_path=self.audit_path, **kwargs)
+        card = VirtualCard(
+            person_id,
+            self.pki,
+            self.state_dir,
+            port=APPLIANCE_PORT,
+            audit_path=self.audit_path,
+            **kwargs,
+        )
         card.insert()
         self.cards.append(card)
         return card
@@ -74,8 +80,9 @@ class Desk:
         card.remove()
         self.cards.remove(card)
 
-    def expect(self, kind: type, timeout: float = 10.0,
-               where: Callable[[Any], bool] = lambda e: True) -> Any:
+    def expect(
+        self, kind: type, timeout: float = 10.0, where: Callable[[Any], bool] = lambda e: True
+    ) -> Any:
         deadline = time.monotonic() + timeout
         seen: list[Event] = []
         while (remaining := deadline - time.monotonic()) > 0:
@@ -94,13 +101,17 @@ class Desk:
 
 @pytest.fixture
 def desk_factory(
-    pcscd: list[str], sim_pki: Any, central_server: Any, card_audit_path: Path,
+    pcscd: list[str],
+    sim_pki: Any,
+    central_server: Any,
+    card_audit_path: Path,
     tmp_path: Path,
 ) -> Iterator[Callable[..., Desk]]:
     made: list[tuple[Desk, ReaderMonitor, PcscReaders, CentralClient]] = []
 
-    def make(central_url: str | None = None, pin_timeout_s: float = 20.0,
-             **central_kwargs: Any) -> Desk:
+    def make(
+        central_url: str | None = None, pin_timeout_s: float = 20.0, **central_kwargs: Any
+    ) -> Desk:
         store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.load_or_create(tmp_path / "k")))
         client = central_client(sim_pki, central_url or central_server.url, **central_kwargs)
         bus = EventBus()
@@ -108,11 +119,16 @@ def desk_factory(
         readers = PcscReaders()
         flow = VisitFlow(
             medical_institution_code=MEDICAL_INSTITUTION_CODE,
-            connect=readers.connect, central=client, store=store, bus=bus, pins=pins,
+            connect=readers.connect,
+            central=client,
+            store=store,
+            bus=bus,
+            pins=pins,
             pin_timeout_s=pin_timeout_s,
         )
-        desk = Desk(flow, store, bus, pins, bus.subscribe(), sim_pki, tmp_path / "cards",
-                    card_audit_path)
+        desk = Desk(
+            flow, store, bus, pins, bus.subscribe(), sim_pki, tmp_path / "cards", card_audit_path
+        )
 
         def on_event(event: ReaderEvent) -> None:
             if isinstance(event, CardRemovedEvent):

@@ -1,4 +1,4 @@
-"""Whole card visits through pcscd + vpcd + the emulated JPKI card + the simulated central (mTLS)."""
+"""Whole card visits: real pcscd + vpcd, the emulated JPKI card, the simulated central (mTLS)."""
 
 from __future__ import annotations
 
@@ -30,8 +30,15 @@ def who(predicate: Callable[[Person], bool]) -> Person:
 
 
 def valid_person() -> Person:
-    return who(lambda p: p.validity == "1" and p.card_status == "valid" and p.registered
-               and p.pin_tries_left == 3 and not p.duplicate_of)
+    return who(
+        lambda p: (
+            p.validity == "1"
+            and p.card_status == "valid"
+            and p.registered
+            and p.pin_tries_left == 3
+            and not p.duplicate_of
+        )
+    )
 
 
 def pin_visit(desk: Desk, person: Person, pin: str | None = None) -> Any:
@@ -107,8 +114,9 @@ def test_central_refuses_expired_and_revoked_certificates(desk: Desk, status: st
 
 
 def test_not_found_and_multiple_matches(desk: Desk) -> None:
-    not_found = who(lambda p: not p.registered and p.card_status == "valid"
-                    and p.pin_tries_left == 3)
+    not_found = who(
+        lambda p: not p.registered and p.card_status == "valid" and p.pin_tries_left == 3
+    )
     outcome = pin_visit(desk, not_found)
     assert outcome.confirmation.badge == Badge.NOT_FOUND.name
     assert outcome.confirmation.result.processing_message

@@ -14,21 +14,37 @@ from sync.central import (
 from sync.xmlmsg import QualificationRequest, QualificationResult, SearchInfo, build_result
 
 REQUEST = QualificationRequest(
-    medical_institution_code="1312345670", confirmation_date="20261122", file_id="abc123",
-    reference_classification="2", search=SearchInfo("06139015", "12", "19800401"),
+    medical_institution_code="1312345670",
+    confirmation_date="20261122",
+    file_id="abc123",
+    reference_classification="2",
+    search=SearchInfo("06139015", "12", "19800401"),
 )
 
 
 def result_for(file_id: str) -> bytes:
-    return build_result(QualificationResult(
-        process_time="20261122101500", confirmation_date="20261122",
-        medical_institution_code="1312345670", file_id=file_id, reference_classification="2",
-        segment_of_result="1", processing_status="1", validity="4"))
+    return build_result(
+        QualificationResult(
+            process_time="20261122101500",
+            confirmation_date="20261122",
+            medical_institution_code="1312345670",
+            file_id=file_id,
+            reference_classification="2",
+            segment_of_result="1",
+            processing_status="1",
+            validity="4",
+        )
+    )
 
 
 def client(handler: httpx.MockTransport, retries: int = 2) -> CentralClient:
-    return CentralClient("https://central.test", verify=False, transport=handler,
-                         retries=retries, sleep=lambda s: None)
+    return CentralClient(
+        "https://central.test",
+        verify=False,
+        transport=handler,
+        retries=retries,
+        sleep=lambda s: None,
+    )
 
 
 def test_confirm_returns_parsed_and_raw_answer() -> None:
@@ -80,8 +96,11 @@ def test_bad_answers_are_errors(body: bytes) -> None:
 
 def test_nonce() -> None:
     nonce = bytes(range(32))
-    c = client(httpx.MockTransport(
-        lambda r: httpx.Response(200, json={"nonce": base64.b64encode(nonce).decode()})))
+    c = client(
+        httpx.MockTransport(
+            lambda r: httpx.Response(200, json={"nonce": base64.b64encode(nonce).decode()})
+        )
+    )
     assert c.nonce() == nonce
     bad = client(httpx.MockTransport(lambda r: httpx.Response(200, json={"nonce": "!!"})))
     with pytest.raises(CentralAnswerError):
