@@ -49,6 +49,14 @@ def _ms(values: list[float]) -> str:
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench.visits")
     parser.add_argument("--visits", type=int, default=30)
+    parser.add_argument(
+        "--central-latency-ms",
+        type=int,
+        nargs="+",
+        default=[0, 100],
+        help="latency the simulated central adds: 0 = loopback, the worst case for the "
+        "overhead share; 100 = roughly a round trip over a clinic's closed network",
+    )
     args = parser.parse_args(argv)
     data = Path(tempfile.mkdtemp(prefix="onshi-bench-"))
     subprocess.run(
@@ -56,27 +64,26 @@ def main(argv: list[str]) -> None:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    pki = data / "pki"
-    children: list[subprocess.Popen[bytes]] = []
     pcscd = ensure_pcscd()
-    if pcscd is not None:
-        children.append(pcscd)
-    children.append(
+    try:
+        for latency_ms in args.central_latency_ms:
+            run_series(data, args.visits, latency_ms)
+    finally:
+        if pcscd is not None:
+            pcscd.terminate()
+            pcscd.wait(10)
+
+
+def run_series(data: Path, visits: int, latency_ms: int) -> None:
+    pki = data / "pki"
+    children = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sim",
-                "central",
-                "--data",
-                str(data),
-                "--port",
-                str(CENTRAL_PORT),
-            ],
+            [sys.executable, "-m", "sim", "central", "--data", str(data)]
+            + ["--port", str(CENTRAL_PORT), "--latency-ms", str(latency_ms)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-    )
+    ]
     context = tls_context(pki / "central-ca.pem", pki / "device.pem", pki / "device.key")
     central = CentralClient(f"https://127.0.0.1:{CENTRAL_PORT}", verify=context, timeout_s=10)
     for _ in range(100):
@@ -110,7 +117,7 @@ def main(argv: list[str]) -> None:
     timings: list[VisitTimings] = []
     failures = 0
     try:
-        for _ in range(args.visits):
+        for _ in range(visits):
             card = subprocess.Popen(
                 [
                     sys.executable,
@@ -163,8 +170,8 @@ def main(argv: list[str]) -> None:
     overhead = [t.overhead_s for t in timings]
     share = [o / t for o, t in zip(overhead, total, strict=True)]
     print(
-        f"card visits through pcscd + vpcd + simulated central (mTLS): {len(timings)} ok, "
-        f"{failures} failed"
+        f"card visits through pcscd + vpcd + simulated central (mTLS), central latency "
+        f"+{latency_ms} ms: {len(timings)} ok, {failures} failed"
     )
     print(f"  end to end (PIN wait excluded) {_ms(total)}")
     print(f"  card I/O                       {_ms(card_io)}")
@@ -179,3 +186,4 @@ def main(argv: list[str]) -> None:
         "   (target <= 1 s)"
     )
     print(f"  APDUs per visit                {statistics.median([t.apdus for t in timings]):.0f}")
+    print()

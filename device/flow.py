@@ -249,10 +249,14 @@ class VisitFlow:
         timed: TimedConnection | None = None
         central_s = 0.0
         answer_to_event_s = 0.0
+        connect_s = 0.0
         outcome: VisitOutcome
         self._bus.publish(VisitStarted(visit.id, reader, visit.started_at))
         try:
-            timed = TimedConnection(self._connect(reader))
+            t0 = time.perf_counter()
+            connection = self._connect(reader)  # powers the card up: card I/O, like transmit
+            connect_s = time.perf_counter() - t0
+            timed = TimedConnection(connection)
             card = JpkiSession(GuardedConnection(timed, self._on_refused))
             self._set(visit, VisitState.READING)
             certificate = card.read_auth_certificate()
@@ -335,12 +339,14 @@ class VisitFlow:
             outcome = self._end(visit, VisitState.FAILED, "central_refused")
         finally:
             if timed is not None:
+                t0 = time.perf_counter()
                 timed.close()
+                connect_s += time.perf_counter() - t0
             if self._current is visit:
                 self._current = None
         total = time.perf_counter() - started
         timings = VisitTimings(
-            card_io_s=timed.seconds if timed else 0.0,
+            card_io_s=(timed.seconds if timed else 0.0) + connect_s,
             central_s=central_s,
             total_s=total,
             pin_wait_s=visit.pin_wait_s,
