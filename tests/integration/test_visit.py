@@ -120,6 +120,12 @@ def test_not_found_and_multiple_matches(desk: Desk) -> None:
     outcome = pin_visit(desk, not_found)
     assert outcome.confirmation.badge == Badge.NOT_FOUND.name
     assert outcome.confirmation.result.processing_message
+    desk.remove(desk.cards[0])
+    _wait_empty(desk)
+    several = who(lambda p: p.validity == "5" and p.card_status == "valid")
+    outcome = pin_visit(desk, several)
+    assert outcome.confirmation.badge == Badge.MULTIPLE.name
+    assert len(outcome.confirmation.result.results) == 2
 
 
 def test_card_pulled_before_the_read_then_the_next_card_works(desk: Desk) -> None:
