@@ -38,36 +38,56 @@ def _readers() -> list[str] | None:
         SCardReleaseContext(ctx)
 
 
+def _start_pcscd() -> subprocess.Popen[bytes]:
+    binary = shutil.which("pcscd") or "/usr/sbin/pcscd"
+    if not Path(binary).exists():
+        pytest.fail("pcscd is not installed: run `make setup` (Debian pcscd, vsmartcard-vpcd)")
+    child = subprocess.Popen(
+        [binary, "--foreground"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 10
+    while not _readers():
+        if time.monotonic() > deadline:
+            child.terminate()
+            pytest.fail("pcscd did not come up with the vpcd readers within 10 s")
+        time.sleep(0.2)
+    return child
+
+
+class Pcscd(list[str]):
+    """The reader names, and the pcscd process when the tests started it themselves."""
+
+    child: subprocess.Popen[bytes] | None = None
+
+    def restart(self) -> None:
+        """Kill pcscd and start it again (only a pcscd the tests own)."""
+        if self.child is None:
+            pytest.skip("pcscd was started outside the tests; not restarting it")
+        self.child.kill()
+        self.child.wait(10)
+        self.child = _start_pcscd()
+
+
 @pytest.fixture(scope="session")
-def pcscd() -> Iterator[list[str]]:
+def pcscd() -> Iterator[Pcscd]:
     """A running pcscd with the vpcd readers; started (and stopped) here when none runs."""
     child = None
     readers = _readers()
     if readers is None:
-        binary = shutil.which("pcscd") or "/usr/sbin/pcscd"
-        if not Path(binary).exists():
-            pytest.fail(
-                "pcscd is not installed: run `make setup` (Debian packages pcscd, vsmartcard-vpcd)"
-            )
-        child = subprocess.Popen(
-            [binary, "--foreground"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 10
-        while (readers := _readers()) is None or not readers:
-            if time.monotonic() > deadline:
-                child.terminate()
-                pytest.fail("pcscd did not come up with the vpcd readers within 10 s")
-            time.sleep(0.2)
+        child = _start_pcscd()
+        readers = _readers() or []
     missing = [r for r in VPCD_READERS if r not in readers]
     if missing:
         pytest.fail(
             f"vpcd readers {missing} missing (found {readers}): install vsmartcard-vpcd "
             "and restart pcscd"
         )
-    yield readers
-    if child is not None:
-        child.terminate()
-        child.wait(10)
+    running = Pcscd(readers)
+    running.child = child
+    yield running
+    if running.child is not None:
+        running.child.terminate()
+        running.child.wait(10)
 
 
 @pytest.fixture(scope="session")
