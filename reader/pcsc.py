@@ -283,8 +283,12 @@ class ReaderMonitor:
                 self._lose_all(str(exc))
                 down = True
                 self._stop.wait(self.RETRY_S)
-            except Exception:
+            except Exception as exc:
+                # Unexpected answers (pcscd dying mid-call answers "access denied", say): the
+                # card state is unknown, so say so, then re-create the context like any loss.
                 log.exception("reader monitor failed; re-creating the PC/SC context")
+                self._lose_all(str(exc))
+                down = True
                 self._stop.wait(self.RETRY_S)
             finally:
                 with self._lock:

@@ -153,6 +153,7 @@ def test_demo_starts_everything_and_ctrl_c_stops_it(pcscd: list[str], tmp_path: 
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,
     )
     try:
         lines = []
@@ -166,7 +167,10 @@ def test_demo_starts_everything_and_ctrl_c_stops_it(pcscd: list[str], tmp_path: 
         assert "受付".encode() in page
         kiosk_page = urllib.request.urlopen(f"http://127.0.0.1:{kiosk}/", timeout=10).read()
         assert "カード".encode() in kiosk_page
-        demo.send_signal(signal.SIGINT)
+        # Ctrl-C in a terminal reaches the whole process group, and often twice (make, then us).
+        os.killpg(demo.pid, signal.SIGINT)
+        time.sleep(0.2)
+        os.killpg(demo.pid, signal.SIGINT)
         rest, _ = demo.communicate(timeout=30)
         assert demo.returncode == 0, rest
     finally:
