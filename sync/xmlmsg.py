@@ -1,70 +1,35 @@
-"""XmlMsg qualification documents (DOMAIN.md §3): build with xml.etree, parse with defusedxml.
+"""XmlMsg qualification documents (DOMAIN.md §3): the official tags ↔ typed messages.
 
 One format runs from the central service through the appliance to the レセコン folders, so this
-module is shared by the appliance and the simulator. Parsing is defensive: bytes of any size or
-shape either become a typed message or a MessageError that names the tag path at fault, and
-never echoes field values (they are personal data and error messages get logged).
+module is shared by the appliance and the simulator. Bytes, encodings and safe parsing are
+sync/xmldoc.py; here, any document either becomes a typed message or a MessageError that names
+the tag path at fault, never echoing field values (they are personal data and get logged).
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from defusedxml import DefusedXmlException
-from defusedxml import ElementTree as DefusedET
-
 from sync.codes import CONSENT_FLAG_TAG
-
-MAX_MESSAGE_BYTES = 1_000_000
-
-ROOT_TAG = "XmlMsg"
-VERIFICATION_METHODS = ("pin", "visual", "face")
-
-_UTF8_BOM = b"\xef\xbb\xbf"
-# Files declared Shift_JIS come from Windows, whose "Shift_JIS" is CP932 (NEC/IBM extensions,
-# ～ as U+FF5E); decoding as CP932 reads what those systems wrote.
-_CODECS = {
-    "utf-8": "utf-8",
-    "utf8": "utf-8",
-    "shift_jis": "cp932",
-    "shift-jis": "cp932",
-    "sjis": "cp932",
-    "x-sjis": "cp932",
-    "ms_kanji": "cp932",
-    "csshiftjis": "cp932",
-    "windows-31j": "cp932",
-    "cp932": "cp932",
-}
-_DECLARED_NAME = {"utf-8": "UTF-8", "cp932": "Shift_JIS"}
-_DECLARATION = re.compile(
-    r"""<\?xml\s+version\s*=\s*(["'])1\.[0-9]+\1"""
-    r"""(?:\s+encoding\s*=\s*(["'])(?P<encoding>[A-Za-z][A-Za-z0-9._-]*)\2)?"""
-    r"""(?:\s+standalone\s*=\s*(["'])(?:yes|no)\4)?\s*\?>"""
+from sync.xmldoc import MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES  # re-exported: callers size-check
+from sync.xmldoc import (
+    ROOT_TAG,
+    Node,
+    add_flag,
+    add_leaf,
+    missing_tag,
+    parse_document,
+    serialize,
 )
-_DECLARATION_BYTES = re.compile(_DECLARATION.pattern.encode("ascii"))
-_NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-# A carriage return in text would come back as a newline (XML end-of-line handling); it is
-# carried as a character reference instead. NUL cannot be in the tree (rejected above), so it
-# is a safe stand-in between ElementTree and the final text.
-_CR_STAND_IN = "\x00"
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+from sync.xmldoc import MessageError as MessageError  # re-exported: the error of this API
+
+VERIFICATION_METHODS = ("pin", "visual", "face")
 _FILE_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,99}")
-_DATE_DIGITS = {8: re.compile(r"[0-9]{8}"), 14: re.compile(r"[0-9]{14}")}
-_DATE_FORMAT = {8: ("日付", "YYYYMMDD"), 14: ("日時", "YYYYMMDDHHmmss")}
 _KIND_BY_FLAG_TAG = {tag: kind for kind, tag in CONSENT_FLAG_TAG.items()}
-
-
-class MessageError(ValueError):
-    """A message that cannot be built or read; `path` is the tag path at fault, when known."""
-
-    def __init__(self, message: str, path: str | None = None) -> None:
-        super().__init__(message)
-        self.path = path
 
 
 @dataclass(frozen=True)
@@ -205,30 +170,14 @@ def result_file_name(file_id: str, face: bool = False) -> str:
 # ---------------------------------------------------------------------------- building
 
 
-def _add(parent: ET.Element, tag: str, value: str, *, always: bool = False) -> None:
-    """Append a leaf; optional empty values are omitted."""
-    if not value and not always:
-        return
-    if _NOT_XML_CHAR.search(value):
-        raise MessageError(
-            f"{tag} に XML で扱えない文字があります / {tag} holds a character XML cannot carry",
-            tag,
-        )
-    ET.SubElement(parent, tag).text = value.replace("\r", _CR_STAND_IN)
-
-
-def _add_flag(parent: ET.Element, tag: str, value: bool) -> None:
-    ET.SubElement(parent, tag).text = "1" if value else "0"
-
-
 def _add_search(parent: ET.Element, search: SearchInfo) -> None:
     node = ET.SubElement(parent, "QualificationConfirmSearchInfo")
-    _add(node, "InsurerNumber", search.insurer_number, always=True)
-    _add(node, "InsuredCardSymbol", search.symbol)
-    _add(node, "InsuredIdentificationNumber", search.number, always=True)
-    _add(node, "InsuredBranchNumber", search.branch)
-    _add(node, "Birthdate", search.birthdate, always=True)
-    _add_flag(node, "LimitApplicationCertificateRelatedConsFlg", search.limit_consent)
+    add_leaf(node, "InsurerNumber", search.insurer_number, always=True)
+    add_leaf(node, "InsuredCardSymbol", search.symbol)
+    add_leaf(node, "InsuredIdentificationNumber", search.number, always=True)
+    add_leaf(node, "InsuredBranchNumber", search.branch)
+    add_leaf(node, "Birthdate", search.birthdate, always=True)
+    add_flag(node, "LimitApplicationCertificateRelatedConsFlg", search.limit_consent)
 
 
 def _flag_tag(kind: str, seen: set[str]) -> str:
@@ -245,35 +194,6 @@ def _flag_tag(kind: str, seen: set[str]) -> str:
 
 def _tag_prefix(flag_tag: str) -> str:
     return flag_tag.removesuffix("ConsFlg")
-
-
-def _serialize(root: ET.Element, encoding: str) -> bytes:
-    codec = _CODECS.get(encoding.lower())
-    if codec is None:
-        raise MessageError(
-            f"文字コード {encoding[:20]} では書けません (UTF-8 か Shift_JIS) / "
-            f"cannot write encoding {encoding[:20]} (UTF-8 or Shift_JIS only)"
-        )
-    ET.indent(root)
-    body = ET.tostring(root, encoding="unicode").replace(_CR_STAND_IN, "&#13;")
-    text = f'<?xml version="1.0" encoding="{_DECLARED_NAME[codec]}"?>\n{body}\n'
-    if codec != "utf-8":
-        text = _NON_ASCII.sub(lambda found: _portable(found[0], codec), text)
-    return text.encode(codec)
-
-
-def _portable(char: str, codec: str) -> str:
-    """The character itself when it survives the codec both ways, else a character reference.
-
-    This covers gaiji and emoji (not in CP932 at all) and the few characters CP932 encodes
-    one way only (U+301C 〜 is written as 0x8160, which reads back as U+FF5E ～).
-    """
-    try:
-        if char.encode(codec).decode(codec) == char:
-            return char
-    except UnicodeError:
-        pass
-    return f"&#{ord(char)};"
 
 
 def build_request(req: QualificationRequest) -> bytes:
@@ -294,27 +214,27 @@ def build_request(req: QualificationRequest) -> bytes:
         )
     root = ET.Element(ROOT_TAG)
     header = ET.SubElement(root, "MessageHeader")
-    _add(header, "QualificationConfirmationDate", req.confirmation_date, always=True)
-    _add(header, "MedicalInstitutionCode", req.medical_institution_code, always=True)
-    _add(header, "ArbitraryFileIdentifier", req.file_id, always=True)
-    _add(header, "ReferenceClassification", req.reference_classification, always=True)
+    add_leaf(header, "QualificationConfirmationDate", req.confirmation_date, always=True)
+    add_leaf(header, "MedicalInstitutionCode", req.medical_institution_code, always=True)
+    add_leaf(header, "ArbitraryFileIdentifier", req.file_id, always=True)
+    add_leaf(header, "ReferenceClassification", req.reference_classification, always=True)
     body = ET.SubElement(root, "MessageBody")
     if req.search is not None:
         _add_search(body, req.search)
     if req.card is not None:
         card = ET.SubElement(body, "CardAuthenticationInfo")
-        _add(card, "Certificate", base64.b64encode(req.card.certificate).decode("ascii"))
-        _add(card, "Nonce", base64.b64encode(req.card.nonce).decode("ascii"))
-        _add(card, "Signature", base64.b64encode(req.card.signature).decode("ascii"))
-        _add(card, "VerificationMethod", req.card.method, always=True)
+        add_leaf(card, "Certificate", base64.b64encode(req.card.certificate).decode("ascii"))
+        add_leaf(card, "Nonce", base64.b64encode(req.card.nonce).decode("ascii"))
+        add_leaf(card, "Signature", base64.b64encode(req.card.signature).decode("ascii"))
+        add_leaf(card, "VerificationMethod", req.card.method, always=True)
     if req.consents:
         info = ET.SubElement(body, "ConsentInfo")
         seen: set[str] = set()
         for answer in req.consents:
             prefix = _tag_prefix(_flag_tag(answer.kind, seen))
-            _add_flag(info, f"{prefix}ConsFlg", answer.agreed)
-            _add(info, f"{prefix}ConsTime", answer.time)
-    return _serialize(root, "utf-8")
+            add_flag(info, f"{prefix}ConsFlg", answer.agreed)
+            add_leaf(info, f"{prefix}ConsTime", answer.time)
+    return serialize(root, "utf-8")
 
 
 def _add_qualification(parent: ET.Element, q: Qualification) -> None:
@@ -345,48 +265,48 @@ def _add_qualification(parent: ET.Element, q: Qualification) -> None:
         ("ReasonOfLoss", q.reason_of_loss),
         ("InsurerName", q.insurer_name),
     ):
-        _add(node, tag, value)
+        add_leaf(node, tag, value)
     if q.elderly is not None:
         elderly = ET.SubElement(node, "ElderlyRecipientCertificateInfo")
-        _add(elderly, "ElderlyRecipientCertificateDate", q.elderly.issue_date)
-        _add(elderly, "ElderlyRecipientValidStartDate", q.elderly.valid_start)
-        _add(elderly, "ElderlyRecipientValidEndDate", q.elderly.valid_end)
-        _add(elderly, "ElderlyRecipientContributionRatio", q.elderly.ratio)
+        add_leaf(elderly, "ElderlyRecipientCertificateDate", q.elderly.issue_date)
+        add_leaf(elderly, "ElderlyRecipientValidStartDate", q.elderly.valid_start)
+        add_leaf(elderly, "ElderlyRecipientValidEndDate", q.elderly.valid_end)
+        add_leaf(elderly, "ElderlyRecipientContributionRatio", q.elderly.ratio)
     if q.limit is not None:
         limit = ET.SubElement(node, "LimitApplicationCertificateRelatedInfo")
-        _add(limit, "LimitApplicationCertificateClassification", q.limit.classification)
-        _add(limit, "LimitApplicationCertificateClassificationFlag", q.limit.flag)
-        _add(limit, "LimitApplicationCertificateDate", q.limit.issue_date)
-        _add(limit, "LimitApplicationCertificateValidStartDate", q.limit.valid_start)
-        _add(limit, "LimitApplicationCertificateValidEndDate", q.limit.valid_end)
+        add_leaf(limit, "LimitApplicationCertificateClassification", q.limit.classification)
+        add_leaf(limit, "LimitApplicationCertificateClassificationFlag", q.limit.flag)
+        add_leaf(limit, "LimitApplicationCertificateDate", q.limit.issue_date)
+        add_leaf(limit, "LimitApplicationCertificateValidStartDate", q.limit.valid_start)
+        add_leaf(limit, "LimitApplicationCertificateValidEndDate", q.limit.valid_end)
     if q.specific_diseases:
         diseases = ET.SubElement(node, "SpecificDiseasesCertificateList")
         for category in q.specific_diseases:
             info = ET.SubElement(diseases, "SpecificDiseasesCertificateInfo")
-            _add(info, "SpecificDiseasesDiseaseCategory", category)
+            add_leaf(info, "SpecificDiseasesDiseaseCategory", category)
     seen: set[str] = set()
     for consent in q.consents:
         prefix = _tag_prefix(_flag_tag(consent.kind, seen))
         # the flag is written even when empty: it marks that this kind was reported
-        _add(node, f"{prefix}ConsFlg", consent.flag, always=True)
-        _add(node, f"{prefix}ConsTime", consent.time)
-        _add(node, f"{prefix}AvailableTime", consent.available_time)
-    _add(node, "ReferenceNumber", q.reference_number)
+        add_leaf(node, f"{prefix}ConsFlg", consent.flag, always=True)
+        add_leaf(node, f"{prefix}ConsTime", consent.time)
+        add_leaf(node, f"{prefix}AvailableTime", consent.available_time)
+    add_leaf(node, "ReferenceNumber", q.reference_number)
 
 
 def build_result(res: QualificationResult, encoding: str = "utf-8") -> bytes:
     """Result document in UTF-8 or Shift_JIS ("shift_jis"), with its XML declaration."""
     root = ET.Element(ROOT_TAG)
     header = ET.SubElement(root, "MessageHeader")
-    _add(header, "ProcessExecutionTime", res.process_time, always=True)
-    _add(header, "QualificationConfirmationDate", res.confirmation_date, always=True)
-    _add(header, "MedicalInstitutionCode", res.medical_institution_code, always=True)
-    _add(header, "ArbitraryFileIdentifier", res.file_id, always=True)
-    _add(header, "ReferenceClassification", res.reference_classification, always=True)
-    _add(header, "SegmentOfResult", res.segment_of_result, always=True)
-    _add(header, "ErrorCode", res.error_code)
-    _add(header, "ErrorMessage", res.error_message)
-    _add(header, "CharacterCodeIdentifier", res.character_code)
+    add_leaf(header, "ProcessExecutionTime", res.process_time, always=True)
+    add_leaf(header, "QualificationConfirmationDate", res.confirmation_date, always=True)
+    add_leaf(header, "MedicalInstitutionCode", res.medical_institution_code, always=True)
+    add_leaf(header, "ArbitraryFileIdentifier", res.file_id, always=True)
+    add_leaf(header, "ReferenceClassification", res.reference_classification, always=True)
+    add_leaf(header, "SegmentOfResult", res.segment_of_result, always=True)
+    add_leaf(header, "ErrorCode", res.error_code)
+    add_leaf(header, "ErrorMessage", res.error_message)
+    add_leaf(header, "CharacterCodeIdentifier", res.character_code)
     has_body = any(
         (
             res.processing_status,
@@ -400,159 +320,24 @@ def build_result(res: QualificationResult, encoding: str = "utf-8") -> bytes:
     )
     if has_body:
         body = ET.SubElement(root, "MessageBody")
-        _add(body, "ProcessingResultStatus", res.processing_status)
-        _add(body, "ProcessingResultCode", res.processing_code)
-        _add(body, "ProcessingResultMessage", res.processing_message)
-        _add(body, "QualificationValidity", res.validity)
-        _add(body, "PrescriptionIssueSelect", res.prescription_issue_select)
+        add_leaf(body, "ProcessingResultStatus", res.processing_status)
+        add_leaf(body, "ProcessingResultCode", res.processing_code)
+        add_leaf(body, "ProcessingResultMessage", res.processing_message)
+        add_leaf(body, "QualificationValidity", res.validity)
+        add_leaf(body, "PrescriptionIssueSelect", res.prescription_issue_select)
         if res.search is not None:
             _add_search(body, res.search)
         if res.results:
             result_list = ET.SubElement(body, "ResultList")
             for qualification in res.results:
                 _add_qualification(result_list, qualification)
-    return _serialize(root, encoding)
+    return serialize(root, encoding)
 
 
 # ---------------------------------------------------------------------------- parsing
 
 
-def _decode(data: bytes) -> str:
-    """Bytes → text per the XML declaration (expat itself cannot read multi-byte Shift_JIS)."""
-    if len(data) > MAX_MESSAGE_BYTES:
-        raise MessageError(
-            f"メッセージが大きすぎます ({len(data)} バイト、上限 {MAX_MESSAGE_BYTES}) / "
-            f"message too large ({len(data)} bytes, limit {MAX_MESSAGE_BYTES})"
-        )
-    has_bom = data.startswith(_UTF8_BOM)
-    if has_bom:
-        data = data[len(_UTF8_BOM) :]
-    declared = "UTF-8"
-    if data.startswith(b"<?xml"):
-        found = _DECLARATION_BYTES.match(data)
-        if found is None:
-            raise MessageError("XML 宣言が正しくありません / malformed XML declaration")
-        if found["encoding"] is not None:
-            declared = found["encoding"].decode("ascii")
-    codec = _CODECS.get(declared.lower())
-    if codec is None:
-        raise MessageError(
-            f"文字コード {declared[:20]} には対応していません (UTF-8 か Shift_JIS) / "
-            f"encoding {declared[:20]} is not supported (UTF-8 or Shift_JIS only)"
-        )
-    if has_bom and codec != "utf-8":
-        raise MessageError(
-            f"UTF-8 の BOM があるのに {declared} と宣言されています / "
-            f"UTF-8 byte order mark but {declared} declared"
-        )
-    try:
-        text = data.decode(codec)
-    except UnicodeDecodeError as exc:
-        name = _DECLARED_NAME[codec]
-        raise MessageError(
-            f"{name} として読めないバイトがあります ({exc.start} バイト目) / "
-            f"bytes are not valid {name} (offset {exc.start}); "
-            "a file without an encoding declaration must be UTF-8"
-        ) from None
-    found_text = _DECLARATION.match(text)
-    return text[found_text.end() :] if found_text else text
-
-
-def _parse_root(data: bytes) -> _Node:
-    text = _decode(data)
-    try:
-        root = DefusedET.fromstring(
-            text, forbid_dtd=True, forbid_entities=True, forbid_external=True
-        )
-    except DefusedXmlException:
-        raise MessageError(
-            "DOCTYPE・実体宣言は受け付けません / DOCTYPE and entity declarations are refused"
-        ) from None
-    except ET.ParseError as exc:
-        line, column = exc.position
-        raise MessageError(
-            f"XML として読めません ({line}行目 {column}文字目) / not well-formed XML ({exc})"
-        ) from None
-    if not isinstance(root, ET.Element):
-        raise MessageError("XML として読めません / not well-formed XML")
-    if root.tag != ROOT_TAG:
-        tag = str(root.tag)[:40]
-        raise MessageError(
-            f"ルート要素が XmlMsg ではありません ({tag}) / root element is {tag}, not XmlMsg"
-        )
-    return _Node(root, "")
-
-
-class _Node:
-    """An element with its tag path, so every complaint can say where."""
-
-    def __init__(self, element: ET.Element, path: str) -> None:
-        self.element = element
-        self.path = path
-
-    def sub(self, tag: str) -> str:
-        return f"{self.path}/{tag}" if self.path else tag
-
-    def child(self, tag: str) -> _Node | None:
-        found = self.element.find(tag)
-        return None if found is None else _Node(found, self.sub(tag))
-
-    def require(self, tag: str) -> _Node:
-        found = self.child(tag)
-        if found is None:
-            raise _missing(self.sub(tag))
-        return found
-
-    def children(self, tag: str) -> Iterator[_Node]:
-        for index, found in enumerate(self.element.findall(tag), start=1):
-            yield _Node(found, self.sub(f"{tag}[{index}]"))
-
-    def text(self, tag: str, *, required: bool = False) -> str:
-        found = self.element.find(tag)
-        value = "" if found is None or found.text is None else found.text
-        if required and not value:
-            path = self.sub(tag)
-            if found is None:
-                raise _missing(path)
-            raise MessageError(f"{path} が空です / {path} is empty", path)
-        return value
-
-    def date(self, tag: str, digits: int, *, required: bool = False) -> str:
-        """Dates stay strings as on the wire; only their shape is checked."""
-        value = self.text(tag, required=required)
-        if value and not _DATE_DIGITS[digits].fullmatch(value):
-            path = self.sub(tag)
-            kind, layout = _DATE_FORMAT[digits]
-            raise MessageError(
-                f"{path} の{kind}形式が違います ({layout} の{digits}桁) / "
-                f"{path} must be {digits} digits ({layout})",
-                path,
-            )
-        return value
-
-    def flag(self, tag: str) -> bool:
-        value = self.text(tag)
-        if value not in ("", "0", "1"):
-            path = self.sub(tag)
-            raise MessageError(f"{path} は 0 か 1 です / {path} must be 0 or 1", path)
-        return value == "1"
-
-    def base64(self, tag: str) -> bytes:
-        value = "".join(self.text(tag, required=True).split())  # line-wrapped base64 is fine
-        try:
-            return base64.b64decode(value, validate=True)
-        except binascii.Error:
-            path = self.sub(tag)
-            raise MessageError(
-                f"{path} が base64 として読めません / {path} is not valid base64", path
-            ) from None
-
-
-def _missing(path: str) -> MessageError:
-    return MessageError(f"{path} がありません / {path} is missing", path)
-
-
-def _parse_search(node: _Node, *, strict: bool) -> SearchInfo:
+def _parse_search(node: Node, *, strict: bool) -> SearchInfo:
     return SearchInfo(
         insurer_number=node.text("InsurerNumber", required=strict),
         number=node.text("InsuredIdentificationNumber", required=strict),
@@ -563,7 +348,7 @@ def _parse_search(node: _Node, *, strict: bool) -> SearchInfo:
     )
 
 
-def _consent_nodes(node: _Node) -> Iterator[tuple[str, str]]:
+def _consent_nodes(node: Node) -> Iterator[tuple[str, str]]:
     """(kind, tag prefix) for each consent flag present, in document order, first one wins."""
     seen: set[str] = set()
     for element in node.element:
@@ -574,7 +359,7 @@ def _consent_nodes(node: _Node) -> Iterator[tuple[str, str]]:
 
 
 def parse_request(data: bytes) -> QualificationRequest:
-    root = _parse_root(data)
+    root = parse_document(data)
     header = root.require("MessageHeader")
     reference = header.text("ReferenceClassification", required=True)
     if reference not in ("1", "2"):
@@ -588,9 +373,9 @@ def parse_request(data: bytes) -> QualificationRequest:
     card_node = body.child("CardAuthenticationInfo") if body is not None else None
     consent_node = body.child("ConsentInfo") if body is not None else None
     if reference == "2" and search_node is None:
-        raise _missing("MessageBody/QualificationConfirmSearchInfo")
+        raise missing_tag("MessageBody/QualificationConfirmSearchInfo")
     if reference == "1" and card_node is None:
-        raise _missing("MessageBody/CardAuthenticationInfo")
+        raise missing_tag("MessageBody/CardAuthenticationInfo")
     card = None
     if card_node is not None:
         method = card_node.text("VerificationMethod", required=True)
@@ -627,7 +412,7 @@ def parse_request(data: bytes) -> QualificationRequest:
     )
 
 
-def _parse_qualification(node: _Node) -> Qualification:
+def _parse_qualification(node: Node) -> Qualification:
     elderly_node = node.child("ElderlyRecipientCertificateInfo")
     limit_node = node.child("LimitApplicationCertificateRelatedInfo")
     diseases_node = node.child("SpecificDiseasesCertificateList")
@@ -694,7 +479,7 @@ def _parse_qualification(node: _Node) -> Qualification:
 
 
 def parse_result(data: bytes) -> QualificationResult:
-    root = _parse_root(data)
+    root = parse_document(data)
     header = root.require("MessageHeader")
     process_time = header.date("ProcessExecutionTime", 14, required=True)
     confirmation_date = header.date("QualificationConfirmationDate", 8, required=True)
