@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -49,12 +49,11 @@ from reader.guard import GuardedConnection
 from reader.jpki import JpkiSession, digest_info_sha256
 from sync.central import CentralAnswerError, CentralClient, CentralRefused, CentralUnavailable
 from sync.challenge import payload_digest, signed_payload
-from sync.store import Confirmation, Store, VisitRecord, utc_now
+from sync.clock import JST, utc_now
+from sync.store import Confirmation, Store, VisitRecord
 from sync.xmlmsg import CardAuthentication, QualificationRequest
 
 log = logging.getLogger(__name__)
-
-JST = timezone(timedelta(hours=9), "JST")
 
 
 class VisitState(StrEnum):

@@ -16,12 +16,13 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
+from sync.clock import utc_now
 from sync.codes import badge
 from sync.fieldcrypt import FieldCipher
 from sync.xmlmsg import QualificationResult, parse_result
@@ -74,10 +75,6 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
 )
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,14 @@ Japanese and English versions are kept side by side.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any
 
+from sync.clock import JST
 from sync.codes import badge, ratio_percent
 from sync.store import Confirmation
 from sync.xmlmsg import Qualification, QualificationResult
 
-JST = timezone(timedelta(hours=9), "JST")
 LANGUAGES = ("ja", "en")
 
 # key → (Japanese, English)

@@ -24,7 +24,7 @@ from device.events import (
 )
 from device.flow import reason_text
 from device.services import Services
-from sync.store import utc_now
+from sync.clock import utc_now
 from web import sse
 from web.present import DESK_STATES, confirmation_row, desk_state_label, start_of_today
 

@@ -19,7 +19,7 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from sim.pki import PkiPaths
 from sim.population import Person, population
 from sync.challenge import signed_payload
+from sync.clock import JST
 from sync.xmlmsg import (
     ConsentAnswer,
     ConsentState,
@@ -42,7 +43,6 @@ from sync.xmlmsg import (
     parse_request,
 )
 
-JST = timezone(timedelta(hours=9), "JST")
 NONCE_BYTES = 32
 NONCE_TTL_S = 120.0
 NONCE_KEEP_S = 3600.0  # used/expired nonces are remembered this long, so reuse is named as such

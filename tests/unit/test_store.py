@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from sync.clock import utc_now
 from sync.codes import Badge
 from sync.fieldcrypt import DecryptError, FieldCipher, FieldKeys, KeyFileError
-from sync.store import Store, VisitRecord, utc_now
+from sync.store import Store, VisitRecord
 from sync.xmlmsg import Qualification, QualificationResult, SearchInfo, build_result
 
 NAME, KANA, NUMBER, INSURER, BIRTH = (
