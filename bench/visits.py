@@ -15,15 +15,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from device.demo import ensure_pcscd
+from device.demo import ensure_pcscd, wait_for_central
 from device.events import ConfirmationStored, EventBus, PinRequested, VisitAborted, VisitFailed
 from device.flow import KioskPins, VisitFlow, VisitState, VisitTimings
-from reader.events import CardRemovedEvent, ReaderEvent
 from reader.pcsc import PcscReaders, ReaderMonitor
-from sync.central import CentralClient, CentralError, tls_context
+from sync.central import CentralClient, tls_context
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
 
@@ -86,12 +84,7 @@ def run_series(data: Path, visits: int, latency_ms: int) -> None:
     ]
     context = tls_context(pki / "central-ca.pem", pki / "device.pem", pki / "device.key")
     central = CentralClient(f"https://127.0.0.1:{CENTRAL_PORT}", verify=context, timeout_s=10)
-    for _ in range(100):
-        try:
-            central.health()
-            break
-        except CentralError:
-            time.sleep(0.2)
+    wait_for_central(central)
     store = Store(data / "bench.db", FieldCipher(FieldKeys.load_or_create(data / "bench.key")))
     bus = EventBus()
     events = bus.subscribe()
@@ -105,14 +98,7 @@ def run_series(data: Path, visits: int, latency_ms: int) -> None:
         bus=bus,
         pins=pins,
     )
-    removed: list[float] = []
-
-    def on_event(event: ReaderEvent) -> None:
-        if isinstance(event, CardRemovedEvent):
-            removed.append(time.monotonic())
-        flow.handle(event)
-
-    monitor = ReaderMonitor(on_event, reader_filter=READER)
+    monitor = ReaderMonitor(flow.handle, reader_filter=READER)
     monitor.start()
     timings: list[VisitTimings] = []
     failures = 0
@@ -147,13 +133,9 @@ def run_series(data: Path, visits: int, latency_ms: int) -> None:
                 timings.append(outcome.timings)
             else:
                 failures += 1
-            count = len(removed)
             card.terminate()
             card.wait(5)
-            deadline = time.monotonic() + 5
-            while len(removed) == count and time.monotonic() < deadline:
-                time.sleep(0.02)
-            time.sleep(0.6)  # DOMAIN.md §6: let pcscd settle before the next card
+            readers.wait_until_empty(READER)
     finally:
         monitor.stop()
         readers.close()

@@ -63,15 +63,25 @@ class Appliance:
         self.services.store.close()
 
 
-def build_appliance(config: Config) -> Appliance:
-    keys = FieldKeys.load_or_create(config.store_key_path)
-    store = Store(config.database_path, FieldCipher(keys))
-    central = CentralClient(
+def open_store(config: Config) -> Store:
+    return Store(config.database_path, FieldCipher(FieldKeys.load_or_create(config.store_key_path)))
+
+
+def connect_central(
+    config: Config, *, timeout_s: float | None = None, retries: int | None = None
+) -> CentralClient:
+    """The central client with this appliance's certificate and the pinned central CA."""
+    return CentralClient(
         config.central_url,
         verify=tls_context(config.central_ca, config.device_cert, config.device_key),
-        timeout_s=config.central_timeout_s,
-        retries=config.central_retries,
+        timeout_s=config.central_timeout_s if timeout_s is None else timeout_s,
+        retries=config.central_retries if retries is None else retries,
     )
+
+
+def build_appliance(config: Config) -> Appliance:
+    store = open_store(config)
+    central = connect_central(config)
     bus = EventBus()
     pins = KioskPins()
     readers = PcscReaders()

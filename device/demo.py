@@ -12,12 +12,12 @@ import sys
 import time
 from pathlib import Path
 
-from device.appliance import build_appliance
+from device.appliance import build_appliance, connect_central
 from device.cli_support import wait_for_stop_signal
 from device.config import load_config
 from reader.errors import ReaderUnavailable
 from reader.pcsc import PcscReaders
-from sync.central import CentralClient, CentralError, tls_context
+from sync.central import CentralClient, CentralError
 
 DEMO_CENTRAL_PORT = 8443
 VPCD_READER = "Virtual PCD 00 00"
@@ -100,7 +100,11 @@ def run_demo(data: Path, config_path: Path | None) -> int:
                 "reader": VPCD_READER,
             },
         )
-        _wait_for_central(config.central_url, pki)
+        probe = connect_central(config, timeout_s=2, retries=0)
+        try:
+            wait_for_central(probe)
+        finally:
+            probe.close()
         appliance = build_appliance(config)
         appliance.start()
         staff = f"http://{config.staff_host}:{appliance.staff.port}"
@@ -128,24 +132,16 @@ def run_demo(data: Path, config_path: Path | None) -> int:
     return 0
 
 
-def _wait_for_central(url: str, pki: Path) -> None:
-    client = CentralClient(
-        url,
-        verify=tls_context(pki / "central-ca.pem", pki / "device.pem", pki / "device.key"),
-        timeout_s=2,
-        retries=0,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.health()
-                return
-            except CentralError:
-                if time.monotonic() > deadline:
-                    raise DemoError(
-                        "模擬中央サービスが起動しません / the simulated central did not start"
-                    ) from None
-                time.sleep(0.3)
-    finally:
-        client.close()
+def wait_for_central(client: CentralClient, seconds: float = 20) -> None:
+    """Return once the central answers a health call; DemoError when it never does."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            client.health()
+            return
+        except CentralError:
+            if time.monotonic() > deadline:
+                raise DemoError(
+                    "模擬中央サービスが起動しません / the simulated central did not start"
+                ) from None
+            time.sleep(0.3)

@@ -14,8 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-# pcscd may miss a card that arrives within ~0.5 s of the previous one leaving (DOMAIN.md §6).
-REINSERT_GAP_S = 0.6
+from reader.pcsc import REINSERT_GAP_S
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import TextIO
 
 from cryptography import x509
 
+from device.appliance import connect_central, open_store
 from device.config import Config
 from device.events import EventBus
 from device.flow import ActiveVisit, VisitFlow, VisitState, reason_text
@@ -16,10 +17,7 @@ from reader.errors import NoReader
 from reader.guard import GuardedConnection
 from reader.jpki import JpkiSession
 from reader.pcsc import PcscReaders
-from sync.central import CentralClient, tls_context
 from sync.codes import badge
-from sync.fieldcrypt import FieldCipher, FieldKeys
-from sync.store import Store
 
 
 def find_card_reader(readers: PcscReaders, name_filter: str) -> str:
@@ -101,15 +99,8 @@ class TerminalPins:
 
 def card_check(config: Config, stdin: TextIO, *, as_json: bool, out: TextIO = sys.stdout) -> int:
     readers = PcscReaders()
-    store = Store(
-        config.database_path, FieldCipher(FieldKeys.load_or_create(config.store_key_path))
-    )
-    central = CentralClient(
-        config.central_url,
-        verify=tls_context(config.central_ca, config.device_cert, config.device_key),
-        timeout_s=config.central_timeout_s,
-        retries=config.central_retries,
-    )
+    store = open_store(config)
+    central = connect_central(config)
     try:
         reader = find_card_reader(readers, config.reader)
         flow = VisitFlow(

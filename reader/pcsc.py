@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,9 @@ from reader.traffic import COMMAND, RESPONSE, log_traffic
 log = logging.getLogger(__name__)
 
 PNP_READER = "\\\\?PnP?\\Notification"
+# pcscd may not notice a card that arrives within ~0.5 s of the previous one leaving
+# (DOMAIN.md §6): whoever places cards one after another waits this long after "empty".
+REINSERT_GAP_S = 0.6
 
 
 def _code(hr: Any) -> int:
@@ -200,6 +204,16 @@ class PcscReaders:
         if code != _OK:
             raise _pcsc_failure(hr, "SCardGetStatusChange")
         return _card_in(int(states[0][1]))
+
+    def wait_until_empty(self, reader: str, timeout: float = 5.0) -> bool:
+        """Wait for the reader to report no card, then the re-insert gap; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.card_present(reader):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        time.sleep(REINSERT_GAP_S)
+        return True
 
     def close(self) -> None:
         self._drop_context()

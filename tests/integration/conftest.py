@@ -13,7 +13,6 @@ import pytest
 
 from device.events import Event, EventBus, Subscription
 from device.flow import KioskPins, VisitFlow
-from reader.events import CardRemovedEvent, ReaderEvent
 from reader.pcsc import PcscReaders, ReaderMonitor
 from sim.card import VirtualCard
 from sync.central import CentralClient, tls_context
@@ -23,7 +22,6 @@ from sync.store import Store
 APPLIANCE_READER = "Virtual PCD 00 00"
 APPLIANCE_PORT = 35963
 MEDICAL_INSTITUTION_CODE = "1312345670"
-REINSERT_GAP_S = 0.6  # DOMAIN.md §6: pcscd may miss a card arriving sooner after the last left
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -60,8 +58,8 @@ class Desk:
     pki: Any
     state_dir: Path
     audit_path: Path
+    readers: PcscReaders
     cards: list[VirtualCard] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
 
     def place(self, person_id: str, **kwargs: Any) -> VirtualCard:
         card = VirtualCard(
@@ -79,6 +77,10 @@ class Desk:
     def remove(self, card: VirtualCard) -> None:
         card.remove()
         self.cards.remove(card)
+
+    def wait_empty(self) -> None:
+        """Before placing another card: pcscd must have seen this one leave (DOMAIN.md §6)."""
+        assert self.readers.wait_until_empty(APPLIANCE_READER), "the card did not leave"
 
     def expect(
         self, kind: type, timeout: float = 10.0, where: Callable[[Any], bool] = lambda e: True
@@ -127,15 +129,17 @@ def desk_factory(
             pin_timeout_s=pin_timeout_s,
         )
         desk = Desk(
-            flow, store, bus, pins, bus.subscribe(), sim_pki, tmp_path / "cards", card_audit_path
+            flow,
+            store,
+            bus,
+            pins,
+            bus.subscribe(),
+            sim_pki,
+            tmp_path / "cards",
+            card_audit_path,
+            readers,
         )
-
-        def on_event(event: ReaderEvent) -> None:
-            if isinstance(event, CardRemovedEvent):
-                desk.removed.append(event.reader)
-            flow.handle(event)
-
-        monitor = ReaderMonitor(on_event, reader_filter=APPLIANCE_READER)
+        monitor = ReaderMonitor(flow.handle, reader_filter=APPLIANCE_READER)
         monitor.start()
         made.append((desk, monitor, readers, client))
         return desk
@@ -144,11 +148,7 @@ def desk_factory(
     for desk, monitor, readers, client in made:
         for card in list(desk.cards):
             card.remove()
-        # Let pcscd see the reader empty before the next test places a card.
-        deadline = time.monotonic() + 5
-        while readers.card_present(APPLIANCE_READER) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(REINSERT_GAP_S)
+        readers.wait_until_empty(APPLIANCE_READER)  # before the next test places a card
         desk.flow.wait_idle(10)
         monitor.stop()
         readers.close()

@@ -21,7 +21,7 @@ from device.config import SETTINGS
 from reader.pcsc import PcscReaders
 from sim.card import VirtualCard
 
-from .conftest import APPLIANCE_PORT, APPLIANCE_READER, REINSERT_GAP_S
+from .conftest import APPLIANCE_PORT, APPLIANCE_READER
 
 pytestmark = pytest.mark.stack
 
@@ -55,10 +55,8 @@ def card_on_reader(
         time.sleep(0.05)
     yield card
     card.remove()
-    while readers.card_present(APPLIANCE_READER) and time.monotonic() < deadline + 10:
-        time.sleep(0.05)
+    readers.wait_until_empty(APPLIANCE_READER)
     readers.close()
-    time.sleep(REINSERT_GAP_S)
 
 
 def test_card_info_reads_only_the_certificate(

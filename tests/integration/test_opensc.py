@@ -42,8 +42,5 @@ def test_opensc_names_the_card_jpki_and_reads_its_certificate(
         assert "BEGIN CERTIFICATE" in pem
     finally:
         card.remove()
-        deadline = time.monotonic() + 5
-        while readers.card_present(READER) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        readers.wait_until_empty(READER)
         readers.close()
-        time.sleep(0.6)

@@ -57,8 +57,7 @@ def readers(pcscd: list[str]) -> Iterator[PcscReaders]:
     pcsc = PcscReaders()
     assert READER in pcsc.list_readers()
     # DOMAIN §6: a card connecting right after another left may go unnoticed; start empty + 0.5 s.
-    assert wait_until(lambda: not pcsc.card_present(READER)), f"{READER} is occupied"
-    time.sleep(0.5)
+    assert pcsc.wait_until_empty(READER), f"{READER} is occupied"
     yield pcsc
     pcsc.close()
 
@@ -156,8 +155,7 @@ def test_card_pulled_mid_read_then_next_card_works(
     finally:
         first.remove()
 
-    assert wait_until(lambda: not readers.card_present(READER))
-    time.sleep(0.5)
+    assert readers.wait_until_empty(READER)
     second = holders[1]
     with card_for(second, pki, tmp_path / "second"):
         assert wait_until(lambda: readers.card_present(READER))

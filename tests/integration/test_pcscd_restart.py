@@ -65,5 +65,5 @@ def test_monitor_recovers_after_pcscd_restarts(
     finally:
         card.remove()
         monitor.stop()
+        readers.wait_until_empty(READER)
         readers.close()
-        time.sleep(0.6)

@@ -121,7 +121,7 @@ def test_not_found_and_multiple_matches(desk: Desk) -> None:
     assert outcome.confirmation.badge == Badge.NOT_FOUND.name
     assert outcome.confirmation.result.processing_message
     desk.remove(desk.cards[0])
-    _wait_empty(desk)
+    desk.wait_empty()
     several = who(lambda p: p.validity == "5" and p.card_status == "valid")
     outcome = pin_visit(desk, several)
     assert outcome.confirmation.badge == Badge.MULTIPLE.name
@@ -135,7 +135,7 @@ def test_card_pulled_before_the_read_then_the_next_card_works(desk: Desk) -> Non
     aborted = desk.expect(VisitAborted, timeout=15)
     assert aborted.reason == "card_removed"
     desk.finish()
-    _wait_empty(desk)
+    desk.wait_empty()
     assert pin_visit(desk, valid_person()).state is VisitState.DONE
 
 
@@ -149,7 +149,7 @@ def test_card_pulled_during_the_read_stores_nothing(desk: Desk) -> None:
     assert desk.finish().state is VisitState.ABORTED
     assert desk.store.count_confirmations() == 0
     assert desk.store.count_visits("aborted") == 1
-    _wait_empty(desk)
+    desk.wait_empty()
     assert pin_visit(desk, valid_person()).state is VisitState.DONE
 
 
@@ -173,12 +173,3 @@ def test_no_plaintext_personal_data_in_the_database_file(desk: Desk, tmp_path: A
     secrets += [person.number] if len(person.number) >= 6 else []
     for secret in secrets:
         assert secret.encode() not in raw, secret
-
-
-def _wait_empty(desk: Desk) -> None:
-    import time
-
-    deadline = time.monotonic() + 5
-    while not desk.removed and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.6)
