@@ -23,6 +23,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from device.events import (
     ConfirmationStored,
@@ -48,7 +49,7 @@ from reader.events import CardInserted, CardRemovedEvent, ReaderEvent
 from reader.guard import GuardedConnection
 from reader.jpki import JpkiSession, digest_info_sha256
 from sync.central import CentralAnswerError, CentralClient, CentralRefused, CentralUnavailable
-from sync.challenge import payload_digest, signed_payload
+from sync.challenge import payload_digest
 from sync.clock import JST, utc_now
 from sync.store import Confirmation, Store, VisitRecord
 from sync.xmlmsg import CardAuthentication, QualificationRequest
@@ -264,60 +265,11 @@ class VisitFlow:
             if not self._verify_pin(visit, card):
                 outcome = self._end(visit, VisitState.ABORTED, visit.end_reason or "card_removed")
             else:
-                self._set(visit, VisitState.SIGNING)
-                file_id = secrets.token_hex(10)
-                t0 = time.perf_counter()
-                nonce = self._central.nonce()
-                central_s += time.perf_counter() - t0
-                digest = payload_digest(nonce, self._code, file_id)
-                signature = card.sign(digest_info_sha256(digest))
-                try:
-                    public_key.verify(
-                        signature,
-                        signed_payload(nonce, self._code, file_id),
-                        padding.PKCS1v15(),
-                        hashes.SHA256(),
-                    )
-                except InvalidSignature:
-                    outcome = self._end(visit, VisitState.FAILED, "signature_mismatch")
-                else:
-                    self._set(visit, VisitState.CONFIRMING)
-                    request = QualificationRequest(
-                        medical_institution_code=self._code,
-                        confirmation_date=self._clock().astimezone(JST).strftime("%Y%m%d"),
-                        file_id=file_id,
-                        reference_classification="1",
-                        card=CardAuthentication(certificate, nonce, signature, visit.method),
-                    )
-                    t0 = time.perf_counter()
-                    answer = self._central.confirm(request)
-                    answered = time.perf_counter()
-                    central_s += answered - t0
-                    if visit.cancelled.is_set():
-                        # The answer is here and valid: keep it even if the card just left.
-                        log.info("visit %s: card removed after the answer; keeping it", visit.id)
-                    record = VisitRecord(
-                        visit.id,
-                        visit.started_at,
-                        self._clock(),
-                        reader,
-                        visit.method,
-                        "done",
-                        file_id=file_id,
-                    )
-                    stored = self._store.save_confirmation(
-                        file_id=file_id,
-                        raw_result=answer.raw,
-                        kind="card",
-                        method=visit.method,
-                        actor="reader",
-                        visit=record,
-                    )
-                    self._set(visit, VisitState.STORED)
-                    self._bus.publish(ConfirmationStored(stored.id, visit.id))
-                    answer_to_event_s = time.perf_counter() - answered
-                    self._set(visit, VisitState.DONE)
-                    outcome = VisitOutcome(visit.id, VisitState.DONE, "", stored)
+                stored, central_s, answered = self._confirm(visit, card, certificate, public_key)
+                self._bus.publish(ConfirmationStored(stored.id, visit.id))
+                answer_to_event_s = time.perf_counter() - answered
+                self._set(visit, VisitState.DONE)
+                outcome = VisitOutcome(visit.id, VisitState.DONE, "", stored)
         except CardRemoved:
             outcome = self._end(visit, VisitState.ABORTED, "card_removed")
         except NotAJpkiCard:
@@ -327,6 +279,8 @@ class VisitFlow:
             outcome = self._end(visit, VisitState.FAILED, "forbidden")
         except _BadCertificate:
             outcome = self._end(visit, VisitState.FAILED, "bad_certificate")
+        except _SignatureMismatch:
+            outcome = self._end(visit, VisitState.FAILED, "signature_mismatch")
         except ReaderError as exc:
             log.warning("visit %s: card error: %s", visit.id, exc)
             outcome = self._end(visit, VisitState.FAILED, "card_error")
@@ -357,6 +311,59 @@ class VisitFlow:
         )
         self.last_outcome = outcome
         return outcome
+
+    def _confirm(
+        self, visit: ActiveVisit, card: JpkiSession, certificate: bytes, key: rsa.RSAPublicKey
+    ) -> tuple[Confirmation, float, float]:
+        """Sign the central's nonce, check the signature here, ask central, store the answer.
+
+        Returns the stored confirmation, the seconds spent waiting for central and the
+        perf_counter() instant the answer arrived.
+        """
+        self._set(visit, VisitState.SIGNING)
+        file_id = secrets.token_hex(10)
+        t0 = time.perf_counter()
+        nonce = self._central.nonce()
+        central_s = time.perf_counter() - t0
+        digest = payload_digest(nonce, self._code, file_id)
+        signature = card.sign(digest_info_sha256(digest))
+        try:
+            # Possession + PIN are proven here already, even if central is unreachable.
+            key.verify(signature, digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+        except InvalidSignature:
+            raise _SignatureMismatch("signature does not match the certificate") from None
+        self._set(visit, VisitState.CONFIRMING)
+        request = QualificationRequest(
+            medical_institution_code=self._code,
+            confirmation_date=self._clock().astimezone(JST).strftime("%Y%m%d"),
+            file_id=file_id,
+            reference_classification="1",
+            card=CardAuthentication(certificate, nonce, signature, visit.method),
+        )
+        t0 = time.perf_counter()
+        answer = self._central.confirm(request)
+        answered = time.perf_counter()
+        central_s += answered - t0
+        # An answer that arrives after the card left is still kept: the holder was verified.
+        record = VisitRecord(
+            visit.id,
+            visit.started_at,
+            self._clock(),
+            visit.reader,
+            visit.method,
+            "done",
+            file_id=file_id,
+        )
+        stored = self._store.save_confirmation(
+            file_id=file_id,
+            raw_result=answer.raw,
+            kind="card",
+            method=visit.method,
+            actor="reader",
+            visit=record,
+        )
+        self._set(visit, VisitState.STORED)
+        return stored, central_s, answered
 
     def _verify_pin(self, visit: ActiveVisit, card: JpkiSession) -> bool:
         """Ask for the PIN until it is right; False when the visit must end (reason on visit)."""
@@ -420,6 +427,10 @@ class VisitFlow:
 
 
 class _BadCertificate(ReaderError):
+    pass
+
+
+class _SignatureMismatch(ReaderError):
     pass
 
 
