@@ -12,10 +12,12 @@ from pathlib import Path
 from device.cli_support import wait_for_stop_signal
 from device.config import SETTINGS, Config, ConfigError, load_config
 from reader.errors import ReaderError
+from reader.traffic import enable_traffic_logging
 from sync.central import CentralError
 from sync.fieldcrypt import KeyFileError
 
-EXIT_OK, EXIT_USAGE, EXIT_CONFIG, EXIT_READER, EXIT_CENTRAL, EXIT_FAILED = 0, 64, 78, 69, 75, 1
+# 1 is "the visit did not end with an answer" (onshi card check); the rest follow sysexits.h.
+EXIT_OK, EXIT_USAGE, EXIT_CONFIG, EXIT_READER, EXIT_CENTRAL = 0, 64, 78, 69, 75
 
 COMMANDS: dict[str, str] = {
     "run": "Run the appliance: reader, visit flow, staff UI and kiosk",
@@ -77,10 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_demo(args.data, args.config)
         config = load_config(args.config)
-        logging.basicConfig(
-            level=config.log_level if config.log_level != "TRAFFIC" else 5,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if config.log_level == "TRAFFIC":
+            enable_traffic_logging(logging.getLogger())  # says so loudly: card data in logs
+        else:
+            logging.getLogger().setLevel(config.log_level)
         if args.command == "run":
             return _run(config)
         if args.command == "card":
@@ -89,10 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.card_command == "info":
                 return card_info(config, as_json=args.json)
             return card_check(config, sys.stdin, as_json=args.json)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_CONFIG
-    except KeyFileError as exc:
+    except (ConfigError, KeyFileError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
     except ReaderError as exc:

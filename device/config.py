@@ -15,6 +15,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+LOG_LEVELS = ("ERROR", "WARNING", "INFO", "DEBUG", "TRAFFIC")
+
 
 class ConfigError(ValueError):
     """One or more settings are wrong; the message lists each with the reason."""
@@ -50,6 +52,12 @@ def _positive(value: Any) -> str | None:
 def _url(value: Any) -> str | None:
     if not str(value).startswith("https://"):
         return "https:// で始まる URL / must be an https:// URL"
+    return None
+
+
+def _log_level(value: Any) -> str | None:
+    if value not in LOG_LEVELS:
+        return " / ".join(LOG_LEVELS) + " のいずれか / must be one of these"
     return None
 
 
@@ -156,7 +164,13 @@ SETTINGS: tuple[Setting, ...] = (
         Path(".demo"),
         "Simulator data (test PKI, card state) used by the demo sandbox",
     ),
-    Setting("log_level", str, "INFO", "Logging level (TRAFFIC logs masked card APDUs)"),
+    Setting(
+        "log_level",
+        str,
+        "INFO",
+        "Logging level: ERROR, WARNING, INFO, DEBUG, or TRAFFIC (card APDUs, PIN masked)",
+        _log_level,
+    ),
 )
 
 

@@ -47,3 +47,9 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_every_setting_has_help() -> None:
     assert all(s.help.strip() for s in SETTINGS)
     assert len({s.name for s in SETTINGS}) == len(SETTINGS)
+
+
+def test_unknown_log_level_is_refused() -> None:
+    with pytest.raises(ConfigError, match="log_level"):
+        load_config(environ={"ONSHI_LOG_LEVEL": "LOUD"})
+    assert load_config(environ={"ONSHI_LOG_LEVEL": "TRAFFIC"}).log_level == "TRAFFIC"
