@@ -144,6 +144,10 @@ class CentralClient:
             raise CentralAnswerError(f"{path}: 予期しない応答 / unexpected answer")
         return data
 
+    def _backoff(self, attempt: int) -> None:
+        # Exponential backoff with full jitter: clinics retrying together do not sync up.
+        self._sleep(random.uniform(0, 0.2 * 2**attempt))
+
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         attempt = 0
         while True:
@@ -157,13 +161,12 @@ class CentralClient:
                         f"{type(exc).__name__}"
                     ) from exc
                 attempt += 1
-                # Exponential backoff with full jitter: clinics retrying together do not sync up.
-                self._sleep(random.uniform(0, 0.2 * 2**attempt))
+                self._backoff(attempt)
                 continue
             self.last_round_trip_s = time.perf_counter() - started
             if response.status_code >= 500 and attempt < self._retries:
                 attempt += 1
-                self._sleep(random.uniform(0, 0.2 * 2**attempt))
+                self._backoff(attempt)
                 continue
             if response.status_code >= 500:
                 raise CentralUnavailable(
