@@ -8,6 +8,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # pcscd + vpcd give a real PC/SC stack without hardware; libpcsclite-dev/gcc/python3-dev build
 # pyscard; chromium is the browser the kiosk and the browser tests use; fonts-noto-cjk renders
 # Japanese; opensc cross-checks cards (`opensc-tool -n` names an emulated card `jpki`).
+# A pcscd that was already running must restart to see the vpcd readers (try-restart does
+# nothing where systemd or pcscd is not running; the tests and the demo then start their own).
 APT_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev gcc python3-dev python3-venv chromium fonts-noto-cjk opensc
 
 .PHONY: setup apt venv demo run test test-fast bench lint clean
@@ -19,7 +21,8 @@ apt:
 	    || [ "$$(dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | wc -l)" -lt "$(words $(APT_PACKAGES))" ]; then \
 	  echo "Installing Debian packages: $(APT_PACKAGES)"; \
 	  $(SUDO) apt-get update -qq && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) && \
+	  { $(SUDO) systemctl try-restart pcscd.service 2>/dev/null || true; }; \
 	fi
 
 venv: $(VENV)/.installed
