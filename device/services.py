@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from device.config import Config
 from device.events import EventBus
 from device.flow import KioskPins, VisitFlow
 from device.sandbox import CardSandbox
 from sync.store import Store
+
+if TYPE_CHECKING:  # built by their own modules; only the types are needed here
+    from device.accounts import Accounts
+    from device.clinical import ClinicalRecords
 
 
 @dataclass(frozen=True)
@@ -19,3 +24,5 @@ class Services:
     flow: VisitFlow
     pins: KioskPins
     sandbox: CardSandbox | None = None  # only in demo mode
+    accounts: Accounts | None = None  # staff logins; None only in tests without staff pages
+    clinical: ClinicalRecords | None = None  # drug / checkup views under consent

@@ -14,11 +14,12 @@ from sync.clock import JST
 from sync.codes import badge, ratio_percent
 from sync.store import Confirmation
 from sync.xmlmsg import Qualification, QualificationResult
+from web import strings_auth, strings_clinical
 
 LANGUAGES = ("ja", "en")
 
-# key → (Japanese, English)
-STRINGS: dict[str, tuple[str, str]] = {
+# key → (Japanese, English); the clinical and login pages keep theirs beside their code.
+_STRINGS: dict[str, tuple[str, str]] = {
     "app_name": ("オンライン資格確認", "Eligibility check"),
     "reception_title": ("受付 — 本日の資格確認", "Reception — today's confirmations"),
     "reader": ("カードリーダー", "Card reader"),
@@ -102,6 +103,18 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "back_home": ("最初の画面へ", "Back to the start"),
 }
+
+
+def _merged(*tables: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    merged: dict[str, tuple[str, str]] = {}
+    for table in tables:
+        clash = merged.keys() & table.keys()
+        assert not clash, f"text keys defined twice: {sorted(clash)}"
+        merged.update(table)
+    return merged
+
+
+STRINGS = _merged(_STRINGS, strings_clinical.STRINGS, strings_auth.STRINGS)
 
 # Reader / visit state shown on the reception status strip (device.flow.VisitState values).
 DESK_STATES: dict[str, tuple[str, str]] = {
