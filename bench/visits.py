@@ -19,7 +19,7 @@ from pathlib import Path
 
 from device.demo import ensure_pcscd, wait_for_central
 from device.events import ConfirmationStored, EventBus, PinRequested, VisitAborted, VisitFailed
-from device.flow import KioskPins, VisitFlow, VisitState, VisitTimings
+from device.flow import VisitFlow, VisitInputs, VisitState, VisitTimings
 from reader.pcsc import PcscReaders, ReaderMonitor
 from sync.central import CentralClient, tls_context
 from sync.fieldcrypt import FieldCipher, FieldKeys
@@ -88,7 +88,7 @@ def run_series(data: Path, visits: int, latency_ms: int) -> None:
     store = Store(data / "bench.db", FieldCipher(FieldKeys.load_or_create(data / "bench.key")))
     bus = EventBus()
     events = bus.subscribe()
-    pins = KioskPins()
+    pins = VisitInputs()
     readers = PcscReaders()
     flow = VisitFlow(
         medical_institution_code="1312345670",
@@ -96,7 +96,7 @@ def run_series(data: Path, visits: int, latency_ms: int) -> None:
         central=central,
         store=store,
         bus=bus,
-        pins=pins,
+        inputs=pins,
     )
     monitor = ReaderMonitor(flow.handle, reader_filter=READER)
     monitor.start()

@@ -8,16 +8,22 @@ passed to the parts that use it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
+from device.accounts import Accounts
+from device.clinical import ClinicalRecords
 from device.config import Config
 from device.events import EventBus, ReaderStatus
-from device.flow import KioskPins, VisitFlow
+from device.flow import VisitFlow, VisitInputs
+from device.jobs import Jobs
 from device.sandbox import CardSandbox
 from device.services import Services
 from reader.events import CardInserted, CardRemovedEvent, PcscDown, PcscUp, ReaderEvent
 from reader.pcsc import PcscReaders, ReaderMonitor
 from sync.central import CentralClient, tls_context
+from sync.clock import utc_now
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
 from web.app import create_kiosk_app, create_staff_app
@@ -39,11 +45,13 @@ class Appliance:
     central: CentralClient
     staff: WebServer
     kiosk: WebServer
+    jobs: Jobs
 
     def start(self) -> None:
         self.staff.start()
         self.kiosk.start()
         self.monitor.start()
+        self.jobs.start()
         log.info(
             "staff UI on http://%s:%d/  kiosk on http://127.0.0.1:%d/",
             self.services.config.staff_host,
@@ -52,6 +60,7 @@ class Appliance:
         )
 
     def stop(self) -> None:
+        self.jobs.stop()
         self.monitor.stop()
         self.services.flow.wait_idle(5)
         if self.services.sandbox is not None:
@@ -63,8 +72,12 @@ class Appliance:
         self.services.store.close()
 
 
-def open_store(config: Config) -> Store:
-    return Store(config.database_path, FieldCipher(FieldKeys.load_or_create(config.store_key_path)))
+def open_store(config: Config, clock: Callable[[], datetime] = utc_now) -> Store:
+    return Store(
+        config.database_path,
+        FieldCipher(FieldKeys.load_or_create(config.store_key_path)),
+        clock=clock,
+    )
 
 
 def connect_central(
@@ -79,11 +92,13 @@ def connect_central(
     )
 
 
-def build_appliance(config: Config) -> Appliance:
-    store = open_store(config)
+def build_appliance(config: Config, clock: Callable[[], datetime] = utc_now) -> Appliance:
+    """Every part, built once. `clock` is the one time source of the whole appliance (tests
+    move it forward to expire consent and sessions without sleeping)."""
+    store = open_store(config, clock)
     central = connect_central(config)
     bus = EventBus()
-    pins = KioskPins()
+    inputs = VisitInputs()
     readers = PcscReaders()
     flow = VisitFlow(
         medical_institution_code=config.medical_institution_code,
@@ -91,12 +106,25 @@ def build_appliance(config: Config) -> Appliance:
         central=central,
         store=store,
         bus=bus,
-        pins=pins,
+        inputs=inputs,
         pin_timeout_s=config.pin_timeout_s,
+        consent_kinds=config.consent_kind_list,
+        consent_timeout_s=config.consent_timeout_s,
+        staff_timeout_s=config.staff_timeout_s,
+        clock=clock,
         on_refused=forbidden_apdu_logger,
     )
     sandbox = CardSandbox(config.demo_data) if config.demo else None
-    services = Services(config, store, bus, flow, pins, sandbox)
+    services = Services(
+        config,
+        store,
+        bus,
+        flow,
+        inputs,
+        sandbox,
+        accounts=Accounts(store, clock=clock),
+        clinical=ClinicalRecords(store, central, config.medical_institution_code, clock),
+    )
 
     def on_reader_event(event: ReaderEvent) -> None:
         if isinstance(event, CardInserted):
@@ -113,4 +141,4 @@ def build_appliance(config: Config) -> Appliance:
     monitor = ReaderMonitor(on_reader_event, reader_filter=config.reader)
     staff = WebServer(create_staff_app(config, services), config.staff_host, config.staff_port)
     kiosk = WebServer(create_kiosk_app(config, services), "127.0.0.1", config.kiosk_port)
-    return Appliance(services, readers, monitor, central, staff, kiosk)
+    return Appliance(services, readers, monitor, central, staff, kiosk, Jobs(services))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import sys
@@ -18,6 +19,7 @@ from sync.fieldcrypt import KeyFileError
 
 # 1 is "the visit did not end with an answer" (onshi card check); the rest follow sysexits.h.
 EXIT_OK, EXIT_USAGE, EXIT_CONFIG, EXIT_READER, EXIT_CENTRAL = 0, 64, 78, 69, 75
+EXIT_DATA = 65  # bad input for an admin command (EX_DATAERR)
 
 COMMANDS: dict[str, str] = {
     "run": "Run the appliance: reader, visit flow, staff UI and kiosk",
@@ -29,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "card info": "Read only the authentication certificate of the card on the reader",
     "card check": "Run a whole card visit from the terminal (PIN read from stdin)",
     "settings": "List every setting with its default and help",
+    "admin create-user": "Create a staff login; the password is asked twice (or --password-stdin)",
 }
 
 
@@ -62,6 +65,23 @@ def _parser() -> argparse.ArgumentParser:
         p = card_sub.add_parser(name, help=COMMANDS[f"card {name}"])
         p.add_argument("--json", action="store_true", help="Print JSON instead of text")
     sub.add_parser("settings", help=COMMANDS["settings"])
+    admin = sub.add_parser("admin", help="Administration: create-user (see onshi admin -h)")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    create = admin_sub.add_parser("create-user", help=COMMANDS["admin create-user"])
+    create.add_argument("username", help="Login name: 2-32 of a-z 0-9 . _ -")
+    create.add_argument("--name", required=True, help="Name shown on the pages (表示名)")
+    create.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        metavar="ROLE",
+        help="reception, clinical or admin; repeat for several",
+    )
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="Read the password from the first line of stdin instead of prompting",
+    )
     return parser
 
 
@@ -92,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.card_command == "info":
                 return card_info(config, as_json=args.json)
             return card_check(config, sys.stdin, as_json=args.json)
+        if args.command == "admin":
+            return _create_user(config, args)
     except (ConfigError, KeyFileError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
@@ -111,6 +133,59 @@ def _settings() -> int:
         default = str(s.default) if str(s.default) not in ("", ".") else '""'
         print(f"{s.name} (default: {default})\n    {s.help}")
     return EXIT_OK
+
+
+def _create_user(config: Config, args: argparse.Namespace) -> int:
+    from device.accounts import AccountError, Accounts, role_label
+    from sync.fieldcrypt import FieldCipher, FieldKeys
+    from sync.store import Store
+
+    try:
+        password = _new_password(args.password_stdin)
+    except (AccountError, EOFError) as exc:
+        message = str(exc) or "パスワードがありません / no password given"
+        print(message, file=sys.stderr)
+        return EXIT_DATA
+    store = Store(
+        config.database_path, FieldCipher(FieldKeys.load_or_create(config.store_key_path))
+    )
+    try:
+        user = Accounts(store).create_user(
+            args.username, args.name, args.role, password, actor=f"cli:{_os_user()}"
+        )
+    except AccountError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_DATA
+    finally:
+        store.close()
+    roles = [r for r in ("reception", "clinical", "admin") if user.has(r)]
+    print(
+        f"職員を登録しました / staff user created: {user.username} ({user.display_name})\n"
+        f"  役割 / roles: {'・'.join(role_label(r, 'ja') for r in roles)} / {', '.join(roles)}"
+    )
+    return EXIT_OK
+
+
+def _new_password(from_stdin: bool) -> str:
+    """One line of stdin, or typed twice without echo."""
+    from device.accounts import AccountError
+
+    if from_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise EOFError("標準入力にパスワードがありません / no password on stdin")
+        return line.removesuffix("\n").removesuffix("\r")
+    first = getpass.getpass("パスワード / password: ")
+    if getpass.getpass("もう一度 / again: ") != first:
+        raise AccountError("パスワードが一致しません / the two passwords differ")
+    return first
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return str(os.getuid())
 
 
 def _run(config: Config) -> int:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from sync.codes import CONSENT_KIND
+
 LOG_LEVELS = ("ERROR", "WARNING", "INFO", "DEBUG", "TRAFFIC")
 
 
@@ -58,6 +60,17 @@ def _url(value: Any) -> str | None:
 def _log_level(value: Any) -> str | None:
     if value not in LOG_LEVELS:
         return " / ".join(LOG_LEVELS) + " のいずれか / must be one of these"
+    return None
+
+
+def _consent_kinds(value: Any) -> str | None:
+    kinds = [k.strip() for k in str(value).split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in CONSENT_KIND]
+    if unknown:
+        choices = ", ".join(CONSENT_KIND)
+        return f"{choices} から選んでください / choose from these (unknown: {unknown[0]})"
+    if len(set(kinds)) != len(kinds):
+        return "同じ種類が重複しています / a kind is listed twice"
     return None
 
 
@@ -150,6 +163,35 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds the kiosk waits for a PIN before the visit is abandoned",
         _positive,
     ),
+    Setting(
+        "consent_timeout_s",
+        float,
+        90.0,
+        "Seconds the kiosk waits for the patient's consent answers before the visit is abandoned",
+        _positive,
+    ),
+    Setting(
+        "staff_timeout_s",
+        float,
+        300.0,
+        "Seconds a visit waits for staff (visual check) after a locked PIN or a call for help",
+        _positive,
+    ),
+    Setting(
+        "kiosk_reset_s",
+        float,
+        10.0,
+        "Seconds the kiosk shows a finished or failed visit before returning to the start",
+        _positive,
+    ),
+    Setting(
+        "consent_kinds",
+        str,
+        "drug,checkup",
+        "Information the kiosk asks consent for, comma separated: drug, checkup, diagnosis, "
+        "surgery (empty = no consent screen)",
+        _consent_kinds,
+    ),
     Setting("language", str, "ja", "Default language of the pages (ja or en)", _language),
     Setting("retention_days", int, 31, "Days confirmations are kept before purging", _positive),
     Setting(
@@ -190,11 +232,20 @@ class Config:
     staff_port: int
     kiosk_port: int
     pin_timeout_s: float
+    consent_timeout_s: float
+    staff_timeout_s: float
+    kiosk_reset_s: float
+    consent_kinds: str
     language: str
     retention_days: int
     demo: bool
     demo_data: Path
     log_level: str
+
+    @property
+    def consent_kind_list(self) -> tuple[str, ...]:
+        """The consent kinds asked at the kiosk, in the clinic's order."""
+        return tuple(k.strip() for k in self.consent_kinds.split(",") if k.strip())
 
     @property
     def database_path(self) -> Path:

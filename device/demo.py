@@ -2,16 +2,20 @@
 
 pcscd (only if none is running), the simulated central service and the appliance in demo mode
 with its sandbox page. Everything started here is stopped here; nothing is left running.
+The first start creates two staff logins with random passwords, kept in <data>/logins.txt (0600).
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from device.accounts import Accounts, role_label
 from device.appliance import build_appliance, connect_central
 from device.cli_support import wait_for_stop_signal
 from device.config import load_config
@@ -21,6 +25,14 @@ from sync.central import CentralClient, CentralError
 
 DEMO_CENTRAL_PORT = 8443
 VPCD_READER = "Virtual PCD 00 00"
+LOGINS_FILE = "logins.txt"
+# (username, display name, roles) of the logins a fresh demo creates.
+DEMO_USERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("reception", "受付 デモ", ("reception",)),
+    ("doctor", "医師 デモ", ("clinical", "reception")),
+)
+PASSWORD_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"  # no 0/O, 1/l/I
+DEMO_PASSWORD_LENGTH = 16
 
 
 class DemoError(Exception):
@@ -108,12 +120,15 @@ def run_demo(data: Path, config_path: Path | None) -> int:
         appliance = build_appliance(config)
         appliance.start()
         staff = f"http://{config.staff_host}:{appliance.staff.port}"
+        accounts = appliance.services.accounts or Accounts(appliance.services.store)
+        logins = ensure_demo_logins(accounts, data)
         print(
             "\nonshi-edge デモ / demo is running:\n"
             f"  受付 / reception:        {staff}/\n"
             f"  仮想カード / sandbox:    {staff}/sandbox\n"
             f"  キオスク / kiosk:        http://127.0.0.1:{appliance.kiosk.port}/\n"
-            "Ctrl-C で終了 / Ctrl-C stops everything.\n",
+            + logins_text(logins, data / LOGINS_FILE, f"{staff}/login")
+            + "Ctrl-C で終了 / Ctrl-C stops everything.\n",
             flush=True,
         )
         wait_for_stop_signal()
@@ -130,6 +145,39 @@ def run_demo(data: Path, config_path: Path | None) -> int:
             except subprocess.TimeoutExpired:
                 child.kill()
     return 0
+
+
+def ensure_demo_logins(accounts: Accounts, data: Path) -> list[tuple[str, str]]:
+    """Create the demo logins when the database has no users; [(username, password)] created."""
+    if accounts.count_users() > 0:
+        return []
+    created = []
+    for username, display_name, roles in DEMO_USERS:
+        password = "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(DEMO_PASSWORD_LENGTH))
+        accounts.create_user(username, display_name, roles, password, actor="demo")
+        created.append((username, password))
+    path = data / LOGINS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)  # a file left from an older database: never widen, replace
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write("# onshi-edge demo staff logins (demo only)\n")
+        for username, password in created:
+            f.write(f"{username}\t{password}\n")
+    return created
+
+
+def logins_text(created: list[tuple[str, str]], path: Path, login_url: str) -> str:
+    """What the demo prints about staff logins: new passwords once, else where they are."""
+    if not created:
+        return f"  職員ログイン / staff logins: {path}\n"
+    roles = {username: r for username, _, r in DEMO_USERS}
+    lines = [f"  職員ログイン / staff logins ({login_url}):"]
+    for username, password in created:
+        labels = "・".join(role_label(r, "ja") for r in roles[username])
+        lines.append(f"    {username:<10} {password}   {labels} / {', '.join(roles[username])}")
+    lines.append(f"  (保存先 / saved in {path})")
+    return "\n".join(lines) + "\n"
 
 
 def wait_for_central(client: CentralClient, seconds: float = 20) -> None:

@@ -41,6 +41,27 @@ class PinBlocked:
 
 
 @dataclass(frozen=True)
+class StaffHelpRequested:
+    """The patient asked for staff instead of risking the last PIN try."""
+
+    visit_id: str
+
+
+@dataclass(frozen=True)
+class VisualCheckChosen:
+    """Reception switched the visit to 目視確認; `staff` is the staff user's name."""
+
+    visit_id: str
+    staff: str
+
+
+@dataclass(frozen=True)
+class ConsentRequested:
+    visit_id: str
+    kinds: tuple[str, ...]  # keys of sync.codes.CONSENT_KIND, in the clinic's order
+
+
+@dataclass(frozen=True)
 class VisitAborted:
     visit_id: str
     reason: str  # short code: "card_removed", "timeout", "not_jpki", ...
@@ -72,6 +93,9 @@ Event = (
     | VisitStateChanged
     | PinRequested
     | PinBlocked
+    | StaffHelpRequested
+    | VisualCheckChosen
+    | ConsentRequested
     | VisitAborted
     | VisitFailed
     | ConfirmationStored

@@ -1,10 +1,13 @@
 """A My Number card visit as an explicit state machine.
 
-card placed → reading → certificate read → awaiting PIN → signing → confirming → stored → done.
+card placed → reading → certificate read → awaiting PIN → awaiting consent → signing →
+confirming → stored → done. Instead of the PIN, reception may switch a waiting visit to 目視確認
+(staff looked at the card and the patient): then nothing is signed and the request says so.
+A locked PIN, or a patient who asks for staff rather than risk the last try, waits for that.
 Removing the card at any state aborts the visit: nothing half-written (a visit row without
 personal data, no confirmation), the kiosk goes back to the start, the next card works.
 One visit at a time per appliance: the reader thread reports cards, a worker thread runs the
-visit, the kiosk hands in PINs through a PinSource.
+visit, the kiosk and reception hand in PINs, consent and the visual check through VisitInputs.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -27,13 +30,16 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from device.events import (
     ConfirmationStored,
+    ConsentRequested,
     EventBus,
     PinBlocked,
     PinRequested,
+    StaffHelpRequested,
     VisitAborted,
     VisitFailed,
     VisitStarted,
     VisitStateChanged,
+    VisualCheckChosen,
 )
 from reader.connection import CardConnection, TimedConnection
 from reader.errors import (
@@ -52,7 +58,7 @@ from sync.central import CentralAnswerError, CentralClient, CentralRefused, Cent
 from sync.challenge import payload_digest
 from sync.clock import JST, utc_now
 from sync.store import Confirmation, Store, VisitRecord
-from sync.xmlmsg import CardAuthentication, QualificationRequest
+from sync.xmlmsg import CardAuthentication, ConsentAnswer, QualificationRequest
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +68,9 @@ class VisitState(StrEnum):
     READING = "reading"
     CERT_READ = "cert_read"
     AWAITING_PIN = "awaiting_pin"
+    AWAITING_STAFF = "awaiting_staff"  # the patient asked for staff instead of the PIN
     PIN_BLOCKED = "pin_blocked"
+    AWAITING_CONSENT = "awaiting_consent"
     SIGNING = "signing"
     CONFIRMING = "confirming"
     STORED = "stored"
@@ -81,6 +89,10 @@ REASONS: dict[str, tuple[str, str]] = {
     "pin_blocked": (
         "暗証番号がロックされています。市区町村の窓口で解除できます。受付で目視確認もできます",
         "The PIN is locked; the city office can unlock it. Staff can confirm visually",
+    ),
+    "staff_timeout": (
+        "職員の確認を待つ時間が過ぎました。もう一度カードを置いてください",
+        "Nobody from the staff confirmed in time. Please place the card again",
     ),
     "not_jpki": ("マイナンバーカードではありません", "This is not a My Number card"),
     "bad_certificate": ("カードの証明書を読めません", "The card's certificate cannot be read"),
@@ -109,41 +121,91 @@ class ActiveVisit:
     reader: str
     started_at: datetime
     state: VisitState = VisitState.CARD_PLACED
-    method: str = ""
+    method: str = ""  # "pin" or "visual" once known
+    staff: str = ""  # staff user who confirmed visually
     tries_left: int | None = None
-    end_reason: str = ""  # why the PIN step ended without a verified PIN
-    pin_wait_s: float = 0.0  # time spent waiting for the patient
+    consent_kinds: tuple[str, ...] = ()  # asked at the kiosk (for a reloaded page)
+    end_reason: str = ""  # why a waiting step ended the visit
+    pin_wait_s: float = 0.0  # time spent waiting for people (patient or staff)
     cancelled: threading.Event = field(default_factory=threading.Event)
 
 
-class PinSource(Protocol):
-    def wait_pin(self, visit: ActiveVisit, timeout: float) -> str | None:
-        """The PIN for this visit, or None when the visit was cancelled or the time ran out."""
+@dataclass(frozen=True)
+class VisualCheck:
+    """Reception confirmed the holder by looking (目視確認); the staff user is recorded."""
+
+    staff: str
+
+
+@dataclass(frozen=True)
+class StaffCalled:
+    """The patient pressed "ask the staff" on the kiosk instead of entering the PIN."""
+
+
+@dataclass(frozen=True)
+class ConsentChoice:
+    """The patient's answer for every kind asked, in the order asked."""
+
+    answers: tuple[tuple[str, bool], ...]
+
+    @classmethod
+    def of(cls, answers: Mapping[str, bool]) -> ConsentChoice:
+        return cls(tuple(answers.items()))
+
+
+VisitInput = str | VisualCheck | StaffCalled | ConsentChoice
+
+# What each waiting step of a visit accepts (a PIN is a str).
+STEP_INPUTS: dict[str, tuple[type, ...]] = {
+    "pin": (str, VisualCheck, StaffCalled),
+    "staff": (VisualCheck,),
+    "consent": (ConsentChoice,),
+}
+
+
+class InputSource(Protocol):
+    def submit(self, visit_id: str, value: VisitInput) -> bool:
+        """Hand something to the visit; False when it is not waiting for that."""
+
+    def wait(self, visit: ActiveVisit, step: str, timeout: float) -> VisitInput | None:
+        """What was handed in for this step, or None when cancelled or the time ran out."""
 
     def cancel(self, visit_id: str) -> None: ...
 
 
-class KioskPins:
-    """PINs handed in by the kiosk page; kept only until the card takes them."""
+class VisitInputs:
+    """What the kiosk (PIN, consent, call for staff) and reception (visual check) hand to the
+    running visit. Only the step the visit is waiting for accepts anything, and only once:
+    the first of two competing answers wins. A PIN is kept only until the card takes it."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._pending: dict[str, str] = {}
-        self._waiting: str | None = None
+        self._pending: dict[str, VisitInput] = {}
+        self._waiting: tuple[str, str] | None = None  # (visit id, step)
 
-    def submit(self, visit_id: str, pin: str) -> bool:
-        """False when no visit is waiting for a PIN under that id (stale kiosk page)."""
+    def submit(self, visit_id: str, value: VisitInput) -> bool:
+        """False when that visit is not waiting for this kind of input (stale page, race)."""
         with self._cond:
-            if self._waiting != visit_id:
+            if self._waiting is None or self._waiting[0] != visit_id:
                 return False
-            self._pending[visit_id] = pin
+            if not isinstance(value, STEP_INPUTS[self._waiting[1]]):
+                return False
+            if visit_id in self._pending:
+                return False
+            self._pending[visit_id] = value
             self._cond.notify_all()
             return True
 
-    def wait_pin(self, visit: ActiveVisit, timeout: float) -> str | None:
+    def waiting_step(self, visit_id: str) -> str | None:
+        with self._cond:
+            if self._waiting is not None and self._waiting[0] == visit_id:
+                return self._waiting[1]
+            return None
+
+    def wait(self, visit: ActiveVisit, step: str, timeout: float) -> VisitInput | None:
         deadline = time.monotonic() + timeout
         with self._cond:
-            self._waiting = visit.id
+            self._waiting = (visit.id, step)
             try:
                 while visit.id not in self._pending:
                     remaining = deadline - time.monotonic()
@@ -194,8 +256,11 @@ class VisitFlow:
         central: CentralClient,
         store: Store,
         bus: EventBus,
-        pins: PinSource,
+        inputs: InputSource,
         pin_timeout_s: float = 90.0,
+        consent_kinds: tuple[str, ...] = (),
+        consent_timeout_s: float = 90.0,
+        staff_timeout_s: float = 300.0,
         clock: Callable[[], datetime] = utc_now,
         on_refused: Callable[[bytes], None] | None = None,
     ) -> None:
@@ -204,8 +269,11 @@ class VisitFlow:
         self._central = central
         self._store = store
         self._bus = bus
-        self._pins = pins
+        self._inputs = inputs
         self._pin_timeout_s = pin_timeout_s
+        self._consent_kinds = consent_kinds
+        self._consent_timeout_s = consent_timeout_s
+        self._staff_timeout_s = staff_timeout_s
         self._clock = clock
         self._on_refused = on_refused
         self._lock = threading.Lock()
@@ -231,7 +299,23 @@ class VisitFlow:
             visit = self._current
             if visit is not None and visit.reader == event.reader:
                 visit.cancelled.set()
-                self._pins.cancel(visit.id)
+                self._inputs.cancel(visit.id)
+
+    # -- people acting on the running visit (web threads) ----------------------------------
+    def switch_to_visual(self, visit_id: str, staff: str) -> bool:
+        """Reception confirms the holder by looking; False when that visit is not waiting for
+        a PIN or for staff (already past that step, or gone)."""
+        visit = self._current
+        if visit is None or visit.id != visit_id or not staff:
+            return False
+        if not self._inputs.submit(visit_id, VisualCheck(staff)):
+            return False
+        self._store.audit(staff, "visit.visual_check", f"visit:{visit_id}")
+        return True
+
+    def ask_staff(self, visit_id: str) -> bool:
+        """The patient would rather have staff confirm than enter the PIN."""
+        return self._inputs.submit(visit_id, StaffCalled())
 
     def wait_idle(self, timeout: float) -> bool:
         """For tests and shutdown: wait until no visit is running."""
@@ -262,10 +346,15 @@ class VisitFlow:
             certificate = card.read_auth_certificate()
             public_key = _auth_public_key(certificate)
             self._set(visit, VisitState.CERT_READ)
-            if not self._verify_pin(visit, card):
+            consents: tuple[ConsentAnswer, ...] | None = ()
+            if self._holder_confirmed(visit, card):
+                consents = self._ask_consent(visit)
+            if visit.end_reason or consents is None:
                 outcome = self._end(visit, VisitState.ABORTED, visit.end_reason or "card_removed")
             else:
-                stored, central_s, answered = self._confirm(visit, card, certificate, public_key)
+                stored, central_s, answered = self._confirm(
+                    visit, card, certificate, public_key, consents
+                )
                 self._bus.publish(ConfirmationStored(stored.id, visit.id))
                 answer_to_event_s = time.perf_counter() - answered
                 self._set(visit, VisitState.DONE)
@@ -313,25 +402,35 @@ class VisitFlow:
         return outcome
 
     def _confirm(
-        self, visit: ActiveVisit, card: JpkiSession, certificate: bytes, key: rsa.RSAPublicKey
+        self,
+        visit: ActiveVisit,
+        card: JpkiSession,
+        certificate: bytes,
+        key: rsa.RSAPublicKey,
+        consents: tuple[ConsentAnswer, ...],
     ) -> tuple[Confirmation, float, float]:
-        """Sign the central's nonce, check the signature here, ask central, store the answer.
+        """Sign the central's nonce (PIN visits), ask central, store the answer.
 
         Returns the stored confirmation, the seconds spent waiting for central and the
         perf_counter() instant the answer arrived.
         """
-        self._set(visit, VisitState.SIGNING)
         file_id = secrets.token_hex(10)
-        t0 = time.perf_counter()
-        nonce = self._central.nonce()
-        central_s = time.perf_counter() - t0
-        digest = payload_digest(nonce, self._code, file_id)
-        signature = card.sign(digest_info_sha256(digest))
-        try:
-            # Possession + PIN are proven here already, even if central is unreachable.
-            key.verify(signature, digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
-        except InvalidSignature:
-            raise _SignatureMismatch("signature does not match the certificate") from None
+        nonce = signature = b""
+        central_s = 0.0
+        if visit.method == "pin":
+            self._set(visit, VisitState.SIGNING)
+            t0 = time.perf_counter()
+            nonce = self._central.nonce()
+            central_s = time.perf_counter() - t0
+            digest = payload_digest(nonce, self._code, file_id)
+            signature = card.sign(digest_info_sha256(digest))
+            try:
+                # Possession + PIN are proven here already, even if central is unreachable.
+                key.verify(signature, digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+            except InvalidSignature:
+                raise _SignatureMismatch("signature does not match the certificate") from None
+        # A visual check signs nothing: the card cannot sign without its PIN, and the staff
+        # user who looked is on the visit record and in the audit log.
         self._set(visit, VisitState.CONFIRMING)
         request = QualificationRequest(
             medical_institution_code=self._code,
@@ -339,6 +438,7 @@ class VisitFlow:
             file_id=file_id,
             reference_classification="1",
             card=CardAuthentication(certificate, nonce, signature, visit.method),
+            consents=consents,
         )
         t0 = time.perf_counter()
         answer = self._central.confirm(request)
@@ -353,52 +453,91 @@ class VisitFlow:
             visit.method,
             "done",
             file_id=file_id,
+            staff=visit.staff,
         )
         stored = self._store.save_confirmation(
             file_id=file_id,
             raw_result=answer.raw,
             kind="card",
             method=visit.method,
-            actor="reader",
+            actor=visit.staff or "reader",
             visit=record,
         )
         self._set(visit, VisitState.STORED)
         return stored, central_s, answered
 
-    def _verify_pin(self, visit: ActiveVisit, card: JpkiSession) -> bool:
-        """Ask for the PIN until it is right; False when the visit must end (reason on visit)."""
+    def _holder_confirmed(self, visit: ActiveVisit, card: JpkiSession) -> bool:
+        """PIN verified on the card, or reception confirmed visually (visit.method says which).
+        False when the visit must end; the reason is on visit.end_reason."""
         visit.method = "pin"
         tries = card.pin_tries_left()
         wrong = False
         while True:
             visit.tries_left = tries
             if tries <= 0:
-                return self._blocked(visit)
+                return self._wait_for_staff(visit, VisitState.PIN_BLOCKED)
             self._set(visit, VisitState.AWAITING_PIN)
             self._bus.publish(PinRequested(visit.id, tries, wrong))
-            waited_from = time.perf_counter()
-            pin = self._pins.wait_pin(visit, self._pin_timeout_s)
-            visit.pin_wait_s += time.perf_counter() - waited_from
-            if pin is None:
-                visit.end_reason = "card_removed" if visit.cancelled.is_set() else "timeout"
+            answer = self._wait(visit, "pin", self._pin_timeout_s)
+            if answer is None:
                 return False
+            if isinstance(answer, VisualCheck):
+                return self._visual(visit, answer)
+            if isinstance(answer, StaffCalled):
+                return self._wait_for_staff(visit, VisitState.AWAITING_STAFF)
+            assert isinstance(answer, str)  # STEP_INPUTS["pin"]
             try:
-                card.verify_pin(pin)
+                card.verify_pin(answer)
                 return True
             except PinFormatError:
                 wrong = True  # a typo never costs a card try; ask again with the same count
             except WrongPin as exc:
                 tries, wrong = exc.tries_left, True
             except CardPinBlocked:
-                return self._blocked(visit)
+                return self._wait_for_staff(visit, VisitState.PIN_BLOCKED)
 
-    def _blocked(self, visit: ActiveVisit) -> bool:
-        self._set(visit, VisitState.PIN_BLOCKED)
-        self._bus.publish(PinBlocked(visit.id))
-        # Keep the visit on screen until the card is taken (or time runs out).
-        visit.cancelled.wait(self._pin_timeout_s)
-        visit.end_reason = "pin_blocked"
+    def _wait_for_staff(self, visit: ActiveVisit, state: VisitState) -> bool:
+        """Locked PIN or a call for help: keep the card and wait for reception's visual check."""
+        self._set(visit, state)
+        if state is VisitState.PIN_BLOCKED:
+            self._bus.publish(PinBlocked(visit.id))
+        else:
+            self._bus.publish(StaffHelpRequested(visit.id))
+        answer = self._wait(visit, "staff", self._staff_timeout_s)
+        if isinstance(answer, VisualCheck):
+            return self._visual(visit, answer)
+        if visit.end_reason == "timeout":
+            visit.end_reason = "pin_blocked" if state is VisitState.PIN_BLOCKED else "staff_timeout"
         return False
+
+    def _visual(self, visit: ActiveVisit, check: VisualCheck) -> bool:
+        visit.method, visit.staff = "visual", check.staff
+        self._bus.publish(VisualCheckChosen(visit.id, check.staff))
+        return True
+
+    def _ask_consent(self, visit: ActiveVisit) -> tuple[ConsentAnswer, ...] | None:
+        """The patient's answers for the kinds the clinic asks; None when the visit must end."""
+        if not self._consent_kinds:
+            return ()
+        visit.consent_kinds = self._consent_kinds
+        self._set(visit, VisitState.AWAITING_CONSENT)
+        self._bus.publish(ConsentRequested(visit.id, self._consent_kinds))
+        answer = self._wait(visit, "consent", self._consent_timeout_s)
+        if not isinstance(answer, ConsentChoice):
+            return None
+        at = self._clock().astimezone(JST).strftime("%Y%m%d%H%M%S")
+        given = dict(answer.answers)
+        # Kinds the page did not answer count as "no": consent is opt-in.
+        return tuple(ConsentAnswer(k, given.get(k, False), at) for k in self._consent_kinds)
+
+    def _wait(self, visit: ActiveVisit, step: str, timeout: float) -> VisitInput | None:
+        """Wait for people; the time is theirs, not the appliance's. Sets end_reason on None."""
+        waited_from = time.perf_counter()
+        answer = self._inputs.wait(visit, step, timeout)
+        visit.pin_wait_s += time.perf_counter() - waited_from
+        if answer is None:
+            visit.end_reason = "card_removed" if visit.cancelled.is_set() else "timeout"
+        return answer
 
     def _set(self, visit: ActiveVisit, state: VisitState) -> None:
         visit.state = state
@@ -415,6 +554,7 @@ class VisitFlow:
                 visit.method,
                 state.value,
                 reason,
+                staff=visit.staff,
             )
         )
         message = f"{reason_text(reason, 'ja')} / {reason_text(reason, 'en')}"

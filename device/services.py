@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from device.config import Config
 from device.events import EventBus
-from device.flow import KioskPins, VisitFlow
+from device.flow import VisitFlow, VisitInputs
 from device.sandbox import CardSandbox
 from sync.store import Store
 
@@ -22,7 +22,7 @@ class Services:
     store: Store
     bus: EventBus
     flow: VisitFlow
-    pins: KioskPins
+    pins: VisitInputs  # what the kiosk and reception hand to the running visit
     sandbox: CardSandbox | None = None  # only in demo mode
     accounts: Accounts | None = None  # staff logins; None only in tests without staff pages
     clinical: ClinicalRecords | None = None  # drug / checkup views under consent

@@ -12,7 +12,7 @@ from cryptography import x509
 from device.appliance import connect_central, open_store
 from device.config import Config
 from device.events import EventBus
-from device.flow import ActiveVisit, VisitFlow, VisitState, reason_text
+from device.flow import ActiveVisit, VisitFlow, VisitInput, VisitState, reason_text
 from reader.errors import NoReader
 from reader.guard import GuardedConnection
 from reader.jpki import JpkiSession
@@ -73,12 +73,15 @@ def card_info(config: Config, *, as_json: bool, out: TextIO = sys.stdout) -> int
 
 
 class TerminalPins:
-    """PINs typed at the terminal (hidden when it is a TTY), one line per request."""
+    """PINs typed at the terminal (hidden when it is a TTY), one line per request. The
+    technician's check asks nothing else: no consent screen, no staff on a terminal."""
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
 
-    def wait_pin(self, visit: ActiveVisit, timeout: float) -> str | None:
+    def wait(self, visit: ActiveVisit, step: str, timeout: float) -> VisitInput | None:
+        if step != "pin":
+            return None
         prompt = f"暗証番号 / PIN (残り {visit.tries_left} 回 / tries left): "
         if visit.tries_left == 1:
             print(
@@ -92,6 +95,9 @@ class TerminalPins:
         line = self._stream.readline()
         print(file=sys.stderr)
         return line.strip() if line else None
+
+    def submit(self, visit_id: str, value: VisitInput) -> bool:
+        return False  # everything comes from the terminal itself
 
     def cancel(self, visit_id: str) -> None:
         pass
@@ -109,7 +115,7 @@ def card_check(config: Config, stdin: TextIO, *, as_json: bool, out: TextIO = sy
             central=central,
             store=store,
             bus=EventBus(),
-            pins=TerminalPins(stdin),
+            inputs=TerminalPins(stdin),
             pin_timeout_s=config.pin_timeout_s,
         )
         outcome = flow.run_visit(reader)

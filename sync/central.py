@@ -3,8 +3,9 @@
 Mutual TLS: the appliance presents its device certificate and trusts only the pinned central CA.
 Transport failures (refused, reset, timeout) raise CentralUnavailable: "try later".
 An HTTP answer that is not a success raises CentralRefused: the server said so, retrying the
-same request will not help. Qualification requests are idempotent by ArbitraryFileIdentifier,
-so they are retried a bounded number of times with jitter; nonces are cheap and retried too.
+same request will not help. Qualification and medical-information requests are idempotent by
+ArbitraryFileIdentifier, so they are retried a bounded number of times with jitter; nonces are
+cheap and retried too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ from typing import Any
 
 import httpx
 
+from sync.medinfo import (
+    MedicalInfoRequest,
+    MedicalInfoResult,
+    build_medinfo_request,
+    parse_medinfo_result,
+)
 from sync.xmlmsg import (
     MAX_MESSAGE_BYTES,
     MessageError,
@@ -58,6 +65,17 @@ class CentralAnswer:
     result: QualificationResult
     raw: bytes  # exactly as received, for the store and the レセコン folder
     round_trip_s: float
+
+
+@dataclass(frozen=True)
+class MedicalInfoAnswer:
+    result: MedicalInfoResult  # a refusal (no consent, expired) is SegmentOfResult 9 + ErrorCode
+    raw: bytes  # exactly as received
+    round_trip_s: float
+
+
+# Endpoint of each medical information kind (sync.medinfo.MEDICAL_INFO_KINDS).
+MEDICAL_INFO_PATH = {"drug": "/v1/drug-information", "checkup": "/v1/health-checkups"}
 
 
 def tls_context(ca_file: Path, cert_file: Path, key_file: Path) -> ssl.SSLContext:
@@ -112,28 +130,48 @@ class CentralClient:
 
     def confirm(self, request: QualificationRequest) -> CentralAnswer:
         """Send one qualification request; the answer's file id must match ours."""
-        body = build_request(request)
-        response = self._send(
-            "POST",
-            "/v1/qualification",
-            content=body,
-            headers={"Content-Type": "application/xml"},
-        )
-        raw = response.content
-        if len(raw) > MAX_MESSAGE_BYTES:
-            raise CentralAnswerError("応答が大きすぎます / answer too large")
+        raw = self._post_xml("/v1/qualification", build_request(request))
         try:
             result = parse_result(raw)
         except MessageError as exc:
             raise CentralAnswerError(f"応答を解釈できません / malformed answer: {exc}") from exc
-        if result.file_id != request.file_id:
-            raise CentralAnswerError(
-                "応答のファイル識別子が一致しません / answer is for another request "
-                f"({result.file_id!r} ≠ {request.file_id!r})"
-            )
+        _same_file_id(result.file_id, request.file_id)
         return CentralAnswer(result, raw, self.last_round_trip_s or 0.0)
 
+    def medical_info(self, request: MedicalInfoRequest) -> MedicalInfoAnswer:
+        """Drug information or specific health checkups for one patient under their consent.
+
+        A refusal by the service (no consent, consent expired, person not found) is a normal
+        answer with SegmentOfResult 9, so its message can be shown verbatim.
+        """
+        path = MEDICAL_INFO_PATH.get(request.kind)
+        if path is None:
+            raise MessageError(
+                f"医療情報の種類が不明です ({request.kind[:20]}) / "
+                f"unknown medical information kind ({request.kind[:20]})"
+            )
+        raw = self._post_xml(path, build_medinfo_request(request))
+        try:
+            result = parse_medinfo_result(raw)
+        except MessageError as exc:
+            raise CentralAnswerError(f"応答を解釈できません / malformed answer: {exc}") from exc
+        _same_file_id(result.file_id, request.file_id)
+        if result.kind != request.kind:
+            raise CentralAnswerError(
+                "応答の種類が要求と違います / answer is of another kind "
+                f"({result.kind} ≠ {request.kind})"
+            )
+        return MedicalInfoAnswer(result, raw, self.last_round_trip_s or 0.0)
+
     # -- transport --------------------------------------------------------------------
+    def _post_xml(self, path: str, body: bytes) -> bytes:
+        response = self._send(
+            "POST", path, content=body, headers={"Content-Type": "application/xml"}
+        )
+        if len(response.content) > MAX_MESSAGE_BYTES:
+            raise CentralAnswerError("応答が大きすぎます / answer too large")
+        return response.content
+
     def _json(self, method: str, path: str) -> dict[str, Any]:
         response = self._send(method, path)
         try:
@@ -176,6 +214,14 @@ class CentralClient:
             if response.status_code != 200:
                 raise CentralRefused(response.status_code, _reason(response))
             return response
+
+
+def _same_file_id(answered: str, sent: str) -> None:
+    if answered != sent:
+        raise CentralAnswerError(
+            "応答のファイル識別子が一致しません / answer is for another request "
+            f"({answered!r} ≠ {sent!r})"
+        )
 
 
 def _reason(response: httpx.Response) -> str:

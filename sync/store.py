@@ -4,7 +4,10 @@ One connection, one lock: every read and write goes through it, so there is exac
 (the system SQLite predates the WAL-reset fix of 3.51.3; one writer never races). WAL with
 synchronous=FULL: whatever a caller was told is saved survives kill -9 and power loss.
 Personal data lives only inside the encrypted raw answer (AES-GCM bound to its row); searching
-uses keyed hashes (blind indexes) of kana, birth date and insurance numbers.
+uses keyed hashes (blind indexes) of kana, birth date and insurance numbers. Medical information
+fetched under consent is cached encrypted the same way, bound to (confirmation, kind).
+Users and sessions are plain rows here; the policy (hashing, timeouts, roles) is device/accounts.py.
+Instants are stored as UTC text of one fixed width, so text order is time order.
 """
 
 from __future__ import annotations
@@ -16,16 +19,16 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from sync.clock import utc_now
+from sync.clock import JST, utc_now
 from sync.codes import badge
 from sync.fieldcrypt import FieldCipher
-from sync.xmlmsg import QualificationResult, parse_result
+from sync.xmlmsg import ConsentState, QualificationResult, parse_result
 
 GENESIS_HASH = "0" * 64
 
@@ -74,6 +77,44 @@ MIGRATIONS: tuple[str, ...] = (
         hash TEXT NOT NULL
     );
     """,
+    """
+    ALTER TABLE visits ADD COLUMN staff TEXT NOT NULL DEFAULT '';  -- staff user of a visual check
+    CREATE TABLE consents (
+        confirmation_id INTEGER NOT NULL REFERENCES confirmations(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        flag TEXT NOT NULL,
+        consented_at TEXT NOT NULL DEFAULT '',
+        available_until TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (confirmation_id, kind)
+    );
+    CREATE TABLE clinical_cache (
+        confirmation_id INTEGER NOT NULL REFERENCES confirmations(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        fetched_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        enc_data BLOB NOT NULL,
+        PRIMARY KEY (confirmation_id, kind)
+    );
+    CREATE INDEX clinical_cache_expires ON clinical_cache(expires_at);
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        display_name TEXT NOT NULL,
+        roles TEXT NOT NULL,            -- comma-separated role names
+        password_hash TEXT NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,    -- sha256 of the cookie value, never the value
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        csrf_token TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        client TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX sessions_user ON sessions(user_id);
+    """,
 )
 
 
@@ -87,6 +128,50 @@ class VisitRecord:
     state: str  # 'done', 'aborted', 'failed'
     reason: str = ""
     file_id: str = ""
+    staff: str = ""  # the staff user who checked the holder visually ('' for PIN visits)
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """A consent flag as the central answered it for one confirmation."""
+
+    confirmation_id: int
+    kind: str  # "drug" | "checkup" | "diagnosis" | "surgery" (codes.CONSENT_FLAG_TAG keys)
+    flag: str  # …ConsFlg as answered: "1" yes, "0" no, other values kept as given
+    consented_at: datetime | None  # …ConsTime (JST on the wire), aware
+    available_until: datetime | None  # …AvailableTime, aware
+
+    @property
+    def agreed(self) -> bool:
+        return self.flag == "1"
+
+
+@dataclass(frozen=True)
+class CachedClinical:
+    data: bytes
+    fetched_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class UserRow:
+    id: int
+    username: str
+    display_name: str
+    roles: tuple[str, ...]
+    password_hash: str
+    disabled: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    token_hash: str
+    user_id: int
+    csrf_token: str
+    created_at: datetime
+    last_seen: datetime
+    client: str
 
 
 @dataclass(frozen=True)
@@ -119,6 +204,25 @@ class AuditEntry:
 def _audit_hash(prev_hash: str, at: str, actor: str, action: str, subject: str, detail: str) -> str:
     canonical = json.dumps([prev_hash, at, actor, action, subject, detail], ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _instant(at: datetime) -> str:
+    """Fixed-width UTC text: comparing these strings compares the instants."""
+    if at.tzinfo is None:
+        raise ValueError("aware datetime required")
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def _wire_time(value: str) -> datetime | None:
+    """YYYYMMDDHHmmss in Japan time → aware datetime; None when empty or not a real time."""
+    try:
+        return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=JST)
+    except ValueError:
+        return None
+
+
+def _optional_instant(value: str) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def numbers_key(insurer_number: str, symbol: str, number: str) -> str:
@@ -231,6 +335,8 @@ class Store:
                 ).lastrowid
                 or 0
             )
+            for consent in first.consents if first else ():
+                self._insert_consent(row_id, consent)
             self._append_audit(actor, "confirmation.stored", f"confirmation:{row_id}", kind)
         return Confirmation(
             row_id,
@@ -247,9 +353,25 @@ class Store:
     def _index(self, purpose: str, value: str) -> str:
         return self._cipher.blind_index(purpose, value) if value else ""
 
+    def _insert_consent(self, confirmation_id: int, consent: ConsentState) -> None:
+        consented = _wire_time(consent.time)
+        until = _wire_time(consent.available_time)
+        self._db.execute(
+            "INSERT INTO consents (confirmation_id, kind, flag, consented_at, available_until)"
+            " VALUES (?,?,?,?,?)",
+            [
+                confirmation_id,
+                consent.kind,
+                consent.flag,
+                _instant(consented) if consented else "",
+                _instant(until) if until else "",
+            ],
+        )
+
     def _insert_visit(self, visit: VisitRecord) -> None:
         self._db.execute(
-            "INSERT INTO visits VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO visits (id, started_at, ended_at, reader, method, state, reason, file_id,"
+            " staff) VALUES (?,?,?,?,?,?,?,?,?)",
             [
                 visit.id,
                 visit.started_at.isoformat(),
@@ -259,12 +381,17 @@ class Store:
                 visit.state,
                 visit.reason,
                 visit.file_id,
+                visit.staff,
             ],
         )
 
     def visit(self, visit_id: str) -> VisitRecord | None:
         with self._lock:
-            row = self._db.execute("SELECT * FROM visits WHERE id = ?", [visit_id]).fetchone()
+            row = self._db.execute(
+                "SELECT id, started_at, ended_at, reader, method, state, reason, file_id, staff"
+                " FROM visits WHERE id = ?",
+                [visit_id],
+            ).fetchone()
         if row is None:
             return None
         return VisitRecord(
@@ -340,6 +467,175 @@ class Store:
             )
         return out
 
+    # -- consents and the clinical cache --------------------------------------------------
+    def consents(self, confirmation_id: int) -> list[ConsentRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT confirmation_id, kind, flag, consented_at, available_until FROM consents"
+                " WHERE confirmation_id = ? ORDER BY kind",
+                [confirmation_id],
+            ).fetchall()
+        return [
+            ConsentRecord(
+                row[0], row[1], row[2], _optional_instant(row[3]), _optional_instant(row[4])
+            )
+            for row in rows
+        ]
+
+    def put_clinical_cache(
+        self,
+        confirmation_id: int,
+        kind: str,
+        data: bytes,
+        fetched_at: datetime,
+        expires_at: datetime,
+    ) -> None:
+        """Keep (replace) the answer for one patient and kind, encrypted, until expires_at."""
+        blob = self._cipher.encrypt(data, _cache_binding(confirmation_id, kind))
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO clinical_cache (confirmation_id, kind, fetched_at,"
+                " expires_at, enc_data) VALUES (?,?,?,?,?)",
+                [confirmation_id, kind, _instant(fetched_at), _instant(expires_at), blob],
+            )
+
+    def clinical_cache(
+        self, confirmation_id: int, kind: str, now: datetime
+    ) -> CachedClinical | None:
+        """The cached answer, or None when there is none or it has expired at `now`."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT fetched_at, expires_at, enc_data FROM clinical_cache"
+                " WHERE confirmation_id = ? AND kind = ? AND expires_at > ?",
+                [confirmation_id, kind, _instant(now)],
+            ).fetchone()
+        if row is None:
+            return None
+        return CachedClinical(
+            self._cipher.decrypt(row[2], _cache_binding(confirmation_id, kind)),
+            datetime.fromisoformat(row[0]),
+            datetime.fromisoformat(row[1]),
+        )
+
+    def purge_clinical_cache(self, now: datetime) -> int:
+        with self._write() as db:
+            cursor = db.execute("DELETE FROM clinical_cache WHERE expires_at <= ?", [_instant(now)])
+            return int(cursor.rowcount)
+
+    # -- users and sessions (rows only; policy lives in device/accounts.py) ----------------
+    def add_user(
+        self,
+        username: str,
+        display_name: str,
+        roles: tuple[str, ...],
+        password_hash: str,
+    ) -> UserRow:
+        """sqlite3.IntegrityError when the username exists."""
+        created = self._clock()
+        with self._write() as db:
+            user_id = int(
+                db.execute(
+                    "INSERT INTO users (username, display_name, roles, password_hash, disabled,"
+                    " created_at) VALUES (?,?,?,?,0,?)",
+                    [username, display_name, ",".join(roles), password_hash, _instant(created)],
+                ).lastrowid
+                or 0
+            )
+        return UserRow(user_id, username, display_name, tuple(roles), password_hash, False, created)
+
+    def user_by_username(self, username: str) -> UserRow | None:
+        return self._user("username = ?", username)
+
+    def user(self, user_id: int) -> UserRow | None:
+        return self._user("id = ?", user_id)
+
+    def _user(self, where: str, value: object) -> UserRow | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, username, display_name, roles, password_hash, disabled, created_at"
+                f" FROM users WHERE {where}",
+                [value],
+            ).fetchone()
+        if row is None:
+            return None
+        return UserRow(
+            row[0],
+            row[1],
+            row[2],
+            tuple(r for r in row[3].split(",") if r),
+            row[4],
+            bool(row[5]),
+            datetime.fromisoformat(row[6]),
+        )
+
+    def count_users(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM users").fetchone()[0])
+
+    def set_user_disabled(self, user_id: int, disabled: bool) -> None:
+        """Disabling also ends every session of the user."""
+        with self._write() as db:
+            db.execute("UPDATE users SET disabled = ? WHERE id = ?", [int(disabled), user_id])
+            if disabled:
+                db.execute("DELETE FROM sessions WHERE user_id = ?", [user_id])
+
+    def add_session(
+        self,
+        token_hash: str,
+        user_id: int,
+        csrf_token: str,
+        client: str,
+        *,
+        at: datetime | None = None,
+    ) -> SessionRow:
+        """`at` defaults to the store's clock; the accounts policy passes its own."""
+        started = at if at is not None else self._clock()
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen,"
+                " client) VALUES (?,?,?,?,?,?)",
+                [token_hash, user_id, csrf_token, _instant(started), _instant(started), client],
+            )
+        return SessionRow(token_hash, user_id, csrf_token, started, started, client)
+
+    def session(self, token_hash: str) -> SessionRow | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT token_hash, user_id, csrf_token, created_at, last_seen, client"
+                " FROM sessions WHERE token_hash = ?",
+                [token_hash],
+            ).fetchone()
+        if row is None:
+            return None
+        return SessionRow(
+            row[0],
+            row[1],
+            row[2],
+            datetime.fromisoformat(row[3]),
+            datetime.fromisoformat(row[4]),
+            row[5],
+        )
+
+    def touch_session(self, token_hash: str, at: datetime) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE sessions SET last_seen = ? WHERE token_hash = ?",
+                [_instant(at), token_hash],
+            )
+
+    def delete_session(self, token_hash: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM sessions WHERE token_hash = ?", [token_hash])
+
+    def purge_sessions(self, *, seen_before: datetime, created_before: datetime) -> int:
+        """Delete sessions idle since seen_before or started before created_before."""
+        with self._write() as db:
+            cursor = db.execute(
+                "DELETE FROM sessions WHERE last_seen <= ? OR created_at <= ?",
+                [_instant(seen_before), _instant(created_before)],
+            )
+            return int(cursor.rowcount)
+
     # -- audit ------------------------------------------------------------------------
     def audit(self, actor: str, action: str, subject: str, detail: str = "") -> None:
         with self._write():
@@ -377,6 +673,10 @@ class Store:
                 return entry.id
             prev = entry.hash
         return None
+
+
+def _cache_binding(confirmation_id: int, kind: str) -> str:
+    return f"clinical_cache.enc_data:{confirmation_id}:{kind}"
 
 
 def _statements(script: str) -> list[str]:

@@ -28,6 +28,9 @@ from sync.xmldoc import (
 from sync.xmldoc import MessageError as MessageError  # re-exported: the error of this API
 
 VERIFICATION_METHODS = ("pin", "visual", "face")
+# The card signs the nonce only after its PIN is verified (or the face matched); a visual
+# check by staff proves nothing on the card, so such requests carry no Nonce or Signature.
+SIGNED_METHODS = ("pin", "face")
 _FILE_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,99}")
 _KIND_BY_FLAG_TAG = {tag: kind for kind, tag in CONSENT_FLAG_TAG.items()}
 
@@ -149,7 +152,8 @@ class QualificationResult:  # OQSsiquc01res / face result
 # ---------------------------------------------------------------------------- file names
 
 
-def _checked_file_id(file_id: str) -> str:
+def checked_file_id(file_id: str) -> str:
+    """The id itself when it is safe inside a file name (also used by sync/medinfo.py)."""
     if not _FILE_ID.fullmatch(file_id):
         raise MessageError(
             "ファイル識別子には英数字と _ - . のみ使えます (100文字まで) / "
@@ -159,12 +163,12 @@ def _checked_file_id(file_id: str) -> str:
 
 
 def request_file_name(file_id: str) -> str:
-    return f"OQSsiquc01req_{_checked_file_id(file_id)}.xml"
+    return f"OQSsiquc01req_{checked_file_id(file_id)}.xml"
 
 
 def result_file_name(file_id: str, face: bool = False) -> str:
     infix = "face_" if face else ""
-    return f"OQSsiquc01res_{infix}{_checked_file_id(file_id)}.xml"
+    return f"OQSsiquc01res_{infix}{checked_file_id(file_id)}.xml"
 
 
 # ---------------------------------------------------------------------------- building
@@ -196,6 +200,22 @@ def _tag_prefix(flag_tag: str) -> str:
     return flag_tag.removesuffix("ConsFlg")
 
 
+def _check_card(card: CardAuthentication) -> None:
+    """A document the other side would refuse is never built (see parse_request)."""
+    if card.method not in VERIFICATION_METHODS:
+        raise MessageError(
+            "VerificationMethod は pin・visual・face のいずれかです / "
+            "VerificationMethod must be pin, visual or face"
+        )
+    if not card.certificate:
+        raise MessageError("Certificate が空です / Certificate is empty")
+    if card.method in SIGNED_METHODS and not (card.nonce and card.signature):
+        raise MessageError(
+            f"{card.method} には Nonce と Signature が必要です / "
+            f"{card.method} needs Nonce and Signature"
+        )
+
+
 def build_request(req: QualificationRequest) -> bytes:
     """UTF-8 request document with its XML declaration."""
     if req.reference_classification == "2" and req.search is None:
@@ -222,6 +242,7 @@ def build_request(req: QualificationRequest) -> bytes:
     if req.search is not None:
         _add_search(body, req.search)
     if req.card is not None:
+        _check_card(req.card)
         card = ET.SubElement(body, "CardAuthenticationInfo")
         add_leaf(card, "Certificate", base64.b64encode(req.card.certificate).decode("ascii"))
         add_leaf(card, "Nonce", base64.b64encode(req.card.nonce).decode("ascii"))
@@ -358,6 +379,12 @@ def _consent_nodes(node: Node) -> Iterator[tuple[str, str]]:
             yield kind, _tag_prefix(CONSENT_FLAG_TAG[kind])
 
 
+def _optional_base64(node: Node, tag: str, *, required: bool) -> bytes:
+    if not required and not node.text(tag):
+        return b""
+    return node.base64(tag)
+
+
 def parse_request(data: bytes) -> QualificationRequest:
     root = parse_document(data)
     header = root.require("MessageHeader")
@@ -385,10 +412,11 @@ def parse_request(data: bytes) -> QualificationRequest:
                 f"{path} は pin・visual・face のいずれかです / {path} must be pin, visual or face",
                 path,
             )
+        signed = method in SIGNED_METHODS
         card = CardAuthentication(
             certificate=card_node.base64("Certificate"),
-            nonce=card_node.base64("Nonce"),
-            signature=card_node.base64("Signature"),
+            nonce=_optional_base64(card_node, "Nonce", required=signed),
+            signature=_optional_base64(card_node, "Signature", required=signed),
             method=method,
         )
     consents: list[ConsentAnswer] = []

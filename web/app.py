@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from device.config import Config
 from device.services import Services
-from web import kiosk, reception, sandbox
+from web import auth, clinical, kiosk, reception, sandbox
 from web.present import LANGUAGES, STRINGS, text
 
 log = logging.getLogger(__name__)
@@ -29,9 +29,13 @@ ONE_YEAR_S = 365 * 24 * 3600
 def create_staff_app(config: Config, services: Services) -> Flask:
     app = _base_app(config, "onshi_staff", no_store_static=False)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    if services.accounts is not None:
+        auth.install(app, services.accounts)  # before the pages: the session loads first
     app.register_blueprint(reception.create_blueprint(services))
     if config.demo and services.sandbox is not None:
         app.register_blueprint(sandbox.create_blueprint(services, services.sandbox))
+    if services.clinical is not None:
+        app.register_blueprint(clinical.create_blueprint(services))
     app.extensions["onshi_links"] = {"sandbox": bool(config.demo and services.sandbox)}
     return app
 

@@ -1,7 +1,7 @@
-"""The patient's screen: place the card, enter the PIN, take the card.
+"""The patient's screen: place the card, enter the PIN (or ask for staff), consent, take the card.
 
 Served only on the loopback kiosk listener. The PIN travels once, from the keypad to
-KioskPins, and is never logged or kept. The JSON content type is required on POST /pin: a
+VisitInputs, and is never logged or kept. The JSON content type is required on every POST: a
 cross-site form cannot send it without a CORS preflight, which this app never grants.
 """
 
@@ -14,19 +14,22 @@ from flask import Blueprint, Response, abort, g, jsonify, render_template, reque
 
 from device.events import (
     ConfirmationStored,
+    ConsentRequested,
     Event,
     PinBlocked,
     PinRequested,
     ReaderStatus,
+    StaffHelpRequested,
     VisitAborted,
     VisitFailed,
     VisitStarted,
     VisitStateChanged,
 )
-from device.flow import reason_text
+from device.flow import ConsentChoice, reason_text
 from device.services import Services
+from sync.codes import CONSENT_KIND
 from web import sse
-from web.present import kiosk_screen
+from web.present import kiosk_screen, pick
 
 PIN_FORMAT = re.compile(r"[0-9]{4}")
 VISIT_ID_FORMAT = re.compile(r"[0-9a-f]{1,64}")
@@ -35,9 +38,20 @@ VISIT_ID_FORMAT = re.compile(r"[0-9a-f]{1,64}")
 def create_blueprint(services: Services) -> Blueprint:
     bp = Blueprint("kiosk", __name__, url_prefix="")
 
+    config = services.config
+
     @bp.get("/")
     def page() -> str:
-        return render_template("kiosk.html", default_lang=services.config.language)
+        # The page's own safety net: a screen nobody answers goes back to the start a little
+        # after the visit's own time limit would have ended it.
+        longest = max(config.pin_timeout_s, config.consent_timeout_s, config.staff_timeout_s)
+        return render_template(
+            "kiosk.html",
+            default_lang=config.language,
+            consent_kinds=[(k, pick(CONSENT_KIND[k], g.lang)) for k in CONSENT_KIND],
+            reset_ms=int(config.kiosk_reset_s * 1000),
+            idle_ms=int((longest + 15) * 1000),
+        )
 
     @bp.get("/events")
     def events() -> Response:
@@ -49,21 +63,52 @@ def create_blueprint(services: Services) -> Blueprint:
 
     @bp.post("/pin")
     def pin() -> tuple[Response, int]:
-        if request.mimetype != "application/json":
-            abort(415)
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            abort(400)
-        visit_id, value = body.get("visit_id"), body.get("pin")
-        if not isinstance(visit_id, str) or not VISIT_ID_FORMAT.fullmatch(visit_id):
-            abort(400)
+        visit_id, body = _visit_body()
+        value = body.get("pin")
         if not isinstance(value, str) or not PIN_FORMAT.fullmatch(value):
             abort(400)
         if not services.pins.submit(visit_id, value):
             abort(409)
         return jsonify(ok=True), 202
 
+    @bp.post("/consent")
+    def consent() -> tuple[Response, int]:
+        visit_id, body = _visit_body()
+        answers = body.get("answers")
+        visit = services.flow.current
+        if visit is None or visit.id != visit_id:
+            abort(409)
+        # Exactly the kinds asked, each answered yes or no: anything else is a broken page.
+        if not isinstance(answers, dict) or set(answers) != set(visit.consent_kinds):
+            abort(400)
+        if not all(isinstance(v, bool) for v in answers.values()):
+            abort(400)
+        choice = ConsentChoice(tuple((k, bool(answers[k])) for k in visit.consent_kinds))
+        if not services.pins.submit(visit_id, choice):
+            abort(409)
+        return jsonify(ok=True), 202
+
+    @bp.post("/ask-staff")
+    def ask_staff() -> tuple[Response, int]:
+        visit_id, _body = _visit_body()
+        if not services.flow.ask_staff(visit_id):
+            abort(409)
+        return jsonify(ok=True), 202
+
     return bp
+
+
+def _visit_body() -> tuple[str, dict[str, Any]]:
+    """The JSON body of a kiosk POST and the visit it is for; 415/400 when malformed."""
+    if request.mimetype != "application/json":
+        abort(415)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400)
+    visit_id = body.get("visit_id")
+    if not isinstance(visit_id, str) or not VISIT_ID_FORMAT.fullmatch(visit_id):
+        abort(400)
+    return visit_id, body
 
 
 def kiosk_initial(services: Services) -> list[sse.Wire]:
@@ -87,6 +132,10 @@ def kiosk_initial(services: Services) -> list[sse.Wire]:
         )
     elif state == "pin_blocked":
         out.append(("pin_blocked", {"visit_id": visit.id}))
+    elif state == "awaiting_consent":
+        out.append(
+            ("consent_requested", {"visit_id": visit.id, "kinds": list(visit.consent_kinds)})
+        )
     return out
 
 
@@ -108,6 +157,10 @@ def kiosk_wire(event: Event, lang: str) -> sse.Wire | None:
         }
     if isinstance(event, PinBlocked):
         return "pin_blocked", {"visit_id": event.visit_id}
+    if isinstance(event, StaffHelpRequested):
+        return "staff_help_requested", {"visit_id": event.visit_id}
+    if isinstance(event, ConsentRequested):
+        return "consent_requested", {"visit_id": event.visit_id, "kinds": list(event.kinds)}
     if isinstance(event, VisitAborted | VisitFailed):
         name = "visit_aborted" if isinstance(event, VisitAborted) else "visit_failed"
         data = {

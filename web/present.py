@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sync.clock import JST
-from sync.codes import badge, ratio_percent
+from sync.codes import CONSENT_KIND, badge, label, ratio_percent
 from sync.store import Confirmation
 from sync.xmlmsg import Qualification, QualificationResult
 from web import strings_auth, strings_clinical
@@ -35,6 +35,24 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "col_method": ("本人確認", "Identity check"),
     "col_source": ("照会", "Source"),
     "no_rows": ("本日の資格確認はまだありません", "No confirmations yet today"),
+    "visual_check": ("目視確認で進める", "Confirm visually (目視確認)"),
+    "visual_hint": (
+        "カードの顔写真と患者さんを見比べてから押してください",
+        "Compare the card's photo with the patient before pressing",
+    ),
+    "alert_blocked": (
+        "暗証番号がロックされています。カードの顔写真で本人を確認し、目視確認で進めてください",
+        "The PIN is locked. Check the patient against the card's photo and confirm visually",
+    ),
+    "alert_help": (
+        "患者さんが職員の確認を希望しています。カードの顔写真で本人を確認してください",
+        "The patient asks for staff. Check the patient against the card's photo",
+    ),
+    "visual_by": ("目視確認: {staff}", "Visual check by {staff}"),
+    "visual_refused": (
+        "この来院は目視確認に切り替えられません（すでに次の手順に進んでいます）",
+        "This visit can no longer be switched to a visual check (it has moved on)",
+    ),
     "live_lost": ("接続が切れました。再接続しています…", "Connection lost. Reconnecting…"),
     "other_results": ("他 {n} 件", "{n} more"),
     "language_switch": ("English", "日本語"),
@@ -73,7 +91,42 @@ _STRINGS: dict[str, tuple[str, str]] = {
         "Your city office can unlock it. Today, the reception staff can confirm you visually. "
         "Please talk to the reception",
     ),
-    "blocked_take": ("カードをお取りください", "Please take your card"),
+    "blocked_take": (
+        "カードは置いたまま、受付にお声がけください",
+        "Please leave the card on the reader and talk to the reception",
+    ),
+    "ask_staff": ("受付の職員に確認してもらう", "Ask the staff to confirm instead"),
+    "staff": ("受付の職員が確認します", "A member of staff will confirm"),
+    "staff_sub": (
+        "カードは置いたまま、少しお待ちください。受付にもお知らせしました",
+        "Please leave the card on the reader and wait a moment. The reception has been told",
+    ),
+    "consent_title": ("情報の提供に同意しますか", "Do you agree to share your information?"),
+    "consent_sub": (
+        "同意すると、この医療機関の医師・薬剤師が本日から24時間、次の情報を診療に使えます",
+        "If you agree, this clinic's doctors and pharmacists can use the information below "
+        "for your care for the next 24 hours",
+    ),
+    "consent_all": ("すべて同意する", "Agree to all"),
+    "consent_each": ("個別に選ぶ", "Choose one by one"),
+    "consent_yes": ("同意する", "Agree"),
+    "consent_no": ("同意しない", "Do not agree"),
+    "consent_submit": ("決定", "Confirm"),
+    "consent_back": ("戻る", "Back"),
+    "consent_note": (
+        "同意しなくても受診できます。同意は24時間で自動的に終わります",
+        "You can see the doctor either way. Consent ends by itself after 24 hours",
+    ),
+    "consent_desc_drug": (
+        "これまでに処方・調剤されたお薬の情報",
+        "Medicines prescribed and dispensed to you",
+    ),
+    "consent_desc_checkup": (
+        "特定健診（メタボ健診）などの結果",
+        "Results of your specific health checkups",
+    ),
+    "consent_desc_diagnosis": ("これまでの診療や検査の情報", "Your past treatments and tests"),
+    "consent_desc_surgery": ("これまでの手術の情報", "Your past surgeries"),
     "error": ("確認できませんでした", "The check could not be completed"),
     "error_sub": ("受付にお声がけください", "Please talk to the reception"),
     # sandbox
@@ -123,7 +176,9 @@ DESK_STATES: dict[str, tuple[str, str]] = {
     "reading": ("カード読取中", "Reading card"),
     "cert_read": ("カード読取中", "Reading card"),
     "awaiting_pin": ("暗証番号入力待ち", "Waiting for PIN"),
+    "awaiting_staff": ("職員の確認を希望", "Patient asks for staff"),
     "pin_blocked": ("暗証番号ロック", "PIN locked"),
+    "awaiting_consent": ("同意の確認中", "Patient answering consent"),
     "signing": ("カード確認中", "Checking card"),
     "confirming": ("照会中", "Querying"),
     "stored": ("確認完了", "Confirmed"),
@@ -140,7 +195,9 @@ KIOSK_SCREENS: dict[str, str] = {
     "reading": "reading",
     "cert_read": "reading",
     "awaiting_pin": "pin",
+    "awaiting_staff": "staff",
     "pin_blocked": "blocked",
+    "awaiting_consent": "consent",
     "signing": "checking",
     "confirming": "checking",
     "stored": "done",
@@ -262,8 +319,31 @@ def numbers_text(symbol: str, number: str, branch: str) -> str:
     return "・".join(part for part in (symbol, number, branch) if part)
 
 
-def confirmation_row(c: Confirmation, lang: str) -> dict[str, Any]:
-    """One reception table row, formatted for display, with the raw codes beside it."""
+def consent_text(q: Qualification | None, lang: str) -> str:
+    """The consent flags a result carries, e.g. "薬剤情報 ✓〜11/23 10:30 ・ 特定健診情報 ✗"."""
+    if q is None:
+        return ""
+    parts = []
+    for state in q.consents:
+        name = label(CONSENT_KIND, state.kind, lang)
+        if state.flag == "1":
+            until = _jst_stamp(state.available_time)
+            parts.append(f"{name} ✓" + (f"〜{until}" if until else ""))
+        else:
+            parts.append(f"{name} ✗")
+    return " ・ ".join(parts)
+
+
+def _jst_stamp(value: str) -> str:
+    """YYYYMMDDHHmmss (JST) → "11/23 10:30"; anything else → ""."""
+    if len(value) != 14 or not value.isdigit():
+        return ""
+    return f"{value[4:6]}/{value[6:8]} {value[8:10]}:{value[10:12]}"
+
+
+def confirmation_row(c: Confirmation, lang: str, staff: str = "") -> dict[str, Any]:
+    """One reception table row, formatted for display, with the raw codes beside it.
+    `staff` names who confirmed a 目視確認 visit."""
     result = c.result
     first = result.results[0] if result.results else None
     shown_badge = badge(result)
@@ -310,7 +390,8 @@ def confirmation_row(c: Confirmation, lang: str) -> dict[str, Any]:
         "message": result.processing_message,
         "error": error,
         "more": text("other_results", lang, n=more) if more > 0 else "",
-        "method": method_label(c.method, lang),
+        "method": method_label(c.method, lang) + (f" ({staff})" if staff else ""),
+        "consent": consent_text(first, lang),
         "source": source_label(c.source, result, lang),
         "raw": {
             "kind": c.kind,

@@ -1,45 +1,68 @@
-"""Reception desk: today's confirmations and the reader's state, live.
+"""Reception desk: today's confirmations and the reader's state, live; 目視確認 for a waiting visit.
 
 Events on the wire carry ids and states only; the page fetches a row by id, and that fetch
-is the audited view of personal data. The appliance has no staff logins yet, so the audit
-actor is the listener, "reception".
+is the audited view of personal data, recorded under the signed-in staff user.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, jsonify, render_template, request
 
 from device.events import (
     ConfirmationStored,
+    ConsentRequested,
     Event,
     PinBlocked,
     PinRequested,
     ReaderStatus,
+    StaffHelpRequested,
     VisitAborted,
     VisitFailed,
     VisitStarted,
     VisitStateChanged,
+    VisualCheckChosen,
 )
 from device.flow import reason_text
 from device.services import Services
 from sync.clock import utc_now
+from sync.store import Confirmation
 from web import sse
+from web.auth import current_user, require_role
 from web.present import DESK_STATES, confirmation_row, desk_state_label, start_of_today
 
-ACTOR = "reception"
 TODAY_LIMIT = 500
+VISIT_ID_FORMAT = re.compile(r"[0-9a-f]{1,64}")
+# States in which reception may switch the visit to 目視確認.
+VISUAL_STATES = ("awaiting_pin", "awaiting_staff", "pin_blocked")
+
+
+def actor() -> str:
+    """The signed-in staff user (the gate guarantees one) for audit entries."""
+    user = current_user()
+    if user is None:  # the role gate runs first; reaching here means a wiring error
+        abort(401)
+    return user.username
 
 
 def create_blueprint(services: Services) -> Blueprint:
     bp = Blueprint("reception", __name__, url_prefix="")
+    bp.before_request(require_role("reception"))
     store = services.store
+
+    def row(c: Confirmation, lang: str) -> dict[str, Any]:
+        staff = ""
+        if c.method == "visual" and c.visit_id:
+            visit = store.visit(c.visit_id)
+            staff = visit.staff if visit else ""
+        return confirmation_row(c, lang, staff)
 
     def today_rows(lang: str) -> list[dict[str, Any]]:
         since = start_of_today(utc_now())
-        rows = [confirmation_row(c, lang) for c in store.recent_confirmations(since, TODAY_LIMIT)]
-        store.audit(ACTOR, "confirmation.list", "confirmations:today", f"rows={len(rows)}")
+        rows = [row(c, lang) for c in store.recent_confirmations(since, TODAY_LIMIT)]
+        store.audit(actor(), "confirmation.list", "confirmations:today", f"rows={len(rows)}")
         return rows
 
     @bp.get("/")
@@ -63,8 +86,17 @@ def create_blueprint(services: Services) -> Blueprint:
         found = store.confirmation(confirmation_id)
         if found is None:
             abort(404)
-        store.audit(ACTOR, "confirmation.view", f"confirmation:{confirmation_id}")
-        return jsonify(confirmation_row(found, g.lang))
+        store.audit(actor(), "confirmation.view", f"confirmation:{confirmation_id}")
+        return jsonify(row(found, g.lang))
+
+    @bp.post("/api/visits/<visit_id>/visual")
+    def visual_check(visit_id: str) -> tuple[Response, int]:
+        """目視確認: staff looked at the card's photo and the patient; no PIN is used."""
+        if not VISIT_ID_FORMAT.fullmatch(visit_id):
+            abort(404)
+        if not services.flow.switch_to_visual(visit_id, actor()):
+            abort(409)
+        return jsonify(ok=True), 202
 
     @bp.get("/events")
     def events() -> Response:
@@ -92,6 +124,9 @@ def desk_initial(services: Services, lang: str) -> dict[str, Any]:
     }
     if state == "awaiting_pin" and visit.tries_left is not None:
         data["tries_left"] = visit.tries_left
+    data["visual_possible"] = state in VISUAL_STATES
+    data["method"] = visit.method
+    data["staff"] = visit.staff
     return data
 
 
@@ -109,6 +144,12 @@ def staff_wire(event: Event, lang: str) -> sse.Wire | None:
         return "pin_requested", {"visit_id": event.visit_id, "tries_left": event.tries_left}
     if isinstance(event, PinBlocked):
         return "pin_blocked", {"visit_id": event.visit_id}
+    if isinstance(event, StaffHelpRequested):
+        return "staff_help_requested", {"visit_id": event.visit_id}
+    if isinstance(event, VisualCheckChosen):
+        return "visual_check_chosen", {"visit_id": event.visit_id, "staff": event.staff}
+    if isinstance(event, ConsentRequested):
+        return None  # the state change says the patient is answering; the kinds are theirs
     if isinstance(event, VisitAborted | VisitFailed):
         name = "visit_aborted" if isinstance(event, VisitAborted) else "visit_failed"
         return name, {

@@ -1,33 +1,26 @@
 """Demo only: place and remove virtual cards from the staff listener.
 
-Registered only when config.demo is on and a CardSandbox exists. Cross-site requests are
-refused with a per-process token in a hidden form field: a page on another origin cannot
-read it, and it changes on every restart. (Staff logins bring per-session CSRF tokens later.)
+Registered only when config.demo is on and a CardSandbox exists; reception staff only. Its forms
+carry the session's CSRF token, checked for every POST of the staff app (web/auth.py).
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
-import secrets
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from device.sandbox import CardSandbox
 from device.services import Services
+from web.auth import require_role
 
 log = logging.getLogger(__name__)
 
 
 def create_blueprint(services: Services, cards: CardSandbox) -> Blueprint:
     bp = Blueprint("sandbox", __name__, url_prefix="")
-    token = secrets.token_urlsafe(32)
-
-    def check_token() -> None:
-        sent = request.form.get("token", "")
-        if not hmac.compare_digest(sent.encode(), token.encode()):
-            abort(400)
+    bp.before_request(require_role("reception"))
 
     @bp.get("/sandbox")
     def page() -> str:
@@ -35,13 +28,11 @@ def create_blueprint(services: Services, cards: CardSandbox) -> Blueprint:
             "sandbox.html",
             people=cards.people(),
             placed=cards.placed,
-            token=token,
             kiosk_url=f"http://127.0.0.1:{services.config.kiosk_port}/",
         )
 
     @bp.post("/sandbox/place")
     def place() -> Response:
-        check_token()
         person_id = request.form.get("person_id", "")
         try:
             cards.place(person_id)
@@ -52,7 +43,6 @@ def create_blueprint(services: Services, cards: CardSandbox) -> Blueprint:
 
     @bp.post("/sandbox/remove")
     def remove() -> Response:
-        check_token()
         cards.remove()
         log.info("sandbox: virtual card removed")
         return redirect(url_for("sandbox.page"), code=303)

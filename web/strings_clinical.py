@@ -4,4 +4,73 @@ from __future__ import annotations
 
 STRINGS: dict[str, tuple[str, str]] = {
     "clinical_link": ("診療情報", "Clinical"),
+    # patient list
+    "cl_list_title": ("診療情報 — 過去24時間の患者", "Clinical — patients of the last 24 hours"),
+    "cl_list_intro": (
+        "患者さんが同意した情報だけを、同意から24時間閲覧できます。",
+        "Only what the patient agreed to share can be viewed, for 24 hours after consent.",
+    ),
+    "cl_col_age": ("年齢", "Age"),
+    "cl_age": ("{n}歳", "{n} y"),
+    "cl_empty": (
+        "過去24時間の資格確認はありません。カードの読み取りまたは保険者番号での確認の後に表示されます",
+        "No confirmations in the last 24 hours. Patients appear here after a card read "
+        "or an insurance-number check",
+    ),
+    "cl_consent_valid": ("同意あり 〜{until}", "Consent until {until}"),
+    "cl_consent_refused": ("同意なし", "No consent"),
+    "cl_consent_expired": ("期限切れ", "Expired"),
+    "cl_consent_not_asked": ("未確認", "Not asked"),
+    "cl_back_list": ("患者一覧へ", "Patient list"),
+    # patient header
+    "cl_sex": ("性別", "Sex"),
+    "cl_consent_until": ("同意の有効期限", "Consent valid until"),
+    "cl_source": ("取得", "Source"),
+    "cl_source_online": ("今回照会", "online now"),
+    "cl_source_cache": ("取得済み {time}", "cached at {time}"),
+    "cl_period": ("照会期間 {start}〜{end}", "Period {start} – {end}"),
+    "cl_claims_lag": (
+        "レセプト（請求）に基づく情報のため、直近の約1か月分はまだ含まれません",
+        "Based on claims: the most recent month or so is not included yet",
+    ),
+    # drug page
+    "cl_drug_title": ("薬剤情報", "Drug information"),
+    "cl_summary_title": (
+        "現在の服用薬（データ上の直近3か月）",
+        "Current medicines (last 3 months of the data)",
+    ),
+    "cl_summary_last": ("最終調剤日", "Last dispensed"),
+    "cl_summary_count": ("回数", "Times"),
+    "cl_timeline_title": ("調剤履歴（新しい順）", "Dispensing history (newest first)"),
+    "cl_dispensed_on": ("調剤日", "Dispensed"),
+    "cl_pharmacy": ("調剤", "Dispensed by"),
+    "cl_prescriber": ("処方", "Prescribed by"),
+    "cl_drug_name": ("薬剤名", "Drug"),
+    "cl_ingredient": ("成分名", "Ingredient"),
+    "cl_quantity": ("1日量", "Daily amount"),
+    "cl_usage": ("用法", "Usage"),
+    "cl_days": ("日数・回数", "Days"),
+    "cl_no_drugs": (
+        "この期間の薬剤情報はありません",
+        "No drug information in this period",
+    ),
+    # checkup page
+    "cl_checkup_title": ("特定健診情報", "Specific health checkups"),
+    "cl_item": ("検査項目", "Item"),
+    "cl_reference": ("基準範囲", "Reference range"),
+    "cl_trend": ("推移", "Trend"),
+    "cl_examined_at": ("実施機関", "Examined at"),
+    "cl_no_checkups": (
+        "この期間の特定健診情報はありません（特定健診は40〜74歳が対象です）",
+        "No checkup information in this period (specific checkups are for ages 40–74)",
+    ),
+    "cl_high": ("基準範囲より高い", "above the reference range"),
+    "cl_low": ("基準範囲より低い", "below the reference range"),
+    "cl_abnormal": ("基準外", "outside the reference"),
+    "cl_legend": (
+        "▲ 基準範囲より高い　▼ 基準範囲より低い　＊ 基準外",
+        "▲ above the reference range   ▼ below   ＊ outside the reference",
+    ),
+    # refusal
+    "cl_refused_title": ("閲覧できません", "Cannot be shown"),
 }

@@ -44,6 +44,18 @@ def create_app(service: CentralService) -> Flask:
         answer = service.qualify(request.get_data(), _institution())
         return Response(answer.body, status=200, content_type=answer.content_type)
 
+    @app.post("/v1/drug-information")
+    def drug_information() -> Response:
+        return _medical_info("drug")
+
+    @app.post("/v1/health-checkups")
+    def health_checkups() -> Response:
+        return _medical_info("checkup")
+
+    def _medical_info(kind: str) -> Response:
+        answer = service.medical_info(request.get_data(), _institution(), kind)
+        return Response(answer.body, status=200, content_type=answer.content_type)
+
     @app.get("/v1/time")
     def now() -> Response:
         return jsonify({"now": datetime.now(UTC).isoformat()})

@@ -1,9 +1,11 @@
-"""The simulated central eligibility service: nonces, card checks, lookups, idempotency, faults.
+"""The simulated central eligibility service: nonces, card checks, lookups, consent, drug and
+checkup information, idempotency, faults.
 
 No HTTP here: `app.py` maps requests onto these methods. Everything a real service would
 enforce is enforced (chain to the JPKI root, validity, revocation, single-use expiring nonces
-bound to the institution, the card's signature over `sync.challenge.signed_payload`), and
-failures are answered the way the real system does: a result with SegmentOfResult 9.
+bound to the institution, the card's signature over `sync.challenge.signed_payload`, consent
+before drug/checkup data), and failures are answered the way the real system does: a result
+with SegmentOfResult 9.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from cryptography import x509
@@ -26,11 +28,19 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from sim.medical import checkup_history, drug_history
 from sim.pki import PkiPaths
 from sim.population import Person, population
 from sync.challenge import signed_payload
 from sync.clock import JST
+from sync.medinfo import (
+    MedicalInfoRequest,
+    MedicalInfoResult,
+    build_medinfo_result,
+    parse_medinfo_request,
+)
 from sync.xmlmsg import (
+    SIGNED_METHODS,
     ConsentAnswer,
     ConsentState,
     ElderlyInfo,
@@ -92,29 +102,48 @@ class _IssuedNonce:
 
 
 @dataclass(frozen=True)
-class _CardFailure:
+class _Consent:
+    agreed: bool
+    until: datetime | None  # aware; None when refused
+
+
+@dataclass(frozen=True)
+class _Failure:
     code: str
     ja: str
     en: str
 
 
-CERT_UNREADABLE = _CardFailure("EC01", "電子証明書を読み取れません", "certificate cannot be read")
-CERT_CHAIN = _CardFailure(
+CERT_UNREADABLE = _Failure("EC01", "電子証明書を読み取れません", "certificate cannot be read")
+CERT_CHAIN = _Failure(
     "EC02", "電子証明書の発行元を確認できません", "certificate does not chain to the JPKI root"
 )
-CERT_EXPIRED = _CardFailure("EC03", "電子証明書の有効期限が切れています", "certificate has expired")
-CERT_NOT_YET = _CardFailure(
-    "EC04", "電子証明書がまだ有効ではありません", "certificate not yet valid"
-)
-CERT_REVOKED = _CardFailure("EC05", "電子証明書は失効しています", "certificate has been revoked")
-BAD_SIGNATURE = _CardFailure(
-    "EC06", "カードの署名を検証できません", "card signature does not verify"
-)
-NONCE_UNKNOWN = _CardFailure(
+CERT_EXPIRED = _Failure("EC03", "電子証明書の有効期限が切れています", "certificate has expired")
+CERT_NOT_YET = _Failure("EC04", "電子証明書がまだ有効ではありません", "certificate not yet valid")
+CERT_REVOKED = _Failure("EC05", "電子証明書は失効しています", "certificate has been revoked")
+BAD_SIGNATURE = _Failure("EC06", "カードの署名を検証できません", "card signature does not verify")
+NONCE_UNKNOWN = _Failure(
     "EN01", "チャレンジ値が発行されていません", "nonce was not issued by this service"
 )
-NONCE_EXPIRED = _CardFailure("EN02", "チャレンジ値の有効期限が切れています", "nonce has expired")
-NONCE_REUSED = _CardFailure("EN03", "チャレンジ値は使用済みです", "nonce was already used")
+NONCE_EXPIRED = _Failure("EN02", "チャレンジ値の有効期限が切れています", "nonce has expired")
+NONCE_REUSED = _Failure("EN03", "チャレンジ値は使用済みです", "nonce was already used")
+
+# Refusals of drug / checkup requests (SegmentOfResult 9, shown to the doctor verbatim).
+NO_CONSENT = _Failure(
+    "EK01",
+    "この情報の閲覧に患者の同意がありません。マイナンバーカードで同意を取得してください",
+    "the patient has not consented to sharing this information",
+)
+CONSENT_EXPIRED = _Failure(
+    "EK02",
+    "同意の有効期限 (24時間) が切れています。再度カードで同意を取得してください",
+    "the patient's consent has expired (valid for 24 hours)",
+)
+PERSON_NOT_FOUND = _Failure(
+    "EK03",
+    "該当する被保険者が見つかりません。保険者番号・記号・番号・生年月日を確認してください",
+    "no insured person matches these insurance numbers",
+)
 
 # ProcessingResultMessage for outcomes staff must act on (shown verbatim).
 VALIDITY_MESSAGE = {
@@ -158,7 +187,10 @@ class CentralService:
                 self._by_serial[serial] = p
         self._lock = threading.Lock()
         self._nonces: dict[bytes, _IssuedNonce] = {}
-        self._answers: OrderedDict[tuple[str, str], tuple[bytes, Answer]] = OrderedDict()
+        # (institution, endpoint, file id) → (body digest, answer): idempotent replay
+        self._answers: OrderedDict[tuple[str, str, str], tuple[bytes, Answer]] = OrderedDict()
+        # (institution, person id) → kind → the latest answer from a card visit
+        self._consents: dict[tuple[str, str], dict[str, _Consent]] = {}
         self._fail_next: list[int] = []
         self._outage = False
         self._random = random.Random()
@@ -196,7 +228,7 @@ class CentralService:
             self._nonces[value] = _IssuedNonce(now, institution)
         return Nonce(value, int(self.nonce_ttl_s))
 
-    def _consume_nonce(self, value: bytes, institution: str) -> _CardFailure | None:
+    def _consume_nonce(self, value: bytes, institution: str) -> _Failure | None:
         now = time.monotonic()
         with self._lock:
             issued = self._nonces.get(value)
@@ -230,8 +262,16 @@ class CentralService:
                 "医療機関コードがクライアント証明書と一致しません / "
                 "MedicalInstitutionCode does not match the client certificate",
             )
+        return self._once(
+            (institution, "qualification", req.file_id), body, lambda: self._answer(req)
+        )
+
+    def _once(
+        self, key: tuple[str, str, str], body: bytes, answer_it: Callable[[], Answer]
+    ) -> Answer:
+        """Idempotency by ArbitraryFileIdentifier: the same body gets the stored answer, another
+        body with the same identifier is refused with 409."""
         digest = hashlib.sha256(body).digest()
-        key = (institution, req.file_id)
         with self._lock:
             stored = self._answers.get(key)
         if stored is not None:
@@ -242,7 +282,7 @@ class CentralService:
                     "ArbitraryFileIdentifier reused with a different request",
                 )
             return stored[1]
-        answer = self._answer(req)
+        answer = answer_it()
         with self._lock:
             first = self._answers.setdefault(key, (digest, answer))
             while len(self._answers) > REPLAY_CAPACITY:
@@ -255,19 +295,29 @@ class CentralService:
         if req.reference_classification == "1":
             assert req.card is not None  # parse_request guarantees it for "1"
             found = self._card_holder(req)
-            if isinstance(found, _CardFailure):
+            if isinstance(found, _Failure):
                 return self._render(self._failure(req, found))
             matches = self._card_group(found)
         else:
             assert req.search is not None  # parse_request guarantees it for "2"
             matches = self._search(req)
-        return self._render(self._result(req, matches))
+        result = self._result(req, matches)
+        if req.reference_classification == "1" and len(matches) == 1:
+            # consent is given at the card reader, to the person whose record was answered
+            # (the newer qualification for validity 3: its numbers are what the clinic sees)
+            shown = self._by_id.get(matches[0].newer_id, matches[0])
+            self._record_consents(req.medical_institution_code, shown, req.consents)
+        return self._render(result)
 
-    def _card_holder(self, req: QualificationRequest) -> Person | _CardFailure | None:
+    def _card_holder(self, req: QualificationRequest) -> Person | _Failure | None:
         assert req.card is not None
-        nonce_failure = self._consume_nonce(req.card.nonce, req.medical_institution_code)
-        if nonce_failure is not None:
-            return nonce_failure
+        # A visual check (目視確認) proves nothing on the card: there is no nonce or signature
+        # to check, only the certificate itself.
+        signed = req.card.method in SIGNED_METHODS
+        if signed:
+            nonce_failure = self._consume_nonce(req.card.nonce, req.medical_institution_code)
+            if nonce_failure is not None:
+                return nonce_failure
         try:
             cert = x509.load_der_x509_certificate(req.card.certificate)
         except ValueError:
@@ -283,6 +333,8 @@ class CentralService:
             return CERT_NOT_YET
         if str(cert.serial_number) in self._revoked():
             return CERT_REVOKED
+        if not signed:
+            return self._by_serial.get(cert.serial_number)
         public = cert.public_key()
         if not isinstance(public, rsa.RSAPublicKey):
             return BAD_SIGNATURE
@@ -300,6 +352,92 @@ class CentralService:
         except FileNotFoundError:
             return set()
 
+    # -- consent and medical information --
+
+    def _record_consents(
+        self, institution: str, holder: Person, answers: Sequence[ConsentAnswer]
+    ) -> None:
+        if not answers:
+            return
+        now = self.clock()
+        recorded = {a.kind: _consent(a, now) for a in answers}
+        with self._lock:
+            # a later card visit replaces the answers for the kinds it carries
+            self._consents.setdefault((institution, holder.id), {}).update(recorded)
+
+    def medical_info(self, body: bytes, institution: str, kind: str) -> Answer:
+        """Answer one YZKsiquc01req ("drug") or TKKsiquc01req ("checkup") document.
+
+        Raises RequestRejected for 400 (malformed, or another kind than the endpoint's),
+        403 and 409; refusals by consent are 200 answers with SegmentOfResult 9."""
+        try:
+            req = parse_medinfo_request(body)
+        except MessageError as e:
+            raise RequestRejected(400, str(e)) from None
+        if req.kind != kind:
+            raise RequestRejected(
+                400,
+                f"MessageHeader/MessageKind がこの窓口 ({kind}) と違います / "
+                f"MessageHeader/MessageKind is {req.kind}, this endpoint serves {kind}",
+            )
+        if req.medical_institution_code != institution:
+            raise RequestRejected(
+                403,
+                "医療機関コードがクライアント証明書と一致しません / "
+                "MedicalInstitutionCode does not match the client certificate",
+            )
+        return self._once(
+            (institution, kind, req.file_id), body, lambda: self._render_medinfo(self._medinfo(req))
+        )
+
+    def _medinfo(self, req: MedicalInfoRequest) -> MedicalInfoResult:
+        matches = self._find(req.insurer_number, req.symbol, req.number, req.birthdate, req.branch)
+        if len(matches) != 1:
+            return self._medinfo_refusal(req, PERSON_NOT_FOUND)
+        holder = matches[0]
+        with self._lock:
+            consent = self._consents.get((req.medical_institution_code, holder.id), {}).get(
+                req.kind
+            )
+        if consent is None or not consent.agreed or consent.until is None:
+            return self._medinfo_refusal(req, NO_CONSENT)
+        now = self.clock()
+        if now >= consent.until:
+            return self._medinfo_refusal(req, CONSENT_EXPIRED)
+        until = now.astimezone(JST).date()
+        start, end = req.start_month, req.end_month
+        result = MedicalInfoResult(
+            kind=req.kind,
+            process_time=self._process_time(),
+            medical_institution_code=req.medical_institution_code,
+            file_id=req.file_id,
+            segment_of_result="1",
+            start_month=start,
+            end_month=end,
+        )
+        if req.kind == "drug":
+            months = tuple(m for m in drug_history(holder, until) if start <= m.month <= end)
+            return replace(result, months=months)
+        exams = tuple(e for e in checkup_history(holder, until) if start <= e.date[:6] <= end)
+        return replace(result, exams=exams)
+
+    def _medinfo_refusal(self, req: MedicalInfoRequest, failure: _Failure) -> MedicalInfoResult:
+        return MedicalInfoResult(
+            kind=req.kind,
+            process_time=self._process_time(),
+            medical_institution_code=req.medical_institution_code,
+            file_id=req.file_id,
+            segment_of_result="9",
+            error_code=failure.code,
+            error_message=f"{failure.ja} / {failure.en}",
+        )
+
+    def _render_medinfo(self, result: MedicalInfoResult) -> Answer:
+        body = build_medinfo_result(result, encoding=self.encoding)
+        return Answer(body, f"application/xml; charset={CHARSET[self.encoding]}")
+
+    # -- people --
+
     def _card_group(self, holder: Person | None) -> list[Person]:
         if holder is None or not holder.registered:
             return []
@@ -310,10 +448,16 @@ class CentralService:
     def _search(self, req: QualificationRequest) -> list[Person]:
         assert req.search is not None
         s = req.search
-        insurer = _trimmed(s.insurer_number)
-        symbol = _norm(s.symbol)
-        number = _norm(s.number)
-        branch = _norm(s.branch).zfill(2) if s.branch.strip() else ""
+        return self._find(s.insurer_number, s.symbol, s.number, s.birthdate, s.branch)
+
+    def _find(
+        self, insurer_number: str, symbol: str, number: str, birthdate: str, branch: str
+    ) -> list[Person]:
+        """Registered people with these insurance numbers (the branch only when given)."""
+        insurer = _trimmed(insurer_number)
+        symbol = _norm(symbol)
+        number = _norm(number)
+        branch = _norm(branch).zfill(2) if branch.strip() else ""
         return [
             p
             for p in self.people
@@ -321,7 +465,7 @@ class CentralService:
             and _trimmed(p.insurer_number) == insurer
             and _norm(p.symbol) == symbol
             and _norm(p.number) == number
-            and p.birthdate == s.birthdate
+            and p.birthdate == birthdate
             and (not branch or p.branch == branch)
         ]
 
@@ -358,7 +502,7 @@ class CentralService:
             results=results,
         )
 
-    def _failure(self, req: QualificationRequest, failure: _CardFailure) -> QualificationResult:
+    def _failure(self, req: QualificationRequest, failure: _Failure) -> QualificationResult:
         return QualificationResult(
             process_time=self._process_time(),
             confirmation_date=req.confirmation_date,
@@ -396,6 +540,16 @@ def _same_numbers(a: Person, b: Person) -> bool:
         b.branch,
         b.birthdate,
     )
+
+
+def _consent(answer: ConsentAnswer, now: datetime) -> _Consent:
+    """Agreed: valid for CONSENT_VALID from ConsTime (Japan time), or from now without one."""
+    if not answer.agreed:
+        return _Consent(False, None)
+    given = (
+        datetime.strptime(answer.time, "%Y%m%d%H%M%S").replace(tzinfo=JST) if answer.time else now
+    )
+    return _Consent(True, given + CONSENT_VALID)
 
 
 def _consent_states(answers: Sequence[ConsentAnswer]) -> tuple[ConsentState, ...]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ import pytest
 
 from device.appliance import Appliance, build_appliance
 from device.config import load_config
+from reader.pcsc import PcscReaders
+from sync.clock import utc_now
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
@@ -24,6 +27,32 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+READER = "Virtual PCD 00 00"
+# Staff users every browser test can sign in as (created in each fresh appliance).
+RECEPTION = ("uketsuke", "受付 花子", ("reception",), "reception-pass-123")
+DOCTOR = ("isha", "医師 一郎", ("clinical", "reception"), "doctor-pass-1234")
+
+
+class MovableClock:
+    """The appliance's time source; tests move it forward instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utc_now() + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta
+
+
+def login(page: Any, base: str, user: tuple[str, str, tuple[str, ...], str]) -> None:
+    """Sign in through the real login page, as a person would."""
+    page.goto(base + "/login")
+    page.fill("#username", user[0])
+    page.fill("#password", user[3])
+    page.click("button.login-submit")
+    page.wait_for_url(lambda url: "/login" not in url)
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +68,10 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def appliance(pcscd: list[str], demo_data: Path, tmp_path: Path) -> Iterator[Appliance]:
+def appliance_factory(
+    pcscd: list[str], demo_data: Path, tmp_path: Path
+) -> Iterator[Callable[..., Appliance]]:
+    """A whole appliance on the real stack; keyword arguments override its settings."""
     # The sandbox's card processes use the demo data's PKI, so the central here trusts that one.
     from sim.central.server import CentralServer
     from sim.pki import build_pki
@@ -48,26 +80,48 @@ def appliance(pcscd: list[str], demo_data: Path, tmp_path: Path) -> Iterator[App
     pki = build_pki(demo_data / "pki", population())
     central = CentralServer(pki)
     central.start()
-    config = load_config(
-        environ={},
-        overrides={
-            "demo": True,
-            "demo_data": demo_data,
-            "data_dir": tmp_path / "appliance",
-            "central_url": central.url,
-            "central_ca": pki.central_ca_cert,
-            "device_cert": pki.device_cert,
-            "device_key": pki.device_key,
-            "reader": "Virtual PCD 00 00",
-            "staff_port": 0,
-            "kiosk_port": 0,
-        },
-    )
-    app = build_appliance(config)
-    app.start()
-    yield app
-    app.stop()
-    central.stop()
+    made: list[Appliance] = []
+
+    def make(clock: Callable[[], datetime] = utc_now, **overrides: Any) -> Appliance:
+        config = load_config(
+            environ={},
+            overrides={
+                "demo": True,
+                "demo_data": demo_data,
+                "data_dir": tmp_path / f"appliance{len(made)}",
+                "central_url": central.url,
+                "central_ca": pki.central_ca_cert,
+                "device_cert": pki.device_cert,
+                "device_key": pki.device_key,
+                "reader": READER,
+                "staff_port": 0,
+                "kiosk_port": 0,
+                **overrides,
+            },
+        )
+        app = build_appliance(config, clock)
+        accounts = app.services.accounts
+        assert accounts is not None
+        for username, name, roles, password in (RECEPTION, DOCTOR):
+            accounts.create_user(username, name, roles, password, actor="test")
+        app.start()
+        made.append(app)
+        return app
+
+    yield make
+    readers = PcscReaders()
+    try:
+        for app in made:
+            app.stop()
+        readers.wait_until_empty(READER)  # the next test's card must be seen arriving
+    finally:
+        readers.close()
+        central.stop()
+
+
+@pytest.fixture
+def appliance(appliance_factory: Callable[..., Appliance]) -> Appliance:
+    return appliance_factory()
 
 
 @pytest.fixture(scope="session")

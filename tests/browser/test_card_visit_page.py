@@ -9,7 +9,7 @@ import pytest
 from device.appliance import Appliance
 from sim.population import person
 
-from .conftest import SCREENSHOTS
+from .conftest import RECEPTION, SCREENSHOTS, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
@@ -22,6 +22,7 @@ def test_card_on_the_sandbox_pin_on_the_kiosk_row_on_reception(
     who = person("P001")
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ja-JP")
     reception = context.new_page()
+    login(reception, staff, RECEPTION)
     reception.goto(staff + "/")
     kiosk = context.new_page()
     kiosk.goto(kiosk_url)
@@ -38,6 +39,9 @@ def test_card_on_the_sandbox_pin_on_the_kiosk_row_on_reception(
     for digit in who.pin:
         kiosk.click(f"button[data-digit='{digit}']")
     kiosk.click("#pin-ok")
+    kiosk.wait_for_selector("section[data-screen=consent].active", timeout=20_000)
+    kiosk.screenshot(path=str(SCREENSHOTS / "kiosk-consent.png"))
+    kiosk.click("#consent-all")
     kiosk.wait_for_selector("section[data-screen=done].active", timeout=20_000)
     kiosk.screenshot(path=str(SCREENSHOTS / "kiosk-done.png"))
 
@@ -45,6 +49,8 @@ def test_card_on_the_sandbox_pin_on_the_kiosk_row_on_reception(
     assert who.name in row.inner_text()
     assert who.name_kana in row.inner_text()
     assert "有効" in row.query_selector(".badge").inner_text()
+    consent = row.query_selector(".consent").inner_text()
+    assert "薬剤情報 ✓" in consent and "特定健診情報 ✓" in consent
     reception.screenshot(path=str(SCREENSHOTS / "reception.png"), full_page=True)
 
     sandbox.click("#remove-card")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from device.events import Event, EventBus, Subscription
-from device.flow import KioskPins, VisitFlow
+from device.flow import VisitFlow, VisitInputs
 from reader.pcsc import PcscReaders, ReaderMonitor
 from sim.card import VirtualCard
 from sync.central import CentralClient, tls_context
@@ -53,7 +53,7 @@ class Desk:
     flow: VisitFlow
     store: Store
     bus: EventBus
-    pins: KioskPins
+    inputs: VisitInputs
     events: Subscription
     pki: Any
     state_dir: Path
@@ -112,12 +112,17 @@ def desk_factory(
     made: list[tuple[Desk, ReaderMonitor, PcscReaders, CentralClient]] = []
 
     def make(
-        central_url: str | None = None, pin_timeout_s: float = 20.0, **central_kwargs: Any
+        central_url: str | None = None,
+        pin_timeout_s: float = 20.0,
+        consent_kinds: tuple[str, ...] = (),
+        consent_timeout_s: float = 20.0,
+        staff_timeout_s: float = 20.0,
+        **central_kwargs: Any,
     ) -> Desk:
         store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.load_or_create(tmp_path / "k")))
         client = central_client(sim_pki, central_url or central_server.url, **central_kwargs)
         bus = EventBus()
-        pins = KioskPins()
+        inputs = VisitInputs()
         readers = PcscReaders()
         flow = VisitFlow(
             medical_institution_code=MEDICAL_INSTITUTION_CODE,
@@ -125,14 +130,17 @@ def desk_factory(
             central=client,
             store=store,
             bus=bus,
-            pins=pins,
+            inputs=inputs,
             pin_timeout_s=pin_timeout_s,
+            consent_kinds=consent_kinds,
+            consent_timeout_s=consent_timeout_s,
+            staff_timeout_s=staff_timeout_s,
         )
         desk = Desk(
             flow,
             store,
             bus,
-            pins,
+            inputs,
             bus.subscribe(),
             sim_pki,
             tmp_path / "cards",

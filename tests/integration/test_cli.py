@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +19,13 @@ from typing import Any
 
 import pytest
 
+from device.accounts import Accounts
 from device.cli import COMMANDS
 from device.config import SETTINGS
 from reader.pcsc import PcscReaders
 from sim.card import VirtualCard
+from sync.fieldcrypt import FieldCipher, FieldKeys
+from sync.store import Store
 
 from .conftest import APPLIANCE_PORT, APPLIANCE_READER
 
@@ -136,6 +142,73 @@ def test_help_and_settings_name_everything() -> None:
     assert "P001" in people and "1234" in people
 
 
+def test_admin_create_user_with_password_on_stdin(tmp_path: Path) -> None:
+    env = dict(os.environ, ONSHI_DATA_DIR=str(tmp_path))
+    password = "桜 and a long passphrase"
+
+    def create(*args: str, stdin: str = password + "\n") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [ONSHI, "admin", "create-user", *args, "--password-stdin"],
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    done = create("suzuki", "--name", "鈴木 一郎", "--role", "reception", "--role", "clinical")
+    assert done.returncode == 0, done.stderr
+    assert "suzuki" in done.stdout and "鈴木 一郎" in done.stdout
+    assert "reception, clinical" in done.stdout
+    assert password not in done.stdout + done.stderr
+    again = create("suzuki", "--name", "別人", "--role", "admin")
+    assert again.returncode == 65 and "already exists" in again.stderr
+    short = create("sato", "--name", "佐藤", "--role", "reception", stdin="short\n")
+    assert short.returncode == 65 and "12" in short.stderr
+    no_role = create("sato", "--name", "佐藤")
+    assert no_role.returncode == 65 and "role" in no_role.stderr
+    bad_role = create("sato", "--name", "佐藤", "--role", "root")
+    assert bad_role.returncode == 65 and "unknown role" in bad_role.stderr
+    empty = create("sato", "--name", "佐藤", "--role", "reception", stdin="")
+    assert empty.returncode == 65
+    bad_config = subprocess.run(
+        [ONSHI, "admin", "create-user", "sato", "--name", "x", "--role", "reception"],
+        env=dict(env, ONSHI_LANGUAGE="xx"),
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad_config.returncode == 78
+
+    store = Store(
+        tmp_path / "onshi.db", FieldCipher(FieldKeys.load_or_create(tmp_path / "store.key"))
+    )
+    try:
+        accounts = Accounts(store)
+        assert accounts.count_users() == 1
+        user = accounts.authenticate("suzuki", password, client="")
+        assert user is not None and user.roles == frozenset({"reception", "clinical"})
+        assert [e.action for e in store.audit_entries()][-1] == "user.created"
+    finally:
+        store.close()
+
+
+def _sign_in(base: str, username: str, password: str) -> urllib.request.OpenerDirector:
+    """A browser-like client (cookies kept) signed in through the login form."""
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    form = opener.open(f"{base}/login", timeout=10).read().decode()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert token is not None, form
+    body = urllib.parse.urlencode(
+        {"csrf_token": token.group(1), "username": username, "password": password, "next": "/"}
+    ).encode()
+    opener.open(f"{base}/login", data=body, timeout=10).read()
+    return opener
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -161,8 +234,17 @@ def test_demo_starts_everything_and_ctrl_c_stops_it(pcscd: list[str], tmp_path: 
             if "Ctrl-C" in line:
                 break
         assert any(f":{staff}/sandbox" in line for line in lines), lines
-        page = urllib.request.urlopen(f"http://127.0.0.1:{staff}/", timeout=10).read()
-        assert "受付".encode() in page
+        logins = dict(
+            re.findall(r"^\s+(reception|doctor)\s+([A-Za-z0-9]{16})\s", "".join(lines), re.M)
+        )
+        assert set(logins) == {"reception", "doctor"}, lines
+        saved = (tmp_path / "demo" / "logins.txt").read_text(encoding="utf-8")
+        assert all(f"{u}\t{p}" in saved for u, p in logins.items())
+        base = f"http://127.0.0.1:{staff}"
+        anonymous = urllib.request.urlopen(f"{base}/", timeout=10).read()
+        assert "職員ログイン".encode() in anonymous  # the desk is behind the login
+        page = _sign_in(base, "reception", logins["reception"]).open(f"{base}/", timeout=10)
+        assert "受付".encode() in page.read() and page.url.rstrip("/") == base
         kiosk_page = urllib.request.urlopen(f"http://127.0.0.1:{kiosk}/", timeout=10).read()
         assert "カード".encode() in kiosk_page
         # Ctrl-C in a terminal reaches the whole process group, and often twice (make, then us).

@@ -11,6 +11,7 @@ import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime
 
 import httpx
 import pytest
@@ -21,8 +22,11 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from sim.central.server import CentralServer
 from sim.pki import PkiPaths
 from sim.population import person
+from sync.central import CentralClient, tls_context
 from sync.challenge import signed_payload
+from sync.clock import JST
 from sync.codes import is_insured
+from sync.medinfo import MedicalInfoRequest, build_medinfo_request, parse_medinfo_result
 from sync.xmlmsg import (
     CardAuthentication,
     ConsentAnswer,
@@ -374,3 +378,78 @@ def test_fail_next_and_latency(client: httpx.Client, central: CentralServer) -> 
     started = time.monotonic()
     assert client.get("/v1/health").status_code == 200
     assert time.monotonic() - started >= 0.2
+
+
+# -- consent, drug information and checkups --
+
+
+def medinfo_request(person_id: str, kind: str) -> MedicalInfoRequest:
+    p = person(person_id)
+    this_month = datetime.now(JST).strftime("%Y%m")
+    return MedicalInfoRequest(
+        kind=kind,
+        medical_institution_code=MIC,
+        file_id=new_file_id(),
+        insurer_number=p.insurer_number,
+        number=p.number,
+        birthdate=p.birthdate,
+        start_month=f"{int(this_month[:4]) - 5}{this_month[4:]}",
+        end_month=this_month,
+        symbol=p.symbol,
+        branch=p.branch,
+    )
+
+
+@pytest.fixture
+def central_client(central: CentralServer, sim_pki: PkiPaths) -> Iterator[CentralClient]:
+    verify = tls_context(sim_pki.central_ca_cert, sim_pki.device_cert, sim_pki.device_key)
+    c = CentralClient(central.url, verify=verify, sleep=lambda s: None)
+    yield c
+    c.close()
+
+
+def test_consent_in_a_card_visit_opens_drug_information_only(
+    client: httpx.Client, central_client: CentralClient, sim_pki: PkiPaths
+) -> None:
+    now = datetime.now(JST).strftime("%Y%m%d%H%M%S")
+    consents = (ConsentAnswer("drug", True, now), ConsentAnswer("checkup", False, now))
+    assert is_insured(ask(client, card_request(sim_pki, client, "P010", consents=consents)))
+
+    drug = central_client.medical_info(medinfo_request("P010", "drug"))
+    assert (drug.result.segment_of_result, drug.result.kind) == ("1", "drug")
+    assert len(drug.result.months) >= 12
+    names = {d.name for m in drug.result.months for x in m.dispensings for d in x.drugs}
+    assert "メトホルミン塩酸塩錠250mgMT" in names
+    assert drug.raw.startswith(b"<?xml") and drug.round_trip_s > 0
+
+    checkup = central_client.medical_info(medinfo_request("P010", "checkup"))
+    assert (checkup.result.segment_of_result, checkup.result.error_code) == ("9", "EK01")
+    assert checkup.result.exams == () and "同意" in checkup.result.error_message
+
+
+def test_visual_card_visit_over_tls(client: httpx.Client, sim_pki: PkiPaths) -> None:
+    card = CardAuthentication(sim_pki.card_cert("P026").read_bytes(), b"", b"", "visual")
+    result = ask(client, QualificationRequest(MIC, DATE, new_file_id(), "1", card=card))
+    assert is_insured(result) and result.results[0].name == person("P026").name
+    card = CardAuthentication(sim_pki.card_cert("P020").read_bytes(), b"", b"", "visual")
+    result = ask(client, QualificationRequest(MIC, DATE, new_file_id(), "1", card=card))
+    assert result.error_code == "EC05"
+
+
+def test_medical_information_http_refusals_and_faults(
+    client: httpx.Client, central: CentralServer
+) -> None:
+    body = build_medinfo_request(medinfo_request("P001", "drug"))
+    r = client.post("/v1/health-checkups", content=body, headers=XML)
+    assert r.status_code == 400 and "MessageKind" in r.json()["error"]
+    r = client.post("/v1/drug-information", content=b"<XmlMsg>", headers=XML)
+    assert r.status_code == 400
+    central.service.outage(True)
+    assert client.post("/v1/drug-information", content=body, headers=XML).status_code == 503
+    assert client.post("/v1/health-checkups", content=body, headers=XML).status_code == 503
+    central.service.outage(False)
+    central.service.latency_s = 0.2
+    started = time.monotonic()
+    r = client.post("/v1/drug-information", content=body, headers=XML)
+    assert time.monotonic() - started >= 0.2
+    assert r.status_code == 200 and parse_medinfo_result(r.content).kind == "drug"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -9,14 +11,17 @@ import pytest
 
 from device.events import (
     ConfirmationStored,
+    ConsentRequested,
     PinBlocked,
     PinRequested,
+    StaffHelpRequested,
     VisitAborted,
     VisitFailed,
     VisitStarted,
     VisitStateChanged,
+    VisualCheckChosen,
 )
-from device.flow import VisitState
+from device.flow import ConsentChoice, VisitState
 from sim.population import Person, population
 from sync.codes import Badge
 
@@ -44,7 +49,7 @@ def valid_person() -> Person:
 def pin_visit(desk: Desk, person: Person, pin: str | None = None) -> Any:
     desk.place(person.id)
     request = desk.expect(PinRequested)
-    assert desk.pins.submit(request.visit_id, pin or person.pin)
+    assert desk.inputs.submit(request.visit_id, pin or person.pin)
     return desk.finish()
 
 
@@ -71,10 +76,10 @@ def test_wrong_pin_then_right_pin(desk: Desk) -> None:
     first = desk.expect(PinRequested)
     assert first.tries_left == 3 and not first.wrong_pin
     wrong = "0000" if person.pin != "0000" else "1111"
-    assert desk.pins.submit(first.visit_id, wrong)
+    assert desk.inputs.submit(first.visit_id, wrong)
     second = desk.expect(PinRequested)
     assert second.tries_left == 2 and second.wrong_pin
-    assert desk.pins.submit(second.visit_id, person.pin)
+    assert desk.inputs.submit(second.visit_id, person.pin)
     assert desk.finish().state is VisitState.DONE
 
 
@@ -92,13 +97,122 @@ def test_one_try_left_is_announced_and_nothing_is_retried(desk: Desk) -> None:
     assert desk.store.count_confirmations() == 0
 
 
-def test_blocked_card_tells_the_patient_and_stores_nothing(desk: Desk) -> None:
+def test_blocked_card_tells_the_patient_and_stores_nothing_when_taken(desk: Desk) -> None:
     person = who(lambda p: p.pin_tries_left == 0)
     card = desk.place(person.id)
     desk.expect(PinBlocked)
+    assert desk.flow.current is not None
+    assert desk.flow.current.state is VisitState.PIN_BLOCKED
     desk.remove(card)
     aborted = desk.expect(VisitAborted)
-    assert aborted.reason == "pin_blocked"
+    assert aborted.reason == "card_removed"
+    assert desk.store.count_confirmations() == 0
+
+
+def test_blocked_card_is_confirmed_visually_by_reception(desk: Desk) -> None:
+    person = who(lambda p: p.pin_tries_left == 0)
+    since = time.time()
+    desk.place(person.id)
+    blocked = desk.expect(PinBlocked)
+    assert desk.flow.switch_to_visual(blocked.visit_id, "uketsuke1")
+    assert desk.expect(VisualCheckChosen).staff == "uketsuke1"
+    outcome = desk.finish()
+    assert outcome.state is VisitState.DONE, outcome
+    confirmation = outcome.confirmation
+    assert confirmation.method == "visual" and confirmation.badge == Badge.VALID.name
+    assert confirmation.result.results[0].name == person.name
+    visit = desk.store.visit(outcome.visit_id)
+    assert visit is not None and visit.method == "visual" and visit.staff == "uketsuke1"
+    actions = {(e.actor, e.action) for e in desk.store.audit_entries()}
+    assert ("uketsuke1", "visit.visual_check") in actions
+    assert ("uketsuke1", "confirmation.stored") in actions
+    # No PIN was tried and nothing was signed: VERIFY with data and the signature never ran.
+    sent = [
+        json.loads(line)
+        for line in desk.audit_path.read_text().splitlines()
+        if json.loads(line)["t"] >= since and json.loads(line)["person"] == person.id
+    ]
+    assert sent, "the card saw no APDUs"
+    assert not [a for a in sent if "**" in a["apdu"] or a["why"].startswith("SIGN")]
+
+
+def test_visual_check_is_refused_once_the_pin_was_taken(desk: Desk) -> None:
+    person = valid_person()
+    desk.place(person.id)
+    request = desk.expect(PinRequested)
+    assert desk.inputs.submit(request.visit_id, person.pin)
+    assert not desk.flow.switch_to_visual(request.visit_id, "uketsuke1")  # one answer wins
+    outcome = desk.finish()
+    assert outcome.state is VisitState.DONE and outcome.confirmation.method == "pin"
+
+
+def test_patient_asks_for_staff_on_the_last_try(desk: Desk) -> None:
+    person = who(lambda p: p.pin_tries_left == 1 and p.card_status == "valid")
+    desk.place(person.id)
+    request = desk.expect(PinRequested)
+    assert request.tries_left == 1
+    assert desk.flow.ask_staff(request.visit_id)
+    desk.expect(StaffHelpRequested)
+    assert desk.flow.current is not None
+    assert desk.flow.current.state is VisitState.AWAITING_STAFF
+    assert not desk.inputs.submit(request.visit_id, person.pin)  # the keypad is closed now
+    assert desk.flow.switch_to_visual(request.visit_id, "uketsuke2")
+    outcome = desk.finish()
+    assert outcome.state is VisitState.DONE and outcome.confirmation.method == "visual"
+
+
+def test_nobody_comes_in_time_ends_the_call_for_staff(desk_factory: Any) -> None:
+    desk = desk_factory(staff_timeout_s=0.5)
+    person = valid_person()
+    desk.place(person.id)
+    request = desk.expect(PinRequested)
+    assert desk.flow.ask_staff(request.visit_id)
+    aborted = desk.expect(VisitAborted)
+    assert aborted.reason == "staff_timeout"
+    assert desk.store.count_confirmations() == 0
+
+
+def test_consent_answers_go_to_central_and_the_flags_are_stored(desk_factory: Any) -> None:
+    desk = desk_factory(consent_kinds=("drug", "checkup"))
+    person = valid_person()
+    desk.place(person.id)
+    request = desk.expect(PinRequested)
+    assert desk.inputs.submit(request.visit_id, person.pin)
+    asked = desk.expect(ConsentRequested)
+    assert asked.kinds == ("drug", "checkup")
+    assert not desk.inputs.submit(asked.visit_id, "1234")  # only a consent answer fits now
+    assert desk.inputs.submit(asked.visit_id, ConsentChoice.of({"drug": True, "checkup": False}))
+    outcome = desk.finish()
+    assert outcome.state is VisitState.DONE
+    flags = {c.kind: c.flag for c in outcome.confirmation.result.results[0].consents}
+    assert flags == {"drug": "1", "checkup": "0"}
+    stored = {c.kind: c for c in desk.store.consents(outcome.confirmation.id)}
+    assert stored["drug"].agreed and not stored["checkup"].agreed
+    assert stored["drug"].available_until is not None and stored["drug"].consented_at is not None
+    assert (stored["drug"].available_until - stored["drug"].consented_at).total_seconds() == 86400
+
+
+def test_card_pulled_during_consent_stores_nothing(desk_factory: Any) -> None:
+    desk = desk_factory(consent_kinds=("drug",))
+    person = valid_person()
+    card = desk.place(person.id)
+    request = desk.expect(PinRequested)
+    assert desk.inputs.submit(request.visit_id, person.pin)
+    desk.expect(ConsentRequested)
+    desk.remove(card)
+    assert desk.expect(VisitAborted).reason == "card_removed"
+    desk.finish()
+    assert desk.store.count_confirmations() == 0
+
+
+def test_unanswered_consent_times_out(desk_factory: Any) -> None:
+    desk = desk_factory(consent_kinds=("drug", "checkup"), consent_timeout_s=0.5)
+    person = valid_person()
+    desk.place(person.id)
+    request = desk.expect(PinRequested)
+    assert desk.inputs.submit(request.visit_id, person.pin)
+    desk.expect(ConsentRequested)
+    assert desk.expect(VisitAborted).reason == "timeout"
     assert desk.store.count_confirmations() == 0
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from device.cli import COMMANDS
 from device.config import SETTINGS
+from device.jobs import JOBS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -14,6 +15,12 @@ def test_every_setting_is_in_the_configuration_docs() -> None:
     text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     missing = [s.name for s in SETTINGS if f"`{s.name}`" not in text]
     assert not missing, f"undocumented settings: {missing}"
+
+
+def test_every_scheduled_job_is_in_the_configuration_docs() -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    missing = [j.name for j in JOBS if f"`{j.name}`" not in text]
+    assert not missing, f"undocumented jobs: {missing}"
 
 
 def test_every_command_is_in_the_readme() -> None:

@@ -1,15 +1,23 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from sync.clock import utc_now
+import sync.store
+from sync.clock import JST, utc_now
 from sync.codes import Badge
 from sync.fieldcrypt import DecryptError, FieldCipher, FieldKeys, KeyFileError
-from sync.store import Store, VisitRecord
-from sync.xmlmsg import Qualification, QualificationResult, SearchInfo, build_result
+from sync.store import MIGRATIONS, ConsentRecord, Store, VisitRecord
+from sync.xmlmsg import (
+    ConsentState,
+    Qualification,
+    QualificationResult,
+    SearchInfo,
+    build_result,
+)
 
 NAME, KANA, NUMBER, INSURER, BIRTH = (
     "髙橋 花子",
@@ -20,7 +28,7 @@ NAME, KANA, NUMBER, INSURER, BIRTH = (
 )
 
 
-def answer(file_id: str, validity: str = "1") -> bytes:
+def answer(file_id: str, validity: str = "1", consents: tuple[ConsentState, ...] = ()) -> bytes:
     return build_result(
         QualificationResult(
             process_time="20261122101500",
@@ -41,6 +49,7 @@ def answer(file_id: str, validity: str = "1") -> bytes:
                     name_kana=KANA,
                     birthdate=BIRTH,
                     contribution_ratio="030",
+                    consents=consents,
                 ),
             ),
         )
@@ -138,7 +147,7 @@ def test_migrations_run_once(tmp_path: Path) -> None:
     keys = FieldKeys.load_or_create(tmp_path / "key")
     Store(tmp_path / "db", FieldCipher(keys)).close()
     again = Store(tmp_path / "db", FieldCipher(keys))
-    assert again.schema_version == 1
+    assert again.schema_version == len(MIGRATIONS) == 2
 
 
 def test_audit_chain_names_the_first_tampered_entry(store: Store, tmp_path: Path) -> None:
@@ -165,3 +174,170 @@ def test_key_file_is_private_and_checked(tmp_path: Path) -> None:
     path.write_bytes(b"short")
     with pytest.raises(KeyFileError, match="wrong size"):
         FieldKeys.load_or_create(path)
+
+
+def test_a_version_1_database_migrates_and_keeps_its_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = FieldKeys.load_or_create(tmp_path / "key")
+    monkeypatch.setattr(sync.store, "MIGRATIONS", MIGRATIONS[:1])
+    old = Store(tmp_path / "db", FieldCipher(keys))
+    assert old.schema_version == 1
+    now = utc_now()
+    with old._lock:  # a visit row as version 1 wrote it: eight columns, no staff
+        old._db.execute(
+            "INSERT INTO visits VALUES (?,?,?,?,?,?,?,?)",
+            ["v1", now.isoformat(), now.isoformat(), "r", "pin", "done", "", "f1"],
+        )
+    saved = old.save_confirmation(
+        file_id="f1", raw_result=answer("f1"), kind="card", method="pin", actor="reader"
+    )
+    old.close()
+    monkeypatch.setattr(sync.store, "MIGRATIONS", MIGRATIONS)
+
+    new = Store(tmp_path / "db", FieldCipher(keys))
+    assert new.schema_version == 2
+    assert new.visit("v1") == VisitRecord("v1", now, now, "r", "pin", "done", "", "f1", staff="")
+    got = new.confirmation(saved.id)
+    assert got is not None and got.result.results[0].name == NAME
+    assert new.consents(saved.id) == []
+    assert new.count_users() == 0
+    visual = VisitRecord("v2", now, now, "r", "visual", "done", file_id="f2", staff="suzuki")
+    new.save_confirmation(
+        file_id="f2",
+        raw_result=answer("f2"),
+        kind="card",
+        method="visual",
+        actor="reader",
+        visit=visual,
+    )
+    assert new.visit("v2") == visual
+
+
+def test_consent_flags_of_the_first_result_are_stored(store: Store) -> None:
+    consents = (
+        ConsentState("drug", "1", "20261122101400", "20261123101400"),
+        ConsentState("checkup", "0", "20261122101400"),
+        ConsentState("surgery", "3", "20261340101400"),  # right shape, impossible month
+    )
+    saved = store.save_confirmation(
+        file_id="c1",
+        raw_result=answer("c1", consents=consents),
+        kind="card",
+        method="pin",
+        actor="reader",
+    )
+    got = {c.kind: c for c in store.consents(saved.id)}
+    assert set(got) == {"drug", "checkup", "surgery"}
+    drug = got["drug"]
+    assert drug == ConsentRecord(
+        saved.id,
+        "drug",
+        "1",
+        datetime(2026, 11, 22, 10, 14, tzinfo=JST),
+        datetime(2026, 11, 23, 10, 14, tzinfo=JST),
+    )
+    assert drug.agreed and drug.available_until is not None
+    assert drug.available_until.astimezone(UTC) == datetime(2026, 11, 23, 1, 14, tzinfo=UTC)
+    assert not got["checkup"].agreed and got["checkup"].available_until is None
+    assert (got["surgery"].flag, got["surgery"].consented_at) == ("3", None)
+    assert store.consents(saved.id + 1) == []
+    plain = store.save_confirmation(
+        file_id="c2", raw_result=answer("c2"), kind="numbers", method="numbers", actor="t"
+    )
+    assert store.consents(plain.id) == []
+
+
+def test_clinical_cache_is_encrypted_bound_and_expires(store: Store, tmp_path: Path) -> None:
+    a = store.save_confirmation(
+        file_id="a", raw_result=answer("a"), kind="card", method="pin", actor="t"
+    )
+    b = store.save_confirmation(
+        file_id="b", raw_result=answer("b"), kind="card", method="pin", actor="t"
+    )
+    t0 = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)
+    secret = "ロキソプロフェン錠60mg".encode()
+    store.put_clinical_cache(a.id, "drug", secret, t0, t0 + timedelta(hours=24))
+    store.put_clinical_cache(a.id, "checkup", b"<checkup/>", t0, t0 + timedelta(hours=1))
+    store.put_clinical_cache(b.id, "drug", b"<b/>", t0, t0 + timedelta(hours=2))
+    cached = store.clinical_cache(a.id, "drug", t0 + timedelta(hours=23))
+    assert cached is not None
+    assert (cached.data, cached.fetched_at, cached.expires_at) == (
+        secret,
+        t0,
+        t0 + timedelta(hours=24),
+    )
+    assert store.clinical_cache(a.id, "drug", t0 + timedelta(hours=24)) is None  # expired
+    assert store.clinical_cache(a.id, "surgery", t0) is None
+    # replacing keeps one row per (confirmation, kind)
+    store.put_clinical_cache(a.id, "drug", b"newer", t0, t0 + timedelta(hours=24))
+    again = store.clinical_cache(a.id, "drug", t0)
+    assert again is not None and again.data == b"newer"
+    assert store.purge_clinical_cache(t0 + timedelta(hours=1, minutes=30)) == 1
+    assert store.clinical_cache(a.id, "checkup", t0) is None
+    assert store.clinical_cache(b.id, "drug", t0) is not None
+    store.put_clinical_cache(a.id, "drug", secret, t0, t0 + timedelta(hours=24))
+    store.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("onshi.db*"))
+    assert secret not in raw
+    db = sqlite3.connect(tmp_path / "onshi.db")  # move a's blob onto b's row: it must not open
+    db.execute(
+        "UPDATE clinical_cache SET enc_data = (SELECT enc_data FROM clinical_cache"
+        " WHERE confirmation_id = ? AND kind = 'drug') WHERE confirmation_id = ?",
+        (a.id, b.id),
+    )
+    db.commit()
+    db.close()
+    reopened = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.load_or_create(tmp_path / "key")))
+    with pytest.raises(DecryptError):
+        reopened.clinical_cache(b.id, "drug", t0)
+
+
+def test_cache_rows_go_with_their_confirmation(store: Store) -> None:
+    saved = store.save_confirmation(
+        file_id="a",
+        raw_result=answer("a", consents=(ConsentState("drug", "1"),)),
+        kind="card",
+        method="pin",
+        actor="t",
+    )
+    t0 = utc_now()
+    store.put_clinical_cache(saved.id, "drug", b"x", t0, t0 + timedelta(hours=1))
+    with store._lock:
+        store._db.execute("DELETE FROM confirmations WHERE id = ?", [saved.id])
+    assert store.consents(saved.id) == []
+    assert store.clinical_cache(saved.id, "drug", t0) is None
+
+
+def test_naive_times_are_refused(store: Store) -> None:
+    with pytest.raises(ValueError):
+        store.purge_clinical_cache(datetime(2026, 1, 1))
+
+
+def test_users_and_sessions_rows(store: Store) -> None:
+    user = store.add_user("suzuki", "鈴木 一郎", ("reception", "clinical"), "$argon2id$x")
+    assert store.user(user.id) == user == store.user_by_username("suzuki")
+    assert user.roles == ("reception", "clinical") and not user.disabled
+    assert store.user_by_username("nobody") is None and store.user(999) is None
+    assert store.count_users() == 1
+    with pytest.raises(sqlite3.IntegrityError):
+        store.add_user("suzuki", "別人", ("admin",), "$argon2id$y")
+    t0 = datetime(2026, 4, 1, 0, 0, tzinfo=UTC)
+    row = store.add_session("h1", user.id, "csrf1", "127.0.0.1", at=t0)
+    assert store.session("h1") == row
+    store.touch_session("h1", t0 + timedelta(minutes=5))
+    touched = store.session("h1")
+    assert touched is not None and touched.last_seen == t0 + timedelta(minutes=5)
+    assert touched.created_at == t0
+    store.add_session("h2", user.id, "csrf2", "", at=t0 + timedelta(hours=1))
+    purged = store.purge_sessions(
+        seen_before=t0 + timedelta(minutes=30), created_before=t0 - timedelta(hours=1)
+    )
+    assert purged == 1 and store.session("h1") is None and store.session("h2") is not None
+    store.delete_session("h2")
+    assert store.session("h2") is None
+    store.add_session("h3", user.id, "csrf3", "")
+    store.set_user_disabled(user.id, True)
+    disabled = store.user(user.id)
+    assert disabled is not None and disabled.disabled
+    assert store.session("h3") is None  # disabling ends the user's sessions

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +15,9 @@ from typing import Any, cast
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 
+from device.accounts import Accounts, hash_password
 from device.config import Config, load_config
 from device.events import (
     ConfirmationStored,
@@ -23,7 +26,7 @@ from device.events import (
     VisitAborted,
     VisitStateChanged,
 )
-from device.flow import ActiveVisit, KioskPins, VisitFlow, VisitState
+from device.flow import ActiveVisit, VisitFlow, VisitInputs, VisitState
 from device.sandbox import CardSandbox, DemoPerson
 from device.services import Services
 from sync.fieldcrypt import FieldCipher, FieldKeys
@@ -36,6 +39,7 @@ from sync.xmlmsg import (
     build_result,
 )
 from web.app import CSP, create_kiosk_app, create_staff_app
+from web.auth import SESSION_COOKIE
 from web.present import (
     confirmation_row,
     format_birthdate,
@@ -47,6 +51,10 @@ from web.present import (
 from web.server import WebServer
 
 NOW = datetime(2026, 4, 1, 1, 30, tzinfo=UTC)  # 10:30 JST
+STAFF_USER, STAFF_PASSWORD = "reception", "desk password 1"
+STAFF_HASH = hash_password(
+    STAFF_PASSWORD
+)  # hashed once for the module: argon2id is slow on purpose
 
 
 # -- fakes and fixtures ------------------------------------------------------------------
@@ -143,6 +151,26 @@ class Setup:
     staff: Flask
     kiosk: Flask
 
+    def signed_in(self) -> FlaskClient:
+        """A staff-app client signed in as the reception user (role reception)."""
+        return sign_in(self.staff.test_client())
+
+
+def sign_in(client: FlaskClient, username: str = STAFF_USER) -> FlaskClient:
+    page = client.get("/login").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    r = client.post(
+        "/login", data={"csrf_token": token, "username": username, "password": STAFF_PASSWORD}
+    )
+    assert r.status_code == 303, r.get_data(as_text=True)
+    return client
+
+
+def csrf_of(client: FlaskClient) -> str:
+    """The session's CSRF token, as a page hands it to its scripts."""
+    html = client.get("/").get_data(as_text=True)
+    return html.split('<meta name="csrf-token" content="', 1)[1].split('"', 1)[0]
+
 
 def build(
     tmp_path: Path,
@@ -155,13 +183,16 @@ def build(
     config = make_config(tmp_path, demo=demo)
     flow = FakeFlow()
     bus = EventBus()
+    if store.user_by_username(STAFF_USER) is None:
+        store.add_user(STAFF_USER, "受付 花子", ("reception",), STAFF_HASH)
     services = Services(
         config=config,
         store=store,
         bus=bus,
         flow=cast(VisitFlow, flow),
-        pins=cast(KioskPins, pins if pins is not None else KioskPins()),
+        pins=cast(VisitInputs, pins if pins is not None else VisitInputs()),
         sandbox=cast(CardSandbox, sandbox) if sandbox is not None else None,
+        accounts=Accounts(store),
     )
     return Setup(
         config,
@@ -176,6 +207,12 @@ def build(
 @pytest.fixture
 def setup(tmp_path: Path, store: Store) -> Setup:
     return build(tmp_path, store)
+
+
+@pytest.fixture
+def staff(setup: Setup) -> FlaskClient:
+    """The staff app, signed in as a reception user."""
+    return setup.signed_in()
 
 
 def save(store: Store, res: QualificationResult, file_id: str, **kw: Any) -> Confirmation:
@@ -313,8 +350,8 @@ def test_start_of_today_is_jst_midnight() -> None:
 
 
 # -- headers, routing, errors ------------------------------------------------------------
-def test_security_headers_on_every_response(setup: Setup) -> None:
-    staff, kiosk = setup.staff.test_client(), setup.kiosk.test_client()
+def test_security_headers_on_every_response(setup: Setup, staff: FlaskClient) -> None:
+    kiosk = setup.kiosk.test_client()
     responses = [
         staff.get("/"),
         staff.get("/api/confirmations"),
@@ -348,8 +385,7 @@ def test_kiosk_has_no_staff_routes(setup: Setup) -> None:
     assert kiosk.post("/sandbox/place", data={"person_id": "P001"}).status_code == 404
 
 
-def test_errors_are_pages_or_json(setup: Setup) -> None:
-    staff = setup.staff.test_client()
+def test_errors_are_pages_or_json(staff: FlaskClient) -> None:
     page = staff.get("/missing")
     assert page.status_code == 404
     assert page.mimetype == "text/html"
@@ -362,8 +398,7 @@ def test_errors_are_pages_or_json(setup: Setup) -> None:
     assert staff.get("/api/confirmations?since=yesterday").status_code == 400
 
 
-def test_language_cookie(setup: Setup) -> None:
-    staff = setup.staff.test_client()
+def test_language_cookie(setup: Setup, staff: FlaskClient) -> None:
     assert "受付" in staff.get("/").get_data(as_text=True)
     r = staff.get("/?lang=en")
     assert "Reception" in r.get_data(as_text=True)
@@ -376,7 +411,7 @@ def test_language_cookie(setup: Setup) -> None:
 
 
 # -- reception ----------------------------------------------------------------------------
-def test_reception_page_lists_today_and_audits(setup: Setup, store: Store) -> None:
+def test_reception_page_lists_today_and_audits(staff: FlaskClient, store: Store) -> None:
     old = save(store, result(qualification(name="古田　一郎")), "old")
     # move it to yesterday: recent_confirmations filters by creation time
     with store._lock:
@@ -390,7 +425,7 @@ def test_reception_page_lists_today_and_audits(setup: Setup, store: Store) -> No
         result(qualification(name="佐藤　花子", preschool=True, contribution_ratio="020")),
         "r2",
     )
-    html = setup.staff.test_client().get("/").get_data(as_text=True)
+    html = staff.get("/").get_data(as_text=True)
     assert html.index(f'data-confirmation-id="{second.id}"') < html.index(
         f'data-confirmation-id="{first.id}"'
     )
@@ -401,9 +436,9 @@ def test_reception_page_lists_today_and_audits(setup: Setup, store: Store) -> No
     assert ("reception", "confirmation.list", "confirmations:today") in audit_actions(store)
 
 
-def test_api_confirmation_json_and_audit(setup: Setup, store: Store) -> None:
+def test_api_confirmation_json_and_audit(staff: FlaskClient, store: Store) -> None:
     c = save(store, result(qualification()), "j1")
-    r = setup.staff.test_client().get(f"/api/confirmations/{c.id}")
+    r = staff.get(f"/api/confirmations/{c.id}")
     assert r.status_code == 200
     body = r.get_json()
     assert body["id"] == c.id
@@ -411,16 +446,16 @@ def test_api_confirmation_json_and_audit(setup: Setup, store: Store) -> None:
     assert body["badge"]["css"] == "ok"
     assert body["raw"]["contribution_ratio"] == "030"
     assert audit_actions(store)[-1] == ("reception", "confirmation.view", f"confirmation:{c.id}")
-    listing = setup.staff.test_client().get("/api/confirmations?since=today").get_json()
+    listing = staff.get("/api/confirmations?since=today").get_json()
     assert [row["id"] for row in listing["confirmations"]] == [c.id]
     assert audit_actions(store)[-1][1] == "confirmation.list"
 
 
-def test_staff_events_initial_state_then_bus_events(setup: Setup) -> None:
+def test_staff_events_initial_state_then_bus_events(setup: Setup, staff: FlaskClient) -> None:
     setup.flow.current = ActiveVisit(
         "v1", "Virtual PCD 00 00", NOW, state=VisitState.AWAITING_PIN, tries_left=2
     )
-    r = setup.staff.test_client().get("/events", buffered=False)
+    r = staff.get("/events", buffered=False)
     assert r.mimetype == "text/event-stream"
     assert r.headers["Cache-Control"] == "no-store"
     try:
@@ -433,6 +468,9 @@ def test_staff_events_initial_state_then_bus_events(setup: Setup) -> None:
                     "state": "awaiting_pin",
                     "label": "暗証番号入力待ち",
                     "tries_left": 2,
+                    "visual_possible": True,
+                    "method": "",
+                    "staff": "",
                 },
             )
         ]
@@ -538,7 +576,7 @@ def test_pin_reaches_a_waiting_visit(setup: Setup) -> None:
     pins = setup.services.pins
     visit = ActiveVisit("cafe01", "r", NOW)
     got: list[str | None] = []
-    waiter = threading.Thread(target=lambda: got.append(pins.wait_pin(visit, 5)))
+    waiter = threading.Thread(target=lambda: got.append(pins.wait(visit, "pin", 5)))
     waiter.start()
     kiosk = setup.kiosk.test_client()
     for _ in range(200):
@@ -562,7 +600,7 @@ def test_pin_is_never_logged(
 
 # -- sandbox ------------------------------------------------------------------------------
 def test_sandbox_404_when_not_demo(tmp_path: Path, store: Store) -> None:
-    staff = build(tmp_path, store, sandbox=FakeSandbox(), demo=False).staff.test_client()
+    staff = build(tmp_path, store, sandbox=FakeSandbox(), demo=False).signed_in()
     assert staff.get("/sandbox").status_code == 404
     assert staff.post("/sandbox/place", data={"person_id": "P001"}).status_code == 404
     assert "/sandbox" not in staff.get("/").get_data(as_text=True)
@@ -570,24 +608,30 @@ def test_sandbox_404_when_not_demo(tmp_path: Path, store: Store) -> None:
 
 def test_sandbox_place_and_remove(tmp_path: Path, store: Store) -> None:
     cards = FakeSandbox()
-    staff = build(tmp_path, store, sandbox=cards, demo=True).staff.test_client()
+    site = build(tmp_path, store, sandbox=cards, demo=True)
+    staff = site.signed_in()
     page = staff.get("/sandbox").get_data(as_text=True)
     assert "デモ専用" in page
     assert 'data-place="P001"' in page
     assert 'data-place="P002"' not in page  # no My Number card: nothing to place
     assert "http://127.0.0.1:18081/" in page
-    token = page.split('name="token" value="', 1)[1].split('"', 1)[0]
-    no_token = staff.post("/sandbox/place", data={"person_id": "P001"})
-    assert no_token.status_code == 400
+    csrf = csrf_of(staff)
+    assert f'name="csrf_token" value="{csrf}"' in page  # every form carries the session token
+    hidden = dict(
+        re.findall(r'<input type="hidden" name="(token|csrf_token)" value="([^"]*)"', page)
+    )
+    no_csrf = staff.post("/sandbox/place", data={**hidden, "person_id": "P001", "csrf_token": ""})
+    assert no_csrf.status_code == 403
     assert cards.placed is None
-    r = staff.post("/sandbox/place", data={"person_id": "P001", "token": token})
+    r = staff.post("/sandbox/place", data={**hidden, "person_id": "P001"})
     assert r.status_code == 303
     assert cards.placed == "P001"
     assert 'class="is-placed"' in staff.get("/sandbox").get_data(as_text=True)
-    unknown = staff.post("/sandbox/place", data={"person_id": "P999", "token": token})
+    unknown = staff.post("/sandbox/place", data={**hidden, "person_id": "P999"})
     assert unknown.status_code == 400
-    assert staff.post("/sandbox/remove", data={"token": token}).status_code == 303
+    assert staff.post("/sandbox/remove", data=hidden).status_code == 303
     assert cards.placed is None
+    assert site.staff.test_client().get("/sandbox").status_code == 302  # signed-in staff only
 
 
 # -- server ---------------------------------------------------------------------------------
@@ -614,7 +658,9 @@ def test_server_streams_events_over_a_real_socket(setup: Setup) -> None:
     assert time.monotonic() - started < 3  # the open stream did not hold the worker
 
 
-def test_server_serves_tls_when_given_a_certificate(setup: Setup, tmp_path: Path) -> None:
+def test_server_serves_tls_when_given_a_certificate(
+    setup: Setup, staff: FlaskClient, tmp_path: Path
+) -> None:
     import ssl
 
     from cryptography import x509
@@ -651,7 +697,11 @@ def test_server_serves_tls_when_given_a_certificate(setup: Setup, tmp_path: Path
         context = ssl.create_default_context(cafile=str(cert_path))
         context.check_hostname = False
         conn = http.client.HTTPSConnection("127.0.0.1", server.port, timeout=5, context=context)
-        conn.request("GET", "/api/confirmations")
+        cookie = staff.get_cookie(SESSION_COOKIE)
+        assert cookie is not None
+        conn.request(
+            "GET", "/api/confirmations", headers={"Cookie": f"{SESSION_COOKIE}={cookie.value}"}
+        )
         resp = conn.getresponse()
         assert resp.status == 200
         assert json.loads(resp.read()) == {"confirmations": []}
@@ -660,3 +710,14 @@ def test_server_serves_tls_when_given_a_certificate(setup: Setup, tmp_path: Path
         server.stop()
     with pytest.raises(ValueError):
         WebServer(setup.staff, "127.0.0.1", 0, certificate=cert_path)
+
+
+def test_staff_pages_need_a_signed_in_user(setup: Setup, store: Store) -> None:
+    anonymous = setup.staff.test_client()
+    page = anonymous.get("/")
+    assert page.status_code == 302 and page.headers["Location"] == "/login?next=/"
+    assert anonymous.get("/api/confirmations").status_code == 401
+    assert anonymous.get("/events").status_code == 401
+    c = save(store, result(qualification()), "a1")
+    assert anonymous.get(f"/api/confirmations/{c.id}").status_code == 401
+    assert ("reception", "confirmation.view", f"confirmation:{c.id}") not in audit_actions(store)

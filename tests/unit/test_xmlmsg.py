@@ -837,3 +837,65 @@ def test_sample_file_names_match_their_ids() -> None:
         result = parse_result(path.read_bytes())
         face = path.name.startswith("OQSsiquc01res_face_")
         assert result_file_name(result.file_id, face=face) == path.name
+
+
+# ---------------------------------------------------------------- visual confirmation (目視確認)
+
+VISUAL_REQUEST = dataclasses.replace(
+    CARD_REQUEST,
+    card=CardAuthentication(
+        certificate=bytes(range(256)) * 5, nonce=b"", signature=b"", method="visual"
+    ),
+)
+
+
+def test_visual_request_round_trips_without_nonce_and_signature() -> None:
+    data = build_request(VISUAL_REQUEST)
+    assert b"<Certificate>" in data and b"<VerificationMethod>visual<" in data
+    assert b"Nonce" not in data and b"Signature" not in data
+    assert parse_request(data) == VISUAL_REQUEST
+
+
+def test_visual_request_may_still_carry_a_nonce() -> None:
+    assert CARD_REQUEST.card is not None
+    request_ = dataclasses.replace(
+        CARD_REQUEST, card=dataclasses.replace(CARD_REQUEST.card, method="visual")
+    )
+    assert parse_request(build_request(request_)) == request_
+
+
+@pytest.mark.parametrize("method", ["pin", "face"])
+@pytest.mark.parametrize("tag", ["Nonce", "Signature"])
+def test_signed_methods_need_nonce_and_signature(method: str, tag: str) -> None:
+    data = build_request(VISUAL_REQUEST).decode()
+    data = data.replace("<VerificationMethod>visual<", f"<VerificationMethod>{method}<")
+    other = "Signature" if tag == "Nonce" else "Nonce"
+    data = data.replace("<Certificate>", f"<{other}>AAAA</{other}><Certificate>")
+    error = _error(data.encode(), parse_request)
+    assert error.path == f"MessageBody/CardAuthenticationInfo/{tag}"
+    assert f"MessageBody/CardAuthenticationInfo/{tag} がありません" in str(error)
+
+
+def test_visual_request_still_needs_the_certificate() -> None:
+    data = build_request(VISUAL_REQUEST).decode()
+    start = data.index("<Certificate>")
+    end = data.index("</Certificate>") + len("</Certificate>")
+    error = _error((data[:start] + data[end:]).encode(), parse_request)
+    assert error.path == "MessageBody/CardAuthenticationInfo/Certificate"
+
+
+@pytest.mark.parametrize(
+    "card",
+    [
+        CardAuthentication(b"cert", b"", b"sig", "pin"),
+        CardAuthentication(b"cert", b"nonce", b"", "face"),
+        CardAuthentication(b"", b"", b"", "visual"),
+        CardAuthentication(b"cert", b"", b"", "palm"),
+    ],
+    ids=["pin-without-nonce", "face-without-signature", "no-certificate", "unknown-method"],
+)
+def test_build_refuses_card_documents_the_other_side_would_refuse(
+    card: CardAuthentication,
+) -> None:
+    with pytest.raises(MessageError):
+        build_request(dataclasses.replace(CARD_REQUEST, card=card))

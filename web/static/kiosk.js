@@ -1,11 +1,12 @@
 // Kiosk: one screen at a time, driven by the appliance's events.
 // The PIN lives only in this page's memory until it is sent; digits are never shown.
+// Going back to the start clears everything the patient entered or chose.
 "use strict";
 
 (function () {
-  var IDLE_MS = 60000;        // any screen without news goes back to the start
-  var SHORT_MS = 10000;       // done / error screens
   var body = document.body;
+  var IDLE_MS = Number(body.getAttribute("data-idle-ms")) || 120000;  // safety net per screen
+  var SHORT_MS = Number(body.getAttribute("data-reset-ms")) || 10000; // done / error screens
   var defaultLang = body.getAttribute("data-default-lang");
   var pageLang = body.getAttribute("data-lang");
   var screens = document.querySelectorAll("section[data-screen]");
@@ -15,6 +16,13 @@
   var okButton = document.getElementById("pin-ok");
   var dots = document.querySelectorAll("#pin-dots .dot");
   var errorText = document.getElementById("error-text");
+  var askStaffButton = document.getElementById("ask-staff");
+  var consentItems = document.querySelectorAll("#consent-kinds .consent-kind");
+  var consentFirst = document.getElementById("consent-first");
+  var consentSecond = document.getElementById("consent-second");
+  var consentSubmit = document.getElementById("consent-submit");
+  var asked = [];
+  var answers = {};
   var current = "welcome";
   var visitId = null;
   var digits = [];
@@ -24,6 +32,8 @@
   function backToStart() {
     visitId = null;
     clearPin();
+    clearConsent([]);
+    errorText.textContent = "";
     // The next patient starts in the clinic's language.
     if (pageLang !== defaultLang) { window.location.replace("/?lang=" + defaultLang); return; }
     show("welcome");
@@ -95,7 +105,84 @@
     wrongPin.hidden = !d.wrong_pin;
     lastTry.hidden = d.tries_left !== 1;
     triesLeft.classList.toggle("last", d.tries_left === 1);
+    askStaffButton.classList.toggle("urgent", d.tries_left === 1);
     show("pin");
+  }
+
+  function post(url, payload) {
+    return fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      credentials: "same-origin",
+      body: JSON.stringify(payload)
+    });
+  }
+
+  function askStaff() {
+    if (current !== "pin" || sending || !visitId) { return; }
+    clearPin();
+    sending = true;
+    post("/ask-staff", { visit_id: visitId }).then(function (r) {
+      sending = false;
+      if (r.status === 202) { show("staff"); } else if (r.status === 409) { backToStart(); }
+    }).catch(function () { sending = false; });
+  }
+
+  // -- consent: one "agree to all", or a yes/no for each kind asked ----------------------
+  function renderConsent() {
+    consentItems.forEach(function (li) {
+      var kind = li.getAttribute("data-kind");
+      li.hidden = asked.indexOf(kind) < 0;
+      li.querySelectorAll("button.choice").forEach(function (b) {
+        var chosen = answers[kind] === (b.getAttribute("data-answer") === "yes");
+        b.setAttribute("aria-pressed", String(kind in answers && chosen));
+      });
+    });
+    var complete = asked.length > 0 && asked.every(function (k) { return k in answers; });
+    consentSubmit.disabled = !complete || sending;
+  }
+
+  function clearConsent(kinds) {
+    asked = kinds.slice();
+    answers = {};
+    consentFirst.hidden = false;
+    consentSecond.hidden = true;
+    consentItems.forEach(function (li) { li.querySelector(".consent-choice").hidden = true; });
+    renderConsent();
+  }
+
+  function chooseEach(on) {
+    answers = {};
+    consentFirst.hidden = on;
+    consentSecond.hidden = !on;
+    consentItems.forEach(function (li) { li.querySelector(".consent-choice").hidden = !on; });
+    renderConsent();
+    touch();
+  }
+
+  function sendConsent(given) {
+    if (current !== "consent" || sending || !visitId) { return; }
+    sending = true;
+    renderConsent();
+    post("/consent", { visit_id: visitId, answers: given }).then(function (r) {
+      sending = false;
+      if (r.status === 202) { show("checking"); }
+      else if (r.status === 409) { backToStart(); }
+      else { renderConsent(); }
+    }).catch(function () { sending = false; renderConsent(); });
+  }
+
+  function agreeToAll() {
+    var all = {};
+    asked.forEach(function (k) { all[k] = true; });
+    sendConsent(all);
+  }
+
+  function onConsentRequested(d) {
+    visitId = d.visit_id;
+    clearPin();
+    clearConsent(d.kinds || []);
+    show("consent");
   }
 
   function onEnded(d) {
@@ -111,6 +198,19 @@
     b.addEventListener("click", function () { press(b.getAttribute("data-digit")); });
   });
   document.getElementById("pin-back").addEventListener("click", back);
+  askStaffButton.addEventListener("click", askStaff);
+  document.getElementById("consent-all").addEventListener("click", agreeToAll);
+  document.getElementById("consent-each").addEventListener("click", function () { chooseEach(true); });
+  document.getElementById("consent-back").addEventListener("click", function () { chooseEach(false); });
+  consentSubmit.addEventListener("click", function () { sendConsent(answers); });
+  document.querySelectorAll("#consent-kinds button.choice").forEach(function (b) {
+    b.addEventListener("click", function () {
+      if (current !== "consent" || sending) { return; }
+      answers[b.getAttribute("data-kind")] = b.getAttribute("data-answer") === "yes";
+      renderConsent();
+      touch();
+    });
+  });
   document.getElementById("pin-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
     submit();
@@ -133,13 +233,17 @@
       return;
     }
     visitId = d.visit_id;
-    if (d.screen === "pin" && current === "pin") { return; }
+    // The PIN and consent screens are shown by their own events, which carry what they need.
+    if (d.screen === "pin" || d.screen === "consent") { return; }
+    if (d.screen === "staff" && current === "staff") { return; }
     if (d.screen === "done" && current === "done") { return; }
     if (d.screen !== "pin") { clearPin(); }
     show(d.screen);
   });
   source.addEventListener("pin_requested", function (ev) { onPinRequested(data(ev)); });
-  source.addEventListener("pin_blocked", function (ev) { visitId = data(ev).visit_id; show("blocked"); });
+  source.addEventListener("pin_blocked", function (ev) { visitId = data(ev).visit_id; clearPin(); show("blocked"); });
+  source.addEventListener("staff_help_requested", function (ev) { visitId = data(ev).visit_id; clearPin(); show("staff"); });
+  source.addEventListener("consent_requested", function (ev) { onConsentRequested(data(ev)); });
   source.addEventListener("visit_aborted", function (ev) { onEnded(data(ev)); });
   source.addEventListener("visit_failed", function (ev) { onEnded(data(ev)); });
   source.addEventListener("done", function () { clearPin(); show("done"); });

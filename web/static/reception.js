@@ -14,6 +14,45 @@
   var triesTemplate = status.getAttribute("data-tries-template") || "{n}";
   var noticeTimer = null;
   var connectedOnce = false;
+  var visualButton = document.getElementById("visual-check");
+  var staffAlert = document.getElementById("staff-alert");
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var VISUAL_STATES = ["awaiting_pin", "awaiting_staff", "pin_blocked"];
+
+  // 目視確認 is offered while the visit waits for a PIN or for staff.
+  function offerVisual(state, visitId) {
+    if (visitId) { visualButton.setAttribute("data-visit-id", visitId); }
+    var open = VISUAL_STATES.indexOf(state) >= 0 && !!visualButton.getAttribute("data-visit-id");
+    visualButton.hidden = !open;
+    visualButton.disabled = false;
+    if (state === "pin_blocked") { alertStaff(staffAlert.getAttribute("data-blocked")); }
+    else if (state === "awaiting_staff") { alertStaff(staffAlert.getAttribute("data-help")); }
+    else { staffAlert.hidden = true; }
+  }
+
+  function alertStaff(text) {
+    staffAlert.textContent = text;
+    staffAlert.hidden = false;
+  }
+
+  function confirmVisually() {
+    var id = visualButton.getAttribute("data-visit-id");
+    if (!id) { return; }
+    visualButton.disabled = true;
+    fetch("/api/visits/" + encodeURIComponent(id) + "/visual", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Accept": "application/json",
+        "X-CSRF-Token": csrfMeta ? csrfMeta.getAttribute("content") : ""
+      }
+    }).then(function (r) {
+      if (r.status === 202) { return; }  // visual_check_chosen updates the strip
+      visualButton.disabled = false;
+      showNotice(visualButton.getAttribute("data-refused"), "warn");
+    }).catch(function () { visualButton.disabled = false; });
+  }
+  visualButton.addEventListener("click", confirmVisually);
 
   var settleTimer = null;
 
@@ -91,20 +130,43 @@
   source.addEventListener("error", function () { liveLost.hidden = false; });
   source.addEventListener("desk", function (ev) {
     var d = data(ev);
-    setStatus(d.state, d.label, d.tries_left !== undefined ? triesTemplate.replace("{n}", d.tries_left) : "");
+    var detail = d.tries_left !== undefined ? triesTemplate.replace("{n}", d.tries_left) : "";
+    if (d.staff) { detail = visualButton.getAttribute("data-by-template").replace("{staff}", d.staff); }
+    setStatus(d.state, d.label, detail);
+    visualButton.setAttribute("data-visit-id", d.visit_id || "");
+    offerVisual(d.state, d.visit_id);
   });
-  source.addEventListener("visit_started", function () { setStatus("card_placed"); });
+  source.addEventListener("visit_started", function (ev) {
+    visualButton.setAttribute("data-visit-id", data(ev).visit_id);
+    setStatus("card_placed");
+    offerVisual("card_placed");
+  });
   source.addEventListener("visit_state_changed", function (ev) {
     var d = data(ev);
-    if (d.state === "aborted" || d.state === "failed") { setStatus("idle"); return; }
+    if (d.state === "aborted" || d.state === "failed") {
+      setStatus("idle");
+      visualButton.setAttribute("data-visit-id", "");
+      offerVisual("idle");
+      return;
+    }
+    offerVisual(d.state, d.visit_id);
     if (d.state === "awaiting_pin") { return; }  // pin_requested carries the tries left
-    setStatus(d.state, d.label);
+    var keep = status.getAttribute("data-visual") === d.visit_id;
+    setStatus(d.state, d.label, keep ? status.querySelector(".status-detail").textContent : "");
   });
   source.addEventListener("pin_requested", function (ev) {
     var d = data(ev);
     setStatus("awaiting_pin", null, triesTemplate.replace("{n}", d.tries_left));
   });
   source.addEventListener("pin_blocked", function () { setStatus("pin_blocked"); });
+  source.addEventListener("staff_help_requested", function () { setStatus("awaiting_staff"); });
+  source.addEventListener("visual_check_chosen", function (ev) {
+    var d = data(ev);
+    status.setAttribute("data-visual", d.visit_id);
+    status.querySelector(".status-detail").textContent =
+      visualButton.getAttribute("data-by-template").replace("{staff}", d.staff);
+    offerVisual("visual_chosen");
+  });
   source.addEventListener("visit_aborted", function (ev) { showNotice(data(ev).text, "warn"); });
   source.addEventListener("visit_failed", function (ev) { showNotice(data(ev).text, "error"); });
   source.addEventListener("confirmation_stored", function (ev) { loadRow(data(ev).confirmation_id); });

@@ -1,0 +1,244 @@
+"""Drug and checkup history for doctors, only while the patient's consent is valid.
+
+Consent is what the central returned with the confirmation (DOMAIN.md §4): per kind, agreed
+or not, valid for 24 hours. It is checked here against the injected clock before anything is
+asked of the central, so an expired consent never costs a request. An answer is cached
+(encrypted) no longer than the consent it was fetched under, and every outcome, view or
+refusal, is audited with the staff user.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sync.central import CentralClient, CentralError, CentralUnavailable
+from sync.clock import JST, utc_now
+from sync.codes import CONSENT_KIND, is_insured
+from sync.medinfo import (
+    MEDICAL_INFO_KINDS,
+    MedicalInfoRequest,
+    MedicalInfoResult,
+    parse_medinfo_result,
+)
+from sync.store import ConsentRecord, Store
+from sync.xmlmsg import MessageError, Qualification
+
+HISTORY_MONTHS = {"drug": 36, "checkup": 60}  # DOMAIN.md §3: drugs 3 years, checkups 5 years
+CONSENT_WINDOW = timedelta(hours=24)  # DOMAIN.md §4: a consent opens the data for 24 hours
+CONSENT_STATES = ("valid", "refused", "expired", "not_asked")
+REFUSAL_REASONS = (
+    "no_confirmation",
+    "no_consent",
+    "expired",
+    "not_insured",
+    "central",
+    "unavailable",
+)
+
+
+@dataclass(frozen=True)
+class ConsentStatus:
+    kind: str
+    state: str  # "valid" | "refused" | "expired" | "not_asked"
+    until: datetime | None  # end of the viewing window (aware), when one is known
+
+    @property
+    def valid(self) -> bool:
+        return self.state == "valid"
+
+
+class ClinicalRefused(Exception):
+    """Why the data cannot be shown, in words for the doctor (Japanese and English)."""
+
+    def __init__(self, reason: str, ja: str, en: str) -> None:
+        super().__init__(f"{ja} / {en}")
+        self.reason = reason
+        self.ja = ja
+        self.en = en
+
+
+@dataclass(frozen=True)
+class ClinicalRecord:
+    confirmation_id: int
+    kind: str
+    result: MedicalInfoResult
+    fetched_at: datetime  # when the central answered (aware)
+    available_until: datetime  # end of the consent this answer was fetched under
+    from_cache: bool
+
+
+class ClinicalRecords:
+    def __init__(
+        self,
+        store: Store,
+        central: CentralClient,
+        medical_institution_code: str,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._store = store
+        self._central = central
+        self._code = medical_institution_code
+        self._clock = clock
+
+    def now(self) -> datetime:
+        """The clock the consent rules use, for pages that show times relative to them."""
+        return self._clock()
+
+    def consent_statuses(self, confirmation_id: int) -> dict[str, ConsentStatus]:
+        now = self._clock()
+        records = {r.kind: r for r in self._store.consents(confirmation_id)}
+        return {kind: _status(kind, records.get(kind), now) for kind in MEDICAL_INFO_KINDS}
+
+    def open(self, confirmation_id: int, kind: str, *, user: str) -> ClinicalRecord:
+        """The history of one kind, from the cache or the central; ClinicalRefused otherwise."""
+        if kind not in MEDICAL_INFO_KINDS:
+            raise ValueError(f"unknown medical information kind: {kind!r}")
+        subject = f"confirmation:{confirmation_id}"
+        try:
+            record = self._open(confirmation_id, kind)
+        except ClinicalRefused as refused:
+            self._store.audit(user, "clinical.refused", subject, f"{kind}:{refused.reason}")
+            raise
+        source = "cache" if record.from_cache else "online"
+        self._store.audit(user, "clinical.view", subject, f"{kind} {source}")
+        return record
+
+    def purge_expired(self) -> int:
+        return self._store.purge_clinical_cache(self._clock())
+
+    # -- the rules ----------------------------------------------------------------------
+    def _open(self, confirmation_id: int, kind: str) -> ClinicalRecord:
+        now = self._clock()
+        confirmation = self._store.confirmation(confirmation_id)
+        if confirmation is None:
+            raise _refusal("no_confirmation", kind)
+        if not is_insured(confirmation.result):
+            raise _refusal("not_insured", kind)
+        records = {r.kind: r for r in self._store.consents(confirmation_id)}
+        status = _status(kind, records.get(kind), now)
+        if status.state == "expired":
+            raise _refusal("expired", kind, status.until)
+        if status.state != "valid" or status.until is None:
+            raise _refusal("no_consent", kind)
+
+        cached = self._store.clinical_cache(confirmation_id, kind, now)
+        if cached is not None:
+            try:
+                result = parse_medinfo_result(cached.data)
+            except MessageError:
+                result = None  # unreadable copy: fetch a fresh one, which replaces it
+            if result is not None and result.kind == kind:
+                return ClinicalRecord(
+                    confirmation_id, kind, result, cached.fetched_at, status.until, True
+                )
+
+        request = self._request(confirmation.result.results[0], kind, now)
+        try:
+            answer = self._central.medical_info(request)
+        except CentralUnavailable as exc:
+            raise _refusal("unavailable", kind) from exc
+        except CentralError as exc:
+            raise ClinicalRefused(
+                "central",
+                f"中央サービスから取得できませんでした: {exc}",
+                f"The central service did not provide the data: {exc}",
+            ) from exc
+        result = answer.result
+        if result.segment_of_result != "1":
+            code = f"({result.error_code})" if result.error_code else ""
+            detail = " ".join(p for p in (result.error_message, code) if p)
+            raise ClinicalRefused(
+                "central",
+                f"中央サービスの回答: {detail or '異常終了'}",
+                f"Answer of the central service: {detail or 'failed'}",
+            )
+        # Never kept longer than the consent it was fetched under.
+        self._store.put_clinical_cache(confirmation_id, kind, answer.raw, now, status.until)
+        return ClinicalRecord(confirmation_id, kind, result, now, status.until, False)
+
+    def _request(self, q: Qualification, kind: str, now: datetime) -> MedicalInfoRequest:
+        start, end = history_period(kind, now)
+        return MedicalInfoRequest(
+            kind=kind,
+            medical_institution_code=self._code,
+            file_id=secrets.token_hex(10),
+            insurer_number=q.insurer_number,
+            number=q.number,
+            birthdate=q.birthdate,
+            start_month=start,
+            end_month=end,
+            symbol=q.symbol,
+            branch=q.branch,
+        )
+
+
+def history_period(kind: str, now: datetime) -> tuple[str, str]:
+    """(StartDate, EndDate) as YYYYMM: HISTORY_MONTHS months ending with this month in Japan."""
+    local = now.astimezone(JST)
+    end = local.year * 12 + local.month - 1
+    start = end - (HISTORY_MONTHS[kind] - 1)
+    return _yyyymm(start), _yyyymm(end)
+
+
+def _yyyymm(months: int) -> str:
+    return f"{months // 12:04d}{months % 12 + 1:02d}"
+
+
+def _status(kind: str, record: ConsentRecord | None, now: datetime) -> ConsentStatus:
+    if record is None:
+        return ConsentStatus(kind, "not_asked", None)
+    if not record.agreed:
+        # "2" is "expired" in other interfaces; "0", "3" and anything else is no consent.
+        state = "expired" if record.flag == "2" else "refused"
+        return ConsentStatus(kind, state, record.available_until)
+    until = record.available_until
+    if record.consented_at is not None:
+        # A window longer than the rule allows is cut back to it.
+        limit = record.consented_at + CONSENT_WINDOW
+        until = limit if until is None else min(until, limit)
+    if until is None or now >= until:
+        return ConsentStatus(kind, "expired", until)
+    return ConsentStatus(kind, "valid", until)
+
+
+def _refusal(reason: str, kind: str, until: datetime | None = None) -> ClinicalRefused:
+    what = CONSENT_KIND[kind]
+    if reason == "no_confirmation":
+        return ClinicalRefused(
+            reason,
+            "この資格確認の記録は見つかりません",
+            "This confirmation was not found",
+        )
+    if reason == "not_insured":
+        return ClinicalRefused(
+            reason,
+            f"この資格確認の結果は有効な資格1件ではないため、{what.ja}は照会できません",
+            f"This confirmation did not find exactly one valid qualification, "
+            f"so {what.en} cannot be requested",
+        )
+    if reason == "expired":
+        when_ja = f"（{until.astimezone(JST):%Y/%m/%d %H:%M}まで）" if until else ""
+        when_en = f" (it ended {until.astimezone(JST):%Y/%m/%d %H:%M})" if until else ""
+        return ClinicalRefused(
+            reason,
+            f"{what.ja}の閲覧の同意は有効期限が過ぎています{when_ja}。"
+            "閲覧するには、患者さんのカードを再度読み取り、同意をいただいてください",
+            f"The patient's consent to view {what.en} has expired{when_en}. "
+            "To view it, read the patient's card again and ask for consent",
+        )
+    if reason == "no_consent":
+        return ClinicalRefused(
+            reason,
+            f"患者さんは{what.ja}の閲覧に同意していません。"
+            "閲覧するには、カードの読み取り時に同意をいただく必要があります",
+            f"The patient has not agreed to share {what.en}. "
+            "Consent is given on the card reader when the card is read",
+        )
+    return ClinicalRefused(
+        "unavailable",
+        "中央サービスに接続できません。しばらくしてから再度お試しください",
+        "The central service cannot be reached. Please try again shortly",
+    )

@@ -1,0 +1,451 @@
+"""Doctor's view: drug and checkup history of patients who agreed to share it.
+
+Only staff with the clinical role reach these pages. The consent rules and the audit of every
+view or refusal live in device/clinical.py; this module turns an answer into something a doctor
+reads in a few seconds: current medicines first, then the dispensings newest first, and
+checkup values side by side per year with values outside the reference range marked by a
+symbol as well as a colour.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from flask import Blueprint, abort, g, render_template, url_for
+from flask.typing import ResponseReturnValue
+from markupsafe import Markup
+
+from device.clinical import ClinicalRecord, ClinicalRecords, ClinicalRefused, ConsentStatus
+from device.services import Services
+from sync.clock import JST
+from sync.codes import CONSENT_KIND, SEX, label
+from sync.medinfo import MEDICAL_INFO_KINDS, CheckupExam, CheckupItem, DrugMonth
+from sync.store import Confirmation, Store
+from web.auth import current_user, require_role
+from web.charts import line_chart, number_text
+from web.present import format_birthdate, format_date, parse_yyyymmdd, pick, text
+
+LIST_HOURS = 24
+LIST_LIMIT = 200
+LIST_KINDS = ("card", "numbers")  # card visits and insurance-number checks
+CURRENT_MONTHS = 3  # "current medicines": dispensed within the last 3 months of the data
+MONTH_NAMES_EN = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def create_blueprint(services: Services) -> Blueprint:
+    records = services.clinical
+    if records is None:
+        raise ValueError("the clinical blueprint needs Services.clinical")
+    store = services.store
+    bp = Blueprint("clinical", __name__, url_prefix="/clinical")
+    bp.before_request(require_role("clinical"))
+
+    @bp.get("/")
+    def patients() -> str:
+        lang: str = g.lang
+        rows = patient_rows(store, records, lang)
+        store.audit(_actor(), "clinical.list", f"confirmations:{LIST_HOURS}h", f"rows={len(rows)}")
+        return render_template("clinical_list.html", rows=rows)
+
+    @bp.get("/confirmations/<int:confirmation_id>/drug")
+    def drug(confirmation_id: int) -> ResponseReturnValue:
+        return _view(store, records, confirmation_id, "drug")
+
+    @bp.get("/confirmations/<int:confirmation_id>/checkup")
+    def checkup(confirmation_id: int) -> ResponseReturnValue:
+        return _view(store, records, confirmation_id, "checkup")
+
+    return bp
+
+
+def _actor() -> str:
+    user = current_user()
+    return user.username if user is not None else "clinical"
+
+
+def _view(
+    store: Store, records: ClinicalRecords, confirmation_id: int, kind: str
+) -> ResponseReturnValue:
+    lang: str = g.lang
+    try:
+        record = records.open(confirmation_id, kind, user=_actor())
+    except ClinicalRefused as refused:
+        if refused.reason == "no_confirmation":
+            abort(404)
+        return (
+            render_template(
+                "clinical_refused.html",
+                title=CONSENT_KIND[kind].en if lang == "en" else CONSENT_KIND[kind].ja,
+                message=pick((refused.ja, refused.en), lang),
+                other=pick((refused.en, refused.ja), lang),
+                other_message_lang="ja" if lang == "en" else "en",
+                reason=refused.reason,
+            ),
+            403,
+        )
+    confirmation = store.confirmation(confirmation_id)
+    if confirmation is None:  # purged between the two reads
+        abort(404)
+    header = patient_header(confirmation, record, records.now(), lang)
+    if kind == "drug":
+        return render_template(
+            "clinical_drug.html",
+            patient=header,
+            summary=current_medicines(record.result.months),
+            months=drug_timeline(record.result.months, lang),
+        )
+    return render_template(
+        "clinical_checkup.html", patient=header, table=checkup_table(record.result.exams, lang)
+    )
+
+
+# -- the list -----------------------------------------------------------------------------
+def patient_rows(store: Store, records: ClinicalRecords, lang: str) -> list[dict[str, Any]]:
+    """Confirmations of the last 24 hours, newest first, with a consent chip per kind."""
+    now = records.now()
+    rows = []
+    for c in store.recent_confirmations(now - timedelta(hours=LIST_HOURS), LIST_LIMIT):
+        if c.kind not in LIST_KINDS:
+            continue
+        statuses = records.consent_statuses(c.id)
+        rows.append(
+            {
+                "id": c.id,
+                "time": c.created_at.astimezone(JST).strftime("%H:%M"),
+                **_person(c, now, lang),
+                "chips": [consent_chip(c.id, statuses[k], now, lang) for k in MEDICAL_INFO_KINDS],
+            }
+        )
+    return rows
+
+
+def consent_chip(
+    confirmation_id: int, status: ConsentStatus, now: datetime, lang: str
+) -> dict[str, str]:
+    kind_label = label(CONSENT_KIND, status.kind, lang)
+    if status.state == "valid" and status.until is not None:
+        shown = text("cl_consent_valid", lang, until=short_time(status.until, now))
+        href = url_for(f"clinical.{status.kind}", confirmation_id=confirmation_id)
+    else:
+        shown = text(f"cl_consent_{status.state}", lang)
+        href = ""
+    return {
+        "kind": status.kind,
+        "label": kind_label,
+        "state": status.state,
+        "text": shown,
+        "href": href,
+    }
+
+
+def short_time(at: datetime, now: datetime) -> str:
+    """HH:MM in Japan, with the date in front when it is not today."""
+    local, today = at.astimezone(JST), now.astimezone(JST).date()
+    return f"{local:%H:%M}" if local.date() == today else f"{local.month}/{local.day} {local:%H:%M}"
+
+
+def age_on(birth: date, today: date) -> int:
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
+def _person(c: Confirmation, now: datetime, lang: str) -> dict[str, str]:
+    first = c.result.results[0] if c.result.results else None
+    birth_raw = first.birthdate if first else (c.result.search.birthdate if c.result.search else "")
+    birth = parse_yyyymmdd(birth_raw)
+    age = age_on(birth, now.astimezone(JST).date()) if birth else None
+    return {
+        "name": first.name if first else "",
+        "kana": first.name_kana if first else "",
+        "birthdate": format_birthdate(birth_raw),
+        "age": text("cl_age", lang, n=age) if age is not None else "",
+        "sex": label(SEX, first.sex, lang) if first and first.sex else "",
+    }
+
+
+def patient_header(
+    c: Confirmation, record: ClinicalRecord, now: datetime, lang: str
+) -> dict[str, str]:
+    if record.from_cache:
+        source = text("cl_source_cache", lang, time=short_time(record.fetched_at, now))
+    else:
+        source = text("cl_source_online", lang)
+    result = record.result
+    period = ""
+    if result.start_month and result.end_month:
+        start, end = _month_text(result.start_month, lang), _month_text(result.end_month, lang)
+        period = text("cl_period", lang, start=start, end=end)
+    return {
+        **_person(c, now, lang),
+        "kind": record.kind,
+        "kind_label": label(CONSENT_KIND, record.kind, lang),
+        "consent_until": f"{record.available_until.astimezone(JST):%Y/%m/%d %H:%M}",
+        "source": source,
+        "from_cache": "1" if record.from_cache else "",
+        "period": period,
+    }
+
+
+def _month_text(yyyymm: str, lang: str) -> str:
+    if len(yyyymm) != 6 or not yyyymm.isascii() or not yyyymm.isdigit():
+        return yyyymm
+    year, month = int(yyyymm[:4]), int(yyyymm[4:])
+    if not 1 <= month <= 12:
+        return yyyymm
+    return f"{MONTH_NAMES_EN[month - 1]} {year}" if lang == "en" else f"{year}年{month}月"
+
+
+# -- drugs ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CurrentMedicine:
+    name: str
+    ingredient: str
+    usage: str
+    last_date: str  # YYYY/MM/DD
+    count: int  # dispensings within the window
+
+
+@dataclass(frozen=True)
+class DrugLine:
+    name: str
+    ingredient: str
+    amount: str  # quantity + unit
+    usage: str
+    days: str
+
+
+@dataclass(frozen=True)
+class DispensingView:
+    date: str
+    institution: str
+    prescriber: str
+    drugs: tuple[DrugLine, ...]
+
+
+@dataclass(frozen=True)
+class MonthView:
+    month: str  # YYYYMM, for anchors
+    label: str
+    dispensings: tuple[DispensingView, ...]
+
+
+def current_medicines(months: Sequence[DrugMonth]) -> list[CurrentMedicine]:
+    """Drugs dispensed in the last CURRENT_MONTHS months of the data, once each, newest first."""
+    dated = [
+        (day, d)
+        for m in months
+        for d in m.dispensings
+        if (day := parse_yyyymmdd(d.date)) is not None
+    ]
+    if not dated:
+        return []
+    latest = max(day for day, _ in dated)
+    cutoff = _months_before(latest, CURRENT_MONTHS)
+    found: dict[str, tuple[date, CurrentMedicine]] = {}
+    for day, dispensing in sorted(dated, key=lambda pair: pair[0]):
+        if day <= cutoff:
+            continue
+        for drug in dispensing.drugs:
+            key = drug.code or drug.name
+            count = found[key][1].count + 1 if key in found else 1
+            found[key] = (
+                day,
+                CurrentMedicine(drug.name, drug.ingredient, drug.usage, f"{day:%Y/%m/%d}", count),
+            )
+    ordered = sorted(found.values(), key=lambda pair: pair[1].name)
+    ordered.sort(key=lambda pair: pair[0], reverse=True)
+    return [medicine for _, medicine in ordered]
+
+
+def _months_before(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 - months
+    year, month = index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def drug_timeline(months: Sequence[DrugMonth], lang: str) -> list[MonthView]:
+    out = []
+    for m in sorted(months, key=lambda m: m.month, reverse=True):
+        dispensings = tuple(
+            DispensingView(
+                format_date(d.date),
+                d.institution,
+                d.prescriber,
+                tuple(
+                    DrugLine(x.name, x.ingredient, f"{x.quantity}{x.unit}", x.usage, x.days)
+                    for x in d.drugs
+                ),
+            )
+            for d in sorted(m.dispensings, key=lambda d: d.date, reverse=True)
+        )
+        if dispensings:
+            out.append(MonthView(m.month, _month_text(m.month, lang), dispensings))
+    return out
+
+
+# -- checkups ------------------------------------------------------------------------------
+_NUMBER = r"(\d+(?:\.\d+)?)"
+_BETWEEN = re.compile(rf"{_NUMBER}?\s*[-~〜～–—−]\s*{_NUMBER}?")
+_UPPER = re.compile(rf"(<=|<|≤|≦)\s*{_NUMBER}|{_NUMBER}\s*(以下|未満)")
+_LOWER = re.compile(rf"(>=|>|≥|≧)\s*{_NUMBER}|{_NUMBER}\s*(以上|超)")
+
+
+@dataclass(frozen=True)
+class ReferenceRange:
+    low: float | None
+    high: float | None
+    low_open: bool = False  # "> low": the bound itself is outside
+    high_open: bool = False  # "< high" / "high 未満"
+
+    def judge(self, value: float) -> str:
+        """Where a value lies: "high", "low" or "" (within the range)."""
+        if self.high is not None and (value > self.high or (self.high_open and value >= self.high)):
+            return "high"
+        if self.low is not None and (value < self.low or (self.low_open and value <= self.low)):
+            return "low"
+        return ""
+
+    def text(self) -> str:
+        """For display: "-84.9" would read as a negative number; "≤ 84.9", "≥ 40", "18.5–24.9"."""
+        low = number_text(self.low) if self.low is not None else ""
+        high = number_text(self.high) if self.high is not None else ""
+        if low and high:
+            return f"{low}–{high}"
+        if high:
+            return f"< {high}" if self.high_open else f"≤ {high}"
+        return f"> {low}" if self.low_open else f"≥ {low}"
+
+
+def reference_range(written: str) -> ReferenceRange | None:
+    """Bounds of "4.6-6.2", "<150", "40以上", "≦99" …; None when not a numeric range."""
+    s = unicodedata.normalize("NFKC", written).strip()
+    if not s:
+        return None
+    if m := _BETWEEN.fullmatch(s):
+        low, high = m.group(1), m.group(2)
+        if low is None and high is None:
+            return None
+        return ReferenceRange(_float(low), _float(high))
+    if m := _UPPER.fullmatch(s):
+        bound = m.group(2) or m.group(3)
+        open_ = m.group(1) == "<" or m.group(4) == "未満"
+        return ReferenceRange(None, float(bound), high_open=open_)
+    if m := _LOWER.fullmatch(s):
+        bound = m.group(2) or m.group(3)
+        open_ = m.group(1) == ">" or m.group(4) == "超"
+        return ReferenceRange(float(bound), None, low_open=open_)
+    return None
+
+
+def _float(s: str | None) -> float | None:
+    return float(s) if s is not None else None
+
+
+def numeric_value(written: str) -> float | None:
+    s = unicodedata.normalize("NFKC", written).strip()
+    return float(s) if re.fullmatch(r"-?\d+(?:\.\d+)?", s) else None
+
+
+def _qualitative_key(written: str) -> str:
+    return re.sub(r"[\s()（）]", "", unicodedata.normalize("NFKC", written))
+
+
+@dataclass(frozen=True)
+class Cell:
+    value: str
+    unit: str
+    flag: str  # "high" | "low" | "abnormal" | ""
+    symbol: str  # ▲ ▼ ＊, so the mark does not rely on colour
+    note: str  # the flag in words, for screen readers and the tooltip
+
+
+@dataclass(frozen=True)
+class CheckupRow:
+    key: str
+    name: str
+    unit: str
+    reference: str  # as shown: "≤ 84.9", "18.5–24.9", "(-)"
+    cells: tuple[Cell | None, ...]  # one per exam column, None when not measured
+    chart: Markup  # empty for qualitative items
+
+
+@dataclass(frozen=True)
+class ExamColumn:
+    date: str
+    institution: str
+
+
+@dataclass(frozen=True)
+class CheckupTable:
+    columns: tuple[ExamColumn, ...]
+    rows: tuple[CheckupRow, ...]
+
+
+_SYMBOLS = {"high": "▲", "low": "▼", "abnormal": "＊"}
+
+
+def judge(value: str, reference: str) -> str:
+    """How a value compares with its reference: "high", "low", "abnormal" or ""."""
+    number = numeric_value(value)
+    bounds = reference_range(reference)
+    if number is not None:
+        return bounds.judge(number) if bounds is not None else ""
+    if bounds is not None or not value.strip():
+        return ""
+    if reference.strip():
+        return "abnormal" if _qualitative_key(value) != _qualitative_key(reference) else ""
+    # Urine tests without a stated range: (-) and (±) are not flagged, (+) and more are.
+    return "abnormal" if "+" in unicodedata.normalize("NFKC", value) else ""
+
+
+def checkup_table(exams: Sequence[CheckupExam], lang: str) -> CheckupTable:
+    ordered = sorted(exams, key=lambda e: e.date, reverse=True)
+    columns = tuple(ExamColumn(format_date(e.date), e.institution) for e in ordered)
+    by_key = [{(i.code or i.name): i for i in exam.items} for exam in ordered]
+    # Items in the order of the newest exam, then any only older exams have; the newest
+    # name, unit and reference range stand for the row.
+    first_seen: dict[str, CheckupItem] = {}
+    for items in by_key:
+        for key, item in items.items():
+            first_seen.setdefault(key, item)
+    rows = []
+    for key, newest in first_seen.items():
+        name, unit, reference = newest.name, newest.unit, newest.reference
+        cells: list[Cell | None] = []
+        points: list[tuple[date, float]] = []
+        for exam, items in zip(ordered, by_key, strict=True):
+            found = items.get(key)
+            if found is None:
+                cells.append(None)
+                continue
+            flag = judge(found.value, found.reference or reference)
+            note = text(f"cl_{flag}", lang) if flag else ""
+            cells.append(Cell(found.value, found.unit, flag, _SYMBOLS.get(flag, ""), note))
+            number, day = numeric_value(found.value), parse_yyyymmdd(exam.date)
+            if number is not None and day is not None:
+                points.append((day, number))
+        bounds = reference_range(reference)
+        shown = bounds.text() if bounds is not None else reference
+        chart = line_chart(
+            points, unit=unit, reference=(bounds.low, bounds.high) if bounds else None, label=name
+        )
+        rows.append(CheckupRow(key, name, unit, shown, tuple(cells), chart))
+    return CheckupTable(columns, tuple(rows))
