@@ -36,7 +36,10 @@ def create_staff_app(config: Config, services: Services) -> Flask:
         app.register_blueprint(sandbox.create_blueprint(services, services.sandbox))
     if services.clinical is not None:
         app.register_blueprint(clinical.create_blueprint(services))
-    app.extensions["onshi_links"] = {"sandbox": bool(config.demo and services.sandbox)}
+    app.extensions["onshi_links"] = {
+        "sandbox": bool(config.demo and services.sandbox),
+        "clinical": services.clinical is not None,
+    }
     return app
 
 
