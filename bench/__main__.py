@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from bench import visits
+from bench import clinical, visits
 
 
 def main() -> int:
     visits.main(sys.argv[1:])
+    clinical.main([])
     return 0
 
 

@@ -37,7 +37,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[index]
 
 
-def _ms(values: list[float]) -> str:
+def ms_summary(values: list[float]) -> str:
     return (
         f"median {statistics.median(values) * 1000:8.1f} ms   "
         f"p95 {percentile(values, 95) * 1000:8.1f} ms"
@@ -155,16 +155,16 @@ def run_series(data: Path, visits: int, latency_ms: int) -> None:
         f"card visits through pcscd + vpcd + simulated central (mTLS), central latency "
         f"+{latency_ms} ms: {len(timings)} ok, {failures} failed"
     )
-    print(f"  end to end (PIN wait excluded) {_ms(total)}")
-    print(f"  card I/O                       {_ms(card_io)}")
-    print(f"  central round trips            {_ms(central_rt)}")
-    print(f"  appliance overhead             {_ms(overhead)}")
+    print(f"  end to end (PIN wait excluded) {ms_summary(total)}")
+    print(f"  card I/O                       {ms_summary(card_io)}")
+    print(f"  central round trips            {ms_summary(central_rt)}")
+    print(f"  appliance overhead             {ms_summary(overhead)}")
     print(
         f"  overhead share of end to end   median {statistics.median(share) * 100:5.1f} %   "
         f"p95 {percentile(share, 95) * 100:5.1f} %   (target <= 10 %)"
     )
     print(
-        f"  answer -> reception event      {_ms([t.answer_to_event_s for t in timings])}"
+        f"  answer -> reception event      {ms_summary([t.answer_to_event_s for t in timings])}"
         "   (target <= 1 s)"
     )
     print(f"  APDUs per visit                {statistics.median([t.apdus for t in timings]):.0f}")

@@ -256,12 +256,7 @@ class CentralService:
             req = parse_request(body)
         except MessageError as e:
             raise RequestRejected(400, str(e)) from None
-        if req.medical_institution_code != institution:
-            raise RequestRejected(
-                403,
-                "医療機関コードがクライアント証明書と一致しません / "
-                "MedicalInstitutionCode does not match the client certificate",
-            )
+        _check_institution(req.medical_institution_code, institution)
         return self._once(
             (institution, "qualification", req.file_id), body, lambda: self._answer(req)
         )
@@ -380,12 +375,7 @@ class CentralService:
                 f"MessageHeader/MessageKind がこの窓口 ({kind}) と違います / "
                 f"MessageHeader/MessageKind is {req.kind}, this endpoint serves {kind}",
             )
-        if req.medical_institution_code != institution:
-            raise RequestRejected(
-                403,
-                "医療機関コードがクライアント証明書と一致しません / "
-                "MedicalInstitutionCode does not match the client certificate",
-            )
+        _check_institution(req.medical_institution_code, institution)
         return self._once(
             (institution, kind, req.file_id), body, lambda: self._render_medinfo(self._medinfo(req))
         )
@@ -521,6 +511,16 @@ class CentralService:
     def _render(self, result: QualificationResult) -> Answer:
         body = build_result(result, encoding=self.encoding)
         return Answer(body, f"application/xml; charset={CHARSET[self.encoding]}")
+
+
+def _check_institution(code: str, institution: str) -> None:
+    """A request speaks for the institution of its client certificate, and no other."""
+    if code != institution:
+        raise RequestRejected(
+            403,
+            "医療機関コードがクライアント証明書と一致しません / "
+            "MedicalInstitutionCode does not match the client certificate",
+        )
 
 
 def _trimmed(insurer_number: str) -> str:

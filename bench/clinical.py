@@ -1,0 +1,119 @@
+"""The doctor's view: how long opening drug or checkup history takes, online and from the cache.
+
+The simulated central runs in its own process over mutual TLS; a PIN-verified card request
+(signed with the synthetic card's key, as the card would) gives consent to both kinds first.
+Online = consent check + YZK/TKK request + parse + encrypted cache write + audit entry;
+cached = consent check + decrypt + parse + audit entry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from bench.visits import ms_summary
+from device.clinical import ClinicalRecords
+from device.demo import wait_for_central
+from sync.central import CentralClient, tls_context
+from sync.challenge import signed_payload
+from sync.clock import JST
+from sync.fieldcrypt import FieldCipher, FieldKeys
+from sync.store import Store
+from sync.xmlmsg import CardAuthentication, ConsentAnswer, QualificationRequest
+
+CENTRAL_PORT = 18444
+MIC = "1312345670"
+PERSON = "P004"  # three chronic conditions and five yearly checkups in the simulator
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="bench.clinical")
+    parser.add_argument("--opens", type=int, default=30)
+    args = parser.parse_args(argv)
+    data = Path(tempfile.mkdtemp(prefix="onshi-bench-clinical-"))
+    subprocess.run(
+        [sys.executable, "-m", "sim", "pki", "--data", str(data)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    pki = data / "pki"
+    central_process = subprocess.Popen(
+        [sys.executable, "-m", "sim", "central", "--data", str(data)]
+        + ["--port", str(CENTRAL_PORT)],
+        stdout=subprocess.DEVNULL,
+    )
+    context = tls_context(pki / "central-ca.pem", pki / "device.pem", pki / "device.key")
+    central = CentralClient(f"https://127.0.0.1:{CENTRAL_PORT}", verify=context, timeout_s=10)
+    store = Store(data / "bench.db", FieldCipher(FieldKeys.load_or_create(data / "bench.key")))
+    try:
+        wait_for_central(central)
+        confirmation_id = consenting_visit(central, store, pki)
+        records = ClinicalRecords(store, central, MIC)
+        far_future = datetime.now(UTC) + timedelta(days=2)
+        for kind in ("drug", "checkup"):
+            online, cached, size = [], [], 0
+            for _ in range(args.opens):
+                store.purge_clinical_cache(far_future)  # the next open must ask the central
+                t0 = time.perf_counter()
+                record = records.open(confirmation_id, kind, user="bench")
+                online.append(time.perf_counter() - t0)
+                assert not record.from_cache
+                t0 = time.perf_counter()
+                assert records.open(confirmation_id, kind, user="bench").from_cache
+                cached.append(time.perf_counter() - t0)
+            cache = store.clinical_cache(confirmation_id, kind, datetime.now(UTC))
+            size = len(cache.data) if cache else 0
+            count = (
+                f"{len(record.result.months)} months"
+                if kind == "drug"
+                else f"{len(record.result.exams)} exams"
+            )
+            print(f"doctor's view, {kind} ({count}, answer {size / 1024:.0f} KiB):")
+            print(f"  online (central over mTLS)   {ms_summary(online)}")
+            print(f"  from the encrypted cache     {ms_summary(cached)}")
+        print(f"  central round trip (last)      {central.last_round_trip_s or 0:.4f} s")
+        print()
+    finally:
+        central.close()
+        store.close()
+        central_process.terminate()
+        central_process.wait(10)
+
+
+def consenting_visit(central: CentralClient, store: Store, pki: Path) -> int:
+    """A PIN-verified card visit that agrees to both kinds; the stored confirmation's id."""
+    file_id = secrets.token_hex(10)
+    nonce = central.nonce()
+    key = serialization.load_pem_private_key(
+        (pki / "cards" / f"{PERSON}.key").read_bytes(), password=None
+    )
+    assert isinstance(key, rsa.RSAPrivateKey)
+    signature = key.sign(signed_payload(nonce, MIC, file_id), padding.PKCS1v15(), hashes.SHA256())
+    certificate = (pki / "cards" / f"{PERSON}.der").read_bytes()
+    now = datetime.now(JST)
+    consents = tuple(
+        ConsentAnswer(kind, True, now.strftime("%Y%m%d%H%M%S")) for kind in ("drug", "checkup")
+    )
+    answer = central.confirm(
+        QualificationRequest(
+            MIC,
+            now.strftime("%Y%m%d"),
+            file_id,
+            "1",
+            card=CardAuthentication(certificate, nonce, signature, "pin"),
+            consents=consents,
+        )
+    )
+    stored = store.save_confirmation(
+        file_id=file_id, raw_result=answer.raw, kind="card", method="pin", actor="bench"
+    )
+    return stored.id
