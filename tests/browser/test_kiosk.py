@@ -182,6 +182,7 @@ def test_idle_pin_screen_times_out_and_clears_the_page(
     assert len(page.query_selector_all("#pin-dots .dot.filled")) == 2
     error = kiosk.wait("error")
     assert "時間切れ" in error.inner_text()
+    kiosk.shot("kiosk-timeout")
     kiosk.wait("welcome")
     assert page.query_selector_all("#pin-dots .dot.filled") == []
     assert page.inner_text("#error-text") == ""
