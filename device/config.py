@@ -150,6 +150,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("staff_port", int, 8080, "Port of the staff web UI", _port),
     Setting(
+        "staff_tls_cert",
+        Path,
+        Path(""),
+        "Certificate (PEM) of the staff web UI's HTTPS; empty = a self-signed one made at first "
+        "start in <data_dir>/staff-tls/",
+    ),
+    Setting("staff_tls_key", Path, Path(""), "Private key (PEM) of staff_tls_cert"),
+    Setting(
         "kiosk_port",
         int,
         8081,
@@ -230,6 +238,8 @@ class Config:
     reader: str
     staff_host: str
     staff_port: int
+    staff_tls_cert: Path
+    staff_tls_key: Path
     kiosk_port: int
     pin_timeout_s: float
     consent_timeout_s: float

@@ -115,6 +115,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX sessions_user ON sessions(user_id);
     """,
+    """
+    ALTER TABLE users ADD COLUMN totp_secret BLOB;  -- encrypted TOTP seed; NULL = none enrolled
+    ALTER TABLE users ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0;  -- codes work once
+    ALTER TABLE users ADD COLUMN password_changed_at TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN second_factor INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE settings (
+        name TEXT PRIMARY KEY,          -- a name of device.config.SETTINGS
+        value TEXT NOT NULL,            -- as typed in the admin page, validated before saving
+        changed_at TEXT NOT NULL,
+        changed_by TEXT NOT NULL
+    );
+    CREATE INDEX audit_subject ON audit(subject);
+    CREATE INDEX audit_action ON audit(action);
+    """,
 )
 
 

@@ -147,7 +147,7 @@ def test_migrations_run_once(tmp_path: Path) -> None:
     keys = FieldKeys.load_or_create(tmp_path / "key")
     Store(tmp_path / "db", FieldCipher(keys)).close()
     again = Store(tmp_path / "db", FieldCipher(keys))
-    assert again.schema_version == len(MIGRATIONS) == 2
+    assert again.schema_version == len(MIGRATIONS) == 3
 
 
 def test_audit_chain_names_the_first_tampered_entry(store: Store, tmp_path: Path) -> None:
@@ -196,7 +196,7 @@ def test_a_version_1_database_migrates_and_keeps_its_rows(
     monkeypatch.setattr(sync.store, "MIGRATIONS", MIGRATIONS)
 
     new = Store(tmp_path / "db", FieldCipher(keys))
-    assert new.schema_version == 2
+    assert new.schema_version == len(MIGRATIONS)
     assert new.visit("v1") == VisitRecord("v1", now, now, "r", "pin", "done", "", "f1", staff="")
     got = new.confirmation(saved.id)
     assert got is not None and got.result.results[0].name == NAME
