@@ -8,18 +8,26 @@ passed to the parts that use it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import os
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from device.accounts import Accounts
+from device.checks import ManualChecks
 from device.clinical import ClinicalRecords
-from device.config import Config
+from device.config import Config, load_config
+from device.errors_log import RecentErrors
 from device.events import EventBus, ReaderStatus
 from device.flow import VisitFlow, VisitInputs
 from device.jobs import Jobs
 from device.sandbox import CardSandbox
 from device.services import Services
+from device.status import ApplianceStatus
+from device.tls import staff_certificate
 from reader.events import CardInserted, CardRemovedEvent, PcscDown, PcscUp, ReaderEvent
 from reader.pcsc import PcscReaders, ReaderMonitor
 from sync.central import CentralClient, tls_context
@@ -30,6 +38,10 @@ from web.app import create_kiosk_app, create_staff_app
 from web.server import WebServer
 
 log = logging.getLogger(__name__)
+
+# The status page probes the central on its own short leash: a page must not hang for the
+# full request timeout and retries of the visit flow's client while the central is down.
+STATUS_TIMEOUT_S = 3.0
 
 
 def forbidden_apdu_logger(apdu: bytes) -> None:
@@ -46,18 +58,16 @@ class Appliance:
     staff: WebServer
     kiosk: WebServer
     jobs: Jobs
+    status: ApplianceStatus
+    status_central: CentralClient
+    status_readers: PcscReaders  # its own PC/SC context: page requests come from any thread
 
     def start(self) -> None:
         self.staff.start()
         self.kiosk.start()
         self.monitor.start()
         self.jobs.start()
-        log.info(
-            "staff UI on http://%s:%d/  kiosk on http://127.0.0.1:%d/",
-            self.services.config.staff_host,
-            self.staff.port,
-            self.kiosk.port,
-        )
+        log.info("staff UI on %s/  kiosk on %s/", self.staff.base_url, self.kiosk.base_url)
 
     def stop(self) -> None:
         self.jobs.stop()
@@ -67,6 +77,9 @@ class Appliance:
             self.services.sandbox.close()
         self.staff.stop()
         self.kiosk.stop()
+        self.status.close()
+        self.status_central.close()
+        self.status_readers.close()
         self.central.close()
         self.readers.close()
         self.services.store.close()
@@ -92,14 +105,54 @@ def connect_central(
     )
 
 
-def build_appliance(config: Config, clock: Callable[[], datetime] = utc_now) -> Appliance:
+def load_settings(
+    path: Path | None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """The configuration including the values saved on the admin page.
+
+    The database is found from the file/environment layers alone (data_dir and key_file are not
+    editable), then everything is loaded again with the stored values in their place.
+    """
+    environ = os.environ if environ is None else environ
+    first = load_config(path, environ, overrides)
+    store = open_store(first)
+    try:
+        stored = store.stored_settings()
+    finally:
+        store.close()
+    return load_config(path, environ, overrides, stored=stored)
+
+
+def build_appliance(
+    config: Config,
+    clock: Callable[[], datetime] = utc_now,
+    *,
+    restart: threading.Event | None = None,
+    errors: RecentErrors | None = None,
+) -> Appliance:
     """Every part, built once. `clock` is the one time source of the whole appliance (tests
-    move it forward to expire consent and sessions without sleeping)."""
+    move it forward to expire consent and sessions without sleeping). `restart` is the event
+    the admin page sets to have the run loop rebuild everything from the saved settings;
+    `errors` the ring of recent log records the CLI installed."""
     store = open_store(config, clock)
     central = connect_central(config)
+    status_central = connect_central(config, timeout_s=STATUS_TIMEOUT_S, retries=0)
     bus = EventBus()
     inputs = VisitInputs()
     readers = PcscReaders()
+    status_readers = PcscReaders()
+    status = ApplianceStatus(
+        config=config,
+        store=store,
+        central=status_central,
+        bus=bus,
+        list_readers=status_readers.list_readers,
+        errors=errors if errors is not None else RecentErrors(),
+        clock=clock,
+    )
     flow = VisitFlow(
         medical_institution_code=config.medical_institution_code,
         connect=readers.connect,
@@ -124,6 +177,15 @@ def build_appliance(config: Config, clock: Callable[[], datetime] = utc_now) -> 
         sandbox,
         accounts=Accounts(store, clock=clock),
         clinical=ClinicalRecords(store, central, config.medical_institution_code, clock),
+        checks=ManualChecks(
+            medical_institution_code=config.medical_institution_code,
+            central=central,
+            store=store,
+            bus=bus,
+            clock=clock,
+        ),
+        status=status,
+        restart=restart,
     )
 
     def on_reader_event(event: ReaderEvent) -> None:
@@ -139,6 +201,24 @@ def build_appliance(config: Config, clock: Callable[[], datetime] = utc_now) -> 
         flow.handle(event)
 
     monitor = ReaderMonitor(on_reader_event, reader_filter=config.reader)
-    staff = WebServer(create_staff_app(config, services), config.staff_host, config.staff_port)
+    certificate, private_key = staff_certificate(config)
+    staff = WebServer(
+        create_staff_app(config, services),
+        config.staff_host,
+        config.staff_port,
+        certificate=certificate,
+        private_key=private_key,
+    )
     kiosk = WebServer(create_kiosk_app(config, services), "127.0.0.1", config.kiosk_port)
-    return Appliance(services, readers, monitor, central, staff, kiosk, Jobs(services))
+    return Appliance(
+        services,
+        readers,
+        monitor,
+        central,
+        staff,
+        kiosk,
+        Jobs(services),
+        status,
+        status_central,
+        status_readers,
+    )

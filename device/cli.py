@@ -7,19 +7,26 @@ import getpass
 import logging
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from device.cli_support import wait_for_stop_signal
+from device.cli_support import install_stop_signal, run_until_stopped
 from device.config import SETTINGS, Config, ConfigError, load_config
+from device.errors_log import RecentErrors
 from reader.errors import ReaderError
 from reader.traffic import enable_traffic_logging
 from sync.central import CentralError
 from sync.fieldcrypt import KeyFileError
 
+if TYPE_CHECKING:  # imported when the command runs: `onshi settings` stays fast
+    from device.appliance import Appliance
+
 # 1 is "the visit did not end with an answer" (onshi card check); the rest follow sysexits.h.
 EXIT_OK, EXIT_USAGE, EXIT_CONFIG, EXIT_READER, EXIT_CENTRAL = 0, 64, 78, 69, 75
 EXIT_DATA = 65  # bad input for an admin command (EX_DATAERR)
+EXIT_AUDIT_BROKEN = 1  # `onshi audit verify`: the chain does not hold
 
 COMMANDS: dict[str, str] = {
     "run": "Run the appliance: reader, visit flow, staff UI and kiosk",
@@ -32,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "card check": "Run a whole card visit from the terminal (PIN read from stdin)",
     "settings": "List every setting with its default and help",
     "admin create-user": "Create a staff login; the password is asked twice (or --password-stdin)",
+    "audit verify": "Check the audit log's hash chain; names the first entry that does not hold",
 }
 
 
@@ -82,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Read the password from the first line of stdin instead of prompting",
     )
+    audit = sub.add_parser("audit", help="Audit log: verify (see onshi audit -h)")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser("verify", help=COMMANDS["audit verify"])
     return parser
 
 
@@ -97,15 +108,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from device.demo import run_demo
 
-            return run_demo(args.data, args.config)
+            return run_demo(args.data, args.config, errors=RecentErrors().install())
         config = load_config(args.config)
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        if config.log_level == "TRAFFIC":
-            enable_traffic_logging(logging.getLogger())  # says so loudly: card data in logs
-        else:
-            logging.getLogger().setLevel(config.log_level)
+        _apply_log_level(config)
         if args.command == "run":
-            return _run(config)
+            return _run(args.config, RecentErrors().install())
+        if args.command == "audit":
+            return _audit_verify(config)
         if args.command == "card":
             from device.technician import card_check, card_info
 
@@ -126,6 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_OK
     return EXIT_USAGE
+
+
+def _apply_log_level(config: Config) -> None:
+    if config.log_level == "TRAFFIC":
+        enable_traffic_logging(logging.getLogger())  # says so loudly: card data in logs
+    else:
+        logging.getLogger().setLevel(config.log_level)
 
 
 def _settings() -> int:
@@ -188,15 +205,52 @@ def _os_user() -> str:
         return str(os.getuid())
 
 
-def _run(config: Config) -> int:
-    from device.appliance import build_appliance
+def _audit_verify(config: Config) -> int:
+    """Exit 0 when the whole chain holds, 1 naming the first entry that does not."""
+    from device.appliance import open_store
 
-    appliance = build_appliance(config)
-    appliance.start()
-    print(f"受付画面 / reception: http://{config.staff_host}:{appliance.staff.port}/", flush=True)
-    print(f"キオスク / kiosk:     http://127.0.0.1:{appliance.kiosk.port}/", flush=True)
+    if not config.database_path.exists():
+        raise ConfigError(
+            f"データベースがありません / no database at {config.database_path} (data_dir?)"
+        )
+    store = open_store(config)
     try:
-        wait_for_stop_signal()
+        verdict = store.verify_audit_detail()
+        outcome = (
+            f"ok entries={verdict.checked}"
+            if verdict.ok
+            else f"broken at id={verdict.first_bad_id} after {verdict.checked} entries"
+        )
+        store.audit(f"cli:{_os_user()}", "audit.verify", "audit", outcome)
     finally:
-        appliance.stop()
+        store.close()
+    if verdict.ok:
+        print(f"OK {verdict.checked} entries（監査ログの連鎖は正常です / the audit chain holds）")
+        return EXIT_OK
+    print(
+        f"NG: 監査ログ {verdict.first_bad_id} 番 / audit entry id {verdict.first_bad_id}: "
+        f"{verdict.reason}\n"
+        f"  それより前の {verdict.checked} 件は正常 / the {verdict.checked} entries before it hold",
+        file=sys.stderr,
+    )
+    return EXIT_AUDIT_BROKEN
+
+
+def _run(config_path: Path | None, errors: RecentErrors) -> int:
+    """Serve until Ctrl-C / SIGTERM; "restart" on the admin page rebuilds from the saved
+    settings in this same process."""
+    from device.appliance import build_appliance, load_settings
+
+    stop = install_stop_signal()
+
+    def start(restart: threading.Event) -> Appliance:
+        config = load_settings(config_path)
+        _apply_log_level(config)
+        appliance = build_appliance(config, restart=restart, errors=errors)
+        appliance.start()
+        print(f"受付画面 / reception: {appliance.staff.base_url}/", flush=True)
+        print(f"キオスク / kiosk:     {appliance.kiosk.base_url}/", flush=True)
+        return appliance
+
+    run_until_stopped(start, stop)
     return EXIT_OK

@@ -2,22 +2,33 @@
 
 The CLI help, docs/configuration.md and the validation all read SETTINGS, so a setting cannot
 exist without documentation (tests/unit/test_docs.py checks the docs).
-Values come from the defaults, then a TOML file, then ONSHI_<NAME> environment variables.
+Values come from the defaults, then a TOML file, then the values saved on the admin page (kept in
+the database), then ONSHI_<NAME> environment variables, then explicit overrides (the demo's).
+Each Config remembers where every value came from, so the admin page can show it and lock the
+settings that the environment or the command decides.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from sync.codes import CONSENT_KIND
 
+log = logging.getLogger(__name__)
+
 LOG_LEVELS = ("ERROR", "WARNING", "INFO", "DEBUG", "TRAFFIC")
+
+# Where a value came from (Config.sources); the admin page cannot change the last two.
+SOURCE_DEFAULT, SOURCE_FILE, SOURCE_STORED = "default", "file", "stored"
+SOURCE_ENVIRONMENT, SOURCE_OVERRIDE = "environment", "override"
+LOCKED_SOURCES = frozenset({SOURCE_ENVIRONMENT, SOURCE_OVERRIDE})
 
 
 class ConfigError(ValueError):
@@ -31,6 +42,9 @@ class Setting:
     default: Any
     help: str
     check: Callable[[Any], str | None] | None = None  # returns the reason a value is refused
+    # False: where the data lives and what the box is (demo or not) are decided on the box
+    # itself, never from a page served by that box.
+    editable: bool = True
 
 
 def _medical_institution_code(value: Any) -> str | None:
@@ -93,6 +107,7 @@ SETTINGS: tuple[Setting, ...] = (
         Path,
         Path(".onshi"),
         "Directory for the database, its key file and the demo card state",
+        editable=False,
     ),
     Setting(
         "key_file",
@@ -100,6 +115,7 @@ SETTINGS: tuple[Setting, ...] = (
         Path(""),
         "File holding the database encryption keys (default: <data_dir>/store.key; on the "
         "appliance a systemd credential)",
+        editable=False,
     ),
     Setting(
         "central_url",
@@ -207,12 +223,14 @@ SETTINGS: tuple[Setting, ...] = (
         bool,
         False,
         "Demo mode: shows the sandbox page that places virtual cards. Never on a real clinic",
+        editable=False,
     ),
     Setting(
         "demo_data",
         Path,
         Path(".demo"),
         "Simulator data (test PKI, card state) used by the demo sandbox",
+        editable=False,
     ),
     Setting(
         "log_level",
@@ -251,6 +269,8 @@ class Config:
     demo: bool
     demo_data: Path
     log_level: str
+    # setting name → SOURCE_*; not a setting itself, and not part of equality
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def consent_kind_list(self) -> tuple[str, ...]:
@@ -287,19 +307,52 @@ def _convert(setting: Setting, raw: Any) -> Any:
     return str(raw)
 
 
+SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+def parse_setting(setting: Setting, raw: Any) -> Any:
+    """The typed value of `raw` for `setting`; ValueError with the reason (ja / en) when refused.
+
+    load_config and the admin page both validate through here, so they cannot disagree.
+    """
+    try:
+        value = _convert(setting, raw)
+        reason = setting.check(value) if setting.check else None
+    except (TypeError, ValueError) as exc:
+        reason = str(exc) if setting.kind is bool else _type_reason(setting.kind)
+    if reason:
+        raise ValueError(reason)
+    return value
+
+
+def _type_reason(kind: type) -> str:
+    names = {int: ("整数", "an integer"), float: ("数値", "a number")}
+    ja, en = names.get(kind, ("値", kind.__name__))
+    return f"{ja}で指定してください / must be {en}"
+
+
 def load_config(
     path: Path | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    stored: Mapping[str, str] | None = None,
 ) -> Config:
-    """Defaults ← TOML file ← environment (ONSHI_NAME) ← explicit overrides; all errors at once."""
+    """Defaults ← TOML file ← stored (admin page) ← environment (ONSHI_NAME) ← explicit
+    overrides; all errors at once.
+
+    A stored value that no longer validates (renamed setting, stricter check after an upgrade,
+    a setting made read-only) is logged as a warning and ignored: the box must still start so an
+    admin can fix it on the page.
+    """
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {s.name: s.default for s in SETTINGS}
-    sources: dict[str, Any] = {}
+    raw: dict[str, Any] = {}
+    origin: dict[str, str] = {s.name: SOURCE_DEFAULT for s in SETTINGS}
     errors: list[str] = []
+    file_values: dict[str, Any] = {}
     if path is not None:
         try:
-            sources.update(tomllib.loads(path.read_text(encoding="utf-8")))
+            file_values = tomllib.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError(
                 f"設定ファイルを読めません / cannot read {path}: {exc.strerror}"
@@ -308,30 +361,48 @@ def load_config(
             raise ConfigError(
                 f"設定ファイルの書式が違います / {path} is not valid TOML: {exc}"
             ) from exc
-    known = {s.name for s in SETTINGS}
-    for name in sources:
-        if name not in known:
+    for name, value in file_values.items():
+        if name not in SETTINGS_BY_NAME:
             errors.append(f"{name}: 未知の設定 / unknown setting")
+            continue
+        raw[name], origin[name] = value, SOURCE_FILE
+    for name, value in (stored or {}).items():
+        setting = SETTINGS_BY_NAME.get(name)
+        reason = stored_setting_problem(name, value)
+        if setting is None or reason:
+            log.warning("stored setting %s ignored: %s", name[:64], reason)
+            continue
+        raw[name], origin[name] = value, SOURCE_STORED
     for setting in SETTINGS:
         env = environ.get("ONSHI_" + setting.name.upper())
         if env is not None:
-            sources[setting.name] = env
-    if overrides:
-        sources.update(overrides)
+            raw[setting.name], origin[setting.name] = env, SOURCE_ENVIRONMENT
+    for name, value in (overrides or {}).items():
+        if name in SETTINGS_BY_NAME:
+            raw[name], origin[name] = value, SOURCE_OVERRIDE
     for setting in SETTINGS:
-        if setting.name not in sources:
+        if setting.name not in raw:
             continue
         try:
-            value = _convert(setting, sources[setting.name])
-            reason = setting.check(value) if setting.check else None
-        except (TypeError, ValueError) as exc:
-            reason = str(exc) if setting.kind is bool else f"{setting.kind.__name__} expected"
-        if reason:
-            errors.append(f"{setting.name} = {sources[setting.name]!r}: {reason}")
-        else:
-            values[setting.name] = value
+            values[setting.name] = parse_setting(setting, raw[setting.name])
+        except ValueError as exc:
+            errors.append(f"{setting.name} = {raw[setting.name]!r}: {exc}")
     if errors:
         raise ConfigError("設定に誤りがあります / invalid settings:\n  " + "\n  ".join(errors))
-    names = {f.name for f in fields(Config)}
-    assert names == known, "Config and SETTINGS must declare the same names"
-    return Config(**values)
+    names = {f.name for f in fields(Config)} - {"sources"}
+    assert names == set(SETTINGS_BY_NAME), "Config and SETTINGS must declare the same names"
+    return Config(**values, sources=origin)
+
+
+def stored_setting_problem(name: str, value: str) -> str | None:
+    """Why a value saved on the admin page cannot be used (None when it can)."""
+    setting = SETTINGS_BY_NAME.get(name)
+    if setting is None:
+        return "未知の設定 / unknown setting"
+    if not setting.editable:
+        return "管理画面では変更できない設定 / not editable on the admin page"
+    try:
+        parse_setting(setting, value)
+    except ValueError as exc:
+        return str(exc)
+    return None

@@ -12,13 +12,14 @@ import secrets
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 from device.accounts import Accounts, role_label
-from device.appliance import build_appliance, connect_central
-from device.cli_support import wait_for_stop_signal
-from device.config import load_config
+from device.appliance import Appliance, build_appliance, connect_central, load_settings
+from device.cli_support import install_stop_signal, run_until_stopped
+from device.errors_log import RecentErrors
 from reader.errors import ReaderUnavailable
 from reader.pcsc import PcscReaders
 from sync.central import CentralClient, CentralError
@@ -69,12 +70,11 @@ def ensure_pcscd() -> subprocess.Popen[bytes] | None:
     raise DemoError("pcscd が起動しません / pcscd did not start (are you root?)")
 
 
-def run_demo(data: Path, config_path: Path | None) -> int:
+def run_demo(data: Path, config_path: Path | None, errors: RecentErrors | None = None) -> int:
     data = data.resolve()
     pki = data / "pki"
     subprocess.run([sys.executable, "-m", "sim", "pki", "--data", str(data)], check=True)
     children: list[subprocess.Popen[bytes]] = []
-    appliance = None
     try:
         pcscd = ensure_pcscd()
         if pcscd is not None:
@@ -99,45 +99,47 @@ def run_demo(data: Path, config_path: Path | None) -> int:
                 ]
             )
         )
-        config = load_config(
-            config_path,
-            overrides={
-                "demo": True,
-                "demo_data": data,
-                "data_dir": data / "appliance",
-                "central_url": f"https://127.0.0.1:{DEMO_CENTRAL_PORT}",
-                "central_ca": pki / "central-ca.pem",
-                "device_cert": pki / "device.pem",
-                "device_key": pki / "device.key",
-                "reader": VPCD_READER,
-            },
-        )
+        overrides = {
+            "demo": True,
+            "demo_data": data,
+            "data_dir": data / "appliance",
+            "central_url": f"https://127.0.0.1:{DEMO_CENTRAL_PORT}",
+            "central_ca": pki / "central-ca.pem",
+            "device_cert": pki / "device.pem",
+            "device_key": pki / "device.key",
+            "reader": VPCD_READER,
+        }
+        config = load_settings(config_path, overrides=overrides)
         probe = connect_central(config, timeout_s=2, retries=0)
         try:
             wait_for_central(probe)
         finally:
             probe.close()
-        appliance = build_appliance(config)
-        appliance.start()
-        staff = f"http://{config.staff_host}:{appliance.staff.port}"
-        accounts = appliance.services.accounts or Accounts(appliance.services.store)
-        logins = ensure_demo_logins(accounts, data)
-        print(
-            "\nonshi-edge デモ / demo is running:\n"
-            f"  受付 / reception:        {staff}/\n"
-            f"  仮想カード / sandbox:    {staff}/sandbox\n"
-            f"  キオスク / kiosk:        http://127.0.0.1:{appliance.kiosk.port}/\n"
-            + logins_text(logins, data / LOGINS_FILE, f"{staff}/login")
-            + "Ctrl-C で終了 / Ctrl-C stops everything.\n",
-            flush=True,
-        )
-        wait_for_stop_signal()
+        stop = install_stop_signal()
+        starts = 0
+
+        def start(restart: threading.Event) -> Appliance:
+            # Each (re)start reads the settings saved on the admin page afresh.
+            nonlocal starts
+            current = load_settings(config_path, overrides=overrides)
+            appliance = build_appliance(current, restart=restart, errors=errors)
+            appliance.start()
+            starts += 1
+            if starts == 1:
+                try:
+                    _announce(appliance, data)
+                except BaseException:
+                    appliance.stop()
+                    raise
+            else:
+                print("再起動しました / restarted with the saved settings", flush=True)
+            return appliance
+
+        run_until_stopped(start, stop)
     except DemoError as exc:
         print(exc, file=sys.stderr)
         return 1
     finally:
-        if appliance is not None:
-            appliance.stop()
         for child in reversed(children):
             child.terminate()
             try:
@@ -145,6 +147,24 @@ def run_demo(data: Path, config_path: Path | None) -> int:
             except subprocess.TimeoutExpired:
                 child.kill()
     return 0
+
+
+def _announce(appliance: Appliance, data: Path) -> None:
+    """Create the demo logins on a fresh database and print where everything is."""
+    staff = appliance.staff.base_url
+    accounts = appliance.services.accounts or Accounts(appliance.services.store)
+    logins = ensure_demo_logins(accounts, data)
+    print(
+        "\nonshi-edge デモ / demo is running:\n"
+        f"  受付 / reception:        {staff}/\n"
+        f"  仮想カード / sandbox:    {staff}/sandbox\n"
+        f"  キオスク / kiosk:        {appliance.kiosk.base_url}/\n"
+        "  (職員画面は自己署名証明書の HTTPS です / the staff pages use HTTPS with a self-signed "
+        "certificate: accept it once in the browser)\n"
+        + logins_text(logins, data / LOGINS_FILE, f"{staff}/login")
+        + "Ctrl-C で終了 / Ctrl-C stops everything.\n",
+        flush=True,
+    )
 
 
 def ensure_demo_logins(accounts: Accounts, data: Path) -> list[tuple[str, str]]:

@@ -16,6 +16,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,17 @@ class CentralClient:
         started = time.perf_counter()
         self._json("GET", "/v1/health")
         return time.perf_counter() - started
+
+    def server_time(self) -> datetime:
+        """The central's clock (GET /v1/time), aware; for the clock check on the status page."""
+        body = self._json("GET", "/v1/time")
+        try:
+            value = datetime.fromisoformat(str(body["now"]))
+        except (KeyError, ValueError) as exc:
+            raise CentralAnswerError("時刻の形式が違います / malformed time answer") from exc
+        if value.tzinfo is None:
+            raise CentralAnswerError("時刻にタイムゾーンがありません / time without a zone")
+        return value
 
     def confirm(self, request: QualificationRequest) -> CentralAnswer:
         """Send one qualification request; the answer's file id must match ours."""

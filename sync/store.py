@@ -176,6 +176,7 @@ class UserRow:
     password_hash: str
     disabled: bool
     created_at: datetime
+    has_totp: bool = False  # a TOTP secret is enrolled (known without decrypting it)
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,7 @@ class SessionRow:
     created_at: datetime
     last_seen: datetime
     client: str
+    second_factor: bool = False  # the TOTP step of this sign-in is done
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,26 @@ class AuditEntry:
     detail: str
     prev_hash: str
     hash: str
+
+
+AUDIT_CONTENT_CHANGED = (
+    "内容が書き換えられています（ハッシュ不一致） / contents changed: the hash does not match"
+)
+AUDIT_LINK_BROKEN = (
+    "直前の記録とつながっていません（削除・挿入・並べ替え） / "
+    "not linked to the entry before it: an entry was deleted, inserted or reordered"
+)
+SETTING_DEFAULT_MARK = "(既定 / default)"
+_AUDIT_VERIFY_SLICE = 5000
+_AUDIT_PAGE_MAX = 1000
+
+
+@dataclass(frozen=True)
+class AuditVerdict:
+    ok: bool
+    checked: int  # entries that hold, from the first
+    first_bad_id: int | None
+    reason: str  # AUDIT_CONTENT_CHANGED or AUDIT_LINK_BROKEN; "" when ok
 
 
 def _audit_hash(prev_hash: str, at: str, actor: str, action: str, subject: str, detail: str) -> str:
@@ -442,6 +464,24 @@ class Store:
             [self._index("birthdate", birthdate), limit],
         )
 
+    def confirmation_raw(self, confirmation_id: int) -> bytes | None:
+        """The answer exactly as central sent it (decrypted), for the admin's raw view."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT file_id, enc_result FROM confirmations WHERE id = ?", [confirmation_id]
+            ).fetchone()
+        if row is None:
+            return None
+        return self._cipher.decrypt(row[1], f"confirmations.enc_result:{row[0]}")
+
+    def audit_for_subject(self, subject: str, limit: int = 200) -> list[AuditEntry]:
+        """Who did what to one subject ("confirmation:7"), newest first (index audit_subject)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM audit WHERE subject = ? ORDER BY id DESC LIMIT ?", [subject, limit]
+            ).fetchall()
+        return [AuditEntry(*row) for row in rows]
+
     def count_confirmations(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM confirmations").fetchone()[0])
@@ -566,21 +606,10 @@ class Store:
     def _user(self, where: str, value: object) -> UserRow | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT id, username, display_name, roles, password_hash, disabled, created_at"
-                f" FROM users WHERE {where}",
+                f"SELECT {_USER_COLUMNS} FROM users WHERE {where}",
                 [value],
             ).fetchone()
-        if row is None:
-            return None
-        return UserRow(
-            row[0],
-            row[1],
-            row[2],
-            tuple(r for r in row[3].split(",") if r),
-            row[4],
-            bool(row[5]),
-            datetime.fromisoformat(row[6]),
-        )
+        return None if row is None else _user_row(row)
 
     def count_users(self) -> int:
         with self._lock:
@@ -615,8 +644,8 @@ class Store:
     def session(self, token_hash: str) -> SessionRow | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT token_hash, user_id, csrf_token, created_at, last_seen, client"
-                " FROM sessions WHERE token_hash = ?",
+                "SELECT token_hash, user_id, csrf_token, created_at, last_seen, client,"
+                " second_factor FROM sessions WHERE token_hash = ?",
                 [token_hash],
             ).fetchone()
         if row is None:
@@ -628,6 +657,7 @@ class Store:
             datetime.fromisoformat(row[3]),
             datetime.fromisoformat(row[4]),
             row[5],
+            bool(row[6]),
         )
 
     def touch_session(self, token_hash: str, at: datetime) -> None:
@@ -640,6 +670,62 @@ class Store:
     def delete_session(self, token_hash: str) -> None:
         with self._write() as db:
             db.execute("DELETE FROM sessions WHERE token_hash = ?", [token_hash])
+
+    # -- second factor and user management (rows only; policy in device/accounts.py) -------
+    def set_session_second_factor(self, token_hash: str) -> None:
+        with self._write() as db:
+            db.execute("UPDATE sessions SET second_factor = 1 WHERE token_hash = ?", [token_hash])
+
+    def delete_sessions_of(self, user_id: int, *, keep: str = "") -> int:
+        """End every session of a user (except the one whose hash is `keep`); how many ended."""
+        with self._write() as db:
+            cursor = db.execute(
+                "DELETE FROM sessions WHERE user_id = ? AND token_hash != ?", [user_id, keep]
+            )
+            return int(cursor.rowcount)
+
+    def set_totp_secret(self, user_id: int, secret: bytes | None) -> None:
+        """Enrol (encrypted, bound to the user's row) or remove (None) the TOTP seed."""
+        blob = None if secret is None else self._cipher.encrypt(secret, _totp_binding(user_id))
+        with self._write() as db:
+            db.execute("UPDATE users SET totp_secret = ? WHERE id = ?", [blob, user_id])
+
+    def totp_secret(self, user_id: int) -> bytes | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT totp_secret FROM users WHERE id = ?", [user_id]
+            ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return self._cipher.decrypt(row[0], _totp_binding(user_id))
+
+    def use_totp_step(self, user_id: int, step: int) -> bool:
+        """Spend a TOTP time step: True only the first time and only when newer than the last."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE users SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?",
+                [step, user_id, step],
+            )
+            return cursor.rowcount == 1
+
+    def set_user_roles(self, user_id: int, roles: tuple[str, ...]) -> None:
+        with self._write() as db:
+            db.execute("UPDATE users SET roles = ? WHERE id = ?", [",".join(roles), user_id])
+
+    def set_password_hash(self, user_id: int, password_hash: str, *, at: datetime) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE users SET password_hash = ?, password_changed_at = ? WHERE id = ?",
+                [password_hash, _instant(at), user_id],
+            )
+
+    def list_users(self) -> list[UserRow]:
+        """Every user by username; TOTP only as enrolled or not (nothing is decrypted)."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_USER_COLUMNS} FROM users ORDER BY username"
+            ).fetchall()
+        return [_user_row(row) for row in rows]
 
     def purge_sessions(self, *, seen_before: datetime, created_before: datetime) -> int:
         """Delete sessions idle since seen_before or started before created_before."""
@@ -687,6 +773,148 @@ class Store:
                 return entry.id
             prev = entry.hash
         return None
+
+    def verify_audit_detail(self) -> AuditVerdict:
+        """The whole chain from the genesis: how many entries hold, the first that does not, why.
+
+        Read in slices so a five-year log neither fills the memory nor holds the lock (and so
+        the card flow) for the whole check; entries appended meanwhile are checked too.
+        """
+        prev = GENESIS_HASH
+        checked = 0
+        last_id = 0
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT id, at, actor, action, subject, detail, prev_hash, hash FROM audit"
+                    " WHERE id > ? ORDER BY id LIMIT ?",
+                    [last_id, _AUDIT_VERIFY_SLICE],
+                ).fetchall()
+            if not rows:
+                return AuditVerdict(True, checked, None, "")
+            for row in rows:
+                entry = AuditEntry(*row)
+                expected = _audit_hash(
+                    entry.prev_hash,
+                    entry.at,
+                    entry.actor,
+                    entry.action,
+                    entry.subject,
+                    entry.detail,
+                )
+                if entry.hash != expected:
+                    return AuditVerdict(False, checked, entry.id, AUDIT_CONTENT_CHANGED)
+                if entry.prev_hash != prev:
+                    return AuditVerdict(False, checked, entry.id, AUDIT_LINK_BROKEN)
+                prev = entry.hash
+                checked += 1
+                last_id = entry.id
+
+    # -- settings saved on the admin page (validated by device.config before saving) ---------
+    def stored_settings(self) -> dict[str, str]:
+        with self._lock:
+            rows = self._db.execute("SELECT name, value FROM settings ORDER BY name").fetchall()
+        return {str(name): str(value) for name, value in rows}
+
+    def save_setting(
+        self, name: str, value: str, *, actor: str, previous: str | None = None
+    ) -> None:
+        """Save one value with its audit entry in one transaction; `previous` is the value in
+        effect before (default: the one stored). No setting holds personal data."""
+        with self._write() as db:
+            row = db.execute("SELECT value FROM settings WHERE name = ?", [name]).fetchone()
+            old = previous if previous is not None else (str(row[0]) if row else "")
+            db.execute(
+                "INSERT INTO settings (name, value, changed_at, changed_by) VALUES (?,?,?,?)"
+                " ON CONFLICT(name) DO UPDATE SET value = excluded.value,"
+                " changed_at = excluded.changed_at, changed_by = excluded.changed_by",
+                [name, value, _instant(self._clock()), actor],
+            )
+            self._append_audit(actor, "setting.changed", f"setting:{name}", f"{old} → {value}")
+
+    def delete_setting(self, name: str, *, actor: str) -> None:
+        """Back to the value below the admin page (file or default); audited when one existed."""
+        with self._write() as db:
+            row = db.execute("SELECT value FROM settings WHERE name = ?", [name]).fetchone()
+            if row is None:
+                return
+            db.execute("DELETE FROM settings WHERE name = ?", [name])
+            self._append_audit(
+                actor, "setting.changed", f"setting:{name}", f"{row[0]} → {SETTING_DEFAULT_MARK}"
+            )
+
+    # -- audit viewer ------------------------------------------------------------------
+    def audit_search(
+        self,
+        *,
+        actor: str = "",
+        action: str = "",
+        subject_prefix: str = "",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """Newest first; `since` inclusive, `until` exclusive; page on with before_id."""
+        where: list[str] = []
+        params: list[Any] = []
+        if actor:
+            where.append("actor = ?")
+            params.append(actor)
+        if action:
+            where.append("action = ?")
+            params.append(action)
+        if subject_prefix:
+            # A range rather than LIKE: exact (LIKE ignores case) and it uses audit_subject.
+            where.append("subject >= ? AND subject < ?")
+            params += [subject_prefix, subject_prefix + "\U0010ffff"]
+        # julianday() reads the offset, so any writer's time zone compares correctly.
+        if since is not None:
+            where.append("julianday(at) >= julianday(?)")
+            params.append(_instant(since))
+        if until is not None:
+            where.append("julianday(at) < julianday(?)")
+            params.append(_instant(until))
+        if before_id is not None:
+            where.append("id < ?")
+            params.append(before_id)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, at, actor, action, subject, detail, prev_hash, hash FROM audit"
+                f" {clause} ORDER BY id DESC LIMIT ?",
+                [*params, max(1, min(limit, _AUDIT_PAGE_MAX))],
+            ).fetchall()
+        return [AuditEntry(*row) for row in rows]
+
+    def audit_actions(self) -> list[str]:
+        """Every action that occurs in the log, for the viewer's filter."""
+        with self._lock:
+            rows = self._db.execute("SELECT DISTINCT action FROM audit ORDER BY action").fetchall()
+        return [str(row[0]) for row in rows]
+
+
+_USER_COLUMNS = (
+    "id, username, display_name, roles, password_hash, disabled, created_at,"
+    " totp_secret IS NOT NULL"
+)
+
+
+def _user_row(row: Any) -> UserRow:
+    return UserRow(
+        row[0],
+        row[1],
+        row[2],
+        tuple(r for r in row[3].split(",") if r),
+        row[4],
+        bool(row[5]),
+        datetime.fromisoformat(row[6]),
+        bool(row[7]),
+    )
+
+
+def _totp_binding(user_id: int) -> str:
+    return f"users.totp_secret:{user_id}"
 
 
 def _cache_binding(confirmation_id: int, kind: str) -> str:

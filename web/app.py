@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from device.config import Config
 from device.services import Services
-from web import auth, clinical, kiosk, reception, sandbox
+from web import admin, auth, clinical, kiosk, reception, sandbox
 from web.present import LANGUAGES, STRINGS, text
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ def create_staff_app(config: Config, services: Services) -> Flask:
         app.register_blueprint(sandbox.create_blueprint(services, services.sandbox))
     if services.clinical is not None:
         app.register_blueprint(clinical.create_blueprint(services))
+    if services.accounts is not None:  # admin pages exist only behind the staff sign-in
+        app.register_blueprint(admin.create_blueprint(services))
     app.extensions["onshi_links"] = {
         "sandbox": bool(config.demo and services.sandbox),
         "clinical": services.clinical is not None,

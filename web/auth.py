@@ -1,10 +1,12 @@
-"""Staff sign-in: the login page, the session cookie, CSRF on every change, and role gates.
+"""Staff sign-in: the login page, the second factor, the session cookie, CSRF and role gates.
 
 Sessions are server-side (device/accounts.py); the cookie holds only a random token. Every
 state-changing request must echo the session's CSRF token (form field or header), so a page on
 another origin cannot act for a signed-in user; the login form itself carries a per-browser token
 in the signed Flask session, so nobody can sign a browser into their own account either.
-Blueprints choose who may enter with `bp.before_request(require_role("reception"))`.
+A session whose second factor is still to come (a TOTP code, or an admin's enrolment) is not
+signed in: it reaches only that step, logout and static files. Failed passwords and codes are
+rate limited (429). Blueprints choose who may enter with `bp.before_request(require_role(...))`.
 """
 
 from __future__ import annotations
@@ -27,8 +29,18 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from werkzeug.routing import BuildError
+from werkzeug.wrappers import Response as BaseResponse
 
-from device.accounts import ROLES, Accounts, StaffSession, StaffUser, role_label
+from device.accounts import (
+    PENDING_ENROL,
+    PENDING_TOTP,
+    ROLES,
+    Accounts,
+    LoginBlocked,
+    StaffSession,
+    StaffUser,
+    role_label,
+)
 from web.present import text
 
 SESSION_COOKIE = "onshi_staff_session"
@@ -36,18 +48,30 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 LOGIN_TOKEN = "login_token"  # key in the signed Flask session
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+ENROL_FORM = "account.totp_form"  # endpoints of web/account.py's enrolment
+ENROL = "account.totp_enrol"
+# What a pending session may reach: its own step, signing out, and the files pages need.
+_PENDING_ENDPOINTS = {
+    PENDING_TOTP: frozenset({"auth.login_totp_form", "auth.login_totp"}),
+    PENDING_ENROL: frozenset({ENROL_FORM, ENROL}),
+}
+_ALWAYS_OPEN = frozenset({"auth.login_form", "auth.login", "auth.logout", "static"})
 
 
 def install(app: Flask, accounts: Accounts) -> None:
-    """Login/logout routes, the session loader, the CSRF check and the template helpers."""
+    """Login/logout and second-factor routes, the account page, the session loader, the CSRF
+    check, the hold on pending sessions and the template helpers."""
+    from web import account  # imported here: the account page itself builds on this module
+
     app.register_blueprint(_blueprint(accounts))
+    app.register_blueprint(account.create_blueprint(accounts))
 
     @app.before_request
     def load_session() -> None:
         token = request.cookies.get(SESSION_COOKIE, "")
         found = accounts.session(token) if token else None
         g.staff_session = found
-        g.user = found.user if found is not None else None
+        g.user = found.user if found is not None and found.pending is None else None
 
     @app.before_request
     def check_csrf() -> ResponseReturnValue | None:
@@ -60,6 +84,16 @@ def install(app: Flask, accounts: Accounts) -> None:
         if current is None or not _same(sent, current.csrf_token):
             return refuse(403)
         return None
+
+    @app.before_request
+    def hold_pending() -> ResponseReturnValue | None:
+        current: StaffSession | None = g.staff_session
+        if current is None or current.pending is None or request.endpoint is None:
+            return None
+        endpoint = request.endpoint
+        if endpoint in _ALWAYS_OPEN or endpoint in _PENDING_ENDPOINTS[current.pending]:
+            return None
+        return _to_pending_step(current)
 
     @app.after_request
     def drop_dead_cookie(response: Response) -> Response:
@@ -84,15 +118,28 @@ def install(app: Flask, accounts: Accounts) -> None:
 
 
 def current_user() -> StaffUser | None:
-    """The signed-in staff user of this request, or None (also when auth is not installed)."""
+    """The signed-in staff user of this request (complete sessions only), or None."""
     user: StaffUser | None = g.get("user")
     return user
 
 
+def current_session() -> StaffSession | None:
+    """The session of this request, pending or complete, or None."""
+    found: StaffSession | None = g.get("staff_session")
+    return found
+
+
 def require_role(*roles: str) -> Callable[[], ResponseReturnValue | None]:
-    """A before_request gate: signed in, and holding at least one of `roles` (any if none)."""
+    """A before_request gate: signed in, and holding at least one of `roles` (any if none).
+
+    A pending session counts as not signed in (sent to its step). A gate that admits admins
+    refuses an admin whose session has not passed the second factor.
+    """
 
     def gate() -> ResponseReturnValue | None:
+        pending = current_session()
+        if pending is not None and pending.pending is not None:
+            return _to_pending_step(pending)
         user = current_user()
         if user is None:
             if _wants_json():
@@ -104,15 +151,18 @@ def require_role(*roles: str) -> Callable[[], ResponseReturnValue | None]:
                 return refuse(401)
         if roles and not any(user.has(role) for role in roles):
             return refuse(403)
+        verified = pending is not None and pending.second_factor
+        if "admin" in roles and user.has("admin") and not verified:
+            return refuse(403, "error_admin_totp")
         return None
 
     return gate
 
 
-def refuse(code: int) -> ResponseReturnValue:
-    """401/403 as JSON for API, event-stream and JSON requests, the error page otherwise."""
+def refuse(code: int, message_key: str | None = None) -> ResponseReturnValue:
+    """401/403/429 as JSON for API, event-stream and JSON requests, the error page otherwise."""
     lang: str = g.get("lang", "ja")
-    message = text(f"error_{code}", lang)
+    message = text(message_key or f"error_{code}", lang)
     if _wants_json():
         return jsonify(ok=False, error=code, message=message), code
     return render_template("error.html", code=code, message=message), code
@@ -130,6 +180,18 @@ def safe_next(value: str | None) -> str:
     ):
         return "/"
     return value
+
+
+def set_session_cookie(response: BaseResponse, token: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=request.is_secure,
+    )
+    g.session_cookie_set = True
 
 
 def _blueprint(accounts: Accounts) -> Blueprint:
@@ -153,24 +215,54 @@ def _blueprint(accounts: Accounts) -> Blueprint:
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
         client = request.remote_addr or ""
-        user = accounts.authenticate(username, password, client=client)
+        try:
+            user = accounts.authenticate(username, password, client=client)
+        except LoginBlocked as blocked:
+            return _login_page(target, failed=False, username=username, blocked=blocked), 429
         if user is None:
             return _login_page(target, failed=True, username=username), 401
         old = request.cookies.get(SESSION_COOKIE, "")
         if old:
             accounts.end_session(old)  # never two sessions in one browser
         session.pop(LOGIN_TOKEN, None)  # a fresh login token for the next sign-in
-        response = redirect(target, code=303)
-        response.set_cookie(
-            SESSION_COOKIE,
-            accounts.start_session(user, client=client),
-            path="/",
-            httponly=True,
-            samesite="Strict",
-            secure=request.is_secure,
-        )
-        g.session_cookie_set = True
+        if user.has_totp:
+            step = url_for("auth.login_totp_form", next=target)
+        elif user.has("admin"):
+            step = url_for(ENROL_FORM, next=target)
+        else:
+            step = target
+        response = redirect(step, code=303)
+        set_session_cookie(response, accounts.start_session(user, client=client))
         return response
+
+    @bp.get("/login/totp")
+    def login_totp_form() -> ResponseReturnValue:
+        target = safe_next(request.args.get("next"))
+        current = current_session()
+        if current is None:
+            return redirect(url_for("auth.login_form", next=target), code=303)
+        if current.pending != PENDING_TOTP:
+            return redirect(target, code=303)
+        return _totp_page(target, failed=False), 200
+
+    @bp.post("/login/totp")
+    def login_totp() -> ResponseReturnValue:
+        # check_csrf has already refused this unless it carries the session's token.
+        target = safe_next(request.form.get("next"))
+        current = current_session()
+        if current is None:
+            return redirect(url_for("auth.login_form", next=target), code=303)
+        if current.pending != PENDING_TOTP:
+            return redirect(target, code=303)
+        try:
+            ok = accounts.second_factor_login(
+                current, request.form.get("code", ""), client=request.remote_addr or ""
+            )
+        except LoginBlocked as blocked:
+            return _totp_page(target, failed=False, blocked=blocked), 429
+        if not ok:
+            return _totp_page(target, failed=True), 401
+        return redirect(target, code=303)
 
     @bp.post("/logout")
     def logout() -> ResponseReturnValue:
@@ -186,7 +278,18 @@ def _blueprint(accounts: Accounts) -> Blueprint:
     return bp
 
 
-def _login_page(target: str, *, failed: bool, username: str = "") -> str:
+def _to_pending_step(current: StaffSession) -> ResponseReturnValue:
+    if _wants_json():
+        # Scripts cannot type a code: an admin is told why, anyone else is simply not signed in.
+        return refuse(403, "error_admin_totp") if current.user.has("admin") else refuse(401)
+    target = request.full_path.rstrip("?") if request.query_string else request.path
+    endpoint = "auth.login_totp_form" if current.pending == PENDING_TOTP else ENROL_FORM
+    return redirect(url_for(endpoint, next=safe_next(target)), code=302)
+
+
+def _login_page(
+    target: str, *, failed: bool, username: str = "", blocked: LoginBlocked | None = None
+) -> str:
     token = session.get(LOGIN_TOKEN)
     if not isinstance(token, str) or not token:
         token = secrets.token_urlsafe(32)
@@ -196,7 +299,17 @@ def _login_page(target: str, *, failed: bool, username: str = "") -> str:
         login_token=token,
         next_path=target,
         failed=failed,
+        blocked_minutes=blocked.minutes if blocked is not None else 0,
         username=username[:64],
+    )
+
+
+def _totp_page(target: str, *, failed: bool, blocked: LoginBlocked | None = None) -> str:
+    return render_template(
+        "login_totp.html",
+        next_path=target,
+        failed=failed,
+        blocked_minutes=blocked.minutes if blocked is not None else 0,
     )
 
 

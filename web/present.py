@@ -6,15 +6,36 @@ Japanese and English versions are kept side by side.
 
 from __future__ import annotations
 
+import copy
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sync.clock import JST
-from sync.codes import CONSENT_KIND, badge, label, ratio_percent
-from sync.store import Confirmation
+from sync.codes import (
+    CONSENT_KIND,
+    INSURED_CARD_CLASSIFICATION,
+    LIMIT_CERTIFICATE_CLASSIFICATION,
+    LIMIT_CERTIFICATE_FLAG,
+    PERSONAL_FAMILY,
+    PRESCRIPTION_ISSUE_SELECT,
+    PROCESSING_RESULT_STATUS,
+    QUALIFICATION_VALIDITY,
+    REASON_OF_LOSS,
+    REFERENCE_CLASSIFICATION,
+    SEGMENT_OF_RESULT,
+    SEX,
+    SPECIFIC_DISEASE_CATEGORY,
+    Label,
+    badge,
+    label,
+    ratio_percent,
+)
+from sync.store import AuditEntry, Confirmation
+from sync.xmldoc import parse_document
 from sync.xmlmsg import Qualification, QualificationResult
-from web import strings_auth, strings_clinical
+from web import strings_admin, strings_auth, strings_clinical
 
 LANGUAGES = ("ja", "en")
 
@@ -155,6 +176,142 @@ _STRINGS: dict[str, tuple[str, str]] = {
         "Internal error. Please try again shortly",
     ),
     "back_home": ("最初の画面へ", "Back to the start"),
+    # reception desk: manual checks, re-check, search, detail page
+    "desk_check_title": ("保険者番号で照会", "Check by insurance numbers"),
+    "desk_insurer_number": ("保険者番号", "Insurer number"),
+    "desk_symbol": ("記号", "Symbol"),
+    "desk_number": ("番号", "Number"),
+    "desk_branch": ("枝番", "Branch"),
+    "desk_birthdate": ("生年月日", "Date of birth"),
+    "desk_birthdate_placeholder": ("例: S45.12.3 / 1970-12-03", "e.g. S45.12.3 / 1970-12-03"),
+    "desk_care_date": ("診療日", "Date of care"),
+    "desk_limit_consent": ("限度額情報の提供に同意", "Agrees to share cost-cap information"),
+    "desk_submit": ("照会", "Check"),
+    "desk_checking": ("照会中…", "Checking…"),
+    "desk_check_done": ("照会結果を一覧に追加しました", "The answer was added to the list"),
+    "desk_network_error": (
+        "通信に失敗しました。もう一度お試しください",
+        "The request did not get through. Please try again",
+    ),
+    "desk_input_error": ("入力内容を確認してください", "Please check the highlighted fields"),
+    "desk_recheck": ("再照会", "Re-check"),
+    "desk_recheck_hint": (
+        "同じ保険者番号・生年月日で本日付けで照会し直します",
+        "Ask again today with the same insurance numbers and birth date",
+    ),
+    "desk_detail": ("詳細", "Details"),
+    "desk_col_actions": ("操作", "Actions"),
+    "desk_limit": ("限度額", "Cost cap"),
+    "desk_search": ("検索", "Search"),
+    "desk_search_label": ("資格確認の検索", "Search confirmations"),
+    "desk_search_placeholder": (
+        "カナ氏名・生年月日・保険者番号 記号 番号",
+        "Kana name, birth date or insurer symbol number",
+    ),
+    "desk_search_title": ("資格確認の検索", "Search confirmations"),
+    "desk_search_hint": (
+        "カナ氏名（ひらがな可）、生年月日（S45.12.3 など）、"
+        "または「保険者番号 記号 番号」で検索できます。新しい順に最大50件",
+        "Search by kana name (hiragana works too), birth date (e.g. S45.12.3) or "
+        '"insurer symbol number". Newest first, up to 50',
+    ),
+    "desk_search_kind_kana": ("カナ氏名", "kana name"),
+    "desk_search_kind_birthdate": ("生年月日", "birth date"),
+    "desk_search_kind_numbers": ("保険者番号・記号・番号", "insurance numbers"),
+    "desk_search_found": ("{kind}で {n} 件", "{n} found by {kind}"),
+    "desk_search_none": ("該当する資格確認はありません", "No confirmations match"),
+    "desk_search_unknown": (
+        "検索語を認識できません。"
+        "カナ氏名・生年月日・「保険者番号 記号 番号」のいずれかを入力してください",
+        'The search was not recognised. Enter a kana name, a birth date or "insurer symbol number"',
+    ),
+    "desk_search_numbers_short": (
+        "保険者番号と番号（記号があれば記号も）を空白で区切って入力してください",
+        "Enter the insurer number and the number (and the symbol, if any) separated by spaces",
+    ),
+    "desk_detail_title": ("資格確認の詳細", "Confirmation details"),
+    "desk_back": ("受付画面へ戻る", "Back to reception"),
+    "desk_section_summary": ("概要", "Summary"),
+    "desk_section_header": ("応答ヘッダー・処理結果", "Answer header and outcome"),
+    "desk_section_search": ("照会した内容", "What was asked"),
+    "desk_section_qualification": ("資格情報 {n}", "Qualification {n}"),
+    "desk_section_elderly": ("高齢受給者証", "Elderly recipient certificate"),
+    "desk_section_limit": ("限度額適用認定証", "Cost-cap certificate"),
+    "desk_section_diseases": ("特定疾病療養受療証", "Specific disease certificate"),
+    "desk_section_consent": ("同意", "Consent"),
+    "desk_section_raw": ("応答XML（管理者のみ）", "Answer XML (admin only)"),
+    "desk_section_audit": ("この資格確認の記録", "Audit trail of this confirmation"),
+    "desk_no_qualification": ("資格情報はありません", "No qualification in the answer"),
+    "desk_audit_at": ("日時", "When"),
+    "desk_audit_actor": ("利用者", "Who"),
+    "desk_audit_action": ("操作", "What"),
+    "desk_audit_detail": ("内容", "Detail"),
+    "desk_yes": ("あり", "yes"),
+    "desk_no": ("なし", "no"),
+    "desk_consent_yes": ("同意", "agreed"),
+    "desk_consent_no": ("不同意", "not agreed"),
+    "desk_consent_until": ("有効期限 {until}", "until {until}"),
+    "desk_consent_at": ("同意日時 {at}", "given {at}"),
+    # field labels of the detail page
+    "desk_kind_card": ("マイナンバーカード", "My Number card"),
+    "desk_kind_numbers": ("保険者番号", "insurance numbers"),
+    "desk_f_badge": ("資格", "Eligibility"),
+    "desk_f_created_at": ("記録日時", "Recorded"),
+    "desk_f_kind": ("確認の種類", "Kind of check"),
+    "desk_f_method": ("本人確認", "Identity check"),
+    "desk_f_source": ("照会", "Source"),
+    "desk_f_visit": ("来院ID", "Visit id"),
+    "desk_f_process_time": ("処理実行日時", "Processed at"),
+    "desk_f_confirmation_date": ("資格確認日", "Date confirmed for"),
+    "desk_f_medical_institution_code": ("医療機関コード", "Medical institution code"),
+    "desk_f_file_id": ("ファイル識別子", "File identifier"),
+    "desk_f_reference_classification": ("照会区分", "Reference classification"),
+    "desk_f_segment_of_result": ("処理結果区分", "Segment of result"),
+    "desk_f_error_code": ("エラーコード", "Error code"),
+    "desk_f_error_message": ("エラーメッセージ", "Error message"),
+    "desk_f_character_code": ("文字コード識別", "Character code"),
+    "desk_f_processing_status": ("処理結果状況", "Processing status"),
+    "desk_f_processing_code": ("処理結果コード", "Processing code"),
+    "desk_f_processing_message": ("処理結果メッセージ", "Processing message"),
+    "desk_f_validity": ("資格有効性", "Qualification validity"),
+    "desk_f_prescription": ("処方箋発行形態", "Prescription issued as"),
+    "desk_f_card_classification": ("被保険者証区分", "Card classification"),
+    "desk_f_insurer_number": ("保険者番号", "Insurer number"),
+    "desk_f_insurer_name": ("保険者名", "Insurer"),
+    "desk_f_symbol": ("記号", "Symbol"),
+    "desk_f_number": ("番号", "Number"),
+    "desk_f_branch": ("枝番", "Branch"),
+    "desk_f_personal_family": ("本人・家族", "Insured person or family"),
+    "desk_f_insured_name": ("被保険者氏名", "Name of the insured"),
+    "desk_f_name": ("氏名", "Name"),
+    "desk_f_name_of_other": ("氏名（その他）", "Other name"),
+    "desk_f_name_kana": ("氏名カナ", "Name (kana)"),
+    "desk_f_name_of_other_kana": ("氏名カナ（その他）", "Other name (kana)"),
+    "desk_f_sex": ("性別", "Sex"),
+    "desk_f_birthdate": ("生年月日", "Date of birth"),
+    "desk_f_address": ("住所", "Address"),
+    "desk_f_post_number": ("郵便番号", "Postal code"),
+    "desk_f_qualification_date": ("資格取得日", "Qualified since"),
+    "desk_f_disqualification_date": ("資格喪失日", "Qualification lost on"),
+    "desk_f_reason_of_loss": ("喪失事由", "Reason of loss"),
+    "desk_f_certificate_issuance_date": ("証交付年月日", "Certificate issued"),
+    "desk_f_card_valid_date": ("有効開始日", "Valid from"),
+    "desk_f_card_expiration_date": ("有効終了日", "Valid until"),
+    "desk_f_contribution_ratio": ("一部負担金割合", "Co-payment"),
+    "desk_f_preschool": ("未就学区分", "Preschool"),
+    "desk_f_reference_number": ("照会番号", "Reference number"),
+    "desk_f_limit_consent": ("限度額情報の提供同意", "Cost-cap information consent"),
+    "desk_f_issue_date": ("交付年月日", "Issued"),
+    "desk_f_valid_start": ("有効開始日", "Valid from"),
+    "desk_f_valid_end": ("有効終了日", "Valid until"),
+    "desk_f_ratio": ("負担割合", "Co-payment"),
+    "desk_f_limit_classification": ("認定証区分", "Certificate"),
+    "desk_f_limit_flag": ("適用区分", "Income category"),
+    "desk_f_disease": ("対象疾病", "Disease"),
+    # audit actions shown in a confirmation's trail
+    "desk_action_confirmation.stored": ("保存", "stored"),
+    "desk_action_confirmation.view": ("閲覧", "viewed"),
+    "desk_action_confirmation.raw": ("応答XMLを閲覧", "viewed the answer XML"),
 }
 
 
@@ -167,7 +324,7 @@ def _merged(*tables: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
     return merged
 
 
-STRINGS = _merged(_STRINGS, strings_clinical.STRINGS, strings_auth.STRINGS)
+STRINGS = _merged(_STRINGS, strings_clinical.STRINGS, strings_auth.STRINGS, strings_admin.STRINGS)
 
 # Reader / visit state shown on the reception status strip (device.flow.VisitState values).
 DESK_STATES: dict[str, tuple[str, str]] = {
@@ -366,10 +523,12 @@ def confirmation_row(c: Confirmation, lang: str, staff: str = "") -> dict[str, A
     if result.segment_of_result == "9" or result.error_code or result.error_message:
         error = " ".join(p for p in (result.error_code, result.error_message) if p)
     more = len(result.results) - 1
+    limit = limit_text(first, lang)
     return {
         "id": c.id,
         "created_at": c.created_at.isoformat(),
         "time": c.created_at.astimezone(JST).strftime("%H:%M"),
+        "date": c.created_at.astimezone(JST).strftime("%Y/%m/%d"),
         "name": name,
         "kana": kana,
         "birthdate": format_birthdate(birth),
@@ -382,6 +541,9 @@ def confirmation_row(c: Confirmation, lang: str, staff: str = "") -> dict[str, A
         "ratio": ratio.ratio,
         "ratio_note": ratio.note,
         "elderly_ratio": ratio.elderly,
+        "limit": limit.text,
+        "limit_title": limit.title,
+        "url": f"/confirmations/{c.id}",
         "badge": {
             "code": shown_badge.name,
             "label": shown_badge.en if lang == "en" else shown_badge.ja,
@@ -408,6 +570,8 @@ def confirmation_row(c: Confirmation, lang: str, staff: str = "") -> dict[str, A
             "contribution_ratio": first.contribution_ratio if first else "",
             "preschool": first.preschool if first else False,
             "elderly_ratio": first.elderly.ratio if first and first.elderly else "",
+            "limit_classification": first.limit.classification if first and first.limit else "",
+            "limit_flag": first.limit.flag if first and first.limit else "",
             "result_count": len(result.results),
         },
     }
@@ -417,3 +581,269 @@ def start_of_today(now: datetime) -> datetime:
     """Midnight of the clinic's day (JST) containing `now`, as an aware datetime."""
     local = now.astimezone(JST)
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+# -- the desk: 限度額 in a row, the detail page, the raw answer --------------------------------
+@dataclass(frozen=True)
+class LimitText:
+    text: str  # "限度額 ウ 2025/08/01〜2026/07/31"
+    title: str  # the certificate's full name, for a tooltip
+
+
+def date_span(start: str, end: str) -> str:
+    """ "20250801", "20260731" → "2025/08/01〜2026/07/31"; either side may be missing."""
+    if not start and not end:
+        return ""
+    return f"{format_date(start)}〜{format_date(end)}"
+
+
+def limit_text(q: Qualification | None, lang: str) -> LimitText:
+    if q is None or q.limit is None:
+        return LimitText("", "")
+    limit = q.limit
+    flag = label(LIMIT_CERTIFICATE_FLAG, limit.flag, lang) if limit.flag else ""
+    if lang == "en" and flag:
+        flag = flag.split(" (", 1)[0]  # the income band is in the tooltip, not the cell
+    title = label(LIMIT_CERTIFICATE_CLASSIFICATION, limit.classification, lang)
+    if lang == "en" and limit.flag in LIMIT_CERTIFICATE_FLAG:
+        title = f"{title}: {LIMIT_CERTIFICATE_FLAG[limit.flag].en}"
+    parts = [text("desk_limit", lang), flag, date_span(limit.valid_start, limit.valid_end)]
+    return LimitText(" ".join(p for p in parts if p), title)
+
+
+Field = tuple[str, str]  # (label, value) as shown
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    fields: tuple[Field, ...]
+
+
+@dataclass(frozen=True)
+class QualificationView:
+    title: str
+    fields: tuple[Field, ...]
+    extra: tuple[Section, ...]  # elderly, 限度額, specific diseases, consent
+
+
+@dataclass(frozen=True)
+class ConfirmationDetail:
+    row: dict[str, Any]
+    summary: tuple[Field, ...]
+    header: tuple[Field, ...]
+    search: tuple[Field, ...]
+    qualifications: tuple[QualificationView, ...]
+
+
+def _coded(table: dict[str, Label], code: str, lang: str) -> str:
+    """ "有効 (1)": the label and the code as sent, or "" when nothing was sent."""
+    return f"{label(table, code, lang)} ({code})" if code else ""
+
+
+def _fields(lang: str, pairs: list[tuple[str, str]]) -> tuple[Field, ...]:
+    """Labelled fields that carry a value (absent tags are not shown as empty rows)."""
+    return tuple((text(f"desk_f_{key}", lang), value) for key, value in pairs if value)
+
+
+def _jst_time(value: str) -> str:
+    """YYYYMMDDHHmmss → "2026/04/01 10:30:00"; anything else is shown as given."""
+    try:
+        return datetime.strptime(value, "%Y%m%d%H%M%S").strftime("%Y/%m/%d %H:%M:%S")
+    except ValueError:
+        return value
+
+
+def _yes_no(value: bool, lang: str) -> str:
+    return text("desk_yes" if value else "desk_no", lang)
+
+
+def _qualification_view(q: Qualification, index: int, lang: str) -> QualificationView:
+    ratio = ratio_text(q, lang)
+    fields = _fields(
+        lang,
+        [
+            (
+                "card_classification",
+                _coded(INSURED_CARD_CLASSIFICATION, q.card_classification, lang),
+            ),
+            ("insurer_number", q.insurer_number.strip()),
+            ("insurer_name", q.insurer_name),
+            ("symbol", q.symbol),
+            ("number", q.number),
+            ("branch", q.branch),
+            ("personal_family", _coded(PERSONAL_FAMILY, q.personal_family, lang)),
+            ("insured_name", q.insured_name),
+            ("name", q.name),
+            ("name_of_other", q.name_of_other),
+            ("name_kana", q.name_kana),
+            ("name_of_other_kana", q.name_of_other_kana),
+            ("sex", _coded(SEX, q.sex, lang)),
+            ("birthdate", format_birthdate(q.birthdate)),
+            ("address", q.address),
+            ("post_number", q.post_number),
+            ("qualification_date", format_date(q.qualification_date)),
+            ("disqualification_date", format_date(q.disqualification_date)),
+            ("reason_of_loss", _coded(REASON_OF_LOSS, q.reason_of_loss, lang)),
+            ("certificate_issuance_date", format_date(q.certificate_issuance_date)),
+            ("card_valid_date", format_date(q.card_valid_date)),
+            ("card_expiration_date", format_date(q.card_expiration_date)),
+            (
+                "contribution_ratio",
+                f"{ratio.ratio} ({q.contribution_ratio})" if ratio.ratio else q.contribution_ratio,
+            ),
+            ("preschool", ratio.note),
+            ("reference_number", q.reference_number),
+        ],
+    )
+    extra: list[Section] = []
+    if q.elderly is not None:
+        extra.append(
+            Section(
+                text("desk_section_elderly", lang),
+                _fields(
+                    lang,
+                    [
+                        ("issue_date", format_date(q.elderly.issue_date)),
+                        ("valid_start", format_date(q.elderly.valid_start)),
+                        ("valid_end", format_date(q.elderly.valid_end)),
+                        ("ratio", format_ratio(q.elderly.ratio, lang) or q.elderly.ratio),
+                    ],
+                ),
+            )
+        )
+    if q.limit is not None:
+        extra.append(
+            Section(
+                text("desk_section_limit", lang),
+                _fields(
+                    lang,
+                    [
+                        (
+                            "limit_classification",
+                            _coded(LIMIT_CERTIFICATE_CLASSIFICATION, q.limit.classification, lang),
+                        ),
+                        ("limit_flag", _coded(LIMIT_CERTIFICATE_FLAG, q.limit.flag, lang)),
+                        ("issue_date", format_date(q.limit.issue_date)),
+                        ("valid_start", format_date(q.limit.valid_start)),
+                        ("valid_end", format_date(q.limit.valid_end)),
+                    ],
+                ),
+            )
+        )
+    if q.specific_diseases:
+        extra.append(
+            Section(
+                text("desk_section_diseases", lang),
+                tuple(
+                    (text("desk_f_disease", lang), _coded(SPECIFIC_DISEASE_CATEGORY, code, lang))
+                    for code in q.specific_diseases
+                ),
+            )
+        )
+    if q.consents:
+        consent_fields: list[Field] = []
+        for state in q.consents:
+            agreed = state.flag == "1"
+            parts = [text("desk_consent_yes" if agreed else "desk_consent_no", lang)]
+            if state.time:
+                parts.append(text("desk_consent_at", lang, at=_jst_time(state.time)))
+            if state.available_time:
+                parts.append(
+                    text("desk_consent_until", lang, until=_jst_time(state.available_time))
+                )
+            consent_fields.append((label(CONSENT_KIND, state.kind, lang), " ・ ".join(parts)))
+        extra.append(Section(text("desk_section_consent", lang), tuple(consent_fields)))
+    return QualificationView(
+        text("desk_section_qualification", lang, n=index), fields, tuple(extra)
+    )
+
+
+def confirmation_detail(c: Confirmation, lang: str, staff: str = "") -> ConfirmationDetail:
+    """Every field of a stored answer, labelled, for the detail page."""
+    result = c.result
+    row = confirmation_row(c, lang, staff)
+    kind = text(f"desk_kind_{c.kind}", lang) if c.kind in ("card", "numbers") else c.kind
+    summary: tuple[Field, ...] = (
+        (text("desk_f_badge", lang), row["badge"]["label"]),
+        (text("desk_f_created_at", lang), f"{c.created_at.astimezone(JST):%Y/%m/%d %H:%M:%S}"),
+        (text("desk_f_kind", lang), kind),
+        (text("desk_f_method", lang), row["method"]),
+        (text("desk_f_source", lang), row["source"]),
+    )
+    if c.visit_id:
+        summary += ((text("desk_f_visit", lang), c.visit_id),)
+    header = _fields(
+        lang,
+        [
+            ("process_time", _jst_time(result.process_time)),
+            ("confirmation_date", format_date(result.confirmation_date)),
+            ("medical_institution_code", result.medical_institution_code),
+            ("file_id", result.file_id),
+            (
+                "reference_classification",
+                _coded(REFERENCE_CLASSIFICATION, result.reference_classification, lang),
+            ),
+            ("segment_of_result", _coded(SEGMENT_OF_RESULT, result.segment_of_result, lang)),
+            ("error_code", result.error_code),
+            ("error_message", result.error_message),
+            ("processing_status", _coded(PROCESSING_RESULT_STATUS, result.processing_status, lang)),
+            ("processing_code", result.processing_code),
+            ("processing_message", result.processing_message),
+            ("validity", _coded(QUALIFICATION_VALIDITY, result.validity, lang)),
+            (
+                "prescription",
+                _coded(PRESCRIPTION_ISSUE_SELECT, result.prescription_issue_select, lang),
+            ),
+            ("character_code", result.character_code),
+        ],
+    )
+    search: tuple[Field, ...] = ()
+    if result.search is not None:
+        s = result.search
+        search = _fields(
+            lang,
+            [
+                ("insurer_number", s.insurer_number.strip()),
+                ("symbol", s.symbol),
+                ("number", s.number),
+                ("branch", s.branch),
+                ("birthdate", format_birthdate(s.birthdate)),
+                ("limit_consent", _yes_no(s.limit_consent, lang)),
+            ],
+        )
+    return ConfirmationDetail(
+        row,
+        summary,
+        header,
+        search,
+        tuple(_qualification_view(q, n, lang) for n, q in enumerate(result.results, start=1)),
+    )
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    at: str  # JST, "2026/04/01 10:30:05"
+    actor: str
+    action: str  # labelled
+    detail: str
+
+
+def audit_lines(entries: list[AuditEntry], lang: str) -> list[AuditLine]:
+    lines = []
+    for entry in entries:
+        key = f"desk_action_{entry.action}"
+        action = text(key, lang) if key in STRINGS else entry.action
+        try:
+            at = datetime.fromisoformat(entry.at).astimezone(JST).strftime("%Y/%m/%d %H:%M:%S")
+        except ValueError:
+            at = entry.at
+        lines.append(AuditLine(at, entry.actor, action, entry.detail))
+    return lines
+
+
+def pretty_xml(raw: bytes) -> str:
+    """The answer document indented for reading (the page escapes it); parsed safely first."""
+    element = copy.deepcopy(parse_document(raw).element)
+    ET.indent(element)
+    return ET.tostring(element, encoding="unicode")

@@ -1,4 +1,5 @@
-"""Reception desk: today's confirmations and the reader's state, live; 目視確認 for a waiting visit.
+"""Reception desk: today's confirmations and the reader's state, live; 目視確認 for a waiting visit;
+insurance-number checks typed at the desk, re-checks, search and the detail page of one answer.
 
 Events on the wire carry ids and states only; the page fetches a row by id, and that fetch
 is the audited view of personal data, recorded under the signed-in staff user.
@@ -7,10 +8,19 @@ is the audited view of personal data, recorded under the signed-in staff user.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
 
+from device.checks import (
+    CheckFailed,
+    ConfirmationNotFound,
+    InputRejected,
+    ManualChecks,
+    NumbersInput,
+)
 from device.events import (
     ConfirmationStored,
     ConsentRequested,
@@ -27,16 +37,29 @@ from device.events import (
 )
 from device.flow import reason_text
 from device.services import Services
-from sync.clock import utc_now
+from sync.clock import JST, utc_now
 from sync.store import Confirmation
-from web import sse
+from web import search, sse
 from web.auth import current_user, require_role
-from web.present import DESK_STATES, confirmation_row, desk_state_label, start_of_today
+from web.present import (
+    DESK_STATES,
+    audit_lines,
+    confirmation_detail,
+    confirmation_row,
+    desk_state_label,
+    pretty_xml,
+    start_of_today,
+    text,
+)
 
 TODAY_LIMIT = 500
 VISIT_ID_FORMAT = re.compile(r"[0-9a-f]{1,64}")
 # States in which reception may switch the visit to 目視確認.
 VISUAL_STATES = ("awaiting_pin", "awaiting_staff", "pin_blocked")
+# What the manual-check form sends (all strings, as typed) besides the limit consent flag.
+CHECK_FIELDS = ("insurer_number", "symbol", "number", "branch", "birthdate", "care_date")
+MAX_FIELD_CHARS = 100  # far beyond any real value: a bound, not the validation
+CHECK_FAILED_STATUS = {"central_unavailable": 503, "central_refused": 502}
 
 
 def actor() -> str:
@@ -73,6 +96,8 @@ def create_blueprint(services: Services) -> Blueprint:
             rows=today_rows(lang),
             initial=desk_initial(services, lang),
             state_labels={k: desk_state_label(k, lang) for k in DESK_STATES},
+            checks_enabled=services.checks is not None,
+            today=utc_now().astimezone(JST).strftime("%Y-%m-%d"),
         )
 
     @bp.get("/api/confirmations")
@@ -97,6 +122,110 @@ def create_blueprint(services: Services) -> Blueprint:
         if not services.flow.switch_to_visual(visit_id, actor()):
             abort(409)
         return jsonify(ok=True), 202
+
+    def checks() -> ManualChecks:
+        if services.checks is None:  # not wired: the desk shows no check panel either
+            abort(404)
+        return services.checks
+
+    def checked(run: Callable[[ManualChecks], Confirmation]) -> tuple[Response, int]:
+        """Run a check and answer 201 + the row, 422 + field errors, or 502/503 + message."""
+        manual = checks()
+        try:
+            stored = run(manual)
+        except InputRejected as exc:
+            return jsonify(
+                ok=False, errors=exc.errors, message=text("desk_input_error", g.lang)
+            ), 422
+        except ConfirmationNotFound:  # the one to re-check is gone (purged meanwhile)
+            abort(404)
+        except CheckFailed as exc:
+            status = CHECK_FAILED_STATUS.get(exc.reason, 502)
+            return jsonify(ok=False, reason=exc.reason, message=exc.message), status
+        store.audit(actor(), "confirmation.view", f"confirmation:{stored.id}")
+        return jsonify(row(stored, g.lang)), 201
+
+    @bp.post("/api/checks")
+    def manual_check() -> tuple[Response, int]:
+        """資格確認書 / insurance numbers typed at the desk (JSON of strings, as typed)."""
+        if not request.is_json:
+            abort(415)
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            abort(400)
+        values = {name: body.get(name, "") for name in CHECK_FIELDS}
+        if any(not isinstance(v, str) or len(v) > MAX_FIELD_CHARS for v in values.values()):
+            abort(400)
+        limit_consent = body.get("limit_consent", False)
+        if not isinstance(limit_consent, bool):
+            abort(400)
+        typed = NumbersInput(**values, limit_consent=limit_consent)
+        user = actor()
+        return checked(lambda manual: manual.check(typed, actor=user))
+
+    @bp.post("/api/confirmations/<int:confirmation_id>/recheck")
+    def recheck(confirmation_id: int) -> tuple[Response, int]:
+        if store.confirmation(confirmation_id) is None:
+            abort(404)
+        user = actor()
+        return checked(lambda manual: manual.recheck(confirmation_id, actor=user))
+
+    @bp.get("/search")
+    def search_page() -> str:
+        lang: str = g.lang
+        q = request.args.get("q", "")
+        rows: list[dict[str, Any]] = []
+        error = ""
+        kind = ""
+        if q.strip():
+            try:
+                query = search.parse_query(q)
+            except search.QueryError as exc:
+                error = text(exc.key, lang)
+                if exc.detail:
+                    error = f"{error} ({exc.detail})"
+            else:
+                kind = query.kind
+                rows = [row(c, lang) for c in search.find(store, query)]
+                # The kind of search only: the text typed is personal data.
+                store.audit(actor(), "confirmation.search", "confirmations:search", kind)
+        return render_template(
+            "search.html",
+            q=q[: search.MAX_QUERY],
+            rows=rows,
+            searched=bool(kind),
+            kind_label=text(f"desk_search_kind_{kind}", lang) if kind else "",
+            error=error,
+            checks_enabled=services.checks is not None,
+        )
+
+    @bp.get("/confirmations/<int:confirmation_id>")
+    def detail_page(confirmation_id: int) -> ResponseReturnValue:
+        lang: str = g.lang
+        found = store.confirmation(confirmation_id)
+        if found is None:
+            abort(404)
+        subject = f"confirmation:{confirmation_id}"
+        user = actor()
+        store.audit(user, "confirmation.view", subject)
+        raw_xml = ""
+        signed_in = current_user()
+        if signed_in is not None and signed_in.has("admin"):
+            raw = store.confirmation_raw(confirmation_id)
+            if raw is not None:
+                raw_xml = pretty_xml(raw)
+                store.audit(user, "confirmation.raw", subject)
+        staff = ""
+        if found.method == "visual" and found.visit_id:
+            visit = store.visit(found.visit_id)
+            staff = visit.staff if visit else ""
+        return render_template(
+            "confirmation.html",
+            detail=confirmation_detail(found, lang, staff),
+            raw_xml=raw_xml,
+            trail=audit_lines(store.audit_for_subject(subject), lang),
+            checks_enabled=services.checks is not None,
+        )
 
     @bp.get("/events")
     def events() -> Response:

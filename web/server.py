@@ -54,6 +54,12 @@ class WebServer:
     def tls(self) -> bool:
         return self._server.ssl_adapter is not None
 
+    @property
+    def base_url(self) -> str:
+        """Where a browser on this machine reaches the listener, without the trailing slash."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
+
     def start(self) -> None:
         """Bind (errors raise here, in the caller's thread), then serve in the background."""
         if self._thread is not None:

@@ -17,10 +17,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.stack]
 def test_card_on_the_sandbox_pin_on_the_kiosk_row_on_reception(
     appliance: Appliance, browser: Any
 ) -> None:
-    staff = f"http://127.0.0.1:{appliance.staff.port}"
+    staff = appliance.staff.base_url
     kiosk_url = f"http://127.0.0.1:{appliance.kiosk.port}/"
     who = person("P001")
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ja-JP")
+    context = browser.new_context(
+        ignore_https_errors=True, viewport={"width": 1280, "height": 800}, locale="ja-JP"
+    )
     reception = context.new_page()
     login(reception, staff, RECEPTION)
     reception.goto(staff + "/")

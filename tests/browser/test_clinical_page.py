@@ -66,12 +66,14 @@ def test_doctor_sees_consented_drugs_and_is_refused_otherwise(
 ) -> None:
     clock = MovableClock()
     appliance = appliance_factory(clock=clock)
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ja-JP")
+    context = browser.new_context(
+        ignore_https_errors=True, viewport={"width": 1280, "height": 900}, locale="ja-JP"
+    )
     kiosk = context.new_page()
     drugs_only = card_visit(appliance, kiosk, "P010", {"drug": True, "checkup": False})
     both = card_visit(appliance, kiosk, "P004", {"drug": True, "checkup": True})
 
-    staff = f"http://127.0.0.1:{appliance.staff.port}"
+    staff = appliance.staff.base_url
     doctor = context.new_page()
     login(doctor, staff, DOCTOR)
     doctor.goto(staff + "/")
@@ -119,9 +121,9 @@ def test_doctor_sees_consented_drugs_and_is_refused_otherwise(
 
 
 def test_reception_staff_cannot_open_the_clinical_view(appliance: Appliance, browser: Any) -> None:
-    context = browser.new_context(locale="ja-JP")
+    context = browser.new_context(ignore_https_errors=True, locale="ja-JP")
     page = context.new_page()
-    staff = f"http://127.0.0.1:{appliance.staff.port}"
+    staff = appliance.staff.base_url
     response = page.goto(staff + "/clinical/")
     assert page.url.startswith(staff + "/login")  # anonymous: sign in first
     login(page, staff, RECEPTION)

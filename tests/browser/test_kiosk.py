@@ -53,7 +53,9 @@ class Kiosk:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1024, "height": 768}, locale="ja-JP")
+    context = browser.new_context(
+        ignore_https_errors=True, viewport={"width": 1024, "height": 768}, locale="ja-JP"
+    )
     yield context.new_page()
     context.close()
 
@@ -146,8 +148,10 @@ def test_one_try_left_warns_and_offers_staff(appliance: Appliance, page: Any) ->
 def test_blocked_card_is_confirmed_visually_from_reception(
     appliance: Appliance, browser: Any
 ) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ja-JP")
-    staff = f"http://127.0.0.1:{appliance.staff.port}"
+    context = browser.new_context(
+        ignore_https_errors=True, viewport={"width": 1280, "height": 800}, locale="ja-JP"
+    )
+    staff = appliance.staff.base_url
     reception = context.new_page()
     login(reception, staff, RECEPTION)
     reception.goto(staff + "/")

@@ -6,10 +6,14 @@ import http.cookiejar
 import json
 import os
 import re
+import shutil
 import signal
 import socket
+import sqlite3
+import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -20,7 +24,9 @@ from typing import Any
 import pytest
 
 from device.accounts import Accounts
+from device.appliance import load_settings, open_store
 from device.cli import COMMANDS
+from device.cli_support import run_until_stopped
 from device.config import SETTINGS
 from reader.pcsc import PcscReaders
 from sim.card import VirtualCard
@@ -194,10 +200,13 @@ def test_admin_create_user_with_password_on_stdin(tmp_path: Path) -> None:
         store.close()
 
 
-def _sign_in(base: str, username: str, password: str) -> urllib.request.OpenerDirector:
+def _sign_in(
+    base: str, username: str, password: str, tls: ssl.SSLContext
+) -> urllib.request.OpenerDirector:
     """A browser-like client (cookies kept) signed in through the login form."""
     opener = urllib.request.build_opener(
-        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
+        urllib.request.HTTPSHandler(context=tls),
     )
     form = opener.open(f"{base}/login", timeout=10).read().decode()
     token = re.search(r'name="csrf_token" value="([^"]+)"', form)
@@ -240,10 +249,15 @@ def test_demo_starts_everything_and_ctrl_c_stops_it(pcscd: list[str], tmp_path: 
         assert set(logins) == {"reception", "doctor"}, lines
         saved = (tmp_path / "demo" / "logins.txt").read_text(encoding="utf-8")
         assert all(f"{u}\t{p}" in saved for u, p in logins.items())
-        base = f"http://127.0.0.1:{staff}"
-        anonymous = urllib.request.urlopen(f"{base}/", timeout=10).read()
+        base = f"https://127.0.0.1:{staff}"
+        assert any(f"{base}/sandbox" in line for line in lines), lines  # HTTPS for staff
+        # The staff listener's self-signed certificate, made at first start, is the one trusted.
+        tls = ssl.create_default_context(
+            cafile=str(tmp_path / "demo" / "appliance" / "staff-tls" / "cert.pem")
+        )
+        anonymous = urllib.request.urlopen(f"{base}/", timeout=10, context=tls).read()
         assert "職員ログイン".encode() in anonymous  # the desk is behind the login
-        page = _sign_in(base, "reception", logins["reception"]).open(f"{base}/", timeout=10)
+        page = _sign_in(base, "reception", logins["reception"], tls).open(f"{base}/", timeout=10)
         assert "受付".encode() in page.read() and page.url.rstrip("/") == base
         kiosk_page = urllib.request.urlopen(f"http://127.0.0.1:{kiosk}/", timeout=10).read()
         assert "カード".encode() in kiosk_page
@@ -261,3 +275,113 @@ def test_demo_starts_everything_and_ctrl_c_stops_it(pcscd: list[str], tmp_path: 
     for port in (8443, staff, kiosk):
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+
+
+def test_audit_verify_clean_then_a_tampered_copy(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    keys = FieldKeys.load_or_create(data / "store.key")
+    store = Store(data / "onshi.db", FieldCipher(keys))
+    for i in range(6):
+        store.audit("tester", "login.success", f"user:u{i}", f"n={i}")
+    store.close()
+
+    def verify(directory: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [ONSHI, "audit", "verify"],
+            env=dict(os.environ, ONSHI_DATA_DIR=str(directory)),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    clean = verify(data)
+    assert clean.returncode == 0, clean.stderr
+    assert clean.stdout.startswith("OK 6 entries")
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(data, tampered)
+    conn = sqlite3.connect(tampered / "onshi.db")
+    with conn:
+        conn.execute("DELETE FROM audit WHERE id = 3")
+    conn.close()
+    broken = verify(tampered)
+    assert broken.returncode == 1
+    assert "audit entry id 4" in broken.stderr and "deleted, inserted or reordered" in broken.stderr
+    assert "2 entries before it hold" in broken.stderr
+
+    # the verification itself is in the log: the clean run is entry 7 of the original
+    again = verify(data)
+    assert again.returncode == 0 and again.stdout.startswith("OK 7 entries")
+    check = Store(data / "onshi.db", FieldCipher(FieldKeys.load_or_create(data / "store.key")))
+    try:
+        last = check.audit_search(limit=1)[0]
+        assert last.action == "audit.verify" and last.detail == "ok entries=7"
+        assert last.actor.startswith("cli:")
+    finally:
+        check.close()
+
+    missing = verify(tmp_path / "nowhere")
+    assert missing.returncode == 78 and "no database" in missing.stderr
+    bad_config = subprocess.run(
+        [ONSHI, "audit", "verify"],
+        env=dict(os.environ, ONSHI_DATA_DIR=str(data), ONSHI_STAFF_PORT="x"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad_config.returncode == 78 and "staff_port" in bad_config.stderr
+
+
+class FakeRunning:
+    def __init__(self, generation: int, log: list[str]) -> None:
+        self.generation = generation
+        self.log = log
+
+    def stop(self) -> None:
+        self.log.append(f"stop {self.generation}")
+
+
+def test_run_loop_rebuilds_when_restart_is_set_and_ends_on_stop() -> None:
+    log: list[str] = []
+    restarts: list[threading.Event] = []
+    stop = threading.Event()
+
+    def start(restart: threading.Event) -> FakeRunning:
+        restarts.append(restart)
+        log.append(f"start {len(restarts)}")
+        return FakeRunning(len(restarts), log)
+
+    loop = threading.Thread(
+        target=lambda: log.append(f"restarts {run_until_stopped(start, stop, poll_s=0.01)}")
+    )
+    loop.start()
+    deadline = time.monotonic() + 10
+    for wanted in (1, 2):
+        while len(restarts) < wanted and time.monotonic() < deadline:
+            time.sleep(0.01)
+        restarts[-1].set()  # what the admin page's restart button does
+    while len(restarts) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not restarts[-1].is_set()  # every build gets a fresh event
+    stop.set()  # Ctrl-C / SIGTERM
+    loop.join(10)
+    assert not loop.is_alive()
+    assert log == ["start 1", "stop 1", "start 2", "stop 2", "start 3", "stop 3", "restarts 2"]
+
+
+def test_stored_settings_are_read_at_start(tmp_path: Path) -> None:
+    config = load_settings(None, environ={"ONSHI_DATA_DIR": str(tmp_path)})
+    assert config.staff_port == 8080
+    store = open_store(config)
+    try:
+        store.save_setting("staff_port", "9123", actor="admin")
+        store.save_setting("kiosk_port", "not a port", actor="admin")  # e.g. an older version's
+    finally:
+        store.close()
+    again = load_settings(None, environ={"ONSHI_DATA_DIR": str(tmp_path)})
+    assert again.staff_port == 9123 and again.sources["staff_port"] == "stored"
+    assert again.kiosk_port == 8081  # the bad one is ignored, not a crash
+    env_wins = load_settings(
+        None, environ={"ONSHI_DATA_DIR": str(tmp_path), "ONSHI_STAFF_PORT": "9200"}
+    )
+    assert env_wins.staff_port == 9200

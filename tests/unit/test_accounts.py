@@ -9,20 +9,27 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+from cryptography.hazmat.primitives.twofactor.totp import TOTP
 
 import device.accounts
 from device.accounts import (
+    PENDING_ENROL,
+    PENDING_TOTP,
     ROLE_LABELS,
     ROLES,
     AccountError,
     Accounts,
+    LoginBlocked,
     StaffUser,
+    UserSummary,
     hash_password,
     token_hash,
     verify_password,
 )
-from sync.fieldcrypt import FieldCipher, FieldKeys
+from device.ratelimit import LoginLimiter
+from sync.fieldcrypt import DecryptError, FieldCipher, FieldKeys
 from sync.store import Store
 
 PASSWORD = "correct horse battery"
@@ -308,3 +315,282 @@ def test_demo_logins_created_once_and_kept_private(accounts: Accounts, tmp_path:
     assert ensure_demo_logins(accounts, tmp_path) == []  # users exist: nothing new
     again = logins_text([], path, "http://127.0.0.1:8080/login")
     assert str(path) in again and created[0][1] not in again
+
+
+# -- TOTP ------------------------------------------------------------------------------------
+def code_at(secret: bytes, at: datetime) -> str:
+    """What an authenticator app shows at `at` (the library's own RFC 6238 implementation)."""
+    return TOTP(secret, 6, SHA1(), 30).generate(at.timestamp()).decode()
+
+
+def wrong_code(secret: bytes, at: datetime) -> str:
+    """A well-formed code that no step of the ±1 window accepts."""
+    near = {code_at(secret, at + timedelta(seconds=30 * d)) for d in (-1, 0, 1)}
+    return next(c for c in ("000000", "111111", "222222", "333333") if c not in near)
+
+
+def test_totp_uri_and_secret(accounts: Accounts) -> None:
+    secret = accounts.new_totp_secret()
+    assert len(secret) == 20 and secret != accounts.new_totp_secret()
+    b32 = base64.b32encode(secret).decode()
+    assert accounts.totp_uri("suzuki", secret) == (
+        f"otpauth://totp/onshi-edge:suzuki?secret={b32}&issuer=onshi-edge"
+    )
+
+
+def test_enrol_verify_window_and_replay(
+    accounts: Accounts, store: Store, clock: Clock, suzuki: StaffUser
+) -> None:
+    secret = accounts.new_totp_secret()
+    with pytest.raises(AccountError, match="code is not right"):
+        accounts.enrol_totp(suzuki, secret, wrong_code(secret, T0), actor="suzuki")
+    assert store.totp_secret(suzuki.id) is None
+    accounts.enrol_totp(suzuki, secret, code_at(secret, T0), actor="suzuki")
+    row = store.user(suzuki.id)
+    assert row is not None and row.has_totp
+    assert store.totp_secret(suzuki.id) == secret
+    with store._lock:  # stored encrypted, not as the seed
+        raw = store._db.execute(
+            "SELECT totp_secret FROM users WHERE id = ?", [suzuki.id]
+        ).fetchone()
+    assert secret not in raw[0]
+    entry = store.audit_entries(1)[0]
+    assert (entry.action, entry.subject) == ("user.totp_enrolled", "user:suzuki")
+    # The enrolment code has been spent; so has everything before it.
+    assert not accounts.verify_totp(suzuki, code_at(secret, T0))
+    clock.advance(seconds=30)
+    assert accounts.verify_totp(suzuki, code_at(secret, clock.now))
+    assert not accounts.verify_totp(suzuki, code_at(secret, clock.now))  # replayed
+    clock.advance(seconds=60)
+    assert accounts.verify_totp(suzuki, code_at(secret, clock.now - timedelta(seconds=30)))
+    assert accounts.verify_totp(suzuki, code_at(secret, clock.now + timedelta(seconds=30)))
+    assert not accounts.verify_totp(suzuki, code_at(secret, clock.now))  # older than the last
+    clock.advance(seconds=300)
+    assert not accounts.verify_totp(suzuki, code_at(secret, clock.now - timedelta(seconds=90)))
+    for junk in ["", "12345", "1234567", "abcdef", "１２３４５６"]:
+        assert not accounts.verify_totp(suzuki, junk)
+    assert accounts.verify_totp(suzuki, code_at(secret, clock.now))
+
+
+def test_totp_secret_is_bound_to_its_row(
+    accounts: Accounts, store: Store, suzuki: StaffUser
+) -> None:
+    other = accounts.create_user("sato", "佐藤", ["reception"], PASSWORD, actor="t")
+    store.set_totp_secret(suzuki.id, b"s" * 20)
+    with store._lock:  # copied into another user's row, it does not decrypt
+        store._db.execute(
+            "UPDATE users SET totp_secret = (SELECT totp_secret FROM users WHERE id = ?)"
+            " WHERE id = ?",
+            [suzuki.id, other.id],
+        )
+    with pytest.raises(DecryptError):
+        store.totp_secret(other.id)
+
+
+def test_session_pending_until_the_second_factor(
+    accounts: Accounts, store: Store, clock: Clock, suzuki: StaffUser
+) -> None:
+    secret = accounts.new_totp_secret()
+    accounts.enrol_totp(suzuki, secret, code_at(secret, T0), actor="suzuki")
+    user = accounts.authenticate("suzuki", PASSWORD, client="c")
+    assert user is not None and user.has_totp
+    token = accounts.start_session(user, client="c")
+    session = accounts.session(token)
+    assert session is not None and session.pending == PENDING_TOTP and not session.second_factor
+    clock.advance(seconds=30)
+    assert not accounts.second_factor_login(session, wrong_code(secret, clock.now), client="c")
+    assert accounts.second_factor_login(session, code_at(secret, clock.now), client="c")
+    session = accounts.session(token)
+    assert session is not None and session.pending is None and session.second_factor
+    admin = accounts.create_user("kanri", "管理", ["admin"], PASSWORD, actor="t")
+    admin_session = accounts.session(accounts.start_session(admin, client="c"))
+    assert admin_session is not None and admin_session.pending == PENDING_ENROL
+    plain = accounts.create_user("uketsuke", "受付", ["reception"], PASSWORD, actor="t")
+    plain_session = accounts.session(accounts.start_session(plain, client="c"))
+    assert plain_session is not None and plain_session.pending is None
+
+
+# -- rate limiting in authenticate -----------------------------------------------------------
+def test_blocked_account_is_not_even_checked(
+    store: Store, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limiter = LoginLimiter(per_account=3, per_client=100, clock=clock)
+    accounts = Accounts(store, clock=clock, limiter=limiter)
+    accounts.create_user("suzuki", "鈴木", ["reception"], PASSWORD, actor="t")
+    for _ in range(3):
+        assert accounts.authenticate("suzuki", "wrong password!!", client="a") is None
+    checked: list[str] = []
+
+    def counting(encoded: str, password: str) -> bool:
+        checked.append(encoded)
+        return True
+
+    monkeypatch.setattr(device.accounts, "verify_password", counting)
+    with pytest.raises(LoginBlocked) as blocked:
+        accounts.authenticate("suzuki", PASSWORD, client="b")
+    assert checked == [] and blocked.value.minutes == 15
+    assert "15" in str(blocked.value) and "しばらくしてから" in str(blocked.value)
+    entry = store.audit_entries(1)[0]
+    assert (entry.action, entry.subject) == ("login.blocked", "user:suzuki")
+    monkeypatch.undo()
+    clock.advance(minutes=15)
+    assert accounts.authenticate("suzuki", PASSWORD, client="b") is not None
+
+
+# -- user management -------------------------------------------------------------------------
+@pytest.fixture
+def admin(accounts: Accounts) -> StaffUser:
+    return accounts.create_user("kanri", "管理 太郎", ["admin", "reception"], PASSWORD, actor="t")
+
+
+def last_audit(store: Store) -> tuple[str, str, str, str]:
+    entry = store.audit_entries(1)[0]
+    return entry.actor, entry.action, entry.subject, entry.detail
+
+
+def test_list_users_and_user_by_id(
+    accounts: Accounts, store: Store, admin: StaffUser, suzuki: StaffUser
+) -> None:
+    store.set_totp_secret(admin.id, b"k" * 20)
+    users = accounts.list_users()
+    assert [u.username for u in users] == ["kanri", "suzuki"]
+    assert users[0] == UserSummary(
+        admin.id,
+        "kanri",
+        "管理 太郎",
+        frozenset({"admin", "reception"}),
+        False,
+        True,
+        users[0].created_at,
+    )
+    assert users[0].created_at.tzinfo is not None
+    assert users[1].has_totp is False and users[1].roles == frozenset({"reception", "clinical"})
+    assert accounts.user_by_id(suzuki.id) == users[1]
+    assert accounts.user_by_id(9999) is None
+
+
+def test_set_disabled_ends_sessions_and_audits(
+    accounts: Accounts, store: Store, admin: StaffUser, suzuki: StaffUser
+) -> None:
+    token = accounts.start_session(suzuki, client="")
+    accounts.set_disabled(suzuki.id, True, actor="kanri")
+    assert accounts.session(token) is None and store.session(token_hash(token)) is None
+    assert last_audit(store) == ("kanri", "user.disabled", "user:suzuki", "")
+    assert accounts.authenticate("suzuki", PASSWORD, client="") is None
+    accounts.set_disabled(suzuki.id, False, actor="kanri")
+    assert last_audit(store) == ("kanri", "user.enabled", "user:suzuki", "")
+    assert accounts.authenticate("suzuki", PASSWORD, client="") is not None
+    with pytest.raises(AccountError, match="no such user"):
+        accounts.set_disabled(9999, True, actor="kanri")
+
+
+def test_cannot_disable_yourself_or_the_last_admin(
+    accounts: Accounts, store: Store, admin: StaffUser
+) -> None:
+    with pytest.raises(AccountError, match="your own account"):
+        accounts.set_disabled(admin.id, True, actor="kanri")
+    with pytest.raises(AccountError, match="no enabled administrator"):
+        accounts.set_disabled(admin.id, True, actor="someone-else")
+    second = accounts.create_user("kanri2", "管理 二郎", ["admin"], PASSWORD, actor="kanri")
+    accounts.set_disabled(second.id, True, actor="kanri")  # another admin is left: allowed
+    with pytest.raises(AccountError, match="no enabled administrator"):
+        accounts.set_roles(admin.id, ["reception"], actor="kanri2")  # kanri2 is disabled
+    accounts.set_disabled(second.id, False, actor="kanri")
+    accounts.set_roles(admin.id, ["reception"], actor="kanri2")
+    summary = accounts.user_by_id(admin.id)
+    assert summary is not None and summary.roles == frozenset({"reception"})
+    assert not any(
+        e.action == "user.disabled" and e.subject == "user:kanri" for e in store.audit_entries()
+    )
+
+
+def test_set_roles_validates_and_audits(
+    accounts: Accounts, store: Store, admin: StaffUser, suzuki: StaffUser
+) -> None:
+    accounts.set_roles(suzuki.id, ["clinical", "admin", "clinical"], actor="kanri")
+    summary = accounts.user_by_id(suzuki.id)
+    assert summary is not None and summary.roles == frozenset({"clinical", "admin"})
+    assert last_audit(store) == (
+        "kanri",
+        "user.roles",
+        "user:suzuki",
+        "reception,clinical → clinical,admin",
+    )
+    for bad in [[], ["root"]]:
+        with pytest.raises(AccountError):
+            accounts.set_roles(suzuki.id, bad, actor="kanri")
+    summary = accounts.user_by_id(suzuki.id)
+    assert summary is not None and summary.roles == frozenset({"clinical", "admin"})
+
+
+def test_reset_password_ends_sessions(
+    accounts: Accounts, store: Store, clock: Clock, admin: StaffUser, suzuki: StaffUser
+) -> None:
+    token = accounts.start_session(suzuki, client="")
+    with pytest.raises(AccountError, match="at least 12"):
+        accounts.reset_password(suzuki.id, "short", actor="kanri")
+    assert accounts.session(token) is not None
+    clock.advance(hours=1)
+    accounts.reset_password(suzuki.id, "a brand new password", actor="kanri")
+    assert accounts.session(token) is None
+    assert accounts.authenticate("suzuki", PASSWORD, client="") is None
+    assert accounts.authenticate("suzuki", "a brand new password", client="") is not None
+    assert ("kanri", "user.password_reset", "user:suzuki", "") in [
+        (e.actor, e.action, e.subject, e.detail) for e in store.audit_entries(5)
+    ]
+    with store._lock:
+        changed = store._db.execute(
+            "SELECT password_changed_at FROM users WHERE id = ?", [suzuki.id]
+        ).fetchone()[0]
+    assert datetime.fromisoformat(changed) == T0 + timedelta(hours=1)
+    everything = "".join(str(e) for e in store.audit_entries())
+    assert "a brand new password" not in everything
+
+
+def test_reset_second_factor(
+    accounts: Accounts, store: Store, admin: StaffUser, suzuki: StaffUser
+) -> None:
+    secret = accounts.new_totp_secret()
+    accounts.enrol_totp(suzuki, secret, code_at(secret, T0), actor="suzuki")
+    token = accounts.start_session(suzuki, client="")
+    accounts.reset_second_factor(suzuki.id, actor="kanri")
+    assert store.totp_secret(suzuki.id) is None
+    summary = accounts.user_by_id(suzuki.id)
+    assert summary is not None and not summary.has_totp
+    assert accounts.session(token) is None
+    assert last_audit(store) == ("kanri", "user.totp_reset", "user:suzuki", "")
+
+
+def test_change_own_password(accounts: Accounts, store: Store, suzuki: StaffUser) -> None:
+    here = accounts.start_session(suzuki, client="")
+    elsewhere = accounts.start_session(suzuki, client="")
+    with pytest.raises(AccountError, match="current password"):
+        accounts.change_own_password(
+            suzuki, "not my password", "another password!", keep_token=here
+        )
+    with pytest.raises(AccountError, match="at least 12"):
+        accounts.change_own_password(suzuki, PASSWORD, "short", keep_token=here)
+    with pytest.raises(AccountError, match="differ"):
+        accounts.change_own_password(suzuki, PASSWORD, PASSWORD, keep_token=here)
+    assert accounts.session(elsewhere) is not None
+    accounts.change_own_password(suzuki, PASSWORD, "another password!", keep_token=here)
+    assert accounts.session(here) is not None and accounts.session(elsewhere) is None
+    assert accounts.authenticate("suzuki", "another password!", client="") is not None
+    assert ("suzuki", "user.password_changed", "user:suzuki", "") in [
+        (e.actor, e.action, e.subject, e.detail) for e in store.audit_entries(3)
+    ]
+
+
+def test_remove_own_totp(
+    accounts: Accounts, store: Store, admin: StaffUser, suzuki: StaffUser
+) -> None:
+    for user in (suzuki, admin):
+        secret = accounts.new_totp_secret()
+        accounts.enrol_totp(user, secret, code_at(secret, T0), actor=user.username)
+    with pytest.raises(AccountError, match="password"):
+        accounts.remove_own_totp(suzuki, "not my password")
+    with pytest.raises(AccountError, match="keep the second factor"):
+        accounts.remove_own_totp(admin, PASSWORD)
+    accounts.remove_own_totp(suzuki, PASSWORD)
+    assert store.totp_secret(suzuki.id) is None and store.totp_secret(admin.id) is not None
+    assert last_audit(store) == ("suzuki", "user.totp_removed", "user:suzuki", "")

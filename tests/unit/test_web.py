@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from cryptography.hazmat.primitives.hashes import SHA1
+from cryptography.hazmat.primitives.twofactor.totp import TOTP
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -162,6 +165,38 @@ def sign_in(client: FlaskClient, username: str = STAFF_USER) -> FlaskClient:
     r = client.post(
         "/login", data={"csrf_token": token, "username": username, "password": STAFF_PASSWORD}
     )
+    assert r.status_code == 303, r.get_data(as_text=True)
+    return client
+
+
+def add_admin(store: Store, username: str = "kanri") -> bytes:
+    """An admin (password STAFF_PASSWORD) with TOTP enrolled; returns the TOTP secret."""
+    row = store.add_user(username, "管理 太郎", ("admin", "reception"), STAFF_HASH)
+    secret = secrets.token_bytes(20)
+    store.set_totp_secret(row.id, secret)
+    return secret
+
+
+def totp_code(secret: bytes, at: datetime | None = None) -> str:
+    """What the authenticator app shows at `at` (now by default, like Accounts' default clock)."""
+    moment = at if at is not None else datetime.now(UTC)
+    return TOTP(secret, 6, SHA1(), 30).generate(moment.timestamp()).decode()
+
+
+def sign_in_with_totp(
+    client: FlaskClient, username: str, secret: bytes, *, at: datetime | None = None
+) -> FlaskClient:
+    """Password, then the code: a complete (second-factor) session. Each code works once, so
+    sign one user in at most once per 30 s of `at` (pass `at` from an injected Accounts clock)."""
+    page = client.get("/login").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    r = client.post(
+        "/login", data={"csrf_token": token, "username": username, "password": STAFF_PASSWORD}
+    )
+    assert r.status_code == 303 and r.headers["Location"].startswith("/login/totp"), r.status
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    csrf = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    r = client.post("/login/totp", data={"csrf_token": csrf, "code": totp_code(secret, at)})
     assert r.status_code == 303, r.get_data(as_text=True)
     return client
 

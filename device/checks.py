@@ -1,0 +1,261 @@
+"""Insurance-number checks typed at reception (資格確認書, old cards): validate, ask, store.
+
+Everything typed is checked before anything is sent, and every problem is reported at once,
+so a worn card's typo costs one correction instead of one 該当資格なし per field. The request
+takes the card path's later half (DESIGN "the main job", step 6) with ReferenceClassification 2.
+A re-check asks about the same person again today, from the numbers of a stored answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from device.events import ConfirmationStored, EventBus
+from device.flow import reason_text
+from sync.central import CentralAnswerError, CentralClient, CentralRefused, CentralUnavailable
+from sync.clock import JST, utc_now
+from sync.identifiers import (
+    IdentifierError,
+    normalize_digits,
+    validate_birthdate,
+    validate_branch,
+    validate_insurer_number,
+)
+from sync.store import Confirmation, Store
+from sync.xmlmsg import QualificationRequest, SearchInfo
+
+log = logging.getLogger(__name__)
+
+MAX_SYMBOL = 20  # InsuredCardSymbol
+MAX_NUMBER = 20  # InsuredIdentificationNumber
+XML_INSURER_WIDTH = 8  # 国保's 6 digits travel padded to 8 (DOMAIN §2)
+
+FIELDS: dict[str, tuple[str, str]] = {
+    "insurer_number": ("保険者番号", "insurer number"),
+    "symbol": ("記号", "symbol"),
+    "number": ("番号", "number"),
+    "branch": ("枝番", "branch number"),
+    "birthdate": ("生年月日", "birthdate"),
+    "care_date": ("診療日", "date of care"),
+    "confirmation": ("照会元", "source of the numbers"),
+}
+
+
+@dataclass(frozen=True)
+class NumbersInput:
+    """Exactly what staff typed (strings), before any normalisation."""
+
+    insurer_number: str
+    symbol: str
+    number: str
+    branch: str
+    birthdate: str
+    care_date: str = ""  # empty: today in Japan
+    # The patient agreed to share 限度額 information (asked aloud at the desk, as on the
+    # official terminal); without it central leaves that block out.
+    limit_consent: bool = False
+
+
+@dataclass(frozen=True)
+class CheckedNumbers:
+    """The input after validation: what goes on the wire."""
+
+    insurer_number: str  # 6 (国保) or 8 digits
+    symbol: str
+    number: str
+    branch: str  # "" or two digits
+    birthdate: str  # YYYYMMDD
+    care_date: str  # YYYYMMDD
+    limit_consent: bool
+
+
+class InputRejected(Exception):
+    """Something typed is wrong; `errors` maps field → "日本語 / English". Nothing was sent."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+        self.errors = errors
+
+
+class CheckFailed(Exception):
+    """Central could not answer ("central_unavailable") or refused ("central_refused")."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        self.message = f"{reason_text(reason, 'ja')} / {reason_text(reason, 'en')}"
+        super().__init__(self.message)
+
+
+class ConfirmationNotFound(LookupError):
+    """recheck() of a confirmation that is not stored (never was, or purged)."""
+
+
+def _message(field: str, ja: str, en: str) -> str:
+    label_ja, label_en = FIELDS[field]
+    return f"{label_ja}{ja} / {label_en} {en}"
+
+
+def _free_text(field: str, typed: str, limit: int, *, required: bool) -> tuple[str, str | None]:
+    """NFKC without spaces; (value, error)."""
+    value = "".join(unicodedata.normalize("NFKC", typed).split())
+    if not value:
+        if required:
+            return "", _message(field, "が入力されていません", "is missing")
+        return "", None
+    if len(value) > limit:
+        return "", _message(field, f"は{limit}文字までです", f"must be at most {limit} characters")
+    if not value.isprintable():
+        return "", _message(
+            field, "に使えない文字があります", "holds a character that cannot be sent"
+        )
+    return value, None
+
+
+def _care_date(typed: str, today: date) -> tuple[str, str | None]:
+    if not normalize_digits(typed):
+        return today.strftime("%Y%m%d"), None
+    try:
+        # The same formats as a birth date (western and 和暦) are accepted.
+        value = validate_birthdate(typed)
+    except IdentifierError:
+        return "", _message(
+            "care_date",
+            "の形式が違います (例: 2026-04-01, R8.4.1)",
+            "format not recognised (e.g. 2026-04-01, R8.4.1)",
+        )
+    if value > today.strftime("%Y%m%d"):
+        return "", _message("care_date", "に未来の日付は指定できません", "cannot be in the future")
+    return value, None
+
+
+def validate_numbers(typed: NumbersInput, today: date) -> CheckedNumbers:
+    """Every field checked; InputRejected lists all problems at once."""
+    errors: dict[str, str] = {}
+    values: dict[str, str] = {}
+    for field, validate in (
+        ("insurer_number", validate_insurer_number),
+        ("birthdate", validate_birthdate),
+        ("branch", validate_branch),
+    ):
+        try:
+            values[field] = validate(getattr(typed, field))
+        except IdentifierError as exc:
+            errors[field] = str(exc)  # names the digit and the expected check digit
+    for field, limit, required in (("symbol", MAX_SYMBOL, False), ("number", MAX_NUMBER, True)):
+        value, error = _free_text(field, getattr(typed, field), limit, required=required)
+        if error:
+            errors[field] = error
+        values[field] = value
+    care, error = _care_date(typed.care_date, today)
+    if error:
+        errors["care_date"] = error
+    birthdate = values.get("birthdate", "")
+    if birthdate and care and birthdate > care:
+        errors["birthdate"] = _message(
+            "birthdate", "が診療日より後です", "is after the date of care"
+        )
+    if errors:
+        raise InputRejected(errors)
+    return CheckedNumbers(
+        insurer_number=values["insurer_number"],
+        symbol=values["symbol"],
+        number=values["number"],
+        branch=values["branch"],
+        birthdate=birthdate,
+        care_date=care,
+        limit_consent=typed.limit_consent,
+    )
+
+
+class ManualChecks:
+    def __init__(
+        self,
+        *,
+        medical_institution_code: str,
+        central: CentralClient,
+        store: Store,
+        bus: EventBus,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._code = medical_institution_code
+        self._central = central
+        self._store = store
+        self._bus = bus
+        self._clock = clock
+
+    def check(self, typed: NumbersInput, *, actor: str) -> Confirmation:
+        """Validate (InputRejected), ask central (CheckFailed), store, tell the desk."""
+        checked = validate_numbers(typed, self._clock().astimezone(JST).date())
+        file_id = secrets.token_hex(10)
+        request = QualificationRequest(
+            medical_institution_code=self._code,
+            confirmation_date=checked.care_date,
+            file_id=file_id,
+            reference_classification="2",
+            search=SearchInfo(
+                insurer_number=checked.insurer_number.zfill(XML_INSURER_WIDTH),
+                number=checked.number,
+                birthdate=checked.birthdate,
+                symbol=checked.symbol,
+                branch=checked.branch,
+                limit_consent=checked.limit_consent,
+            ),
+        )
+        try:
+            answer = self._central.confirm(request)
+        except CentralUnavailable as exc:
+            log.warning("numbers check %s: %s", file_id, exc)
+            raise CheckFailed("central_unavailable") from exc
+        except (CentralRefused, CentralAnswerError) as exc:
+            log.warning("numbers check %s: %s", file_id, exc)
+            raise CheckFailed("central_refused") from exc
+        stored = self._store.save_confirmation(
+            file_id=file_id,
+            raw_result=answer.raw,
+            kind="numbers",
+            method="numbers",
+            actor=actor,
+        )
+        log.info("numbers check %s stored as confirmation %d", file_id, stored.id)
+        self._bus.publish(ConfirmationStored(stored.id, None))
+        return stored
+
+    def recheck(self, confirmation_id: int, *, actor: str) -> Confirmation:
+        """The same person again, today, by the numbers of a stored answer (card visits too).
+
+        ConfirmationNotFound when there is no such confirmation; InputRejected when it holds
+        no numbers to ask with (an answer that failed before naming anyone, without a search
+        echo)."""
+        found = self._store.confirmation(confirmation_id)
+        if found is None:
+            raise ConfirmationNotFound(f"no confirmation {confirmation_id}")
+        result = found.result
+        first = result.results[0] if result.results else None
+        search = result.search
+        # Shared 限度額 information means the patient agreed to share it: ask the same way.
+        limit_consent = (search is not None and search.limit_consent) or (
+            first is not None and first.limit is not None
+        )
+        if first is not None and first.insurer_number and first.number and first.birthdate:
+            source = (first.insurer_number, first.symbol, first.number, first.branch)
+            birthdate = first.birthdate
+        elif search is not None:
+            source = (search.insurer_number, search.symbol, search.number, search.branch)
+            birthdate = search.birthdate
+        else:
+            raise InputRejected(
+                {
+                    "confirmation": _message(
+                        "confirmation",
+                        "に照会できる番号がありません",
+                        "holds no insurance numbers to ask with",
+                    )
+                }
+            )
+        typed = NumbersInput(*source, birthdate, limit_consent=limit_consent)
+        return self.check(typed, actor=actor)

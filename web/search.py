@@ -1,0 +1,86 @@
+"""The desk's one search box: kana name, birth date or insurance numbers, told apart by shape.
+
+Everything is looked up through the store's keyed hashes (blind indexes), so the text typed
+never reaches SQL, and the audit records only which kind of search it was.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from sync.identifiers import IdentifierError, validate_birthdate, validate_insurer_number
+from sync.store import Confirmation, Store
+
+SEARCH_LIMIT = 50
+MAX_QUERY = 100
+KINDS = ("kana", "birthdate", "numbers")
+_HIRAGANA = range(0x3041, 0x3097)  # ぁ … ゖ; katakana is 0x60 above
+_KATAKANA = re.compile(r"[\u30a1-\u30fa\u30fc\u30fb]+")  # ァ…ヺ, ー and ・ (foreign names)
+_NUMBER_SEPARATORS = re.compile(r"[\s・\-‐‑–—−]+")
+
+
+class QueryError(ValueError):
+    """A query that is none of the three kinds; `key` names the present.STRINGS text to show,
+    `detail` (when given) is an identifier's own "日本語 / English" complaint."""
+
+    def __init__(self, key: str, detail: str = "") -> None:
+        super().__init__(key)
+        self.key = key
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    kind: str  # one of KINDS
+    kana: str = ""  # full-width katakana, no spaces
+    birthdate: str = ""  # YYYYMMDD
+    insurer_number: str = ""
+    symbol: str = ""
+    number: str = ""
+
+
+def to_katakana(s: str) -> str:
+    """Half-width katakana → full width (NFKC), hiragana → katakana, spaces removed."""
+    folded = unicodedata.normalize("NFKC", s)
+    chars = (chr(ord(c) + 0x60) if ord(c) in _HIRAGANA else c for c in folded)
+    return "".join("".join(chars).split())
+
+
+def parse_query(q: str) -> SearchQuery:
+    text = q.strip()[:MAX_QUERY]
+    if not text:
+        raise QueryError("desk_search_unknown")
+    kana = to_katakana(text)
+    if _KATAKANA.fullmatch(kana) and kana.strip("・"):
+        return SearchQuery("kana", kana=kana)
+    try:
+        return SearchQuery("birthdate", birthdate=validate_birthdate(text))
+    except IdentifierError as exc:
+        birthdate_error = str(exc)
+    parts = [p for p in _NUMBER_SEPARATORS.split(unicodedata.normalize("NFKC", text)) if p]
+    if len(parts) < 2:
+        # One word that is not kana: most likely a mistyped date, so say what is wrong with it.
+        looks_like_date = any(c.isdigit() for c in text)
+        raise QueryError("desk_search_unknown", birthdate_error if looks_like_date else "")
+    if len(parts) > 4:  # insurer, symbol, number and a branch at most
+        raise QueryError("desk_search_numbers_short")
+    try:
+        insurer = validate_insurer_number(parts[0])
+    except IdentifierError as exc:
+        raise QueryError("desk_search_numbers_short", str(exc)) from None
+    if len(parts) == 2:
+        symbol, number = "", parts[1]
+    else:
+        symbol, number = parts[1], parts[2]  # a fourth part is the branch: not in the key
+    return SearchQuery("numbers", insurer_number=insurer, symbol=symbol, number=number)
+
+
+def find(store: Store, query: SearchQuery, limit: int = SEARCH_LIMIT) -> list[Confirmation]:
+    """Newest first, today's and older ones alike."""
+    if query.kind == "kana":
+        return store.find_by_kana(query.kana, limit)
+    if query.kind == "birthdate":
+        return store.find_by_birthdate(query.birthdate, limit)
+    return store.find_by_numbers(query.insurer_number, query.symbol, query.number, limit)
