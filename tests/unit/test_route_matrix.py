@@ -1,0 +1,251 @@
+"""Every route of the staff app × every role and anonymous, and the kiosk listener refusing them.
+
+The expected access comes from the blueprint a route belongs to. A new blueprint that is not
+in AREAS fails the test until someone decides who may use it. Each response is also checked
+for the security headers, and every state-changing route for its CSRF check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.routing import Rule
+
+from device.accounts import Accounts, StaffUser
+from device.checks import ManualChecks
+from device.clinical import ClinicalRecords
+from device.events import EventBus
+from device.flow import VisitFlow, VisitInputs
+from device.sandbox import CardSandbox
+from device.services import Services
+from device.status import ApplianceStatus
+from sync.central import CentralClient
+from sync.fieldcrypt import FieldCipher, FieldKeys
+from sync.store import Store
+from web.app import create_kiosk_app, create_staff_app
+from web.auth import SESSION_COOKIE
+
+from .test_web import FakeFlow, FakeSandbox, make_config
+
+PUBLIC = "public"
+SIGNED_IN = "signed in"
+# Who may use each blueprint of the staff app.
+AREAS: dict[str, str | frozenset[str]] = {
+    "static": PUBLIC,
+    "auth": PUBLIC,  # the sign-in steps themselves
+    "account": SIGNED_IN,  # one's own password and second factor
+    "reception": frozenset({"reception"}),
+    "sandbox": frozenset({"reception"}),
+    "clinical": frozenset({"clinical"}),
+    "admin": frozenset({"admin"}),
+}
+ROLES = ("reception", "clinical", "admin")
+PASSWORD = "matrix password 1"
+HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy")
+
+
+class WaitingNothing(FakeFlow):
+    """A flow with no visit waiting: reception's visual check finds nothing to switch."""
+
+    def switch_to_visual(self, visit_id: str, staff: str) -> bool:
+        return False
+
+    def ask_staff(self, visit_id: str) -> bool:
+        return False
+
+
+class NoStatus:
+    """The admin status page's source, without touching the machine."""
+
+    def collect(self) -> list[Any]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Site:
+    staff: Flask
+    kiosk: Flask
+    accounts: Accounts
+    users: dict[str, StaffUser]
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.generate()))
+    config = make_config(tmp_path, demo=True)
+    # The central answers nothing: no route may need it to decide who gets in.
+    central = CentralClient(
+        "https://central.invalid",
+        verify=False,
+        retries=0,
+        transport=httpx.MockTransport(lambda request: httpx.Response(503)),
+    )
+    bus = EventBus()
+    accounts = Accounts(store)
+    services = Services(
+        config=config,
+        store=store,
+        bus=bus,
+        flow=cast(VisitFlow, WaitingNothing()),
+        pins=VisitInputs(),
+        sandbox=cast(CardSandbox, FakeSandbox()),
+        accounts=accounts,
+        clinical=ClinicalRecords(store, central, config.medical_institution_code),
+        checks=ManualChecks(
+            medical_institution_code=config.medical_institution_code,
+            central=central,
+            store=store,
+            bus=bus,
+        ),
+        status=cast(ApplianceStatus, NoStatus()),
+    )
+    users = {}
+    for role in ROLES:
+        users[role] = accounts.create_user(f"only-{role}", role, [role], PASSWORD, actor="test")
+    yield Site(
+        create_staff_app(config, services), create_kiosk_app(config, services), accounts, users
+    )
+    central.close()
+    store.close()
+
+
+def signed_in(site: Site, role: str) -> tuple[FlaskClient, str]:
+    """A client with a complete session of the user holding only `role`, and its CSRF token."""
+    user = site.users[role]
+    token = site.accounts.start_session(user, client="127.0.0.1")
+    if role == "admin":
+        # Admins need a second factor; the TOTP sign-in itself is tested in test_security.py.
+        site.accounts.complete_second_factor(token)
+    session = site.accounts.session(token)
+    assert session is not None and session.pending is None
+    client = site.staff.test_client()
+    client.set_cookie(SESSION_COOKIE, token)
+    return client, session.csrf_token
+
+
+ARGUMENTS = {"int": 1, "default": "ab12", "path": "x"}
+
+
+def url_of(rule: Rule) -> str:
+    values = {}
+    for name, converter in rule._converters.items():  # noqa: SLF001 — the rule's own parts
+        kind = type(converter).__name__.removesuffix("Converter").lower()
+        values[name] = ARGUMENTS.get(
+            {"integer": "int", "unicode": "default", "path": "path"}.get(kind, kind), "x"
+        )
+    if rule.endpoint == "static":
+        values = {"filename": "staff.css"}
+    return str(rule.build(values, append_unknown=False)[1])
+
+
+def staff_routes(app: Flask) -> list[tuple[str, str, str]]:
+    """(endpoint, method, url) for every route, GET and POST alike."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        for method in sorted((rule.methods or set()) & {"GET", "POST"}):
+            found.append((rule.endpoint, method, url_of(rule)))
+    return sorted(found)
+
+
+def area_of(endpoint: str) -> str | frozenset[str]:
+    blueprint = endpoint.split(".", 1)[0] if "." in endpoint else endpoint
+    assert blueprint in AREAS, f"{endpoint}: decide who may use blueprint {blueprint!r}"
+    return AREAS[blueprint]
+
+
+def request(client: FlaskClient, method: str, url: str, csrf: str = "") -> Any:
+    if method == "GET":
+        response = client.get(url, headers={"Accept": "text/html"}, buffered=False)
+    else:
+        response = client.post(
+            url, data={"csrf_token": csrf}, headers={"X-CSRF-Token": csrf} if csrf else {}
+        )
+    response.close()  # event streams are not read; their subscription ends here
+    return response
+
+
+def refused_anonymously(response: Any) -> bool:
+    location = response.headers.get("Location", "")
+    return response.status_code in (401, 403) or (
+        response.status_code == 302 and location.startswith("/login")
+    )
+
+
+def test_every_staff_route_for_every_role(site: Site) -> None:
+    routes = staff_routes(site.staff)
+    assert len(routes) > 40  # the whole staff app, not a handful
+    problems = []
+    for endpoint, method, url in routes:
+        if endpoint.startswith("auth.") and method == "POST":
+            continue  # sign-in steps and logout: their own tokens, tested on their own
+        area = area_of(endpoint)
+        anonymous = request(site.staff.test_client(), method, url)
+        for header in HEADERS:
+            if header not in anonymous.headers:
+                problems.append(f"{method} {url}: no {header}")
+        if area != PUBLIC and not refused_anonymously(anonymous):
+            problems.append(f"{method} {url} anonymous → {anonymous.status_code}")
+        for role in ROLES:
+            client, csrf = signed_in(site, role)
+            response = request(client, method, url, csrf)
+            allowed = area in (PUBLIC, SIGNED_IN) or role in area
+            if allowed and response.status_code in (401, 403):
+                problems.append(f"{method} {url} as {role} → {response.status_code}")
+            if not allowed and response.status_code != 403:
+                problems.append(f"{method} {url} as {role} → {response.status_code}, not 403")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_state_change_needs_the_csrf_token(site: Site) -> None:
+    posts = [
+        (endpoint, url) for endpoint, method, url in staff_routes(site.staff) if method == "POST"
+    ]
+    assert posts
+    problems = []
+    for endpoint, url in posts:
+        if endpoint.startswith("auth."):
+            continue  # sign-in steps check their own per-browser token; logout is below
+        area = area_of(endpoint)
+        role = "admin" if area == SIGNED_IN else next(iter(cast(frozenset[str], area)))
+        client, _csrf = signed_in(site, role)
+        without = request(client, "POST", url)
+        wrong = client.post(url, data={"csrf_token": "x" * 43}, headers={"X-CSRF-Token": "x" * 43})
+        if without.status_code != 403 or wrong.status_code != 403:
+            problems.append(f"POST {url}: {without.status_code} / {wrong.status_code}")
+    assert not problems, "\n".join(problems)
+
+
+def test_logout_ends_the_session_for_good(site: Site) -> None:
+    client, csrf = signed_in(site, "reception")
+    assert client.get("/").status_code == 200
+    assert client.post("/logout", data={"csrf_token": csrf}).status_code == 303
+    cookie_less = site.staff.test_client()
+    # The old cookie value, sent again, no longer opens anything.
+    old = site.accounts.start_session(site.users["reception"], client="127.0.0.1")
+    site.accounts.end_session(old)
+    cookie_less.set_cookie(SESSION_COOKIE, old)
+    assert refused_anonymously(cookie_less.get("/", headers={"Accept": "text/html"}))
+
+
+def test_the_kiosk_listener_has_none_of_the_staff_routes(site: Site) -> None:
+    kiosk = site.kiosk.test_client()
+    kiosk_endpoints = {rule.endpoint for rule in site.kiosk.url_map.iter_rules()}
+    checked = 0
+    for endpoint, method, url in staff_routes(site.staff):
+        if endpoint == "static" or url in ("/", "/events"):
+            continue  # the kiosk's own page, stream and files live at these paths
+        response = request(kiosk, method, url)
+        assert response.status_code in (404, 405), (method, url, response.status_code)
+        checked += 1
+    assert checked > 30
+    assert not any(e.split(".")[0] in AREAS and e != "static" for e in kiosk_endpoints)
