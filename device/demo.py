@@ -31,6 +31,8 @@ LOGINS_FILE = "logins.txt"
 DEMO_USERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("reception", "受付 デモ", ("reception",)),
     ("doctor", "医師 デモ", ("clinical", "reception")),
+    # An admin enrols a second factor (any TOTP app) at the first sign-in, as on a real box.
+    ("admin", "管理 デモ", ("admin", "reception")),
 )
 PASSWORD_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"  # no 0/O, 1/l/I
 DEMO_PASSWORD_LENGTH = 16

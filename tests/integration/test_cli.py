@@ -244,9 +244,9 @@ def test_demo_starts_everything_and_ctrl_c_stops_it(pcscd: list[str], tmp_path: 
                 break
         assert any(f":{staff}/sandbox" in line for line in lines), lines
         logins = dict(
-            re.findall(r"^\s+(reception|doctor)\s+([A-Za-z0-9]{16})\s", "".join(lines), re.M)
+            re.findall(r"^\s+(reception|doctor|admin)\s+([A-Za-z0-9]{16})\s", "".join(lines), re.M)
         )
-        assert set(logins) == {"reception", "doctor"}, lines
+        assert set(logins) == {"reception", "doctor", "admin"}, lines
         saved = (tmp_path / "demo" / "logins.txt").read_text(encoding="utf-8")
         assert all(f"{u}\t{p}" in saved for u, p in logins.items())
         base = f"https://127.0.0.1:{staff}"

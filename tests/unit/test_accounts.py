@@ -297,7 +297,7 @@ def test_demo_logins_created_once_and_kept_private(accounts: Accounts, tmp_path:
     from device.demo import ensure_demo_logins, logins_text
 
     created = ensure_demo_logins(accounts, tmp_path)
-    assert [u for u, _ in created] == ["reception", "doctor"]
+    assert [u for u, _ in created] == ["reception", "doctor", "admin"]
     assert all(len(p) == 16 and p.isalnum() for _, p in created)
     assert created[0][1] != created[1][1]
     path = tmp_path / "logins.txt"
