@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from bench import clinical, visits
+from bench import clinical, startup, visits
 
 
 def main() -> int:
     visits.main(sys.argv[1:])
     clinical.main([])
+    startup.main([])
     return 0
 
 
