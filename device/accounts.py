@@ -4,12 +4,14 @@ Passwords are hashed with argon2id (OWASP's minimum: 19 MiB, 2 passes, 1 lane) i
 format, so parameters can be raised later without breaking stored hashes. Sessions live on the
 server: the browser holds a random token, the database only its SHA-256, so a copied database
 does not sign anyone in. Roles are data (a tuple of names), so admin pages can add more later.
-Passwords are never logged or audited; usernames appear only in the audit trail.
+Passwords are never logged or audited; usernames appear only in the audit trail, and only
+names of existing accounts (anything else typed may be a password in the wrong field).
 
 Second factor: TOTP (RFC 6238: SHA-1, 6 digits, 30 s), ±1 step for clock drift, each step usable
 once. A session of a user with TOTP is pending until the code is given; an admin without TOTP is
-pending until one is enrolled. Failed passwords and codes count toward a LoginLimiter; while it
-blocks, the password is not even checked.
+pending until one is enrolled. Failed passwords and codes count toward a LoginLimiter, and so do
+wrong passwords typed to change the password or remove the second factor; while it blocks, the
+password is not even checked.
 """
 
 from __future__ import annotations
@@ -72,7 +74,10 @@ _DECOY_HASH = (
 
 TOKEN_BYTES = 32
 TOUCH_INTERVAL = timedelta(seconds=30)  # last_seen resolution: no write on every request
-_MAX_SUBJECT = 64  # a failed login's username is typed by anyone: keep the audit row bounded
+_MAX_LOOKUP = 64  # a typed username longer than this is no account: not even looked up
+# The audit subject of a sign-in with a name that is no account: what was typed may be a
+# password in the wrong field, and the audit log is kept for years.
+UNKNOWN_SUBJECT = "user:(unknown)"
 
 TOTP_ISSUER = "onshi-edge"
 TOTP_DIGITS = 6
@@ -331,11 +336,15 @@ class Accounts:
         )
 
     def change_own_password(
-        self, user: StaffUser, old: str, new: str, *, keep_token: str = ""
+        self, user: StaffUser, old: str, new: str, *, client: str, keep_token: str = ""
     ) -> None:
-        """The signed-in user's own change; their other sessions end (`keep_token` stays)."""
+        """The signed-in user's own change; their other sessions end (`keep_token` stays).
+
+        The current password is checked like a sign-in: LoginBlocked while the limiter blocks
+        the account or the client, and a wrong one counts as a failure.
+        """
         row = self._existing(user.id)
-        if not verify_password(row.password_hash, old[:MAX_PASSWORD_LENGTH]):
+        if not self._own_password_right(row, old, client, "password_change"):
             raise AccountError("現在のパスワードが違います / the current password is not right")
         _check_password(new)
         if new == old:
@@ -346,6 +355,22 @@ class Accounts:
         self._store.set_password_hash(user.id, hash_password(new), at=self._clock())
         self._store.delete_sessions_of(user.id, keep=token_hash(keep_token) if keep_token else "")
         self._store.audit(user.username, "user.password_changed", f"user:{user.username}")
+
+    def _own_password_right(self, row: UserRow, password: str, client: str, what: str) -> bool:
+        """A signed-in user's password typed again, limited like a sign-in.
+
+        Otherwise a session left open would let anyone guess the password without limit.
+        """
+        subject = f"user:{row.username}"
+        wait = self._limiter.blocked(row.username, client)
+        if wait is not None:
+            self._store.audit(row.username, "login.blocked", subject, f"{what} client={client}")
+            raise LoginBlocked(wait)
+        if verify_password(row.password_hash, password[:MAX_PASSWORD_LENGTH]):
+            return True
+        self._limiter.failed(row.username, client, known=True)
+        self._store.audit(row.username, "login.failure", subject, f"{what} client={client}")
+        return False
 
     def _existing(self, user_id: int) -> UserRow:
         row = self._store.user(user_id)
@@ -367,12 +392,12 @@ class Accounts:
         the client. A right password of a user with TOTP does not clear the account's failures:
         only the code does, so failed codes cannot be reset by typing the password again.
         """
-        subject = f"user:{username[:_MAX_SUBJECT]}"
+        row = self._store.user_by_username(username) if len(username) <= _MAX_LOOKUP else None
+        subject = f"user:{row.username}" if row is not None else UNKNOWN_SUBJECT
         wait = self._limiter.blocked(username, client)
         if wait is not None:
             self._store.audit("anonymous", "login.blocked", subject, f"client={client}")
             raise LoginBlocked(wait)
-        row = self._store.user_by_username(username) if len(username) <= _MAX_SUBJECT else None
         too_long = len(password) > MAX_PASSWORD_LENGTH
         if row is None:
             # Same cost as a real check, so response time does not tell which usernames exist.
@@ -387,7 +412,7 @@ class Accounts:
             if not row.has_totp:
                 self._limiter.succeeded(username, client)
             return _staff_user(row)
-        self._limiter.failed(username, client)
+        self._limiter.failed(username, client, known=row is not None)
         self._store.audit("anonymous", "login.failure", subject, f"{reason} client={client}")
         return None
 
@@ -403,7 +428,7 @@ class Accounts:
             self._store.audit(user.username, "login.blocked", subject, f"totp client={client}")
             raise LoginBlocked(wait)
         if not self.verify_totp(user, code):
-            self._limiter.failed(user.username, client)
+            self._limiter.failed(user.username, client, known=True)
             self._store.audit(user.username, "login.failure", subject, f"totp client={client}")
             return False
         self._store.set_session_second_factor(session.token_hash)
@@ -442,14 +467,18 @@ class Accounts:
         step = self._matching_step(secret, code)
         return step is not None and self._store.use_totp_step(user.id, step)
 
-    def remove_own_totp(self, user: StaffUser, password: str) -> None:
-        """The user's own removal, confirmed with the password; admins must keep theirs."""
+    def remove_own_totp(self, user: StaffUser, password: str, *, client: str) -> None:
+        """The user's own removal, confirmed with the password; admins must keep theirs.
+
+        The password is checked like a sign-in: LoginBlocked while the limiter blocks the
+        account or the client, and a wrong one counts as a failure.
+        """
         row = self._existing(user.id)
         if "admin" in row.roles:
             raise AccountError(
                 "管理者は二段階認証を外せません / administrators must keep the second factor"
             )
-        if not verify_password(row.password_hash, password[:MAX_PASSWORD_LENGTH]):
+        if not self._own_password_right(row, password, client, "totp_removal"):
             raise AccountError("パスワードが違います / the password is not right")
         self._store.set_totp_secret(user.id, None)
         self._store.audit(user.username, "user.totp_removed", f"user:{user.username}")

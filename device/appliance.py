@@ -72,7 +72,7 @@ class Appliance:
     def stop(self) -> None:
         self.jobs.stop()
         self.monitor.stop()
-        self.services.flow.wait_idle(5)
+        self.services.flow.stop(5)
         if self.services.sandbox is not None:
             self.services.sandbox.close()
         self.staff.stop()
@@ -124,6 +124,38 @@ def load_settings(
     finally:
         store.close()
     return load_config(path, environ, overrides, stored=stored)
+
+
+def start_appliance(
+    config_path: Path | None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    restart: threading.Event | None = None,
+    errors: RecentErrors | None = None,
+) -> Appliance:
+    """Build and start from the saved settings. If that fails, start from the file and the
+    environment alone and say so: a value saved on the admin page (a missing certificate, a port
+    in use) must never keep the appliance down, or the page to correct it with."""
+    config = load_settings(config_path, overrides=overrides)
+    try:
+        return _started(build_appliance(config, restart=restart, errors=errors))
+    except Exception:
+        plain = load_config(config_path, overrides=overrides)
+        if plain == config:
+            raise  # the saved settings are not the cause
+        log.exception(
+            "could not start with the settings saved on the admin page; starting without them"
+        )
+        return _started(build_appliance(plain, restart=restart, errors=errors))
+
+
+def _started(appliance: Appliance) -> Appliance:
+    try:
+        appliance.start()
+    except BaseException:
+        appliance.stop()  # nothing half-started keeps a port
+        raise
+    return appliance
 
 
 def build_appliance(

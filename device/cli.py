@@ -239,15 +239,13 @@ def _audit_verify(config: Config) -> int:
 def _run(config_path: Path | None, errors: RecentErrors) -> int:
     """Serve until Ctrl-C / SIGTERM; "restart" on the admin page rebuilds from the saved
     settings in this same process."""
-    from device.appliance import build_appliance, load_settings
+    from device.appliance import start_appliance
 
     stop = install_stop_signal()
 
     def start(restart: threading.Event) -> Appliance:
-        config = load_settings(config_path)
-        _apply_log_level(config)
-        appliance = build_appliance(config, restart=restart, errors=errors)
-        appliance.start()
+        appliance = start_appliance(config_path, restart=restart, errors=errors)
+        _apply_log_level(appliance.services.config)
         print(f"受付画面 / reception: {appliance.staff.base_url}/", flush=True)
         print(f"キオスク / kiosk:     {appliance.kiosk.base_url}/", flush=True)
         return appliance

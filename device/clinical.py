@@ -87,10 +87,24 @@ class ClinicalRecords:
         """The clock the consent rules use, for pages that show times relative to them."""
         return self._clock()
 
-    def consent_statuses(self, confirmation_id: int) -> dict[str, ConsentStatus]:
+    def consent_statuses(
+        self, confirmation_id: int, *, confirmed_at: datetime | None = None
+    ) -> dict[str, ConsentStatus]:
+        """Each kind's consent now.
+
+        `confirmed_at` is the confirmation's created_at: a caller that has it at hand saves
+        reading the confirmation again.
+        """
         now = self._clock()
+        if confirmed_at is None:
+            confirmation = self._store.confirmation(confirmation_id)
+            if confirmation is None:  # its consents went with it
+                return {k: ConsentStatus(k, "not_asked", None) for k in MEDICAL_INFO_KINDS}
+            confirmed_at = confirmation.created_at
         records = {r.kind: r for r in self._store.consents(confirmation_id)}
-        return {kind: _status(kind, records.get(kind), now) for kind in MEDICAL_INFO_KINDS}
+        return {
+            kind: _status(kind, records.get(kind), now, confirmed_at) for kind in MEDICAL_INFO_KINDS
+        }
 
     def open(self, confirmation_id: int, kind: str, *, user: str) -> ClinicalRecord:
         """The history of one kind, from the cache or the central; ClinicalRefused otherwise."""
@@ -118,7 +132,7 @@ class ClinicalRecords:
         if not is_insured(confirmation.result):
             raise _refusal("not_insured", kind)
         records = {r.kind: r for r in self._store.consents(confirmation_id)}
-        status = _status(kind, records.get(kind), now)
+        status = _status(kind, records.get(kind), now, confirmation.created_at)
         if status.state == "expired":
             raise _refusal("expired", kind, status.until)
         if status.state != "valid" or status.until is None:
@@ -187,18 +201,28 @@ def _yyyymm(months: int) -> str:
     return f"{months // 12:04d}{months % 12 + 1:02d}"
 
 
-def _status(kind: str, record: ConsentRecord | None, now: datetime) -> ConsentStatus:
+def _status(
+    kind: str, record: ConsentRecord | None, now: datetime, confirmed_at: datetime
+) -> ConsentStatus:
+    """The state of one kind's consent at `now`.
+
+    `confirmed_at` is when the answer carrying the consent was stored: the consent was given at
+    the card reader just before, so it bounds the window when the consent time is missing.
+    """
     if record is None:
         return ConsentStatus(kind, "not_asked", None)
     if not record.agreed:
         # "2" is "expired" in other interfaces; "0", "3" and anything else is no consent.
         state = "expired" if record.flag == "2" else "refused"
         return ConsentStatus(kind, state, record.available_until)
+    # A window longer than the rule allows is cut back to it. Without a readable ConsTime it is
+    # counted from the confirmation, so a far AvailableTime never makes it unbounded.
     until = record.available_until
     if record.consented_at is not None:
-        # A window longer than the rule allows is cut back to it.
         limit = record.consented_at + CONSENT_WINDOW
         until = limit if until is None else min(until, limit)
+    elif until is not None:
+        until = min(until, confirmed_at + CONSENT_WINDOW)
     if until is None or now >= until:
         return ConsentStatus(kind, "expired", until)
     return ConsentStatus(kind, "valid", until)

@@ -123,21 +123,28 @@ SETTINGS: tuple[Setting, ...] = (
         "https://127.0.0.1:8443",
         "Base URL of the central eligibility service",
         _url,
+        editable=False,  # where patient data goes: decided on the box, never from a web page
     ),
     Setting(
         "central_ca",
         Path,
         Path(".demo/pki/central-ca.pem"),
         "CA certificate the central service's certificate must chain to (pinned)",
+        editable=False,
     ),
     Setting(
         "device_cert",
         Path,
         Path(".demo/pki/device.pem"),
         "This appliance's client certificate for mutual TLS",
+        editable=False,
     ),
     Setting(
-        "device_key", Path, Path(".demo/pki/device.key"), "Private key of the client certificate"
+        "device_key",
+        Path,
+        Path(".demo/pki/device.key"),
+        "Private key of the client certificate",
+        editable=False,
     ),
     Setting(
         "central_timeout_s",
@@ -163,22 +170,25 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         "127.0.0.1",
         "Address the staff web UI listens on (use the LAN address on the appliance)",
+        editable=False,  # a wrong one would lock the admin out of the page that set it
     ),
-    Setting("staff_port", int, 8080, "Port of the staff web UI", _port),
+    Setting("staff_port", int, 8080, "Port of the staff web UI", _port, editable=False),
     Setting(
         "staff_tls_cert",
         Path,
         Path(""),
         "Certificate (PEM) of the staff web UI's HTTPS; empty = a self-signed one made at first "
         "start in <data_dir>/staff-tls/",
+        editable=False,
     ),
-    Setting("staff_tls_key", Path, Path(""), "Private key (PEM) of staff_tls_cert"),
+    Setting("staff_tls_key", Path, Path(""), "Private key (PEM) of staff_tls_cert", editable=False),
     Setting(
         "kiosk_port",
         int,
         8081,
         "Port of the kiosk page; the kiosk always listens on 127.0.0.1 only",
         _port,
+        editable=False,
     ),
     Setting(
         "pin_timeout_s",
@@ -401,6 +411,9 @@ def stored_setting_problem(name: str, value: str) -> str | None:
         return "未知の設定 / unknown setting"
     if not setting.editable:
         return "管理画面では変更できない設定 / not editable on the admin page"
+    if name == "log_level" and value.strip().upper() == "TRAFFIC":
+        # Card traffic in the log is for a technician at the box, never switched on remotely.
+        return "TRAFFIC は設定ファイルか環境変数でのみ / TRAFFIC only from the file or environment"
     try:
         parse_setting(setting, value)
     except ValueError as exc:

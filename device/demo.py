@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from device.accounts import Accounts, role_label
-from device.appliance import Appliance, build_appliance, connect_central, load_settings
+from device.appliance import Appliance, connect_central, load_settings, start_appliance
 from device.cli_support import install_stop_signal, run_until_stopped
 from device.errors_log import RecentErrors
 from reader.errors import ReaderUnavailable
@@ -123,9 +123,9 @@ def run_demo(data: Path, config_path: Path | None, errors: RecentErrors | None =
         def start(restart: threading.Event) -> Appliance:
             # Each (re)start reads the settings saved on the admin page afresh.
             nonlocal starts
-            current = load_settings(config_path, overrides=overrides)
-            appliance = build_appliance(current, restart=restart, errors=errors)
-            appliance.start()
+            appliance = start_appliance(
+                config_path, overrides=overrides, restart=restart, errors=errors
+            )
             starts += 1
             if starts == 1:
                 try:

@@ -107,6 +107,14 @@ REASONS: dict[str, tuple[str, str]] = {
         "The eligibility service cannot be reached. Please try again shortly",
     ),
     "central_refused": ("資格確認サービスが要求を拒否しました", "The eligibility service refused"),
+    "stopped": (
+        "装置が再起動しました。もう一度カードを置いてください",
+        "The appliance restarted. Please place the card again",
+    ),
+    "internal": (
+        "内部エラーが発生しました。受付にお声がけください",
+        "An internal error occurred. Please talk to the reception",
+    ),
 }
 
 
@@ -317,6 +325,16 @@ class VisitFlow:
         """The patient would rather have staff confirm than enter the PIN."""
         return self._inputs.submit(visit_id, StaffCalled())
 
+    def stop(self, timeout: float) -> bool:
+        """For shutdown and restarts: end the running visit now (it may be waiting minutes for a
+        person) and wait for it; False when it did not end in time."""
+        visit = self._current
+        if visit is not None:
+            visit.end_reason = "stopped"
+            visit.cancelled.set()
+            self._inputs.cancel(visit.id)
+        return self.wait_idle(timeout)
+
     def wait_idle(self, timeout: float) -> bool:
         """For tests and shutdown: wait until no visit is running."""
         worker = self._worker
@@ -379,6 +397,10 @@ class VisitFlow:
         except (CentralRefused, CentralAnswerError) as exc:
             log.warning("visit %s: %s", visit.id, exc)
             outcome = self._end(visit, VisitState.FAILED, "central_refused")
+        except Exception:
+            # A bug must still end the visit on every screen, not leave the kiosk spinning.
+            log.exception("visit %s: unexpected error", visit.id)
+            outcome = self._end(visit, VisitState.FAILED, "internal")
         finally:
             if timed is not None:
                 t0 = time.perf_counter()
@@ -536,7 +558,8 @@ class VisitFlow:
         answer = self._inputs.wait(visit, step, timeout)
         visit.pin_wait_s += time.perf_counter() - waited_from
         if answer is None:
-            visit.end_reason = "card_removed" if visit.cancelled.is_set() else "timeout"
+            if visit.end_reason != "stopped":  # the appliance stopping keeps its own reason
+                visit.end_reason = "card_removed" if visit.cancelled.is_set() else "timeout"
         return answer
 
     def _set(self, visit: ActiveVisit, state: VisitState) -> None:
@@ -545,18 +568,22 @@ class VisitFlow:
 
     def _end(self, visit: ActiveVisit, state: VisitState, reason: str) -> VisitOutcome:
         visit.state = state
-        self._store.record_visit(
-            VisitRecord(
-                visit.id,
-                visit.started_at,
-                self._clock(),
-                visit.reader,
-                visit.method,
-                state.value,
-                reason,
-                staff=visit.staff,
+        try:
+            self._store.record_visit(
+                VisitRecord(
+                    visit.id,
+                    visit.started_at,
+                    self._clock(),
+                    visit.reader,
+                    visit.method,
+                    state.value,
+                    reason,
+                    staff=visit.staff,
+                )
             )
-        )
+        except Exception:
+            # The screens are told all the same; the visit row held no personal data.
+            log.exception("visit %s: could not record its end", visit.id)
         message = f"{reason_text(reason, 'ja')} / {reason_text(reason, 'en')}"
         if state is VisitState.ABORTED:
             self._bus.publish(VisitAborted(visit.id, reason, message))

@@ -9,10 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from device.services import Services
+from sync.clock import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +26,7 @@ class Job:
     every_s: int
     help: str
     run: Callable[[Services], int]  # returns how many things it handled, for the log
+    first_after_s: int | None = None  # first run this soon after start instead of one interval
 
 
 def _purge_clinical_cache(services: Services) -> int:
@@ -31,6 +35,13 @@ def _purge_clinical_cache(services: Services) -> int:
 
 def _purge_sessions(services: Services) -> int:
     return services.accounts.purge_sessions() if services.accounts is not None else 0
+
+
+def _purge_confirmations(services: Services) -> int:
+    store = services.store
+    before = store.now() - timedelta(days=services.config.retention_days)
+    confirmations, visits = store.purge_older_than(before, actor="system")
+    return confirmations + visits
 
 
 JOBS: tuple[Job, ...] = (
@@ -46,6 +57,14 @@ JOBS: tuple[Job, ...] = (
         "Deletes staff sessions past their idle or absolute limit",
         _purge_sessions,
     ),
+    Job(
+        "purge_confirmations",
+        86_400,
+        "Deletes confirmations and visits older than retention_days, with their consents and "
+        "cached medical data (the audit log is kept)",
+        _purge_confirmations,
+        first_after_s=60,  # an appliance restarted daily would otherwise never purge
+    ),
 )
 
 
@@ -59,8 +78,11 @@ class Jobs:
 
     def start(self) -> None:
         for job in self._jobs:
+            options: dict[str, Any] = {}
+            if job.first_after_s is not None:
+                options["next_run_time"] = utc_now() + timedelta(seconds=job.first_after_s)
             self._scheduler.add_job(
-                self._run, "interval", seconds=job.every_s, args=[job], id=job.name
+                self._run, "interval", seconds=job.every_s, args=[job], id=job.name, **options
             )
         self._scheduler.start()
 

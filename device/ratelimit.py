@@ -1,10 +1,16 @@
 """Sign-in rate limiting: failed passwords and TOTP codes per account and per client address.
 
 A sliding window: a key is blocked while it has `limit` failures younger than `window`, so the
-block lifts by itself once the oldest of those ages out. Memory is bounded: at most `max_keys`
-keys are tracked (the least recently failed are forgotten first) and each keeps only its last
-`limit` failure times. Per process, in memory: a restart forgets, which is acceptable on an
-appliance whose restarts are rare and audited.
+block lifts by itself once the oldest of those ages out. Each key keeps only its last `limit`
+failure times. Per process, in memory: a restart forgets, which is acceptable on an appliance
+whose restarts are rare and audited.
+
+Memory is bounded by three maps of at most `max_keys` keys each, so that no traffic can push a
+real account's failures out: clients (least recently failed forgotten first), names that are no
+account (the same; their counts guard nothing but keep blocking looking alike for every name),
+and existing accounts. The accounts map forgets only keys whose failures have all aged out,
+which changes nothing; when none has, a new account is not tracked until one does, and only
+existing accounts ever enter it, so made-up usernames cannot fill it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from sync.clock import utc_now
 
 MAX_KEYS = 10_000
 _MAX_KEY_LENGTH = 128  # usernames and addresses are typed by anyone
+
+_Failures = OrderedDict[str, deque[datetime]]  # key → recent failure times, least recent first
 
 
 class LoginLimiter:
@@ -37,47 +45,75 @@ class LoginLimiter:
         self._window = window
         self._clock = clock
         self._max_keys = max_keys
-        self._failures: OrderedDict[str, deque[datetime]] = OrderedDict()
+        self._accounts: _Failures = OrderedDict()
+        self._unknown: _Failures = OrderedDict()
+        self._clients: _Failures = OrderedDict()
         self._lock = threading.Lock()
 
     def blocked(self, username: str, client: str) -> timedelta | None:
         """How long the account or the client is still blocked; None when it may try."""
         now = self._clock()
+        account = _account_key(username)
         with self._lock:
             waits = [
-                self._wait(_account_key(username), self._per_account, now),
-                self._wait(_client_key(client), self._per_client, now),
+                self._wait(self._accounts, account, self._per_account, now),
+                self._wait(self._unknown, account, self._per_account, now),
+                self._wait(self._clients, _client_key(client), self._per_client, now),
             ]
         found = [w for w in waits if w is not None]
         return max(found) if found else None
 
-    def failed(self, username: str, client: str) -> None:
+    def failed(self, username: str, client: str, *, known: bool) -> None:
+        """Count a failure; `known` says whether `username` is an existing account."""
         now = self._clock()
+        account = _account_key(username)
         with self._lock:
-            self._record(_account_key(username), self._per_account, now)
-            self._record(_client_key(client), self._per_client, now)
+            if known:
+                self._record_account(account, now)
+            else:
+                self._record(self._unknown, account, self._per_account, now)
+            self._record(self._clients, _client_key(client), self._per_client, now)
 
     def succeeded(self, username: str, client: str) -> None:
         """Clears the account's failures; the client's stay (one right password proves little)."""
+        account = _account_key(username)
         with self._lock:
-            self._failures.pop(_account_key(username), None)
+            self._accounts.pop(account, None)
+            self._unknown.pop(account, None)
 
-    def _wait(self, key: str, limit: int, now: datetime) -> timedelta | None:
-        times = self._failures.get(key)
+    def tracked(self) -> int:
+        """How many keys are held in all maps together: what the memory bound is about."""
+        with self._lock:
+            return len(self._accounts) + len(self._unknown) + len(self._clients)
+
+    def _wait(self, failures: _Failures, key: str, limit: int, now: datetime) -> timedelta | None:
+        times = failures.get(key)
         if times is None or len(times) < limit:
             return None
         until = times[-limit] + self._window
         return until - now if until > now else None
 
-    def _record(self, key: str, limit: int, now: datetime) -> None:
-        times = self._failures.get(key)
+    def _record(self, failures: _Failures, key: str, limit: int, now: datetime) -> None:
+        """Least recently failed keys are forgotten first."""
+        times = failures.get(key)
         if times is None:
             times = deque(maxlen=limit)
-            self._failures[key] = times
+            failures[key] = times
         times.append(now)
-        self._failures.move_to_end(key)
-        while len(self._failures) > self._max_keys:
-            self._failures.popitem(last=False)
+        failures.move_to_end(key)
+        while len(failures) > self._max_keys:
+            failures.popitem(last=False)
+
+    def _record_account(self, key: str, now: datetime) -> None:
+        """Only keys whose failures have all aged out are forgotten to make room."""
+        accounts = self._accounts
+        if key not in accounts and len(accounts) >= self._max_keys:
+            stale = [k for k, times in accounts.items() if times[-1] + self._window <= now]
+            for k in stale[: len(accounts) - self._max_keys + 1]:
+                del accounts[k]
+            if len(accounts) >= self._max_keys:
+                return  # every tracked account failed recently: they keep their counts
+        self._record(accounts, key, self._per_account, now)
 
 
 def _account_key(username: str) -> str:

@@ -441,7 +441,8 @@ class Store:
     def recent_confirmations(self, since: datetime, limit: int = 200) -> list[Confirmation]:
         return self._confirmations(
             "WHERE created_at >= ? ORDER BY created_at DESC, id DESC LIMIT ?",
-            [since.isoformat(), limit],
+            # created_at is UTC text: the bound must be too, or JST midnight sorts after 00:00 UTC
+            [since.astimezone(UTC).isoformat(), limit],
         )
 
     def find_by_numbers(
@@ -495,6 +496,44 @@ class Store:
                     0
                 ]
             )
+
+    def now(self) -> datetime:
+        """The clock this store stamps its rows with, for callers that compute bounds on them."""
+        return self._clock()
+
+    def purge_older_than(self, before: datetime, *, actor: str) -> tuple[int, int]:
+        """Delete confirmations created and visits ended before `before`; (confirmations, visits).
+
+        Consents and cached medical data go with their confirmation (ON DELETE CASCADE). One
+        transaction with one audit entry when anything was deleted; the audit log is kept.
+        Rows hold isoformat() text, whose order is time order only while every row has the same
+        offset: julianday() compares the instants themselves (to the millisecond).
+        """
+        if before.tzinfo is None:  # astimezone() would take a naive time as local time
+            raise ValueError("aware datetime required")
+        bound = before.astimezone(UTC).isoformat()
+        with self._write() as db:
+            if db.execute("PRAGMA foreign_keys").fetchone()[0] != 1:
+                raise RuntimeError("foreign keys are off: consents would outlive their rows")
+            confirmations = int(
+                db.execute(
+                    "DELETE FROM confirmations WHERE julianday(created_at) < julianday(?)",
+                    [bound],
+                ).rowcount
+            )
+            visits = int(
+                db.execute(
+                    "DELETE FROM visits WHERE julianday(ended_at) < julianday(?)", [bound]
+                ).rowcount
+            )
+            if confirmations or visits:
+                self._append_audit(
+                    actor,
+                    "retention.purged",
+                    "confirmations",
+                    f"confirmations={confirmations} visits={visits} before={bound}",
+                )
+        return confirmations, visits
 
     def _confirmations(self, where: str, params: list[Any]) -> list[Confirmation]:
         with self._lock:

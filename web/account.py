@@ -21,6 +21,7 @@ from device.accounts import (
     TOTP_SECRET_BYTES,
     AccountError,
     Accounts,
+    LoginBlocked,
     StaffSession,
     StaffUser,
     role_label,
@@ -34,6 +35,7 @@ from web.auth import (
     require_role,
     safe_next,
 )
+from web.present import text
 
 _B32_LENGTH = 32  # base32 of TOTP_SECRET_BYTES without padding
 
@@ -88,7 +90,11 @@ def create_blueprint(accounts: Accounts) -> Blueprint:
     def totp_remove() -> ResponseReturnValue:
         user = _user()
         try:
-            accounts.remove_own_totp(user, request.form.get("password", ""))
+            accounts.remove_own_totp(
+                user, request.form.get("password", ""), client=request.remote_addr or ""
+            )
+        except LoginBlocked as blocked:
+            return _account_page(user, error=_blocked(blocked)), 429
         except AccountError as exc:
             return _account_page(user, error=str(exc)), 422
         return redirect(url_for("account.page", done="totp_removed"), code=303)
@@ -104,8 +110,11 @@ def create_blueprint(accounts: Accounts) -> Blueprint:
                 user,
                 request.form.get("current_password", ""),
                 new,
+                client=request.remote_addr or "",
                 keep_token=request.cookies.get(SESSION_COOKIE, ""),
             )
+        except LoginBlocked as blocked:
+            return _account_page(user, error=_blocked(blocked)), 429
         except AccountError as exc:
             return _account_page(user, error=str(exc)), 422
         return redirect(url_for("account.page", done="password_changed"), code=303)
@@ -130,6 +139,11 @@ def _user() -> StaffUser:
     if user is None:  # the gate lets only complete sessions reach these views
         raise RuntimeError("account page without a signed-in user")
     return user
+
+
+def _blocked(blocked: LoginBlocked) -> str:
+    """The sign-in page's words for a block, in the page's language."""
+    return text("login_blocked", g.get("lang", "ja"), minutes=blocked.minutes)
 
 
 def _secret_from_form(value: str) -> bytes | None:

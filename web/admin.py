@@ -27,6 +27,7 @@ from device.config import (
     Config,
     Setting,
     parse_setting,
+    stored_setting_problem,
 )
 from device.services import Services
 from sync.clock import JST
@@ -270,6 +271,10 @@ def settings_changes(
             value = value_text(row.setting, parse_setting(row.setting, raw))
         except ValueError as exc:
             errors[name] = str(exc)
+            continue
+        problem = stored_setting_problem(name, value)  # the rules start-up applies, too
+        if problem and _differs(row.setting, value, row.value):
+            errors[name] = problem
             continue
         if _differs(row.setting, value, row.value):
             changes[name] = value

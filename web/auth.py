@@ -144,7 +144,7 @@ def require_role(*roles: str) -> Callable[[], ResponseReturnValue | None]:
         if user is None:
             if _wants_json():
                 return refuse(401)
-            target = request.full_path.rstrip("?") if request.query_string else request.path
+            target = _return_path()
             try:
                 return redirect(url_for("auth.login_form", next=target), code=302)
             except BuildError:  # no login on this app (auth not installed): refuse plainly
@@ -278,11 +278,17 @@ def _blueprint(accounts: Accounts) -> Blueprint:
     return bp
 
 
+def _return_path() -> str:
+    """Where to go back after signing in: the path only. A query may hold what was searched for
+    (kana, a birth date, insurance numbers), and `next` travels through more URLs and logs."""
+    return request.path
+
+
 def _to_pending_step(current: StaffSession) -> ResponseReturnValue:
     if _wants_json():
         # Scripts cannot type a code: an admin is told why, anyone else is simply not signed in.
         return refuse(403, "error_admin_totp") if current.user.has("admin") else refuse(401)
-    target = request.full_path.rstrip("?") if request.query_string else request.path
+    target = _return_path()
     endpoint = "auth.login_totp_form" if current.pending == PENDING_TOTP else ENROL_FORM
     return redirect(url_for(endpoint, next=safe_next(target)), code=302)
 

@@ -126,7 +126,7 @@ def patient_rows(store: Store, records: ClinicalRecords, lang: str) -> list[dict
     for c in store.recent_confirmations(now - timedelta(hours=LIST_HOURS), LIST_LIMIT):
         if c.kind not in LIST_KINDS:
             continue
-        statuses = records.consent_statuses(c.id)
+        statuses = records.consent_statuses(c.id, confirmed_at=c.created_at)
         rows.append(
             {
                 "id": c.id,

@@ -170,6 +170,8 @@ def kiosk_wire(event: Event, lang: str) -> sse.Wire | None:
         }
         return name, data
     if isinstance(event, ConfirmationStored):
+        if event.visit_id is None:
+            return None  # a check typed at reception: no patient at this kiosk is concerned
         return "done", {"visit_id": event.visit_id}
     if isinstance(event, ReaderStatus):
         return "reader_status", {"available": event.available, "card_present": event.card_present}

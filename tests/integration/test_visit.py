@@ -287,3 +287,13 @@ def test_no_plaintext_personal_data_in_the_database_file(desk: Desk, tmp_path: A
     secrets += [person.number] if len(person.number) >= 6 else []
     for secret in secrets:
         assert secret.encode() not in raw, secret
+
+
+def test_stopping_the_appliance_ends_a_visit_that_waits_for_a_person(desk: Desk) -> None:
+    desk.place(valid_person().id)
+    desk.expect(PinRequested)
+    started = time.monotonic()
+    assert desk.flow.stop(10)  # not the 20 s the PIN step would wait
+    assert time.monotonic() - started < 5
+    assert desk.expect(VisitAborted).reason == "stopped"
+    assert desk.store.count_confirmations() == 0

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from cryptography.hazmat.primitives.hashes import SHA1
@@ -28,9 +29,14 @@ from device.accounts import (
     token_hash,
     verify_password,
 )
+from device.config import load_config
+from device.events import EventBus
 from device.ratelimit import LoginLimiter
+from device.services import Services
 from sync.fieldcrypt import DecryptError, FieldCipher, FieldKeys
 from sync.store import Store
+from tests.unit.test_security import NoVisit, hidden, password_step
+from web.app import create_staff_app
 
 PASSWORD = "correct horse battery"
 T0 = datetime(2026, 4, 1, 0, 0, tzinfo=UTC)
@@ -172,7 +178,7 @@ def test_authenticate_right_wrong_unknown_disabled(
     assert entries == [
         ("login.success", "user:suzuki", "client=10.0.0.5"),
         ("login.failure", "user:suzuki", "password client=10.0.0.5"),
-        ("login.failure", "user:nobody", "unknown client=10.0.0.5"),
+        ("login.failure", "user:(unknown)", "unknown client=10.0.0.5"),
         ("login.failure", "user:suzuki", "password client="),
         ("login.failure", "user:suzuki", "disabled client=10.0.0.5"),
     ]
@@ -437,6 +443,42 @@ def test_blocked_account_is_not_even_checked(
     assert accounts.authenticate("suzuki", PASSWORD, client="b") is not None
 
 
+def test_a_name_that_is_no_account_is_never_audited(store: Store, clock: Clock) -> None:
+    # A password typed into the username field must not stay in the audit log for years.
+    limiter = LoginLimiter(per_account=2, per_client=100, clock=clock)
+    accounts = Accounts(store, clock=clock, limiter=limiter)
+    accounts.create_user("suzuki", "鈴木", ["reception"], PASSWORD, actor="t")
+    typed = "Secret-Pass-9"
+    for _ in range(2):
+        assert accounts.authenticate(typed, "", client="a") is None
+    with pytest.raises(LoginBlocked):
+        accounts.authenticate(typed, "", client="a")  # unknown names block alike
+    assert accounts.authenticate("x" * 500, "", client="a") is None
+    entries = [(e.action, e.subject) for e in reversed(store.audit_entries(4))]
+    assert entries == [
+        ("login.failure", "user:(unknown)"),
+        ("login.failure", "user:(unknown)"),
+        ("login.blocked", "user:(unknown)"),
+        ("login.failure", "user:(unknown)"),
+    ]
+    assert not any(typed.lower() in str(e).lower() for e in store.audit_entries())
+    assert accounts.authenticate("suzuki", "wrong password!!", client="a") is None
+    assert store.audit_entries(1)[0].subject == "user:suzuki"  # real accounts stay named
+
+
+def test_flooding_made_up_names_does_not_reset_a_real_account(store: Store, clock: Clock) -> None:
+    limiter = LoginLimiter(per_account=3, per_client=10_000, clock=clock, max_keys=4)
+    accounts = Accounts(store, clock=clock, limiter=limiter)
+    accounts.create_user("suzuki", "鈴木", ["reception"], PASSWORD, actor="t")
+    for _ in range(2):
+        accounts.authenticate("suzuki", "wrong password!!", client="a")
+    for i in range(20):
+        accounts.authenticate(f"junk{i}", "x", client="b")
+    accounts.authenticate("suzuki", "wrong password!!", client="a")
+    with pytest.raises(LoginBlocked):
+        accounts.authenticate("suzuki", PASSWORD, client="c")
+
+
 # -- user management -------------------------------------------------------------------------
 @pytest.fixture
 def admin(accounts: Accounts) -> StaffUser:
@@ -566,14 +608,14 @@ def test_change_own_password(accounts: Accounts, store: Store, suzuki: StaffUser
     elsewhere = accounts.start_session(suzuki, client="")
     with pytest.raises(AccountError, match="current password"):
         accounts.change_own_password(
-            suzuki, "not my password", "another password!", keep_token=here
+            suzuki, "not my password", "another password!", client="c", keep_token=here
         )
     with pytest.raises(AccountError, match="at least 12"):
-        accounts.change_own_password(suzuki, PASSWORD, "short", keep_token=here)
+        accounts.change_own_password(suzuki, PASSWORD, "short", client="c", keep_token=here)
     with pytest.raises(AccountError, match="differ"):
-        accounts.change_own_password(suzuki, PASSWORD, PASSWORD, keep_token=here)
+        accounts.change_own_password(suzuki, PASSWORD, PASSWORD, client="c", keep_token=here)
     assert accounts.session(elsewhere) is not None
-    accounts.change_own_password(suzuki, PASSWORD, "another password!", keep_token=here)
+    accounts.change_own_password(suzuki, PASSWORD, "another password!", client="c", keep_token=here)
     assert accounts.session(here) is not None and accounts.session(elsewhere) is None
     assert accounts.authenticate("suzuki", "another password!", client="") is not None
     assert ("suzuki", "user.password_changed", "user:suzuki", "") in [
@@ -588,9 +630,90 @@ def test_remove_own_totp(
         secret = accounts.new_totp_secret()
         accounts.enrol_totp(user, secret, code_at(secret, T0), actor=user.username)
     with pytest.raises(AccountError, match="password"):
-        accounts.remove_own_totp(suzuki, "not my password")
+        accounts.remove_own_totp(suzuki, "not my password", client="c")
     with pytest.raises(AccountError, match="keep the second factor"):
-        accounts.remove_own_totp(admin, PASSWORD)
-    accounts.remove_own_totp(suzuki, PASSWORD)
+        accounts.remove_own_totp(admin, PASSWORD, client="c")
+    accounts.remove_own_totp(suzuki, PASSWORD, client="c")
     assert store.totp_secret(suzuki.id) is None and store.totp_secret(admin.id) is not None
     assert last_audit(store) == ("suzuki", "user.totp_removed", "user:suzuki", "")
+
+
+def test_own_password_checks_are_rate_limited(
+    store: Store, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A session left open must not let anyone guess the password without limit.
+    limiter = LoginLimiter(per_account=3, per_client=100, clock=clock)
+    accounts = Accounts(store, clock=clock, limiter=limiter)
+    suzuki = accounts.create_user("suzuki", "鈴木", ["reception"], PASSWORD, actor="t")
+    new = "another password!"
+    with pytest.raises(AccountError):
+        accounts.change_own_password(suzuki, "wrong password 1", new, client="10.0.0.5")
+    with pytest.raises(AccountError):
+        accounts.remove_own_totp(suzuki, "wrong password 2", client="10.0.0.5")
+    assert limiter.blocked("nobody-else", "10.0.0.5") is None
+    assert accounts.authenticate("suzuki", "wrong password 3", client="10.0.0.6") is None
+    checked: list[str] = []
+
+    def counting(encoded: str, password: str) -> bool:
+        checked.append(encoded)
+        return True
+
+    monkeypatch.setattr(device.accounts, "verify_password", counting)
+    with pytest.raises(LoginBlocked):
+        accounts.change_own_password(suzuki, PASSWORD, new, client="10.0.0.7")
+    with pytest.raises(LoginBlocked):
+        accounts.remove_own_totp(suzuki, PASSWORD, client="10.0.0.7")
+    with pytest.raises(LoginBlocked):  # the sign-in page is blocked by the same failures
+        accounts.authenticate("suzuki", PASSWORD, client="10.0.0.7")
+    assert checked == []
+    monkeypatch.undo()
+    assert [(e.action, e.detail) for e in reversed(store.audit_entries(6))] == [
+        ("login.failure", "password_change client=10.0.0.5"),
+        ("login.failure", "totp_removal client=10.0.0.5"),
+        ("login.failure", "password client=10.0.0.6"),
+        ("login.blocked", "password_change client=10.0.0.7"),
+        ("login.blocked", "totp_removal client=10.0.0.7"),
+        ("login.blocked", "client=10.0.0.7"),
+    ]
+    client_limiter = LoginLimiter(per_account=100, per_client=2, clock=clock)
+    accounts = Accounts(store, clock=clock, limiter=client_limiter)
+    for _ in range(2):
+        with pytest.raises(AccountError):
+            accounts.change_own_password(suzuki, "wrong password!!", new, client="10.0.0.8")
+    assert client_limiter.blocked("someone", "10.0.0.8") is not None  # the client counts too
+    clock.advance(minutes=15)
+    accounts.change_own_password(suzuki, PASSWORD, new, client="10.0.0.8")
+
+
+def test_account_page_refuses_while_blocked_with_the_sign_in_words(
+    tmp_path: Path, store: Store, clock: Clock
+) -> None:
+    limiter = LoginLimiter(per_account=2, per_client=100, clock=clock)
+    accounts = Accounts(store, clock=clock, limiter=limiter)
+    accounts.create_user("uketsuke", "受付", ["reception"], PASSWORD, actor="t")
+    config = load_config(environ={}, overrides={"data_dir": str(tmp_path)})
+    services = Services(
+        config=config,
+        store=store,
+        bus=EventBus(),
+        flow=cast(Any, NoVisit()),
+        pins=cast(Any, None),
+        accounts=accounts,
+    )
+    client = create_staff_app(config, services).test_client()
+    assert password_step(client, "uketsuke").status_code == 303
+    csrf = hidden(client.get("/account").get_data(as_text=True), "csrf_token")
+    change = {"csrf_token": csrf, "new_password": "y" * 14, "new_password_again": "y" * 14}
+    for _ in range(2):
+        r = client.post("/account/password", data={**change, "current_password": "guess one!"})
+        assert r.status_code == 422
+    assert limiter.blocked("uketsuke", "127.0.0.1") is not None  # the request's address counted
+    r = client.post("/account/password", data={**change, "current_password": PASSWORD})
+    assert r.status_code == 429
+    assert "ログインの失敗が続いたため一時的に停止しています" in r.get_data(as_text=True)
+    assert "約15分後" in r.get_data(as_text=True)
+    r = client.post("/account/totp/remove", data={"csrf_token": csrf, "password": PASSWORD})
+    assert r.status_code == 429 and "約15分後" in r.get_data(as_text=True)
+    clock.advance(minutes=15)
+    r = client.post("/account/password", data={**change, "current_password": PASSWORD})
+    assert r.status_code == 303

@@ -185,7 +185,7 @@ def test_saving_valid_settings_stores_and_audits(admin: Admin) -> None:
     r = admin.post(
         "/admin/settings",
         settings_form(
-            staff_port="9090",
+            retention_days="62",
             pin_timeout_s="90",  # unchanged (90.0): not saved
             consent_kinds=["checkup", "surgery"],
             language="en",
@@ -197,19 +197,19 @@ def test_saving_valid_settings_stores_and_audits(admin: Admin) -> None:
         "consent_kinds": "checkup,surgery",
         "language": "en",
         "reader": "ACS",
-        "staff_port": "9090",
+        "retention_days": "62",
     }
     changes = [a for a in admin.actions() if a[1] == "setting.changed"]
-    assert (ADMIN, "setting.changed", "setting:staff_port", "8080 → 9090") in changes
+    assert (ADMIN, "setting.changed", "setting:retention_days", "31 → 62") in changes
     assert (ADMIN, "setting.changed", "setting:reader", " → ACS") in changes
     assert len(changes) == 4
     page = admin.client.get(r.headers["Location"]).get_data(as_text=True)
     assert "再起動後に反映されます" in page and 'id="restart"' in page
-    assert "再起動後に反映" in page.split('id="setting-staff_port"', 1)[1].split("</tr>", 1)[0]
+    assert "再起動後に反映" in page.split('id="setting-retention_days"', 1)[1].split("</tr>", 1)[0]
     # a stored value is shown as the form's value, and can be removed again
-    assert 'name="staff_port" value="9090"' in page
-    r = admin.post("/admin/settings/staff_port/reset")
-    assert r.status_code == 303 and "staff_port" not in admin.store.stored_settings()
+    assert 'name="retention_days" value="62"' in page
+    r = admin.post("/admin/settings/retention_days/reset")
+    assert r.status_code == 303 and "retention_days" not in admin.store.stored_settings()
 
 
 def test_a_checkbox_left_unticked_means_false(admin: Admin) -> None:
@@ -222,9 +222,9 @@ def test_invalid_settings_save_nothing_and_say_why(admin: Admin) -> None:
     r = admin.post(
         "/admin/settings",
         settings_form(
-            staff_port="9090",
+            retention_days="62",
             medical_institution_code="12345",
-            central_url="http://plain.example",
+            log_level="TRAFFIC",
             pin_timeout_s="soon",
         ),
     )
@@ -233,12 +233,12 @@ def test_invalid_settings_save_nothing_and_say_why(admin: Admin) -> None:
     assert "何も保存していません" in html
     for name, reason in (
         ("medical_institution_code", "10 digits"),
-        ("central_url", "https://"),
+        ("log_level", "TRAFFIC"),
         ("pin_timeout_s", "number"),
     ):
         row = html.split(f'id="setting-{name}"', 1)[1].split("</tr>", 1)[0]
         assert f'id="error-{name}"' in row and reason in row, name
-    assert 'id="error-staff_port"' not in html
+    assert 'id="error-retention_days"' not in html
     assert 'name="medical_institution_code" value="12345"' in html  # what was typed, to fix
     assert admin.store.stored_settings() == {}
     assert not [a for a in admin.actions() if a[1] == "setting.changed"]

@@ -292,6 +292,23 @@ def test_consent_window_is_never_longer_than_24_hours(
     assert refusal(records, cid, "drug").reason == "expired"
 
 
+@pytest.mark.parametrize("cons_time", ["", "20261399999999", "20260230101500"])
+def test_consent_window_without_a_readable_consent_time_is_counted_from_the_confirmation(
+    records: ClinicalRecords, store: Store, central: FakeCentral, clock: Clock, cons_time: str
+) -> None:
+    far = ConsentState("drug", "1", cons_time, "20991231235959")
+    cid = save_card_visit(store, "P010", (far,))  # stored at NOW
+    status = records.consent_statuses(cid)["drug"]
+    assert (status.state, status.until) == ("valid", NOW + timedelta(hours=24))
+    given = records.consent_statuses(cid, confirmed_at=NOW - timedelta(hours=1))["drug"]
+    assert given.until == NOW + timedelta(hours=23)  # the caller's created_at is used
+    assert records.open(cid, "drug", user=DOCTOR).available_until == NOW + timedelta(hours=24)
+    clock.now = NOW + timedelta(hours=24)
+    assert records.consent_statuses(cid)["drug"].state == "expired"
+    assert refusal(records, cid, "drug").reason == "expired"
+    assert len(central.requests) == 1
+
+
 def test_consent_statuses(records: ClinicalRecords, store: Store) -> None:
     cid = save_card_visit(store, "P010", (agreed("drug"), declined("checkup"), agreed("surgery")))
     statuses = records.consent_statuses(cid)
@@ -329,6 +346,7 @@ def test_not_insured(records: ClinicalRecords, store: Store, central: FakeCentra
 
 
 def test_unknown_confirmation(records: ClinicalRecords, store: Store) -> None:
+    assert {s.state for s in records.consent_statuses(999).values()} == {"not_asked"}
     assert refusal(records, 999, "drug").reason == "no_confirmation"
     assert audit_of(store) == [
         (DOCTOR, "clinical.refused", "confirmation:999", "drug:no_confirmation")

@@ -72,19 +72,20 @@ def test_unknown_log_level_is_refused() -> None:
 # -- layers with the values saved on the admin page -------------------------------------
 def test_stored_values_sit_between_the_file_and_the_environment(tmp_path: Path) -> None:
     file = tmp_path / "onshi.toml"
-    file.write_text('staff_port = 9000\nreader = "SONY"\nlanguage = "en"\n')
-    stored = {"staff_port": "9200", "reader": "ACS", "pin_timeout_s": "60"}
+    file.write_text('retention_days = 40\nreader = "SONY"\nlanguage = "en"\n')
+    stored = {"retention_days": "62", "reader": "ACS", "pin_timeout_s": "60"}
     config = load_config(file, environ={"ONSHI_READER": "NFC"}, stored=stored)
-    assert config.staff_port == 9200  # stored over the file
+    assert config.retention_days == 62  # stored over the file
     assert config.reader == "NFC"  # the environment over stored
     assert config.pin_timeout_s == 60.0
     assert config.language == "en"  # file, nothing stored
-    assert config.sources["staff_port"] == SOURCE_STORED
+    assert config.sources["retention_days"] == SOURCE_STORED
     assert config.sources["reader"] == SOURCE_ENVIRONMENT
     assert config.sources["language"] == SOURCE_FILE
     assert config.sources["central_url"] == SOURCE_DEFAULT
-    overridden = load_config(file, environ={}, overrides={"staff_port": 1}, stored=stored)
-    assert overridden.staff_port == 1 and overridden.sources["staff_port"] == SOURCE_OVERRIDE
+    overridden = load_config(file, environ={}, overrides={"retention_days": 1}, stored=stored)
+    assert overridden.retention_days == 1
+    assert overridden.sources["retention_days"] == SOURCE_OVERRIDE
     assert {SOURCE_ENVIRONMENT, SOURCE_OVERRIDE} == LOCKED_SOURCES
 
 
@@ -92,20 +93,22 @@ def test_an_invalid_stored_value_is_reported_and_ignored(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     file = tmp_path / "onshi.toml"
-    file.write_text("staff_port = 9000\n")
+    file.write_text("retention_days = 40\n")
     stored = {
-        "staff_port": "99999",
+        "retention_days": "-3",
+        "log_level": "TRAFFIC",  # card traffic is never switched on from a web page
         "medical_institution_code": "12",
         "language": "en",
         "renamed_setting": "x",
     }
     with caplog.at_level(logging.WARNING, logger="device.config"):
         config = load_config(file, environ={}, stored=stored)
-    assert config.staff_port == 9000 and config.sources["staff_port"] == SOURCE_FILE
+    assert config.retention_days == 40 and config.sources["retention_days"] == SOURCE_FILE
+    assert config.log_level == "INFO"
     assert config.medical_institution_code == "1312345670"
     assert config.language == "en"
     reported = " ".join(r.getMessage() for r in caplog.records)
-    for name in ("staff_port", "medical_institution_code", "renamed_setting"):
+    for name in ("retention_days", "log_level", "medical_institution_code", "renamed_setting"):
         assert f"stored setting {name} ignored" in reported
     assert "language" not in reported
 
@@ -113,11 +116,21 @@ def test_an_invalid_stored_value_is_reported_and_ignored(
 def test_non_editable_settings_are_never_taken_from_the_store(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # Where patient data goes and where the staff pages listen are decided on the box itself.
     assert {s.name for s in SETTINGS if not s.editable} == {
         "data_dir",
         "key_file",
         "demo",
         "demo_data",
+        "central_url",
+        "central_ca",
+        "device_cert",
+        "device_key",
+        "staff_host",
+        "staff_port",
+        "staff_tls_cert",
+        "staff_tls_key",
+        "kiosk_port",
     }
     with caplog.at_level(logging.WARNING, logger="device.config"):
         config = load_config(
@@ -126,7 +139,7 @@ def test_non_editable_settings_are_never_taken_from_the_store(
     assert config.data_dir == SETTINGS_BY_NAME["data_dir"].default
     assert config.demo is False
     assert stored_setting_problem("demo", "true") is not None
-    assert stored_setting_problem("staff_port", "8090") is None
+    assert stored_setting_problem("retention_days", "62") is None
     assert "not editable" in caplog.text
 
 

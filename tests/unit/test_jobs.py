@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
 from device.jobs import JOBS, Job, Jobs
 from device.services import Services
+from sync.clock import utc_now
+from sync.fieldcrypt import FieldCipher, FieldKeys
+from sync.store import Store, VisitRecord
 
 
 class FakeClinical:
@@ -58,3 +63,42 @@ def test_scheduler_starts_and_stops() -> None:
     jobs.start()
     jobs.stop()
     jobs.stop()  # stopping twice is harmless
+
+
+class Config:
+    retention_days = 31
+
+
+def test_retention_purges_what_is_older_than_retention_days(tmp_path: Path) -> None:
+    now = [datetime(2026, 3, 1, 9, 0, tzinfo=UTC)]
+    store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.generate()), clock=lambda: now[0])
+    for day in (0, 1, 2):  # visits that ended on 1, 2 and 3 March
+        at = datetime(2026, 3, 1 + day, 9, 0, tzinfo=UTC)
+        store.record_visit(VisitRecord(f"v{day}", at, at, "r", "", "aborted"))
+    jobs = Jobs(services(store=store, config=Config()))
+    now[0] = datetime(2026, 4, 2, 9, 0, 1, tzinfo=UTC)  # 31 days and 1 s after the second
+    assert jobs.run_now("purge_confirmations") == 2
+    assert (store.visit("v0"), store.visit("v1")) == (None, None)
+    assert store.visit("v2") is not None
+    entry = store.audit_entries(1)[0]
+    assert (entry.action, entry.detail) == (
+        "retention.purged",
+        "confirmations=0 visits=2 before=2026-03-02T09:00:01+00:00",
+    )
+    assert jobs.run_now("purge_confirmations") == 0
+    store.close()
+
+
+def test_retention_runs_daily_and_soon_after_start() -> None:
+    (job,) = [j for j in JOBS if j.name == "purge_confirmations"]
+    assert job.every_s == 86_400 and job.first_after_s is not None
+    jobs = Jobs(services(), (job,))
+    started = utc_now()
+    jobs.start()
+    try:
+        scheduled = jobs._scheduler.get_job("purge_confirmations")
+        assert scheduled is not None
+        first = scheduled.next_run_time - started
+        assert timedelta(0) < first <= timedelta(seconds=job.first_after_s + 1)
+    finally:
+        jobs.stop()

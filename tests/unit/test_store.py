@@ -341,3 +341,67 @@ def test_users_and_sessions_rows(store: Store) -> None:
     disabled = store.user(user.id)
     assert disabled is not None and disabled.disabled
     assert store.session("h3") is None  # disabling ends the user's sessions
+
+
+def test_retention_purge_deletes_old_confirmations_and_visits_in_one_audited_step(
+    tmp_path: Path,
+) -> None:
+    now = [datetime(2026, 5, 1, 0, 0, 0, 1, tzinfo=UTC)]
+    store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.generate()), clock=lambda: now[0])
+    bound = datetime(2026, 4, 1, 2, 0, tzinfo=UTC)
+
+    def confirmation_at(at: datetime, file_id: str) -> int:
+        now[0] = at
+        visit = VisitRecord(f"v-{file_id}", at, at, "r", "pin", "done", file_id=file_id)
+        return store.save_confirmation(
+            file_id=file_id,
+            raw_result=answer(file_id, consents=(ConsentState("drug", "1"),)),
+            kind="card",
+            method="pin",
+            actor="reader",
+            visit=visit,
+        ).id
+
+    old = confirmation_at(bound - timedelta(days=1), "old")
+    # 10:30 in Japan is 01:30 UTC: older, though its text sorts after the bound's
+    old_jst = confirmation_at(datetime(2026, 4, 1, 10, 30, tzinfo=JST), "old-jst")
+    old_micro = confirmation_at(bound - timedelta(microseconds=5000), "old-micro")
+    at_bound = confirmation_at(bound, "at-bound")  # not older than the bound: kept
+    new = confirmation_at(bound + timedelta(days=1), "new")
+    store.record_visit(VisitRecord("aborted-old", bound, bound - timedelta(hours=1), "r", "", "x"))
+    store.record_visit(VisitRecord("aborted-new", bound, bound + timedelta(hours=1), "r", "", "x"))
+    store.put_clinical_cache(old, "drug", b"<old/>", bound, bound + timedelta(days=9))
+    store.put_clinical_cache(new, "drug", b"<new/>", bound, bound + timedelta(days=9))
+    audit_before = [e.hash for e in store.audit_entries()]
+    now[0] = datetime(2026, 5, 2, tzinfo=UTC)
+
+    assert store.purge_older_than(bound, actor="system") == (3, 4)
+
+    assert [store.confirmation(i) is None for i in (old, old_jst, old_micro, at_bound, new)] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert store.visit("v-old") is None and store.visit("aborted-old") is None
+    assert store.visit("v-new") is not None and store.visit("aborted-new") is not None
+    assert store.count_visits() == 3
+    assert store.consents(old) == [] and store.consents(new) != []  # ON DELETE CASCADE
+    assert store.clinical_cache(old, "drug", bound) is None
+    assert store.clinical_cache(new, "drug", bound) is not None
+    entries = store.audit_entries()
+    assert [e.hash for e in entries[1:]] == audit_before  # nothing of the audit log purged
+    last = entries[0]
+    assert (last.actor, last.action, last.subject, last.detail) == (
+        "system",
+        "retention.purged",
+        "confirmations",
+        "confirmations=3 visits=4 before=2026-04-01T02:00:00+00:00",
+    )
+    assert store.verify_audit() is None
+    assert store.purge_older_than(bound, actor="system") == (0, 0)
+    assert len(store.audit_entries()) == len(entries)  # nothing purged: nothing audited
+    with pytest.raises(ValueError):
+        store.purge_older_than(datetime(2026, 4, 1), actor="system")
+    store.close()

@@ -9,7 +9,12 @@ from typing import Any
 
 import pytest
 
-from device.events import ConsentRequested, StaffHelpRequested, VisualCheckChosen
+from device.events import (
+    ConfirmationStored,
+    ConsentRequested,
+    StaffHelpRequested,
+    VisualCheckChosen,
+)
 from device.flow import ActiveVisit, ConsentChoice, VisitState
 from sync.xmlmsg import ConsentState
 from web.kiosk import kiosk_initial, kiosk_wire
@@ -142,6 +147,9 @@ def test_wire_names_for_the_new_steps() -> None:
         "visual_check_chosen",
         {"visit_id": "ab12", "staff": "uketsuke"},
     )
+    # A check typed at reception stores an answer with no visit: no kiosk screen changes.
+    assert kiosk_wire(ConfirmationStored(7, None), "ja") is None
+    assert kiosk_wire(ConfirmationStored(7, "ab12"), "ja") == ("done", {"visit_id": "ab12"})
     # Reception learns that the patient is answering from the state change, not the kinds.
     assert staff_wire(ConsentRequested("ab12", ("drug",)), "ja") is None
 

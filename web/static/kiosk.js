@@ -28,6 +28,7 @@
   var digits = [];
   var sending = false;
   var timer = null;
+  var shown = 0;  // how many times a screen was shown: a late answer must not undo a newer one
 
   function backToStart() {
     visitId = null;
@@ -39,7 +40,8 @@
     show("welcome");
   }
 
-  function show(name) {
+  function show(name, sameScreen) {
+    if (!sameScreen) { shown += 1; }  // each new showing, even of the same screen, counts
     current = name;
     screens.forEach(function (s) {
       var on = s.getAttribute("data-screen") === name;
@@ -54,7 +56,7 @@
 
   function touch() {
     // A patient pressing keys is not idle.
-    if (current !== "welcome") { show(current); }
+    if (current !== "welcome") { show(current, true); }
   }
 
   function renderPin() {
@@ -82,6 +84,7 @@
     if (current !== "pin" || sending || digits.length !== 4 || !/^[0-9]{4}$/.test(digits.join(""))) { return; }
     sending = true;
     renderPin();
+    var sentAt = shown;
     var payload = JSON.stringify({ visit_id: visitId, pin: digits.join("") });
     digits = [];
     fetch("/pin", {
@@ -92,9 +95,10 @@
     }).then(function (r) {
       sending = false;
       renderPin();
+      // The next screen may already have come over the event stream: never step back from it.
+      if (!stillOn(sentAt)) { return; }
       if (r.status === 202) { show("checking"); }
       else if (r.status === 409) { backToStart(); }
-      else { show("pin"); }
     }).catch(function () { sending = false; renderPin(); });
   }
 
@@ -109,6 +113,9 @@
     show("pin");
   }
 
+  // True while nothing was shown since a request was sent: the answer may act on the page.
+  function stillOn(sentAt) { return shown === sentAt; }
+
   function post(url, payload) {
     return fetch(url, {
       method: "POST",
@@ -122,8 +129,10 @@
     if (current !== "pin" || sending || !visitId) { return; }
     clearPin();
     sending = true;
+    var sentAt = shown;
     post("/ask-staff", { visit_id: visitId }).then(function (r) {
       sending = false;
+      if (!stillOn(sentAt)) { return; }
       if (r.status === 202) { show("staff"); } else if (r.status === 409) { backToStart(); }
     }).catch(function () { sending = false; });
   }
@@ -164,8 +173,10 @@
     if (current !== "consent" || sending || !visitId) { return; }
     sending = true;
     renderConsent();
+    var sentAt = shown;
     post("/consent", { visit_id: visitId, answers: given }).then(function (r) {
       sending = false;
+      if (!stillOn(sentAt)) { return; }
       if (r.status === 202) { show("checking"); }
       else if (r.status === 409) { backToStart(); }
       else { renderConsent(); }
@@ -246,7 +257,12 @@
   source.addEventListener("consent_requested", function (ev) { onConsentRequested(data(ev)); });
   source.addEventListener("visit_aborted", function (ev) { onEnded(data(ev)); });
   source.addEventListener("visit_failed", function (ev) { onEnded(data(ev)); });
-  source.addEventListener("done", function () { clearPin(); show("done"); });
+  source.addEventListener("done", function (ev) {
+    var d = data(ev);
+    if (visitId && d.visit_id !== visitId) { return; }  // another visit's answer
+    clearPin();
+    show("done");
+  });
   source.addEventListener("reader_status", function (ev) {
     var d = data(ev);
     if (!d.card_present && (current === "done" || current === "blocked" || current === "error")) {
