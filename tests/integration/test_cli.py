@@ -371,17 +371,19 @@ def test_run_loop_rebuilds_when_restart_is_set_and_ends_on_stop() -> None:
 
 def test_stored_settings_are_read_at_start(tmp_path: Path) -> None:
     config = load_settings(None, environ={"ONSHI_DATA_DIR": str(tmp_path)})
-    assert config.staff_port == 8080
+    assert config.retention_days == 31
     store = open_store(config)
     try:
-        store.save_setting("staff_port", "9123", actor="admin")
-        store.save_setting("kiosk_port", "not a port", actor="admin")  # e.g. an older version's
+        store.save_setting("retention_days", "62", actor="admin")
+        store.save_setting("pin_timeout_s", "soon", actor="admin")  # e.g. an older version's
+        store.save_setting("staff_port", "9123", actor="admin")  # no longer editable there
     finally:
         store.close()
     again = load_settings(None, environ={"ONSHI_DATA_DIR": str(tmp_path)})
-    assert again.staff_port == 9123 and again.sources["staff_port"] == "stored"
-    assert again.kiosk_port == 8081  # the bad one is ignored, not a crash
+    assert again.retention_days == 62 and again.sources["retention_days"] == "stored"
+    assert again.pin_timeout_s == 90.0  # the bad one is ignored, not a crash
+    assert again.staff_port == 8080  # where the pages listen is decided on the box
     env_wins = load_settings(
-        None, environ={"ONSHI_DATA_DIR": str(tmp_path), "ONSHI_STAFF_PORT": "9200"}
+        None, environ={"ONSHI_DATA_DIR": str(tmp_path), "ONSHI_RETENTION_DAYS": "90"}
     )
-    assert env_wins.staff_port == 9200
+    assert env_wins.retention_days == 90
