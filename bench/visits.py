@@ -19,7 +19,8 @@ from pathlib import Path
 
 from device.demo import ensure_pcscd, wait_for_central
 from device.events import ConfirmationStored, EventBus, PinRequested, VisitAborted, VisitFailed
-from device.flow import VisitFlow, VisitInputs, VisitState, VisitTimings
+from device.flow import VisitFlow, VisitState, VisitTimings
+from device.inputs import VisitInputs
 from reader.pcsc import PcscReaders, ReaderMonitor
 from sync.central import CentralClient, tls_context
 from sync.fieldcrypt import FieldCipher, FieldKeys

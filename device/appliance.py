@@ -22,7 +22,8 @@ from device.clinical import ClinicalRecords
 from device.config import Config, load_config
 from device.errors_log import RecentErrors
 from device.events import EventBus, ReaderStatus
-from device.flow import VisitFlow, VisitInputs
+from device.flow import VisitFlow
+from device.inputs import VisitInputs
 from device.jobs import Jobs
 from device.sandbox import CardSandbox
 from device.services import Services

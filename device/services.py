@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from device.config import Config
 from device.events import EventBus
-from device.flow import VisitFlow, VisitInputs
+from device.flow import VisitFlow
+from device.inputs import VisitInputs
 from device.sandbox import CardSandbox
 from sync.store import Store
 

@@ -12,7 +12,8 @@ from cryptography import x509
 from device.appliance import connect_central, open_store
 from device.config import Config
 from device.events import EventBus
-from device.flow import ActiveVisit, VisitFlow, VisitInput, VisitState, reason_text
+from device.flow import ActiveVisit, VisitFlow, VisitState, reason_text
+from device.inputs import VisitInput
 from reader.errors import NoReader
 from reader.guard import GuardedConnection
 from reader.jpki import JpkiSession

@@ -25,7 +25,8 @@ from device.events import (
     VisitStarted,
     VisitStateChanged,
 )
-from device.flow import ConsentChoice, reason_text
+from device.flow import reason_text
+from device.inputs import ConsentChoice
 from device.services import Services
 from sync.codes import CONSENT_KIND
 from web import sse

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from device.events import Event, EventBus, Subscription
-from device.flow import VisitFlow, VisitInputs
+from device.flow import VisitFlow
+from device.inputs import VisitInputs
 from reader.pcsc import PcscReaders, ReaderMonitor
 from sim.card import VirtualCard
 from sync.central import CentralClient, tls_context

@@ -21,7 +21,8 @@ from device.events import (
     VisitStateChanged,
     VisualCheckChosen,
 )
-from device.flow import ConsentChoice, VisitState
+from device.flow import VisitState
+from device.inputs import ConsentChoice
 from sim.population import Person, population
 from sync.codes import Badge
 

@@ -16,7 +16,8 @@ from device.accounts import Accounts, hash_password
 from device.config import Config, load_config
 from device.errors_log import RecentErrors
 from device.events import EventBus
-from device.flow import VisitFlow, VisitInputs
+from device.flow import VisitFlow
+from device.inputs import VisitInputs
 from device.services import Services
 from device.status import ApplianceStatus, StatusItem
 from sync.fieldcrypt import FieldCipher, FieldKeys

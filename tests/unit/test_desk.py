@@ -15,7 +15,8 @@ from flask.testing import FlaskClient
 from device.accounts import Accounts
 from device.checks import ManualChecks
 from device.events import ConfirmationStored, EventBus, Subscription
-from device.flow import VisitFlow, VisitInputs
+from device.flow import VisitFlow
+from device.inputs import VisitInputs
 from device.services import Services
 from sync.central import CentralClient, CentralRefused, CentralUnavailable
 from sync.fieldcrypt import FieldCipher, FieldKeys

@@ -22,7 +22,8 @@ from device.accounts import Accounts, StaffUser
 from device.checks import ManualChecks
 from device.clinical import ClinicalRecords
 from device.events import EventBus
-from device.flow import VisitFlow, VisitInputs
+from device.flow import VisitFlow
+from device.inputs import VisitInputs
 from device.sandbox import CardSandbox
 from device.services import Services
 from device.status import ApplianceStatus

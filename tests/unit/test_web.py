@@ -29,7 +29,8 @@ from device.events import (
     VisitAborted,
     VisitStateChanged,
 )
-from device.flow import ActiveVisit, VisitFlow, VisitInputs, VisitState
+from device.flow import ActiveVisit, VisitFlow, VisitState
+from device.inputs import VisitInputs
 from device.sandbox import CardSandbox, DemoPerson
 from device.services import Services
 from sync.fieldcrypt import FieldCipher, FieldKeys

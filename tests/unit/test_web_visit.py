@@ -15,7 +15,8 @@ from device.events import (
     StaffHelpRequested,
     VisualCheckChosen,
 )
-from device.flow import ActiveVisit, ConsentChoice, VisitState
+from device.flow import ActiveVisit, VisitState
+from device.inputs import ConsentChoice
 from sync.xmlmsg import ConsentState
 from web.kiosk import kiosk_initial, kiosk_wire
 from web.present import consent_text
