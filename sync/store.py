@@ -12,8 +12,6 @@ Instants are stored as UTC text of one fixed width, so text order is time order.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -25,12 +23,11 @@ from typing import Any
 
 import sqlite_utils
 
+from sync.auditchain import GENESIS_HASH, AuditVerdict, ChainCheck, entry_hash
 from sync.clock import JST, utc_now
 from sync.codes import badge
 from sync.fieldcrypt import FieldCipher
 from sync.xmlmsg import ConsentState, QualificationResult, parse_result
-
-GENESIS_HASH = "0" * 64
 
 # Each migration runs once, in order, inside one transaction with its version row.
 MIGRATIONS: tuple[str, ...] = (
@@ -217,29 +214,9 @@ class AuditEntry:
     hash: str
 
 
-AUDIT_CONTENT_CHANGED = (
-    "内容が書き換えられています（ハッシュ不一致） / contents changed: the hash does not match"
-)
-AUDIT_LINK_BROKEN = (
-    "直前の記録とつながっていません（削除・挿入・並べ替え） / "
-    "not linked to the entry before it: an entry was deleted, inserted or reordered"
-)
 SETTING_DEFAULT_MARK = "(既定 / default)"
 _AUDIT_VERIFY_SLICE = 5000
 _AUDIT_PAGE_MAX = 1000
-
-
-@dataclass(frozen=True)
-class AuditVerdict:
-    ok: bool
-    checked: int  # entries that hold, from the first
-    first_bad_id: int | None
-    reason: str  # AUDIT_CONTENT_CHANGED or AUDIT_LINK_BROKEN; "" when ok
-
-
-def _audit_hash(prev_hash: str, at: str, actor: str, action: str, subject: str, detail: str) -> str:
-    canonical = json.dumps([prev_hash, at, actor, action, subject, detail], ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _instant(at: datetime) -> str:
@@ -784,7 +761,7 @@ class Store:
         row = self._db.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
         prev = row[0] if row else GENESIS_HASH
         at = self._clock().isoformat()
-        digest = _audit_hash(prev, at, actor, action, subject, detail)
+        digest = entry_hash(prev, at, actor, action, subject, detail)
         self._db.execute(
             "INSERT INTO audit (at, actor, action, subject, detail, prev_hash, hash)"
             " VALUES (?,?,?,?,?,?,?)",
@@ -800,18 +777,7 @@ class Store:
 
     def verify_audit(self) -> int | None:
         """Id of the first entry whose chain is broken, or None when the whole chain holds."""
-        prev = GENESIS_HASH
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM audit ORDER BY id").fetchall()
-        for row in rows:
-            entry = AuditEntry(*row)
-            expected = _audit_hash(
-                prev, entry.at, entry.actor, entry.action, entry.subject, entry.detail
-            )
-            if entry.prev_hash != prev or entry.hash != expected:
-                return entry.id
-            prev = entry.hash
-        return None
+        return self.verify_audit_detail().first_bad_id
 
     def verify_audit_detail(self) -> AuditVerdict:
         """The whole chain from the genesis: how many entries hold, the first that does not, why.
@@ -819,8 +785,7 @@ class Store:
         Read in slices so a five-year log neither fills the memory nor holds the lock (and so
         the card flow) for the whole check; entries appended meanwhile are checked too.
         """
-        prev = GENESIS_HASH
-        checked = 0
+        chain = ChainCheck()
         last_id = 0
         while True:
             with self._lock:
@@ -830,24 +795,11 @@ class Store:
                     [last_id, _AUDIT_VERIFY_SLICE],
                 ).fetchall()
             if not rows:
-                return AuditVerdict(True, checked, None, "")
+                return chain.verdict()
             for row in rows:
-                entry = AuditEntry(*row)
-                expected = _audit_hash(
-                    entry.prev_hash,
-                    entry.at,
-                    entry.actor,
-                    entry.action,
-                    entry.subject,
-                    entry.detail,
-                )
-                if entry.hash != expected:
-                    return AuditVerdict(False, checked, entry.id, AUDIT_CONTENT_CHANGED)
-                if entry.prev_hash != prev:
-                    return AuditVerdict(False, checked, entry.id, AUDIT_LINK_BROKEN)
-                prev = entry.hash
-                checked += 1
-                last_id = entry.id
+                if not chain.feed(AuditEntry(*row)):
+                    return chain.verdict()
+                last_id = row[0]
 
     # -- settings saved on the admin page (validated by device.config before saving) ---------
     def stored_settings(self) -> dict[str, str]:

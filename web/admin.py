@@ -30,9 +30,10 @@ from device.config import (
     stored_setting_problem,
 )
 from device.services import Services
+from sync.auditchain import AuditVerdict
 from sync.clock import JST
 from sync.codes import CONSENT_KIND
-from sync.store import AuditEntry, AuditVerdict, Store
+from sync.store import AuditEntry, Store
 from web.auth import current_user, require_role
 from web.present import pick, text
 from web.strings_admin import SETTING_HELP_JA

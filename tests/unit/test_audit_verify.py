@@ -11,16 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from sync.auditchain import AUDIT_CONTENT_CHANGED, AUDIT_LINK_BROKEN, GENESIS_HASH
+from sync.auditchain import entry_hash as _audit_hash
 from sync.clock import JST
 from sync.fieldcrypt import FieldCipher, FieldKeys
-from sync.store import (
-    AUDIT_CONTENT_CHANGED,
-    AUDIT_LINK_BROKEN,
-    GENESIS_HASH,
-    AuditEntry,
-    Store,
-    _audit_hash,
-)
+from sync.store import AuditEntry, Store
 
 START = datetime(2026, 4, 1, 0, 0, tzinfo=UTC)  # 09:00 JST
 ENTRIES = 10
