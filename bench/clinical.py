@@ -17,14 +17,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
 from bench.visits import ms_summary
 from device.clinical import ClinicalRecords
 from device.demo import wait_for_central
+from sim.pki import pki_paths
 from sync.central import CentralClient, tls_context
-from sync.challenge import signed_payload
 from sync.clock import JST
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
@@ -93,12 +90,9 @@ def consenting_visit(central: CentralClient, store: Store, pki: Path) -> int:
     """A PIN-verified card visit that agrees to both kinds; the stored confirmation's id."""
     file_id = secrets.token_hex(10)
     nonce = central.nonce()
-    key = serialization.load_pem_private_key(
-        (pki / "cards" / f"{PERSON}.key").read_bytes(), password=None
-    )
-    assert isinstance(key, rsa.RSAPrivateKey)
-    signature = key.sign(signed_payload(nonce, MIC, file_id), padding.PKCS1v15(), hashes.SHA256())
-    certificate = (pki / "cards" / f"{PERSON}.der").read_bytes()
+    paths = pki_paths(pki)
+    signature = paths.card_signature(PERSON, nonce, MIC, file_id)
+    certificate = paths.card_cert(PERSON).read_bytes()
     now = datetime.now(JST)
     consents = tuple(
         ConsentAnswer(kind, True, now.strftime("%Y%m%d%H%M%S")) for kind in ("drug", "checkup")

@@ -20,10 +20,11 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from sim.population import Person
+from sync.challenge import signed_payload
 
 JPKI_AUTH_POLICY = "1.2.392.200149.8.5.1.3.30"
 CARD_LIFETIME = timedelta(days=5 * 365)
@@ -68,6 +69,14 @@ class PkiPaths:
     def card_key(self, person_id: str) -> Path:
         """The card's private key, unencrypted PKCS#8 PEM."""
         return self.root / "cards" / f"{person_id}.key"
+
+    def card_signature(self, person_id: str, nonce: bytes, institution: str, file_id: str) -> bytes:
+        """What the person's card signs once its PIN is verified, for tests and benchmarks that
+        talk to the central without a reader (sync.challenge defines the signed bytes)."""
+        key = serialization.load_pem_private_key(self.card_key(person_id).read_bytes(), None)
+        assert isinstance(key, rsa.RSAPrivateKey)
+        payload = signed_payload(nonce, institution, file_id)
+        return key.sign(payload, padding.PKCS1v15(), hashes.SHA256())
 
 
 def pki_paths(root: Path) -> PkiPaths:

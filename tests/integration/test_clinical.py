@@ -15,12 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from device.clinical import ClinicalRecords, ClinicalRefused
 from sync.central import CentralClient, tls_context
-from sync.challenge import signed_payload
 from sync.clock import JST
 from sync.codes import is_insured
 from sync.fieldcrypt import FieldCipher, FieldKeys
@@ -68,9 +65,7 @@ def card_visit(
     """A PIN-verified card request signed with the person's card key; (file id, raw answer)."""
     file_id = secrets.token_hex(10)
     nonce = central.nonce()
-    key = serialization.load_pem_private_key(pki.card_key(person_id).read_bytes(), password=None)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    signature = key.sign(signed_payload(nonce, MIC, file_id), padding.PKCS1v15(), hashes.SHA256())
+    signature = pki.card_signature(person_id, nonce, MIC, file_id)
     card = CardAuthentication(pki.card_cert(person_id).read_bytes(), nonce, signature, "pin")
     today = datetime.now(JST).strftime("%Y%m%d")
     answer = central.confirm(

@@ -102,9 +102,7 @@ def card_request(
     """A card visit as the appliance sends it, signed with the person's card key."""
     file_id = file_id or new_file_id()
     value = nonce(client) if nonce_value is None else nonce_value
-    key = private_key(pki.card_key(person_id).read_bytes())
-    payload = signed_payload(value, MIC, sign_file_id or file_id)
-    signature = key.sign(payload, padding.PKCS1v15(), hashes.SHA256())
+    signature = pki.card_signature(person_id, value, MIC, sign_file_id or file_id)
     card = CardAuthentication(pki.card_cert(person_id).read_bytes(), value, signature, "pin")
     return QualificationRequest(MIC, DATE, file_id, "1", card=card, consents=consents)
 
