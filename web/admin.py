@@ -34,7 +34,7 @@ from sync.auditchain import AuditVerdict
 from sync.clock import JST
 from sync.codes import CONSENT_KIND
 from sync.store import AuditEntry, Store
-from web.auth import current_user, require_role
+from web.auth import audit_actor, require_role
 from web.present import pick, text
 from web.strings_admin import SETTING_HELP_JA
 
@@ -131,14 +131,14 @@ def create_blueprint(services: Services) -> Blueprint:
             return page, 422
         current = {row.setting.name: row.value for row in rows}
         for name, value in changes.items():
-            store.save_setting(name, value, actor=_actor(), previous=current[name])
+            store.save_setting(name, value, actor=audit_actor(), previous=current[name])
         return redirect(url_for("admin.settings", saved=1), code=303)
 
     @bp.post("/settings/<name>/reset")
     def reset_setting(name: str) -> ResponseReturnValue:
         if name not in SETTINGS_BY_NAME:
             abort(404)
-        store.delete_setting(name, actor=_actor())
+        store.delete_setting(name, actor=audit_actor())
         return redirect(url_for("admin.settings", saved=1), code=303)
 
     @bp.post("/restart")
@@ -147,7 +147,7 @@ def create_blueprint(services: Services) -> Blueprint:
             return render_template(
                 "admin_restarting.html", message=text("admin_restart_unavailable", g.lang)
             ), 503
-        store.audit(_actor(), "appliance.restart", "appliance")
+        store.audit(audit_actor(), "appliance.restart", "appliance")
         services.restart.set()
         return render_template(
             "admin_restarting.html", message=text("admin_restarting", g.lang)
@@ -169,7 +169,7 @@ def create_blueprint(services: Services) -> Blueprint:
                 form.get("display_name", ""),
                 form.getlist("roles"),
                 password,
-                actor=_actor(),
+                actor=audit_actor(),
             )
 
         return _user_action(accounts, create)
@@ -178,24 +178,30 @@ def create_blueprint(services: Services) -> Blueprint:
     def set_disabled(user_id: int) -> ResponseReturnValue:
         disabled = request.form.get("disabled") == "1"
         return _user_action(
-            accounts, lambda: accounts.set_disabled(user_id, disabled, actor=_actor())
+            accounts, lambda: accounts.set_disabled(user_id, disabled, actor=audit_actor())
         )
 
     @bp.post("/users/<int:user_id>/password")
     def reset_password(user_id: int) -> ResponseReturnValue:
         return _user_action(
             accounts,
-            lambda: accounts.reset_password(user_id, _same_password(request.form), actor=_actor()),
+            lambda: accounts.reset_password(
+                user_id, _same_password(request.form), actor=audit_actor()
+            ),
         )
 
     @bp.post("/users/<int:user_id>/totp-reset")
     def reset_totp(user_id: int) -> ResponseReturnValue:
-        return _user_action(accounts, lambda: accounts.reset_second_factor(user_id, actor=_actor()))
+        return _user_action(
+            accounts, lambda: accounts.reset_second_factor(user_id, actor=audit_actor())
+        )
 
     @bp.post("/users/<int:user_id>/roles")
     def set_roles(user_id: int) -> ResponseReturnValue:
         roles = request.form.getlist("roles")
-        return _user_action(accounts, lambda: accounts.set_roles(user_id, roles, actor=_actor()))
+        return _user_action(
+            accounts, lambda: accounts.set_roles(user_id, roles, actor=audit_actor())
+        )
 
     # -- audit ---------------------------------------------------------------------------
     @bp.get("/audit")
@@ -210,7 +216,7 @@ def create_blueprint(services: Services) -> Blueprint:
             if verdict.ok
             else f"broken at id={verdict.first_bad_id} after {verdict.checked} entries"
         )
-        store.audit(_actor(), "audit.verify", "audit", outcome)
+        store.audit(audit_actor(), "audit.verify", "audit", outcome)
         return _audit_page(store, verdict=verdict)
 
     return bp
@@ -408,7 +414,7 @@ def _audit_page(store: Store, *, verdict: AuditVerdict | None) -> ResponseReturn
         "to": args.get("to", "") if not bad_date else "",
     }
     shown = " ".join(f"{k}={v}" for k, v in filters.items() if v)
-    store.audit(_actor(), "audit.view", "audit", f"rows={len(entries)} {shown}".strip()[:300])
+    store.audit(audit_actor(), "audit.view", "audit", f"rows={len(entries)} {shown}".strip()[:300])
     page = render_template(
         "admin_audit.html",
         entries=[_entry_view(e) for e in entries],
@@ -448,11 +454,6 @@ def _entry_view(entry: AuditEntry) -> AuditRow:
     except ValueError:
         at = entry.at
     return AuditRow(entry.id, at, entry.actor, entry.action, entry.subject, entry.detail)
-
-
-def _actor() -> str:
-    user = current_user()
-    return user.username if user is not None else "admin"
 
 
 def _now_text() -> str:

@@ -19,6 +19,7 @@ from flask import (
     Blueprint,
     Flask,
     Response,
+    abort,
     g,
     jsonify,
     redirect,
@@ -127,6 +128,15 @@ def current_session() -> StaffSession | None:
     """The session of this request, pending or complete, or None."""
     found: StaffSession | None = g.get("staff_session")
     return found
+
+
+def audit_actor() -> str:
+    """Who an audit entry names: the signed-in user. Every page that audits sits behind a role
+    gate, so there always is one; without, the request is refused rather than misattributed."""
+    user = current_user()
+    if user is None:
+        abort(401)
+    return user.username
 
 
 def require_role(*roles: str) -> Callable[[], ResponseReturnValue | None]:

@@ -27,7 +27,7 @@ from sync.clock import JST
 from sync.codes import CONSENT_KIND, SEX, label
 from sync.medinfo import MEDICAL_INFO_KINDS, CheckupExam, CheckupItem, DrugMonth
 from sync.store import Confirmation, Store
-from web.auth import current_user, require_role
+from web.auth import audit_actor, require_role
 from web.charts import line_chart, number_text
 from web.present import format_birthdate, format_date, parse_yyyymmdd, pick, text
 
@@ -63,7 +63,9 @@ def create_blueprint(services: Services) -> Blueprint:
     def patients() -> str:
         lang: str = g.lang
         rows = patient_rows(store, records, lang)
-        store.audit(_actor(), "clinical.list", f"confirmations:{LIST_HOURS}h", f"rows={len(rows)}")
+        store.audit(
+            audit_actor(), "clinical.list", f"confirmations:{LIST_HOURS}h", f"rows={len(rows)}"
+        )
         return render_template("clinical_list.html", rows=rows)
 
     @bp.get("/confirmations/<int:confirmation_id>/drug")
@@ -77,17 +79,12 @@ def create_blueprint(services: Services) -> Blueprint:
     return bp
 
 
-def _actor() -> str:
-    user = current_user()
-    return user.username if user is not None else "clinical"
-
-
 def _view(
     store: Store, records: ClinicalRecords, confirmation_id: int, kind: str
 ) -> ResponseReturnValue:
     lang: str = g.lang
     try:
-        record = records.open(confirmation_id, kind, user=_actor())
+        record = records.open(confirmation_id, kind, user=audit_actor())
     except ClinicalRefused as refused:
         if refused.reason == "no_confirmation":
             abort(404)

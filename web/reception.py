@@ -40,7 +40,7 @@ from device.services import Services
 from sync.clock import JST, utc_now
 from sync.store import Confirmation
 from web import search, sse
-from web.auth import current_user, require_role
+from web.auth import audit_actor, current_user, require_role
 from web.present import (
     DESK_STATES,
     audit_lines,
@@ -62,14 +62,6 @@ MAX_FIELD_CHARS = 100  # far beyond any real value: a bound, not the validation
 CHECK_FAILED_STATUS = {"central_unavailable": 503, "central_refused": 502}
 
 
-def actor() -> str:
-    """The signed-in staff user (the gate guarantees one) for audit entries."""
-    user = current_user()
-    if user is None:  # the role gate runs first; reaching here means a wiring error
-        abort(401)
-    return user.username
-
-
 def create_blueprint(services: Services) -> Blueprint:
     bp = Blueprint("reception", __name__, url_prefix="")
     bp.before_request(require_role("reception"))
@@ -85,7 +77,7 @@ def create_blueprint(services: Services) -> Blueprint:
     def today_rows(lang: str) -> list[dict[str, Any]]:
         since = start_of_today(utc_now())
         rows = [row(c, lang) for c in store.recent_confirmations(since, TODAY_LIMIT)]
-        store.audit(actor(), "confirmation.list", "confirmations:today", f"rows={len(rows)}")
+        store.audit(audit_actor(), "confirmation.list", "confirmations:today", f"rows={len(rows)}")
         return rows
 
     @bp.get("/")
@@ -111,7 +103,7 @@ def create_blueprint(services: Services) -> Blueprint:
         found = store.confirmation(confirmation_id)
         if found is None:
             abort(404)
-        store.audit(actor(), "confirmation.view", f"confirmation:{confirmation_id}")
+        store.audit(audit_actor(), "confirmation.view", f"confirmation:{confirmation_id}")
         return jsonify(row(found, g.lang))
 
     @bp.post("/api/visits/<visit_id>/visual")
@@ -119,7 +111,7 @@ def create_blueprint(services: Services) -> Blueprint:
         """目視確認: staff looked at the card's photo and the patient; no PIN is used."""
         if not VISIT_ID_FORMAT.fullmatch(visit_id):
             abort(404)
-        if not services.flow.switch_to_visual(visit_id, actor()):
+        if not services.flow.switch_to_visual(visit_id, audit_actor()):
             abort(409)
         return jsonify(ok=True), 202
 
@@ -142,7 +134,7 @@ def create_blueprint(services: Services) -> Blueprint:
         except CheckFailed as exc:
             status = CHECK_FAILED_STATUS.get(exc.reason, 502)
             return jsonify(ok=False, reason=exc.reason, message=exc.message), status
-        store.audit(actor(), "confirmation.view", f"confirmation:{stored.id}")
+        store.audit(audit_actor(), "confirmation.view", f"confirmation:{stored.id}")
         return jsonify(row(stored, g.lang)), 201
 
     @bp.post("/api/checks")
@@ -160,14 +152,14 @@ def create_blueprint(services: Services) -> Blueprint:
         if not isinstance(limit_consent, bool):
             abort(400)
         typed = NumbersInput(**values, limit_consent=limit_consent)
-        user = actor()
+        user = audit_actor()
         return checked(lambda manual: manual.check(typed, actor=user))
 
     @bp.post("/api/confirmations/<int:confirmation_id>/recheck")
     def recheck(confirmation_id: int) -> tuple[Response, int]:
         if store.confirmation(confirmation_id) is None:
             abort(404)
-        user = actor()
+        user = audit_actor()
         return checked(lambda manual: manual.recheck(confirmation_id, actor=user))
 
     @bp.get("/search")
@@ -188,7 +180,7 @@ def create_blueprint(services: Services) -> Blueprint:
                 kind = query.kind
                 rows = [row(c, lang) for c in search.find(store, query)]
                 # The kind of search only: the text typed is personal data.
-                store.audit(actor(), "confirmation.search", "confirmations:search", kind)
+                store.audit(audit_actor(), "confirmation.search", "confirmations:search", kind)
         return render_template(
             "search.html",
             q=q[: search.MAX_QUERY],
@@ -206,7 +198,7 @@ def create_blueprint(services: Services) -> Blueprint:
         if found is None:
             abort(404)
         subject = f"confirmation:{confirmation_id}"
-        user = actor()
+        user = audit_actor()
         store.audit(user, "confirmation.view", subject)
         raw_xml = ""
         signed_in = current_user()
