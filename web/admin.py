@@ -35,7 +35,7 @@ from sync.clock import JST
 from sync.codes import CONSENT_KIND
 from sync.store import AuditEntry, Store
 from web.auth import audit_actor, require_role
-from web.present import pick, text
+from web.present import jst_timestamp, pick, text
 from web.strings_admin import SETTING_HELP_JA
 
 AUDIT_PAGE = 100
@@ -449,11 +449,9 @@ class AuditRow:
 
 
 def _entry_view(entry: AuditEntry) -> AuditRow:
-    try:
-        at = datetime.fromisoformat(entry.at).astimezone(JST).strftime("%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        at = entry.at
-    return AuditRow(entry.id, at, entry.actor, entry.action, entry.subject, entry.detail)
+    return AuditRow(
+        entry.id, jst_timestamp(entry.at), entry.actor, entry.action, entry.subject, entry.detail
+    )
 
 
 def _now_text() -> str:

@@ -41,13 +41,11 @@ from sync.clock import JST, utc_now
 from sync.store import Confirmation
 from web import search, sse
 from web.auth import audit_actor, current_user, require_role
+from web.detail import audit_lines, confirmation_detail, pretty_xml
 from web.present import (
     DESK_STATES,
-    audit_lines,
-    confirmation_detail,
     confirmation_row,
     desk_state_label,
-    pretty_xml,
     start_of_today,
     text,
 )

@@ -1,0 +1,277 @@
+"""The detail page of one stored answer: every field labelled, the audit trail, the raw XML.
+
+Pure functions, both languages; the reception table's row comes from present.confirmation_row.
+"""
+
+from __future__ import annotations
+
+import copy
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sync.clock import JST
+from sync.codes import (
+    CONSENT_KIND,
+    INSURED_CARD_CLASSIFICATION,
+    LIMIT_CERTIFICATE_CLASSIFICATION,
+    LIMIT_CERTIFICATE_FLAG,
+    PERSONAL_FAMILY,
+    PRESCRIPTION_ISSUE_SELECT,
+    PROCESSING_RESULT_STATUS,
+    QUALIFICATION_VALIDITY,
+    REASON_OF_LOSS,
+    REFERENCE_CLASSIFICATION,
+    SEGMENT_OF_RESULT,
+    SEX,
+    SPECIFIC_DISEASE_CATEGORY,
+    Label,
+    label,
+)
+from sync.store import AuditEntry, Confirmation
+from sync.xmldoc import parse_document
+from sync.xmlmsg import Qualification
+from web.present import (
+    STRINGS,
+    confirmation_row,
+    format_birthdate,
+    format_date,
+    format_ratio,
+    jst_timestamp,
+    ratio_text,
+    text,
+)
+
+Field = tuple[str, str]  # (label, value) as shown
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    fields: tuple[Field, ...]
+
+
+@dataclass(frozen=True)
+class QualificationView:
+    title: str
+    fields: tuple[Field, ...]
+    extra: tuple[Section, ...]  # elderly, 限度額, specific diseases, consent
+
+
+@dataclass(frozen=True)
+class ConfirmationDetail:
+    row: dict[str, Any]
+    summary: tuple[Field, ...]
+    header: tuple[Field, ...]
+    search: tuple[Field, ...]
+    qualifications: tuple[QualificationView, ...]
+
+
+def _coded(table: dict[str, Label], code: str, lang: str) -> str:
+    """ "有効 (1)": the label and the code as sent, or "" when nothing was sent."""
+    return f"{label(table, code, lang)} ({code})" if code else ""
+
+
+def _fields(lang: str, pairs: list[tuple[str, str]]) -> tuple[Field, ...]:
+    """Labelled fields that carry a value (absent tags are not shown as empty rows)."""
+    return tuple((text(f"desk_f_{key}", lang), value) for key, value in pairs if value)
+
+
+def _jst_time(value: str) -> str:
+    """YYYYMMDDHHmmss → "2026/04/01 10:30:00"; anything else is shown as given."""
+    try:
+        return datetime.strptime(value, "%Y%m%d%H%M%S").strftime("%Y/%m/%d %H:%M:%S")
+    except ValueError:
+        return value
+
+
+def _yes_no(value: bool, lang: str) -> str:
+    return text("desk_yes" if value else "desk_no", lang)
+
+
+def _qualification_view(q: Qualification, index: int, lang: str) -> QualificationView:
+    ratio = ratio_text(q, lang)
+    fields = _fields(
+        lang,
+        [
+            (
+                "card_classification",
+                _coded(INSURED_CARD_CLASSIFICATION, q.card_classification, lang),
+            ),
+            ("insurer_number", q.insurer_number.strip()),
+            ("insurer_name", q.insurer_name),
+            ("symbol", q.symbol),
+            ("number", q.number),
+            ("branch", q.branch),
+            ("personal_family", _coded(PERSONAL_FAMILY, q.personal_family, lang)),
+            ("insured_name", q.insured_name),
+            ("name", q.name),
+            ("name_of_other", q.name_of_other),
+            ("name_kana", q.name_kana),
+            ("name_of_other_kana", q.name_of_other_kana),
+            ("sex", _coded(SEX, q.sex, lang)),
+            ("birthdate", format_birthdate(q.birthdate)),
+            ("address", q.address),
+            ("post_number", q.post_number),
+            ("qualification_date", format_date(q.qualification_date)),
+            ("disqualification_date", format_date(q.disqualification_date)),
+            ("reason_of_loss", _coded(REASON_OF_LOSS, q.reason_of_loss, lang)),
+            ("certificate_issuance_date", format_date(q.certificate_issuance_date)),
+            ("card_valid_date", format_date(q.card_valid_date)),
+            ("card_expiration_date", format_date(q.card_expiration_date)),
+            (
+                "contribution_ratio",
+                f"{ratio.ratio} ({q.contribution_ratio})" if ratio.ratio else q.contribution_ratio,
+            ),
+            ("preschool", ratio.note),
+            ("reference_number", q.reference_number),
+        ],
+    )
+    extra: list[Section] = []
+    if q.elderly is not None:
+        extra.append(
+            Section(
+                text("desk_section_elderly", lang),
+                _fields(
+                    lang,
+                    [
+                        ("issue_date", format_date(q.elderly.issue_date)),
+                        ("valid_start", format_date(q.elderly.valid_start)),
+                        ("valid_end", format_date(q.elderly.valid_end)),
+                        ("ratio", format_ratio(q.elderly.ratio, lang) or q.elderly.ratio),
+                    ],
+                ),
+            )
+        )
+    if q.limit is not None:
+        extra.append(
+            Section(
+                text("desk_section_limit", lang),
+                _fields(
+                    lang,
+                    [
+                        (
+                            "limit_classification",
+                            _coded(LIMIT_CERTIFICATE_CLASSIFICATION, q.limit.classification, lang),
+                        ),
+                        ("limit_flag", _coded(LIMIT_CERTIFICATE_FLAG, q.limit.flag, lang)),
+                        ("issue_date", format_date(q.limit.issue_date)),
+                        ("valid_start", format_date(q.limit.valid_start)),
+                        ("valid_end", format_date(q.limit.valid_end)),
+                    ],
+                ),
+            )
+        )
+    if q.specific_diseases:
+        extra.append(
+            Section(
+                text("desk_section_diseases", lang),
+                tuple(
+                    (text("desk_f_disease", lang), _coded(SPECIFIC_DISEASE_CATEGORY, code, lang))
+                    for code in q.specific_diseases
+                ),
+            )
+        )
+    if q.consents:
+        consent_fields: list[Field] = []
+        for state in q.consents:
+            agreed = state.flag == "1"
+            parts = [text("desk_consent_yes" if agreed else "desk_consent_no", lang)]
+            if state.time:
+                parts.append(text("desk_consent_at", lang, at=_jst_time(state.time)))
+            if state.available_time:
+                parts.append(
+                    text("desk_consent_until", lang, until=_jst_time(state.available_time))
+                )
+            consent_fields.append((label(CONSENT_KIND, state.kind, lang), " ・ ".join(parts)))
+        extra.append(Section(text("desk_section_consent", lang), tuple(consent_fields)))
+    return QualificationView(
+        text("desk_section_qualification", lang, n=index), fields, tuple(extra)
+    )
+
+
+def confirmation_detail(c: Confirmation, lang: str, staff: str = "") -> ConfirmationDetail:
+    """Every field of a stored answer, labelled, for the detail page."""
+    result = c.result
+    row = confirmation_row(c, lang, staff)
+    kind = text(f"desk_kind_{c.kind}", lang) if c.kind in ("card", "numbers") else c.kind
+    summary: tuple[Field, ...] = (
+        (text("desk_f_badge", lang), row["badge"]["label"]),
+        (text("desk_f_created_at", lang), f"{c.created_at.astimezone(JST):%Y/%m/%d %H:%M:%S}"),
+        (text("desk_f_kind", lang), kind),
+        (text("desk_f_method", lang), row["method"]),
+        (text("desk_f_source", lang), row["source"]),
+    )
+    if c.visit_id:
+        summary += ((text("desk_f_visit", lang), c.visit_id),)
+    header = _fields(
+        lang,
+        [
+            ("process_time", _jst_time(result.process_time)),
+            ("confirmation_date", format_date(result.confirmation_date)),
+            ("medical_institution_code", result.medical_institution_code),
+            ("file_id", result.file_id),
+            (
+                "reference_classification",
+                _coded(REFERENCE_CLASSIFICATION, result.reference_classification, lang),
+            ),
+            ("segment_of_result", _coded(SEGMENT_OF_RESULT, result.segment_of_result, lang)),
+            ("error_code", result.error_code),
+            ("error_message", result.error_message),
+            ("processing_status", _coded(PROCESSING_RESULT_STATUS, result.processing_status, lang)),
+            ("processing_code", result.processing_code),
+            ("processing_message", result.processing_message),
+            ("validity", _coded(QUALIFICATION_VALIDITY, result.validity, lang)),
+            (
+                "prescription",
+                _coded(PRESCRIPTION_ISSUE_SELECT, result.prescription_issue_select, lang),
+            ),
+            ("character_code", result.character_code),
+        ],
+    )
+    search: tuple[Field, ...] = ()
+    if result.search is not None:
+        s = result.search
+        search = _fields(
+            lang,
+            [
+                ("insurer_number", s.insurer_number.strip()),
+                ("symbol", s.symbol),
+                ("number", s.number),
+                ("branch", s.branch),
+                ("birthdate", format_birthdate(s.birthdate)),
+                ("limit_consent", _yes_no(s.limit_consent, lang)),
+            ],
+        )
+    return ConfirmationDetail(
+        row,
+        summary,
+        header,
+        search,
+        tuple(_qualification_view(q, n, lang) for n, q in enumerate(result.results, start=1)),
+    )
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    at: str  # JST, "2026/04/01 10:30:05"
+    actor: str
+    action: str  # labelled
+    detail: str
+
+
+def audit_lines(entries: list[AuditEntry], lang: str) -> list[AuditLine]:
+    lines = []
+    for entry in entries:
+        key = f"desk_action_{entry.action}"
+        action = text(key, lang) if key in STRINGS else entry.action
+        lines.append(AuditLine(jst_timestamp(entry.at), entry.actor, action, entry.detail))
+    return lines
+
+
+def pretty_xml(raw: bytes) -> str:
+    """The answer document indented for reading (the page escapes it); parsed safely first."""
+    element = copy.deepcopy(parse_document(raw).element)
+    ET.indent(element)
+    return ET.tostring(element, encoding="unicode")

@@ -1,0 +1,31 @@
+"""Texts every page shares: key → (Japanese, English); merged into present.STRINGS.
+
+The app name, the language switch, the column headings several tables use, the HTTP error page.
+"""
+
+from __future__ import annotations
+
+STRINGS: dict[str, tuple[str, str]] = {
+    # frame of every page
+    "app_name": ("オンライン資格確認", "Eligibility check"),
+    "language_switch": ("English", "日本語"),
+    "reception_link": ("受付画面", "Reception"),
+    # column headings of more than one table (reception, clinical list, demo cards)
+    "col_time": ("時刻", "Time"),
+    "col_name": ("氏名", "Name"),
+    "col_birthdate": ("生年月日", "Date of birth"),
+    # PIN tries left: the kiosk PIN screen and the reception status strip
+    "pin_tries": ("残り {n} 回", "Tries left: {n}"),
+    # error pages
+    "error_400": ("リクエストが正しくありません", "Bad request"),
+    "error_404": ("ページが見つかりません", "Page not found"),
+    "error_405": ("この操作はできません", "Method not allowed"),
+    "error_409": ("現在この操作はできません", "Not possible right now"),
+    "error_413": ("データが大きすぎます", "Request too large"),
+    "error_415": ("形式が正しくありません", "Unsupported content type"),
+    "error_500": (
+        "内部エラーが発生しました。しばらくしてから再度お試しください",
+        "Internal error. Please try again shortly",
+    ),
+    "back_home": ("最初の画面へ", "Back to the start"),
+}

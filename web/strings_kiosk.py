@@ -1,0 +1,81 @@
+"""Texts of the kiosk (patient) screens: key → (Japanese, English); merged into present.STRINGS."""
+
+from __future__ import annotations
+
+STRINGS: dict[str, tuple[str, str]] = {
+    "kiosk_title": ("資格確認", "Eligibility check"),
+    "welcome": ("カードを置いてください", "Please place your card"),
+    "welcome_sub": (
+        "マイナンバーカードを読み取り機に置いてください",
+        "Place your My Number card on the reader",
+    ),
+    "reading": ("カードを読み取っています", "Reading your card"),
+    "reading_sub": ("カードを置いたままお待ちください", "Please leave the card in place"),
+    # PIN entry
+    "pin_title": ("暗証番号（数字4桁）を入力してください", "Enter your 4-digit PIN"),
+    "pin_wrong": ("暗証番号が違います。", "The PIN is wrong."),
+    "pin_last_try": (
+        "あと1回間違えるとロックされます。分からない場合は受付にお声がけください",
+        "One more wrong PIN locks the card. If you are not sure, please ask the reception",
+    ),
+    "pin_back": ("訂正", "Delete"),
+    "pin_ok": ("確定", "OK"),
+    "pin_digits": ("入力した桁数", "Digits entered"),
+    # checking and done
+    "checking": ("確認しています", "Checking"),
+    "checking_sub": (
+        "しばらくお待ちください。カードはまだ取らないでください",
+        "Please wait. Do not take the card yet",
+    ),
+    "done": ("確認が終わりました", "Done"),
+    "done_sub": ("カードをお取りください", "Please take your card"),
+    # PIN locked, or the patient asks for staff
+    "blocked": ("暗証番号がロックされています", "The PIN is locked"),
+    "blocked_sub": (
+        "ロックはお住まいの市区町村の窓口で解除できます。"
+        "今日の受付は、職員による目視確認でも行えます。受付にお声がけください",
+        "Your city office can unlock it. Today, the reception staff can confirm you visually. "
+        "Please talk to the reception",
+    ),
+    "blocked_take": (
+        "カードは置いたまま、受付にお声がけください",
+        "Please leave the card on the reader and talk to the reception",
+    ),
+    "ask_staff": ("受付の職員に確認してもらう", "Ask the staff to confirm instead"),
+    "staff": ("受付の職員が確認します", "A member of staff will confirm"),
+    "staff_sub": (
+        "カードは置いたまま、少しお待ちください。受付にもお知らせしました",
+        "Please leave the card on the reader and wait a moment. The reception has been told",
+    ),
+    # consent to share medical information
+    "consent_title": ("情報の提供に同意しますか", "Do you agree to share your information?"),
+    "consent_sub": (
+        "同意すると、この医療機関の医師・薬剤師が本日から24時間、次の情報を診療に使えます",
+        "If you agree, this clinic's doctors and pharmacists can use the information below "
+        "for your care for the next 24 hours",
+    ),
+    "consent_all": ("すべて同意する", "Agree to all"),
+    "consent_each": ("個別に選ぶ", "Choose one by one"),
+    "consent_yes": ("同意する", "Agree"),
+    "consent_no": ("同意しない", "Do not agree"),
+    "consent_submit": ("決定", "Confirm"),
+    "consent_back": ("戻る", "Back"),
+    "consent_note": (
+        "同意しなくても受診できます。同意は24時間で自動的に終わります",
+        "You can see the doctor either way. Consent ends by itself after 24 hours",
+    ),
+    # one line per consent kind ("consent_desc_" + kind)
+    "consent_desc_drug": (
+        "これまでに処方・調剤されたお薬の情報",
+        "Medicines prescribed and dispensed to you",
+    ),
+    "consent_desc_checkup": (
+        "特定健診（メタボ健診）などの結果",
+        "Results of your specific health checkups",
+    ),
+    "consent_desc_diagnosis": ("これまでの診療や検査の情報", "Your past treatments and tests"),
+    "consent_desc_surgery": ("これまでの手術の情報", "Your past surgeries"),
+    # the check failed
+    "error": ("確認できませんでした", "The check could not be completed"),
+    "error_sub": ("受付にお声がけください", "Please talk to the reception"),
+}
