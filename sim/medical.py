@@ -7,165 +7,38 @@ start at an age, refills run on a fixed 28-day cycle), so a month's data is the 
 nothing falls in the last LAG_DAYS before `until`.
 
 Conditions, drugs, pharmacies, clinics and checkup values are invented but shaped like the
-real thing (generic drug names with their ingredients, 28-day refills, JLAC10-style checkup item
-codes, reference ranges of the specific health checkup). Drug codes follow the 12-character
-YJ layout with the right therapeutic class digits; the trailing digits are not real products.
+real thing (the drug catalogue in `sim.drugs`: generic drug names with their ingredients,
+28-day refills; here: JLAC10-style checkup item codes, reference ranges of the specific health
+checkup).
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 
+from sim.drugs import (
+    ACETAMINOPHEN_FINE,
+    ACUTE_ADULT,
+    AMOXICILLIN_FINE,
+    CARBOCISTEINE_DS,
+    CONDITION_BY_KEY,
+    CONDITIONS,
+    REFILL_DAYS,
+    Condition,
+)
 from sim.population import Person
 from sync.medinfo import CheckupExam, CheckupItem, Dispensing, Drug, DrugMonth
 
 LAG_DAYS = 30  # claims reach the service about a month after dispensing or the exam
-REFILL_DAYS = 28
 CHILD_AGE = 15  # younger: acute courses only
 CHECKUP_AGES = (40, 74)  # 特定健診 is for the insured aged 40–74
 CYCLE_EPOCH = date(2000, 1, 3)  # refill cycles are counted from here, per person offset
 # People with no drug history at all (young and healthy in the scenarios): their requests are
 # answered normally, with an empty list.
 NO_DRUG_HISTORY = frozenset({"P021", "P024", "P026"})
-
-
-@dataclass(frozen=True)
-class _Condition:
-    key: str
-    name: str  # for reading the code; not sent
-    chance: tuple[float, float]  # lifetime chance (male, female)
-    onset: tuple[int, int]  # age range at diagnosis
-    regimens: tuple[tuple[Drug, ...], ...]  # one is chosen per person
-
-
-def _drug(code: str, name: str, ingredient: str, quantity: str, unit: str, usage: str) -> Drug:
-    return Drug(code, name, ingredient, quantity, unit, usage, str(REFILL_DAYS))
-
-
-AMLODIPINE = _drug(
-    "2171022F1093", "アムロジピン錠5mg", "アムロジピンベシル酸塩", "1", "錠", "1日1回朝食後"
-)
-OLMESARTAN = _drug(
-    "2149044F2031",
-    "オルメサルタンOD錠20mg",
-    "オルメサルタン メドキソミル",
-    "1",
-    "錠",
-    "1日1回朝食後",
-)
-CANDESARTAN = _drug(
-    "2149040F2058", "カンデサルタン錠8mg", "カンデサルタン シレキセチル", "1", "錠", "1日1回朝食後"
-)
-TELMISARTAN = _drug(
-    "2149042F2076", "テルミサルタン錠40mg", "テルミサルタン", "1", "錠", "1日1回朝食後"
-)
-ROSUVASTATIN = _drug(
-    "2189017F1045", "ロスバスタチン錠2.5mg", "ロスバスタチンカルシウム", "1", "錠", "1日1回夕食後"
-)
-ATORVASTATIN = _drug(
-    "2189015F2067",
-    "アトルバスタチン錠10mg",
-    "アトルバスタチンカルシウム水和物",
-    "1",
-    "錠",
-    "1日1回夕食後",
-)
-EZETIMIBE = _drug("2189018F1024", "エゼチミブ錠10mg", "エゼチミブ", "1", "錠", "1日1回夕食後")
-METFORMIN = _drug(
-    "3962002F1151", "メトホルミン塩酸塩錠250mgMT", "メトホルミン塩酸塩", "2", "錠", "1日2回朝夕食後"
-)
-SITAGLIPTIN = _drug(
-    "3969010F1072",
-    "シタグリプチン錠50mg",
-    "シタグリプチンリン酸塩水和物",
-    "1",
-    "錠",
-    "1日1回朝食後",
-)
-FAMOTIDINE = _drug(
-    "2325003F2138", "ファモチジン錠20mg", "ファモチジン", "2", "錠", "1日2回朝食後・就寝前"
-)
-LANSOPRAZOLE = _drug(
-    "2329023F1086", "ランソプラゾールOD錠15mg", "ランソプラゾール", "1", "錠", "1日1回朝食後"
-)
-REBAMIPIDE = _drug("2329021F1260", "レバミピド錠100mg", "レバミピド", "3", "錠", "1日3回毎食後")
-ZOLPIDEM = _drug(
-    "1129009F1092", "ゾルピデム酒石酸塩錠5mg", "ゾルピデム酒石酸塩", "1", "錠", "1日1回就寝前"
-)
-BROTIZOLAM = _drug(
-    "1124009F2056", "ブロチゾラムOD錠0.25mg", "ブロチゾラム", "1", "錠", "1日1回就寝前"
-)
-LEMBOREXANT = _drug("1190028F1027", "デエビゴ錠5mg", "レンボレキサント", "1", "錠", "1日1回就寝前")
-MONTELUKAST = _drug(
-    "4490026F1180", "モンテルカスト錠10mg", "モンテルカストナトリウム", "1", "錠", "1日1回就寝前"
-)
-THEOPHYLLINE = _drug(
-    "2251001G2110", "テオフィリン徐放錠200mg", "テオフィリン", "2", "錠", "1日2回朝食後・就寝前"
-)
-FEBUXOSTAT = _drug(
-    "3949003F1034", "フェブキソスタット錠20mg", "フェブキソスタット", "1", "錠", "1日1回朝食後"
-)
-MAGNESIUM_OXIDE = _drug(
-    "2344009F1128", "酸化マグネシウム錠330mg", "酸化マグネシウム", "3", "錠", "1日3回毎食後"
-)
-# Weekly: DosageDays counts the doses (4 in a 28-day refill).
-ALENDRONATE = Drug(
-    "3999018F1064",
-    "アレンドロン酸錠35mg",
-    "アレンドロン酸ナトリウム水和物",
-    "1",
-    "錠",
-    "週1回起床時",
-    "4",
-)
-
-CONDITIONS = (
-    _Condition(
-        "hypertension",
-        "高血圧症",
-        (0.55, 0.45),
-        (38, 62),
-        ((AMLODIPINE,), (OLMESARTAN,), (AMLODIPINE, CANDESARTAN), (TELMISARTAN,)),
-    ),
-    _Condition(
-        "dyslipidaemia",
-        "脂質異常症",
-        (0.4, 0.45),
-        (38, 60),
-        ((ROSUVASTATIN,), (ATORVASTATIN,), (ROSUVASTATIN, EZETIMIBE)),
-    ),
-    _Condition(
-        "diabetes",
-        "2型糖尿病",
-        (0.25, 0.15),
-        (42, 65),
-        ((METFORMIN,), (SITAGLIPTIN,), (METFORMIN, SITAGLIPTIN)),
-    ),
-    _Condition(
-        "gastritis",
-        "逆流性食道炎・慢性胃炎",
-        (0.25, 0.25),
-        (28, 60),
-        ((LANSOPRAZOLE,), (FAMOTIDINE,), (FAMOTIDINE, REBAMIPIDE)),
-    ),
-    _Condition(
-        "insomnia",
-        "不眠症",
-        (0.15, 0.2),
-        (30, 70),
-        ((ZOLPIDEM,), (BROTIZOLAM,), (LEMBOREXANT,)),
-    ),
-    _Condition(
-        "asthma", "気管支喘息", (0.08, 0.1), (16, 40), ((MONTELUKAST,), (MONTELUKAST, THEOPHYLLINE))
-    ),
-    _Condition("hyperuricaemia", "高尿酸血症", (0.2, 0.02), (35, 60), ((FEBUXOSTAT,),)),
-    _Condition("osteoporosis", "骨粗鬆症", (0.05, 0.35), (62, 75), ((ALENDRONATE,),)),
-    _Condition("constipation", "慢性便秘症", (0.15, 0.25), (65, 80), ((MAGNESIUM_OXIDE,),)),
-)
-_BY_KEY = {c.key: c for c in CONDITIONS}
-MAX_CONDITIONS = 3
+MAX_CONDITIONS = 3  # chronic conditions per person, the earliest kept
 
 # Scenario people the demo and the tests lean on: (condition, age at diagnosis, regimen index).
 _FIXED_CONDITIONS: dict[str, tuple[tuple[str, int, int], ...]] = {
@@ -182,121 +55,7 @@ class _Course:  # an acute course: the drugs of one visit for one complaint
     drugs: tuple[Drug, ...]
 
 
-_ACUTE_ADULT: tuple[tuple[str, tuple[Drug, ...]], ...] = (
-    (
-        "cold",
-        (
-            Drug(
-                "2233002F1269",
-                "カルボシステイン錠500mg",
-                "L-カルボシステイン",
-                "3",
-                "錠",
-                "1日3回毎食後",
-                "5",
-            ),
-            Drug(
-                "2223001F1097",
-                "デキストロメトルファン臭化水素酸塩錠15mg",
-                "デキストロメトルファン臭化水素酸塩水和物",
-                "3",
-                "錠",
-                "1日3回毎食後",
-                "5",
-            ),
-            Drug(
-                "1141007F1063",
-                "アセトアミノフェン錠200mg",
-                "アセトアミノフェン",
-                "2",
-                "錠",
-                "発熱時頓用",
-                "5",
-            ),
-        ),
-    ),
-    (
-        "bacterial",
-        (
-            Drug(
-                "6132016F1088",
-                "セフカペンピボキシル塩酸塩錠100mg",
-                "セフカペン ピボキシル塩酸塩水和物",
-                "3",
-                "錠",
-                "1日3回毎食後",
-                "5",
-            ),
-        ),
-    ),
-    (
-        "sinusitis",
-        (
-            Drug(
-                "6149003F2250",
-                "クラリスロマイシン錠200mg",
-                "クラリスロマイシン",
-                "2",
-                "錠",
-                "1日2回朝夕食後",
-                "7",
-            ),
-            Drug(
-                "2233002F1269",
-                "カルボシステイン錠500mg",
-                "L-カルボシステイン",
-                "3",
-                "錠",
-                "1日3回毎食後",
-                "7",
-            ),
-        ),
-    ),
-    (
-        "cystitis",
-        (
-            Drug(
-                "6241013F1020",
-                "レボフロキサシン錠500mg",
-                "レボフロキサシン水和物",
-                "1",
-                "錠",
-                "1日1回朝食後",
-                "5",
-            ),
-        ),
-    ),
-    (
-        "back_pain",
-        (
-            Drug(
-                "1149019F1560",
-                "ロキソプロフェンナトリウム錠60mg",
-                "ロキソプロフェンナトリウム水和物",
-                "3",
-                "錠",
-                "1日3回毎食後",
-                "7",
-            ),
-            replace(REBAMIPIDE, days="7"),
-        ),
-    ),
-    (
-        "hay_fever",
-        (
-            Drug(
-                "4490023F1047",
-                "フェキソフェナジン塩酸塩錠60mg",
-                "フェキソフェナジン塩酸塩",
-                "2",
-                "錠",
-                "1日2回朝夕食後",
-                "14",
-            ),
-        ),
-    ),
-)
-
+# Invented places: who prescribes, who dispenses, where the checkups are done.
 _ACUTE_PRESCRIBER = {
     "cold": "みどり内科クリニック",
     "bacterial": "みどり内科クリニック",
@@ -327,44 +86,10 @@ _CHECKUP_PLACES = (
 
 def _child_course(rng: random.Random, weight_kg: float) -> tuple[Drug, ...]:
     """Weight-based doses of granules (g per day), as children's prescriptions are written."""
-
-    def grams(mg_per_kg: float, strength_mg_per_g: float) -> str:
-        return f"{weight_kg * mg_per_kg / strength_mg_per_g:.1f}"
-
-    carbocisteine = Drug(
-        "2233002R2048",
-        "カルボシステインDS50%",
-        "L-カルボシステイン",
-        grams(30, 500),
-        "g",
-        "1日3回毎食後",
-        "5",
-    )
+    carbocisteine = CARBOCISTEINE_DS.for_weight(weight_kg)
     if rng.random() < 0.4:
-        return (
-            Drug(
-                "6131001C1210",
-                "アモキシシリン細粒20%",
-                "アモキシシリン水和物",
-                grams(40, 200),
-                "g",
-                "1日3回毎食後",
-                "5",
-            ),
-            carbocisteine,
-        )
-    return (
-        carbocisteine,
-        Drug(
-            "1141007C1075",
-            "アセトアミノフェン細粒20%",
-            "アセトアミノフェン",
-            grams(10, 200),
-            "g",
-            "発熱時頓用",
-            "5",
-        ),
-    )
+        return (AMOXICILLIN_FINE.for_weight(weight_kg), carbocisteine)
+    return (carbocisteine, ACETAMINOPHEN_FINE.for_weight(weight_kg))
 
 
 # ---------------------------------------------------------------------------- the person
@@ -372,7 +97,7 @@ def _child_course(rng: random.Random, weight_kg: float) -> tuple[Drug, ...]:
 
 @dataclass(frozen=True)
 class _Active:
-    condition: _Condition
+    condition: Condition
     onset: date
     drugs: tuple[Drug, ...]
 
@@ -412,7 +137,7 @@ def _profile(person: Person) -> _Profile:
     chosen: list[_Active] = []
     if fixed is not None:
         for key, onset_age, index in fixed:
-            condition = _BY_KEY[key]
+            condition = CONDITION_BY_KEY[key]
             chosen.append(_Active(condition, _at_age(born, onset_age), condition.regimens[index]))
     else:
         for condition in CONDITIONS:
@@ -513,11 +238,11 @@ def _course(rng: random.Random, profile: _Profile, age: int, day: date) -> _Cour
     if age < CHILD_AGE:
         weight = 3.3 + 2.2 * age if age < 12 else 8.0 + 2.8 * age
         return _Course(_ACUTE_PRESCRIBER["child"], profile.pharmacy, _child_course(rng, weight))
-    kinds = [k for k, _ in _ACUTE_ADULT if k != "hay_fever" or day.month in (2, 3, 4)]
+    kinds = [k for k, _ in ACUTE_ADULT if k != "hay_fever" or day.month in (2, 3, 4)]
     if not profile.male:
         kinds.append("cystitis")  # commoner in women: counted twice
     kind = rng.choice(kinds)
-    drugs = dict(_ACUTE_ADULT)[kind]
+    drugs = dict(ACUTE_ADULT)[kind]
     pharmacy = profile.pharmacy if kind in ("cold", "bacterial") else profile.second_pharmacy
     return _Course(_ACUTE_PRESCRIBER[kind], pharmacy, drugs)
 

@@ -1,5 +1,5 @@
-"""The simulated central eligibility service: nonces, card checks, lookups, consent, drug and
-checkup information, idempotency, faults.
+"""The simulated central eligibility service: nonces, card checks, lookups, faults; drug and
+checkup information through its `MedicalInfoDesk` (medinfo.py).
 
 No HTTP here: `app.py` maps requests onto these methods. Everything a real service would
 enforce is enforced (chain to the JPKI root, validity, revocation, single-use expiring nonces
@@ -11,16 +11,14 @@ with SegmentOfResult 9.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import random
 import secrets
 import threading
 import time
 import unicodedata
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from cryptography import x509
@@ -28,17 +26,19 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from sim.medical import checkup_history, drug_history
+from sim.central.answers import (
+    Answer,
+    Failure,
+    ReplayLog,
+    check_institution,
+    process_time,
+    xml_answer,
+)
+from sim.central.answers import RequestRejected as RequestRejected  # re-exported for app.py
+from sim.central.medinfo import CONSENT_VALID, MedicalInfoDesk
 from sim.pki import PkiPaths
 from sim.population import Person, population
 from sync.challenge import signed_payload
-from sync.clock import JST
-from sync.medinfo import (
-    MedicalInfoRequest,
-    MedicalInfoResult,
-    build_medinfo_result,
-    parse_medinfo_request,
-)
 from sync.xmlmsg import (
     SIGNED_METHODS,
     ConsentAnswer,
@@ -56,24 +56,12 @@ from sync.xmlmsg import (
 NONCE_BYTES = 32
 NONCE_TTL_S = 120.0
 NONCE_KEEP_S = 3600.0  # used/expired nonces are remembered this long, so reuse is named as such
-REPLAY_CAPACITY = 100_000  # stored answers for idempotent replay (oldest dropped first)
-CONSENT_VALID = timedelta(hours=24)
 CHARACTER_CODE = {"utf-8": "0", "shift_jis": "1"}  # CharacterCodeIdentifier
-CHARSET = {"utf-8": "utf-8", "shift_jis": "Shift_JIS"}
 
 # Limit certificates in the population are all valid for the fiscal year around the
 # population's reference date.
 LIMIT_ISSUED = "20250801"
 LIMIT_VALID_END = "20260731"
-
-
-class RequestRejected(Exception):
-    """Refused at the HTTP level (not a qualification answer): 400, 403, 409 or 503."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -88,12 +76,6 @@ class Nonce:
         }
 
 
-@dataclass(frozen=True)
-class Answer:
-    body: bytes
-    content_type: str
-
-
 @dataclass
 class _IssuedNonce:
     issued: float  # monotonic
@@ -101,49 +83,19 @@ class _IssuedNonce:
     used: bool = False
 
 
-@dataclass(frozen=True)
-class _Consent:
-    agreed: bool
-    until: datetime | None  # aware; None when refused
-
-
-@dataclass(frozen=True)
-class _Failure:
-    code: str
-    ja: str
-    en: str
-
-
-CERT_UNREADABLE = _Failure("EC01", "電子証明書を読み取れません", "certificate cannot be read")
-CERT_CHAIN = _Failure(
+CERT_UNREADABLE = Failure("EC01", "電子証明書を読み取れません", "certificate cannot be read")
+CERT_CHAIN = Failure(
     "EC02", "電子証明書の発行元を確認できません", "certificate does not chain to the JPKI root"
 )
-CERT_EXPIRED = _Failure("EC03", "電子証明書の有効期限が切れています", "certificate has expired")
-CERT_NOT_YET = _Failure("EC04", "電子証明書がまだ有効ではありません", "certificate not yet valid")
-CERT_REVOKED = _Failure("EC05", "電子証明書は失効しています", "certificate has been revoked")
-BAD_SIGNATURE = _Failure("EC06", "カードの署名を検証できません", "card signature does not verify")
-NONCE_UNKNOWN = _Failure(
+CERT_EXPIRED = Failure("EC03", "電子証明書の有効期限が切れています", "certificate has expired")
+CERT_NOT_YET = Failure("EC04", "電子証明書がまだ有効ではありません", "certificate not yet valid")
+CERT_REVOKED = Failure("EC05", "電子証明書は失効しています", "certificate has been revoked")
+BAD_SIGNATURE = Failure("EC06", "カードの署名を検証できません", "card signature does not verify")
+NONCE_UNKNOWN = Failure(
     "EN01", "チャレンジ値が発行されていません", "nonce was not issued by this service"
 )
-NONCE_EXPIRED = _Failure("EN02", "チャレンジ値の有効期限が切れています", "nonce has expired")
-NONCE_REUSED = _Failure("EN03", "チャレンジ値は使用済みです", "nonce was already used")
-
-# Refusals of drug / checkup requests (SegmentOfResult 9, shown to the doctor verbatim).
-NO_CONSENT = _Failure(
-    "EK01",
-    "この情報の閲覧に患者の同意がありません。マイナンバーカードで同意を取得してください",
-    "the patient has not consented to sharing this information",
-)
-CONSENT_EXPIRED = _Failure(
-    "EK02",
-    "同意の有効期限 (24時間) が切れています。再度カードで同意を取得してください",
-    "the patient's consent has expired (valid for 24 hours)",
-)
-PERSON_NOT_FOUND = _Failure(
-    "EK03",
-    "該当する被保険者が見つかりません。保険者番号・記号・番号・生年月日を確認してください",
-    "no insured person matches these insurance numbers",
-)
+NONCE_EXPIRED = Failure("EN02", "チャレンジ値の有効期限が切れています", "nonce has expired")
+NONCE_REUSED = Failure("EN03", "チャレンジ値は使用済みです", "nonce was already used")
 
 # ProcessingResultMessage for outcomes staff must act on (shown verbatim).
 VALIDITY_MESSAGE = {
@@ -187,10 +139,9 @@ class CentralService:
                 self._by_serial[serial] = p
         self._lock = threading.Lock()
         self._nonces: dict[bytes, _IssuedNonce] = {}
-        # (institution, endpoint, file id) → (body digest, answer): idempotent replay
-        self._answers: OrderedDict[tuple[str, str, str], tuple[bytes, Answer]] = OrderedDict()
-        # (institution, person id) → kind → the latest answer from a card visit
-        self._consents: dict[tuple[str, str], dict[str, _Consent]] = {}
+        self._replay = ReplayLog()
+        # drug and checkup requests, and the consents given at card visits that allow them
+        self.medical = MedicalInfoDesk(self._find, self._replay, self._now)
         self._fail_next: list[int] = []
         self._outage = False
         self._random = random.Random()
@@ -228,7 +179,7 @@ class CentralService:
             self._nonces[value] = _IssuedNonce(now, institution)
         return Nonce(value, int(self.nonce_ttl_s))
 
-    def _consume_nonce(self, value: bytes, institution: str) -> _Failure | None:
+    def _consume_nonce(self, value: bytes, institution: str) -> Failure | None:
         now = time.monotonic()
         with self._lock:
             issued = self._nonces.get(value)
@@ -256,41 +207,16 @@ class CentralService:
             req = parse_request(body)
         except MessageError as e:
             raise RequestRejected(400, str(e)) from None
-        _check_institution(req.medical_institution_code, institution)
-        return self._once(
+        check_institution(req.medical_institution_code, institution)
+        return self._replay.once(
             (institution, "qualification", req.file_id), body, lambda: self._answer(req)
         )
-
-    def _once(
-        self, key: tuple[str, str, str], body: bytes, answer_it: Callable[[], Answer]
-    ) -> Answer:
-        """Idempotency by ArbitraryFileIdentifier: the same body gets the stored answer, another
-        body with the same identifier is refused with 409."""
-        digest = hashlib.sha256(body).digest()
-        with self._lock:
-            stored = self._answers.get(key)
-        if stored is not None:
-            if stored[0] != digest:
-                raise RequestRejected(
-                    409,
-                    "同じ ArbitraryFileIdentifier で内容の違う要求です / "
-                    "ArbitraryFileIdentifier reused with a different request",
-                )
-            return stored[1]
-        answer = answer_it()
-        with self._lock:
-            first = self._answers.setdefault(key, (digest, answer))
-            while len(self._answers) > REPLAY_CAPACITY:
-                self._answers.popitem(last=False)
-        if first[0] != digest:  # a concurrent request with the same id won the race
-            raise RequestRejected(409, "ArbitraryFileIdentifier reused with a different request")
-        return first[1]
 
     def _answer(self, req: QualificationRequest) -> Answer:
         if req.reference_classification == "1":
             assert req.card is not None  # parse_request guarantees it for "1"
             found = self._card_holder(req)
-            if isinstance(found, _Failure):
+            if isinstance(found, Failure):
                 return self._render(self._failure(req, found))
             matches = self._card_group(found)
         else:
@@ -301,10 +227,10 @@ class CentralService:
             # consent is given at the card reader, to the person whose record was answered
             # (the newer qualification for validity 3: its numbers are what the clinic sees)
             shown = self._by_id.get(matches[0].newer_id, matches[0])
-            self._record_consents(req.medical_institution_code, shown, req.consents)
+            self.medical.record_consents(req.medical_institution_code, shown, req.consents)
         return self._render(result)
 
-    def _card_holder(self, req: QualificationRequest) -> Person | _Failure | None:
+    def _card_holder(self, req: QualificationRequest) -> Person | Failure | None:
         assert req.card is not None
         # A visual check (目視確認) proves nothing on the card: there is no nonce or signature
         # to check, only the certificate itself.
@@ -347,84 +273,12 @@ class CentralService:
         except FileNotFoundError:
             return set()
 
-    # -- consent and medical information --
-
-    def _record_consents(
-        self, institution: str, holder: Person, answers: Sequence[ConsentAnswer]
-    ) -> None:
-        if not answers:
-            return
-        now = self.clock()
-        recorded = {a.kind: _consent(a, now) for a in answers}
-        with self._lock:
-            # a later card visit replaces the answers for the kinds it carries
-            self._consents.setdefault((institution, holder.id), {}).update(recorded)
+    # -- drug and checkup information --
 
     def medical_info(self, body: bytes, institution: str, kind: str) -> Answer:
-        """Answer one YZKsiquc01req ("drug") or TKKsiquc01req ("checkup") document.
-
-        Raises RequestRejected for 400 (malformed, or another kind than the endpoint's),
-        403 and 409; refusals by consent are 200 answers with SegmentOfResult 9."""
-        try:
-            req = parse_medinfo_request(body)
-        except MessageError as e:
-            raise RequestRejected(400, str(e)) from None
-        if req.kind != kind:
-            raise RequestRejected(
-                400,
-                f"MessageHeader/MessageKind がこの窓口 ({kind}) と違います / "
-                f"MessageHeader/MessageKind is {req.kind}, this endpoint serves {kind}",
-            )
-        _check_institution(req.medical_institution_code, institution)
-        return self._once(
-            (institution, kind, req.file_id), body, lambda: self._render_medinfo(self._medinfo(req))
-        )
-
-    def _medinfo(self, req: MedicalInfoRequest) -> MedicalInfoResult:
-        matches = self._find(req.insurer_number, req.symbol, req.number, req.birthdate, req.branch)
-        if len(matches) != 1:
-            return self._medinfo_refusal(req, PERSON_NOT_FOUND)
-        holder = matches[0]
-        with self._lock:
-            consent = self._consents.get((req.medical_institution_code, holder.id), {}).get(
-                req.kind
-            )
-        if consent is None or not consent.agreed or consent.until is None:
-            return self._medinfo_refusal(req, NO_CONSENT)
-        now = self.clock()
-        if now >= consent.until:
-            return self._medinfo_refusal(req, CONSENT_EXPIRED)
-        until = now.astimezone(JST).date()
-        start, end = req.start_month, req.end_month
-        result = MedicalInfoResult(
-            kind=req.kind,
-            process_time=self._process_time(),
-            medical_institution_code=req.medical_institution_code,
-            file_id=req.file_id,
-            segment_of_result="1",
-            start_month=start,
-            end_month=end,
-        )
-        if req.kind == "drug":
-            months = tuple(m for m in drug_history(holder, until) if start <= m.month <= end)
-            return replace(result, months=months)
-        exams = tuple(e for e in checkup_history(holder, until) if start <= e.date[:6] <= end)
-        return replace(result, exams=exams)
-
-    def _medinfo_refusal(self, req: MedicalInfoRequest, failure: _Failure) -> MedicalInfoResult:
-        return MedicalInfoResult(
-            kind=req.kind,
-            process_time=self._process_time(),
-            medical_institution_code=req.medical_institution_code,
-            file_id=req.file_id,
-            segment_of_result="9",
-            error_code=failure.code,
-            error_message=f"{failure.ja} / {failure.en}",
-        )
-
-    def _render_medinfo(self, result: MedicalInfoResult) -> Answer:
-        body = build_medinfo_result(result, encoding=self.encoding)
-        return Answer(body, f"application/xml; charset={CHARSET[self.encoding]}")
+        """Answer one YZKsiquc01req ("drug") or TKKsiquc01req ("checkup") document: see
+        `MedicalInfoDesk.medical_info`."""
+        return self.medical.medical_info(body, institution, kind, self.encoding)
 
     # -- people --
 
@@ -492,7 +346,7 @@ class CentralService:
             results=results,
         )
 
-    def _failure(self, req: QualificationRequest, failure: _Failure) -> QualificationResult:
+    def _failure(self, req: QualificationRequest, failure: Failure) -> QualificationResult:
         return QualificationResult(
             process_time=self._process_time(),
             confirmation_date=req.confirmation_date,
@@ -501,26 +355,18 @@ class CentralService:
             reference_classification=req.reference_classification,
             segment_of_result="9",
             error_code=failure.code,
-            error_message=f"{failure.ja} / {failure.en}",
+            error_message=failure.message,
             character_code=CHARACTER_CODE[self.encoding],
         )
 
+    def _now(self) -> datetime:
+        return self.clock()  # read at each call, so a clock set on the service reaches the desk
+
     def _process_time(self) -> str:
-        return self.clock().astimezone(JST).strftime("%Y%m%d%H%M%S")
+        return process_time(self.clock())
 
     def _render(self, result: QualificationResult) -> Answer:
-        body = build_result(result, encoding=self.encoding)
-        return Answer(body, f"application/xml; charset={CHARSET[self.encoding]}")
-
-
-def _check_institution(code: str, institution: str) -> None:
-    """A request speaks for the institution of its client certificate, and no other."""
-    if code != institution:
-        raise RequestRejected(
-            403,
-            "医療機関コードがクライアント証明書と一致しません / "
-            "MedicalInstitutionCode does not match the client certificate",
-        )
+        return xml_answer(build_result(result, encoding=self.encoding), self.encoding)
 
 
 def _trimmed(insurer_number: str) -> str:
@@ -540,16 +386,6 @@ def _same_numbers(a: Person, b: Person) -> bool:
         b.branch,
         b.birthdate,
     )
-
-
-def _consent(answer: ConsentAnswer, now: datetime) -> _Consent:
-    """Agreed: valid for CONSENT_VALID from ConsTime (Japan time), or from now without one."""
-    if not answer.agreed:
-        return _Consent(False, None)
-    given = (
-        datetime.strptime(answer.time, "%Y%m%d%H%M%S").replace(tzinfo=JST) if answer.time else now
-    )
-    return _Consent(True, given + CONSENT_VALID)
 
 
 def _consent_states(answers: Sequence[ConsentAnswer]) -> tuple[ConsentState, ...]:
