@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # nothing where systemd or pcscd is not running; the tests and the demo then start their own).
 APT_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev gcc python3-dev python3-venv chromium fonts-noto-cjk opensc
 
-.PHONY: setup apt venv demo run test test-fast bench lint clean
+.PHONY: setup apt venv demo run test test-fast drills bench lint clean
 
 setup: apt venv
 
@@ -44,6 +44,10 @@ test: setup
 
 test-fast: venv
 	$(BIN)/pytest -p no:cacheprovider tests/unit
+
+# The fault drills and fuzzers with a larger budget than the suite gives them.
+drills: setup
+	$(BIN)/pytest -p no:cacheprovider tests/drills --drill-budget large
 
 bench: setup
 	$(BIN)/python -m bench

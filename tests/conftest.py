@@ -11,11 +11,18 @@ from pathlib import Path
 import pytest
 
 VPCD_READERS = ("Virtual PCD 00 00", "Virtual PCD 00 01")
+DRILL_BUDGETS = {"small": 1, "large": 10}  # tests/drills: the suite's budget and `make drills`
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--reader", default=None, help="run the real-reader tier against this PC/SC reader name"
+    )
+    parser.addoption(
+        "--drill-budget",
+        choices=tuple(DRILL_BUDGETS),
+        default="small",
+        help="how hard the fault drills and fuzzers work (small in the suite, large in make drills)",
     )
 
 
