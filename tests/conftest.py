@@ -22,7 +22,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--drill-budget",
         choices=tuple(DRILL_BUDGETS),
         default="small",
-        help="how hard the fault drills and fuzzers work (small in the suite, large in make drills)",
+        help="how hard the drills and fuzzers work (small in the suite, large in make drills)",
     )
 
 
