@@ -19,6 +19,7 @@ from typing import Any
 from device.accounts import Accounts
 from device.checks import ManualChecks
 from device.clinical import ClinicalRecords
+from device.clocktrust import ClockTrust
 from device.config import Config, load_config
 from device.errors_log import RecentErrors
 from device.events import EventBus, ReaderStatus
@@ -62,6 +63,7 @@ class Appliance:
     status: ApplianceStatus
     status_central: CentralClient
     status_readers: PcscReaders  # its own PC/SC context: page requests come from any thread
+    clock_trust: ClockTrust
 
     def start(self) -> None:
         self.staff.start()
@@ -170,9 +172,14 @@ def build_appliance(
     move it forward to expire consent and sessions without sleeping). `restart` is the event
     the admin page sets to have the run loop rebuild everything from the saved settings;
     `errors` the ring of recent log records the CLI installed."""
-    store = open_store(config, clock)
-    central = connect_central(config)
     status_central = connect_central(config, timeout_s=STATUS_TIMEOUT_S, retries=0)
+    # Rows, visits and dates of care are stamped with the time the central confirms; the
+    # retention purge runs only while the clock is trusted (device/clocktrust.py).
+    clock_trust = ClockTrust(
+        tolerance_s=config.clock_tolerance_s, wall=clock, central_time=status_central.server_time
+    )
+    store = open_store(config, clock_trust.now)
+    central = connect_central(config)
     bus = EventBus()
     inputs = VisitInputs()
     readers = PcscReaders()
@@ -185,6 +192,7 @@ def build_appliance(
         list_readers=status_readers.list_readers,
         errors=errors if errors is not None else RecentErrors(),
         clock=clock,
+        clock_trust=clock_trust,
     )
     flow = VisitFlow(
         medical_institution_code=config.medical_institution_code,
@@ -197,7 +205,7 @@ def build_appliance(
         consent_kinds=config.consent_kind_list,
         consent_timeout_s=config.consent_timeout_s,
         staff_timeout_s=config.staff_timeout_s,
-        clock=clock,
+        clock=clock_trust.now,
         on_refused=forbidden_apdu_logger,
     )
     sandbox = CardSandbox(config.demo_data) if config.demo else None
@@ -215,7 +223,7 @@ def build_appliance(
             central=central,
             store=store,
             bus=bus,
-            clock=clock,
+            clock=clock_trust.care_now,
         ),
         status=status,
         restart=restart,
@@ -250,8 +258,9 @@ def build_appliance(
         central,
         staff,
         kiosk,
-        Jobs(services),
+        Jobs(services, clock_trust),
         status,
         status_central,
         status_readers,
+        clock_trust,
     )

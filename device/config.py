@@ -94,6 +94,20 @@ def _language(value: Any) -> str | None:
     return None
 
 
+def _share(value: Any) -> str | None:
+    share = float(value)
+    if not 0.01 <= share <= 1.0:  # also refuses nan
+        return "0.01〜1 の数 / must be between 0.01 and 1"
+    return None
+
+
+def _clock_tolerance(value: Any) -> str | None:
+    seconds = float(value)
+    if not 1.0 <= seconds <= 3600.0:  # also refuses nan and inf
+        return "1〜3600 秒 / must be between 1 and 3600 seconds"
+    return None
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "medical_institution_code",
@@ -229,6 +243,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("language", str, "ja", "Default language of the pages (ja or en)", _language),
     Setting("retention_days", int, 31, "Days confirmations are kept before purging", _positive),
     Setting(
+        "retention_max_share",
+        float,
+        0.25,
+        "Largest share (0.01-1) of the confirmations or visits one retention run may delete; a "
+        "run that would delete more deletes nothing and alerts the admin (1 = no limit)",
+        _share,
+    ),
+    Setting(
+        "clock_tolerance_s",
+        float,
+        30.0,
+        "Seconds (1-3600) the clock may differ from the central's time, or jump, and still be "
+        "trusted; past it retention purges wait and the central's time is used",
+        _clock_tolerance,
+    ),
+    Setting(
         "demo",
         bool,
         False,
@@ -276,6 +306,8 @@ class Config:
     consent_kinds: str
     language: str
     retention_days: int
+    retention_max_share: float
+    clock_tolerance_s: float
     demo: bool
     demo_data: Path
     log_level: str

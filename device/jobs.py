@@ -14,8 +14,10 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from device.clocktrust import ClockTrust
 from device.services import Services
 from sync.clock import utc_now
+from sync.store import RetentionRefused
 
 log = logging.getLogger(__name__)
 
@@ -25,23 +27,70 @@ class Job:
     name: str
     every_s: int
     help: str
-    run: Callable[[Services], int]  # returns how many things it handled, for the log
+    run: Callable[[Services, ClockTrust], int]  # how many things it handled, for the log
     first_after_s: int | None = None  # first run this soon after start instead of one interval
 
 
-def _purge_clinical_cache(services: Services) -> int:
+# Clinical cache and sessions are purged by the plain clock on purpose. A clock far ahead deletes
+# a cached copy of drug or checkup data early, which the doctor's next view fetches again from the
+# central (whose own clock decides the consent); holding the purge instead would keep medical data
+# past the patient's consent. A session deleted early only signs staff in again.
+def _purge_clinical_cache(services: Services, _: ClockTrust) -> int:
     return services.clinical.purge_expired() if services.clinical is not None else 0
 
 
-def _purge_sessions(services: Services) -> int:
+def _purge_sessions(services: Services, _: ClockTrust) -> int:
     return services.accounts.purge_sessions() if services.accounts is not None else 0
 
 
-def _purge_confirmations(services: Services) -> int:
+def _check_clock(_: Services, trust: ClockTrust) -> int:
+    """Compare the clock with the central's (and the monotonic clock): jumps are logged and shown
+    on the status page, and the central's time stays fresh for stamping rows."""
+    trust.measure()
+    return 0
+
+
+# Audit actions of a retention run that deleted nothing: the status page shows the newest.
+RETENTION_HELD = "retention.held"  # the clock is not trusted: the run waits
+RETENTION_REFUSED = "retention.refused"  # it would have deleted too much: an admin must look
+
+
+def _purge_confirmations(services: Services, trust: ClockTrust) -> int:
+    """Delete what is older than retention_days, only by a trusted clock and within the guards
+    of Store.purge_older_than; otherwise delete nothing and alert (log, audit, status page)."""
     store = services.store
-    before = store.now() - timedelta(days=services.config.retention_days)
-    confirmations, visits = store.purge_older_than(before, actor="system")
+    reading = trust.measure()
+    if not reading.trusted:
+        why = "; ".join(reading.reasons)
+        log.warning("retention purge held, nothing deleted: the clock is not trusted (%s)", why)
+        store.audit("system", RETENTION_HELD, "confirmations", why)
+        return 0
+    before = trust.now() - timedelta(days=services.config.retention_days)
+    try:
+        confirmations, visits = store.purge_older_than(
+            before,
+            actor="system",
+            max_share=services.config.retention_max_share,
+            small_run=RETENTION_SMALL_RUN,
+        )
+    except RetentionRefused as refused:
+        log.error("nothing deleted, an admin must look: %s", refused)
+        store.audit("system", RETENTION_REFUSED, "confirmations", _refusal_detail(refused))
+        return 0
     return confirmations + visits
+
+
+# A run deleting at most this many rows of a table passes the share rule whatever the share:
+# a new or quiet appliance would otherwise never purge its first few rows.
+RETENTION_SMALL_RUN = 10
+
+
+def _refusal_detail(refused: RetentionRefused) -> str:
+    return (
+        f"rule={refused.rule} confirmations={refused.confirmations}/"
+        f"{refused.confirmations_total} visits={refused.visits}/{refused.visits_total}"
+        f" newer={refused.newer} newest_seen={refused.newest_seen} before={refused.before}"
+    )
 
 
 JOBS: tuple[Job, ...] = (
@@ -58,10 +107,19 @@ JOBS: tuple[Job, ...] = (
         _purge_sessions,
     ),
     Job(
+        "check_clock",
+        300,
+        "Compares the clock with the central's time and the monotonic clock; jumps and "
+        "differences go to the log and the status page",
+        _check_clock,
+        first_after_s=5,  # the central's time is known before the first checks of the day
+    ),
+    Job(
         "purge_confirmations",
         86_400,
         "Deletes confirmations and visits older than retention_days, with their consents and "
-        "cached medical data (the audit log is kept)",
+        "cached medical data (the audit log is kept), only by a trusted clock and never more "
+        "than retention_max_share of them",
         _purge_confirmations,
         first_after_s=60,  # an appliance restarted daily would otherwise never purge
     ),
@@ -69,8 +127,11 @@ JOBS: tuple[Job, ...] = (
 
 
 class Jobs:
-    def __init__(self, services: Services, jobs: tuple[Job, ...] = JOBS) -> None:
+    def __init__(
+        self, services: Services, clock_trust: ClockTrust, jobs: tuple[Job, ...] = JOBS
+    ) -> None:
         self._services = services
+        self._clock_trust = clock_trust
         self._jobs = jobs
         self._scheduler = BackgroundScheduler(
             timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1}
@@ -99,7 +160,7 @@ class Jobs:
 
     def _run(self, job: Job) -> int:
         try:
-            handled = job.run(self._services)
+            handled = job.run(self._services, self._clock_trust)
         except Exception:
             log.exception("job %s failed", job.name)  # the next run tries again
             return 0

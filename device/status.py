@@ -19,9 +19,11 @@ from pathlib import Path
 
 from cryptography import x509
 
+from device.clocktrust import ClockReading, ClockTrust, describe_seconds
 from device.config import Config
 from device.errors_log import RecentErrors
 from device.events import EventBus, ReaderStatus
+from device.jobs import RETENTION_HELD, RETENTION_REFUSED
 from reader.errors import ReaderError
 from sync.central import CentralClient, CentralError
 from sync.clock import JST, utc_now
@@ -79,6 +81,7 @@ class ApplianceStatus:
         errors: RecentErrors,
         clock: Callable[[], datetime] = utc_now,
         ntp_synchronized: Callable[[], bool | None] = ntp_synchronized,
+        clock_trust: ClockTrust | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -86,7 +89,13 @@ class ApplianceStatus:
         self._list_readers = list_readers
         self._errors = errors
         self._clock = clock
-        self._ntp = ntp_synchronized
+        # The appliance passes the one ClockTrust its jobs use (jumps seen there show here).
+        self._trust = clock_trust or ClockTrust(
+            tolerance_s=CLOCK_BAD_S,
+            wall=clock,
+            synchronised=ntp_synchronized,
+            central_time=lambda: central.server_time(),
+        )
         self._readers: dict[str, bool] = {}  # reader → card present, as last published
         self._lock = threading.Lock()
         # A thread of its own drains the bus: a queue left for the page to drain would fill up
@@ -127,6 +136,7 @@ class ApplianceStatus:
             self._certificate_item(),
             self._database_item(),
             self._errors_item(),
+            self._retention_item(),
         ]
 
     # -- items ------------------------------------------------------------------------
@@ -184,7 +194,7 @@ class ApplianceStatus:
                 StatusItem(
                     "central", False, "中央サービス", "Central service", _UNREACHABLE, message
                 ),
-                self._clock_item(None, "中央サービスに接続できません / central unreachable"),
+                self._clock_item(self._trust.measure(ask_central=False)),
             )
         central = StatusItem(
             "central",
@@ -193,34 +203,86 @@ class ApplianceStatus:
             "Central service",
             f"応答あり {round_trip_ms:.0f} ms / reachable, {round_trip_ms:.0f} ms round trip",
         )
-        try:
-            sent = self._clock()
-            server = self._central.server_time()
-            received = self._clock()
-        except CentralError as exc:
-            return central, self._clock_item(None, str(exc)[:300])
-        # The server read its clock somewhere in the round trip: the middle is the best guess.
-        offset = (server - (sent + (received - sent) / 2)).total_seconds()
-        return central, self._clock_item(offset, "")
+        return central, self._clock_item(self._trust.measure())
 
-    def _clock_item(self, offset_s: float | None, problem: str) -> StatusItem:
-        ntp = self._ntp()
+    def _clock_item(self, reading: ClockReading) -> StatusItem:
         ntp_text = {
             True: "NTP 同期済み / NTP synchronised",
             False: "NTP 未同期 / NTP not synchronised",
             None: "NTP 状態不明 / NTP state unknown",
-        }[ntp]
+        }[reading.synchronised]
+        offset_s = reading.offset_s  # this box minus the central: positive = this box is ahead
         if offset_s is None:
             ok: bool | None = None
             value = "ずれ不明 / offset unknown"
         else:
             size = abs(offset_s)
-            ok = True if size <= CLOCK_WARN_S else None if size <= CLOCK_BAD_S else False
-            value = f"中央とのずれ {offset_s:+.1f} 秒 / {offset_s:+.1f} s from the central"
-        if ok is True and ntp is not True:
+            ok = True if size <= CLOCK_WARN_S else None if size <= reading.tolerance_s else False
+            ahead = offset_s >= 0
+            value = (
+                f"中央より{describe_seconds(size, 'ja')[1:]}{'進み' if ahead else '遅れ'}"
+                f" ({offset_s:+.1f} 秒) / {describe_seconds(size)[1:]} "
+                f"{'ahead of' if ahead else 'behind'} the central ({offset_s:+.1f} s)"
+            )
+        if ok is True and reading.synchronised is not True:
             ok = None
-        detail = "\n".join(part for part in (ntp_text, problem) if part)
-        return StatusItem("clock", ok, "時刻", "Clock", value, detail)
+        jumps = self._trust.recent_jumps()
+        if jumps and ok is True:
+            ok = None
+        if reading.unconfirmed_jump is not None:
+            ok = False
+        lines = [ntp_text]
+        if reading.central_problem:
+            lines.append(reading.central_problem)
+        lines += [
+            f"時刻の跳び {describe_seconds(j.seconds, 'ja')} / "
+            f"clock jump {describe_seconds(j.seconds)} → "
+            f"{j.at.astimezone(JST):%Y-%m-%d %H:%M:%S} JST"
+            for j in jumps
+        ]
+        if not reading.trusted:
+            lines += list(reading.reasons)
+            lines.append(
+                "時刻が信頼できるまで保存期間の削除は保留します。NTP と時刻設定を確認してください"
+                " / retention purges wait until the clock is trusted: check NTP and the time "
+                "settings"
+            )
+        return StatusItem("clock", ok, "時刻", "Clock", value, "\n".join(lines))
+
+    def _retention_item(self) -> StatusItem:
+        """The newest retention run: purged (or nothing to do), held by the clock, or refused."""
+        runs = [
+            entry
+            for action in ("retention.purged", RETENTION_HELD, RETENTION_REFUSED)
+            for entry in self._store.audit_search(action=action, limit=1)
+        ]
+        label = ("保存期間の削除", "Retention purge")
+        if not runs:
+            return StatusItem("retention", True, *label, "削除対象なし / nothing purged yet")
+        last = max(runs, key=lambda entry: entry.id)
+        when = _audit_time(last.at)
+        if last.action == RETENTION_REFUSED:
+            return StatusItem(
+                "retention",
+                False,
+                *label,
+                f"中止 {when} / refused {when}",
+                "削除すると多すぎる、または前回より新しい行が消えるため何も削除していません。"
+                "時刻を確認し、意図した削除なら retention_max_share を一時的に上げてください"
+                " / nothing was deleted: the run would have deleted too much or rows newer than "
+                f"the last run saw. Check the clock; if intended, raise retention_max_share for "
+                f"one run\n{last.detail}",
+            )
+        if last.action == RETENTION_HELD:
+            return StatusItem(
+                "retention",
+                None,
+                *label,
+                f"保留 {when} / held {when}",
+                f"時刻が信頼できないため削除を保留しました / held: the clock is not trusted\n"
+                f"{last.detail}",
+            )
+        return StatusItem("retention", True, *label, f"実行 {when} / ran {when}", last.detail)
 
     def _certificate_item(self) -> StatusItem:
         path = self._config.device_cert
@@ -292,6 +354,13 @@ class ApplianceStatus:
 _UP = "応答あり / running"
 _DOWN = "応答なし / not running"
 _UNREACHABLE = "接続できません / unreachable"
+
+
+def _audit_time(at: str) -> str:
+    try:
+        return f"{datetime.fromisoformat(at).astimezone(JST):%Y-%m-%d %H:%M} JST"
+    except ValueError:
+        return at[:32]
 
 
 def _size(path: Path) -> int:

@@ -126,6 +126,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX audit_subject ON audit(subject);
     CREATE INDEX audit_action ON audit(action);
     """,
+    """
+    CREATE TABLE retention_state (
+        name TEXT PRIMARY KEY,          -- 'newest_seen': the newest row the last purge run saw
+        value TEXT NOT NULL,
+        changed_at TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -212,6 +219,38 @@ class AuditEntry:
     detail: str
     prev_hash: str
     hash: str
+
+
+class RetentionRefused(Exception):
+    """A retention purge that would have deleted rows a wrong clock makes look old; nothing was
+    deleted. `rule` is "share" (too large a part of a table) or "newer_than_seen" (rows newer
+    than the newest row the previous run saw); the counts are what the run would have deleted."""
+
+    def __init__(
+        self,
+        *,
+        rule: str,
+        before: str,
+        newest_seen: str,
+        confirmations: int,
+        confirmations_total: int,
+        visits: int,
+        visits_total: int,
+        newer: int,
+    ) -> None:
+        super().__init__(
+            f"retention purge refused ({rule}): would delete confirmations "
+            f"{confirmations}/{confirmations_total}, visits {visits}/{visits_total}, "
+            f"{newer} newer than the last run saw ({newest_seen or 'none'}); before={before}"
+        )
+        self.rule = rule
+        self.before = before
+        self.newest_seen = newest_seen
+        self.confirmations = confirmations
+        self.confirmations_total = confirmations_total
+        self.visits = visits
+        self.visits_total = visits_total
+        self.newer = newer
 
 
 SETTING_DEFAULT_MARK = "(既定 / default)"
@@ -478,39 +517,111 @@ class Store:
         """The clock this store stamps its rows with, for callers that compute bounds on them."""
         return self._clock()
 
-    def purge_older_than(self, before: datetime, *, actor: str) -> tuple[int, int]:
+    def purge_older_than(
+        self,
+        before: datetime,
+        *,
+        actor: str,
+        max_share: float = 1.0,
+        small_run: int = 0,
+    ) -> tuple[int, int]:
         """Delete confirmations created and visits ended before `before`; (confirmations, visits).
 
         Consents and cached medical data go with their confirmation (ON DELETE CASCADE). One
         transaction with one audit entry when anything was deleted; the audit log is kept.
         Rows hold isoformat() text, whose order is time order only while every row has the same
         offset: julianday() compares the instants themselves (to the millisecond).
+
+        A clock set far ahead makes every row look old, so a run deletes nothing and raises
+        RetentionRefused when it would delete more than `max_share` of a table (runs of at most
+        `small_run` rows aside) or any row newer than the newest row the previous run saw. Every
+        run that gets this far records the newest row it saw (retention_state), refused or not.
         """
         if before.tzinfo is None:  # astimezone() would take a naive time as local time
             raise ValueError("aware datetime required")
         bound = before.astimezone(UTC).isoformat()
+        refused: RetentionRefused | None = None
+        confirmations = visits = 0
         with self._write() as db:
             if db.execute("PRAGMA foreign_keys").fetchone()[0] != 1:
                 raise RuntimeError("foreign keys are off: consents would outlive their rows")
-            confirmations = int(
-                db.execute(
-                    "DELETE FROM confirmations WHERE julianday(created_at) < julianday(?)",
-                    [bound],
-                ).rowcount
-            )
-            visits = int(
-                db.execute(
-                    "DELETE FROM visits WHERE julianday(ended_at) < julianday(?)", [bound]
-                ).rowcount
-            )
-            if confirmations or visits:
-                self._append_audit(
-                    actor,
-                    "retention.purged",
-                    "confirmations",
-                    f"confirmations={confirmations} visits={visits} before={bound}",
+            row = db.execute(
+                "SELECT value FROM retention_state WHERE name = 'newest_seen'"
+            ).fetchone()
+            watermark = str(row[0]) if row else ""
+            refused = self._purge_refusal(bound, watermark, max_share, small_run)
+            if refused is None:
+                confirmations = int(
+                    db.execute(
+                        "DELETE FROM confirmations WHERE julianday(created_at) < julianday(?)",
+                        [bound],
+                    ).rowcount
                 )
+                visits = int(
+                    db.execute(
+                        "DELETE FROM visits WHERE julianday(ended_at) < julianday(?)", [bound]
+                    ).rowcount
+                )
+                if confirmations or visits:
+                    self._append_audit(
+                        actor,
+                        "retention.purged",
+                        "confirmations",
+                        f"confirmations={confirmations} visits={visits} before={bound}",
+                    )
+            newest = self._newest_row(watermark)
+            if newest:
+                db.execute(
+                    "INSERT INTO retention_state (name, value, changed_at)"
+                    " VALUES ('newest_seen', ?, ?) ON CONFLICT(name) DO UPDATE SET"
+                    " value = excluded.value, changed_at = excluded.changed_at",
+                    [newest, _instant(self._clock())],
+                )
+        if refused is not None:
+            raise refused
         return confirmations, visits
+
+    def _purge_refusal(
+        self, bound: str, watermark: str, max_share: float, small_run: int
+    ) -> RetentionRefused | None:
+        counts: dict[str, tuple[int, int, int]] = {}
+        for table, column in (("confirmations", "created_at"), ("visits", "ended_at")):
+            old, total, newer = self._db.execute(
+                f"SELECT COALESCE(SUM(julianday({column}) < julianday(?)), 0), COUNT(*),"
+                f" COALESCE(SUM(julianday({column}) < julianday(?)"
+                f" AND julianday({column}) > julianday(?)), 0) FROM {table}",
+                [bound, bound, watermark or bound],
+            ).fetchone()
+            counts[table] = (int(old), int(total), int(newer) if watermark else 0)
+        (c_old, c_total, c_newer), (v_old, v_total, v_newer) = counts.values()
+        rule = ""
+        if c_newer or v_newer:
+            rule = "newer_than_seen"
+        elif any(old > small_run and old > max_share * total for old, total, _ in counts.values()):
+            rule = "share"
+        if not rule:
+            return None
+        return RetentionRefused(
+            rule=rule,
+            before=bound,
+            newest_seen=watermark,
+            confirmations=c_old,
+            confirmations_total=c_total,
+            visits=v_old,
+            visits_total=v_total,
+            newer=c_newer + v_newer,
+        )
+
+    def _newest_row(self, watermark: str) -> str:
+        """The newest time of any confirmation or visit, or of the watermark, as instant text."""
+        candidates = [datetime.fromisoformat(watermark)] if watermark else []
+        for table, column in (("confirmations", "created_at"), ("visits", "ended_at")):
+            row = self._db.execute(
+                f"SELECT {column} FROM {table} ORDER BY julianday({column}) DESC LIMIT 1"
+            ).fetchone()
+            if row is not None:
+                candidates.append(datetime.fromisoformat(row[0]))
+        return _instant(max(candidates)) if candidates else ""
 
     def _confirmations(self, where: str, params: list[Any]) -> list[Confirmation]:
         with self._lock:
