@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import pytest
 
+from device.clocktrust import ClockTrust
 from device.jobs import JOBS, Job, Jobs
 from device.services import Services
 from sync.clock import utc_now
@@ -34,9 +35,14 @@ def services(**kwargs: Any) -> Services:
     return cast(Services, type("S", (), kwargs)())
 
 
+def trust(wall: Any = utc_now) -> ClockTrust:
+    """A synchronised clock with no central to ask: trusted."""
+    return ClockTrust(tolerance_s=30, wall=wall, synchronised=lambda: True)
+
+
 def test_each_job_purges_through_its_service() -> None:
     clinical = FakeClinical()
-    jobs = Jobs(services(clinical=clinical, accounts=FakeAccounts()))
+    jobs = Jobs(services(clinical=clinical, accounts=FakeAccounts()), trust())
     assert jobs.run_now("purge_clinical_cache") == 3
     assert jobs.run_now("purge_sessions") == 2
     assert clinical.calls == 1
@@ -45,21 +51,21 @@ def test_each_job_purges_through_its_service() -> None:
 def test_job_names_are_unique_and_unknown_names_are_refused() -> None:
     assert len({j.name for j in JOBS}) == len(JOBS)
     with pytest.raises(KeyError):
-        Jobs(services(clinical=None, accounts=None)).run_now("nope")
+        Jobs(services(clinical=None, accounts=None), trust()).run_now("nope")
 
 
 def test_a_failing_job_is_logged_and_does_not_escape(caplog: pytest.LogCaptureFixture) -> None:
-    def broken(_: Services) -> int:
+    def broken(_: Services, __: ClockTrust) -> int:
         raise RuntimeError("disk full")
 
-    jobs = Jobs(services(), (Job("broken", 60, "fails", broken),))
+    jobs = Jobs(services(), trust(), (Job("broken", 60, "fails", broken),))
     with caplog.at_level(logging.ERROR):
         assert jobs.run_now("broken") == 0
     assert "job broken failed" in caplog.text
 
 
 def test_scheduler_starts_and_stops() -> None:
-    jobs = Jobs(services(clinical=None, accounts=None))
+    jobs = Jobs(services(clinical=None, accounts=None), trust())
     jobs.start()
     jobs.stop()
     jobs.stop()  # stopping twice is harmless
@@ -67,6 +73,7 @@ def test_scheduler_starts_and_stops() -> None:
 
 class Config:
     retention_days = 31
+    retention_max_share = 1.0
 
 
 def test_retention_purges_what_is_older_than_retention_days(tmp_path: Path) -> None:
@@ -75,7 +82,7 @@ def test_retention_purges_what_is_older_than_retention_days(tmp_path: Path) -> N
     for day in (0, 1, 2):  # visits that ended on 1, 2 and 3 March
         at = datetime(2026, 3, 1 + day, 9, 0, tzinfo=UTC)
         store.record_visit(VisitRecord(f"v{day}", at, at, "r", "", "aborted"))
-    jobs = Jobs(services(store=store, config=Config()))
+    jobs = Jobs(services(store=store, config=Config()), trust(lambda: now[0]))
     now[0] = datetime(2026, 4, 2, 9, 0, 1, tzinfo=UTC)  # 31 days and 1 s after the second
     assert jobs.run_now("purge_confirmations") == 2
     assert (store.visit("v0"), store.visit("v1")) == (None, None)
@@ -92,7 +99,7 @@ def test_retention_purges_what_is_older_than_retention_days(tmp_path: Path) -> N
 def test_retention_runs_daily_and_soon_after_start() -> None:
     (job,) = [j for j in JOBS if j.name == "purge_confirmations"]
     assert job.every_s == 86_400 and job.first_after_s is not None
-    jobs = Jobs(services(), (job,))
+    jobs = Jobs(services(), trust(), (job,))
     started = utc_now()
     jobs.start()
     try:

@@ -134,6 +134,7 @@ def test_all_green(tmp_path: Path, store: Store, bus: EventBus) -> None:
         "certificate",
         "database",
         "errors",
+        "retention",
     ]
     assert all(item.ok is True for item in found.values()), found
     assert all(item.level == "ok" for item in found.values())
@@ -185,7 +186,22 @@ def test_clock_offset_and_ntp(
 ) -> None:
     found = items(status_of(tmp_path, store, bus, central=FakeCentral(offset_s=offset), ntp=ntp))
     assert found["clock"].ok is ok
-    assert f"{offset:+.1f}" in found["clock"].value
+    # FakeCentral's offset is the central ahead of this box: the box is that much behind.
+    assert f"{-offset:+.1f} s" in found["clock"].value
+
+
+def test_a_box_ahead_of_the_central_shows_a_positive_offset(
+    tmp_path: Path, store: Store, bus: EventBus
+) -> None:
+    """The sign reads "this box minus the central", as the words beside it say."""
+    ahead = items(status_of(tmp_path, store, bus, central=FakeCentral(offset_s=-3.0)))["clock"]
+    assert "(+3.0 s)" in ahead.value and "ahead of the central" in ahead.value
+    assert "中央より3.0秒進み" in ahead.value
+    behind = items(status_of(tmp_path, store, bus, central=FakeCentral(offset_s=3.0)))["clock"]
+    assert "(-3.0 s)" in behind.value and "behind the central" in behind.value
+    year = items(status_of(tmp_path, store, bus, central=FakeCentral(offset_s=-365 * 86400.0)))
+    assert year["clock"].ok is False and "365 days ahead" in year["clock"].value
+    assert "retention purges wait" in year["clock"].detail
 
 
 def test_pcscd_down_is_red(tmp_path: Path, store: Store, bus: EventBus) -> None:
