@@ -17,7 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from device.clocktrust import ClockTrust
 from device.services import Services
 from sync.clock import utc_now
-from sync.store import RetentionRefused
+from sync.store import AuditEntry, RetentionRefused, Store
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,18 @@ def _check_clock(_: Services, trust: ClockTrust) -> int:
     return 0
 
 
-# Audit actions of a retention run that deleted nothing: the status page shows the newest.
+# Audit actions of retention runs; the status page shows the newest of them.
+RETENTION_PURGED = "retention.purged"  # written by the store with what it deleted
 RETENTION_HELD = "retention.held"  # the clock is not trusted: the run waits
 RETENTION_REFUSED = "retention.refused"  # it would have deleted too much: an admin must look
+RETENTION_RESUMED = "retention.resumed"  # a run went ahead after an alert, with nothing to delete
+RETENTION_ACTIONS = (RETENTION_PURGED, RETENTION_HELD, RETENTION_REFUSED, RETENTION_RESUMED)
+
+
+def last_retention_run(store: Store) -> AuditEntry | None:
+    """The audit entry of the newest retention run that left one."""
+    runs = [e for action in RETENTION_ACTIONS for e in store.audit_search(action=action, limit=1)]
+    return max(runs, key=lambda entry: entry.id) if runs else None
 
 
 def _purge_confirmations(services: Services, trust: ClockTrust) -> int:
@@ -77,6 +86,10 @@ def _purge_confirmations(services: Services, trust: ClockTrust) -> int:
         log.error("nothing deleted, an admin must look: %s", refused)
         store.audit("system", RETENTION_REFUSED, "confirmations", _refusal_detail(refused))
         return 0
+    if not confirmations and not visits:
+        last = last_retention_run(store)
+        if last is not None and last.action in (RETENTION_HELD, RETENTION_REFUSED):
+            store.audit("system", RETENTION_RESUMED, "confirmations", "nothing to delete")
     return confirmations + visits
 
 

@@ -23,7 +23,7 @@ from device.clocktrust import ClockReading, ClockTrust, describe_seconds
 from device.config import Config
 from device.errors_log import RecentErrors
 from device.events import EventBus, ReaderStatus
-from device.jobs import RETENTION_HELD, RETENTION_REFUSED
+from device.jobs import RETENTION_HELD, RETENTION_REFUSED, last_retention_run
 from reader.errors import ReaderError
 from sync.central import CentralClient, CentralError
 from sync.clock import JST, utc_now
@@ -251,15 +251,10 @@ class ApplianceStatus:
 
     def _retention_item(self) -> StatusItem:
         """The newest retention run: purged (or nothing to do), held by the clock, or refused."""
-        runs = [
-            entry
-            for action in ("retention.purged", RETENTION_HELD, RETENTION_REFUSED)
-            for entry in self._store.audit_search(action=action, limit=1)
-        ]
+        last = last_retention_run(self._store)
         label = ("保存期間の削除", "Retention purge")
-        if not runs:
+        if last is None:
             return StatusItem("retention", True, *label, "削除対象なし / nothing purged yet")
-        last = max(runs, key=lambda entry: entry.id)
         when = _audit_time(last.at)
         if last.action == RETENTION_REFUSED:
             return StatusItem(
