@@ -173,6 +173,11 @@ def validate_numbers(typed: NumbersInput, today: date) -> CheckedNumbers:
 
 
 class ManualChecks:
+    """`clock` gives the date of care. The appliance passes ClockTrust.care_now: the wall clock
+    while the central's time agrees with it, the central's time when it does not (a clinic needs
+    the check to go out with today's date, not a refusal it cannot act on), so a box whose clock
+    was set a year back never sends last year's date."""
+
     def __init__(
         self,
         *,
