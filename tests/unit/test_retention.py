@@ -8,15 +8,20 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 
+from device.config import SETTINGS_BY_NAME, load_config, parse_setting
+from device.errors_log import RecentErrors
 from device.events import EventBus
 from device.jobs import RETENTION_HELD, RETENTION_REFUSED
+from device.status import ApplianceStatus, StatusItem
+from sync.central import CentralClient
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import RetentionRefused, Store, VisitRecord
 from tests.clinic_clock import Clinic, RetentionConfig
-from tests.unit.test_status import items, status_of
+from tests.unit.test_status import FakeCentral, FakeReaders, items, make_config, status_of
 
 START = datetime(2026, 3, 2, 0, 30, tzinfo=UTC)  # 09:30 in Japan
 YEAR = timedelta(days=365)
@@ -194,3 +199,89 @@ def test_a_typed_check_is_sent_and_stored_with_the_central_confirmed_date(
     assert stored is not None
     assert clinic.central.care_dates == [("20260302", "20260302")]
     assert abs(stored.created_at - clinic.clock.true) < timedelta(seconds=1)
+
+
+# -- settings, wiring, the status page ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "value", "ok"),
+    [
+        ("retention_max_share", "0.25", True),
+        ("retention_max_share", "1", True),
+        ("retention_max_share", "0", False),
+        ("retention_max_share", "1.5", False),
+        ("retention_max_share", "nan", False),
+        ("retention_max_share", "-0.1", False),
+        ("clock_tolerance_s", "30", True),
+        ("clock_tolerance_s", "0.5", False),
+        ("clock_tolerance_s", "inf", False),
+        ("clock_tolerance_s", "nan", False),
+        ("clock_tolerance_s", "86400", False),
+    ],
+)
+def test_the_new_settings_have_ranges(name: str, value: str, ok: bool) -> None:
+    setting = SETTINGS_BY_NAME[name]
+    if ok:
+        assert parse_setting(setting, value) == float(value)
+    else:
+        with pytest.raises(ValueError):
+            parse_setting(setting, value)
+
+
+def test_the_appliance_stamps_and_dates_by_the_trusted_clock(tmp_path: Path) -> None:
+    from device.appliance import build_appliance
+    from sim.pki import build_pki
+    from sim.population import population
+
+    pki = build_pki(tmp_path / "pki", population()[:1])
+    config = load_config(
+        environ={},
+        overrides={
+            "data_dir": tmp_path / "data",
+            "central_url": "https://127.0.0.1:9",
+            "central_ca": pki.central_ca_cert,
+            "device_cert": pki.device_cert,
+            "device_key": pki.device_key,
+            "staff_port": 0,
+            "kiosk_port": 0,
+            "clock_tolerance_s": 12,
+        },
+    )
+    app = build_appliance(config, lambda: START)
+    try:
+        trust = app.clock_trust
+        assert trust.tolerance_s == 12
+        assert app.services.store._clock == trust.now
+        assert app.services.flow._clock == trust.now
+        assert app.services.checks is not None and app.services.checks._clock == trust.care_now
+        assert app.jobs._clock_trust is trust and app.status._trust is trust
+    finally:
+        app.stop()
+
+
+def test_a_jump_is_on_the_status_page(tmp_path: Path, clinic: Clinic) -> None:
+    def clock_item() -> StatusItem:
+        status = ApplianceStatus(
+            config=make_config(tmp_path),
+            store=clinic.store,
+            central=cast(CentralClient, FakeCentral()),  # reachable: the clinic's clock decides
+            bus=EventBus(),
+            list_readers=FakeReaders([]),
+            errors=RecentErrors(),
+            clock_trust=clinic.trust,  # the one the appliance's jobs use
+        )
+        return items(status)["clock"]
+
+    clinic.jobs.run_now("check_clock")
+    clinic.clock.skew = YEAR
+    clinic.clock.central_up = False
+    clinic.jobs.run_now("check_clock")
+    clock = clock_item()
+    assert clock.ok is False
+    assert "clock jump +365 days" in clock.detail and "時刻の跳び +365日" in clock.detail
+    assert "retention purges wait" in clock.detail
+    clinic.clock.central_up = True  # the central answers: the box is a year ahead, still red
+    clock = clock_item()
+    assert clock.ok is False and "365 days ahead of the central" in clock.value
+    clinic.clock.skew = timedelta(0)  # put right: green again, the jumps listed for a day
+    clock = clock_item()
+    assert clock.ok is None and clock.detail.count("clock jump") == 2
