@@ -23,6 +23,8 @@ from sync.store import Store
 from web.app import create_kiosk_app, create_staff_app
 from web.auth import SESSION_COOKIE, current_user, require_role, safe_next
 
+from .test_web import as_kiosk_browser
+
 PASSWORD = "correct horse battery"
 
 
@@ -106,7 +108,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
     app = create_staff_app(config, services)
     app.register_blueprint(probe_blueprint())
     app.register_blueprint(api_blueprint())
-    yield Site(app, create_kiosk_app(config, services), accounts, store, clock, reception, doctor)
+    kiosk = as_kiosk_browser(create_kiosk_app(config, services), config.kiosk_port)
+    yield Site(app, kiosk, accounts, store, clock, reception, doctor)
     store.close()
 
 

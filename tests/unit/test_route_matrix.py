@@ -33,7 +33,7 @@ from sync.store import Store
 from web.app import create_kiosk_app, create_staff_app
 from web.auth import SESSION_COOKIE
 
-from .test_web import FakeFlow, FakeSandbox, make_config
+from .test_web import FakeFlow, FakeSandbox, as_kiosk_browser, make_config
 
 PUBLIC = "public"
 SIGNED_IN = "signed in"
@@ -113,9 +113,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
     users = {}
     for role in ROLES:
         users[role] = accounts.create_user(f"only-{role}", role, [role], PASSWORD, actor="test")
-    yield Site(
-        create_staff_app(config, services), create_kiosk_app(config, services), accounts, users
-    )
+    kiosk = as_kiosk_browser(create_kiosk_app(config, services), config.kiosk_port)
+    yield Site(create_staff_app(config, services), kiosk, accounts, users)
     central.close()
     store.close()
 

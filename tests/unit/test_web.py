@@ -140,6 +140,19 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
+def as_kiosk_browser(kiosk: Flask, port: int) -> Flask:
+    """kiosk.test_client() then asks for http://127.0.0.1:<port>/, as the kiosk's Chromium does
+    (the kiosk listener refuses any other Host)."""
+
+    class KioskClient(FlaskClient):
+        def open(self, *args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("base_url", f"http://127.0.0.1:{port}")
+            return super().open(*args, **kwargs)
+
+    kiosk.test_client_class = KioskClient
+    return kiosk
+
+
 def make_config(tmp_path: Path, **overrides: Any) -> Config:
     values: dict[str, Any] = {"data_dir": str(tmp_path), "kiosk_port": 18081}
     values.update(overrides)
@@ -236,7 +249,7 @@ def build(
         flow,
         bus,
         create_staff_app(config, services),
-        create_kiosk_app(config, services),
+        as_kiosk_browser(create_kiosk_app(config, services), config.kiosk_port),
     )
 
 
