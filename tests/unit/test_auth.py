@@ -195,6 +195,19 @@ def test_cookie_is_secure_over_https(site: Site) -> None:
     assert "Secure" in cookie
 
 
+def test_the_login_token_cookie_is_secure_over_https_too(site: Site) -> None:
+    # The login form's token travels in Flask's signed session cookie, besides the session one.
+    over_https = site.app.test_client().get("/login", base_url="https://127.0.0.1:8080")
+    cookie = next(c for c in over_https.headers.getlist("Set-Cookie") if "onshi_staff=" in c)
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    plain = site.app.test_client().get("/login")  # plain http (tests): a browser would drop it
+    cookie = next(c for c in plain.headers.getlist("Set-Cookie") if "onshi_staff=" in c)
+    assert "Secure" not in cookie
+    english = site.app.test_client().get("/login?lang=en", base_url="https://127.0.0.1:8080")
+    lang = next(c for c in english.headers.getlist("Set-Cookie") if "onshi_staff_lang=" in c)
+    assert "Secure" in lang
+
+
 def test_login_csrf_is_refused(site: Site) -> None:
     client = site.app.test_client()
     form = {"username": "doctor", "password": PASSWORD}

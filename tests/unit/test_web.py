@@ -647,6 +647,68 @@ def test_pin_is_never_logged(
     assert "9876" not in caplog.text and "98x6" not in caplog.text
 
 
+@pytest.mark.parametrize("path", ["/pin", "/consent", "/ask-staff"])
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"[" * 2000 + b"]" * 2000, "nested too deeply"),  # fits in 4 KiB; was a 500
+        (b'{"visit_id": ' + b"[" * 1500 + b"]" * 1500 + b"}", "nested too deeply"),
+        (b'{"visit_id": "ab12", "pin": NaN}', "not valid JSON"),
+        (b'{"visit_id": "ab12"', "not valid JSON"),
+        (b"\xff\xfe{}", "not valid JSON"),
+        (b'["ab12", "1234"]', "not a JSON object"),
+        (b"1234", "not a JSON object"),
+    ],
+)
+def test_kiosk_refuses_deep_or_odd_json_with_400_and_the_reason(
+    tmp_path: Path, store: Store, path: str, body: bytes, says: str
+) -> None:
+    pins = FakePins(accept=True)
+    kiosk = build(tmp_path, store, pins=pins).kiosk.test_client()
+    r = kiosk.post(f"{path}?lang=en", data=body, content_type="application/json")
+    assert r.status_code == 400 and says in r.get_json()["message"]
+    assert r.headers["Content-Security-Policy"] == CSP
+    assert pins.submitted == []
+
+
+UNPARSEABLE_HOSTS = ("a" * 64, "..", "a..b")  # werkzeug's BadHost: an IDNA label it cannot encode
+
+
+def test_an_unparseable_host_is_400_with_the_security_headers(setup: Setup) -> None:
+    # Before: the error page itself failed (no URLs can be built for such a host): a bare 500.
+    for app, paths in (
+        (setup.staff, ("/", "/login", "/nope", "/api/confirmations")),
+        (setup.kiosk, ("/", "/nope")),
+    ):
+        for host in UNPARSEABLE_HOSTS:
+            for path in paths:
+                r = app.test_client().get(path, headers={"Host": host, "Accept": "text/html"})
+                assert r.status_code == 400, (app.name, host, path)
+                assert r.headers["Content-Security-Policy"] == CSP
+                assert r.headers["X-Frame-Options"] == "DENY"
+                says = r.get_data(as_text=True)
+                assert "Host" in says or "http://127.0.0.1:" in says  # the kiosk's own address
+
+
+@pytest.mark.parametrize("listener", ["staff", "kiosk"])
+def test_an_unparseable_host_is_400_through_a_real_server(setup: Setup, listener: str) -> None:
+    server = WebServer(getattr(setup, listener), "127.0.0.1", 0, numthreads=2)
+    server.start()
+    try:
+        for host in UNPARSEABLE_HOSTS:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+            conn.request("GET", "/", headers={"Host": host, "Accept": "text/html"})
+            response = conn.getresponse()
+            body = response.read().decode()
+            conn.close()
+            assert response.status == 400, (host, body)
+            assert response.getheader("Content-Security-Policy") == CSP
+            assert response.getheader("X-Content-Type-Options") == "nosniff"
+            assert "Host" in body or "http://127.0.0.1:" in body
+    finally:
+        server.stop()
+
+
 # -- sandbox ------------------------------------------------------------------------------
 def test_sandbox_404_when_not_demo(tmp_path: Path, store: Store) -> None:
     staff = build(tmp_path, store, sandbox=FakeSandbox(), demo=False).signed_in()
