@@ -268,6 +268,9 @@ def test_nan_infinities_and_out_of_range_numbers_are_refused_like_at_start(
     assert admin.store.stored_settings() == {}
     for name, (value, _reason) in typed.items():
         assert stored_setting_problem(name, value) is not None  # and start-up agrees
+    page = admin.client.get("/admin/settings").get_data(as_text=True)
+    assert 'name="retention_days" value="31" step="1" min="1" max="3660"' in page  # the browser
+    assert 'name="central_timeout_s" value="10.0" step="any" min="0.5" max="300"' in page
 
 
 def test_the_kiosk_page_works_with_every_value_the_admin_page_accepts(
