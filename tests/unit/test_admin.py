@@ -248,11 +248,12 @@ def test_invalid_settings_save_nothing_and_say_why(admin: Admin) -> None:
 def test_nan_infinities_and_out_of_range_numbers_are_refused_like_at_start(
     admin: Admin,
 ) -> None:
-    # Before: "nan" was saved; the kiosk page then answered 500 (int(nan)) and the retention
-    # purge compared against NaN and deleted nothing. Now the page refuses what start-up would.
+    # Before: "nan" was saved, and the kiosk page then answered 500 (int(nan)); 800000 days
+    # was saved too, and the retention purge then failed every day (a date before year 1) and
+    # deleted no personal data. Now the page refuses what start-up refuses.
     typed = {
         "pin_timeout_s": ("nan", "finite"),
-        "retention_days": ("nan", "integer"),
+        "retention_days": ("800000", "between 1 and 3660"),
         "kiosk_reset_s": ("inf", "finite"),
         "consent_timeout_s": ("1e308", "between 1 and 3600"),
         "staff_timeout_s": ("-5", "between 1 and 3600"),
