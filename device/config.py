@@ -59,8 +59,11 @@ class Setting:
     def range_text(self) -> str:
         """The type and range as the docs and `onshi settings` show them, e.g. "integer 0–65535"."""
         if self.kind in (int, float):
-            low, high = _number_text(self.minimum), _number_text(self.maximum)
-            return f"{'integer' if self.kind is int else 'number'} {low}–{high}"
+            kind = "integer" if self.kind is int else "number"
+            low = _number_text(0.0 if self.minimum is None else self.minimum)
+            if self.maximum is None:  # undeclared: test_every_number_declares_its_range fails
+                return f"{kind} ≥ {low}"
+            return f"{kind} {low}–{_number_text(self.maximum)}"
         if self.kind is bool:
             return "true / false"
         if self.accepts:
@@ -68,9 +71,7 @@ class Setting:
         return "path" if self.kind is Path else "text"
 
 
-def _number_text(value: float | None) -> str:
-    if value is None:
-        return "?"
+def _number_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
@@ -449,9 +450,10 @@ def _range_problem(setting: Setting, value: Any) -> str | None:
     low = 0.0 if setting.minimum is None else setting.minimum  # never negative
     high = setting.maximum
     if value < low or (high is not None and value > high):
-        lo, hi = _number_text(low), _number_text(high)
+        lo = _number_text(low)
         if high is None:
             return f"{lo}以上で指定してください / must be at least {lo}"
+        hi = _number_text(high)
         return f"{lo}〜{hi}の範囲で指定してください / must be between {lo} and {hi}"
     return None
 
