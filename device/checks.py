@@ -139,7 +139,7 @@ def validate_numbers(typed: NumbersInput, today: date) -> CheckedNumbers:
     values: dict[str, str] = {}
     for field, validate in (
         ("insurer_number", validate_insurer_number),
-        ("birthdate", validate_birthdate),
+        ("birthdate", lambda text: validate_birthdate(text, today=today)),  # not in the future
         ("branch", validate_branch),
     ):
         try:

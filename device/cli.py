@@ -148,7 +148,7 @@ def _apply_log_level(config: Config) -> None:
 def _settings() -> int:
     for s in SETTINGS:
         default = str(s.default) if str(s.default) not in ("", ".") else '""'
-        print(f"{s.name} (default: {default})\n    {s.help}")
+        print(f"{s.name} (default: {default}; accepts: {s.range_text})\n    {s.help}")
     return EXIT_OK
 
 

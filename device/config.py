@@ -10,13 +10,16 @@ settings that the environment or the command decides.
 
 from __future__ import annotations
 
+import difflib
 import logging
+import math
 import os
 import re
 import tomllib
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from sync.codes import CONSENT_KIND
@@ -45,6 +48,31 @@ class Setting:
     # False: where the data lives and what the box is (demo or not) are decided on the box
     # itself, never from a page served by that box.
     editable: bool = True
+    # Numbers: the range accepted, both ends included. Every int and float setting declares
+    # both (tests/unit/test_config.py); NaN, infinities and anything outside are refused.
+    minimum: float | None = None
+    maximum: float | None = None
+    # Texts: what is accepted, as docs/configuration.md and `onshi settings` show it.
+    accepts: str = ""
+
+    @property
+    def range_text(self) -> str:
+        """The type and range as the docs and `onshi settings` show them, e.g. "integer 0–65535"."""
+        if self.kind in (int, float):
+            kind = "integer" if self.kind is int else "number"
+            low = _number_text(0.0 if self.minimum is None else self.minimum)
+            if self.maximum is None:  # undeclared: test_every_number_declares_its_range fails
+                return f"{kind} ≥ {low}"
+            return f"{kind} {low}–{_number_text(self.maximum)}"
+        if self.kind is bool:
+            return "true / false"
+        if self.accepts:
+            return self.accepts
+        return "path" if self.kind is Path else "text"
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def _medical_institution_code(value: Any) -> str | None:
@@ -60,7 +88,7 @@ def _port(value: Any) -> str | None:
 
 
 def _positive(value: Any) -> str | None:
-    if float(value) <= 0:
+    if not float(value) > 0:  # NaN compares false both ways
         return "正の数 / must be positive"
     return None
 
@@ -94,20 +122,6 @@ def _language(value: Any) -> str | None:
     return None
 
 
-def _share(value: Any) -> str | None:
-    share = float(value)
-    if not 0.01 <= share <= 1.0:  # also refuses nan
-        return "0.01〜1 の数 / must be between 0.01 and 1"
-    return None
-
-
-def _clock_tolerance(value: Any) -> str | None:
-    seconds = float(value)
-    if not 1.0 <= seconds <= 3600.0:  # also refuses nan and inf
-        return "1〜3600 秒 / must be between 1 and 3600 seconds"
-    return None
-
-
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "medical_institution_code",
@@ -115,6 +129,7 @@ SETTINGS: tuple[Setting, ...] = (
         "1312345670",
         "医療機関コード (10 digits) sent in every request",
         _medical_institution_code,
+        accepts="10 digits (quoted in TOML)",
     ),
     Setting(
         "data_dir",
@@ -138,6 +153,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Base URL of the central eligibility service",
         _url,
         editable=False,  # where patient data goes: decided on the box, never from a web page
+        accepts="https:// URL",
     ),
     Setting(
         "central_ca",
@@ -165,13 +181,16 @@ SETTINGS: tuple[Setting, ...] = (
         float,
         10.0,
         "Seconds to wait for one central request before giving up",
-        _positive,
+        minimum=0.5,
+        maximum=300,
     ),
     Setting(
         "central_retries",
         int,
         2,
         "Extra attempts for idempotent central calls after a transport error",
+        minimum=0,
+        maximum=10,
     ),
     Setting(
         "reader",
@@ -186,7 +205,15 @@ SETTINGS: tuple[Setting, ...] = (
         "Address the staff web UI listens on (use the LAN address on the appliance)",
         editable=False,  # a wrong one would lock the admin out of the page that set it
     ),
-    Setting("staff_port", int, 8080, "Port of the staff web UI", _port, editable=False),
+    Setting(
+        "staff_port",
+        int,
+        8080,
+        "Port of the staff web UI",
+        editable=False,
+        minimum=0,  # 0: any free port (tests)
+        maximum=65535,
+    ),
     Setting(
         "staff_tls_cert",
         Path,
@@ -201,36 +228,41 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         8081,
         "Port of the kiosk page; the kiosk always listens on 127.0.0.1 only",
-        _port,
         editable=False,
+        minimum=0,
+        maximum=65535,
     ),
     Setting(
         "pin_timeout_s",
         float,
         90.0,
         "Seconds the kiosk waits for a PIN before the visit is abandoned",
-        _positive,
+        minimum=1,
+        maximum=3600,
     ),
     Setting(
         "consent_timeout_s",
         float,
         90.0,
         "Seconds the kiosk waits for the patient's consent answers before the visit is abandoned",
-        _positive,
+        minimum=1,
+        maximum=3600,
     ),
     Setting(
         "staff_timeout_s",
         float,
         300.0,
         "Seconds a visit waits for staff (visual check) after a locked PIN or a call for help",
-        _positive,
+        minimum=1,
+        maximum=3600,
     ),
     Setting(
         "kiosk_reset_s",
         float,
         10.0,
         "Seconds the kiosk shows a finished or failed visit before returning to the start",
-        _positive,
+        minimum=1,
+        maximum=600,
     ),
     Setting(
         "consent_kinds",
@@ -239,24 +271,41 @@ SETTINGS: tuple[Setting, ...] = (
         "Information the kiosk asks consent for, comma separated: drug, checkup, diagnosis, "
         "surgery (empty = no consent screen)",
         _consent_kinds,
+        accepts="comma-separated kinds, or empty",
     ),
-    Setting("language", str, "ja", "Default language of the pages (ja or en)", _language),
-    Setting("retention_days", int, 31, "Days confirmations are kept before purging", _positive),
+    Setting(
+        "language",
+        str,
+        "ja",
+        "Default language of the pages (ja or en)",
+        _language,
+        accepts="ja, en",
+    ),
+    Setting(
+        "retention_days",
+        int,
+        31,
+        "Days confirmations are kept before purging",
+        minimum=1,
+        maximum=3660,  # ten years; the audit log has its own, longer retention
+    ),
     Setting(
         "retention_max_share",
         float,
         0.25,
-        "Largest share (0.01-1) of the confirmations or visits one retention run may delete; a "
+        "Largest share of the confirmations or visits one retention run may delete; a "
         "run that would delete more deletes nothing and alerts the admin (1 = no limit)",
-        _share,
+        minimum=0.01,
+        maximum=1.0,
     ),
     Setting(
         "clock_tolerance_s",
         float,
         30.0,
-        "Seconds (1-3600) the clock may differ from the central's time, or jump, and still be "
+        "Seconds the clock may differ from the central's time, or jump, and still be "
         "trusted; past it retention purges wait and the central's time is used",
-        _clock_tolerance,
+        minimum=1.0,
+        maximum=3600.0,
     ),
     Setting(
         "demo",
@@ -278,6 +327,7 @@ SETTINGS: tuple[Setting, ...] = (
         "INFO",
         "Logging level: ERROR, WARNING, INFO, DEBUG, or TRAFFIC (card APDUs, PIN masked)",
         _log_level,
+        accepts=", ".join(LOG_LEVELS),
     ),
 )
 
@@ -328,25 +378,104 @@ class Config:
         return self.key_file if str(self.key_file) not in ("", ".") else self.data_dir / "store.key"
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]{1,4000}")  # ASCII digits only: int() also takes "١٢" and "1_0"
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NOT_FINITE = ("nan", "inf", "infinity")
+FINITE_REASON = "有限の数で指定してください / must be a finite number (not nan or inf)"
+MAX_TEXT = 4096  # the longest text or path a setting takes (PATH_MAX)
+MAX_FILE_BYTES = 1024 * 1024  # a settings file is a few hundred bytes
+# ONSHI_ variables that are not settings; any other ONSHI_ name is a typo and refused at start.
+OTHER_ENVIRONMENT: dict[str, str] = {
+    "ONSHI_CONFIG": "the TOML settings file (onshi --config)",
+    "ONSHI_SIM_DATA": "the simulators' data directory (onshi sim --data)",
+}
+
+
+def _what(raw: Any) -> tuple[str, str]:
+    """How a value that has the wrong type reads in a reason (ja, en)."""
+    if isinstance(raw, bool):
+        return "真偽値", "true/false"
+    if isinstance(raw, int):
+        return "整数", "an integer"
+    if isinstance(raw, float):
+        return "小数", "a decimal number"
+    if isinstance(raw, dict):
+        return "表 (テーブル)", "a table"
+    if isinstance(raw, list):
+        return "配列", "an array"
+    if isinstance(raw, str | PurePath):
+        return "文字列", "text"
+    return "日時", "a date or time"  # the remaining TOML types
+
+
+def _wrong_type(ja: str, en: str, raw: Any) -> ValueError:
+    if isinstance(raw, str):  # typed text (environment, admin page): the type is no news
+        return ValueError(f"{ja}で指定してください / must be {en}")
+    got_ja, got_en = _what(raw)
+    return ValueError(
+        f"{ja}で指定してください ({got_ja}が指定されました) / must be {en} (got {got_en})"
+    )
+
+
+def _text(raw: str) -> str:
+    if len(raw) > MAX_TEXT:
+        raise ValueError(f"{MAX_TEXT}文字までです / must be at most {MAX_TEXT} characters")
+    if any(unicodedata.category(char) == "Cc" for char in raw):
+        raise ValueError("制御文字は使えません / must not contain control characters")
+    return raw
+
+
 def _convert(setting: Setting, raw: Any) -> Any:
+    """The value of the setting's type; strict: a TOML value must already have that type, a
+    text (environment, admin page) must spell it in ASCII digits or the words below."""
     if setting.kind is bool:
         if isinstance(raw, bool):
             return raw
-        text = str(raw).strip().lower()
+        text = raw.strip().lower() if isinstance(raw, str) else None
         if text in ("1", "true", "yes", "on"):
             return True
         if text in ("0", "false", "no", "off"):
             return False
-        raise ValueError("true または false / must be true or false")
+        raise _wrong_type("true または false", "true or false", raw)
     if setting.kind is int:
-        if isinstance(raw, bool):
-            raise ValueError("整数 / must be an integer")
-        return int(raw)
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and _INTEGER.fullmatch(raw.strip()):
+            return int(raw.strip())
+        raise _wrong_type("整数", "an integer", raw)
     if setting.kind is float:
-        return float(raw)
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            return float(raw)
+        if isinstance(raw, str) and _DECIMAL.fullmatch(raw.strip()):
+            return float(raw.strip())
+        if isinstance(raw, str) and raw.strip().lower().lstrip("+-") in _NOT_FINITE:
+            raise ValueError(FINITE_REASON)
+        raise _wrong_type("数値", "a number", raw)
     if setting.kind is Path:
-        return Path(str(raw))
-    return str(raw)
+        if isinstance(raw, PurePath):
+            return Path(_text(str(raw)))
+        if isinstance(raw, str):
+            return Path(_text(raw))
+        raise _wrong_type("パス (文字列)", "a path (a quoted string in TOML)", raw)
+    if isinstance(raw, str):
+        return _text(raw)
+    raise _wrong_type("文字列", "text (a quoted string in TOML)", raw)
+
+
+def _range_problem(setting: Setting, value: Any) -> str | None:
+    if setting.kind not in (int, float):
+        return None
+    if not math.isfinite(value):
+        return FINITE_REASON
+    low = 0.0 if setting.minimum is None else setting.minimum  # never negative
+    high = setting.maximum
+    if value < low or (high is not None and value > high):
+        lo = _number_text(low)
+        if high is None:
+            return f"{lo}以上で指定してください / must be at least {lo}"
+        hi = _number_text(high)
+        return f"{lo}〜{hi}の範囲で指定してください / must be between {lo} and {hi}"
+    return None
 
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -355,22 +484,75 @@ SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 def parse_setting(setting: Setting, raw: Any) -> Any:
     """The typed value of `raw` for `setting`; ValueError with the reason (ja / en) when refused.
 
-    load_config and the admin page both validate through here, so they cannot disagree.
+    load_config (file, environment, stored values) and the admin page all validate through
+    here, so they cannot disagree: the type strictly, then the declared range, then the check.
     """
-    try:
-        value = _convert(setting, raw)
-        reason = setting.check(value) if setting.check else None
-    except (TypeError, ValueError) as exc:
-        reason = str(exc) if setting.kind is bool else _type_reason(setting.kind)
+    value = _convert(setting, raw)
+    reason = _range_problem(setting, value)
+    if reason is None and setting.check is not None:
+        try:
+            reason = setting.check(value)
+        except (TypeError, ValueError, OverflowError):
+            reason = "値が正しくありません / invalid value"
     if reason:
         raise ValueError(reason)
     return value
 
 
-def _type_reason(kind: type) -> str:
-    names = {int: ("整数", "an integer"), float: ("数値", "a number")}
-    ja, en = names.get(kind, ("値", kind.__name__))
-    return f"{ja}で指定してください / must be {en}"
+def _shown(value: Any) -> str:
+    """A refused value as an error message quotes it: short, and control characters escaped."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _name(name: str) -> str:
+    """A key or variable name as a message shows it: short, printable."""
+    return "".join(c if c.isprintable() else "?" for c in name[:64])
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    """The TOML file's table; ConfigError saying what is wrong with the file itself."""
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"設定ファイルを読めません / cannot read {path}: {exc.strerror}") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(
+            f"設定ファイルが大きすぎます ({MAX_FILE_BYTES // 1024} KiB まで) / "
+            f"{path} is larger than {MAX_FILE_BYTES // 1024} KiB: is it the right file?"
+        )
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark from a Windows editor is fine
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"設定ファイルが UTF-8 ではありません ({exc.start} バイト目)。"
+            f"UTF-8 で保存してください / {path} is not UTF-8 (byte {exc.start}): save it as UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"設定ファイルの書式が違います / {path} is not valid TOML: {exc}"
+        ) from exc
+    except RecursionError:
+        raise ConfigError(
+            f"設定ファイルの入れ子が深すぎます / {path} nests arrays or tables too deeply: "
+            "every setting is a single value"
+        ) from None
+
+
+def _environment_problems(environ: Mapping[str, str]) -> list[str]:
+    """ONSHI_ variables that no setting reads: a typo would otherwise leave the default running."""
+    known = {"ONSHI_" + s.name.upper() for s in SETTINGS} | set(OTHER_ENVIRONMENT)
+    problems = []
+    for name in sorted(environ):
+        if not name.upper().startswith("ONSHI_") or name in known:
+            continue
+        close = difflib.get_close_matches(name.upper(), sorted(known), n=1, cutoff=0.75)
+        hint = f" ({close[0]} のことですか / did you mean {close[0]}?)" if close else ""
+        problems.append(f"{_name(name)}: 未知の環境変数 / unknown environment variable{hint}")
+    return problems
 
 
 def load_config(
@@ -391,21 +573,10 @@ def load_config(
     raw: dict[str, Any] = {}
     origin: dict[str, str] = {s.name: SOURCE_DEFAULT for s in SETTINGS}
     errors: list[str] = []
-    file_values: dict[str, Any] = {}
-    if path is not None:
-        try:
-            file_values = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(
-                f"設定ファイルを読めません / cannot read {path}: {exc.strerror}"
-            ) from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(
-                f"設定ファイルの書式が違います / {path} is not valid TOML: {exc}"
-            ) from exc
+    file_values = _read_file(path) if path is not None else {}
     for name, value in file_values.items():
         if name not in SETTINGS_BY_NAME:
-            errors.append(f"{name}: 未知の設定 / unknown setting")
+            errors.append(f"{_name(name)}: 未知の設定 / unknown setting")
             continue
         raw[name], origin[name] = value, SOURCE_FILE
     for name, value in (stored or {}).items():
@@ -415,6 +586,7 @@ def load_config(
             log.warning("stored setting %s ignored: %s", name[:64], reason)
             continue
         raw[name], origin[name] = value, SOURCE_STORED
+    errors.extend(_environment_problems(environ))
     for setting in SETTINGS:
         env = environ.get("ONSHI_" + setting.name.upper())
         if env is not None:
@@ -428,7 +600,7 @@ def load_config(
         try:
             values[setting.name] = parse_setting(setting, raw[setting.name])
         except ValueError as exc:
-            errors.append(f"{setting.name} = {raw[setting.name]!r}: {exc}")
+            errors.append(f"{setting.name} = {_shown(raw[setting.name])}: {exc}")
     if errors:
         raise ConfigError("設定に誤りがあります / invalid settings:\n  " + "\n  ".join(errors))
     names = {f.name for f in fields(Config)} - {"sources"}

@@ -47,6 +47,25 @@ def normalize_digits(s: str) -> str:
     return "".join(unicodedata.normalize("NFKC", s).split())
 
 
+_TYPED_DIGITS = frozenset("0123456789０１２３４５６７８９")  # ASCII and the IME's full width
+
+
+def _typed_digits(field: str, s: str) -> str:
+    """normalize_digits, refusing digits of other scripts first (Arabic-Indic, Devanagari,
+    circled, superscript…): NFKC would quietly turn some of them into ASCII, and `\\d` or int()
+    would take the rest, so a date or number nobody at a Japanese desk typed could be sent."""
+    for index, char in enumerate(s, start=1):
+        if char not in _TYPED_DIGITS and unicodedata.digit(char, None) is not None:
+            ja, en = _labels(field)
+            raise IdentifierError(
+                field,
+                f"{ja}に使えない数字があります ({index}文字目)。0〜9 で入力してください",
+                f"{en} has a digit of another script (character {index}): type 0-9",
+                position=index,
+            )
+    return normalize_digits(s)
+
+
 def _require_digits(field: str, s: str) -> None:
     ja, en = _labels(field)
     if not s:
@@ -79,7 +98,7 @@ def validate_insurer_number(s: str) -> str:
     """
     field = "insurer_number"
     ja, en = _labels(field)
-    typed = normalize_digits(s)
+    typed = _typed_digits(field, s)
     _require_digits(field, typed)
     if len(typed) == 8 and typed.startswith("00"):
         canonical = typed[2:]
@@ -125,16 +144,18 @@ _ERA_BY_KEY = {key: era for era in _ERAS for key in (era.letter, era.name_ja, er
 _ERA_KEYS = "|".join(sorted(_ERA_BY_KEY, key=len, reverse=True))
 
 _WESTERN_PATTERNS = (
-    re.compile(r"(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})"),
-    re.compile(r"(?P<y>\d{4})(?P<sep>[-/.])(?P<m>\d{1,2})(?P=sep)(?P<d>\d{1,2})"),
-    re.compile(r"(?P<y>\d{4})年(?P<m>\d{1,2})月(?P<d>\d{1,2})日?"),
+    re.compile(r"(?P<y>[0-9]{4})(?P<m>[0-9]{2})(?P<d>[0-9]{2})"),
+    re.compile(r"(?P<y>[0-9]{4})(?P<sep>[-/.])(?P<m>[0-9]{1,2})(?P=sep)(?P<d>[0-9]{1,2})"),
+    re.compile(r"(?P<y>[0-9]{4})年(?P<m>[0-9]{1,2})月(?P<d>[0-9]{1,2})日?"),
 )
 _WAREKI_PATTERNS = (
     re.compile(
-        rf"(?P<era>{_ERA_KEYS})(?P<y>\d{{1,2}}|元)(?P<sep>[-/.])(?P<m>\d{{1,2}})(?P=sep)(?P<d>\d{{1,2}})"
+        rf"(?P<era>{_ERA_KEYS})(?P<y>[0-9]{{1,2}}|元)(?P<sep>[-/.])(?P<m>[0-9]{{1,2}})(?P=sep)(?P<d>[0-9]{{1,2}})"
     ),
-    re.compile(rf"(?P<era>{_ERA_KEYS})(?P<y>\d{{1,2}}|元)年(?P<m>\d{{1,2}})月(?P<d>\d{{1,2}})日?"),
-    re.compile(rf"(?P<era>{_ERA_KEYS})(?P<y>\d{{2}})(?P<m>\d{{2}})(?P<d>\d{{2}})"),
+    re.compile(
+        rf"(?P<era>{_ERA_KEYS})(?P<y>[0-9]{{1,2}}|元)年(?P<m>[0-9]{{1,2}})月(?P<d>[0-9]{{1,2}})日?"
+    ),
+    re.compile(rf"(?P<era>{_ERA_KEYS})(?P<y>[0-9]{{2}})(?P<m>[0-9]{{2}})(?P<d>[0-9]{{2}})"),
 )
 _EARLIEST_BIRTHDATE = date(1868, 1, 1)
 
@@ -149,11 +170,27 @@ def _real_date(field: str, year: int, month: int, day: int) -> date:
         ) from None
 
 
-def validate_birthdate(s: str) -> str:
-    """Western (YYYYMMDD, YYYY-MM-DD, YYYY/MM/DD) or 和暦 (R2.4.1, 令和2年4月1日) → YYYYMMDD."""
+def validate_birthdate(s: str, *, today: date | None = None) -> str:
+    """Western (YYYYMMDD, YYYY-MM-DD, YYYY/MM/DD) or 和暦 (R2.4.1, 令和2年4月1日) → YYYYMMDD.
+
+    With `today` (from the caller's injected clock, in Japan) a date after it is refused: nobody
+    is born tomorrow. Without it only the form is checked (a date of care has its own rule).
+    """
+    day = _typed_date(s)
+    if today is not None and day > today:
+        ja, en = _labels("birthdate")
+        raise IdentifierError(
+            "birthdate",
+            f"{ja}が未来の日付です。生年月日を確かめてください",
+            f"{en} is in the future: check the date of birth",
+        )
+    return day.strftime("%Y%m%d")
+
+
+def _typed_date(s: str) -> date:
     field = "birthdate"
     ja, en = _labels(field)
-    text = normalize_digits(s).upper()
+    text = _typed_digits(field, s).upper()
     if not text:
         raise IdentifierError(field, f"{ja}が入力されていません", f"{en} is missing")
     for pattern in _WESTERN_PATTERNS:
@@ -162,7 +199,7 @@ def validate_birthdate(s: str) -> str:
             day = _real_date(field, int(found["y"]), int(found["m"]), int(found["d"]))
             if day < _EARLIEST_BIRTHDATE:
                 raise IdentifierError(field, f"{ja}が1868年より前です", f"{en} is before 1868")
-            return day.strftime("%Y%m%d")
+            return day
     for pattern in _WAREKI_PATTERNS:
         found = pattern.fullmatch(text)
         if found:
@@ -183,7 +220,7 @@ def validate_birthdate(s: str) -> str:
                     f"{en} is outside the {era.name_en} era "
                     f"({era.start.isoformat()} to {until or 'now'})",
                 )
-            return day.strftime("%Y%m%d")
+            return day
     raise IdentifierError(
         field,
         f"{ja}の形式が違います (例: 19700401, 1970-04-01, S45.4.1, 昭和45年4月1日)",
@@ -195,7 +232,7 @@ def validate_medical_institution_code(s: str) -> str:
     """Ten digits (都道府県 2 + 点数表 1 + 医療機関番号 7)."""
     field = "medical_institution_code"
     ja, en = _labels(field)
-    code = normalize_digits(s)
+    code = _typed_digits(field, s)
     _require_digits(field, code)
     if len(code) != 10:
         raise IdentifierError(
@@ -210,7 +247,7 @@ def validate_branch(s: str) -> str:
     """Empty (not known yet: the answer supplies it) or two digits; "1" becomes "01"."""
     field = "branch"
     ja, en = _labels(field)
-    branch = normalize_digits(s)
+    branch = _typed_digits(field, s)
     if not branch:
         return ""
     _require_digits(field, branch)

@@ -48,6 +48,7 @@ _NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff
 # is a safe stand-in between ElementTree and the final text.
 _CR_STAND_IN = "\x00"
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_XML_SPACE = re.compile(r"[ \t\r\n]+")
 _DATE_DIGITS = {8: re.compile(r"[0-9]{8}"), 14: re.compile(r"[0-9]{14}")}
 _DATE_FORMAT = {8: ("日付", "YYYYMMDD"), 14: ("日時", "YYYYMMDDHHmmss")}
 
@@ -226,10 +227,14 @@ class Node:
         return value == "1"
 
     def base64(self, tag: str) -> bytes:
-        value = "".join(self.text(tag, required=True).split())  # line-wrapped base64 is fine
+        # Line-wrapped base64 is fine (XML whitespace only). Non-ASCII text never is:
+        # b64decode would raise a ValueError of its own for it, not binascii.Error.
+        value = _XML_SPACE.sub("", self.text(tag, required=True))
         try:
+            if not value.isascii():
+                raise ValueError("not ASCII")
             return base64.b64decode(value, validate=True)
-        except binascii.Error:
+        except (binascii.Error, ValueError):
             path = self.sub(tag)
             raise MessageError(
                 f"{path} が base64 として読めません / {path} is not valid base64", path

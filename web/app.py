@@ -10,11 +10,13 @@ import logging
 import secrets
 
 from flask import Flask, Response, g, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from flask.globals import request_ctx
+from werkzeug.exceptions import BadHost, HTTPException, InternalServerError
 
 from device.config import Config
 from device.services import Services
 from web import admin, auth, clinical, kiosk, reception, sandbox
+from web.inbound import RequestRefused
 from web.present import LANGUAGES, STRINGS, text
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ def create_staff_app(config: Config, services: Services) -> Flask:
 def create_kiosk_app(config: Config, services: Services) -> Flask:
     app = _base_app(config, "onshi_kiosk", no_store_static=True)
     app.config["MAX_CONTENT_LENGTH"] = 4 * 1024
+    kiosk.install_gate(app, config)  # before the page: Host, Origin and the kiosk's own files
     app.register_blueprint(kiosk.create_blueprint(services))
     app.extensions["onshi_links"] = {"sandbox": False}
     return app
@@ -85,7 +88,12 @@ def _base_app(config: Config, cookie: str, *, no_store_static: bool) -> Flask:
         asked = request.args.get("lang", "")
         if asked in LANGUAGES:
             response.set_cookie(
-                lang_cookie, asked, max_age=ONE_YEAR_S, httponly=True, samesite="Strict"
+                lang_cookie,
+                asked,
+                max_age=ONE_YEAR_S,
+                httponly=True,
+                samesite="Strict",
+                secure=request.is_secure,
             )
         return response
 
@@ -101,7 +109,12 @@ def _base_app(config: Config, cookie: str, *, no_store_static: bool) -> Flask:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response | str, int]:
-        return _error(exc.code or 500, config.language)
+        key = None
+        if isinstance(exc, RequestRefused):
+            key = exc.key
+        elif isinstance(exc, BadHost):  # a Host werkzeug cannot parse (e.g. a 64-letter label)
+            key = "error_bad_host"
+        return _error(exc.code or 500, config.language, key)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> tuple[Response | str, int]:
@@ -112,9 +125,15 @@ def _base_app(config: Config, cookie: str, *, no_store_static: bool) -> Flask:
     return app
 
 
-def _error(code: int, default_lang: str) -> tuple[Response | str, int]:
+def _error(code: int, default_lang: str, key: str | None = None) -> tuple[Response | str, int]:
     lang = getattr(g, "lang", default_lang)
-    key = f"error_{code}" if f"error_{code}" in STRINGS else "error_500"
+    if key is None:
+        key = f"error_{code}" if f"error_{code}" in STRINGS else "error_500"
     if request.path.startswith("/api/") or request.method == "POST" or request.is_json:
         return jsonify(ok=False, error=code, message=text(key, lang)), code
+    if request_ctx.url_adapter is None:
+        # No URLs can be built for this request (its Host could not be parsed), so no page
+        # with links to the stylesheet: the message in plain text.
+        plain = f"{code} {text(key, 'ja')} / {text(key, 'en')}\n"
+        return Response(plain, mimetype="text/plain"), code
     return render_template("error.html", code=code, message=text(key, lang)), code

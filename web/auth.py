@@ -28,6 +28,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response as BaseResponse
@@ -59,11 +60,20 @@ _PENDING_ENDPOINTS = {
 _ALWAYS_OPEN = frozenset({"auth.login_form", "auth.login", "auth.logout", "static"})
 
 
+class LoginTokenCookie(SecureCookieSessionInterface):
+    """Flask's signed session cookie, which carries the login form's token: `Secure` whenever
+    the request came over HTTPS, like the session cookie (set_session_cookie)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return request.is_secure or super().get_cookie_secure(app)
+
+
 def install(app: Flask, accounts: Accounts) -> None:
     """Login/logout and second-factor routes, the account page, the session loader, the CSRF
     check, the hold on pending sessions and the template helpers."""
     from web import account  # imported here: the account page itself builds on this module
 
+    app.session_interface = LoginTokenCookie()
     app.register_blueprint(_blueprint(accounts))
     app.register_blueprint(account.create_blueprint(accounts))
 

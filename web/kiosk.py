@@ -3,6 +3,11 @@
 Served only on the loopback kiosk listener. The PIN travels once, from the keypad to
 VisitInputs, and is never logged or kept. The JSON content type is required on every POST: a
 cross-site form cannot send it without a CORS preflight, which this app never grants.
+
+The listener's gate (install_gate) answers only to its own address: a Host other than
+127.0.0.1:<port> or localhost:<port> is refused, so a web page whose name was re-pointed at
+127.0.0.1 (DNS rebinding) cannot drive the kiosk; a state change that a browser says comes from
+another origin is refused; and of the shared static folder only the kiosk's own files are served.
 """
 
 from __future__ import annotations
@@ -10,8 +15,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, Response, abort, g, jsonify, render_template, request
+from flask import Blueprint, Flask, Response, abort, g, jsonify, render_template, request
 
+from device.config import Config
 from device.events import (
     ConfirmationStored,
     ConsentRequested,
@@ -30,10 +36,38 @@ from device.inputs import ConsentChoice
 from device.services import Services
 from sync.codes import CONSENT_KIND
 from web import sse
+from web.inbound import RequestRefused, json_object
 from web.present import kiosk_screen, pick
 
 PIN_FORMAT = re.compile(r"[0-9]{4}")
 VISIT_ID_FORMAT = re.compile(r"[0-9a-f]{1,64}")
+# The files of web/static the kiosk may load: its page's own, and the stylesheet of error.html.
+KIOSK_ASSETS = frozenset({"kiosk.css", "kiosk.js", "favicon.svg", "staff.css"})
+LOOPBACK_NAMES = ("127.0.0.1", "localhost")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def install_gate(app: Flask, config: Config) -> None:
+    """Host on every request, Origin on state changes, and the kiosk's own static files only."""
+
+    @app.before_request
+    def kiosk_gate() -> None:
+        # The port this listener is bound to (the server says; that is kiosk_port, or the free
+        # port picked for kiosk_port = 0); config.kiosk_port when no server says.
+        port = request.environ.get("SERVER_PORT") or str(config.kiosk_port)
+        hosts = {f"{name}:{port}" for name in LOOPBACK_NAMES}
+        if request.environ.get("HTTP_HOST", "").lower() not in hosts:
+            raise RequestRefused(400, "error_kiosk_host")
+        if request.method not in SAFE_METHODS:
+            origin = request.headers.get("Origin")
+            if origin is not None and origin.lower() not in {f"http://{h}" for h in hosts}:
+                raise RequestRefused(403, "error_kiosk_origin")
+            if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+                raise RequestRefused(403, "error_kiosk_origin")
+        if request.endpoint == "static":
+            filename = (request.view_args or {}).get("filename")
+            if filename not in KIOSK_ASSETS:
+                abort(404)
 
 
 def create_blueprint(services: Services) -> Blueprint:
@@ -101,11 +135,7 @@ def create_blueprint(services: Services) -> Blueprint:
 
 def _visit_body() -> tuple[str, dict[str, Any]]:
     """The JSON body of a kiosk POST and the visit it is for; 415/400 when malformed."""
-    if request.mimetype != "application/json":
-        abort(415)
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        abort(400)
+    body = json_object()
     visit_id = body.get("visit_id")
     if not isinstance(visit_id, str) or not VISIT_ID_FORMAT.fullmatch(visit_id):
         abort(400)

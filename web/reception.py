@@ -42,6 +42,7 @@ from sync.store import Confirmation
 from web import search, sse
 from web.auth import audit_actor, current_user, require_role
 from web.detail import audit_lines, confirmation_detail, pretty_xml
+from web.inbound import json_object
 from web.present import (
     DESK_STATES,
     confirmation_row,
@@ -138,11 +139,7 @@ def create_blueprint(services: Services) -> Blueprint:
     @bp.post("/api/checks")
     def manual_check() -> tuple[Response, int]:
         """資格確認書 / insurance numbers typed at the desk (JSON of strings, as typed)."""
-        if not request.is_json:
-            abort(415)
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            abort(400)
+        body = json_object()  # 415/400 with the reason: not JSON, not an object, too deep
         values = {name: body.get(name, "") for name in CHECK_FIELDS}
         if any(not isinstance(v, str) or len(v) > MAX_FIELD_CHARS for v in values.values()):
             abort(400)

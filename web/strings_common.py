@@ -18,6 +18,31 @@ STRINGS: dict[str, tuple[str, str]] = {
     "pin_tries": ("残り {n} 回", "Tries left: {n}"),
     # error pages
     "error_400": ("リクエストが正しくありません", "Bad request"),
+    # what was wrong with a refused request (web/inbound.py, the kiosk's gate)
+    "error_json_depth": (
+        "JSON の入れ子が深すぎます。ページを再読み込みしてください",
+        "The JSON is nested too deeply. Reload the page",
+    ),
+    "error_json_syntax": (
+        "JSON として読めません。ページを再読み込みしてください",
+        "The body is not valid JSON. Reload the page",
+    ),
+    "error_json_object": (
+        "JSON のオブジェクトではありません。ページを再読み込みしてください",
+        "The body is not a JSON object. Reload the page",
+    ),
+    "error_bad_host": (
+        "Host ヘッダーが正しくありません。アドレスを確かめてください",
+        "The Host header cannot be read. Check the address",
+    ),
+    "error_kiosk_host": (
+        "キオスクは http://127.0.0.1:ポート番号/ でのみ開けます",
+        "The kiosk opens only at http://127.0.0.1:<port>/",
+    ),
+    "error_kiosk_origin": (
+        "ほかのページからの操作は受け付けません",
+        "Requests from other pages are not accepted",
+    ),
     "error_404": ("ページが見つかりません", "Page not found"),
     "error_405": ("この操作はできません", "Method not allowed"),
     "error_409": ("現在この操作はできません", "Not possible right now"),

@@ -13,7 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from device.accounts import Accounts, hash_password
-from device.config import Config, load_config
+from device.config import Config, load_config, stored_setting_problem
 from device.errors_log import RecentErrors
 from device.events import EventBus
 from device.flow import VisitFlow
@@ -22,7 +22,7 @@ from device.services import Services
 from device.status import ApplianceStatus, StatusItem
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
-from web.app import create_staff_app
+from web.app import create_kiosk_app, create_staff_app
 from web.auth import SESSION_COOKIE
 
 ADMIN, ADMIN_PASSWORD = "kanri", "admin password 1"
@@ -243,6 +243,57 @@ def test_invalid_settings_save_nothing_and_say_why(admin: Admin) -> None:
     assert 'name="medical_institution_code" value="12345"' in html  # what was typed, to fix
     assert admin.store.stored_settings() == {}
     assert not [a for a in admin.actions() if a[1] == "setting.changed"]
+
+
+def test_nan_infinities_and_out_of_range_numbers_are_refused_like_at_start(
+    admin: Admin,
+) -> None:
+    # Before: "nan" was saved, and the kiosk page then answered 500 (int(nan)); 800000 days
+    # was saved too, and the retention purge then failed every day (a date before year 1) and
+    # deleted no personal data. Now the page refuses what start-up refuses.
+    typed = {
+        "pin_timeout_s": ("nan", "finite"),
+        "retention_days": ("800000", "between 1 and 3660"),
+        "kiosk_reset_s": ("inf", "finite"),
+        "consent_timeout_s": ("1e308", "between 1 and 3600"),
+        "staff_timeout_s": ("-5", "between 1 and 3600"),
+        "central_retries": ("1000000", "between 0 and 10"),
+        "central_timeout_s": ("١٠", "must be a number"),  # Arabic-Indic digits
+    }
+    r = admin.post("/admin/settings", settings_form(**{k: v for k, (v, _) in typed.items()}))
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    for name, (_value, reason) in typed.items():
+        row = html.split(f'id="setting-{name}"', 1)[1].split("</tr>", 1)[0]
+        assert f'id="error-{name}"' in row and reason in row, name
+    assert admin.store.stored_settings() == {}
+    for name, (value, _reason) in typed.items():
+        assert stored_setting_problem(name, value) is not None  # and start-up agrees
+    page = admin.client.get("/admin/settings").get_data(as_text=True)
+    assert 'name="retention_days" value="31" step="1" min="1" max="3660"' in page  # the browser
+    assert 'name="central_timeout_s" value="10.0" step="any" min="0.5" max="300"' in page
+
+
+def test_the_kiosk_page_works_with_every_value_the_admin_page_accepts(
+    tmp_path: Path, store: Store
+) -> None:
+    admin = build(tmp_path, store)
+    for name, value in (("pin_timeout_s", "3600"), ("kiosk_reset_s", "600")):
+        r = admin.post("/admin/settings", settings_form(**{name: value}))
+        assert r.status_code == 303, name
+    config = load_config(
+        environ={}, overrides={"data_dir": str(tmp_path)}, stored=store.stored_settings()
+    )
+    services = Services(
+        config=config,
+        store=store,
+        bus=EventBus(),
+        flow=cast(VisitFlow, FakeFlow()),
+        pins=VisitInputs(),
+    )
+    kiosk = create_kiosk_app(config, services).test_client()
+    r = kiosk.get("/", base_url=f"http://127.0.0.1:{config.kiosk_port}")
+    assert r.status_code == 200 and 'data-reset-ms="600000"' in r.get_data(as_text=True)
 
 
 def test_locked_and_read_only_settings_are_refused(tmp_path: Path, store: Store) -> None:

@@ -23,6 +23,8 @@ from sync.store import Store
 from web.app import create_kiosk_app, create_staff_app
 from web.auth import SESSION_COOKIE, current_user, require_role, safe_next
 
+from .test_web import as_kiosk_browser
+
 PASSWORD = "correct horse battery"
 
 
@@ -106,7 +108,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
     app = create_staff_app(config, services)
     app.register_blueprint(probe_blueprint())
     app.register_blueprint(api_blueprint())
-    yield Site(app, create_kiosk_app(config, services), accounts, store, clock, reception, doctor)
+    kiosk = as_kiosk_browser(create_kiosk_app(config, services), config.kiosk_port)
+    yield Site(app, kiosk, accounts, store, clock, reception, doctor)
     store.close()
 
 
@@ -190,6 +193,19 @@ def test_cookie_is_secure_over_https(site: Site) -> None:
     assert r.status_code == 303
     cookie = next(c for c in r.headers.getlist("Set-Cookie") if c.startswith(SESSION_COOKIE))
     assert "Secure" in cookie
+
+
+def test_the_login_token_cookie_is_secure_over_https_too(site: Site) -> None:
+    # The login form's token travels in Flask's signed session cookie, besides the session one.
+    over_https = site.app.test_client().get("/login", base_url="https://127.0.0.1:8080")
+    cookie = next(c for c in over_https.headers.getlist("Set-Cookie") if "onshi_staff=" in c)
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    plain = site.app.test_client().get("/login")  # plain http (tests): a browser would drop it
+    cookie = next(c for c in plain.headers.getlist("Set-Cookie") if "onshi_staff=" in c)
+    assert "Secure" not in cookie
+    english = site.app.test_client().get("/login?lang=en", base_url="https://127.0.0.1:8080")
+    lang = next(c for c in english.headers.getlist("Set-Cookie") if "onshi_staff_lang=" in c)
+    assert "Secure" in lang
 
 
 def test_login_csrf_is_refused(site: Site) -> None:

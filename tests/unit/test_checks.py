@@ -166,6 +166,22 @@ def test_birthdate_after_the_date_of_care_is_refused(store: Store, bus: EventBus
     assert list(errors) == ["birthdate"]
 
 
+@pytest.mark.parametrize("birthdate", ["2026-04-02", "R8.4.2", "R99.1.1"])
+def test_future_birthdate_is_refused_against_the_injected_clock(
+    store: Store, bus: EventBus, birthdate: str
+) -> None:
+    checks = checks_with(NoCentral(), store, bus)  # today is 2026-04-01 in Japan (NOW)
+    errors = rejected(checks, typed(birthdate=birthdate))
+    assert list(errors) == ["birthdate"] and "in the future" in errors["birthdate"]
+
+
+def test_birthdate_with_arabic_indic_digits_is_refused(store: Store, bus: EventBus) -> None:
+    checks = checks_with(NoCentral(), store, bus)
+    errors = rejected(checks, typed(birthdate="١٩٨٣٠٨٠٧", care_date="٢٠٢٦٠٤٠١"))
+    assert set(errors) == {"birthdate", "care_date"}
+    assert "digit of another script" in errors["birthdate"]
+
+
 @pytest.mark.parametrize("care_date", ["2026-04-02", "R8.4.2", "20270101"])
 def test_future_date_of_care_is_refused(store: Store, bus: EventBus, care_date: str) -> None:
     checks = checks_with(NoCentral(), store, bus)

@@ -186,6 +186,32 @@ def test_check_rejects_malformed_bodies(desk: Desk, staff: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"[" * 30000 + b"]" * 30000, "nested too deeply"),  # was a RecursionError: 500
+        (b'{"a":' * 5000 + b"1" + b"}" * 5000, "nested too deeply"),
+        (b'{"number": NaN}', "not valid JSON"),
+        (b"{'number': 1}", "not valid JSON"),
+        (b'{"number": "\xff\xfe"}', "not valid JSON"),  # not UTF-8
+        (b'"11"', "not a JSON object"),
+        (b"null", "not a JSON object"),
+    ],
+)
+def test_check_refuses_deep_or_odd_json_with_400_and_the_reason(
+    desk: Desk, staff: FlaskClient, body: bytes, says: str
+) -> None:
+    r = staff.post(
+        "/api/checks?lang=en",
+        data=body,
+        content_type="application/json",
+        headers={"X-CSRF-Token": csrf(staff)},
+    )
+    assert r.status_code == 400 and says in r.get_json()["message"]
+    assert "Content-Security-Policy" in r.headers
+    assert desk.central.requests == []
+
+
+@pytest.mark.parametrize(
     ("error", "status"),
     [(CentralUnavailable("down"), 503), (CentralRefused(403, "no"), 502)],
 )

@@ -33,3 +33,19 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "make test" in readme and "\nmake test\n" in ci
+
+
+def test_every_setting_shows_what_it_accepts_in_the_configuration_docs() -> None:
+    # The row's third cell is the type and range that parse_setting enforces.
+    text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[3].strip()
+        for line in text.splitlines()
+        if line.startswith("| `")
+    }
+    wrong = {
+        s.name: (rows.get(f"`{s.name}`"), s.range_text)
+        for s in SETTINGS
+        if rows.get(f"`{s.name}`") != s.range_text
+    }
+    assert not wrong, f"docs show another range than SETTINGS (shown, declared): {wrong}"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from sync.identifiers import (
@@ -225,6 +227,70 @@ def test_birthdate_message_does_not_echo_value() -> None:
     with pytest.raises(IdentifierError) as caught:
         validate_birthdate("1970x0401")
     assert "1970x0401" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "١٩٧٠٠٤٠١",  # Arabic-Indic: int() and \\d took them, and 1970-04-01 was sent
+        "۱۹۷۰-۰۴-۰۱",  # Extended Arabic-Indic (Persian)
+        "१९७०-०४-०१",  # Devanagari
+        "১৯৭০০৪০১",  # Bengali
+        "S४५.4.1",  # one foreign digit among ASCII
+        "①⑨⑦⓪0401",  # circled: NFKC would have made them ASCII
+        "19７0０4０¹",  # superscript one
+        "𝟏𝟗𝟕𝟎𝟎𝟒𝟎𝟏",  # mathematical bold
+    ],
+)
+def test_birthdate_refuses_digits_of_other_scripts(raw: str) -> None:
+    with pytest.raises(IdentifierError, match="digit of another script") as caught:
+        validate_birthdate(raw)
+    assert caught.value.field == "birthdate" and caught.value.position is not None
+    assert "0〜9 で入力してください" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("１９７０－０４－０１", "19700401"),
+        ("Ｓ４５．４．１", "19700401"),
+        ("昭和４５年４月１日", "19700401"),
+    ],
+)
+def test_full_width_digits_stay_welcome(raw: str, expected: str) -> None:
+    assert validate_birthdate(raw, today=date(2026, 4, 1)) == expected
+
+
+def test_other_identifiers_refuse_digits_of_other_scripts_too() -> None:
+    with pytest.raises(IdentifierError, match="another script"):
+        validate_insurer_number("٠٦١٣٢٠١٣")
+    with pytest.raises(IdentifierError, match="another script"):
+        validate_branch("٠١")
+    with pytest.raises(IdentifierError, match="another script"):
+        validate_medical_institution_code("①312345670")
+    assert validate_insurer_number("０６１３２０１３") == "06132013"
+
+
+@pytest.mark.parametrize(
+    ("raw", "today", "refused"),
+    [
+        ("20260402", date(2026, 4, 1), True),  # tomorrow
+        ("R8.4.2", date(2026, 4, 1), True),
+        ("R99.1.1", date(2026, 4, 1), True),  # 令和99年 is a real form, and far ahead
+        ("20260401", date(2026, 4, 1), False),  # born today: a newborn's first visit
+        ("R8.4.1", date(2026, 4, 1), False),
+        ("20260401", date(2026, 3, 31), True),  # the same date, against another clock
+        ("19700401", date(1970, 3, 31), True),
+    ],
+)
+def test_birthdate_in_the_future_is_refused(raw: str, today: date, refused: bool) -> None:
+    if refused:
+        with pytest.raises(IdentifierError, match="in the future") as caught:
+            validate_birthdate(raw, today=today)
+        assert "未来の日付" in str(caught.value)
+    else:
+        assert validate_birthdate(raw, today=today)
+    assert validate_birthdate(raw)  # without a clock only the form is checked
 
 
 # ---------------------------------------------------------------- other identifiers

@@ -32,8 +32,10 @@ from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
 from web.app import create_kiosk_app, create_staff_app
 from web.auth import SESSION_COOKIE
+from web.kiosk import KIOSK_ASSETS
+from web.present import text
 
-from .test_web import FakeFlow, FakeSandbox, make_config
+from .test_web import FakeFlow, FakeSandbox, as_kiosk_browser, make_config
 
 PUBLIC = "public"
 SIGNED_IN = "signed in"
@@ -113,9 +115,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
     users = {}
     for role in ROLES:
         users[role] = accounts.create_user(f"only-{role}", role, [role], PASSWORD, actor="test")
-    yield Site(
-        create_staff_app(config, services), create_kiosk_app(config, services), accounts, users
-    )
+    kiosk = as_kiosk_browser(create_kiosk_app(config, services), config.kiosk_port)
+    yield Site(create_staff_app(config, services), kiosk, accounts, users)
     central.close()
     store.close()
 
@@ -250,3 +251,102 @@ def test_the_kiosk_listener_has_none_of_the_staff_routes(site: Site) -> None:
         checked += 1
     assert checked > 30
     assert not any(e.split(".")[0] in AREAS and e != "static" for e in kiosk_endpoints)
+
+
+# -- the kiosk listener's gate: its own Host, its own origin, its own files -------------------
+def kiosk_routes(app: Flask) -> list[tuple[str, str, str]]:
+    return [
+        (endpoint, method, url)
+        for endpoint, method, url in staff_routes(app)
+        if endpoint != "static"
+    ]
+
+
+KIOSK_PORT = 18081  # make_config's
+FOREIGN_HOSTS = (
+    f"evil.example:{KIOSK_PORT}",  # a name re-pointed at 127.0.0.1 (DNS rebinding)
+    f"127.0.0.1.evil.example:{KIOSK_PORT}",
+    "127.0.0.1",  # no port
+    "localhost",
+    f"127.0.0.1:{KIOSK_PORT + 1}",
+    f"[::1]:{KIOSK_PORT}",
+    f"0.0.0.0:{KIOSK_PORT}",
+    "a" * 64,  # a Host werkzeug cannot parse
+)
+
+
+def test_the_kiosk_answers_only_to_its_own_host(site: Site) -> None:
+    routes = kiosk_routes(site.kiosk)
+    assert {url for _e, _m, url in routes} >= {"/", "/events", "/pin", "/consent", "/ask-staff"}
+    kiosk = site.kiosk.test_client()
+    problems = []
+    for _endpoint, method, url in [*routes, ("static", "GET", "/static/kiosk.js")]:
+        for host in FOREIGN_HOSTS:
+            r = request_with(kiosk, method, url, {"Host": host})
+            if not refused_for_host(r) or any(h not in r.headers for h in HEADERS):
+                problems.append(f"{method} {url} Host {host[:20]} → {r.status_code}")
+        for host in (f"127.0.0.1:{KIOSK_PORT}", f"LOCALHOST:{KIOSK_PORT}"):
+            if refused_for_host(request_with(kiosk, method, url, {"Host": host})):
+                problems.append(f"{method} {url} Host {host} refused")
+    assert not problems, "\n".join(problems)
+    page = kiosk.get("/", headers={"Host": f"evil.example:{KIOSK_PORT}", "Accept": "text/html"})
+    assert "http://127.0.0.1" in page.get_data(as_text=True)  # says where the kiosk opens
+
+
+def test_kiosk_state_changes_from_another_origin_are_refused(site: Site) -> None:
+    kiosk = site.kiosk.test_client()
+    posts = [url for _e, method, url in kiosk_routes(site.kiosk) if method == "POST"]
+    assert posts
+    problems = []
+    for url in posts:
+        for headers in (
+            {"Origin": f"http://evil.example:{KIOSK_PORT}"},
+            {"Origin": "null"},  # a sandboxed frame or a file:// page
+            {"Origin": f"https://127.0.0.1:{KIOSK_PORT}"},
+            {"Origin": f"http://127.0.0.1:{KIOSK_PORT + 1}"},
+            {"Sec-Fetch-Site": "cross-site"},
+            {"Sec-Fetch-Site": "same-site"},
+        ):
+            r = request_with(kiosk, "POST", url, headers)
+            if r.status_code != 403:
+                problems.append(f"POST {url} {headers} → {r.status_code}")
+        for origin in (f"http://127.0.0.1:{KIOSK_PORT}", f"http://localhost:{KIOSK_PORT}"):
+            headers = {"Origin": origin, "Sec-Fetch-Site": "same-origin"}
+            r = request_with(kiosk, "POST", url, headers)
+            if r.status_code == 403:
+                problems.append(f"POST {url} from its own page {origin} → 403")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_kiosk_serves_only_its_own_files(site: Site) -> None:
+    static = Path(site.kiosk.static_folder or "")
+    files = sorted(p.name for p in static.iterdir() if p.is_file())
+    assert "admin.js" in files and "kiosk.js" in files
+    kiosk, staff = site.kiosk.test_client(), site.staff.test_client()
+    for name in files:
+        r = kiosk.get(f"/static/{name}")
+        assert r.status_code == (200 if name in KIOSK_ASSETS else 404), name
+        assert all(h in r.headers for h in HEADERS), name
+        r.close()
+        served = staff.get(f"/static/{name}")
+        assert served.status_code == 200, name
+        served.close()
+    assert KIOSK_ASSETS <= set(files)  # no name in the list that is not a file
+
+
+def refused_for_host(response: Any) -> bool:
+    if response.status_code != 400:
+        response.close()  # not read (an event stream, a file): its resources end here
+        return False
+    body = response.get_data()
+    wrong_host = text("error_kiosk_host", "ja").encode()
+    bad_host = text("error_bad_host", "ja").encode()  # unparseable: werkzeug refuses first
+    return response.status_code == 400 and (wrong_host in body or bad_host in body)
+
+
+def request_with(client: FlaskClient, method: str, url: str, headers: dict[str, str]) -> Any:
+    if method == "GET":
+        response = client.get(url, headers={"Accept": "text/html", **headers}, buffered=False)
+    else:
+        response = client.post(url, json={"visit_id": "ab12"}, headers=headers)
+    return response

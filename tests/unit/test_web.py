@@ -140,6 +140,19 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
+def as_kiosk_browser(kiosk: Flask, port: int) -> Flask:
+    """kiosk.test_client() then asks for http://127.0.0.1:<port>/, as the kiosk's Chromium does
+    (the kiosk listener refuses any other Host)."""
+
+    class KioskClient(FlaskClient):
+        def open(self, *args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("base_url", f"http://127.0.0.1:{port}")
+            return super().open(*args, **kwargs)
+
+    kiosk.test_client_class = KioskClient
+    return kiosk
+
+
 def make_config(tmp_path: Path, **overrides: Any) -> Config:
     values: dict[str, Any] = {"data_dir": str(tmp_path), "kiosk_port": 18081}
     values.update(overrides)
@@ -236,7 +249,7 @@ def build(
         flow,
         bus,
         create_staff_app(config, services),
-        create_kiosk_app(config, services),
+        as_kiosk_browser(create_kiosk_app(config, services), config.kiosk_port),
     )
 
 
@@ -632,6 +645,68 @@ def test_pin_is_never_logged(
     kiosk.post("/pin", json={"visit_id": "ab12", "pin": "9876"})
     kiosk.post("/pin", json={"visit_id": "ab12", "pin": "98x6"})
     assert "9876" not in caplog.text and "98x6" not in caplog.text
+
+
+@pytest.mark.parametrize("path", ["/pin", "/consent", "/ask-staff"])
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"[" * 2000 + b"]" * 2000, "nested too deeply"),  # fits in 4 KiB; was a 500
+        (b'{"visit_id": ' + b"[" * 1500 + b"]" * 1500 + b"}", "nested too deeply"),
+        (b'{"visit_id": "ab12", "pin": NaN}', "not valid JSON"),
+        (b'{"visit_id": "ab12"', "not valid JSON"),
+        (b"\xff\xfe{}", "not valid JSON"),
+        (b'["ab12", "1234"]', "not a JSON object"),
+        (b"1234", "not a JSON object"),
+    ],
+)
+def test_kiosk_refuses_deep_or_odd_json_with_400_and_the_reason(
+    tmp_path: Path, store: Store, path: str, body: bytes, says: str
+) -> None:
+    pins = FakePins(accept=True)
+    kiosk = build(tmp_path, store, pins=pins).kiosk.test_client()
+    r = kiosk.post(f"{path}?lang=en", data=body, content_type="application/json")
+    assert r.status_code == 400 and says in r.get_json()["message"]
+    assert r.headers["Content-Security-Policy"] == CSP
+    assert pins.submitted == []
+
+
+UNPARSEABLE_HOSTS = ("a" * 64, "..", "a..b")  # werkzeug's BadHost: an IDNA label it cannot encode
+
+
+def test_an_unparseable_host_is_400_with_the_security_headers(setup: Setup) -> None:
+    # Before: the error page itself failed (no URLs can be built for such a host): a bare 500.
+    for app, paths in (
+        (setup.staff, ("/", "/login", "/nope", "/api/confirmations")),
+        (setup.kiosk, ("/", "/nope")),
+    ):
+        for host in UNPARSEABLE_HOSTS:
+            for path in paths:
+                r = app.test_client().get(path, headers={"Host": host, "Accept": "text/html"})
+                assert r.status_code == 400, (app.name, host, path)
+                assert r.headers["Content-Security-Policy"] == CSP
+                assert r.headers["X-Frame-Options"] == "DENY"
+                says = r.get_data(as_text=True)
+                assert "Host" in says or "http://127.0.0.1:" in says  # the kiosk's own address
+
+
+@pytest.mark.parametrize("listener", ["staff", "kiosk"])
+def test_an_unparseable_host_is_400_through_a_real_server(setup: Setup, listener: str) -> None:
+    server = WebServer(getattr(setup, listener), "127.0.0.1", 0, numthreads=2)
+    server.start()
+    try:
+        for host in UNPARSEABLE_HOSTS:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+            conn.request("GET", "/", headers={"Host": host, "Accept": "text/html"})
+            response = conn.getresponse()
+            body = response.read().decode()
+            conn.close()
+            assert response.status == 400, (host, body)
+            assert response.getheader("Content-Security-Policy") == CSP
+            assert response.getheader("X-Content-Type-Options") == "nosniff"
+            assert "Host" in body or "http://127.0.0.1:" in body
+    finally:
+        server.stop()
 
 
 # -- sandbox ------------------------------------------------------------------------------

@@ -899,3 +899,25 @@ def test_build_refuses_card_documents_the_other_side_would_refuse(
 ) -> None:
     with pytest.raises(MessageError):
         build_request(dataclasses.replace(CARD_REQUEST, card=card))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "QUJD\u00e9RA==",  # a Latin letter: b64decode's own ValueError before
+        "ＱＵＪＤ",  # full-width base64: not base64
+        "QUJD\u3000REVG",  # an ideographic space is not XML whitespace
+        "٣٤٥٦",  # Arabic-Indic digits
+        "QUJD!",  # ASCII, not base64: binascii.Error, as before
+    ],
+)
+@pytest.mark.parametrize("tag", ["Certificate", "Nonce", "Signature"])
+def test_base64_fields_with_foreign_text_are_a_message_error(tag: str, text: str) -> None:
+    good = parse_request(_sample("OQSsiquc01req_20240401091500002.xml"))
+    assert good.card is not None
+    data = _sample("OQSsiquc01req_20240401091500002.xml").decode("utf-8")
+    start = data.index(f"<{tag}>") + len(tag) + 2
+    end = data.index(f"</{tag}>")
+    broken = (data[:start] + text + data[end:]).encode("utf-8")
+    with pytest.raises(MessageError, match=f"{tag} is not valid base64"):
+        parse_request(broken)
