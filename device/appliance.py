@@ -239,10 +239,20 @@ def build_appliance(
         create_staff_app(config, services),
         config.staff_host,
         config.staff_port,
+        config.web_threads,
         certificate=certificate,
         private_key=private_key,
+        timeout_s=config.web_timeout_s,
+        max_streams=config.event_streams_max,
     )
-    kiosk = WebServer(create_kiosk_app(config, services), "127.0.0.1", config.kiosk_port)
+    kiosk = WebServer(
+        create_kiosk_app(config, services),
+        "127.0.0.1",
+        config.kiosk_port,
+        config.web_threads,
+        timeout_s=config.web_timeout_s,
+        max_streams=config.event_streams_max,
+    )
     return Appliance(
         services,
         readers,

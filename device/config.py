@@ -94,6 +94,17 @@ def _language(value: Any) -> str | None:
     return None
 
 
+def _between(low: float, high: float, unit: str = "") -> Callable[[Any], str | None]:
+    """A check that refuses values outside [low, high] (and nan, which is outside any)."""
+
+    def check(value: Any) -> str | None:
+        if not low <= value <= high:
+            return f"{low:g}〜{high:g}{unit} / must be between {low:g} and {high:g}{unit}"
+        return None
+
+    return check
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "medical_institution_code",
@@ -191,6 +202,38 @@ SETTINGS: tuple[Setting, ...] = (
         editable=False,
     ),
     Setting(
+        "web_threads",
+        int,
+        16,
+        "Request worker threads of each web listener; live event streams have their own "
+        "(event_streams_max)",
+        _between(4, 256),
+    ),
+    Setting(
+        "web_timeout_s",
+        float,
+        10.0,
+        "Seconds a client may take to send a whole request head (TLS handshake included) or stay "
+        "idle between requests, and a write to it may wait; then the connection is closed",
+        _between(1, 120, " s"),
+    ),
+    Setting(
+        "event_streams_max",
+        int,
+        64,
+        "Live event streams (desk and kiosk screens) open at once per listener; one more is "
+        "refused with 503 and its page tries again later",
+        _between(1, 1000),
+    ),
+    Setting(
+        "disk_reserve_mb",
+        int,
+        16,
+        "MiB kept in a reserve file in data_dir: released when the disk is full so answers are "
+        "still saved while an admin frees space, made again when space returns (0 = none)",
+        _between(0, 1024, " MiB"),
+    ),
+    Setting(
         "pin_timeout_s",
         float,
         90.0,
@@ -269,6 +312,10 @@ class Config:
     staff_tls_cert: Path
     staff_tls_key: Path
     kiosk_port: int
+    web_threads: int
+    web_timeout_s: float
+    event_streams_max: int
+    disk_reserve_mb: int
     pin_timeout_s: float
     consent_timeout_s: float
     staff_timeout_s: float
