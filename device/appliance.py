@@ -91,6 +91,7 @@ def open_store(config: Config, clock: Callable[[], datetime] = utc_now) -> Store
         config.database_path,
         FieldCipher(FieldKeys.load_or_create(config.store_key_path)),
         clock=clock,
+        reserve_bytes=config.disk_reserve_mb * 1024 * 1024,
     )
 
 
