@@ -45,13 +45,15 @@ class DiskReserve:
         size_bytes: int,
         *,
         free: Callable[[Path], int] = free_bytes,
-        remake_interval_s: float = REMAKE_INTERVAL_S,
+        remake_interval_s: float | None = None,
     ) -> None:
         self.path = directory / RESERVE_NAME
         self.size_bytes = size_bytes
         self._directory = directory
         self._free = free
-        self._remake_interval_s = remake_interval_s
+        self._remake_interval_s = (
+            REMAKE_INTERVAL_S if remake_interval_s is None else remake_interval_s
+        )
         self._lock = threading.Lock()
         self._released_at: float | None = None
         self._last_try = -float("inf")
@@ -60,8 +62,8 @@ class DiskReserve:
         elif not self._make():
             self._released_at = time.time()
             log.error(
-                "disk reserve of %d MiB could not be made in %s: the disk is (nearly) full",
-                size_bytes // (1024 * 1024),
+                "disk reserve of %d KiB could not be made in %s: the disk is (nearly) full",
+                size_bytes // 1024,
                 directory,
             )
 
@@ -92,10 +94,12 @@ class DiskReserve:
         if now - self._last_try < self._remake_interval_s:
             return
         self._last_try = now
-        if free >= self.size_bytes + 2 * LOW_FREE_BYTES and self._make():
+        if free >= self.size_bytes + LOW_FREE_BYTES and self._make():
             with self._lock:
                 self._released_at = None
-            log.warning("disk space is back: the %d MiB reserve is made again", self._mib)
+            log.warning(
+                "disk space is back: the %d KiB reserve is made again", self.size_bytes // 1024
+            )
 
     def release(self, why: str) -> bool:
         """Delete the reserve (True when there was one to give up)."""
@@ -106,17 +110,13 @@ class DiskReserve:
             self._last_try = time.monotonic()
         self.path.unlink(missing_ok=True)
         log.error(
-            "disk nearly full (%s): the %d MiB reserve was released so answers can still be "
+            "disk nearly full (%s): the %d KiB reserve was released so answers can still be "
             "saved; free space in %s now",
             why,
-            self._mib,
+            self.size_bytes // 1024,
             self._directory,
         )
         return True
-
-    @property
-    def _mib(self) -> int:
-        return self.size_bytes // (1024 * 1024)
 
     def _make(self) -> bool:
         """The file at full size, its blocks really allocated; False when there is no room."""
