@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 # Server header without version details
 SERVER_NAME = "onshi-edge"
-MAX_HEAD_BYTES = 64 * 1024  # a request line and headers past this are refused (400)
+MAX_HEAD_BYTES = 64 * 1024  # a request line and headers past this: the connection is closed
 _READ_STEP = 16 * 1024
 
 
@@ -251,11 +251,9 @@ class _HeadGate:
                 if not data:
                     return cls.DROP  # the client went away before finishing its request
                 conn.head += data
-                if len(conn.head) > MAX_HEAD_BYTES:
-                    break  # let cheroot answer 400/414 from what is there
-            if b"\r\n\r\n" not in conn.head and len(conn.head) <= MAX_HEAD_BYTES:
-                # A bare CRLF before the request line is allowed; anything else waits.
-                return cls.WAIT
+            if b"\r\n\r\n" not in conn.head:
+                # No head is this long: a client sending one is not a browser of ours.
+                return cls.DROP if len(conn.head) > MAX_HEAD_BYTES else cls.WAIT
         except (ssl.SSLError, OSError):
             return cls.DROP
         finally:

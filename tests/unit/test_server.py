@@ -176,3 +176,20 @@ def test_an_http10_stream_is_not_chunked(server: WebServer) -> None:
         assert body.startswith(b"retry: ")
     finally:
         sock.close()
+
+
+def test_an_endless_head_is_cut_off_at_once(bus: EventBus) -> None:
+    # A 30 s deadline: only the size limit can close it within the client's 5 s.
+    server = WebServer(_app(bus), "127.0.0.1", 0, 4, timeout_s=30.0)
+    server.start()
+    sock = _connect(server)
+    try:
+        with pytest.raises(ConnectionError):
+            for _ in range(100):  # 100 × 4 KiB without an end of head
+                sock.sendall(b"X-Padding: " + b"a" * 4083 + b"\r\n")
+            sock.settimeout(5)
+            if not sock.recv(4096):
+                raise ConnectionResetError("closed by the server")
+    finally:
+        sock.close()
+        server.stop()
