@@ -21,6 +21,7 @@ What a hostile or broken client can hold, and for how long:
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 # Server header without version details
 SERVER_NAME = "onshi-edge"
 MAX_HEAD_BYTES = 64 * 1024  # a request line and headers past this: the connection is closed
+MAX_BODY_BUFFERED = 64 * 1024  # a body up to this (the staff app's limit) is read before dispatch
 _READ_STEP = 16 * 1024
 
 
@@ -251,9 +253,12 @@ class _HeadGate:
                 if not data:
                     return cls.DROP  # the client went away before finishing its request
                 conn.head += data
-            if b"\r\n\r\n" not in conn.head:
+            end = conn.head.find(b"\r\n\r\n")
+            if end < 0:
                 # No head is this long: a client sending one is not a browser of ours.
                 return cls.DROP if len(conn.head) > MAX_HEAD_BYTES else cls.WAIT
+            if len(conn.head) < end + 4 + _body_to_wait_for(conn.head[:end]):
+                return cls.WAIT  # a small body is read here too: a slow one holds no worker
         except (ssl.SSLError, OSError):
             return cls.DROP
         finally:
@@ -274,6 +279,18 @@ class _HeadGate:
 
 
 _READ_EVENTS = 1  # selectors.EVENT_READ
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,12})[ \t]*(?=\r\n|$)", re.I)
+
+
+def _body_to_wait_for(head: bytes | bytearray) -> int:
+    """The body's length when it is small enough to wait for before a worker takes the request
+    (every body the pages send); 0 for none, a chunked one or a larger one (the app refuses
+    those by their Content-Length)."""
+    found = _CONTENT_LENGTH.search(head)
+    if found is None:
+        return 0
+    length = int(found.group(1))
+    return length if length <= MAX_BODY_BUFFERED else 0
 
 
 def _refill(conn: _Connection, head: bytes) -> None:

@@ -193,3 +193,33 @@ def test_an_endless_head_is_cut_off_at_once(bus: EventBus) -> None:
     finally:
         sock.close()
         server.stop()
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_slow_bodies_hold_no_worker(tmp_path: Path, bus: EventBus, tls: bool) -> None:
+    """Eight bodies that never finish, four workers, a 30 s deadline: ordinary requests still
+    answer within the client's 5 s."""
+    keys: dict[str, Path] = {}
+    if tls:
+        certificate, private_key = staff_certificate(make_config(tmp_path))
+        keys = {"certificate": certificate, "private_key": private_key}
+    server = WebServer(_app(bus), "127.0.0.1", 0, 4, timeout_s=30.0, **keys)
+    server.start()
+    slow = []
+    try:
+        for _ in range(8):
+            sock = _connect(server)
+            sock.sendall(
+                b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                b"Content-Length: 1000\r\n\r\nonly a part"
+            )
+            slow.append(sock)
+        time.sleep(0.2)
+        conn = _http(server)
+        conn.request("GET", "/hello")
+        assert conn.getresponse().read() == b"hello"
+        conn.close()
+    finally:
+        for sock in slow:
+            sock.close()
+        server.stop()
