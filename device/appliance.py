@@ -93,6 +93,7 @@ def open_store(config: Config, clock: Callable[[], datetime] = utc_now) -> Store
         config.database_path,
         FieldCipher(FieldKeys.load_or_create(config.store_key_path)),
         clock=clock,
+        reserve_bytes=config.disk_reserve_mb * 1024 * 1024,
     )
 
 
@@ -247,10 +248,20 @@ def build_appliance(
         create_staff_app(config, services),
         config.staff_host,
         config.staff_port,
+        config.web_threads,
         certificate=certificate,
         private_key=private_key,
+        timeout_s=config.web_timeout_s,
+        max_streams=config.event_streams_max,
     )
-    kiosk = WebServer(create_kiosk_app(config, services), "127.0.0.1", config.kiosk_port)
+    kiosk = WebServer(
+        create_kiosk_app(config, services),
+        "127.0.0.1",
+        config.kiosk_port,
+        config.web_threads,
+        timeout_s=config.web_timeout_s,
+        max_streams=config.event_streams_max,
+    )
     return Appliance(
         services,
         readers,

@@ -233,6 +233,42 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=65535,
     ),
     Setting(
+        "web_threads",
+        int,
+        16,
+        "Request worker threads of each web listener; live event streams have their own "
+        "(event_streams_max)",
+        minimum=4,
+        maximum=256,
+    ),
+    Setting(
+        "web_timeout_s",
+        float,
+        10.0,
+        "Seconds a client may take to send a whole request head (TLS handshake included) or stay "
+        "idle between requests, and a write to it may wait; then the connection is closed",
+        minimum=1,
+        maximum=120,
+    ),
+    Setting(
+        "event_streams_max",
+        int,
+        64,
+        "Live event streams (desk and kiosk screens) open at once per listener; one more is "
+        "refused with 503 and its page tries again later",
+        minimum=1,
+        maximum=1000,
+    ),
+    Setting(
+        "disk_reserve_mb",
+        int,
+        16,
+        "MiB kept in a reserve file in data_dir: released when the disk is full so answers are "
+        "still saved while an admin frees space, made again when space returns (0 = none)",
+        minimum=0,
+        maximum=1024,
+    ),
+    Setting(
         "pin_timeout_s",
         float,
         90.0,
@@ -349,6 +385,10 @@ class Config:
     staff_tls_cert: Path
     staff_tls_key: Path
     kiosk_port: int
+    web_threads: int
+    web_timeout_s: float
+    event_streams_max: int
+    disk_reserve_mb: int
     pin_timeout_s: float
     consent_timeout_s: float
     staff_timeout_s: float

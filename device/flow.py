@@ -63,7 +63,7 @@ from reader.jpki import JpkiSession, digest_info_sha256
 from sync.central import CentralAnswerError, CentralClient, CentralRefused, CentralUnavailable
 from sync.challenge import payload_digest
 from sync.clock import JST, utc_now
-from sync.store import Confirmation, Store, VisitRecord
+from sync.store import Confirmation, Store, StoreFullError, VisitRecord
 from sync.xmlmsg import CardAuthentication, ConsentAnswer, QualificationRequest
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,12 @@ REASONS: dict[str, tuple[str, str]] = {
     "stopped": (
         "装置が再起動しました。もう一度カードを置いてください",
         "The appliance restarted. Please place the card again",
+    ),
+    "disk_full": (
+        "装置の記憶領域がいっぱいで、結果を保存できませんでした。受付にお声がけください"
+        "（職員の方: 管理者に空き容量の確保を依頼し、もう一度確認してください）",
+        "The appliance's storage is full, so the answer could not be saved. Please talk to "
+        "the reception (staff: ask an admin to free space, then check again)",
     ),
     "internal": (
         "内部エラーが発生しました。受付にお声がけください",
@@ -320,6 +326,9 @@ class VisitFlow:
         except (CentralRefused, CentralAnswerError) as exc:
             log.warning("visit %s: %s", visit.id, exc)
             outcome = self._end(visit, VisitState.FAILED, "central_refused")
+        except StoreFullError as exc:
+            log.error("visit %s: the answer could not be saved: %s", visit.id, exc)
+            outcome = self._end(visit, VisitState.FAILED, "disk_full")
         except Exception:
             # A bug must still end the visit on every screen, not leave the kiosk spinning.
             log.exception("visit %s: unexpected error", visit.id)

@@ -36,6 +36,7 @@ CLOCK_BAD_S = 30.0  # cached answers' freshness and audit times are no longer tr
 CENTRAL_SLOW_MS = 2000.0
 CERT_WARN_DAYS = 30
 DISK_WARN_FREE_BYTES = 500 * 1024 * 1024
+DISK_FULL_FREE_BYTES = 1024 * 1024  # red even without a reserve: the next write may fail
 ERRORS_SHOWN = 10
 RECENT_ERROR_WINDOW = timedelta(hours=1)  # red while an ERROR is this fresh
 WARNING_WINDOW = timedelta(hours=24)  # amber while anything is this fresh
@@ -313,15 +314,29 @@ class ApplianceStatus:
             return StatusItem(
                 "database", False, "データベース", "Database", "エラー / error", type(exc).__name__
             )
-        ok = True if free >= DISK_WARN_FREE_BYTES else None
-        return StatusItem(
-            "database",
-            ok,
-            "データベース",
-            "Database",
-            f"{_megabytes(size)} (DB + WAL)",
-            f"空き容量 / free space: {_megabytes(free)}",
-        )
+        ok: bool | None = True if free >= DISK_WARN_FREE_BYTES else None
+        value = f"{_megabytes(size)} (DB + WAL)"
+        detail = f"空き容量 / free space: {_megabytes(free)}"
+        disk = self._store.disk_state()
+        if disk is not None and disk.reserve_bytes > 0 and not disk.reserve_held:
+            # The reserve is in use (or could not be made): the next answers may not fit.
+            ok = False
+            value = (
+                f"ディスクがほぼ満杯: 空き {_megabytes(free)} / disk nearly full: "
+                f"{_megabytes(free)} free"
+            )
+            detail = (
+                f"予備領域 {_megabytes(disk.reserve_bytes)} を使用中です。古いログや不要な"
+                "ファイルを削除して空きを確保してください。空きができると予備領域は自動で"
+                "作り直されます / The "
+                f"{_megabytes(disk.reserve_bytes)} reserve is in use. Free space (old logs, "
+                "unneeded files); the reserve is made again by itself once there is room\n"
+                f"データベース / database: {_megabytes(size)} (DB + WAL)"
+            )
+        elif free < DISK_FULL_FREE_BYTES:
+            ok = False
+            value = f"ディスクが満杯: 空き {_megabytes(free)} / disk full: {_megabytes(free)} free"
+        return StatusItem("database", ok, "データベース", "Database", value, detail)
 
     def _errors_item(self) -> StatusItem:
         records = self._errors.records()

@@ -12,6 +12,7 @@ Instants are stored as UTC text of one fixed width, so text order is time order.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -19,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlite_utils
 
@@ -27,6 +28,7 @@ from sync.auditchain import GENESIS_HASH, AuditVerdict, ChainCheck, entry_hash
 from sync.clock import JST, utc_now
 from sync.codes import badge
 from sync.fieldcrypt import FieldCipher
+from sync.reserve import DiskReserve, DiskState
 from sync.xmlmsg import ConsentState, QualificationResult, parse_result
 
 # Each migration runs once, in order, inside one transaction with its version row.
@@ -277,6 +279,56 @@ def _optional_instant(value: str) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+class StoreFullError(Exception):
+    """The disk is full: the write was rolled back whole, nothing of it is stored.
+
+    `free_bytes` is the space left (-1 unknown); `reserve_left` says whether the disk reserve
+    can still be given up (False once it has been used)."""
+
+    def __init__(self, free_bytes: int, reserve_left: bool) -> None:
+        super().__init__(f"disk full: {free_bytes} bytes free, nothing was written")
+        self.free_bytes = free_bytes
+        self.reserve_left = reserve_left
+
+
+_SQLITE_FULL, _SQLITE_IOERR = 13, 10
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _disk_full(exc: BaseException, reserve: DiskReserve | None) -> bool:
+    """SQLITE_FULL or ENOSPC; an I/O error counts when the disk is in fact (nearly) full."""
+    if isinstance(exc, OSError):
+        return exc.errno in (28, 122)  # ENOSPC, EDQUOT
+    code = getattr(exc, "sqlite_errorcode", None)
+    if not isinstance(code, int):
+        return "disk is full" in str(exc)
+    if code & 0xFF == _SQLITE_FULL:
+        return True
+    if code & 0xFF == _SQLITE_IOERR and reserve is not None:
+        return 0 <= reserve.free_bytes() < 64 * 1024
+    return False
+
+
+def _reserve_on_full(
+    method: Callable[Concatenate[Store, _P], _R],
+) -> Callable[Concatenate[Store, _P], _R]:
+    """A write that found the disk full is run once more after the reserve is released: the
+    failed attempt was rolled back whole, so running it again cannot store anything twice."""
+
+    @functools.wraps(method)
+    def write(self: Store, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(self, *args, **kwargs)
+        except StoreFullError as full:
+            if not full.reserve_left or self._reserve is None:
+                raise
+            self._reserve.release("SQLite reported the disk full")
+            return method(self, *args, **kwargs)
+
+    return write
+
+
 def numbers_key(insurer_number: str, symbol: str, number: str) -> str:
     """What identifies an insured person's card for lookups: insurer, symbol, number."""
     return "|".join([insurer_number.strip().lstrip("0"), symbol.strip(), number.strip()])
@@ -284,13 +336,21 @@ def numbers_key(insurer_number: str, symbol: str, number: str) -> str:
 
 class Store:
     def __init__(
-        self, path: Path | str, cipher: FieldCipher, clock: Callable[[], datetime] = utc_now
+        self,
+        path: Path | str,
+        cipher: FieldCipher,
+        clock: Callable[[], datetime] = utc_now,
+        *,
+        reserve_bytes: int = 0,
     ):
+        """`reserve_bytes`: disk held back beside the database for a full disk (sync.reserve)."""
         self._cipher = cipher
         self._clock = clock
         self._lock = threading.RLock()
+        self._reserve: DiskReserve | None = None
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._reserve = DiskReserve(Path(path).parent, reserve_bytes)
         conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db = sqlite_utils.Database(conn)
         if str(path) != ":memory:":
@@ -326,20 +386,39 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite_utils.Database]:
-        with self._lock, self._db.atomic() as db:
-            yield db
+        """One transaction; a full disk rolls it back whole and raises StoreFullError."""
+        with self._lock:
+            if self._reserve is not None:
+                self._reserve.before_write()
+            try:
+                with self._db.atomic() as db:
+                    yield db
+            except (sqlite3.OperationalError, OSError) as exc:
+                if not _disk_full(exc, self._reserve):
+                    raise
+                reserve = self._reserve
+                raise StoreFullError(
+                    reserve.free_bytes() if reserve else -1,
+                    reserve is not None and reserve.held,
+                ) from exc
+
+    def disk_state(self) -> DiskState | None:
+        """Free space and the reserve, for the status page (None for an in-memory store)."""
+        return self._reserve.state() if self._reserve is not None else None
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
     # -- visits and confirmations -------------------------------------------------------
+    @_reserve_on_full
     def record_visit(self, visit: VisitRecord, actor: str = "reader") -> None:
         """A visit that ended without an answer (aborted or failed): no personal data."""
         with self._write():
             self._insert_visit(visit)
             self._append_audit(actor, f"visit.{visit.state}", f"visit:{visit.id}", visit.reason)
 
+    @_reserve_on_full
     def save_confirmation(
         self,
         *,
@@ -864,6 +943,7 @@ class Store:
             return int(cursor.rowcount)
 
     # -- audit ------------------------------------------------------------------------
+    @_reserve_on_full
     def audit(self, actor: str, action: str, subject: str, detail: str = "") -> None:
         with self._write():
             self._append_audit(actor, action, subject, detail)

@@ -15,6 +15,7 @@ from werkzeug.exceptions import BadHost, HTTPException, InternalServerError
 
 from device.config import Config
 from device.services import Services
+from sync.store import StoreFullError
 from web import admin, auth, clinical, kiosk, reception, sandbox
 from web.inbound import RequestRefused
 from web.present import LANGUAGES, STRINGS, text
@@ -26,6 +27,7 @@ CSP = (
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 ONE_YEAR_S = 365 * 24 * 3600
+DISK_FULL_STATUS = 507  # Insufficient Storage: nothing of the request was stored
 
 
 def create_staff_app(config: Config, services: Services) -> Flask:
@@ -116,6 +118,12 @@ def _base_app(config: Config, cookie: str, *, no_store_static: bool) -> Flask:
             key = "error_bad_host"
         return _error(exc.code or 500, config.language, key)
 
+    @app.errorhandler(StoreFullError)
+    def disk_full(exc: StoreFullError) -> tuple[Response | str, int]:
+        # Nothing of the request was stored; every screen says so in both languages.
+        log.error("disk full on %s %s: %s", request.method, request.path, exc)
+        return _error(DISK_FULL_STATUS, config.language, both_languages=True)
+
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> tuple[Response | str, int]:
         # Only the type and traceback; request bodies may hold PINs and are never logged.
@@ -125,10 +133,17 @@ def _base_app(config: Config, cookie: str, *, no_store_static: bool) -> Flask:
     return app
 
 
-def _error(code: int, default_lang: str, key: str | None = None) -> tuple[Response | str, int]:
+def _error(
+    code: int, default_lang: str, key: str | None = None, *, both_languages: bool = False
+) -> tuple[Response | str, int]:
     lang = getattr(g, "lang", default_lang)
     if key is None:
         key = f"error_{code}" if f"error_{code}" in STRINGS else "error_500"
+    if both_languages:
+        message = f"{text(key, 'ja')} / {text(key, 'en')}"
+        if request.path.startswith("/api/") or request.method == "POST" or request.is_json:
+            return jsonify(ok=False, error=code, message=message), code
+        return render_template("error.html", code=code, message=message), code
     if request.path.startswith("/api/") or request.method == "POST" or request.is_json:
         return jsonify(ok=False, error=code, message=text(key, lang)), code
     if request_ctx.url_adapter is None:

@@ -52,5 +52,12 @@ STRINGS: dict[str, tuple[str, str]] = {
         "内部エラーが発生しました。しばらくしてから再度お試しください",
         "Internal error. Please try again shortly",
     ),
+    # the disk is full: shown in both languages at once (web/app.py), with what to do
+    "error_507": (
+        "装置の記憶領域がいっぱいのため保存できませんでした。何も保存されていません。"
+        "管理者に空き容量の確保を依頼し、空きができてからもう一度操作してください",
+        "The appliance's storage is full, so nothing was saved. Ask an admin to free space, "
+        "then try again",
+    ),
     "back_home": ("最初の画面へ", "Back to the start"),
 }

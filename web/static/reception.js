@@ -200,14 +200,32 @@
 
     function data(ev) { return JSON.parse(ev.data); }
 
-    var source = new EventSource("/events");
-    source.addEventListener("open", function () {
+    // Live events. EventSource reconnects by itself when a stream ends (each lasts minutes);
+    // after a refusal (503 when too many screens are open) it gives up, so the page tries
+    // again itself, a little later each time.
+    var handlers = [];
+    function on(name, handler) { handlers.push([name, handler]); }
+    var RETRY_MIN_MS = 5000;
+    var retryMs = RETRY_MIN_MS;
+
+    function connect() {
+      var source = new EventSource("/events");
+      handlers.forEach(function (h) { source.addEventListener(h[0], h[1]); });
+      source.addEventListener("open", function () { retryMs = RETRY_MIN_MS; });
+      source.addEventListener("error", function () {
+        if (source.readyState !== EventSource.CLOSED) { return; }
+        setTimeout(connect, retryMs + Math.random() * retryMs);
+        retryMs = Math.min(retryMs * 2, 60000);
+      });
+    }
+
+    on("open", function () {
       liveLost.hidden = true;
       if (connectedOnce) { resync(); }
       connectedOnce = true;
     });
-    source.addEventListener("error", function () { liveLost.hidden = false; });
-    source.addEventListener("desk", function (ev) {
+    on("error", function () { liveLost.hidden = false; });
+    on("desk", function (ev) {
       var d = data(ev);
       var detail = d.tries_left !== undefined ? triesTemplate.replace("{n}", d.tries_left) : "";
       if (d.staff) { detail = visualButton.getAttribute("data-by-template").replace("{staff}", d.staff); }
@@ -215,12 +233,12 @@
       visualButton.setAttribute("data-visit-id", d.visit_id || "");
       offerVisual(d.state, d.visit_id);
     });
-    source.addEventListener("visit_started", function (ev) {
+    on("visit_started", function (ev) {
       visualButton.setAttribute("data-visit-id", data(ev).visit_id);
       setStatus("card_placed");
       offerVisual("card_placed");
     });
-    source.addEventListener("visit_state_changed", function (ev) {
+    on("visit_state_changed", function (ev) {
       var d = data(ev);
       if (d.state === "aborted" || d.state === "failed") {
         setStatus("idle");
@@ -233,27 +251,29 @@
       var keep = status.getAttribute("data-visual") === d.visit_id;
       setStatus(d.state, d.label, keep ? status.querySelector(".status-detail").textContent : "");
     });
-    source.addEventListener("pin_requested", function (ev) {
+    on("pin_requested", function (ev) {
       var d = data(ev);
       setStatus("awaiting_pin", null, triesTemplate.replace("{n}", d.tries_left));
     });
-    source.addEventListener("pin_blocked", function () { setStatus("pin_blocked"); });
-    source.addEventListener("staff_help_requested", function () { setStatus("awaiting_staff"); });
-    source.addEventListener("visual_check_chosen", function (ev) {
+    on("pin_blocked", function () { setStatus("pin_blocked"); });
+    on("staff_help_requested", function () { setStatus("awaiting_staff"); });
+    on("visual_check_chosen", function (ev) {
       var d = data(ev);
       status.setAttribute("data-visual", d.visit_id);
       status.querySelector(".status-detail").textContent =
         visualButton.getAttribute("data-by-template").replace("{staff}", d.staff);
       offerVisual("visual_chosen");
     });
-    source.addEventListener("visit_aborted", function (ev) { showNotice(data(ev).text, "warn"); });
-    source.addEventListener("visit_failed", function (ev) { showNotice(data(ev).text, "error"); });
-    source.addEventListener("confirmation_stored", function (ev) { stored(data(ev).confirmation_id); });
-    source.addEventListener("reader_status", function (ev) {
+    on("visit_aborted", function (ev) { showNotice(data(ev).text, "warn"); });
+    on("visit_failed", function (ev) { showNotice(data(ev).text, "error"); });
+    on("confirmation_stored", function (ev) { stored(data(ev).confirmation_id); });
+    on("reader_status", function (ev) {
       var d = data(ev);
       if (!d.available) { setStatus("reader_unavailable", d.label); }
       else if (status.getAttribute("data-state") === "reader_unavailable") { setStatus("idle", d.label); }
     });
+
+    connect();
 
     return { checkStarted: checkStarted, checkDone: checkDone };
   }
