@@ -65,6 +65,16 @@ def _positive(value: Any) -> str | None:
     return None
 
 
+AUDIT_RETENTION_DAYS_RANGE = (365, 7305)  # one to twenty years
+
+
+def _audit_retention_days(value: Any) -> str | None:
+    low, high = AUDIT_RETENTION_DAYS_RANGE
+    if not low <= int(value) <= high:
+        return f"{low}〜{high} 日 / must be between {low} and {high} days"
+    return None
+
+
 def _url(value: Any) -> str | None:
     if not str(value).startswith("https://"):
         return "https:// で始まる URL / must be an https:// URL"
@@ -229,6 +239,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("language", str, "ja", "Default language of the pages (ja or en)", _language),
     Setting("retention_days", int, 31, "Days confirmations are kept before purging", _positive),
     Setting(
+        "audit_retention_days",
+        int,
+        1827,
+        "Days audit log entries are kept (default five years; 365-7305); older ones are removed "
+        "without breaking the chain's verification",
+        _audit_retention_days,
+    ),
+    Setting(
         "demo",
         bool,
         False,
@@ -276,6 +294,7 @@ class Config:
     consent_kinds: str
     language: str
     retention_days: int
+    audit_retention_days: int
     demo: bool
     demo_data: Path
     log_level: str

@@ -44,6 +44,12 @@ def _purge_confirmations(services: Services) -> int:
     return confirmations + visits
 
 
+def _purge_audit(services: Services) -> int:
+    store = services.store
+    before = store.now() - timedelta(days=services.config.audit_retention_days)
+    return store.purge_audit_before(before, actor="system")
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         "purge_clinical_cache",
@@ -64,6 +70,14 @@ JOBS: tuple[Job, ...] = (
         "cached medical data (the audit log is kept)",
         _purge_confirmations,
         first_after_s=60,  # an appliance restarted daily would otherwise never purge
+    ),
+    Job(
+        "purge_audit",
+        86_400,
+        "Removes audit entries older than audit_retention_days; the last one removed becomes "
+        "the chain's signed base, so verification still holds",
+        _purge_audit,
+        first_after_s=120,
     ),
 )
 

@@ -58,6 +58,11 @@ AUDIT_ANCHOR_RESTARTED = (
     "検出できません / the anchor file was recreated at entry {head} after it was lost: removal of "
     "entries before that point cannot be ruled out"
 )
+AUDIT_WENT_BACK = (
+    "アンカーファイルでは記録が {head} 番まであったのに、{line} 行目で {back} 番に戻っています"
+    "（最新の記録の削除・差し替え） / the anchor file recorded the chain up to entry {head}, then "
+    "at line {line} back at entry {back}: the newest entries were removed or replaced"
+)
 AUDIT_BASE_FORGED = (
     "保存期間の起点（チェックポイント）が改ざんされています / "
     "the retention checkpoint (the chain's base) was altered"
@@ -187,6 +192,7 @@ class AnchorReading:
     missing: bool = False
     forged_line: int = 0  # the first complete line whose MAC does not hold (1-based), or 0
     restart: AnchoredHead | None = None  # the line written when a lost anchor was recreated
+    went_back: tuple[int, int, int] = (0, 0, 0)  # (highest head, line, head there) or zeros
 
     @property
     def restarted_at(self) -> int:
@@ -245,9 +251,10 @@ class AuditAnchor:
             text = self.path.read_text(encoding="ascii", errors="replace")
         except FileNotFoundError:
             return AnchorReading(self.path, None, missing=True)
-        last = None
+        last: AnchoredHead | None = None
         forged = 0
         restart = None
+        went_back = (0, 0, 0)
         lines = text.split("\n")
         for number, line in enumerate(lines[:-1], start=1):  # the part after the last \n is torn
             head = AnchoredHead.parse(self._key, line)
@@ -256,8 +263,22 @@ class AuditAnchor:
                 continue
             if head.restarted:
                 restart = head
-            last = head
-        return AnchorReading(self.path, last, forged_line=forged, restart=restart)
+            # Heads only move forward (retention rewrites the file): a step back means the
+            # newest entries were removed and the appliance wrote on from the shorter chain.
+            if (
+                last is not None
+                and not went_back[0]
+                and (
+                    head.head_id < last.head_id
+                    or (head.head_id == last.head_id and head.head_hash != last.head_hash)
+                )
+            ):
+                went_back = (last.head_id, number, head.head_id)
+            if last is None or head.head_id >= last.head_id:
+                last = head
+        return AnchorReading(
+            self.path, last, forged_line=forged, restart=restart, went_back=went_back
+        )
 
     def close(self) -> None:
         self._close()
@@ -306,21 +327,22 @@ class ChainCheck:
         self._anchored = anchor is None or anchor.last is None
         self.checked = 0
         self.broken: AuditVerdict | None = None
-        if base is None:
-            self.broken = AuditVerdict(False, 0, None, AUDIT_BASE_FORGED)
-        elif anchor is not None:
-            self.broken = self._anchor_problem(anchor)
+        # A problem of the base or the anchor is named at the first entry fed (if any).
+        self._problem = AUDIT_BASE_FORGED if base is None else None
+        if self._problem is None and anchor is not None:
+            self._problem = self._anchor_problem(anchor)
 
-    def _anchor_problem(self, anchor: AnchorReading) -> AuditVerdict | None:
+    def _anchor_problem(self, anchor: AnchorReading) -> str | None:
         path = str(anchor.path)
         if anchor.missing:
-            return AuditVerdict(False, 0, None, AUDIT_ANCHOR_MISSING.format(path=path))
+            return AUDIT_ANCHOR_MISSING.format(path=path)
         if anchor.forged_line:
-            reason = AUDIT_ANCHOR_FORGED.format(path=path, line=anchor.forged_line)
-            return AuditVerdict(False, 0, None, reason)
+            return AUDIT_ANCHOR_FORGED.format(path=path, line=anchor.forged_line)
         if anchor.restarted_at > self._base.id:
-            reason = AUDIT_ANCHOR_RESTARTED.format(head=anchor.restarted_at)
-            return AuditVerdict(False, 0, None, reason)
+            return AUDIT_ANCHOR_RESTARTED.format(head=anchor.restarted_at)
+        if anchor.went_back[0]:
+            highest, line, back = anchor.went_back
+            return AUDIT_WENT_BACK.format(head=highest, line=line, back=back)
         head = anchor.last
         if head is not None and head.head_id <= self._base.id:
             self._anchored = True  # retention removed it since the anchor was read
@@ -329,6 +351,9 @@ class ChainCheck:
     def feed(self, entry: ChainedEntry) -> bool:
         """False once the chain is broken (at this entry or before)."""
         if self.broken is not None:
+            return False
+        if self._problem is not None:
+            self.broken = AuditVerdict(False, 0, entry.id, self._problem)
             return False
         if entry.hash != keyed_hash_of(self._key, entry):
             self.broken = AuditVerdict(False, self.checked, entry.id, AUDIT_CONTENT_CHANGED)
@@ -352,6 +377,8 @@ class ChainCheck:
     def verdict(self) -> AuditVerdict:
         if self.broken is not None:
             return self.broken
+        if self._problem is not None:
+            return AuditVerdict(False, 0, None, self._problem)
         head = self._anchor.last if self._anchor is not None else None
         if not self._anchored and head is not None and head.head_id > 0:
             reason = AUDIT_CUT_SHORT.format(head=head.head_id, count=head.count)

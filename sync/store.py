@@ -1047,6 +1047,23 @@ class Store:
             raise ValueError("aware datetime required")
         bound = before.astimezone(UTC).isoformat()
         key = self._cipher.audit_key
+        # Removing entries and rewriting the anchor would also remove the evidence of any
+        # tampering: a chain that does not verify is kept whole for an admin to look at.
+        verdict = self.verify_audit_detail()
+        if not verdict.ok:
+            log.error(
+                "監査ログの保存期間処理を見送りました / audit retention skipped: the chain does not"
+                " verify at entry %s: %s",
+                verdict.first_bad_id,
+                verdict.reason,
+            )
+            self.audit(
+                actor,
+                "audit.retention_skipped",
+                "audit",
+                f"the chain does not verify at id={verdict.first_bad_id}",
+            )
+            return 0
         with self._write() as db:
             newest = self._last_audit_id()
             row = db.execute(

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.auditchain import AUDIT_CONTENT_CHANGED, AUDIT_LINK_BROKEN, GENESIS_HASH
-from sync.auditchain import entry_hash
+from sync.auditchain import AUDIT_CONTENT_CHANGED, AUDIT_LINK_BROKEN, GENESIS_HASH, entry_hash
 from sync.clock import JST
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import AuditEntry, Store
@@ -58,7 +57,13 @@ def copy(original: Path, tmp_path: Path) -> Iterator[Path]:
 
 
 def _audit_hash(
-    keys: FieldKeys, entry_id: int, prev: str, at: str, actor: str, action: str, subject: str,
+    keys: FieldKeys,
+    entry_id: int,
+    prev: str,
+    at: str,
+    actor: str,
+    action: str,
+    subject: str,
     detail: str,
 ) -> str:
     """A hash forged by someone who holds the key (the chain's links must still catch it)."""
