@@ -41,7 +41,8 @@ COMMANDS: dict[str, str] = {
     "card check": "Run a whole card visit from the terminal (PIN read from stdin)",
     "settings": "List every setting with its default and help",
     "admin create-user": "Create a staff login; the password is asked twice (or --password-stdin)",
-    "audit verify": "Check the audit log's hash chain; names the first entry that does not hold",
+    "audit verify": "Check the audit log's keyed chain and its anchor, read-only beside a running "
+    "appliance; names the first entry that does not hold",
 }
 
 
