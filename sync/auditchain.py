@@ -227,7 +227,9 @@ class AuditAnchor:
     def append(self, head: AnchoredHead) -> None:
         if self._fd is None:
             # No O_CREAT: a lost anchor is recreated only on purpose (start), never by a write.
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+            _drop_torn_tail(fd)
+            self._fd = fd
         data = head.line(self._key).encode()
         os.write(self._fd, data)
         os.fsync(self._fd)
@@ -287,6 +289,18 @@ class AuditAnchor:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _drop_torn_tail(fd: int) -> None:
+    """Cut a line a power loss left unfinished, so the next head starts a line of its own
+    (the fragment never held a head: it has no newline, and the reader ignores it)."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return
+    tail = os.pread(fd, min(size, 4096), max(0, size - 4096))
+    keep = size - len(tail) + tail.rfind(b"\n") + 1 if b"\n" in tail else 0
+    os.ftruncate(fd, keep)
+    os.fsync(fd)
 
 
 def _fsync_dir(directory: Path) -> None:

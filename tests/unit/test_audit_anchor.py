@@ -8,6 +8,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -207,6 +208,19 @@ def test_a_line_torn_by_a_power_loss_is_ignored(path: Path, keys: FieldKeys) -> 
     assert checked(path, keys).ok
 
 
+def test_after_a_torn_line_the_next_head_starts_its_own_line(path: Path, keys: FieldKeys) -> None:
+    filled(path, keys)
+    anchor = anchor_path_of(path)
+    with anchor.open("a") as f:
+        f.write("v1 head 0 11 11 ab")  # killed in the middle of the write
+    store = Store(path, FieldCipher(keys))
+    store.audit("admin", "logout", "user:1")
+    store.close()
+    assert checked(path, keys) == AuditVerdict(True, 11, None, "")
+    key = FieldCipher(keys).audit_key
+    assert all(AnchoredHead.parse(key, line) for line in anchor.read_text().splitlines())
+
+
 def test_a_head_not_yet_anchored_still_holds(path: Path, keys: FieldKeys) -> None:
     """The entry is committed before its head is appended: a crash between the two leaves
     the anchor one behind, which is not tampering."""
@@ -359,6 +373,8 @@ def test_verify_beside_a_busy_writer_never_fails(path: Path, keys: FieldKeys) ->
     writer = threading.Thread(target=hammer)
     writer.start()
     try:
+        while written[0] < 5 and writer.is_alive():  # the writer is under way
+            time.sleep(0.001)
         verdicts = [checked(path, keys) for _ in range(20)]
     finally:
         stop.set()
