@@ -1020,13 +1020,22 @@ class Store:
         the card flow) for the whole check; entries appended meanwhile are checked too. The
         anchor is read first: every head it names was committed before the entries are read.
         """
+        while True:
+            verdict = self._verify_from_base()
+            if verdict is not None:
+                return verdict  # else retention moved the base meanwhile: again from the new one
+
+    def _verify_from_base(self) -> AuditVerdict | None:
         with self._lock:
             anchor = self._anchor.read() if self._anchor is not None else None
-            base = _sealed_base(self._cipher.audit_key, self._meta("audit_base"))
+            sealed = self._meta("audit_base")
+        base = _sealed_base(self._cipher.audit_key, sealed)
         chain = ChainCheck(self._cipher.audit_key, base, anchor)
         last_id = base.id if base is not None else 0
         while True:
             with self._lock:
+                if self._meta("audit_base") != sealed:
+                    return None
                 rows = self._db.execute(
                     "SELECT id, at, actor, action, subject, detail, prev_hash, hash FROM audit"
                     " WHERE id > ? ORDER BY id LIMIT ?",

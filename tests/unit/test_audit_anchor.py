@@ -28,6 +28,8 @@ from sync.auditchain import (
     AuditAnchor,
     AuditUncheckable,
     AuditVerdict,
+    ChainCheck,
+    ChainedEntry,
     legacy_entry_hash,
 )
 from sync.fieldcrypt import FieldCipher, FieldKeys
@@ -440,3 +442,30 @@ def test_retention_keeps_a_chain_that_does_not_verify(path: Path, keys: FieldKey
     assert len(store.audit_entries()) == 10  # 1..9 and the skip
     store.close()
     assert not checked(path, keys).ok  # the evidence is still there
+
+
+def test_retention_between_two_slices_of_a_check_is_not_a_break(
+    path: Path, keys: FieldKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sync.store
+
+    clock = StepClock(START, timedelta(days=1))
+    filled(path, keys, n=10, clock=clock)
+    store = Store(path, FieldCipher(keys), clock=clock)
+    bound = time_of(store, 6)
+    monkeypatch.setattr(sync.store, "_AUDIT_VERIFY_SLICE", 3)
+    feed = ChainCheck.feed
+    purged: list[int] = []
+
+    def feed_then_purge(self: ChainCheck, entry: ChainedEntry) -> bool:
+        held = feed(self, entry)
+        if entry.id == 3 and not purged:  # the daily job runs between two slices
+            monkeypatch.setattr(ChainCheck, "feed", feed)
+            purged.append(store.purge_audit_before(bound, actor="system"))
+            monkeypatch.setattr(ChainCheck, "feed", feed_then_purge)
+        return held
+
+    monkeypatch.setattr(ChainCheck, "feed", feed_then_purge)
+    assert store.verify_audit_detail() == AuditVerdict(True, 6, None, "")
+    assert purged == [5]
+    store.close()
