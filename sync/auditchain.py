@@ -215,6 +215,23 @@ class AuditAnchor:
     def exists(self) -> bool:
         return self.path.exists()
 
+    def holds_heads(self) -> bool:
+        """There and not empty (an empty one was made by a start that did not finish)."""
+        try:
+            return self.path.stat().st_size > 0
+        except FileNotFoundError:
+            return False
+
+    def create_empty(self) -> None:
+        """The file of a chain about to be keyed: 0600, and in its directory for good."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _fsync_dir(self.path.parent)
+
     def start(self, head: AnchoredHead) -> None:
         """Create the file with its first line (a new chain, a re-keyed one, or a lost anchor)."""
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)

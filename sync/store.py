@@ -289,7 +289,7 @@ class Store:
         self._depth = 0  # nested _write blocks; the anchor is written after the outermost
         self._pending_head: AnchoredHead | None = None  # the head once this block commits
         self._pending_base: Checkpoint | None = None  # the base once this block commits
-        self._anchor_mode = "append"  # or start, restart (the file was lost), compact
+        self._anchor_mode = "append"  # or restart (the file was lost), compact (retention)
         self._base = Checkpoint()
         self._audit_count = 0
         in_memory = str(path) == ":memory:"
@@ -896,9 +896,7 @@ class Store:
         if self._anchor is None:
             return
         try:
-            if mode == "start":
-                self._anchor.start(head)
-            elif mode == "restart":
+            if mode == "restart":
                 self._anchor.start(replace(head, restarted=True))
             elif mode == "compact":
                 restart = self._anchor.read().restart
@@ -943,6 +941,11 @@ class Store:
                             f"anchor file missing; recreated after entry {self._last_audit_id()}",
                         )
                 return
+            anchor_there = self._anchor is not None and self._anchor.holds_heads()
+            if self._anchor is not None and not anchor_there:
+                # Made (empty) before the chain is marked keyed: a crash between the commit and
+                # the first head leaves an anchor, never a keyed chain without one.
+                self._anchor.create_empty()
             self._rekey(anchor_there)
 
     def _rekey(self, anchor_there: bool) -> None:
@@ -992,8 +995,6 @@ class Store:
                 self._append_audit("system", "audit.chain_keyed", "audit", detail)
             else:
                 self._pending_head = AnchoredHead(0, 0, 0, GENESIS_HASH)
-            if not anchor_there:
-                self._anchor_mode = "start"
         if legacy_problem:
             log.error("監査ログ / audit log: %s (recorded when keying the chain)", legacy_problem)
 

@@ -469,3 +469,22 @@ def test_retention_between_two_slices_of_a_check_is_not_a_break(
     assert store.verify_audit_detail() == AuditVerdict(True, 6, None, "")
     assert purged == [5]
     store.close()
+
+
+def test_a_crash_right_after_keying_leaves_no_false_alarm(
+    path: Path, keys: FieldKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_legacy(path, keys)
+
+    def killed(self: AuditAnchor, head: AnchoredHead) -> None:
+        raise OSError("killed before the first head was written")
+
+    monkeypatch.setattr(AuditAnchor, "append", killed)
+    Store(path, FieldCipher(keys)).close()  # keyed and committed; no head in the anchor
+    monkeypatch.undo()
+    assert anchor_path_of(path).read_text() == ""
+    store = Store(path, FieldCipher(keys))  # the next start: not a lost anchor
+    assert store.audit_entries(1)[0].action == "audit.chain_keyed"
+    store.audit("admin", "login.success", "user:1")
+    store.close()
+    assert checked(path, keys) == AuditVerdict(True, 12, None, "")
