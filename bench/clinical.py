@@ -50,7 +50,9 @@ def main(argv: list[str]) -> None:
     )
     context = tls_context(pki / "central-ca.pem", pki / "device.pem", pki / "device.key")
     central = CentralClient(f"https://127.0.0.1:{CENTRAL_PORT}", verify=context, timeout_s=10)
-    store = Store(data / "bench.db", FieldCipher(FieldKeys.load_or_create(data / "bench.key")))
+    key = data / "bench.key"  # a fresh directory: the key is made with the database
+    keys = FieldKeys.load(key) if key.exists() else FieldKeys.create(key)
+    store = Store(data / "bench.db", FieldCipher(keys))
     try:
         wait_for_central(central)
         confirmation_id = consenting_visit(central, store, pki)

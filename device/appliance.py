@@ -34,8 +34,8 @@ from reader.events import CardInserted, CardRemovedEvent, PcscDown, PcscUp, Read
 from reader.pcsc import PcscReaders, ReaderMonitor
 from sync.central import CentralClient, tls_context
 from sync.clock import utc_now
-from sync.fieldcrypt import FieldCipher, FieldKeys
-from sync.store import Store
+from sync.fieldcrypt import FieldCipher, FieldKeys, KeyFileError, KeyMismatchError
+from sync.store import Store, holds_data
 from web.app import create_kiosk_app, create_staff_app
 from web.server import WebServer
 
@@ -89,11 +89,55 @@ class Appliance:
 
 
 def open_store(config: Config, clock: Callable[[], datetime] = utc_now) -> Store:
-    return Store(
-        config.database_path,
-        FieldCipher(FieldKeys.load_or_create(config.store_key_path)),
-        clock=clock,
-        reserve_bytes=config.disk_reserve_mb * 1024 * 1024,
+    """The store with its key. A key is made only for a new, empty database; a database that
+    holds data opens only with its own key (KeyFileError / KeyMismatchError, exit 78)."""
+    keys = store_keys(config, create=True)
+    try:
+        return Store(
+            config.database_path,
+            FieldCipher(keys),
+            clock=clock,
+            reserve_bytes=config.disk_reserve_mb * 1024 * 1024,
+        )
+    except KeyMismatchError as exc:
+        raise KeyMismatchError(wrong_key_message(config)) from exc
+
+
+def store_keys(config: Config, *, create: bool) -> FieldKeys:
+    """The key file's keys; a new key file only when `create` and the database is new/empty."""
+    key_path = config.store_key_path
+    if key_path.exists() or not create or holds_data(config.database_path):
+        try:
+            return FieldKeys.load(key_path)
+        except KeyFileError as exc:
+            if key_path.exists():
+                raise
+            raise KeyFileError(missing_key_message(config)) from exc
+    log.info("new database: creating its key file %s", key_path)
+    return FieldKeys.create(key_path)
+
+
+def missing_key_message(config: Config) -> str:
+    key, db = config.store_key_path, config.database_path
+    return (
+        f"鍵ファイル {key} がありません。データベース {db} には記録があるため、新しい鍵は作りません"
+        "（作ると保存済みの記録がすべて読めなくなります）。バックアップから鍵ファイルを戻すか、"
+        "設定 key_file / data_dir を確認してください。\n"
+        f"The key file {key} is missing, and the database {db} holds data: no new key is made "
+        "(it could not read anything stored). Restore the key file from the backup, or correct "
+        "the key_file / data_dir setting."
+    )
+
+
+def wrong_key_message(config: Config) -> str:
+    key, db = config.store_key_path, config.database_path
+    return (
+        f"鍵ファイル {key} はデータベース {db} の鍵ではありません（鍵の確認値が一致しません）。"
+        "このデータベースの鍵ファイルをバックアップから戻すか、設定 key_file を確認してください。"
+        "起動を中止しました。\n"
+        f"The key file {key} is not the key of the database {db} (its key check does not "
+        "match). Restore this database's key file from the backup, or correct the key_file "
+        "setting. The appliance did not start."
     )
 
 

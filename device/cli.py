@@ -17,6 +17,7 @@ from device.config import SETTINGS, Config, ConfigError, load_config
 from device.errors_log import RecentErrors
 from reader.errors import ReaderError
 from reader.traffic import enable_traffic_logging
+from sync.auditchain import AuditUncheckable
 from sync.central import CentralError
 from sync.fieldcrypt import KeyFileError
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # imported when the command runs: `onshi settings` stays fast
 EXIT_OK, EXIT_USAGE, EXIT_CONFIG, EXIT_READER, EXIT_CENTRAL = 0, 64, 78, 69, 75
 EXIT_DATA = 65  # bad input for an admin command (EX_DATAERR)
 EXIT_AUDIT_BROKEN = 1  # `onshi audit verify`: the chain does not hold
+EXIT_UNCHECKED = 74  # `onshi audit verify` could not read the log: no verdict (EX_IOERR)
 
 COMMANDS: dict[str, str] = {
     "run": "Run the appliance: reader, visit flow, staff UI and kiosk",
@@ -39,7 +41,8 @@ COMMANDS: dict[str, str] = {
     "card check": "Run a whole card visit from the terminal (PIN read from stdin)",
     "settings": "List every setting with its default and help",
     "admin create-user": "Create a staff login; the password is asked twice (or --password-stdin)",
-    "audit verify": "Check the audit log's hash chain; names the first entry that does not hold",
+    "audit verify": "Check the audit log's keyed chain and its anchor, read-only beside a running "
+    "appliance; names the first entry that does not hold",
 }
 
 
@@ -124,9 +127,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return card_check(config, sys.stdin, as_json=args.json)
         if args.command == "admin":
             return _create_user(config, args)
-    except (ConfigError, KeyFileError) as exc:
+    except (ConfigError, KeyFileError) as exc:  # KeyMismatchError too: never a new key
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
+    except AuditUncheckable as exc:
+        print(
+            f"監査ログを検査できませんでした / could not check the audit log: {exc}",
+            file=sys.stderr,
+        )
+        return EXIT_UNCHECKED
     except ReaderError as exc:
         print(f"カードリーダー / card reader: {exc}", file=sys.stderr)
         return EXIT_READER
@@ -154,8 +163,7 @@ def _settings() -> int:
 
 def _create_user(config: Config, args: argparse.Namespace) -> int:
     from device.accounts import AccountError, Accounts, role_label
-    from sync.fieldcrypt import FieldCipher, FieldKeys
-    from sync.store import Store
+    from device.appliance import open_store
 
     try:
         password = _new_password(args.password_stdin)
@@ -163,9 +171,7 @@ def _create_user(config: Config, args: argparse.Namespace) -> int:
         message = str(exc) or "パスワードがありません / no password given"
         print(message, file=sys.stderr)
         return EXIT_DATA
-    store = Store(
-        config.database_path, FieldCipher(FieldKeys.load_or_create(config.store_key_path))
-    )
+    store = open_store(config)
     try:
         user = Accounts(store).create_user(
             args.username, args.name, args.role, password, actor=f"cli:{_os_user()}"
@@ -206,30 +212,34 @@ def _os_user() -> str:
 
 
 def _audit_verify(config: Config) -> int:
-    """Exit 0 when the whole chain holds, 1 naming the first entry that does not."""
-    from device.appliance import open_store
+    """Exit 0 when the whole chain holds, 1 naming the first entry that does not, 74 when it
+    could not be checked, 78 without the database's own key (never a new one).
+
+    Read-only from one snapshot, beside a running appliance: nothing is written (the admin
+    page's verifier, inside the appliance, records its checks in the log)."""
+    from device.appliance import store_keys, wrong_key_message
+    from sync.fieldcrypt import FieldCipher, KeyMismatchError
+    from sync.store import verify_audit_file
 
     if not config.database_path.exists():
         raise ConfigError(
             f"データベースがありません / no database at {config.database_path} (data_dir?)"
         )
-    store = open_store(config)
+    keys = store_keys(config, create=False)
     try:
-        verdict = store.verify_audit_detail()
-        outcome = (
-            f"ok entries={verdict.checked}"
-            if verdict.ok
-            else f"broken at id={verdict.first_bad_id} after {verdict.checked} entries"
-        )
-        store.audit(f"cli:{_os_user()}", "audit.verify", "audit", outcome)
-    finally:
-        store.close()
+        verdict = verify_audit_file(config.database_path, FieldCipher(keys))
+    except KeyMismatchError as exc:
+        raise KeyMismatchError(wrong_key_message(config)) from exc
     if verdict.ok:
         print(f"OK {verdict.checked} entries（監査ログの連鎖は正常です / the audit chain holds）")
         return EXIT_OK
+    where = (
+        f"監査ログ {verdict.first_bad_id} 番 / audit entry id {verdict.first_bad_id}: "
+        if verdict.first_bad_id is not None
+        else "監査ログ / audit log: "
+    )
     print(
-        f"NG: 監査ログ {verdict.first_bad_id} 番 / audit entry id {verdict.first_bad_id}: "
-        f"{verdict.reason}\n"
+        f"NG: {where}{verdict.reason}\n"
         f"  それより前の {verdict.checked} 件は正常 / the {verdict.checked} entries before it hold",
         file=sys.stderr,
     )

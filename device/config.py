@@ -93,6 +93,9 @@ def _positive(value: Any) -> str | None:
     return None
 
 
+AUDIT_RETENTION_DAYS_RANGE = (365, 7305)  # one to twenty years
+
+
 def _url(value: Any) -> str | None:
     if not str(value).startswith("https://"):
         return "https:// で始まる URL / must be an https:// URL"
@@ -344,6 +347,15 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=3600.0,
     ),
     Setting(
+        "audit_retention_days",
+        int,
+        1827,
+        "Days audit log entries are kept (default five years); older ones are removed "
+        "without breaking the chain's verification",
+        minimum=AUDIT_RETENTION_DAYS_RANGE[0],
+        maximum=AUDIT_RETENTION_DAYS_RANGE[1],
+    ),
+    Setting(
         "demo",
         bool,
         False,
@@ -398,6 +410,7 @@ class Config:
     retention_days: int
     retention_max_share: float
     clock_tolerance_s: float
+    audit_retention_days: int
     demo: bool
     demo_data: Path
     log_level: str

@@ -106,6 +106,19 @@ def _refusal_detail(refused: RetentionRefused) -> str:
     )
 
 
+def _purge_audit(services: Services, trust: ClockTrust) -> int:
+    """Audit entries past audit_retention_days, only by a trusted clock: a clock a year ahead
+    would otherwise remove a year of the oldest entries."""
+    store = services.store
+    reading = trust.measure()
+    if not reading.trusted:
+        why = "; ".join(reading.reasons)
+        log.warning("audit retention held, nothing removed: the clock is not trusted (%s)", why)
+        return 0
+    before = trust.now() - timedelta(days=services.config.audit_retention_days)
+    return store.purge_audit_before(before, actor="system")
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         "purge_clinical_cache",
@@ -135,6 +148,14 @@ JOBS: tuple[Job, ...] = (
         "than retention_max_share of them",
         _purge_confirmations,
         first_after_s=60,  # an appliance restarted daily would otherwise never purge
+    ),
+    Job(
+        "purge_audit",
+        86_400,
+        "Removes audit entries older than audit_retention_days; the last one removed becomes "
+        "the chain's signed base, so verification still holds; only by a trusted clock",
+        _purge_audit,
+        first_after_s=120,
     ),
 )
 

@@ -4,6 +4,12 @@ AES-256-GCM with a random 96-bit nonce per value; the associated data binds a ci
 its table, column and row so a value copied into another row does not decrypt.
 Blind indexes are HMAC-SHA256 of a normalised value with a second key, so equality search
 works without storing the value.
+
+The key file also keys the audit chain and the database's key check: both use keys derived from
+the file's 64 bytes with HKDF (one purpose each), so the one secret kept outside the database
+(a systemd credential on the appliance) protects all three, and one backup of it restores them.
+The file is never created here by accident: `load` refuses a missing file and `create` refuses
+an existing one; only the caller that knows the database is new and empty may create it.
 """
 
 from __future__ import annotations
@@ -17,14 +23,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 KEY_FILE_BYTES = 64  # 32 for AES-GCM, 32 for HMAC
 NONCE_BYTES = 12
+KEY_CHECK_LABEL = b"onshi-edge store key check v1"
 
 
 class KeyFileError(Exception):
     """The key file is missing, unreadable, too open or of the wrong size."""
+
+
+class KeyMismatchError(KeyFileError):
+    """The key does not open this database: its key check or an encrypted row says so."""
 
 
 class DecryptError(Exception):
@@ -42,26 +55,47 @@ class FieldKeys:
         return cls(raw[:32], raw[32:])
 
     @classmethod
-    def load_or_create(cls, path: Path) -> FieldKeys:
-        """Read the key file; create it (0600) when absent. Never widen its permissions."""
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            keys = cls.generate()
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(keys.encryption + keys.index)
-                f.flush()
-                os.fsync(f.fileno())
-            return keys
-        if path.stat().st_mode & 0o077:
+    def load(cls, path: Path) -> FieldKeys:
+        """Read the key file; KeyFileError when it is missing, too open or the wrong size."""
+        try:
+            mode = path.stat().st_mode
+            if mode & 0o077:
+                raise KeyFileError(
+                    f"鍵ファイルの権限が広すぎます / key file {path} must not be readable by "
+                    "others (chmod 600)"
+                )
+            raw = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise KeyFileError(f"鍵ファイルがありません / no key file at {path}") from exc
+        except OSError as exc:
             raise KeyFileError(
-                f"鍵ファイルの権限が広すぎます / key file {path} must not be readable by others "
-                "(chmod 600)"
-            )
-        raw = path.read_bytes()
+                f"鍵ファイルを読めません / cannot read the key file {path}: {exc.strerror}"
+            ) from exc
         if len(raw) != KEY_FILE_BYTES:
             raise KeyFileError(f"鍵ファイルが壊れています / key file {path} has the wrong size")
         return cls(raw[:32], raw[32:])
+
+    @classmethod
+    def create(cls, path: Path) -> FieldKeys:
+        """A new key file (0600, in a 0700 directory it makes) whatever the umask; never
+        overwrites one (FileExistsError). Only for a new, empty database."""
+        if not path.parent.exists():
+            path.parent.mkdir(mode=0o700, parents=True)
+            os.chmod(path.parent, 0o700)
+        keys = cls.generate()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.write(keys.encryption + keys.index)
+            f.flush()
+            os.fsync(f.fileno())
+        return keys
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for one purpose ("audit-chain", "key-check"), from the whole file."""
+        return HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"onshi-edge " + purpose.encode()
+        ).derive(self.encryption + self.index)
 
 
 def normalize(value: str) -> str:
@@ -73,6 +107,8 @@ class FieldCipher:
     def __init__(self, keys: FieldKeys) -> None:
         self._aead = AESGCM(keys.encryption)
         self._index_key = keys.index
+        self._audit_key = keys.derive("audit-chain")
+        self._check_key = keys.derive("key-check")
 
     def encrypt(self, plaintext: bytes, binding: str) -> bytes:
         nonce = secrets.token_bytes(NONCE_BYTES)
@@ -88,3 +124,16 @@ class FieldCipher:
         """Keyed hash of a normalised value; the purpose keeps indexes of different fields apart."""
         message = purpose.encode() + b"\x00" + normalize(value).encode()
         return hmac.new(self._index_key, message, hashlib.sha256).hexdigest()
+
+    @property
+    def audit_key(self) -> bytes:
+        """The key of the audit chain's HMACs (sync.auditchain), apart from the database."""
+        return self._audit_key
+
+    def key_check(self) -> str:
+        """What the database keeps to recognise its key: an HMAC of a fixed label. It says
+        nothing about the key, and a different key gives a different value."""
+        return hmac.new(self._check_key, KEY_CHECK_LABEL, hashlib.sha256).hexdigest()
+
+    def is_key_check(self, stored: str) -> bool:
+        return hmac.compare_digest(self.key_check(), stored)

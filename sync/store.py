@@ -8,26 +8,44 @@ uses keyed hashes (blind indexes) of kana, birth date and insurance numbers. Med
 fetched under consent is cached encrypted the same way, bound to (confirmation, kind).
 Users and sessions are plain rows here; the policy (hashing, timeouts, roles) is device/accounts.py.
 Instants are stored as UTC text of one fixed width, so text order is time order.
+The database keeps a check of its key (store_meta.key_check) and never opens with another key;
+the audit chain is keyed and its head anchored in a file beside the database (sync/auditchain.py).
+Files are private whatever the umask: the directory 0700, the database, its -wal/-shm, the key
+and the anchor 0600.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlite_utils
 
-from sync.auditchain import GENESIS_HASH, AuditVerdict, ChainCheck, entry_hash
+from sync.auditchain import (
+    GENESIS_HASH,
+    AnchoredHead,
+    AnchorReading,
+    AuditAnchor,
+    AuditUncheckable,
+    AuditVerdict,
+    ChainCheck,
+    Checkpoint,
+    entry_hash,
+    keyed_hash_of,
+    legacy_entry_hash,
+)
 from sync.clock import JST, utc_now
 from sync.codes import badge
-from sync.fieldcrypt import FieldCipher
+from sync.fieldcrypt import DecryptError, FieldCipher, KeyMismatchError
 from sync.reserve import DiskReserve, DiskState
 from sync.xmlmsg import ConsentState, QualificationResult, parse_result
 
@@ -129,6 +147,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX audit_action ON audit(action);
     """,
     """
+    CREATE TABLE store_meta (
+        name TEXT PRIMARY KEY,          -- key_check, audit_chain, audit_base
+        value TEXT NOT NULL
+    );
+    """,
+    """
     CREATE TABLE retention_state (
         name TEXT PRIMARY KEY,          -- 'newest_seen': the newest row the last purge run saw
         value TEXT NOT NULL,
@@ -136,6 +160,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
 )
+
+log = logging.getLogger(__name__)
+
+# Tables whose rows mean "this database holds data": a key is never made for it.
+_DATA_TABLES = ("confirmations", "visits", "audit", "users", "settings", "store_meta")
+AUDIT_CHAIN_KEYED = "hmac-sha256-v1"  # store_meta.audit_chain once the chain is keyed
 
 
 @dataclass(frozen=True)
@@ -342,22 +372,42 @@ class Store:
         clock: Callable[[], datetime] = utc_now,
         *,
         reserve_bytes: int = 0,
+        anchor_path: Path | None = None,
     ):
-        """`reserve_bytes`: disk held back beside the database for a full disk (sync.reserve)."""
+        """`reserve_bytes`: disk held back beside the database for a full disk (sync.reserve);
+        `anchor_path`: the audit anchor file (default <database>.anchor; none in memory)."""
         self._cipher = cipher
         self._clock = clock
         self._lock = threading.RLock()
+        self._depth = 0  # nested _write blocks; the anchor is written after the outermost
+        self._pending_head: AnchoredHead | None = None  # the head once this block commits
+        self._pending_base: Checkpoint | None = None  # the base once this block commits
+        self._anchor_mode = "append"  # or restart (the file was lost), compact (retention)
+        self._base = Checkpoint()
+        self._audit_count = 0
         self._reserve: DiskReserve | None = None
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        in_memory = str(path) == ":memory:"
+        if not in_memory:
+            _private_files(Path(path))
             self._reserve = DiskReserve(Path(path).parent, reserve_bytes)
         conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db = sqlite_utils.Database(conn)
-        if str(path) != ":memory:":
+        if not in_memory:
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        self._anchor = (
+            None
+            if in_memory
+            else AuditAnchor(anchor_path_of(Path(path), anchor_path), cipher.audit_key)
+        )
+        try:
+            self._migrate()
+            self._check_key()
+            self._key_audit_chain()
+        except BaseException:
+            self.close()
+            raise
 
     # -- schema -----------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -386,21 +436,32 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite_utils.Database]:
-        """One transaction; a full disk rolls it back whole and raises StoreFullError."""
+        """One transaction; a full disk rolls it back whole and raises StoreFullError. The audit
+        anchor is written after the outermost commit."""
         with self._lock:
-            if self._reserve is not None:
+            if self._reserve is not None and self._depth == 0:
                 self._reserve.before_write()
+            self._depth += 1
             try:
                 with self._db.atomic() as db:
                     yield db
-            except (sqlite3.OperationalError, OSError) as exc:
-                if not _disk_full(exc, self._reserve):
-                    raise
-                reserve = self._reserve
-                raise StoreFullError(
-                    reserve.free_bytes() if reserve else -1,
-                    reserve is not None and reserve.held,
-                ) from exc
+            except BaseException as exc:
+                if self._depth == 1:  # rolled back: nothing to anchor
+                    self._pending_head = self._pending_base = None
+                    self._anchor_mode = "append"
+                if isinstance(exc, sqlite3.OperationalError | OSError) and _disk_full(
+                    exc, self._reserve
+                ):
+                    reserve = self._reserve
+                    raise StoreFullError(
+                        reserve.free_bytes() if reserve else -1,
+                        reserve is not None and reserve.held,
+                    ) from exc
+                raise
+            finally:
+                self._depth -= 1
+            if self._depth == 0:
+                self._anchor_head()
 
     def disk_state(self) -> DiskState | None:
         """Free space and the reserve, for the status page (None for an in-memory store)."""
@@ -408,7 +469,46 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
+            if self._anchor is not None:
+                self._anchor.close()
             self._db.close()
+
+    # -- the key check ------------------------------------------------------------------
+    def _meta(self, name: str) -> str | None:
+        row = self._db.execute("SELECT value FROM store_meta WHERE name = ?", [name]).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_meta(self, name: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO store_meta (name, value) VALUES (?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            [name, value],
+        )
+
+    def _check_key(self) -> None:
+        """KeyMismatchError unless this key is the database's: its stored key check, or (for a
+        database from before the check) an encrypted row that must decrypt; then the check is
+        written, so a later open with another key is refused even before any row is read."""
+        with self._lock:
+            stored = self._meta("key_check")
+            if stored is not None:
+                if not self._cipher.is_key_check(stored):
+                    raise KeyMismatchError(
+                        "鍵がこのデータベースのものではありません / "
+                        "the key is not this database's key"
+                    )
+                return
+            sample = _encrypted_sample(self._db)
+            if sample is not None:
+                blob, binding = sample
+                try:
+                    self._cipher.decrypt(blob, binding)
+                except DecryptError as exc:
+                    raise KeyMismatchError(
+                        "鍵で記録を復号できません / the key does not decrypt the stored rows"
+                    ) from exc
+            with self._db.atomic():
+                self._set_meta("key_check", self._cipher.key_check())
 
     # -- visits and confirmations -------------------------------------------------------
     @_reserve_on_full
@@ -949,15 +1049,144 @@ class Store:
             self._append_audit(actor, action, subject, detail)
 
     def _append_audit(self, actor: str, action: str, subject: str, detail: str) -> None:
-        row = self._db.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-        prev = row[0] if row else GENESIS_HASH
+        """Inside a _write block: the entry, keyed and linked; its head is anchored after the
+        outermost block commits."""
+        pending = self._pending_head
+        base = self._pending_base or self._base
+        row = self._db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+        last_id, prev = (int(row[0]), str(row[1])) if row else (base.id, base.hash)
+        entry_id = last_id + 1
         at = self._clock().isoformat()
-        digest = entry_hash(prev, at, actor, action, subject, detail)
-        self._db.execute(
-            "INSERT INTO audit (at, actor, action, subject, detail, prev_hash, hash)"
-            " VALUES (?,?,?,?,?,?,?)",
-            [at, actor, action, subject, detail, prev, digest],
+        digest = entry_hash(
+            self._cipher.audit_key, entry_id, prev, at, actor, action, subject, detail
         )
+        self._db.execute(
+            "INSERT INTO audit (id, at, actor, action, subject, detail, prev_hash, hash)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            [entry_id, at, actor, action, subject, detail, prev, digest],
+        )
+        count = (pending.count if pending is not None else self._audit_count) + 1
+        self._pending_head = AnchoredHead(base.id, entry_id, count, digest)
+
+    def _anchor_head(self) -> None:
+        """After a commit: the new head to the anchor file (fsync'd). A failure to write it is
+        logged, never raised: the entry is committed, and the verifier reports the gap."""
+        head, self._pending_head = self._pending_head, None
+        base, self._pending_base = self._pending_base, None
+        mode, self._anchor_mode = self._anchor_mode, "append"
+        if head is None:
+            return
+        self._audit_count = head.count
+        if base is not None:
+            self._base = base
+        if self._anchor is None:
+            return
+        try:
+            if mode == "restart":
+                self._anchor.start(replace(head, restarted=True))
+            elif mode == "compact":
+                restart = self._anchor.read().restart
+                kept = [restart] if restart is not None and restart.head_id > head.base_id else []
+                self._anchor.rewrite([*kept, head])
+            else:
+                self._anchor.append(head)
+        except OSError as exc:
+            log.error(
+                "監査アンカーを書けません / cannot write the audit anchor %s: %s",
+                self._anchor.path,
+                exc,
+            )
+
+    def _key_audit_chain(self) -> None:
+        """Once per database: key the chain (re-keying an existing one from its first entry,
+        said in the log) and start its anchor. Later opens load the base and the count."""
+        with self._lock:
+            self._pending_base = None
+            self._audit_count = int(self._db.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
+            keyed = self._meta("audit_chain") == AUDIT_CHAIN_KEYED
+            sealed = self._meta("audit_base")
+            self._base = (
+                Checkpoint.unseal(self._cipher.audit_key, sealed) or _lenient_base(sealed)
+                if sealed
+                else Checkpoint()
+            )
+            anchor_there = self._anchor is not None and self._anchor.exists()
+            if keyed:
+                if self._anchor is not None and not anchor_there:
+                    log.error(
+                        "監査アンカーがありません。作り直します / the audit anchor %s is missing;"
+                        " recreating it (the verifier will report from where)",
+                        self._anchor.path,
+                    )
+                    with self._write():
+                        self._anchor_mode = "restart"
+                        self._append_audit(
+                            "system",
+                            "audit.anchor_restarted",
+                            "audit",
+                            f"anchor file missing; recreated after entry {self._last_audit_id()}",
+                        )
+                return
+            anchor_there = self._anchor is not None and self._anchor.holds_heads()
+            if self._anchor is not None and not anchor_there:
+                # Made (empty) before the chain is marked keyed: a crash between the commit and
+                # the first head leaves an anchor, never a keyed chain without one.
+                self._anchor.create_empty()
+            self._rekey(anchor_there)
+
+    def _rekey(self, anchor_there: bool) -> None:
+        key = self._cipher.audit_key
+        legacy_problem = ""
+        rekeyed = 0
+        legacy_prev = GENESIS_HASH
+        prev = GENESIS_HASH
+        with self._write():
+            last_id = 0
+            while True:
+                rows = self._db.execute(
+                    "SELECT id, at, actor, action, subject, detail, prev_hash, hash FROM audit"
+                    " WHERE id > ? ORDER BY id LIMIT ?",
+                    [last_id, _AUDIT_VERIFY_SLICE],
+                ).fetchall()
+                if not rows:
+                    break
+                for row in rows:
+                    old = AuditEntry(*row)
+                    if not legacy_problem:
+                        expected = legacy_entry_hash(
+                            old.prev_hash, old.at, old.actor, old.action, old.subject, old.detail
+                        )
+                        if old.hash != expected:
+                            legacy_problem = f"legacy chain: contents changed at id {old.id}"
+                        elif old.prev_hash != legacy_prev:
+                            legacy_problem = f"legacy chain: link broken at id {old.id}"
+                        legacy_prev = old.hash
+                    new = keyed_hash_of(key, replace(old, prev_hash=prev))
+                    self._db.execute(
+                        "UPDATE audit SET prev_hash = ?, hash = ? WHERE id = ?",
+                        [prev, new, old.id],
+                    )
+                    prev = new
+                    last_id = old.id
+                    rekeyed += 1
+            self._set_meta("audit_chain", AUDIT_CHAIN_KEYED)
+            self._set_meta("audit_base", Checkpoint().seal(key))
+            if rekeyed or anchor_there:
+                detail = f"re-keyed {rekeyed} entries from the first (HMAC-SHA256)"
+                detail += (
+                    f"; {legacy_problem} before keying" if legacy_problem else "; legacy chain held"
+                )
+                if anchor_there:
+                    detail += "; an anchor file existed already (the chain's marker was removed)"
+                self._append_audit("system", "audit.chain_keyed", "audit", detail)
+            else:
+                self._pending_head = AnchoredHead(0, 0, 0, GENESIS_HASH)
+        if legacy_problem:
+            log.error("監査ログ / audit log: %s (recorded when keying the chain)", legacy_problem)
+
+    def _last_audit_id(self) -> int:
+        row = self._db.execute("SELECT MAX(id) FROM audit").fetchone()
+        return int(row[0]) if row and row[0] is not None else self._base.id
 
     def audit_entries(self, limit: int = 1000) -> list[AuditEntry]:
         with self._lock:
@@ -971,15 +1200,29 @@ class Store:
         return self.verify_audit_detail().first_bad_id
 
     def verify_audit_detail(self) -> AuditVerdict:
-        """The whole chain from the genesis: how many entries hold, the first that does not, why.
+        """The whole chain from its base, keyed, and against the head in the anchor file: how
+        many entries hold, the first that does not, why.
 
         Read in slices so a five-year log neither fills the memory nor holds the lock (and so
-        the card flow) for the whole check; entries appended meanwhile are checked too.
+        the card flow) for the whole check; entries appended meanwhile are checked too. The
+        anchor is read first: every head it names was committed before the entries are read.
         """
-        chain = ChainCheck()
-        last_id = 0
+        while True:
+            verdict = self._verify_from_base()
+            if verdict is not None:
+                return verdict  # else retention moved the base meanwhile: again from the new one
+
+    def _verify_from_base(self) -> AuditVerdict | None:
+        with self._lock:
+            anchor = self._anchor.read() if self._anchor is not None else None
+            sealed = self._meta("audit_base")
+        base = _sealed_base(self._cipher.audit_key, sealed)
+        chain = ChainCheck(self._cipher.audit_key, base, anchor)
+        last_id = base.id if base is not None else 0
         while True:
             with self._lock:
+                if self._meta("audit_base") != sealed:
+                    return None
                 rows = self._db.execute(
                     "SELECT id, at, actor, action, subject, detail, prev_hash, hash FROM audit"
                     " WHERE id > ? ORDER BY id LIMIT ?",
@@ -991,6 +1234,60 @@ class Store:
                 if not chain.feed(AuditEntry(*row)):
                     return chain.verdict()
                 last_id = row[0]
+
+    def purge_audit_before(self, before: datetime, *, actor: str) -> int:
+        """Remove the oldest entries written before `before`, as a prefix of the chain (never
+        the newest entry); the last one removed becomes the signed checkpoint the first kept
+        entry links to, and the anchor file is rewritten to the new head. How many went."""
+        if before.tzinfo is None:
+            raise ValueError("aware datetime required")
+        bound = before.astimezone(UTC).isoformat()
+        key = self._cipher.audit_key
+        # Removing entries and rewriting the anchor would also remove the evidence of any
+        # tampering: a chain that does not verify is kept whole for an admin to look at.
+        verdict = self.verify_audit_detail()
+        if not verdict.ok:
+            log.error(
+                "監査ログの保存期間処理を見送りました / audit retention skipped: the chain does not"
+                " verify at entry %s: %s",
+                verdict.first_bad_id,
+                verdict.reason,
+            )
+            self.audit(
+                actor,
+                "audit.retention_skipped",
+                "audit",
+                f"the chain does not verify at id={verdict.first_bad_id}",
+            )
+            return 0
+        with self._write() as db:
+            newest = self._last_audit_id()
+            row = db.execute(
+                "SELECT MIN(id) FROM audit WHERE julianday(at) >= julianday(?)", [bound]
+            ).fetchone()
+            first_kept = int(row[0]) if row[0] is not None else newest
+            last_removed = min(first_kept, newest) - 1
+            if last_removed <= self._base.id:
+                return 0
+            found = db.execute("SELECT hash FROM audit WHERE id = ?", [last_removed]).fetchone()
+            if found is None:  # a hole in the chain: leave it to the verifier to report
+                return 0
+            removed = int(db.execute("DELETE FROM audit WHERE id <= ?", [last_removed]).rowcount)
+            checkpoint = Checkpoint(last_removed, str(found[0]))
+            self._set_meta("audit_base", checkpoint.seal(key))
+            head = db.execute("SELECT hash FROM audit WHERE id = ?", [newest]).fetchone()
+            self._pending_base = checkpoint
+            self._pending_head = AnchoredHead(
+                checkpoint.id, newest, self._audit_count - removed, str(head[0])
+            )
+            self._anchor_mode = "compact"
+            self._append_audit(
+                actor,
+                "audit.retention",
+                "audit",
+                f"removed={removed} through id={last_removed} before={bound}",
+            )
+        return removed
 
     # -- settings saved on the admin page (validated by device.config before saving) ---------
     def stored_settings(self) -> dict[str, str]:
@@ -1106,3 +1403,147 @@ def _cache_binding(confirmation_id: int, kind: str) -> str:
 def _statements(script: str) -> list[str]:
     lines = [line.split("--", 1)[0] for line in script.splitlines()]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def anchor_path_of(database: Path, anchor_path: Path | None = None) -> Path:
+    """Where a database's audit anchor lives: beside it, <database>.anchor, unless given."""
+    return anchor_path if anchor_path is not None else database.with_name(database.name + ".anchor")
+
+
+def holds_data(path: Path) -> bool:
+    """Whether a database file has anything in it that a new key would lose (read-only; a file
+    that cannot be read counts as holding data)."""
+    if not path.exists():
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    except sqlite3.Error:
+        return True
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        return any(
+            conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
+            for table in _DATA_TABLES
+            if table in tables
+        )
+    except sqlite3.Error:
+        return True
+    finally:
+        conn.close()
+
+
+def verify_audit_file(
+    path: Path,
+    cipher: FieldCipher,
+    *,
+    anchor_path: Path | None = None,
+    busy_timeout_s: float = 30.0,
+) -> AuditVerdict:
+    """Check a database's audit chain from another process while the appliance writes to it.
+
+    Read-only (never a write lock, nothing written, no migration), with a busy timeout, from
+    one snapshot: a read transaction sees the chain as it was at one commit. The anchor is read
+    before the snapshot starts, so the head it names is inside the snapshot.
+    KeyMismatchError when the key is not the database's; AuditUncheckable when it cannot tell.
+    """
+    try:
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, timeout=busy_timeout_s, isolation_level=None
+        )
+    except sqlite3.Error as exc:
+        raise AuditUncheckable(f"データベースを開けません / cannot open {path}: {exc}") from exc
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "store_meta" not in tables or "audit" not in tables:
+            raise AuditUncheckable(_NOT_MIGRATED)
+        meta = dict(conn.execute("SELECT name, value FROM store_meta").fetchall())
+        stored = meta.get("key_check")
+        if stored is not None and not cipher.is_key_check(str(stored)):
+            raise KeyMismatchError("鍵がこのデータベースのものではありません / wrong key")
+        if meta.get("audit_chain") != AUDIT_CHAIN_KEYED or stored is None:
+            raise AuditUncheckable(_NOT_MIGRATED)
+        key = cipher.audit_key
+        anchor: AnchorReading = AuditAnchor(anchor_path_of(path, anchor_path), key).read()
+        conn.execute("BEGIN")  # one snapshot from the first read to COMMIT
+        row = conn.execute("SELECT value FROM store_meta WHERE name = 'audit_base'").fetchone()
+        base = _sealed_base(key, None if row is None else str(row[0]))
+        chain = ChainCheck(key, base, anchor)
+        last_id = base.id if base is not None else 0
+        while chain.broken is None:
+            rows = conn.execute(
+                "SELECT id, at, actor, action, subject, detail, prev_hash, hash FROM audit"
+                " WHERE id > ? ORDER BY id LIMIT ?",
+                [last_id, _AUDIT_VERIFY_SLICE],
+            ).fetchall()
+            if not rows:
+                break
+            for entry in rows:
+                if not chain.feed(AuditEntry(*entry)):
+                    break
+                last_id = entry[0]
+        conn.execute("COMMIT")
+        return chain.verdict()
+    except sqlite3.Error as exc:
+        raise AuditUncheckable(f"読み取れません / could not read {path}: {exc}") from exc
+    finally:
+        conn.close()
+
+
+_NOT_MIGRATED = (
+    "このデータベースはまだ新しい形式になっていません。一度 onshi run で起動してください / "
+    "this database has not been opened by this version yet: start the appliance once (onshi run)"
+)
+
+
+def _sealed_base(key: bytes, sealed: str | None) -> Checkpoint | None:
+    """The chain's base, or None when its seal does not hold (or it was removed)."""
+    return Checkpoint.unseal(key, sealed) if sealed else None
+
+
+def _lenient_base(sealed: str) -> Checkpoint:
+    """The base as written, seal unchecked: appends go on; the verifier reports the seal."""
+    parts = sealed.split()
+    return (
+        Checkpoint(int(parts[0]), parts[1])
+        if len(parts) == 3 and parts[0].isdigit()
+        else Checkpoint()
+    )
+
+
+def _encrypted_sample(db: sqlite_utils.Database) -> tuple[bytes, str] | None:
+    """One encrypted value and its row binding, to tell whether a key is the database's."""
+    row = db.execute("SELECT file_id, enc_result FROM confirmations LIMIT 1").fetchone()
+    if row is not None:
+        return bytes(row[1]), f"confirmations.enc_result:{row[0]}"
+    row = db.execute(
+        "SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL LIMIT 1"
+    ).fetchone()
+    if row is not None:
+        return bytes(row[1]), _totp_binding(int(row[0]))
+    row = db.execute(
+        "SELECT confirmation_id, kind, enc_data FROM clinical_cache LIMIT 1"
+    ).fetchone()
+    if row is not None:
+        return bytes(row[2]), _cache_binding(int(row[0]), str(row[1]))
+    return None
+
+
+def _private_files(path: Path) -> None:
+    """The database's directory 0700 and its files 0600, whatever the umask: made so, and
+    narrowed when an older version left them wider."""
+    directory = path.parent
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.chmod(directory, 0o700)
+    except PermissionError:
+        log.warning("cannot make %s private (0700): not its owner", directory)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    # SQLite gives -wal and -shm the database file's mode when it creates them.
+    for suffix in ("-wal", "-shm", ".anchor"):
+        other = path.with_name(path.name + suffix)
+        if other.exists():
+            os.chmod(other, 0o600)

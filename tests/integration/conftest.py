@@ -120,7 +120,7 @@ def desk_factory(
         staff_timeout_s: float = 20.0,
         **central_kwargs: Any,
     ) -> Desk:
-        store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.load_or_create(tmp_path / "k")))
+        store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.generate()))
         client = central_client(sim_pki, central_url or central_server.url, **central_kwargs)
         bus = EventBus()
         inputs = VisitInputs()

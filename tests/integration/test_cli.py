@@ -187,9 +187,7 @@ def test_admin_create_user_with_password_on_stdin(tmp_path: Path) -> None:
     )
     assert bad_config.returncode == 78
 
-    store = Store(
-        tmp_path / "onshi.db", FieldCipher(FieldKeys.load_or_create(tmp_path / "store.key"))
-    )
+    store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.load(tmp_path / "store.key")))
     try:
         accounts = Accounts(store)
         assert accounts.count_users() == 1
@@ -279,7 +277,7 @@ def test_demo_starts_everything_and_ctrl_c_stops_it(pcscd: list[str], tmp_path: 
 
 def test_audit_verify_clean_then_a_tampered_copy(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    keys = FieldKeys.load_or_create(data / "store.key")
+    keys = FieldKeys.create(data / "store.key")
     store = Store(data / "onshi.db", FieldCipher(keys))
     for i in range(6):
         store.audit("tester", "login.success", f"user:u{i}", f"n={i}")
@@ -309,16 +307,9 @@ def test_audit_verify_clean_then_a_tampered_copy(tmp_path: Path) -> None:
     assert "audit entry id 4" in broken.stderr and "deleted, inserted or reordered" in broken.stderr
     assert "2 entries before it hold" in broken.stderr
 
-    # the verification itself is in the log: the clean run is entry 7 of the original
+    # the command only reads (beside a running appliance): nothing was added to the log
     again = verify(data)
-    assert again.returncode == 0 and again.stdout.startswith("OK 7 entries")
-    check = Store(data / "onshi.db", FieldCipher(FieldKeys.load_or_create(data / "store.key")))
-    try:
-        last = check.audit_search(limit=1)[0]
-        assert last.action == "audit.verify" and last.detail == "ok entries=7"
-        assert last.actor.startswith("cli:")
-    finally:
-        check.close()
+    assert again.returncode == 0 and again.stdout.startswith("OK 6 entries")
 
     missing = verify(tmp_path / "nowhere")
     assert missing.returncode == 78 and "no database" in missing.stderr

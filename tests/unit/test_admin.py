@@ -464,6 +464,20 @@ def test_verify_button_reports_and_is_audited(admin: Admin, tmp_path: Path) -> N
     assert "broken at id=2" in [a for a in admin.actions() if a[1] == "audit.verify"][-1][3]
 
 
+def test_verify_button_reports_removed_newest_entries(admin: Admin, tmp_path: Path) -> None:
+    import sqlite3
+
+    admin.post("/admin/audit/verify")  # a few entries, each anchored
+    conn = sqlite3.connect(tmp_path / "onshi.db")
+    with conn:
+        newest = conn.execute("SELECT MAX(id) FROM audit").fetchone()[0]
+        conn.execute("DELETE FROM audit WHERE id = ?", (newest,))
+    conn.close()
+    html = admin.post("/admin/audit/verify").get_data(as_text=True)
+    assert f"{newest} 番の記録で連鎖が切れています" in html
+    assert "the newest entries were removed" in html
+
+
 # -- status ------------------------------------------------------------------------------
 def test_status_page_and_json(admin: Admin) -> None:
     html = admin.client.get("/admin/status").get_data(as_text=True)

@@ -109,3 +109,45 @@ def test_retention_runs_daily_and_soon_after_start() -> None:
         assert timedelta(0) < first <= timedelta(seconds=job.first_after_s + 1)
     finally:
         jobs.stop()
+
+
+class AuditConfig:
+    audit_retention_days = 1827
+
+
+def test_audit_retention_removes_entries_past_five_years_and_the_chain_holds(
+    tmp_path: Path,
+) -> None:
+    now = [datetime(2021, 3, 1, 9, 0, tzinfo=UTC)]
+    store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.generate()), clock=lambda: now[0])
+    for day in range(3):
+        now[0] = datetime(2021, 3, 1 + day, 9, 0, tzinfo=UTC)
+        store.audit("admin", "login.success", f"user:{day}")
+    jobs = Jobs(services(store=store, config=AuditConfig()), trust(lambda: now[0]))
+    now[0] = datetime(2021, 3, 2, 9, 0, 1, tzinfo=UTC) + timedelta(days=1827)
+    assert jobs.run_now("purge_audit") == 2  # 1 and 2 March; 3 March is kept
+    assert [e.action for e in store.audit_entries()] == ["audit.retention", "login.success"]
+    assert store.verify_audit_detail().ok
+    assert jobs.run_now("purge_audit") == 0
+    store.close()
+
+
+def test_audit_retention_waits_for_a_trusted_clock(tmp_path: Path) -> None:
+    now = [datetime(2021, 3, 1, 9, 0, tzinfo=UTC)]
+    store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.generate()), clock=lambda: now[0])
+    store.audit("admin", "login.success", "user:1")
+    unsynchronised = ClockTrust(tolerance_s=30, wall=lambda: now[0], synchronised=lambda: False)
+    jobs = Jobs(services(store=store, config=AuditConfig()), unsynchronised)
+    now[0] += timedelta(days=3 * 1827)  # a clock far ahead, not synchronised
+    assert jobs.run_now("purge_audit") == 0
+    assert [e.action for e in store.audit_entries()] == ["login.success"]
+    store.close()
+
+
+def test_audit_retention_is_a_setting_with_a_range() -> None:
+    from device.config import load_config
+
+    assert load_config(None, environ={}).audit_retention_days == 1827
+    for bad in ("30", "99999", "nan", "-1"):
+        with pytest.raises(Exception, match="audit_retention_days"):
+            load_config(None, environ={"ONSHI_AUDIT_RETENTION_DAYS": bad})

@@ -56,9 +56,14 @@ def answer(file_id: str, validity: str = "1", consents: tuple[ConsentState, ...]
     )
 
 
+def keys_at(path: Path) -> FieldKeys:
+    """The test's key file: made on first use, read after."""
+    return FieldKeys.load(path) if path.exists() else FieldKeys.create(path)
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.load_or_create(tmp_path / "key")))
+    return Store(tmp_path / "onshi.db", FieldCipher(keys_at(tmp_path / "key")))
 
 
 def test_answer_round_trip_and_lookups(store: Store) -> None:
@@ -101,7 +106,7 @@ def test_a_value_moved_to_another_row_does_not_decrypt(store: Store, tmp_path: P
     )
     db.commit()
     db.close()
-    reopened = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.load_or_create(tmp_path / "key")))
+    reopened = Store(tmp_path / "onshi.db", FieldCipher(keys_at(tmp_path / "key")))
     with pytest.raises(DecryptError):
         reopened.confirmation(b.id)
 
@@ -144,10 +149,10 @@ def test_visit_and_confirmation_in_one_transaction(store: Store) -> None:
 
 
 def test_migrations_run_once(tmp_path: Path) -> None:
-    keys = FieldKeys.load_or_create(tmp_path / "key")
+    keys = keys_at(tmp_path / "key")
     Store(tmp_path / "db", FieldCipher(keys)).close()
     again = Store(tmp_path / "db", FieldCipher(keys))
-    assert again.schema_version == len(MIGRATIONS) == 4
+    assert again.schema_version == len(MIGRATIONS) == 5
 
 
 def test_audit_chain_names_the_first_tampered_entry(store: Store, tmp_path: Path) -> None:
@@ -159,28 +164,36 @@ def test_audit_chain_names_the_first_tampered_entry(store: Store, tmp_path: Path
     db.execute("UPDATE audit SET actor = 'mallory' WHERE id = 3")
     db.commit()
     db.close()
-    reopened = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.load_or_create(tmp_path / "key")))
+    reopened = Store(tmp_path / "onshi.db", FieldCipher(keys_at(tmp_path / "key")))
     assert reopened.verify_audit() == 3
 
 
 def test_key_file_is_private_and_checked(tmp_path: Path) -> None:
     path = tmp_path / "key"
-    FieldKeys.load_or_create(path)
+    with pytest.raises(KeyFileError, match="no key file"):
+        FieldKeys.load(path)
+    made = FieldKeys.create(path)
     assert path.stat().st_mode & 0o777 == 0o600
+    assert FieldKeys.load(path) == made
+    with pytest.raises(FileExistsError):
+        FieldKeys.create(path)  # never over a key that exists
     path.chmod(0o644)
     with pytest.raises(KeyFileError, match="chmod 600"):
-        FieldKeys.load_or_create(path)
+        FieldKeys.load(path)
     path.chmod(0o600)
     path.write_bytes(b"short")
     with pytest.raises(KeyFileError, match="wrong size"):
-        FieldKeys.load_or_create(path)
+        FieldKeys.load(path)
 
 
 def test_a_version_1_database_migrates_and_keeps_its_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    keys = FieldKeys.load_or_create(tmp_path / "key")
+    keys = keys_at(tmp_path / "key")
     monkeypatch.setattr(sync.store, "MIGRATIONS", MIGRATIONS[:1])
+    # version 1 had no key check and an unkeyed chain
+    monkeypatch.setattr(Store, "_check_key", lambda self: None)
+    monkeypatch.setattr(Store, "_key_audit_chain", lambda self: None)
     old = Store(tmp_path / "db", FieldCipher(keys))
     assert old.schema_version == 1
     now = utc_now()
@@ -193,7 +206,7 @@ def test_a_version_1_database_migrates_and_keeps_its_rows(
         file_id="f1", raw_result=answer("f1"), kind="card", method="pin", actor="reader"
     )
     old.close()
-    monkeypatch.setattr(sync.store, "MIGRATIONS", MIGRATIONS)
+    monkeypatch.undo()
 
     new = Store(tmp_path / "db", FieldCipher(keys))
     assert new.schema_version == len(MIGRATIONS)
@@ -288,7 +301,7 @@ def test_clinical_cache_is_encrypted_bound_and_expires(store: Store, tmp_path: P
     )
     db.commit()
     db.close()
-    reopened = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.load_or_create(tmp_path / "key")))
+    reopened = Store(tmp_path / "onshi.db", FieldCipher(keys_at(tmp_path / "key")))
     with pytest.raises(DecryptError):
         reopened.clinical_cache(b.id, "drug", t0)
 
