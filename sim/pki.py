@@ -190,17 +190,15 @@ def _cn(common_name: str) -> x509.Name:
 def _ensure_ca(cert_path: Path, key_path: Path, name: x509.Name, now: datetime) -> _Ca:
     """The CA under this name, valid around now. One that no longer covers now ± TLS_SLACK
     is signed again with the same key, so what it issued still chains to it."""
-    key = None
-    if cert_path.exists() and key_path.exists():
+    key = _load_key(key_path) if key_path.exists() else _new_key(key_path)
+    if cert_path.exists():
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        key = _load_key(key_path)
-        if cert.subject == name and cert.public_key() == key.public_key():
-            if _covers(cert, now - TLS_SLACK, now + TLS_SLACK + RENEW_MARGIN):
-                return _Ca(cert, key)
-        else:
-            key = None
-    if key is None:
-        key = _new_key(key_path)
+        if (
+            cert.subject == name
+            and cert.public_key() == key.public_key()
+            and _covers(cert, now - TLS_SLACK, now + TLS_SLACK + RENEW_MARGIN)
+        ):
+            return _Ca(cert, key)
     public = key.public_key()
     cert = (
         x509.CertificateBuilder()
