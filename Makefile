@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # nothing where systemd or pcscd is not running; the tests and the demo then start their own).
 APT_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev gcc python3-dev python3-venv chromium fonts-noto-cjk opensc
 
-.PHONY: setup apt venv demo run test test-fast drills bench lint clean
+.PHONY: setup apt venv demo run test test-fast test-shifted drills bench lint clean
 
 setup: apt venv
 
@@ -44,6 +44,12 @@ test: setup
 
 test-fast: venv
 	$(BIN)/pytest -p no:cacheprovider tests/unit
+
+# The unit tier again with Python's clock 400 days ahead and 35 days back (time-machine; OpenSSL
+# and child processes keep the real time): no test may depend on today's date.
+test-shifted: venv
+	$(BIN)/pytest -p no:cacheprovider tests/unit --clock-shift-days 400
+	$(BIN)/pytest -p no:cacheprovider tests/unit --clock-shift-days -35
 
 # The fault drills and fuzzers with a larger budget than the suite gives them.
 drills: setup

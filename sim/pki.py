@@ -2,7 +2,15 @@
 
 Built into a directory and reused: key generation is the slow part, so only what is missing
 or no longer fits (wrong issuer, validity that no longer matches the scenario, another
-medical institution code) is made again. Private keys are unencrypted PEM files, mode 0600.
+medical institution code) is made again, and a certificate made again keeps its key.
+Private keys are unencrypted PEM files, mode 0600.
+
+Every validity is relative to the `now` the PKI is built at (the caller's clock): card
+certificates mean what their scenario says to a central whose clock reads about that `now`
+(valid ones valid, expired ones expired a year ago). The certificates used for real TLS (the
+central's server certificate, the device certificate and their CAs) are checked by OpenSSL
+against the machine's real clock, which a test that moves Python's clock does not move, so
+they cover TLS_SLACK and more either side of `now`.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ import os
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -25,14 +33,20 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from sim.population import Person
 from sync.challenge import signed_payload
+from sync.clock import utc_now
 
 JPKI_AUTH_POLICY = "1.2.392.200149.8.5.1.3.30"
 CARD_LIFETIME = timedelta(days=5 * 365)
-EXPIRED_NOT_BEFORE = datetime(2020, 4, 1, tzinfo=UTC)
-EXPIRED_NOT_AFTER = datetime(2025, 3, 31, 14, 59, 59, tzinfo=UTC)
-CA_NOT_BEFORE = datetime(2023, 1, 1, tzinfo=UTC)
-CA_NOT_AFTER = datetime(2043, 1, 1, tzinfo=UTC)
+CARD_BACKDATE = timedelta(days=1)  # a valid card was issued the day before `now`
+EXPIRED_AGO = timedelta(days=365)  # an expired card lapsed this long before `now`
 RENEW_MARGIN = timedelta(days=30)  # a leaf this close to expiry is reissued
+# OpenSSL checks TLS certificates against the real clock while Python's may be moved (pytest
+# --clock-shift-days, up to a year either way): a TLS certificate is only used while it covers
+# `now` ± TLS_SLACK, and a new one covers twice that before `now`, so it is not remade daily.
+TLS_SLACK = timedelta(days=366)
+TLS_LIFETIME = timedelta(days=5 * 365)
+CA_BACKDATE = timedelta(days=10 * 365)
+CA_LIFETIME = timedelta(days=20 * 365)
 
 JPKI_ROOT_NAME = x509.Name(
     [
@@ -98,32 +112,42 @@ def pki_paths(root: Path) -> PkiPaths:
 
 
 def build_pki(
-    root: Path, people: Sequence[Person], medical_institution_code: str = "1312345670"
+    root: Path,
+    people: Sequence[Person],
+    medical_institution_code: str = "1312345670",
+    *,
+    now: datetime | None = None,
 ) -> PkiPaths:
+    """Make or refresh the PKI under root for these people, valid at `now` (default: the
+    current time); see the module text for the windows."""
     paths = pki_paths(root)
     (root / "cards").mkdir(parents=True, exist_ok=True)
-    now = datetime.now(UTC)
+    at = now if now is not None else utc_now()
 
-    jpki = _ensure_ca(paths.jpki_root_cert, paths.jpki_root_key, JPKI_ROOT_NAME)
-    central = _ensure_ca(paths.central_ca_cert, paths.central_ca_key, _cn("onshi test central CA"))
-    device_ca = _ensure_ca(paths.device_ca_cert, paths.device_ca_key, _cn("onshi test device CA"))
+    jpki = _ensure_ca(paths.jpki_root_cert, paths.jpki_root_key, JPKI_ROOT_NAME, at)
+    central = _ensure_ca(
+        paths.central_ca_cert, paths.central_ca_key, _cn("onshi test central CA"), at
+    )
+    device_ca = _ensure_ca(
+        paths.device_ca_cert, paths.device_ca_key, _cn("onshi test device CA"), at
+    )
 
-    server_ok = _leaf_fits(paths.central_server_cert, central, now)
+    server_ok = _leaf_fits(paths.central_server_cert, central, at, slack=TLS_SLACK)
     _ensure_leaf(
         paths.central_server_cert,
         paths.central_server_key,
         server_ok,
-        lambda key: _server_cert(key, central, now),
+        lambda key: _server_cert(key, central, at),
     )
     device_ok = (
-        _leaf_fits(paths.device_cert, device_ca, now)
+        _leaf_fits(paths.device_cert, device_ca, at, slack=TLS_SLACK)
         and _common_name(paths.device_cert) == medical_institution_code
     )
     _ensure_leaf(
         paths.device_cert,
         paths.device_key,
         device_ok,
-        lambda key: _device_cert(key, device_ca, medical_institution_code, now),
+        lambda key: _device_cert(key, device_ca, medical_institution_code, at),
     )
 
     revoked: list[str] = []
@@ -132,12 +156,12 @@ def build_pki(
             continue
         expired = p.card_status == "expired"
         cert_path = paths.card_cert(p.id)
-        fits = _leaf_fits(cert_path, jpki, now, want_expired=expired)
+        fits = _leaf_fits(cert_path, jpki, at, want_expired=expired)
         _ensure_leaf(
             cert_path,
             paths.card_key(p.id),
             fits,
-            partial(_card_cert, ca=jpki, now=now, expired=expired),
+            partial(_card_cert, ca=jpki, now=at, expired=expired),
             der=True,
         )
         if p.card_status == "revoked":
@@ -163,13 +187,18 @@ def _cn(common_name: str) -> x509.Name:
     )
 
 
-def _ensure_ca(cert_path: Path, key_path: Path, name: x509.Name) -> _Ca:
-    if cert_path.exists() and key_path.exists():
+def _ensure_ca(cert_path: Path, key_path: Path, name: x509.Name, now: datetime) -> _Ca:
+    """The CA under this name, valid around now. One that no longer covers now ± TLS_SLACK
+    is signed again with the same key, so what it issued still chains to it."""
+    key = _load_key(key_path) if key_path.exists() else _new_key(key_path)
+    if cert_path.exists():
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        key = _load_key(key_path)
-        if cert.subject == name and cert.public_key() == key.public_key():
+        if (
+            cert.subject == name
+            and cert.public_key() == key.public_key()
+            and _covers(cert, now - TLS_SLACK, now + TLS_SLACK + RENEW_MARGIN)
+        ):
             return _Ca(cert, key)
-    key = _new_key(key_path)
     public = key.public_key()
     cert = (
         x509.CertificateBuilder()
@@ -177,8 +206,8 @@ def _ensure_ca(cert_path: Path, key_path: Path, name: x509.Name) -> _Ca:
         .issuer_name(name)
         .public_key(public)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(CA_NOT_BEFORE)
-        .not_valid_after(CA_NOT_AFTER)
+        .not_valid_before(now - CA_BACKDATE)
+        .not_valid_after(now + CA_LIFETIME)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_ca_key_usage(), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
@@ -188,8 +217,19 @@ def _ensure_ca(cert_path: Path, key_path: Path, name: x509.Name) -> _Ca:
     return _Ca(cert, key)
 
 
-def _leaf_fits(cert_path: Path, ca: _Ca, now: datetime, want_expired: bool = False) -> bool:
-    """Whether an existing leaf is still issued by ca and has the validity the scenario needs."""
+def _covers(cert: x509.Certificate, start: datetime, end: datetime) -> bool:
+    return cert.not_valid_before_utc <= start and cert.not_valid_after_utc > end
+
+
+def _leaf_fits(
+    cert_path: Path,
+    ca: _Ca,
+    now: datetime,
+    want_expired: bool = False,
+    slack: timedelta = timedelta(0),
+) -> bool:
+    """Whether an existing leaf is still issued by ca and has the validity the scenario needs:
+    expired before now, or valid from now - slack until past now + slack + RENEW_MARGIN."""
     if not cert_path.exists():
         return False
     data = cert_path.read_bytes()
@@ -204,7 +244,7 @@ def _leaf_fits(cert_path: Path, ca: _Ca, now: datetime, want_expired: bool = Fal
         return False
     if want_expired:
         return cert.not_valid_after_utc < now
-    return cert.not_valid_after_utc > now + RENEW_MARGIN and cert.not_valid_before_utc <= now
+    return _covers(cert, now - slack, now + slack + RENEW_MARGIN)
 
 
 def _ensure_leaf(
@@ -257,9 +297,9 @@ def _card_cert(key: rsa.RSAPrivateKey, ca: _Ca, now: datetime, expired: bool) ->
     # The subject is only an opaque id: the holder is known by issuer + serial, never by name.
     subject = _cn(secrets.token_hex(16).upper())
     not_before, not_after = (
-        (EXPIRED_NOT_BEFORE, EXPIRED_NOT_AFTER)
+        (now - EXPIRED_AGO - CARD_LIFETIME, now - EXPIRED_AGO)
         if expired
-        else (now - timedelta(days=1), now + CARD_LIFETIME)
+        else (now - CARD_BACKDATE, now + CARD_LIFETIME)
     )
     policy = x509.PolicyInformation(x509.ObjectIdentifier(JPKI_AUTH_POLICY), None)
     return (
@@ -275,7 +315,7 @@ def _server_cert(key: rsa.RSAPrivateKey, ca: _Ca, now: datetime) -> x509.Certifi
         [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
     )
     return (
-        _leaf_builder(_cn("localhost"), key, ca, now - timedelta(days=1), now + CARD_LIFETIME)
+        _leaf_builder(_cn("localhost"), key, ca, now - 2 * TLS_SLACK, now + TLS_LIFETIME)
         .add_extension(_leaf_key_usage(encipherment=True), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(san, critical=False)
@@ -288,7 +328,7 @@ def _device_cert(
 ) -> x509.Certificate:
     subject = _cn(medical_institution_code)
     return (
-        _leaf_builder(subject, key, ca, now - timedelta(days=1), now + CARD_LIFETIME)
+        _leaf_builder(subject, key, ca, now - 2 * TLS_SLACK, now + TLS_LIFETIME)
         .add_extension(_leaf_key_usage(encipherment=True), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .sign(ca.key, hashes.SHA256())

@@ -5,13 +5,16 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 VPCD_READERS = ("Virtual PCD 00 00", "Virtual PCD 00 01")
 DRILL_BUDGETS = {"small": 1, "large": 10}  # tests/drills: the suite's budget and `make drills`
+_CLOCK_SHIFT = pytest.StashKey[Any]()  # the running time_machine.travel, when shifted
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -24,6 +27,39 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="small",
         help="how hard the drills and fuzzers work (small in the suite, large in make drills)",
     )
+    parser.addoption(
+        "--clock-shift-days",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run with Python's wall clock moved N days (negative: back); monotonic clocks, "
+        "OpenSSL and child processes keep the real time",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    days = config.getoption("clock_shift_days")
+    if days:
+        import time_machine
+
+        # tick=True: the shifted clock keeps running, so timeouts and ages still pass.
+        travel = time_machine.travel(timedelta(days=days), tick=True)
+        travel.start()
+        config.stash[_CLOCK_SHIFT] = travel
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    travel = config.stash.get(_CLOCK_SHIFT, None)
+    if travel is not None:
+        travel.stop()
+        del config.stash[_CLOCK_SHIFT]
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    days = config.getoption("clock_shift_days")
+    if not days:
+        return None
+    return f"clock shifted {days:+d} days: Python's clock reads {datetime.now(UTC):%Y-%m-%d %H:%M}Z"
 
 
 def _readers() -> list[str] | None:
@@ -99,11 +135,39 @@ def pcscd() -> Iterator[Pcscd]:
 
 @pytest.fixture(scope="session")
 def sim_pki(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """One test PKI for the whole run (key generation is the slow part)."""
+    """One test PKI for the whole run, valid at the run's clock (key generation is the slow
+    part)."""
     from sim.pki import build_pki
     from sim.population import population
 
     return build_pki(tmp_path_factory.mktemp("pki"), population())
+
+
+@pytest.fixture(scope="session")
+def pki_at(sim_pki, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """pki_at(instant): the test PKI as built at that instant, for tests that fix the date
+    (the session PKI's keys, certificates signed again where their validity must differ)."""
+    from sim.pki import build_pki
+    from sim.population import population
+
+    built: dict[datetime, Any] = {}
+
+    def at(instant: datetime) -> Any:
+        if instant not in built:
+            root = tmp_path_factory.mktemp(f"pki-{instant:%Y%m%dT%H%M}")
+            shutil.copytree(sim_pki.root, root, dirs_exist_ok=True)
+            built[instant] = build_pki(root, population(), now=instant)
+        return built[instant]
+
+    return at
+
+
+@pytest.fixture(scope="session")
+def openssl_now(request: pytest.FixtureRequest) -> Callable[[], datetime]:
+    """The time OpenSSL checks certificates against: the real clock, which --clock-shift-days
+    does not move. For tests that make a certificate at a given time and use it in real TLS."""
+    shift = timedelta(days=request.config.getoption("clock_shift_days"))
+    return lambda: datetime.now(UTC) - shift
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ clients without a certificate issued by the device CA.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -58,7 +57,7 @@ def create_app(service: CentralService) -> Flask:
 
     @app.get("/v1/time")
     def now() -> Response:
-        return jsonify({"now": datetime.now(UTC).isoformat()})
+        return jsonify({"now": service.clock().isoformat()})
 
     @app.get("/v1/health")
     def health() -> Response:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import signal
 import ssl
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from types import FrameType
 
 from cheroot.ssl.builtin import BuiltinSSLAdapter
@@ -15,6 +16,7 @@ from sim.central.app import create_app
 from sim.central.service import CentralService
 from sim.pki import PkiPaths
 from sim.population import Person
+from sync.clock import utc_now
 
 
 def server_tls_context(pki: PkiPaths) -> ssl.SSLContext:
@@ -36,8 +38,9 @@ class CentralServer:
         latency_s: float = 0.0,
         people: Sequence[Person] | None = None,
         threads: int = 8,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.service = CentralService(pki, people, latency_s=latency_s)
+        self.service = CentralService(pki, people, latency_s=latency_s, clock=clock)
         self._server = Server((host, port), create_app(self.service), numthreads=threads)
         adapter = BuiltinSSLAdapter(str(pki.central_server_cert), str(pki.central_server_key))
         adapter.context = server_tls_context(pki)

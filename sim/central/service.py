@@ -19,7 +19,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -39,6 +39,7 @@ from sim.central.medinfo import CONSENT_VALID, MedicalInfoDesk
 from sim.pki import PkiPaths
 from sim.population import Person, population
 from sync.challenge import signed_payload
+from sync.clock import utc_now
 from sync.xmlmsg import (
     SIGNED_METHODS,
     ConsentAnswer,
@@ -107,10 +108,6 @@ VALIDITY_MESSAGE = {
 }
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class CentralService:
     def __init__(
         self,
@@ -120,7 +117,7 @@ class CentralService:
         latency_s: float = 0.0,
         fail_rate: float = 0.0,
         encoding: str = "utf-8",
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.people = tuple(population() if people is None else people)
         self.latency_s = latency_s

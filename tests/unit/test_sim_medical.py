@@ -41,8 +41,17 @@ from sync.xmlmsg import (
     parse_result,
 )
 
-UNTIL = date(2026, 11, 22)
+# Histories, consents, certificates and the service's clock all come from this one instant.
+NOW = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)  # 10:00 in Japan
+UNTIL = NOW.astimezone(JST).date()
 MIC = "1312345670"
+
+
+def _jst(instant: datetime) -> str:
+    return instant.astimezone(JST).strftime("%Y%m%d%H%M%S")
+
+
+CONSENTED = _jst(NOW - timedelta(minutes=1))  # at the kiosk, a minute before the answer
 
 
 def _day(text: str) -> date:
@@ -218,12 +227,18 @@ class Clock:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock(datetime(2026, 11, 22, 1, 0, tzinfo=UTC))  # 10:00 in Japan
+    return Clock(NOW)
 
 
 @pytest.fixture
-def service(sim_pki: Any, clock: Clock) -> Iterator[CentralService]:
-    yield CentralService(sim_pki, clock=clock)
+def pki(pki_at: Any) -> Any:
+    """The test PKI as issued at NOW, so its cards mean to the service what they say."""
+    return pki_at(NOW)
+
+
+@pytest.fixture
+def service(pki: Any, clock: Clock) -> Iterator[CentralService]:
+    yield CentralService(pki, clock=clock)
 
 
 def _visit(
@@ -247,7 +262,7 @@ def _visit(
         signature = key.sign(payload, padding.PKCS1v15(), hashes.SHA256())
     card = CardAuthentication(certificate, nonce, signature, method)
     request = QualificationRequest(
-        institution, "20261122", file_id, "1", card=card, consents=consents
+        institution, f"{UNTIL:%Y%m%d}", file_id, "1", card=card, consents=consents
     )
     return parse_result(service.qualify(build_request(request), institution).body)
 
@@ -277,7 +292,7 @@ def _ask(
     return parse_medinfo_result(answer.body)
 
 
-def _agreed(kind: str, at: str = "20261122095900") -> ConsentAnswer:
+def _agreed(kind: str, at: str = CONSENTED) -> ConsentAnswer:
     return ConsentAnswer(kind, True, at)
 
 
@@ -288,15 +303,13 @@ def test_no_consent_is_ek01(service: CentralService) -> None:
     assert result.months == () and result.start_month == ""
 
 
-def test_consent_for_drugs_serves_drugs_but_not_checkups(
-    service: CentralService, sim_pki: Any
-) -> None:
+def test_consent_for_drugs_serves_drugs_but_not_checkups(service: CentralService, pki: Any) -> None:
     assert is_insured(
         _visit(
             service,
-            sim_pki,
+            pki,
             "P010",
-            (_agreed("drug"), ConsentAnswer("checkup", False, "20261122095900")),
+            (_agreed("drug"), ConsentAnswer("checkup", False, CONSENTED)),
         )
     )
     drug = _ask(service, _request("P010", "drug"))
@@ -307,25 +320,23 @@ def test_consent_for_drugs_serves_drugs_but_not_checkups(
     assert (checkup.segment_of_result, checkup.error_code) == ("9", "EK01")
 
 
-def test_other_kind_agreed_is_ek01_for_this_kind(service: CentralService, sim_pki: Any) -> None:
-    _visit(service, sim_pki, "P004", (_agreed("checkup"),))
+def test_other_kind_agreed_is_ek01_for_this_kind(service: CentralService, pki: Any) -> None:
+    _visit(service, pki, "P004", (_agreed("checkup"),))
     assert _ask(service, _request("P004", "drug")).error_code == "EK01"
     exams = _ask(service, _request("P004", "checkup")).exams
     assert exams == checkup_history(person("P004"), UNTIL) and len(exams) >= 3
 
 
-def test_period_limits_the_answer(service: CentralService, sim_pki: Any) -> None:
-    _visit(service, sim_pki, "P004", (_agreed("drug"), _agreed("checkup")))
+def test_period_limits_the_answer(service: CentralService, pki: Any) -> None:
+    _visit(service, pki, "P004", (_agreed("drug"), _agreed("checkup")))
     drug = _ask(service, _request("P004", "drug", start_month="202601", end_month="202603"))
     assert [m.month for m in drug.months] == ["202601", "202602", "202603"]
     exams = _ask(service, _request("P004", "checkup", start_month="202401", end_month="202412"))
     assert [e.date[:4] for e in exams.exams] == ["2024"]
 
 
-def test_consent_expires_after_24_hours(
-    service: CentralService, sim_pki: Any, clock: Clock
-) -> None:
-    _visit(service, sim_pki, "P001", (_agreed("drug", "20261122095900"),))
+def test_consent_expires_after_24_hours(service: CentralService, pki: Any, clock: Clock) -> None:
+    _visit(service, pki, "P001", (_agreed("drug", CONSENTED),))
     assert _ask(service, _request("P001", "drug")).segment_of_result == "1"
     clock.now += timedelta(hours=23, minutes=58)
     assert _ask(service, _request("P001", "drug")).segment_of_result == "1"
@@ -336,30 +347,30 @@ def test_consent_expires_after_24_hours(
 
 
 def test_refused_answer_and_a_later_visit_replacing_consent(
-    service: CentralService, sim_pki: Any
+    service: CentralService, pki: Any
 ) -> None:
-    _visit(service, sim_pki, "P001", (ConsentAnswer("drug", False, "20261122095900"),))
+    _visit(service, pki, "P001", (ConsentAnswer("drug", False, CONSENTED),))
     assert _ask(service, _request("P001", "drug")).error_code == "EK01"
-    _visit(service, sim_pki, "P001", (_agreed("drug"), _agreed("checkup")))
+    _visit(service, pki, "P001", (_agreed("drug"), _agreed("checkup")))
     assert _ask(service, _request("P001", "drug")).segment_of_result == "1"
     # a visit asking only about checkups keeps the drug answer
-    _visit(service, sim_pki, "P001", (ConsentAnswer("checkup", False, "20261122100000"),))
+    _visit(service, pki, "P001", (ConsentAnswer("checkup", False, _jst(NOW)),))
     assert _ask(service, _request("P001", "drug")).segment_of_result == "1"
     assert _ask(service, _request("P001", "checkup")).error_code == "EK01"
 
 
-def test_consent_is_per_institution(service: CentralService, sim_pki: Any) -> None:
-    _visit(service, sim_pki, "P001", (_agreed("drug"),), institution="1399999990")
+def test_consent_is_per_institution(service: CentralService, pki: Any) -> None:
+    _visit(service, pki, "P001", (_agreed("drug"),), institution="1399999990")
     assert _ask(service, _request("P001", "drug")).error_code == "EK01"
 
 
-def test_pin_visit_gives_consent_too(service: CentralService, sim_pki: Any) -> None:
-    assert is_insured(_visit(service, sim_pki, "P001", (_agreed("drug"),), method="pin"))
+def test_pin_visit_gives_consent_too(service: CentralService, pki: Any) -> None:
+    assert is_insured(_visit(service, pki, "P001", (_agreed("drug"),), method="pin"))
     assert _ask(service, _request("P001", "drug")).segment_of_result == "1"
 
 
-def test_failed_card_checks_give_no_consent(service: CentralService, sim_pki: Any) -> None:
-    result = _visit(service, sim_pki, "P020", (_agreed("drug"),))
+def test_failed_card_checks_give_no_consent(service: CentralService, pki: Any) -> None:
+    result = _visit(service, pki, "P020", (_agreed("drug"),))
     assert result.error_code == "EC05"
     assert _ask(service, _request("P020", "drug")).error_code == "EK01"
 
@@ -371,9 +382,9 @@ def test_unknown_person_is_ek03(service: CentralService) -> None:
 
 
 def test_padded_kokuho_number_and_missing_branch_still_match(
-    service: CentralService, sim_pki: Any
+    service: CentralService, pki: Any
 ) -> None:
-    _visit(service, sim_pki, "P008", (_agreed("drug"),))
+    _visit(service, pki, "P008", (_agreed("drug"),))
     p = person("P008")
     request = _request("P008", "drug", insurer_number="  " + p.insurer_number, branch="")
     assert _ask(service, request).segment_of_result == "1"
@@ -394,11 +405,11 @@ def test_http_level_refusals(service: CentralService) -> None:
     assert caught.value.status == 400 and "MessageBody/EndDate" in caught.value.message
 
 
-def test_replay_and_conflict(service: CentralService, sim_pki: Any, clock: Clock) -> None:
+def test_replay_and_conflict(service: CentralService, pki: Any, clock: Clock) -> None:
     request = _request("P001", "drug")
     body = build_medinfo_request(request)
     first = service.medical_info(body, MIC, "drug")
-    _visit(service, sim_pki, "P001", (_agreed("drug"),))
+    _visit(service, pki, "P001", (_agreed("drug"),))
     clock.now += timedelta(minutes=5)
     assert service.medical_info(body, MIC, "drug").body == first.body  # the stored refusal
     other = build_medinfo_request(replace(request, start_month="202501"))
@@ -412,9 +423,9 @@ def test_replay_and_conflict(service: CentralService, sim_pki: Any, clock: Clock
     )
 
 
-def test_shift_jis_answers(service: CentralService, sim_pki: Any) -> None:
+def test_shift_jis_answers(service: CentralService, pki: Any) -> None:
     service.encoding = "shift_jis"
-    _visit(service, sim_pki, "P004", (_agreed("drug"),))
+    _visit(service, pki, "P004", (_agreed("drug"),))
     answer = service.medical_info(build_medinfo_request(_request("P004", "drug")), MIC, "drug")
     assert answer.content_type == "application/xml; charset=Shift_JIS"
     assert b'encoding="Shift_JIS"' in answer.body
@@ -424,41 +435,39 @@ def test_shift_jis_answers(service: CentralService, sim_pki: Any) -> None:
 # ---------------------------------------------------------------- visual confirmation
 
 
-def test_visual_card_request_is_accepted_without_nonce(
-    service: CentralService, sim_pki: Any
-) -> None:
-    result = _visit(service, sim_pki, "P001")
+def test_visual_card_request_is_accepted_without_nonce(service: CentralService, pki: Any) -> None:
+    result = _visit(service, pki, "P001")
     assert is_insured(result) and result.results[0].name == person("P001").name
 
 
 @pytest.mark.parametrize(("person_id", "code"), [("P019", "EC03"), ("P020", "EC05")])
 def test_visual_card_request_refuses_expired_and_revoked_certificates(
-    service: CentralService, sim_pki: Any, person_id: str, code: str
+    service: CentralService, pki: Any, person_id: str, code: str
 ) -> None:
-    result = _visit(service, sim_pki, person_id)
+    result = _visit(service, pki, person_id)
     assert (result.segment_of_result, result.error_code) == ("9", code)
 
 
 def test_visual_card_request_refuses_certificates_outside_the_chain(
-    service: CentralService, sim_pki: Any
+    service: CentralService, pki: Any
 ) -> None:
     from cryptography import x509
 
-    der = x509.load_pem_x509_certificate(sim_pki.device_cert.read_bytes()).public_bytes(
+    der = x509.load_pem_x509_certificate(pki.device_cert.read_bytes()).public_bytes(
         serialization.Encoding.DER
     )
     card = CardAuthentication(der, b"", b"", "visual")
-    request = QualificationRequest(MIC, "20261122", "vis-chain", "1", card=card)
+    request = QualificationRequest(MIC, f"{UNTIL:%Y%m%d}", "vis-chain", "1", card=card)
     result = parse_result(service.qualify(build_request(request), MIC).body)
     assert result.error_code == "EC02"
     card = CardAuthentication(b"not a certificate", b"", b"", "visual")
-    request = QualificationRequest(MIC, "20261122", "vis-junk", "1", card=card)
+    request = QualificationRequest(MIC, f"{UNTIL:%Y%m%d}", "vis-junk", "1", card=card)
     assert parse_result(service.qualify(build_request(request), MIC).body).error_code == "EC01"
 
 
-def test_pin_request_without_nonce_is_400(service: CentralService, sim_pki: Any) -> None:
-    card = CardAuthentication(sim_pki.card_cert("P001").read_bytes(), b"", b"", "visual")
-    body = build_request(QualificationRequest(MIC, "20261122", "nopin", "1", card=card))
+def test_pin_request_without_nonce_is_400(service: CentralService, pki: Any) -> None:
+    card = CardAuthentication(pki.card_cert("P001").read_bytes(), b"", b"", "visual")
+    body = build_request(QualificationRequest(MIC, f"{UNTIL:%Y%m%d}", "nopin", "1", card=card))
     body = body.replace(b">visual<", b">pin<")
     with pytest.raises(RequestRejected) as caught:
         service.qualify(body, MIC)
@@ -466,10 +475,10 @@ def test_pin_request_without_nonce_is_400(service: CentralService, sim_pki: Any)
 
 
 def test_histories_use_the_service_date_in_japan(
-    service: CentralService, sim_pki: Any, clock: Clock
+    service: CentralService, pki: Any, clock: Clock
 ) -> None:
     clock.now = datetime(2026, 11, 22, 15, 30, tzinfo=UTC)  # already the 23rd in Japan
-    _visit(service, sim_pki, "P004", (_agreed("drug", "20261123000000"),))
+    _visit(service, pki, "P004", (_agreed("drug", "20261123000000"),))
     drug = _ask(service, _request("P004", "drug"))
     expected_until = clock.now.astimezone(JST).date()
     assert expected_until == date(2026, 11, 23)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -22,6 +22,7 @@ from device.events import EventBus, ReaderStatus
 from device.status import ApplianceStatus, StatusItem, ntp_synchronized
 from reader.errors import ReaderUnavailable
 from sync.central import CentralClient, CentralUnavailable
+from sync.clock import utc_now
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
 
@@ -104,6 +105,7 @@ def status_of(
     errors: RecentErrors | None = None,
     ntp: bool | None = True,
     config: Config | None = None,
+    clock: Callable[[], datetime] = lambda: NOW,
 ) -> ApplianceStatus:
     return ApplianceStatus(
         config=config or make_config(tmp_path),
@@ -112,7 +114,7 @@ def status_of(
         bus=bus,
         list_readers=readers or FakeReaders([READER]),
         errors=errors or RecentErrors(),
-        clock=lambda: NOW,
+        clock=clock,
         ntp_synchronized=lambda: ntp,
     )
 
@@ -249,14 +251,15 @@ def test_recent_errors_colour_the_item(tmp_path: Path, store: Store, bus: EventB
     errors.install(logger)
     try:
         logger.warning("central slow: %d ms", 2500)
-        warned = items(status_of(tmp_path, store, bus, errors=errors))["errors"]
+        # logging stamps records with the wall clock: the page must read the same one here
+        warned = items(status_of(tmp_path, store, bus, errors=errors, clock=utc_now))["errors"]
         assert warned.ok is None  # a fresh warning: amber
         assert "WARNING test.status.errors: central slow: 2500 ms" in warned.detail
         try:
             raise OSError("disk")
         except OSError:
             logger.exception("could not write the face folder")
-        failed = items(status_of(tmp_path, store, bus, errors=errors))["errors"]
+        failed = items(status_of(tmp_path, store, bus, errors=errors, clock=utc_now))["errors"]
         assert failed.ok is False
         assert "could not write the face folder (OSError)" in failed.detail
         assert "Traceback" not in failed.detail

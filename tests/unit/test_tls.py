@@ -6,6 +6,7 @@ import http.client
 import ipaddress
 import socket
 import ssl
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -108,8 +109,11 @@ def test_configured_files_must_both_exist(tmp_path: Path, given: dict[str, str])
         staff_certificate(config(tmp_path, **overrides))
 
 
-def test_web_server_answers_over_https_with_the_generated_certificate(tmp_path: Path) -> None:
-    cert_path, key_path = staff_certificate(config(tmp_path))
+def test_web_server_answers_over_https_with_the_generated_certificate(
+    tmp_path: Path, openssl_now: Callable[[], datetime]
+) -> None:
+    # made at the time OpenSSL checks it against, whatever --clock-shift-days did to Python's
+    cert_path, key_path = staff_certificate(config(tmp_path), now=openssl_now())
     app = Flask("tls-probe")
 
     @app.get("/probe")

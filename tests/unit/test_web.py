@@ -462,11 +462,12 @@ def test_language_cookie(setup: Setup, staff: FlaskClient) -> None:
 # -- reception ----------------------------------------------------------------------------
 def test_reception_page_lists_today_and_audits(staff: FlaskClient, store: Store) -> None:
     old = save(store, result(qualification(name="古田　一郎")), "old")
-    # move it to yesterday: recent_confirmations filters by creation time
+    # move it to yesterday (by the store's clock, the one the page's "today" reads too):
+    # recent_confirmations filters by creation time
     with store._lock:
         store._db.execute(
             "UPDATE confirmations SET created_at = ? WHERE id = ?",
-            [(NOW - timedelta(days=1)).isoformat(), old.id],
+            [(old.created_at - timedelta(days=1)).isoformat(), old.id],
         )
     first = save(store, result(qualification()), "r1")
     second = save(
