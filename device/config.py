@@ -65,6 +65,13 @@ def _positive(value: Any) -> str | None:
     return None
 
 
+def _central_deadline(value: Any) -> str | None:
+    # Written so that nan fails too: every comparison with nan is false.
+    if not 1.0 <= float(value) <= 300.0:
+        return "1〜300 秒 / must be between 1 and 300 seconds"
+    return None
+
+
 def _url(value: Any) -> str | None:
     if not str(value).startswith("https://"):
         return "https:// で始まる URL / must be an https:// URL"
@@ -152,6 +159,14 @@ SETTINGS: tuple[Setting, ...] = (
         10.0,
         "Seconds to wait for one central request before giving up",
         _positive,
+    ),
+    Setting(
+        "central_deadline_s",
+        float,
+        20.0,
+        "Seconds any one central call may take in all, retries and a slowly arriving answer "
+        "included (1 to 300)",
+        _central_deadline,
     ),
     Setting(
         "central_retries",
@@ -262,6 +277,7 @@ class Config:
     device_cert: Path
     device_key: Path
     central_timeout_s: float
+    central_deadline_s: float
     central_retries: int
     reader: str
     staff_host: str
