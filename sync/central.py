@@ -445,10 +445,11 @@ def _decoded(raw: bytes, encoding: str) -> bytes:
             body = _inflate(body, zlib.MAX_WBITS | 16)
         elif coding == "deflate":
             # "deflate" is zlib-wrapped by the standard, raw by some servers: accept both.
-            try:
-                body = _inflate(body, zlib.MAX_WBITS)
-            except CentralUnreadable:
-                body = _inflate(body, -zlib.MAX_WBITS)
+            # A zlib header: method 8 in the low nibble, the first two bytes a multiple of 31.
+            wrapped = (
+                len(body) >= 2 and body[0] & 0x0F == 8 and int.from_bytes(body[:2], "big") % 31 == 0
+            )
+            body = _inflate(body, zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
         else:
             raise CentralUnreadable(
                 f"応答の符号化を解読できません / answer in an unrequested encoding: {coding[:40]}"
@@ -502,7 +503,7 @@ def _identity_failure(exc: BaseException) -> CentralUntrusted | None:
             return CentralUntrusted(
                 "中央サービスの証明書を信頼できません。central_ca の設定を確認してください / "
                 "the central service's certificate is not trusted (check central_ca): "
-                f"{cause.verify_message}"
+                f"{getattr(cause, 'verify_message', None) or cause}"
             )
         if isinstance(cause, ssl.SSLError) and any(
             word in str(cause.reason or "") for word in _PEER_REFUSED_US
