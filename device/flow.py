@@ -4,10 +4,14 @@ card placed → reading → certificate read → awaiting PIN → awaiting conse
 confirming → stored → done. Instead of the PIN, reception may switch a waiting visit to 目視確認
 (staff looked at the card and the patient): then nothing is signed and the request says so.
 A locked PIN, or a patient who asks for staff rather than risk the last try, waits for that.
-Removing the card at any state aborts the visit: nothing half-written (a visit row without
-personal data, no confirmation), the kiosk goes back to the start, the next card works.
-One visit at a time per appliance: the reader thread reports cards, a worker thread runs the
-visit, the kiosk and reception hand in PINs, consent and the visual check through VisitInputs.
+Removing the card at any state aborts the visit, whatever it waits for (a person, the card or
+the central, whose calls run on a thread of their own): nothing half-written (a visit row
+without personal data, no confirmation), an answer arriving afterwards is dropped, the kiosk
+goes back to the start, and the next card starts its visit at once. pcscd going away ends a
+visit as "the reader service restarted", not as a removed card.
+One visit at a time per appliance: the reader thread reports cards and never waits, a worker
+thread runs the visit, the kiosk and reception hand in PINs, consent and the visual check
+through VisitInputs. Why a visit ended is an EndReason; the pages put it in words.
 """
 
 from __future__ import annotations
