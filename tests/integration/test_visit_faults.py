@@ -111,3 +111,16 @@ def test_pcscd_restarting_under_a_visit_is_not_a_removed_card(pcscd: Pcscd, desk
     desk.wait_empty()
     desk.place(valid_person().id)
     assert desk.expect(PinRequested, timeout=30).visit_id != request.visit_id
+
+
+def test_pcscd_restarting_during_the_card_read_is_not_a_removed_card(
+    pcscd: Pcscd, desk: Desk
+) -> None:
+    slow = desk.place(valid_person().id, delay_s=0.05)
+    started = desk.expect(VisitStarted)
+    desk.expect(VisitStateChanged, where=lambda e: e.state == "reading")
+    assert slow.wait_for_apdus(3, timeout=10)
+    pcscd.restart()
+    aborted = desk.expect(VisitAborted, timeout=20, where=lambda e: e.visit_id == started.visit_id)
+    assert aborted.reason == "reader_restarted"
+    assert desk.store.count_confirmations() == 0
