@@ -145,10 +145,13 @@ def connect_central(
     config: Config, *, timeout_s: float | None = None, retries: int | None = None
 ) -> CentralClient:
     """The central client with this appliance's certificate and the pinned central CA."""
+    timeout = config.central_timeout_s if timeout_s is None else timeout_s
     return CentralClient(
         config.central_url,
         verify=tls_context(config.central_ca, config.device_cert, config.device_key),
-        timeout_s=config.central_timeout_s if timeout_s is None else timeout_s,
+        timeout_s=timeout,
+        # A shorter leash (the status page's) is the whole call's, not only each read's.
+        deadline_s=config.central_deadline_s if timeout_s is None else timeout,
         retries=config.central_retries if retries is None else retries,
     )
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from device.events import ConfirmationStored, EventBus
-from device.flow import reason_text
-from sync.central import CentralAnswerError, CentralClient, CentralRefused, CentralUnavailable
+from device.flow import CENTRAL_REASONS, EndReason
+from sync.central import CentralClient, CentralError, CentralUntrusted
 from sync.clock import JST, utc_now
 from sync.identifiers import (
     IdentifierError,
@@ -83,12 +83,12 @@ class InputRejected(Exception):
 
 
 class CheckFailed(Exception):
-    """Central could not answer ("central_unavailable") or refused ("central_refused")."""
+    """Central gave no usable answer; `reason` says which way (an EndReason: central_unavailable,
+    central_refused, central_unreadable, central_untrusted); the pages put it in words."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: EndReason) -> None:
         self.reason = reason
-        self.message = f"{reason_text(reason, 'ja')} / {reason_text(reason, 'en')}"
-        super().__init__(self.message)
+        super().__init__(reason.value)
 
 
 class ConfirmationNotFound(LookupError):
@@ -213,12 +213,10 @@ class ManualChecks:
         )
         try:
             answer = self._central.confirm(request)
-        except CentralUnavailable as exc:
-            log.warning("numbers check %s: %s", file_id, exc)
-            raise CheckFailed("central_unavailable") from exc
-        except (CentralRefused, CentralAnswerError) as exc:
-            log.warning("numbers check %s: %s", file_id, exc)
-            raise CheckFailed("central_refused") from exc
+        except CentralError as exc:
+            level = logging.ERROR if isinstance(exc, CentralUntrusted) else logging.WARNING
+            log.log(level, "numbers check %s: %s", file_id, exc)
+            raise CheckFailed(CENTRAL_REASONS[exc.fault]) from exc
         stored = self._store.save_confirmation(
             file_id=file_id,
             raw_result=answer.raw,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sync.central import CentralClient, CentralError, CentralUnavailable
+from sync.central import CentralClient, CentralError, CentralFault
 from sync.clock import JST, utc_now
 from sync.codes import CONSENT_KIND, is_insured
 from sync.medinfo import (
@@ -34,8 +34,10 @@ REFUSAL_REASONS = (
     "no_consent",
     "expired",
     "not_insured",
-    "central",
-    "unavailable",
+    "central",  # the central answered no (a refusal, or SegmentOfResult 9)
+    "unavailable",  # not reached or no answer in time: try again shortly
+    "unreadable",  # the central answered something that cannot be read
+    "untrusted",  # the certificates do not match: the administrator must fix the settings
 )
 
 
@@ -152,9 +154,9 @@ class ClinicalRecords:
         request = self._request(confirmation.result.results[0], kind, now)
         try:
             answer = self._central.medical_info(request)
-        except CentralUnavailable as exc:
-            raise _refusal("unavailable", kind) from exc
         except CentralError as exc:
+            if exc.fault is not CentralFault.REFUSED:
+                raise _refusal(exc.fault.value, kind) from exc
             raise ClinicalRefused(
                 "central",
                 f"中央サービスから取得できませんでした: {exc}",
@@ -260,6 +262,22 @@ def _refusal(reason: str, kind: str, until: datetime | None = None) -> ClinicalR
             "閲覧するには、カードの読み取り時に同意をいただく必要があります",
             f"The patient has not agreed to share {what.en}. "
             "Consent is given on the card reader when the card is read",
+        )
+    if reason == "unreadable":
+        return ClinicalRefused(
+            reason,
+            "中央サービスが読み取れない応答を返しました。再度お試しいただき、"
+            "続く場合は管理者に連絡してください",
+            "The central service answered something unreadable. Try again; "
+            "if it happens again, tell the administrator",
+        )
+    if reason == "untrusted":
+        return ClinicalRefused(
+            reason,
+            "中央サービスとの証明書の設定が合っていません。再試行では解決しません。"
+            "管理者に連絡してください",
+            "The certificates for the central service do not match. Retrying will not help: "
+            "tell the administrator",
         )
     return ClinicalRefused(
         "unavailable",

@@ -188,6 +188,15 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=300,
     ),
     Setting(
+        "central_deadline_s",
+        float,
+        20.0,
+        "Seconds any one central call may take in all, retries and a slowly arriving answer "
+        "included",
+        minimum=1,
+        maximum=300,
+    ),
+    Setting(
         "central_retries",
         int,
         2,
@@ -390,6 +399,7 @@ class Config:
     device_cert: Path
     device_key: Path
     central_timeout_s: float
+    central_deadline_s: float
     central_retries: int
     reader: str
     staff_host: str

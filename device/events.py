@@ -64,15 +64,13 @@ class ConsentRequested:
 @dataclass(frozen=True)
 class VisitAborted:
     visit_id: str
-    reason: str  # short code: "card_removed", "timeout", "not_jpki", ...
-    message: str  # Japanese / English text for staff and kiosk
+    reason: str  # a device.flow.EndReason: "card_removed", "timeout", ...; words are the pages'
 
 
 @dataclass(frozen=True)
 class VisitFailed:
     visit_id: str
-    reason: str
-    message: str
+    reason: str  # a device.flow.EndReason: "not_jpki", "central_unreadable", ...
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,14 @@ card placed → reading → certificate read → awaiting PIN → awaiting conse
 confirming → stored → done. Instead of the PIN, reception may switch a waiting visit to 目視確認
 (staff looked at the card and the patient): then nothing is signed and the request says so.
 A locked PIN, or a patient who asks for staff rather than risk the last try, waits for that.
-Removing the card at any state aborts the visit: nothing half-written (a visit row without
-personal data, no confirmation), the kiosk goes back to the start, the next card works.
-One visit at a time per appliance: the reader thread reports cards, a worker thread runs the
-visit, the kiosk and reception hand in PINs, consent and the visual check through VisitInputs.
+Removing the card at any state aborts the visit, whatever it waits for (a person, the card or
+the central, whose calls run on a thread of their own): nothing half-written (a visit row
+without personal data, no confirmation), an answer arriving afterwards is dropped, the kiosk
+goes back to the start, and the next card starts its visit at once. pcscd going away ends a
+visit as "the reader service restarted", not as a removed card.
+One visit at a time per appliance: the reader thread reports cards and never waits, a worker
+thread runs the visit, the kiosk and reception hand in PINs, consent and the visual check
+through VisitInputs. Why a visit ended is an EndReason; the pages put it in words.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -54,13 +58,14 @@ from reader.errors import (
     NotAJpkiCard,
     PinFormatError,
     ReaderError,
+    ReaderUnavailable,
     WrongPin,
 )
 from reader.errors import PinBlocked as CardPinBlocked
-from reader.events import CardInserted, CardRemovedEvent, ReaderEvent
+from reader.events import CardInserted, CardRemovedEvent, ReaderEvent, RemovalCause
 from reader.guard import GuardedConnection
 from reader.jpki import JpkiSession, digest_info_sha256
-from sync.central import CentralAnswerError, CentralClient, CentralRefused, CentralUnavailable
+from sync.central import CentralClient, CentralError, CentralFault, CentralUntrusted
 from sync.challenge import payload_digest
 from sync.clock import JST, utc_now
 from sync.store import Confirmation, Store, StoreFullError, VisitRecord
@@ -85,54 +90,41 @@ class VisitState(StrEnum):
     FAILED = "failed"
 
 
-# Why a visit ended without an answer: code → Japanese / English shown to staff and patient.
-REASONS: dict[str, tuple[str, str]] = {
-    "card_removed": ("カードが取り外されました", "The card was removed"),
-    "timeout": (
-        "時間切れです。もう一度カードを置いてください",
-        "Timed out. Please place the card again",
-    ),
-    "pin_blocked": (
-        "暗証番号がロックされています。市区町村の窓口で解除できます。受付で目視確認もできます",
-        "The PIN is locked; the city office can unlock it. Staff can confirm visually",
-    ),
-    "staff_timeout": (
-        "職員の確認を待つ時間が過ぎました。もう一度カードを置いてください",
-        "Nobody from the staff confirmed in time. Please place the card again",
-    ),
-    "not_jpki": ("マイナンバーカードではありません", "This is not a My Number card"),
-    "bad_certificate": ("カードの証明書を読めません", "The card's certificate cannot be read"),
-    "card_error": ("カードの読み取りに失敗しました", "Reading the card failed"),
-    "forbidden": ("許可されていないカード操作を止めました", "A forbidden card command was stopped"),
-    "signature_mismatch": (
-        "カードの署名を確認できません",
-        "The card's signature does not match its certificate",
-    ),
-    "central_unavailable": (
-        "資格確認サービスに接続できません。しばらくしてから再度お試しください",
-        "The eligibility service cannot be reached. Please try again shortly",
-    ),
-    "central_refused": ("資格確認サービスが要求を拒否しました", "The eligibility service refused"),
-    "stopped": (
-        "装置が再起動しました。もう一度カードを置いてください",
-        "The appliance restarted. Please place the card again",
-    ),
-    "disk_full": (
-        "装置の記憶領域がいっぱいで、結果を保存できませんでした。受付にお声がけください"
-        "（職員の方: 管理者に空き容量の確保を依頼し、もう一度確認してください）",
-        "The appliance's storage is full, so the answer could not be saved. Please talk to "
-        "the reception (staff: ask an admin to free space, then check again)",
-    ),
-    "internal": (
-        "内部エラーが発生しました。受付にお声がけください",
-        "An internal error occurred. Please talk to the reception",
-    ),
+class EndReason(StrEnum):
+    """Why a visit (or a check typed at reception) ended without an answer: a meaning, which
+    the pages turn into words for the patient and for staff (web/strings_reasons.py)."""
+
+    CARD_REMOVED = "card_removed"
+    TIMEOUT = "timeout"
+    PIN_BLOCKED = "pin_blocked"
+    STAFF_TIMEOUT = "staff_timeout"
+    NOT_JPKI = "not_jpki"
+    BAD_CERTIFICATE = "bad_certificate"
+    CARD_ERROR = "card_error"
+    FORBIDDEN = "forbidden"
+    SIGNATURE_MISMATCH = "signature_mismatch"
+    READER_RESTARTED = "reader_restarted"  # pcscd went away: not the patient's doing
+    CENTRAL_UNAVAILABLE = "central_unavailable"  # not reached, or no answer in time
+    CENTRAL_REFUSED = "central_refused"  # the service said no
+    CENTRAL_UNREADABLE = "central_unreadable"  # it answered something unreadable
+    CENTRAL_UNTRUSTED = "central_untrusted"  # certificates do not match: configuration
+    STOPPED = "stopped"
+    DISK_FULL = "disk_full"  # the answer could not be saved: an admin must free space
+    INTERNAL = "internal"
+
+
+# The end reason of each kind of central failure (sync.central.CentralFault).
+CENTRAL_REASONS: dict[CentralFault, EndReason] = {
+    CentralFault.UNAVAILABLE: EndReason.CENTRAL_UNAVAILABLE,
+    CentralFault.REFUSED: EndReason.CENTRAL_REFUSED,
+    CentralFault.UNREADABLE: EndReason.CENTRAL_UNREADABLE,
+    CentralFault.UNTRUSTED: EndReason.CENTRAL_UNTRUSTED,
 }
 
+# How often a visit waiting for the central looks whether its card is still there.
+CANCEL_POLL_S = 0.05
 
-def reason_text(code: str, lang: str = "ja") -> str:
-    ja, en = REASONS.get(code, (code, code))
-    return ja if lang == "ja" else en
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -145,9 +137,16 @@ class ActiveVisit:
     staff: str = ""  # staff user who confirmed visually
     tries_left: int | None = None
     consent_kinds: tuple[str, ...] = ()  # asked at the kiosk (for a reloaded page)
-    end_reason: str = ""  # why a waiting step ended the visit
+    end_reason: str = ""  # why a waiting step ended the visit (an EndReason)
     pin_wait_s: float = 0.0  # time spent waiting for people (patient or staff)
     cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self, reason: EndReason) -> None:
+        """End the visit from outside (card gone, reader service gone, appliance stopping);
+        the first reason given is the one that counts."""
+        if not self.end_reason:
+            self.end_reason = reason
+        self.cancelled.set()
 
 
 class InputSource(Protocol):
@@ -224,19 +223,36 @@ class VisitFlow:
 
     # -- reader events (called from the reader monitor thread) ----------------------------
     def handle(self, event: ReaderEvent) -> None:
+        """Never blocks: whatever the running visit waits for (a person, the card, the
+        central), a removed card ends it and the next card starts a visit at once."""
         if isinstance(event, CardInserted):
             with self._lock:
-                if self._worker is not None and self._worker.is_alive():
-                    return  # one visit at a time; the card of the running visit is still there
+                previous = self._worker
+                if previous is not None and previous.is_alive():
+                    visit = self._current
+                    if visit is not None and not visit.cancelled.is_set():
+                        return  # one visit at a time; the card of the running visit is still there
+                else:
+                    previous = None
+                # The previous visit is ending (its card left): this one follows it at once.
                 self._worker = threading.Thread(
-                    target=self.run_visit, args=(event.reader,), name="visit", daemon=True
+                    target=self._run_after,
+                    args=(previous, event.reader),
+                    name="visit",
+                    daemon=True,
                 )
                 self._worker.start()
         elif isinstance(event, CardRemovedEvent):
             visit = self._current
             if visit is not None and visit.reader == event.reader:
-                visit.cancelled.set()
+                lost = event.cause is RemovalCause.SERVICE_LOST
+                visit.cancel(EndReason.READER_RESTARTED if lost else EndReason.CARD_REMOVED)
                 self._inputs.cancel(visit.id)
+
+    def _run_after(self, previous: threading.Thread | None, reader: str) -> None:
+        if previous is not None:
+            previous.join()  # it was cancelled: it ends within a poll of the central wait
+        self.run_visit(reader)
 
     # -- people acting on the running visit (web threads) ----------------------------------
     def switch_to_visual(self, visit_id: str, staff: str) -> bool:
@@ -259,8 +275,7 @@ class VisitFlow:
         person) and wait for it; False when it did not end in time."""
         visit = self._current
         if visit is not None:
-            visit.end_reason = "stopped"
-            visit.cancelled.set()
+            visit.cancel(EndReason.STOPPED)
             self._inputs.cancel(visit.id)
         return self.wait_idle(timeout)
 
@@ -297,7 +312,7 @@ class VisitFlow:
             if self._holder_confirmed(visit, card):
                 consents = self._ask_consent(visit)
             if visit.end_reason or consents is None:
-                outcome = self._end(visit, VisitState.ABORTED, visit.end_reason or "card_removed")
+                outcome = self._end(visit, VisitState.ABORTED, _ended_by(visit))
             else:
                 stored, central_s, answered = self._confirm(
                     visit, card, certificate, public_key, consents
@@ -306,33 +321,36 @@ class VisitFlow:
                 answer_to_event_s = time.perf_counter() - answered
                 self._set(visit, VisitState.DONE)
                 outcome = VisitOutcome(visit.id, VisitState.DONE, "", stored)
-        except CardRemoved:
-            outcome = self._end(visit, VisitState.ABORTED, "card_removed")
+        except (CardRemoved, _Cancelled):
+            # A card "removed" because pcscd went away keeps the reason the monitor gave.
+            outcome = self._end(visit, VisitState.ABORTED, _ended_by(visit))
+        except ReaderUnavailable as exc:
+            log.warning("visit %s: the reader service went away: %s", visit.id, exc)
+            outcome = self._end(visit, VisitState.ABORTED, EndReason.READER_RESTARTED)
         except NotAJpkiCard:
-            outcome = self._end(visit, VisitState.FAILED, "not_jpki")
+            outcome = self._end(visit, VisitState.FAILED, EndReason.NOT_JPKI)
         except ForbiddenApdu:
             log.error("visit %s: a forbidden APDU was stopped by the guard", visit.id)
-            outcome = self._end(visit, VisitState.FAILED, "forbidden")
+            outcome = self._end(visit, VisitState.FAILED, EndReason.FORBIDDEN)
         except _BadCertificate:
-            outcome = self._end(visit, VisitState.FAILED, "bad_certificate")
+            outcome = self._end(visit, VisitState.FAILED, EndReason.BAD_CERTIFICATE)
         except _SignatureMismatch:
-            outcome = self._end(visit, VisitState.FAILED, "signature_mismatch")
+            outcome = self._end(visit, VisitState.FAILED, EndReason.SIGNATURE_MISMATCH)
         except ReaderError as exc:
             log.warning("visit %s: card error: %s", visit.id, exc)
-            outcome = self._end(visit, VisitState.FAILED, "card_error")
-        except CentralUnavailable as exc:
-            log.warning("visit %s: %s", visit.id, exc)
-            outcome = self._end(visit, VisitState.FAILED, "central_unavailable")
-        except (CentralRefused, CentralAnswerError) as exc:
-            log.warning("visit %s: %s", visit.id, exc)
-            outcome = self._end(visit, VisitState.FAILED, "central_refused")
+            outcome = self._end(visit, VisitState.FAILED, EndReason.CARD_ERROR)
+        except CentralError as exc:
+            # Certificates that do not match are the administrator's to fix, not a hiccup.
+            level = logging.ERROR if isinstance(exc, CentralUntrusted) else logging.WARNING
+            log.log(level, "visit %s: %s", visit.id, exc)
+            outcome = self._end(visit, VisitState.FAILED, CENTRAL_REASONS[exc.fault])
         except StoreFullError as exc:
             log.error("visit %s: the answer could not be saved: %s", visit.id, exc)
-            outcome = self._end(visit, VisitState.FAILED, "disk_full")
+            outcome = self._end(visit, VisitState.FAILED, EndReason.DISK_FULL)
         except Exception:
             # A bug must still end the visit on every screen, not leave the kiosk spinning.
             log.exception("visit %s: unexpected error", visit.id)
-            outcome = self._end(visit, VisitState.FAILED, "internal")
+            outcome = self._end(visit, VisitState.FAILED, EndReason.INTERNAL)
         finally:
             if timed is not None:
                 t0 = time.perf_counter()
@@ -374,7 +392,7 @@ class VisitFlow:
         if visit.method == "pin":
             self._set(visit, VisitState.SIGNING)
             t0 = time.perf_counter()
-            nonce = self._central.nonce()
+            nonce = self._ask_central(visit, "nonce", self._central.nonce)
             central_s = time.perf_counter() - t0
             digest = payload_digest(nonce, self._code, file_id)
             signature = card.sign(digest_info_sha256(digest))
@@ -395,10 +413,11 @@ class VisitFlow:
             consents=consents,
         )
         t0 = time.perf_counter()
-        answer = self._central.confirm(request)
+        answer = self._ask_central(visit, "confirm", lambda: self._central.confirm(request))
         answered = time.perf_counter()
         central_s += answered - t0
-        # An answer that arrives after the card left is still kept: the holder was verified.
+        if visit.cancelled.is_set():
+            raise _Cancelled()  # the card left as the answer came: it is not this visit's
         record = VisitRecord(
             visit.id,
             visit.started_at,
@@ -419,6 +438,39 @@ class VisitFlow:
         )
         self._set(visit, VisitState.STORED)
         return stored, central_s, answered
+
+    def _ask_central(self, visit: ActiveVisit, what: str, call: Callable[[], _T]) -> _T:
+        """Run one central call on a thread of its own and wait for it, or for the visit to be
+        cancelled (card removed, reader service gone, appliance stopping), whichever is first.
+
+        The call keeps its own deadline; an answer that comes after the visit ended is
+        dropped here and never reaches the store or the screens: the visit ended aborted,
+        and the patient who placed the next card must not see it.
+        """
+        outcome: list[tuple[bool, object]] = []
+        finished = threading.Event()
+
+        def run() -> None:
+            try:
+                outcome.append((True, call()))
+            except BaseException as exc:  # handed to the visit thread as it is
+                outcome.append((False, exc))
+            finally:
+                finished.set()
+            if visit.cancelled.is_set():
+                log.info(
+                    "visit %s: the central's %s came after the visit ended; dropped", visit.id, what
+                )
+
+        threading.Thread(target=run, name=f"visit-central-{what}", daemon=True).start()
+        while not finished.wait(CANCEL_POLL_S):
+            if visit.cancelled.is_set():
+                raise _Cancelled()
+        ok, value = outcome[0]
+        if not ok:
+            assert isinstance(value, BaseException)
+            raise value
+        return value  # type: ignore[return-value]
 
     def _holder_confirmed(self, visit: ActiveVisit, card: JpkiSession) -> bool:
         """PIN verified on the card, or reception confirmed visually (visit.method says which).
@@ -460,8 +512,9 @@ class VisitFlow:
         answer = self._wait(visit, "staff", self._staff_timeout_s)
         if isinstance(answer, VisualCheck):
             return self._visual(visit, answer)
-        if visit.end_reason == "timeout":
-            visit.end_reason = "pin_blocked" if state is VisitState.PIN_BLOCKED else "staff_timeout"
+        if visit.end_reason == EndReason.TIMEOUT:
+            blocked = state is VisitState.PIN_BLOCKED
+            visit.end_reason = EndReason.PIN_BLOCKED if blocked else EndReason.STAFF_TIMEOUT
         return False
 
     def _visual(self, visit: ActiveVisit, check: VisualCheck) -> bool:
@@ -489,9 +542,9 @@ class VisitFlow:
         waited_from = time.perf_counter()
         answer = self._inputs.wait(visit, step, timeout)
         visit.pin_wait_s += time.perf_counter() - waited_from
-        if answer is None:
-            if visit.end_reason != "stopped":  # the appliance stopping keeps its own reason
-                visit.end_reason = "card_removed" if visit.cancelled.is_set() else "timeout"
+        if answer is None and not visit.end_reason:  # a cancel() already said why
+            cancelled = visit.cancelled.is_set()
+            visit.end_reason = EndReason.CARD_REMOVED if cancelled else EndReason.TIMEOUT
         return answer
 
     def _set(self, visit: ActiveVisit, state: VisitState) -> None:
@@ -516,17 +569,24 @@ class VisitFlow:
         except Exception:
             # The screens are told all the same; the visit row held no personal data.
             log.exception("visit %s: could not record its end", visit.id)
-        message = f"{reason_text(reason, 'ja')} / {reason_text(reason, 'en')}"
         if state is VisitState.ABORTED:
-            self._bus.publish(VisitAborted(visit.id, reason, message))
+            self._bus.publish(VisitAborted(visit.id, reason))
         else:
-            self._bus.publish(VisitFailed(visit.id, reason, message))
+            self._bus.publish(VisitFailed(visit.id, reason))
         self._bus.publish(VisitStateChanged(visit.id, state.value))
         return VisitOutcome(visit.id, state, reason)
 
 
 class _BadCertificate(ReaderError):
     pass
+
+
+class _Cancelled(Exception):
+    """The visit was cancelled while it waited for the central; visit.end_reason says why."""
+
+
+def _ended_by(visit: ActiveVisit) -> EndReason:
+    return EndReason(visit.end_reason) if visit.end_reason else EndReason.CARD_REMOVED
 
 
 class _SignatureMismatch(ReaderError):

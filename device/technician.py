@@ -12,7 +12,7 @@ from cryptography import x509
 from device.appliance import connect_central, open_store
 from device.config import Config
 from device.events import EventBus
-from device.flow import ActiveVisit, VisitFlow, VisitState, reason_text
+from device.flow import ActiveVisit, VisitFlow, VisitState
 from device.inputs import VisitInput
 from reader.errors import NoReader
 from reader.guard import GuardedConnection
@@ -143,7 +143,7 @@ def card_check(config: Config, stdin: TextIO, *, as_json: bool, out: TextIO = sy
             error_code=result.error_code,
         )
     else:
-        report.update(reason=outcome.reason, message=reason_text(outcome.reason))
+        report.update(reason=outcome.reason)
     if as_json:
         json.dump(report, out, ensure_ascii=False, indent=2)
         out.write("\n")

@@ -79,7 +79,9 @@ class NoReader(ReaderError):
 
 
 class ReaderUnavailable(ReaderError):
-    """pcscd (the PC/SC service) is not reachable."""
+    """pcscd (the PC/SC service) is not reachable: it stopped, crashed or restarted
+    (SCARD_E_NO_SERVICE, SCARD_E_SERVICE_STOPPED, ...). Not a removed card: the card may well
+    still be on the reader, and the reader monitor re-creates its context by itself."""
 
     def __init__(self, detail: str = "") -> None:
         self.detail = detail

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TypeAlias
 
 
@@ -12,9 +13,15 @@ class CardInserted:
     atr: bytes
 
 
+class RemovalCause(StrEnum):
+    TAKEN = "taken"  # the card left the reader (or the reader left the machine)
+    SERVICE_LOST = "service_lost"  # pcscd went away: the card may well still be there
+
+
 @dataclass(frozen=True)
 class CardRemovedEvent:
     reader: str
+    cause: RemovalCause = RemovalCause.TAKEN
 
 
 @dataclass(frozen=True)

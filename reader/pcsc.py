@@ -14,7 +14,14 @@ from typing import Any
 from smartcard import scard
 
 from reader.errors import CardRemoved, NoReader, ReaderError, ReaderUnavailable
-from reader.events import CardInserted, CardRemovedEvent, PcscDown, PcscUp, ReaderEvent
+from reader.events import (
+    CardInserted,
+    CardRemovedEvent,
+    PcscDown,
+    PcscUp,
+    ReaderEvent,
+    RemovalCause,
+)
 from reader.traffic import COMMAND, RESPONSE, log_traffic
 
 log = logging.getLogger(__name__)
@@ -311,9 +318,11 @@ class ReaderMonitor:
                     scard.SCardReleaseContext(context)
 
     def _lose_all(self, reason: str) -> None:
+        # The service is gone, not (as far as anyone knows) the card: say so, so a visit ends
+        # as "the reader service restarted" rather than "the card was removed".
         for reader, (card_in, _count) in sorted(self._cards.items()):
             if card_in:
-                self._emit(CardRemovedEvent(reader))
+                self._emit(CardRemovedEvent(reader, RemovalCause.SERVICE_LOST))
         self._cards.clear()
         self._announced = None
         log.warning("PC/SC unavailable: %s", reason)

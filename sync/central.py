@@ -1,25 +1,39 @@
 """Client of the central eligibility service — the only HTTP client of the appliance.
 
 Mutual TLS: the appliance presents its device certificate and trusts only the pinned central CA.
-Transport failures (refused, reset, timeout) raise CentralUnavailable: "try later".
-An HTTP answer that is not a success raises CentralRefused: the server said so, retrying the
-same request will not help. Qualification and medical-information requests are idempotent by
-ArbitraryFileIdentifier, so they are retried a bounded number of times with jitter; nonces are
-cheap and retried too.
+Every failure is one of four meanings (CentralFault), each its own error class:
+- CentralUnavailable: not reached, or no whole answer before the deadline: try again later.
+- CentralRefused: an HTTP answer that is not a success; the server said so, and retrying the
+  same request will not help.
+- CentralUnreadable: the service answered 200 with something that cannot be read (malformed,
+  oversized, an encoding that does not decode): neither "try later" nor "refused".
+- CentralUntrusted: the TLS identities do not match (the central's certificate is not from the
+  pinned CA, or the central does not accept this appliance's): a configuration error that no
+  retry fixes.
+Every call has an overall deadline (retries, backoff and every byte included): a service that
+trickles its answer cannot hold a caller longer, because per-read timeouts alone restart with
+each byte. The size cap applies while the body is read and again to its decompressed size.
+Qualification and medical-information requests are idempotent by ArbitraryFileIdentifier, so
+they are retried a bounded number of times with jitter; nonces are cheap and retried too.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import random
 import ssl
+import threading
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import httpcore
 import httpx
 
 from sync.medinfo import (
@@ -37,17 +51,37 @@ from sync.xmlmsg import (
     parse_result,
 )
 
+DEFAULT_DEADLINE_S = 20.0
+# The encodings we ask for, and so the only ones we decode (each with a bounded inflater).
+ACCEPTED_ENCODINGS = "gzip, deflate"
+REASON_BYTES = 4096  # read of a refusal's body: its reason, not a document
+
+
+class CentralFault(StrEnum):
+    """What went wrong talking to the central, as a meaning; the pages turn it into words."""
+
+    UNAVAILABLE = "unavailable"  # not reached or no answer in time: try again later
+    REFUSED = "refused"  # the service answered no
+    UNREADABLE = "unreadable"  # the service answered something that cannot be read
+    UNTRUSTED = "untrusted"  # the TLS identities do not match: fix the configuration
+
 
 class CentralError(Exception):
-    """Root of the errors talking to the central service."""
+    """Root of the errors talking to the central service; `fault` says which kind."""
+
+    fault: ClassVar[CentralFault]
 
 
 class CentralUnavailable(CentralError):
     """The service could not be reached or did not answer in time: try again later."""
 
+    fault = CentralFault.UNAVAILABLE
+
 
 class CentralRefused(CentralError):
     """The service answered, and the answer was a refusal (HTTP status and its reason)."""
+
+    fault = CentralFault.REFUSED
 
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(
@@ -57,8 +91,23 @@ class CentralRefused(CentralError):
         self.reason = reason
 
 
-class CentralAnswerError(CentralError):
-    """The service answered 200 with something that is not a valid result message."""
+class CentralUnreadable(CentralError):
+    """The service answered 200 with something that is not a valid answer: malformed, too
+    large (as sent or once decompressed), or in an encoding we did not ask for."""
+
+    fault = CentralFault.UNREADABLE
+
+
+# The earlier name of CentralUnreadable.
+CentralAnswerError = CentralUnreadable
+
+
+class CentralUntrusted(CentralError):
+    """TLS failed on identity: the central's certificate does not chain to the pinned CA (or
+    names another host), or the central did not accept this appliance's certificate. A
+    configuration error: retrying does not help, an administrator must fix the certificates."""
+
+    fault = CentralFault.UNTRUSTED
 
 
 @dataclass(frozen=True)
@@ -94,20 +143,31 @@ class CentralClient:
         *,
         verify: ssl.SSLContext | bool,
         timeout_s: float = 10.0,
+        deadline_s: float = DEFAULT_DEADLINE_S,
         retries: int = 2,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self._deadlines = _Deadlines()
+        if transport is None:
+            transport = _deadline_transport(verify, self._deadlines)
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
             verify=verify,
             timeout=httpx.Timeout(timeout_s),
             transport=transport,
-            headers={"User-Agent": "onshi-edge"},
+            headers={"User-Agent": "onshi-edge", "Accept-Encoding": ACCEPTED_ENCODINGS},
         )
+        self._timeout_s = timeout_s
+        self._deadline_s = deadline_s
         self._retries = retries
         self._sleep = sleep
         self.last_round_trip_s: float | None = None
+
+    @property
+    def deadline_s(self) -> float:
+        """The longest any one call may take, retries included."""
+        return self._deadline_s
 
     def close(self) -> None:
         self._client.close()
@@ -118,9 +178,9 @@ class CentralClient:
         try:
             value = base64.b64decode(str(body["nonce"]), validate=True)
         except (KeyError, ValueError) as exc:
-            raise CentralAnswerError("nonce の形式が違います / malformed nonce answer") from exc
+            raise CentralUnreadable("nonce の形式が違います / malformed nonce answer") from exc
         if len(value) < 16:
-            raise CentralAnswerError("nonce が短すぎます / nonce too short")
+            raise CentralUnreadable("nonce が短すぎます / nonce too short")
         return value
 
     def health(self) -> float:
@@ -135,9 +195,9 @@ class CentralClient:
         try:
             value = datetime.fromisoformat(str(body["now"]))
         except (KeyError, ValueError) as exc:
-            raise CentralAnswerError("時刻の形式が違います / malformed time answer") from exc
+            raise CentralUnreadable("時刻の形式が違います / malformed time answer") from exc
         if value.tzinfo is None:
-            raise CentralAnswerError("時刻にタイムゾーンがありません / time without a zone")
+            raise CentralUnreadable("時刻にタイムゾーンがありません / time without a zone")
         return value
 
     def confirm(self, request: QualificationRequest) -> CentralAnswer:
@@ -146,7 +206,7 @@ class CentralClient:
         try:
             result = parse_result(raw)
         except MessageError as exc:
-            raise CentralAnswerError(f"応答を解釈できません / malformed answer: {exc}") from exc
+            raise CentralUnreadable(f"応答を解釈できません / malformed answer: {exc}") from exc
         _same_file_id(result.file_id, request.file_id)
         return CentralAnswer(result, raw, self.last_round_trip_s or 0.0)
 
@@ -166,10 +226,10 @@ class CentralClient:
         try:
             result = parse_medinfo_result(raw)
         except MessageError as exc:
-            raise CentralAnswerError(f"応答を解釈できません / malformed answer: {exc}") from exc
+            raise CentralUnreadable(f"応答を解釈できません / malformed answer: {exc}") from exc
         _same_file_id(result.file_id, request.file_id)
         if result.kind != request.kind:
-            raise CentralAnswerError(
+            raise CentralUnreadable(
                 "応答の種類が要求と違います / answer is of another kind "
                 f"({result.kind} ≠ {request.kind})"
             )
@@ -177,70 +237,299 @@ class CentralClient:
 
     # -- transport --------------------------------------------------------------------
     def _post_xml(self, path: str, body: bytes) -> bytes:
-        response = self._send(
-            "POST", path, content=body, headers={"Content-Type": "application/xml"}
-        )
-        if len(response.content) > MAX_MESSAGE_BYTES:
-            raise CentralAnswerError("応答が大きすぎます / answer too large")
-        return response.content
+        return self._send("POST", path, content=body, headers={"Content-Type": "application/xml"})
 
     def _json(self, method: str, path: str) -> dict[str, Any]:
-        response = self._send(method, path)
+        body = self._send(method, path)
         try:
-            data = response.json()
+            data = json.loads(body)
         except ValueError as exc:
-            raise CentralAnswerError(f"{path}: JSON ではありません / not JSON") from exc
+            raise CentralUnreadable(f"{path}: JSON ではありません / not JSON") from exc
         if not isinstance(data, dict):
-            raise CentralAnswerError(f"{path}: 予期しない応答 / unexpected answer")
+            raise CentralUnreadable(f"{path}: 予期しない応答 / unexpected answer")
         return data
 
-    def _backoff(self, attempt: int) -> None:
+    def _backoff(self, attempt: int, deadline: float) -> None:
         # Exponential backoff with full jitter: clinics retrying together do not sync up.
-        self._sleep(random.uniform(0, 0.2 * 2**attempt))
+        # Never past the deadline: the last attempt still gets what time is left.
+        pause = random.uniform(0, 0.2 * 2**attempt)
+        self._sleep(max(0.0, min(pause, deadline - time.monotonic() - 0.1)))
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _send(self, method: str, path: str, **kwargs: Any) -> bytes:
+        """The body of a 200 answer, read within the deadline and the size cap."""
+        deadline = time.monotonic() + self._deadline_s
+        self._deadlines.at = deadline
+        try:
+            return self._attempts(method, path, deadline, **kwargs)
+        finally:
+            self._deadlines.at = None
+
+    def _attempts(self, method: str, path: str, deadline: float, **kwargs: Any) -> bytes:
         attempt = 0
         while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _late(self._deadline_s)
             started = time.perf_counter()
             try:
-                response = self._client.request(method, path, **kwargs)
+                status, body = self._exchange(method, path, deadline, remaining, **kwargs)
             except httpx.TransportError as exc:
+                untrusted = _identity_failure(exc)
+                if untrusted is not None:
+                    raise untrusted from exc
+                if time.monotonic() >= deadline:
+                    raise _late(self._deadline_s) from exc
                 if attempt >= self._retries:
                     raise CentralUnavailable(
                         f"中央サービスに接続できません / central service unreachable: "
                         f"{type(exc).__name__}"
                     ) from exc
                 attempt += 1
-                self._backoff(attempt)
+                self._backoff(attempt, deadline)
                 continue
             self.last_round_trip_s = time.perf_counter() - started
-            if response.status_code >= 500 and attempt < self._retries:
+            if status >= 500 and attempt < self._retries and time.monotonic() < deadline:
                 attempt += 1
-                self._backoff(attempt)
+                self._backoff(attempt, deadline)
                 continue
-            if response.status_code >= 500:
+            if status >= 500:
                 raise CentralUnavailable(
                     f"中央サービスが一時的に応答できません / central service unavailable "
-                    f"(HTTP {response.status_code})"
+                    f"(HTTP {status})"
                 )
+            if status != 200:
+                raise CentralRefused(status, _reason(body))
+            return body
+
+    def _exchange(
+        self, method: str, path: str, deadline: float, remaining: float, **kwargs: Any
+    ) -> tuple[int, bytes]:
+        """One attempt: the status and the decoded body, read as it streams in."""
+        timeout = httpx.Timeout(min(self._timeout_s, remaining))
+        with self._client.stream(method, path, timeout=timeout, **kwargs) as response:
+            encoding = response.headers.get("Content-Encoding", "")
+            chunks: Iterable[bytes] = response.iter_raw()
+            if response.is_stream_consumed:
+                # Already in memory and decoded: a test's MockTransport answer (content=...).
+                chunks, encoding = [response.content], ""
             if response.status_code != 200:
-                raise CentralRefused(response.status_code, _reason(response))
-            return response
+                # Only the reason is wanted: a few bytes, and never an error of their own.
+                raw = _read_capped(chunks, deadline, self._deadline_s, REASON_BYTES)
+                try:
+                    return response.status_code, _decoded(raw, encoding)
+                except CentralUnreadable:
+                    return response.status_code, b""
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > MAX_MESSAGE_BYTES:
+                raise _too_large(int(declared))
+            raw = _read_capped(chunks, deadline, self._deadline_s)
+            return response.status_code, _decoded(raw, encoding)
+
+
+class _Deadlines(threading.local):
+    """The deadline (time.monotonic()) of the call running on this thread, if any."""
+
+    at: float | None = None
+
+
+def _remaining(deadlines: _Deadlines, timeout: float | None, late: type[Exception]) -> float | None:
+    if deadlines.at is None:
+        return timeout
+    left = deadlines.at - time.monotonic()
+    if left <= 0:
+        raise late("deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket whose every read, write and handshake ends by the call's deadline, however
+    slowly the other side sends: a per-read timeout alone restarts with each byte."""
+
+    def __init__(self, inner: httpcore.NetworkStream, deadlines: _Deadlines) -> None:
+        self._inner = inner
+        self._deadlines = deadlines
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(
+            max_bytes, _remaining(self._deadlines, timeout, httpcore.ReadTimeout)
+        )
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _remaining(self._deadlines, timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        wait = _remaining(self._deadlines, timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(
+            self._inner.start_tls(ssl_context, server_hostname, wait), self._deadlines
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, deadlines: _Deadlines) -> None:
+        self._inner = httpcore.SyncBackend()
+        self._deadlines = deadlines
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        wait = _remaining(self._deadlines, timeout, httpcore.ConnectTimeout)
+        stream = self._inner.connect_tcp(host, port, wait, local_address, socket_options)
+        return _DeadlineStream(stream, self._deadlines)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _deadline_transport(
+    verify: ssl.SSLContext | bool, deadlines: _Deadlines
+) -> httpx.HTTPTransport:
+    """httpx's own transport, over sockets that keep the deadline (httpx<1 has no public hook
+    for the network backend, so its pool is rebuilt with the same settings and ours)."""
+    transport = httpx.HTTPTransport(verify=verify)
+    # httpx's defaults (httpx.Limits()): 100 connections, 20 kept alive for 5 s.
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(verify=verify),
+        max_connections=100,
+        max_keepalive_connections=20,
+        keepalive_expiry=5.0,
+        network_backend=_DeadlineBackend(deadlines),
+    )
+    return transport
+
+
+def _read_capped(
+    chunks: Iterable[bytes], deadline: float, deadline_s: float, keep: int | None = None
+) -> bytes:
+    """The body as sent, refused as soon as it passes the cap or the deadline; with `keep`,
+    only its first `keep` bytes, the rest left unread."""
+    parts: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if keep is not None and size >= keep:
+            parts.append(chunk)
+            return b"".join(parts)[:keep]
+        if size > MAX_MESSAGE_BYTES:
+            raise _too_large(size)
+        parts.append(chunk)
+        if time.monotonic() > deadline:
+            raise _late(deadline_s)
+    return b"".join(parts)
+
+
+def _decoded(raw: bytes, encoding: str) -> bytes:
+    """The body with its Content-Encoding undone, never inflated past the cap (a small gzip
+    body can hold gigabytes)."""
+    codings = [c.strip().lower() for c in encoding.split(",") if c.strip()]
+    body = raw
+    for coding in reversed(codings):  # applied in the order listed, so undone from the end
+        if coding == "identity":
+            continue
+        if coding in ("gzip", "x-gzip"):
+            body = _inflate(body, zlib.MAX_WBITS | 16)
+        elif coding == "deflate":
+            # "deflate" is zlib-wrapped by the standard, raw by some servers: accept both.
+            # A zlib header: method 8 in the low nibble, the first two bytes a multiple of 31.
+            wrapped = (
+                len(body) >= 2 and body[0] & 0x0F == 8 and int.from_bytes(body[:2], "big") % 31 == 0
+            )
+            body = _inflate(body, zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+        else:
+            raise CentralUnreadable(
+                f"応答の符号化を解読できません / answer in an unrequested encoding: {coding[:40]}"
+            )
+    return body
+
+
+def _inflate(data: bytes, wbits: int) -> bytes:
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(data, MAX_MESSAGE_BYTES + 1)
+    except zlib.error as exc:
+        raise CentralUnreadable(
+            f"応答を展開できません / answer does not decompress: {exc}"
+        ) from exc
+    if len(out) > MAX_MESSAGE_BYTES or inflater.unconsumed_tail:
+        raise CentralUnreadable(
+            f"応答が展開すると大きすぎます (上限 {MAX_MESSAGE_BYTES} バイト) / "
+            f"answer too large once decompressed (limit {MAX_MESSAGE_BYTES} bytes)"
+        )
+    if not inflater.eof:
+        raise CentralUnreadable("応答が途中で切れています / compressed answer is truncated")
+    return out
+
+
+def _too_large(size: int) -> CentralUnreadable:
+    return CentralUnreadable(
+        f"応答が大きすぎます ({size} バイト以上、上限 {MAX_MESSAGE_BYTES}) / "
+        f"answer too large ({size}+ bytes, limit {MAX_MESSAGE_BYTES})"
+    )
+
+
+def _late(deadline_s: float) -> CentralUnavailable:
+    return CentralUnavailable(
+        f"中央サービスが {deadline_s:g} 秒以内に応答しませんでした / "
+        f"central service did not answer within {deadline_s:g} s"
+    )
+
+
+# OpenSSL's reasons when the other side refused our certificate (an alert from the central).
+_PEER_REFUSED_US = ("CERTIFICATE", "UNKNOWN_CA", "ACCESS_DENIED")
+
+
+def _identity_failure(exc: BaseException) -> CentralUntrusted | None:
+    """A TLS failure about identities, found in the exception's chain; None for the rest."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return CentralUntrusted(
+                "中央サービスの証明書を信頼できません。central_ca の設定を確認してください / "
+                "the central service's certificate is not trusted (check central_ca): "
+                f"{getattr(cause, 'verify_message', None) or cause}"
+            )
+        if isinstance(cause, ssl.SSLError) and any(
+            word in str(cause.reason or "") for word in _PEER_REFUSED_US
+        ):
+            return CentralUntrusted(
+                "中央サービスがこの装置の証明書を受け付けません。device_cert の設定を確認して"
+                "ください / the central service does not accept this appliance's certificate "
+                f"(check device_cert): {cause.reason}"
+            )
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _same_file_id(answered: str, sent: str) -> None:
     if answered != sent:
-        raise CentralAnswerError(
+        raise CentralUnreadable(
             "応答のファイル識別子が一致しません / answer is for another request "
             f"({answered!r} ≠ {sent!r})"
         )
 
 
-def _reason(response: httpx.Response) -> str:
+def _reason(body: bytes) -> str:
     try:
-        data = response.json()
+        data = json.loads(body)
         if isinstance(data, dict) and "error" in data:
             return str(data["error"])[:500]
     except ValueError:
         pass
-    return response.text[:200] or response.reason_phrase
+    return body[:200].decode("utf-8", "replace") or "(no reason given)"

@@ -31,13 +31,12 @@ from device.events import (
     VisitStarted,
     VisitStateChanged,
 )
-from device.flow import reason_text
 from device.inputs import ConsentChoice
 from device.services import Services
 from sync.codes import CONSENT_KIND
 from web import sse
 from web.inbound import RequestRefused, json_object
-from web.present import kiosk_screen, pick
+from web.present import kiosk_screen, pick, reason_text
 
 PIN_FORMAT = re.compile(r"[0-9]{4}")
 VISIT_ID_FORMAT = re.compile(r"[0-9a-f]{1,64}")
@@ -197,7 +196,7 @@ def kiosk_wire(event: Event, lang: str) -> sse.Wire | None:
         data = {
             "visit_id": event.visit_id,
             "reason": event.reason,
-            "text": reason_text(event.reason, lang),
+            "text": reason_text(event.reason, lang, kiosk=True),
         }
         return name, data
     if isinstance(event, ConfirmationStored):

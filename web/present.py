@@ -1,7 +1,7 @@
 """How stored answers and desk states read on the pages: pure functions, both languages.
 
 Every text a page shows is in STRINGS, merged from the strings_* modules that keep each area's
-texts beside its code, or comes from sync.codes / device.flow, so the Japanese and English
+texts beside its code, or comes from sync.codes, so the Japanese and English
 versions are kept side by side. The detail page's field tables are in web/detail.py.
 """
 
@@ -29,6 +29,7 @@ from web import (
     strings_common,
     strings_desk,
     strings_kiosk,
+    strings_reasons,
 )
 
 LANGUAGES = ("ja", "en")
@@ -51,6 +52,7 @@ STRINGS = _merged(
     strings_clinical.STRINGS,
     strings_auth.STRINGS,
     strings_admin.STRINGS,
+    strings_reasons.STRINGS,
 )
 
 # Reader / visit state shown on the reception status strip (device.flow.VisitState values).
@@ -113,6 +115,15 @@ def text(key: str, lang: str, **values: Any) -> str:
 
 def pick(pair: tuple[str, str], lang: str) -> str:
     return pair[1] if lang == "en" else pair[0]
+
+
+def reason_text(reason: str, lang: str, *, kiosk: bool = False) -> str:
+    """Why a visit or check ended (a device.flow.EndReason), in words for staff or, with
+    `kiosk`, for the patient; an unknown code is shown as it is rather than hidden."""
+    if kiosk and "kiosk_reason_" + reason in STRINGS:
+        return text("kiosk_reason_" + reason, lang)
+    pair = STRINGS.get("reason_" + reason)
+    return pick(pair, lang) if pair else reason
 
 
 def desk_state_label(state: str, lang: str) -> str:

@@ -35,7 +35,6 @@ from device.events import (
     VisitStateChanged,
     VisualCheckChosen,
 )
-from device.flow import reason_text
 from device.services import Services
 from sync.clock import JST, utc_now
 from sync.store import Confirmation
@@ -47,6 +46,7 @@ from web.present import (
     DESK_STATES,
     confirmation_row,
     desk_state_label,
+    reason_text,
     start_of_today,
     text,
 )
@@ -58,7 +58,9 @@ VISUAL_STATES = ("awaiting_pin", "awaiting_staff", "pin_blocked")
 # What the manual-check form sends (all strings, as typed) besides the limit consent flag.
 CHECK_FIELDS = ("insurer_number", "symbol", "number", "branch", "birthdate", "care_date")
 MAX_FIELD_CHARS = 100  # far beyond any real value: a bound, not the validation
-CHECK_FAILED_STATUS = {"central_unavailable": 503, "central_refused": 502}
+# Unavailable is "try later" (503); the service refusing, answering something unreadable or
+# the certificates not matching are all a bad gateway that retrying now will not mend (502).
+CHECK_FAILED_STATUS = {"central_unavailable": 503}
 
 
 def create_blueprint(services: Services) -> Blueprint:
@@ -132,7 +134,8 @@ def create_blueprint(services: Services) -> Blueprint:
             abort(404)
         except CheckFailed as exc:
             status = CHECK_FAILED_STATUS.get(exc.reason, 502)
-            return jsonify(ok=False, reason=exc.reason, message=exc.message), status
+            message = reason_text(exc.reason, g.lang)
+            return jsonify(ok=False, reason=exc.reason, message=message), status
         store.audit(audit_actor(), "confirmation.view", f"confirmation:{stored.id}")
         return jsonify(row(stored, g.lang)), 201
 

@@ -125,6 +125,9 @@ SETTING_HELP_JA: dict[str, str] = {
     "device_cert": "この端末のクライアント証明書（相互 TLS）",
     "device_key": "クライアント証明書の秘密鍵",
     "central_timeout_s": "中央サービスへの1回の要求を待つ秒数",
+    "central_deadline_s": (
+        "中央サービスへの1回の呼び出し全体（再試行・少しずつ届く応答を含む）の上限秒数（1〜300）"
+    ),
     "central_retries": "通信エラー時に再試行する回数（冪等な要求のみ）",
     "reader": "使うカードリーダー（PC/SC 名の一部）。空欄なら最初に見つかったもの",
     "staff_host": "職員画面の待受アドレス（実機では LAN のアドレス）",

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from device.appliance import Appliance
+from device.events import ConfirmationStored, VisitStarted, VisitStateChanged
 from sim.population import person
 
 from .conftest import RECEPTION, SCREENSHOTS, login
@@ -206,6 +207,40 @@ def test_card_pulled_during_consent_resets_and_stores_nothing(
     kiosk.wait("welcome")
     assert page.is_hidden("#consent-second")  # the half-made choice is gone
     assert appliance.services.store.count_confirmations() == 0
+
+
+def test_a_late_answer_for_a_visit_that_ended_is_never_shown(
+    appliance: Appliance, page: Any
+) -> None:
+    """The card left while the central was answering: whatever still arrives about that visit
+    (its answer, its "done") must not appear to the patient who stands there next."""
+    kiosk = Kiosk(appliance, page)
+    kiosk.place("P001")
+    kiosk.wait("pin")
+    visit = appliance.services.flow.current
+    assert visit is not None
+    kiosk.remove()
+    kiosk.wait("welcome")
+    page.evaluate(
+        """() => {
+          window.shownScreens = [];
+          new MutationObserver(() => {
+            const active = document.querySelector("section[data-screen].active");
+            if (active) { window.shownScreens.push(active.getAttribute("data-screen")); }
+          }).observe(document.body, { subtree: true, attributeFilter: ["class"] });
+        }"""
+    )
+    bus = appliance.services.bus
+    bus.publish(VisitStateChanged(visit.id, "stored"))
+    bus.publish(ConfirmationStored(999_999, visit.id))
+    bus.publish(VisitStateChanged(visit.id, "done"))
+    bus.publish(VisitStarted("f" * 16, "marker", visit.started_at))  # in order, after those
+    kiosk.wait("reading")
+    assert page.evaluate("window.shownScreens") == ["reading"]
+    kiosk.place("P001")  # the next patient's own visit takes over from the marker
+    kiosk.wait("pin")
+    kiosk.remove()
+    kiosk.wait("welcome")
 
 
 def test_the_kiosk_cannot_reach_staff_pages(appliance: Appliance, page: Any) -> None:

@@ -22,7 +22,14 @@ from device.clinical import (
 )
 from sim.medical import checkup_history, drug_history
 from sim.population import Person, person
-from sync.central import CentralClient, CentralRefused, CentralUnavailable, MedicalInfoAnswer
+from sync.central import (
+    CentralClient,
+    CentralRefused,
+    CentralUnavailable,
+    CentralUnreadable,
+    CentralUntrusted,
+    MedicalInfoAnswer,
+)
 from sync.clock import JST
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.medinfo import (
@@ -457,3 +464,26 @@ def test_unavailable_caches_nothing(
     central.error = None  # back again: fetched online, not from any leftover
     assert not records.open(cid, "drug", user=DOCTOR).from_cache
     assert [a[3] for a in audit_of(store)] == ["drug:unavailable", "drug online"]
+
+
+@pytest.mark.parametrize(
+    ("error", "reason", "words"),
+    [
+        (CentralUnreadable("answer too large"), "unreadable", "unreadable"),
+        (CentralUntrusted("certificate verify failed"), "untrusted", "administrator"),
+    ],
+)
+def test_an_unreadable_answer_or_a_certificate_problem_is_neither_try_later_nor_refused(
+    records: ClinicalRecords,
+    store: Store,
+    central: FakeCentral,
+    error: Exception,
+    reason: str,
+    words: str,
+) -> None:
+    central.error = error
+    cid = save_card_visit(store, "P010", (agreed("drug"),))
+    refused = refusal(records, cid, "drug")
+    assert refused.reason == reason and words in refused.en
+    assert "shortly" not in refused.en and "refused" not in refused.en
+    assert store.clinical_cache(cid, "drug", NOW) is None

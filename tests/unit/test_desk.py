@@ -19,7 +19,13 @@ from device.events import ConfirmationStored, EventBus, Subscription
 from device.flow import VisitFlow
 from device.inputs import VisitInputs
 from device.services import Services
-from sync.central import CentralClient, CentralRefused, CentralUnavailable
+from sync.central import (
+    CentralClient,
+    CentralRefused,
+    CentralUnavailable,
+    CentralUnreadable,
+    CentralUntrusted,
+)
 from sync.clock import JST
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
@@ -214,16 +220,23 @@ def test_check_refuses_deep_or_odd_json_with_400_and_the_reason(
 
 
 @pytest.mark.parametrize(
-    ("error", "status"),
-    [(CentralUnavailable("down"), 503), (CentralRefused(403, "no"), 502)],
+    ("error", "status", "reason", "next_step"),
+    [
+        (CentralUnavailable("down"), 503, "central_unavailable", "しばらくしてから"),
+        (CentralRefused(403, "no"), 502, "central_refused", "確認してください"),
+        (CentralUnreadable("garbage"), 502, "central_unreadable", "管理者に連絡"),
+        (CentralUntrusted("wrong CA"), 502, "central_untrusted", "再試行では解決しません"),
+    ],
 )
 def test_check_central_failure(
-    desk: Desk, staff: FlaskClient, error: Exception, status: int
+    desk: Desk, staff: FlaskClient, error: Exception, status: int, reason: str, next_step: str
 ) -> None:
     desk.central.error = error
     r = post(staff, "/api/checks", CHECK)
     assert r.status_code == status
-    assert "資格確認サービス" in r.get_json()["message"]
+    body = r.get_json()
+    assert body["reason"] == reason
+    assert "資格確認サービス" in body["message"] and next_step in body["message"]
     assert desk.store.count_confirmations() == 0
 
 

@@ -24,6 +24,7 @@ from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.reserve import RESERVE_NAME
 from sync.store import Store, StoreFullError
 from sync.xmlmsg import QualificationRequest, build_result
+from web.present import reason_text
 
 from .test_desk import CHECK, Desk, desk, post, staff  # noqa: F401 - fixtures
 from .test_status import items, status_of
@@ -228,6 +229,9 @@ def test_a_verified_visit_on_a_full_disk_fails_with_words_not_internal_error(
     outcome = flow.run_visit("reader")
     assert outcome.state is VisitState.FAILED and outcome.reason == "disk_full"
     failed = [e for e in events.drain() if isinstance(e, VisitFailed)]
-    assert failed and "記憶領域がいっぱい" in failed[0].message
-    assert "storage is full" in failed[0].message
+    assert failed and failed[0].reason == "disk_full"
+    # the words each screen shows for it, in both languages
+    assert "記憶領域がいっぱい" in reason_text(failed[0].reason, "ja")
+    assert "storage is full" in reason_text(failed[0].reason, "en")
+    assert "受付にお声がけください" in reason_text(failed[0].reason, "ja", kiosk=True)
     assert store.count_confirmations() == 0

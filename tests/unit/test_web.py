@@ -524,7 +524,7 @@ def test_staff_events_initial_state_then_bus_events(setup: Setup, staff: FlaskCl
                 },
             )
         ]
-        setup.bus.publish(VisitAborted("v1", "card_removed", "カードが取り外されました / removed"))
+        setup.bus.publish(VisitAborted("v1", "card_removed"))
         setup.bus.publish(ConfirmationStored(7, "v2"))
         assert read_events(r, 2) == [
             (
@@ -532,7 +532,7 @@ def test_staff_events_initial_state_then_bus_events(setup: Setup, staff: FlaskCl
                 {
                     "visit_id": "v1",
                     "reason": "card_removed",
-                    "text": "カードが取り外されました",
+                    "text": "カードが取り外されました。もう一度カードを置いてください",
                 },
             ),
             ("confirmation_stored", {"confirmation_id": 7}),
@@ -585,7 +585,7 @@ def test_kiosk_events_idle(setup: Setup) -> None:
         assert read_events(r, 1) == [
             ("state", {"visit_id": None, "state": "idle", "screen": "welcome"})
         ]
-        setup.bus.publish(VisitAborted("x1", "timeout", "..."))
+        setup.bus.publish(VisitAborted("x1", "timeout"))
         assert read_events(r, 1) == [
             (
                 "visit_aborted",

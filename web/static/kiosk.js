@@ -29,6 +29,7 @@
   var sending = false;
   var timer = null;
   var shown = 0;  // how many times a screen was shown: a late answer must not undo a newer one
+  var ended = {};  // visits that ended here: nothing later about them is shown (late answers)
 
   function backToStart() {
     visitId = null;
@@ -197,6 +198,8 @@
   }
 
   function onEnded(d) {
+    ended[d.visit_id] = true;
+    if (visitId && d.visit_id !== visitId) { return; }  // an older visit ending late
     if (d.reason === "card_removed" || (d.reason === "pin_blocked" && current === "blocked")) {
       backToStart();
       return;
@@ -243,6 +246,7 @@
       if (current !== "welcome") { backToStart(); }
       return;
     }
+    if (ended[d.visit_id]) { return; }  // a visit that already ended here: not this patient's
     visitId = d.visit_id;
     // The PIN and consent screens are shown by their own events, which carry what they need.
     if (d.screen === "pin" || d.screen === "consent") { return; }
@@ -259,7 +263,9 @@
   source.addEventListener("visit_failed", function (ev) { onEnded(data(ev)); });
   source.addEventListener("done", function (ev) {
     var d = data(ev);
-    if (visitId && d.visit_id !== visitId) { return; }  // another visit's answer
+    // Only the running visit's answer: never one for a visit that ended (its card was taken
+    // and the answer came late), nor one arriving while the kiosk waits for the next card.
+    if (!visitId || d.visit_id !== visitId || ended[d.visit_id]) { return; }
     clearPin();
     show("done");
   });
