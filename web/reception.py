@@ -36,7 +36,7 @@ from device.events import (
     VisualCheckChosen,
 )
 from device.services import Services
-from sync.clock import JST, utc_now
+from sync.clock import JST
 from sync.store import Confirmation
 from web import search, sse
 from web.auth import audit_actor, current_user, require_role
@@ -76,7 +76,7 @@ def create_blueprint(services: Services) -> Blueprint:
         return confirmation_row(c, lang, staff)
 
     def today_rows(lang: str) -> list[dict[str, Any]]:
-        since = start_of_today(utc_now())
+        since = start_of_today(store.now())  # the store's clock: trusted time, as rows are
         rows = [row(c, lang) for c in store.recent_confirmations(since, TODAY_LIMIT)]
         store.audit(audit_actor(), "confirmation.list", "confirmations:today", f"rows={len(rows)}")
         return rows
@@ -90,7 +90,7 @@ def create_blueprint(services: Services) -> Blueprint:
             initial=desk_initial(services, lang),
             state_labels={k: desk_state_label(k, lang) for k in DESK_STATES},
             checks_enabled=services.checks is not None,
-            today=utc_now().astimezone(JST).strftime("%Y-%m-%d"),
+            today=store.now().astimezone(JST).strftime("%Y-%m-%d"),
         )
 
     @bp.get("/api/confirmations")

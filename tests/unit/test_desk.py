@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -490,3 +490,17 @@ def test_audit_for_subject(store: Store) -> None:
         ["confirmation:1", 200],
     ).fetchall()
     assert "audit_subject" in str(plan)
+
+
+def test_today_list_follows_the_store_clock_not_the_wall_clock(
+    desk: Desk, staff: FlaskClient
+) -> None:
+    # The store stamps rows with the trusted (central-confirmed) time; a wall clock a year
+    # behind must not hide today's answers from the desk.
+    year_ahead = datetime.now(UTC) + timedelta(days=365)
+    desk.store._clock = lambda: year_ahead
+    saved = save(desk.store, result(qualification()), "t1")
+    rows = staff.get("/api/confirmations").get_json()["confirmations"]
+    assert [r["id"] for r in rows] == [saved.id]
+    page = staff.get("/").get_data(as_text=True)
+    assert year_ahead.astimezone(JST).strftime("%Y-%m-%d") in page
