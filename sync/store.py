@@ -229,9 +229,11 @@ def _instant(at: datetime) -> str:
 def _wire_time(value: str) -> datetime | None:
     """YYYYMMDDHHmmss in Japan time → aware datetime; None when empty or not a real time."""
     try:
-        return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=JST)
-    except ValueError:
+        at = datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=JST)
+        at.astimezone(UTC)  # the first hours of year 1 in Japan have no UTC instant
+    except (ValueError, OverflowError):
         return None
+    return at
 
 
 def _optional_instant(value: str) -> datetime | None:
