@@ -223,7 +223,8 @@ def _instant(at: datetime) -> str:
     """Fixed-width UTC text: comparing these strings compares the instants."""
     if at.tzinfo is None:
         raise ValueError("aware datetime required")
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    # isoformat pads the year to four digits; strftime's %Y does not below 1000 (glibc).
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _wire_time(value: str) -> datetime | None:

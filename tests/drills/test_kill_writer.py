@@ -30,11 +30,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
+
+from device.checks import ManualChecks, NumbersInput
+from device.events import EventBus
+from sync.central import CentralClient
+from sync.fieldcrypt import FieldCipher, FieldKeys
+from sync.store import Store, VisitRecord
+from sync.xmlmsg import build_result, parse_request, parse_result
+
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "tests" / "unit" / "samples"
 CARD_SAMPLE = SAMPLES / "OQSsiquc01res_face_20240401091500002.xml"  # with consent flags
 NUMBERS_SAMPLE = SAMPLES / "OQSsiquc01res_20240401090000001.xml"
-PRELOAD = ("device.checks", "device.events", "httpx", "sync.store", "sync.xmlmsg")
 SEED = 8
 KILLS = 200  # per series: one series in the suite, ten from `make drills`
 # Where a kill lands: a share of them while the writer starts and opens the file (WAL
@@ -53,15 +61,6 @@ def write_until_killed(db: str, key: str, acks: str) -> None:
 
     An acknowledgement is one line written with os.write after the save returned: once the
     call returns the line is the kernel's, so a SIGKILL cannot take it back."""
-    import httpx
-
-    from device.checks import ManualChecks, NumbersInput
-    from device.events import EventBus
-    from sync.central import CentralClient
-    from sync.fieldcrypt import FieldCipher, FieldKeys
-    from sync.store import Store, VisitRecord
-    from sync.xmlmsg import build_result, parse_request, parse_result
-
     card_template = parse_result(CARD_SAMPLE.read_bytes())
     numbers_template = parse_result(NUMBERS_SAMPLE.read_bytes())
     searched = numbers_template.search
@@ -133,7 +132,7 @@ def _writers() -> multiprocessing.context.ForkServerContext:
     """Writers forked from a server that imported the appliance once: a kill every few
     milliseconds instead of a Python start-up (a quarter second) per kill."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["tests.drills.test_kill_writer", *PRELOAD])
+    context.set_forkserver_preload(["tests.drills.test_kill_writer"])
     return context
 
 
@@ -168,9 +167,6 @@ class Acks:
 def _check(db: Path, key: Path, acks: Acks) -> int:
     """Reopen the file as the appliance would and check what was acknowledged; the number of
     audit entries."""
-    from sync.fieldcrypt import FieldCipher, FieldKeys
-    from sync.store import Store
-
     store = Store(db, FieldCipher(FieldKeys.load_or_create(key)))
     try:
         for row_id, (kind, file_id) in acks.confirmations.items():
@@ -227,6 +223,9 @@ def _kill_series(
     acknowledged, kills before the first acknowledgement)."""
     folder.mkdir()
     db, key = folder / "onshi.db", folder / "field.key"
+    # The key exists before the first writer, as once the appliance is set up: this drill
+    # kills writers of the database, not the one-time creation of the key file.
+    FieldKeys.load_or_create(key)
     rng = random.Random(seed)
     acks = Acks()
     before_first = 0
