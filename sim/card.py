@@ -101,6 +101,7 @@ class VirtualCard:
         audit_path: Path | None = None,
         pin: str | None = None,
         delay_s: float = 0.0,
+        pull_at_apdu: int | None = None,
     ) -> None:
         holder = person(person_id)
         if holder.card_status == "none":
@@ -115,6 +116,9 @@ class VirtualCard:
         self.port = port
         self.audit_path = audit_path
         self.delay_s = delay_s
+        # For drills: the card leaves the reader when this command APDU (1-based, counted
+        # from insert()) arrives, before answering it, as if pulled in the middle of it.
+        self.pull_at_apdu = pull_at_apdu
         self._pin = holder.pin if pin is None else pin
         self._state_file = state_dir / f"pin-{person_id}.json"
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -433,6 +437,8 @@ class VirtualCard:
                 payload = _recv_exact(sock, int.from_bytes(header, "big"))
                 if payload is None:
                     return
+                if len(payload) > 1 and self._count + 1 == self.pull_at_apdu:
+                    return  # pulled: the connection closes unanswered (vpcd sees no card)
                 answer = self.respond(payload)
                 if answer is not None:
                     sock.sendall(len(answer).to_bytes(2, "big") + answer)

@@ -294,15 +294,18 @@ def _instant(at: datetime) -> str:
     """Fixed-width UTC text: comparing these strings compares the instants."""
     if at.tzinfo is None:
         raise ValueError("aware datetime required")
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    # isoformat pads the year to four digits; strftime's %Y does not below 1000 (glibc).
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _wire_time(value: str) -> datetime | None:
     """YYYYMMDDHHmmss in Japan time → aware datetime; None when empty or not a real time."""
     try:
-        return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=JST)
-    except ValueError:
+        at = datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=JST)
+        at.astimezone(UTC)  # the first hours of year 1 in Japan have no UTC instant
+    except (ValueError, OverflowError):
         return None
+    return at
 
 
 def _optional_instant(value: str) -> datetime | None:
