@@ -80,7 +80,7 @@ def write_until_killed(db: str, key: str, acks: str) -> None:
     def ack(line: str) -> None:
         os.write(out, f"{line}\n".encode())
 
-    store = Store(Path(db), FieldCipher(FieldKeys.load_or_create(Path(key))), clock=lambda: fixed)
+    store = Store(Path(db), FieldCipher(FieldKeys.load(Path(key))), clock=lambda: fixed)
     checks = ManualChecks(
         medical_institution_code=numbers_template.medical_institution_code,
         central=client,
@@ -167,7 +167,7 @@ class Acks:
 def _check(db: Path, key: Path, acks: Acks) -> int:
     """Reopen the file as the appliance would and check what was acknowledged; the number of
     audit entries."""
-    store = Store(db, FieldCipher(FieldKeys.load_or_create(key)))
+    store = Store(db, FieldCipher(FieldKeys.load(key)))
     try:
         for row_id, (kind, file_id) in acks.confirmations.items():
             found = store.confirmation(row_id)  # decrypts: DecryptError if unreadable
@@ -225,7 +225,7 @@ def _kill_series(
     db, key = folder / "onshi.db", folder / "field.key"
     # The key exists before the first writer, as once the appliance is set up: this drill
     # kills writers of the database, not the one-time creation of the key file.
-    FieldKeys.load_or_create(key)
+    FieldKeys.create(key)
     rng = random.Random(seed)
     acks = Acks()
     before_first = 0
