@@ -83,12 +83,24 @@ class FieldKeys:
             path.parent.mkdir(mode=0o700, parents=True)
             os.chmod(path.parent, 0o700)
         keys = cls.generate()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o600)
-            f.write(keys.encryption + keys.index)
-            f.flush()
-            os.fsync(f.fileno())
+        # Written whole under a temporary name, then linked into place: a crash or a kill never
+        # leaves a short key file, and link() refuses an existing one (no overwrite).
+        partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                os.fchmod(f.fileno(), 0o600)
+                f.write(keys.encryption + keys.index)
+                f.flush()
+                os.fsync(f.fileno())
+            os.link(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
         return keys
 
     def derive(self, purpose: str) -> bytes:

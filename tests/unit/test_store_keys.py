@@ -165,3 +165,24 @@ def test_files_left_wider_by_an_older_version_are_narrowed(
     open_store(config).close()
     assert config.data_dir.stat().st_mode & 0o777 == 0o700
     assert set(modes(config.data_dir).values()) == {0o600}
+
+
+def test_a_key_file_appears_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_path = tmp_path / "data" / "store.key"
+
+    def killed_while_linking(src: object, dst: object) -> None:
+        raise KeyboardInterrupt("killed")  # the process dies after writing, before linking
+
+    monkeypatch.setattr(os, "link", killed_while_linking)
+    with pytest.raises(KeyboardInterrupt):
+        FieldKeys.create(key_path)
+    assert not key_path.exists()  # never a short key file the next start would refuse
+    assert list(key_path.parent.iterdir()) == []  # and no partial file left behind
+    monkeypatch.undo()
+    created = FieldKeys.create(key_path)
+    assert FieldKeys.load(key_path) == created
+    with pytest.raises(FileExistsError):
+        FieldKeys.create(key_path)  # never overwrites a key
+    assert FieldKeys.load(key_path) == created
