@@ -36,6 +36,7 @@ from device.events import (
     VisualCheckChosen,
 )
 from device.services import Services
+from device.status import DISK_FULL_FREE_BYTES
 from sync.clock import JST
 from sync.store import Confirmation
 from web import search, sse
@@ -90,6 +91,7 @@ def create_blueprint(services: Services) -> Blueprint:
             initial=desk_initial(services, lang),
             state_labels={k: desk_state_label(k, lang) for k in DESK_STATES},
             checks_enabled=services.checks is not None,
+            disk_warning=disk_warning(services, lang),
             today=store.now().astimezone(JST).strftime("%Y-%m-%d"),
         )
 
@@ -97,7 +99,9 @@ def create_blueprint(services: Services) -> Blueprint:
     def confirmations() -> Response:
         if request.args.get("since", "today") != "today":
             abort(400)
-        return jsonify(confirmations=today_rows(g.lang))
+        return jsonify(
+            confirmations=today_rows(g.lang), disk_warning=disk_warning(services, g.lang)
+        )
 
     @bp.get("/api/confirmations/<int:confirmation_id>")
     def confirmation(confirmation_id: int) -> Response:
@@ -187,6 +191,7 @@ def create_blueprint(services: Services) -> Blueprint:
             kind_label=text(f"desk_search_kind_{kind}", lang) if kind else "",
             error=error,
             checks_enabled=services.checks is not None,
+            disk_warning=disk_warning(services, lang),
         )
 
     @bp.get("/confirmations/<int:confirmation_id>")
@@ -215,6 +220,7 @@ def create_blueprint(services: Services) -> Blueprint:
             raw_xml=raw_xml,
             trail=audit_lines(store.audit_for_subject(subject), lang),
             checks_enabled=services.checks is not None,
+            disk_warning=disk_warning(services, lang),
         )
 
     @bp.get("/events")
@@ -228,6 +234,19 @@ def create_blueprint(services: Services) -> Blueprint:
         )
 
     return bp
+
+
+def disk_warning(services: Services, lang: str) -> str:
+    """Words for the desk while the disk is nearly full (its reserve in use), else "": staff
+    are warned while answers still fit, not only once a save is refused."""
+    disk = services.store.disk_state()
+    if disk is None:
+        return ""
+    reserve_in_use = disk.reserve_bytes > 0 and not disk.reserve_held
+    if not reserve_in_use and not 0 <= disk.free_bytes < DISK_FULL_FREE_BYTES:
+        return ""
+    free = f"{max(disk.free_bytes, 0) / (1024 * 1024):.1f} MB"
+    return text("desk_disk_low", lang, free=free)
 
 
 def desk_initial(services: Services, lang: str) -> dict[str, Any]:

@@ -36,6 +36,12 @@ STRINGS: dict[str, tuple[str, str]] = {
         "この来院は目視確認に切り替えられません（すでに次の手順に進んでいます）",
         "This visit can no longer be switched to a visual check (it has moved on)",
     ),
+    "desk_disk_low": (
+        "装置の記憶領域が残りわずかです（空き {free}）。結果は予備領域に保存していますが、"
+        "管理者に空き容量の確保を依頼してください",
+        "The appliance's storage is nearly full ({free} free). Answers are saved in the reserve "
+        "for now: ask an admin to free space",
+    ),
     "live_lost": ("接続が切れました。再接続しています…", "Connection lost. Reconnecting…"),
     "other_results": ("他 {n} 件", "{n} more"),
     "sandbox_link": ("デモ用カード", "Demo cards"),

@@ -235,3 +235,20 @@ def test_a_verified_visit_on_a_full_disk_fails_with_words_not_internal_error(
     assert "storage is full" in reason_text(failed[0].reason, "en")
     assert "受付にお声がけください" in reason_text(failed[0].reason, "ja", kiosk=True)
     assert store.count_confirmations() == 0
+
+
+def test_the_desk_warns_while_answers_are_saved_from_the_reserve(
+    desk: Desk,  # noqa: F811 - the fixture imported above (its store is this module's)
+    staff: FlaskClient,  # noqa: F811
+) -> None:
+    page = staff.get("/").get_data(as_text=True)
+    assert '<div id="disk-alert" class="staff-alert" role="alert" hidden></div>' in page
+    assert staff.get("/api/confirmations").get_json()["disk_warning"] == ""
+    fail_commits(desk.store, times=1)
+    save_one(desk.store)  # saved, from the reserve
+    page = staff.get("/").get_data(as_text=True)
+    alert = page.split('<div id="disk-alert"', 1)[1].split("</div>", 1)[0]
+    assert "hidden" not in alert.split(">", 1)[0]
+    assert "記憶領域が残りわずか" in alert and " MB" in alert and "管理者" in alert
+    english = staff.get("/api/confirmations?lang=en").get_json()["disk_warning"]
+    assert "nearly full" in english and "ask an admin" in english

@@ -816,7 +816,7 @@ def test_server_serves_tls_when_given_a_certificate(
         )
         resp = conn.getresponse()
         assert resp.status == 200
-        assert json.loads(resp.read()) == {"confirmations": []}
+        assert json.loads(resp.read()) == {"confirmations": [], "disk_warning": ""}
         conn.close()
     finally:
         server.stop()

@@ -177,6 +177,8 @@
       // After a reconnect: rows stored while the stream was down.
       fetchJson("/api/confirmations?since=today").then(function (data) {
         data.confirmations.slice().reverse().forEach(addRow);
+        var disk = document.getElementById("disk-alert");
+        if (disk) { disk.textContent = data.disk_warning || ""; disk.hidden = !data.disk_warning; }
       }).catch(function () {});
     }
 
