@@ -100,7 +100,7 @@ class PcscConnection:
         code = _code(hr)
         if code in _CARD_GONE:
             raise CardRemoved()
-        if code in _SERVICE_GONE:
+        if code in _SERVICE_GONE or (code != _OK and self._service_gone()):
             raise ReaderUnavailable(describe_hr(hr))
         if code != _OK:
             raise _pcsc_failure(hr, "SCardTransmit")
@@ -113,6 +113,12 @@ class PcscConnection:
             raise CardRemoved()
         raw = bytes(response)
         return raw[:-2], int.from_bytes(raw[-2:], "big")
+
+    def _service_gone(self) -> bool:
+        """After an unexpected transmit error: is pcscd itself gone? A dying pcscd answers the
+        transmit in flight with odd codes (8010006A "access denied" was seen), so ask it again."""
+        result = scard.SCardStatus(self._hcard)
+        return _code(result[0]) in _SERVICE_GONE
 
     def transmit(self, apdu: bytes) -> tuple[bytes, int]:
         log_traffic(log, COMMAND, apdu)
