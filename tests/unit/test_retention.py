@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -227,12 +227,10 @@ def test_the_new_settings_have_ranges(name: str, value: str, ok: bool) -> None:
             parse_setting(setting, value)
 
 
-def test_the_appliance_stamps_and_dates_by_the_trusted_clock(tmp_path: Path) -> None:
+def test_the_appliance_stamps_and_dates_by_the_trusted_clock(tmp_path: Path, pki_at: Any) -> None:
     from device.appliance import build_appliance
-    from sim.pki import build_pki
-    from sim.population import population
 
-    pki = build_pki(tmp_path / "pki", population()[:1])
+    pki = pki_at(START)  # the device certificate as the appliance's clock sees it
     config = load_config(
         environ={},
         overrides={
