@@ -362,6 +362,16 @@ def _reserve_on_full(
     return write
 
 
+def _audit_slice(conn: sqlite3.Connection, after_id: int) -> list[Any]:
+    """The next slice of the chain after `after_id`, in order: the chain is walked in slices so
+    a check of millions of entries never holds them all in memory."""
+    return conn.execute(
+        "SELECT id, at, actor, action, subject, detail, prev_hash, hash FROM audit"
+        " WHERE id > ? ORDER BY id LIMIT ?",
+        [after_id, _AUDIT_VERIFY_SLICE],
+    ).fetchall()
+
+
 def numbers_key(insurer_number: str, symbol: str, number: str) -> str:
     """What identifies an insured person's card for lookups: insurer, symbol, number."""
     return "|".join([insurer_number.strip().lstrip("0"), symbol.strip(), number.strip()])
@@ -1146,11 +1156,7 @@ class Store:
         with self._write():
             last_id = 0
             while True:
-                rows = self._db.execute(
-                    "SELECT id, at, actor, action, subject, detail, prev_hash, hash FROM audit"
-                    " WHERE id > ? ORDER BY id LIMIT ?",
-                    [last_id, _AUDIT_VERIFY_SLICE],
-                ).fetchall()
+                rows = _audit_slice(self._db.conn, last_id)
                 if not rows:
                     break
                 for row in rows:
@@ -1226,11 +1232,7 @@ class Store:
             with self._lock:
                 if self._meta("audit_base") != sealed:
                     return None
-                rows = self._db.execute(
-                    "SELECT id, at, actor, action, subject, detail, prev_hash, hash FROM audit"
-                    " WHERE id > ? ORDER BY id LIMIT ?",
-                    [last_id, _AUDIT_VERIFY_SLICE],
-                ).fetchall()
+                rows = _audit_slice(self._db.conn, last_id)
             if not rows:
                 return chain.verdict()
             for row in rows:
@@ -1473,11 +1475,7 @@ def verify_audit_file(
         chain = ChainCheck(key, base, anchor)
         last_id = base.id if base is not None else 0
         while chain.broken is None:
-            rows = conn.execute(
-                "SELECT id, at, actor, action, subject, detail, prev_hash, hash FROM audit"
-                " WHERE id > ? ORDER BY id LIMIT ?",
-                [last_id, _AUDIT_VERIFY_SLICE],
-            ).fetchall()
+            rows = _audit_slice(conn, last_id)
             if not rows:
                 break
             for entry in rows:
