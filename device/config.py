@@ -81,18 +81,6 @@ def _medical_institution_code(value: Any) -> str | None:
     return None
 
 
-def _port(value: Any) -> str | None:
-    if not 0 <= int(value) <= 65535:
-        return "0〜65535 / must be between 0 and 65535"
-    return None
-
-
-def _positive(value: Any) -> str | None:
-    if not float(value) > 0:  # NaN compares false both ways
-        return "正の数 / must be positive"
-    return None
-
-
 AUDIT_RETENTION_DAYS_RANGE = (365, 7305)  # one to twenty years
 
 
