@@ -61,6 +61,7 @@ bench: setup
 lint: venv
 	$(BIN)/ruff check device reader sync web sim tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache --no-logo
 
 clean:
 	rm -rf $(VENV) .demo .onshi
