@@ -106,6 +106,7 @@ def write_until_killed(db: str, key: str, acks: str) -> None:
             stored = store.save_confirmation(
                 file_id=file_id,
                 raw_result=raw,
+                result=parse_result(raw),
                 kind="card",
                 method="pin",
                 actor="reader",
