@@ -110,6 +110,11 @@ def consenting_visit(central: CentralClient, store: Store, pki: Path) -> int:
         )
     )
     stored = store.save_confirmation(
-        file_id=file_id, raw_result=answer.raw, kind="card", method="pin", actor="bench"
+        file_id=file_id,
+        raw_result=answer.raw,
+        result=answer.result,
+        kind="card",
+        method="pin",
+        actor="bench",
     )
     return stored.id

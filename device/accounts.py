@@ -22,7 +22,6 @@ import hmac
 import math
 import re
 import secrets
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from cryptography.hazmat.primitives.twofactor.totp import TOTP
 
 from device.ratelimit import LoginLimiter
 from sync.clock import utc_now
-from sync.store import SessionRow, Store, UserRow
+from sync.store import SessionRow, Store, UserExists, UserRow
 
 ROLES = ("reception", "clinical", "admin")
 ROLE_LABELS: dict[str, tuple[str, str]] = {
@@ -276,7 +275,7 @@ class Accounts:
             raise AccountError(_exists(username))
         try:
             row = self._store.add_user(username, display_name, wanted, hash_password(password))
-        except sqlite3.IntegrityError as exc:  # created by someone else meanwhile
+        except UserExists as exc:  # created by someone else meanwhile
             raise AccountError(_exists(username)) from exc
         self._store.audit(actor, "user.created", f"user:{username}", f"roles={','.join(wanted)}")
         return _staff_user(row)

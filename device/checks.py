@@ -220,6 +220,7 @@ class ManualChecks:
         stored = self._store.save_confirmation(
             file_id=file_id,
             raw_result=answer.raw,
+            result=answer.result,
             kind="numbers",
             method="numbers",
             actor=actor,

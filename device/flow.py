@@ -431,6 +431,7 @@ class VisitFlow:
         stored = self._store.save_confirmation(
             file_id=file_id,
             raw_result=answer.raw,
+            result=answer.result,
             kind="card",
             method=visit.method,
             actor=visit.staff or "reader",

@@ -1,6 +1,6 @@
 """The audit log's keyed hash chain and the anchor of its head kept outside the database.
 
-No SQL here (sync/store.py reads and writes the rows). Each entry's hash is an HMAC, under a key
+No SQL here (sync/store/ reads and writes the rows). Each entry's hash is an HMAC, under a key
 kept apart from the database (derived from the key file, sync/fieldcrypt.py), of its id, its
 content and the previous entry's hash: changing, deleting, inserting or reordering an entry
 breaks the chain at that entry, and without the key nobody can compute a chain that holds.

@@ -29,6 +29,7 @@ from sync.xmlmsg import (
     QualificationResult,
     SearchInfo,
     build_result,
+    parse_result,
 )
 
 KYOKAI = "01130012"  # 0113001 + check digit 2
@@ -172,6 +173,7 @@ class Clinic:
         stored = self.store.save_confirmation(
             file_id=file_id,
             raw_result=build_result(result),
+            result=parse_result(build_result(result)),
             kind="card",
             method="pin",
             actor="reader",

@@ -23,7 +23,7 @@ import pytest
 from sync import reserve as reserve_module
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store, StoreFullError, VisitRecord
-from sync.xmlmsg import build_result
+from sync.xmlmsg import build_result, parse_result
 from tests.unit.test_web import qualification, result
 
 FS_BYTES = 4 * 1024 * 1024
@@ -85,6 +85,7 @@ class _Desk:
             stored = self.store.save_confirmation(
                 file_id=file_id,
                 raw_result=raw,
+                result=parse_result(raw),
                 kind="card",
                 method="pin",
                 actor="reader",

@@ -449,7 +449,12 @@ def test_answer_with_a_consent_time_before_utc_year_one_is_saved() -> None:
     doc = re.sub(rb"(<[A-Za-z]*ConsTime>)[0-9]+<", rb"\g<1>00010101000000<", doc)
     store = Store(":memory:", FieldCipher(FieldKeys.generate()), clock=lambda: FIXED)
     stored = store.save_confirmation(
-        file_id="year1", raw_result=doc, kind="card", method="pin", actor="reader"
+        file_id="year1",
+        raw_result=doc,
+        result=parse_result(doc),
+        kind="card",
+        method="pin",
+        actor="reader",
     )
     consents = store.consents(stored.id)
     assert consents and all(c.consented_at is None for c in consents)  # "not a real time"
@@ -464,7 +469,12 @@ def test_answer_with_a_consent_time_in_utc_year_one_reads_back() -> None:
     doc = re.sub(rb"(<[A-Za-z]*ConsTime>)[0-9]+<", rb"\g<1>00010101090000<", doc)
     store = Store(":memory:", FieldCipher(FieldKeys.generate()), clock=lambda: FIXED)
     stored = store.save_confirmation(
-        file_id="year1utc", raw_result=doc, kind="card", method="pin", actor="reader"
+        file_id="year1utc",
+        raw_result=doc,
+        result=parse_result(doc),
+        kind="card",
+        method="pin",
+        actor="reader",
     )
     consents = store.consents(stored.id)
     assert datetime(1, 1, 1, tzinfo=UTC) in {c.consented_at for c in consents}
@@ -511,6 +521,7 @@ class Reader:
             stored = self.store.save_confirmation(
                 file_id=f"fuzz{case}",
                 raw_result=doc,
+                result=parse_result(doc),
                 kind="numbers",
                 method="numbers",
                 actor="fuzz",

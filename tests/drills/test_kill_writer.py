@@ -1,6 +1,6 @@
 """Drill: SIGKILL the writer at random moments; nothing it acknowledged is ever lost.
 
-A child process opens the real store (sync/store.py on a real SQLite file, WAL,
+A child process opens the real store (sync/store/ on a real SQLite file, WAL,
 synchronous=FULL, field keys from a key file) and saves the way the appliance does: card
 visits (the answer and the visit that ended with it, as device/flow.py saves them), manual
 numbers checks through device/checks.py's ManualChecks (a central that answers from the
@@ -106,6 +106,7 @@ def write_until_killed(db: str, key: str, acks: str) -> None:
             stored = store.save_confirmation(
                 file_id=file_id,
                 raw_result=raw,
+                result=parse_result(raw),
                 kind="card",
                 method="pin",
                 actor="reader",

@@ -85,7 +85,12 @@ def test_drug_consent_only(central: CentralClient, sim_pki: Any, store: Store) -
         (ConsentAnswer("drug", True, consented), ConsentAnswer("checkup", False, consented)),
     )
     cid = store.save_confirmation(
-        file_id=file_id, raw_result=raw, kind="card", method="pin", actor="reader"
+        file_id=file_id,
+        raw_result=raw,
+        result=parse_result(raw),
+        kind="card",
+        method="pin",
+        actor="reader",
     ).id
     records = ClinicalRecords(store, central, MIC, clock=clock)
     statuses = records.consent_statuses(cid)
@@ -137,7 +142,12 @@ def test_central_refusal_reaches_the_doctor_verbatim(
     altered = replace(checkup, flag="1", available_time=until)
     local = replace(result, results=(replace(q, consents=(altered,)),))
     cid = store.save_confirmation(
-        file_id=file_id, raw_result=build_result(local), kind="card", method="pin", actor="reader"
+        file_id=file_id,
+        raw_result=build_result(local),
+        result=parse_result(build_result(local)),
+        kind="card",
+        method="pin",
+        actor="reader",
     ).id
     records = ClinicalRecords(store, central, MIC, clock=clock)
     with pytest.raises(ClinicalRefused) as refused:

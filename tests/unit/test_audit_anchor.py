@@ -447,13 +447,13 @@ def test_retention_keeps_a_chain_that_does_not_verify(path: Path, keys: FieldKey
 def test_retention_between_two_slices_of_a_check_is_not_a_break(
     path: Path, keys: FieldKeys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sync.store
+    import sync.store.auditlog
 
     clock = StepClock(START, timedelta(days=1))
     filled(path, keys, n=10, clock=clock)
     store = Store(path, FieldCipher(keys), clock=clock)
     bound = time_of(store, 6)
-    monkeypatch.setattr(sync.store, "_AUDIT_VERIFY_SLICE", 3)
+    monkeypatch.setattr(sync.store.auditlog, "_AUDIT_VERIFY_SLICE", 3)
     feed = ChainCheck.feed
     purged: list[int] = []
 

@@ -174,9 +174,9 @@ def test_the_original_is_untouched_by_the_copies(
 def test_verification_reads_in_slices(
     copy: Path, keys: FieldKeys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sync.store
+    import sync.store.auditlog
 
-    monkeypatch.setattr(sync.store, "_AUDIT_VERIFY_SLICE", 3)
+    monkeypatch.setattr(sync.store.auditlog, "_AUDIT_VERIFY_SLICE", 3)
     assert verdict_of(copy, keys) == (True, ENTRIES, None, "")
     tamper(copy, ("UPDATE audit SET subject = 'user:other' WHERE id = 9", ()))
     assert verdict_of(copy, keys) == (False, 8, 9, AUDIT_CONTENT_CHANGED)

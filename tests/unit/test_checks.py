@@ -35,6 +35,7 @@ from sync.xmlmsg import (
     QualificationResult,
     SearchInfo,
     build_result,
+    parse_result,
 )
 
 MIC = "1312345670"
@@ -354,7 +355,12 @@ def card_visit(store: Store) -> int:
         ),
     )
     return store.save_confirmation(
-        file_id="card1", raw_result=build_result(result), kind="card", method="pin", actor="reader"
+        file_id="card1",
+        raw_result=build_result(result),
+        result=parse_result(build_result(result)),
+        kind="card",
+        method="pin",
+        actor="reader",
     ).id
 
 
@@ -404,7 +410,12 @@ def test_recheck_needs_numbers(store: Store, bus: EventBus) -> None:
         error_message="電子証明書の有効期限が切れています",
     )
     stored = store.save_confirmation(
-        file_id="bad1", raw_result=build_result(failed), kind="card", method="pin", actor="reader"
+        file_id="bad1",
+        raw_result=build_result(failed),
+        result=parse_result(build_result(failed)),
+        kind="card",
+        method="pin",
+        actor="reader",
     )
     checks = checks_with(NoCentral(), store, bus)
     with pytest.raises(InputRejected) as caught:

@@ -39,7 +39,7 @@ from sync.medinfo import (
     parse_medinfo_result,
 )
 from sync.store import Store
-from sync.xmlmsg import ConsentState, Qualification, QualificationResult, build_result
+from sync.xmlmsg import ConsentState, Qualification, QualificationResult, build_result, parse_result
 
 MIC = "1312345670"
 NOW = datetime(2026, 4, 1, 1, 30, tzinfo=UTC)  # 10:30 JST
@@ -108,7 +108,12 @@ def save_card_visit(
     base.update(changes)
     raw = build_result(QualificationResult(**base))
     stored = store.save_confirmation(
-        file_id=file_id, raw_result=raw, kind=kind, method="pin", actor="reader"
+        file_id=file_id,
+        raw_result=raw,
+        result=parse_result(raw),
+        kind=kind,
+        method="pin",
+        actor="reader",
     )
     return stored.id
 

@@ -23,7 +23,7 @@ from sync.central import CentralAnswer, CentralClient
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.reserve import RESERVE_NAME
 from sync.store import Store, StoreFullError
-from sync.xmlmsg import QualificationRequest, build_result
+from sync.xmlmsg import QualificationRequest, build_result, parse_result
 from web.present import reason_text
 
 from .test_desk import CHECK, Desk, desk, post, staff  # noqa: F401 - fixtures
@@ -74,7 +74,12 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def save_one(store: Store, file_id: str = "f1") -> Any:
     raw = build_result(result(qualification(), file_id=file_id))
     return store.save_confirmation(
-        file_id=file_id, raw_result=raw, kind="numbers", method="numbers", actor="reception"
+        file_id=file_id,
+        raw_result=raw,
+        result=parse_result(raw),
+        kind="numbers",
+        method="numbers",
+        actor="reception",
     )
 
 

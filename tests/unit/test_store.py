@@ -11,12 +11,15 @@ from sync.clock import JST, utc_now
 from sync.codes import Badge
 from sync.fieldcrypt import DecryptError, FieldCipher, FieldKeys, KeyFileError
 from sync.store import MIGRATIONS, ConsentRecord, Store, VisitRecord
+from sync.store.auditlog import AuditLog
+from sync.store.database import Database
 from sync.xmlmsg import (
     ConsentState,
     Qualification,
     QualificationResult,
     SearchInfo,
     build_result,
+    parse_result,
 )
 
 NAME, KANA, NUMBER, INSURER, BIRTH = (
@@ -68,7 +71,12 @@ def store(tmp_path: Path) -> Store:
 
 def test_answer_round_trip_and_lookups(store: Store) -> None:
     saved = store.save_confirmation(
-        file_id="f1", raw_result=answer("f1"), kind="numbers", method="numbers", actor="reception"
+        file_id="f1",
+        raw_result=answer("f1"),
+        result=parse_result(answer("f1")),
+        kind="numbers",
+        method="numbers",
+        actor="reception",
     )
     assert saved.badge == Badge.VALID.name
     got = store.confirmation(saved.id)
@@ -82,7 +90,12 @@ def test_answer_round_trip_and_lookups(store: Store) -> None:
 
 def test_no_plaintext_personal_data_in_the_file(store: Store, tmp_path: Path) -> None:
     store.save_confirmation(
-        file_id="f1", raw_result=answer("f1"), kind="numbers", method="numbers", actor="reception"
+        file_id="f1",
+        raw_result=answer("f1"),
+        result=parse_result(answer("f1")),
+        kind="numbers",
+        method="numbers",
+        actor="reception",
     )
     store.close()
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("onshi.db*"))
@@ -92,10 +105,20 @@ def test_no_plaintext_personal_data_in_the_file(store: Store, tmp_path: Path) ->
 
 def test_a_value_moved_to_another_row_does_not_decrypt(store: Store, tmp_path: Path) -> None:
     a = store.save_confirmation(
-        file_id="a", raw_result=answer("a"), kind="numbers", method="numbers", actor="t"
+        file_id="a",
+        raw_result=answer("a"),
+        result=parse_result(answer("a")),
+        kind="numbers",
+        method="numbers",
+        actor="t",
     )
     b = store.save_confirmation(
-        file_id="b", raw_result=answer("b"), kind="numbers", method="numbers", actor="t"
+        file_id="b",
+        raw_result=answer("b"),
+        result=parse_result(answer("b")),
+        kind="numbers",
+        method="numbers",
+        actor="t",
     )
     store.close()
     db = sqlite3.connect(tmp_path / "onshi.db")
@@ -113,12 +136,22 @@ def test_a_value_moved_to_another_row_does_not_decrypt(store: Store, tmp_path: P
 
 def test_duplicate_file_id_changes_nothing(store: Store) -> None:
     store.save_confirmation(
-        file_id="f1", raw_result=answer("f1"), kind="numbers", method="numbers", actor="t"
+        file_id="f1",
+        raw_result=answer("f1"),
+        result=parse_result(answer("f1")),
+        kind="numbers",
+        method="numbers",
+        actor="t",
     )
     audit_before = len(store.audit_entries())
     with pytest.raises(sqlite3.IntegrityError):
         store.save_confirmation(
-            file_id="f1", raw_result=answer("f1"), kind="numbers", method="numbers", actor="t"
+            file_id="f1",
+            raw_result=answer("f1"),
+            result=parse_result(answer("f1")),
+            kind="numbers",
+            method="numbers",
+            actor="t",
         )
     assert store.count_confirmations() == 1
     assert len(store.audit_entries()) == audit_before
@@ -130,6 +163,7 @@ def test_visit_and_confirmation_in_one_transaction(store: Store) -> None:
     store.save_confirmation(
         file_id="f1",
         raw_result=answer("f1"),
+        result=parse_result(answer("f1")),
         kind="card",
         method="pin",
         actor="reader",
@@ -140,6 +174,7 @@ def test_visit_and_confirmation_in_one_transaction(store: Store) -> None:
         store.save_confirmation(
             file_id="f2",
             raw_result=answer("f2"),
+            result=parse_result(answer("f2")),
             kind="card",
             method="pin",
             actor="reader",
@@ -152,7 +187,7 @@ def test_migrations_run_once(tmp_path: Path) -> None:
     keys = keys_at(tmp_path / "key")
     Store(tmp_path / "db", FieldCipher(keys)).close()
     again = Store(tmp_path / "db", FieldCipher(keys))
-    assert again.schema_version == len(MIGRATIONS) == 5
+    assert again.schema_version == len(MIGRATIONS) == 6
 
 
 def test_audit_chain_names_the_first_tampered_entry(store: Store, tmp_path: Path) -> None:
@@ -192,8 +227,8 @@ def test_a_version_1_database_migrates_and_keeps_its_rows(
     keys = keys_at(tmp_path / "key")
     monkeypatch.setattr(sync.store, "MIGRATIONS", MIGRATIONS[:1])
     # version 1 had no key check and an unkeyed chain
-    monkeypatch.setattr(Store, "_check_key", lambda self: None)
-    monkeypatch.setattr(Store, "_key_audit_chain", lambda self: None)
+    monkeypatch.setattr(Database, "check_key", lambda self, samples: None)
+    monkeypatch.setattr(AuditLog, "key_chain", lambda self: None)
     old = Store(tmp_path / "db", FieldCipher(keys))
     assert old.schema_version == 1
     now = utc_now()
@@ -202,9 +237,27 @@ def test_a_version_1_database_migrates_and_keeps_its_rows(
             "INSERT INTO visits VALUES (?,?,?,?,?,?,?,?)",
             ["v1", now.isoformat(), now.isoformat(), "r", "pin", "done", "", "f1"],
         )
-    saved = old.save_confirmation(
-        file_id="f1", raw_result=answer("f1"), kind="card", method="pin", actor="reader"
-    )
+    sealed = FieldCipher(keys).encrypt(answer("f1"), "confirmations.enc_result:f1")
+    with old._lock:  # an answer as version 1 wrote it: care_date, segment, validity (gone in 6)
+        row_id = old._db.execute(
+            "INSERT INTO confirmations (file_id, visit_id, created_at, care_date, kind, method,"
+            " source, badge, segment, validity, enc_result) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                "f1",
+                "v1",
+                now.isoformat(),
+                "20261122",
+                "card",
+                "pin",
+                "online",
+                "VALID",
+                "1",
+                "1",
+                sealed,
+            ],
+        ).lastrowid
+    saved = old.confirmation(int(row_id or 0))
+    assert saved is not None
     old.close()
     monkeypatch.undo()
 
@@ -219,6 +272,7 @@ def test_a_version_1_database_migrates_and_keeps_its_rows(
     new.save_confirmation(
         file_id="f2",
         raw_result=answer("f2"),
+        result=parse_result(answer("f2")),
         kind="card",
         method="visual",
         actor="reader",
@@ -236,6 +290,7 @@ def test_consent_flags_of_the_first_result_are_stored(store: Store) -> None:
     saved = store.save_confirmation(
         file_id="c1",
         raw_result=answer("c1", consents=consents),
+        result=parse_result(answer("c1", consents=consents)),
         kind="card",
         method="pin",
         actor="reader",
@@ -256,17 +311,32 @@ def test_consent_flags_of_the_first_result_are_stored(store: Store) -> None:
     assert (got["surgery"].flag, got["surgery"].consented_at) == ("3", None)
     assert store.consents(saved.id + 1) == []
     plain = store.save_confirmation(
-        file_id="c2", raw_result=answer("c2"), kind="numbers", method="numbers", actor="t"
+        file_id="c2",
+        raw_result=answer("c2"),
+        result=parse_result(answer("c2")),
+        kind="numbers",
+        method="numbers",
+        actor="t",
     )
     assert store.consents(plain.id) == []
 
 
 def test_clinical_cache_is_encrypted_bound_and_expires(store: Store, tmp_path: Path) -> None:
     a = store.save_confirmation(
-        file_id="a", raw_result=answer("a"), kind="card", method="pin", actor="t"
+        file_id="a",
+        raw_result=answer("a"),
+        result=parse_result(answer("a")),
+        kind="card",
+        method="pin",
+        actor="t",
     )
     b = store.save_confirmation(
-        file_id="b", raw_result=answer("b"), kind="card", method="pin", actor="t"
+        file_id="b",
+        raw_result=answer("b"),
+        result=parse_result(answer("b")),
+        kind="card",
+        method="pin",
+        actor="t",
     )
     t0 = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)
     secret = "ロキソプロフェン錠60mg".encode()
@@ -310,6 +380,7 @@ def test_cache_rows_go_with_their_confirmation(store: Store) -> None:
     saved = store.save_confirmation(
         file_id="a",
         raw_result=answer("a", consents=(ConsentState("drug", "1"),)),
+        result=parse_result(answer("a", consents=(ConsentState("drug", "1"),))),
         kind="card",
         method="pin",
         actor="t",
@@ -369,6 +440,7 @@ def test_retention_purge_deletes_old_confirmations_and_visits_in_one_audited_ste
         return store.save_confirmation(
             file_id=file_id,
             raw_result=answer(file_id, consents=(ConsentState("drug", "1"),)),
+            result=parse_result(answer(file_id, consents=(ConsentState("drug", "1"),))),
             kind="card",
             method="pin",
             actor="reader",

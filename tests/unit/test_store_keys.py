@@ -16,6 +16,7 @@ from device.cli import EXIT_CONFIG, main
 from device.config import Config, load_config
 from sync.fieldcrypt import FieldCipher, FieldKeys, KeyFileError, KeyMismatchError
 from sync.store import Store, holds_data
+from sync.xmlmsg import parse_result
 from tests.unit.test_store import answer
 
 
@@ -27,7 +28,12 @@ def with_an_answer(config: Config) -> None:
     store = open_store(config)
     try:
         store.save_confirmation(
-            file_id="f1", raw_result=answer("f1"), kind="numbers", method="numbers", actor="r"
+            file_id="f1",
+            raw_result=answer("f1"),
+            result=parse_result(answer("f1")),
+            kind="numbers",
+            method="numbers",
+            actor="r",
         )
     finally:
         store.close()
@@ -83,7 +89,12 @@ def test_a_database_from_before_the_check_is_checked_against_an_encrypted_row(
     path = tmp_path / "onshi.db"
     store = Store(path, FieldCipher(keys))
     store.save_confirmation(
-        file_id="f1", raw_result=answer("f1"), kind="numbers", method="numbers", actor="r"
+        file_id="f1",
+        raw_result=answer("f1"),
+        result=parse_result(answer("f1")),
+        kind="numbers",
+        method="numbers",
+        actor="r",
     )
     store.close()
     conn = sqlite3.connect(path)

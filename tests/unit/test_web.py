@@ -41,6 +41,7 @@ from sync.xmlmsg import (
     QualificationResult,
     SearchInfo,
     build_result,
+    parse_result,
 )
 from web.app import CSP, create_kiosk_app, create_staff_app
 from web.auth import SESSION_COOKIE
@@ -269,6 +270,7 @@ def save(store: Store, res: QualificationResult, file_id: str, **kw: Any) -> Con
     return store.save_confirmation(
         file_id=file_id,
         raw_result=build_result(res),
+        result=parse_result(build_result(res)),
         kind=kw.get("kind", "card"),
         method=kw.get("method", "pin"),
         actor="reader",

@@ -1,0 +1,337 @@
+"""The appliance's local state in one SQLite file — the only package that speaks SQL.
+
+`Store` is the facade the appliance holds: it opens the one database object
+(sync/store/database.py: connection, lock, write path, migrations, key check) and hands it to
+one part per group of tables — visits and confirmations (visits.py), consents and the clinical
+cache (consents.py), users and sessions (accounts.py), settings (settings.py), the audit chain
+(auditlog.py) — and delegates each call to the part that owns it. Instants are stored in one
+text form (instant.py); the schema is the migrations in schema.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from threading import RLock
+
+import sqlite_utils
+
+from sync.auditchain import AuditAnchor, AuditVerdict
+from sync.clock import utc_now
+from sync.fieldcrypt import FieldCipher
+from sync.reserve import DiskState
+from sync.store import accounts, consents, visits
+from sync.store.accounts import Accounts, SessionRow, UserExists, UserRow
+from sync.store.auditlog import (
+    AUDIT_CHAIN_KEYED,
+    AuditEntry,
+    AuditLog,
+    anchor_path_of,
+    verify_audit_file,
+)
+from sync.store.consents import CachedClinical, ConsentRecord, Consents
+from sync.store.database import Database, StoreError, StoreFullError, holds_data
+from sync.store.instant import instant_of, instant_text
+from sync.store.schema import MIGRATIONS
+from sync.store.settings import SETTING_DEFAULT_MARK, Settings
+from sync.store.visits import Confirmation, RetentionRefused, VisitRecord, Visits, numbers_key
+from sync.xmlmsg import QualificationResult
+
+__all__ = [
+    "AUDIT_CHAIN_KEYED",
+    "MIGRATIONS",
+    "SETTING_DEFAULT_MARK",
+    "AuditEntry",
+    "CachedClinical",
+    "Confirmation",
+    "ConsentRecord",
+    "RetentionRefused",
+    "SessionRow",
+    "Store",
+    "StoreError",
+    "StoreFullError",
+    "UserExists",
+    "UserRow",
+    "VisitRecord",
+    "anchor_path_of",
+    "holds_data",
+    "instant_of",
+    "instant_text",
+    "numbers_key",
+    "verify_audit_file",
+]
+
+
+class Store:
+    def __init__(
+        self,
+        path: Path | str,
+        cipher: FieldCipher,
+        clock: Callable[[], datetime] = utc_now,
+        *,
+        reserve_bytes: int = 0,
+        anchor_path: Path | None = None,
+    ):
+        """`reserve_bytes`: disk held back beside the database for a full disk (sync.reserve);
+        `anchor_path`: the audit anchor file (default <database>.anchor; none in memory)."""
+        database = Database(path, cipher, clock, migrations=MIGRATIONS, reserve_bytes=reserve_bytes)
+        self._database = database
+        anchor = (
+            None
+            if database.in_memory
+            else AuditAnchor(anchor_path_of(Path(path), anchor_path), cipher.audit_key)
+        )
+        self._audit = AuditLog(database, anchor)
+        self._consents = Consents(database)
+        self._visits = Visits(database, audit=self._audit, consents=self._consents)
+        self._accounts = Accounts(database)
+        self._settings = Settings(database, audit=self._audit)
+        try:
+            database.check_key(
+                [visits.encrypted_sample, accounts.encrypted_sample, consents.encrypted_sample]
+            )
+            self._audit.key_chain()
+        except BaseException:
+            self.close()
+            raise
+
+    # The connection, its lock and the clock, for tests that reach below the API.
+    @property
+    def _db(self) -> sqlite_utils.Database:
+        return self._database.db
+
+    @property
+    def _lock(self) -> RLock:
+        return self._database.lock
+
+    @property
+    def _clock(self) -> Callable[[], datetime]:
+        return self._database.clock
+
+    @_clock.setter
+    def _clock(self, clock: Callable[[], datetime]) -> None:
+        self._database.clock = clock
+
+    # -- the database ---------------------------------------------------------------------
+    @property
+    def schema_version(self) -> int:
+        return self._database.schema_version
+
+    def now(self) -> datetime:
+        """The clock this store stamps its rows with, for callers that compute bounds on them."""
+        return self._database.clock()
+
+    def disk_state(self) -> DiskState | None:
+        return self._database.disk_state()
+
+    def close(self) -> None:
+        with self._database.lock:
+            self._audit.close()
+            self._database.close()
+
+    # -- visits and confirmations ---------------------------------------------------------
+    def record_visit(self, visit: VisitRecord, actor: str = "reader") -> None:
+        self._visits.record_visit(visit, actor)
+
+    def save_confirmation(
+        self,
+        *,
+        file_id: str,
+        raw_result: bytes,
+        result: QualificationResult,
+        kind: str,
+        method: str,
+        actor: str,
+        visit: VisitRecord | None = None,
+        source: str = "online",
+    ) -> Confirmation:
+        return self._visits.save_confirmation(
+            file_id=file_id,
+            raw_result=raw_result,
+            result=result,
+            kind=kind,
+            method=method,
+            actor=actor,
+            visit=visit,
+            source=source,
+        )
+
+    def visit(self, visit_id: str) -> VisitRecord | None:
+        return self._visits.visit(visit_id)
+
+    def confirmation(self, confirmation_id: int) -> Confirmation | None:
+        return self._visits.confirmation(confirmation_id)
+
+    def recent_confirmations(self, since: datetime, limit: int = 200) -> list[Confirmation]:
+        return self._visits.recent_confirmations(since, limit)
+
+    def find_by_numbers(
+        self, insurer_number: str, symbol: str, number: str, limit: int = 20
+    ) -> list[Confirmation]:
+        return self._visits.find_by_numbers(insurer_number, symbol, number, limit)
+
+    def find_by_kana(self, kana: str, limit: int = 20) -> list[Confirmation]:
+        return self._visits.find_by_kana(kana, limit)
+
+    def find_by_birthdate(self, birthdate: str, limit: int = 20) -> list[Confirmation]:
+        return self._visits.find_by_birthdate(birthdate, limit)
+
+    def confirmation_raw(self, confirmation_id: int) -> bytes | None:
+        return self._visits.confirmation_raw(confirmation_id)
+
+    def count_confirmations(self) -> int:
+        return self._visits.count_confirmations()
+
+    def count_visits(self, state: str | None = None) -> int:
+        return self._visits.count_visits(state)
+
+    def purge_older_than(
+        self, before: datetime, *, actor: str, max_share: float = 1.0, small_run: int = 0
+    ) -> tuple[int, int]:
+        return self._visits.purge_older_than(
+            before, actor=actor, max_share=max_share, small_run=small_run
+        )
+
+    # -- consents and the clinical cache --------------------------------------------------
+    def consents(self, confirmation_id: int) -> list[ConsentRecord]:
+        return self._consents.consents(confirmation_id)
+
+    def put_clinical_cache(
+        self,
+        confirmation_id: int,
+        kind: str,
+        data: bytes,
+        fetched_at: datetime,
+        expires_at: datetime,
+    ) -> None:
+        self._consents.put_clinical_cache(confirmation_id, kind, data, fetched_at, expires_at)
+
+    def clinical_cache(
+        self, confirmation_id: int, kind: str, now: datetime
+    ) -> CachedClinical | None:
+        return self._consents.clinical_cache(confirmation_id, kind, now)
+
+    def purge_clinical_cache(self, now: datetime) -> int:
+        return self._consents.purge_clinical_cache(now)
+
+    # -- users and sessions ---------------------------------------------------------------
+    def add_user(
+        self, username: str, display_name: str, roles: tuple[str, ...], password_hash: str
+    ) -> UserRow:
+        """UserExists when the username is taken."""
+        return self._accounts.add_user(username, display_name, roles, password_hash)
+
+    def user_by_username(self, username: str) -> UserRow | None:
+        return self._accounts.user_by_username(username)
+
+    def user(self, user_id: int) -> UserRow | None:
+        return self._accounts.user(user_id)
+
+    def list_users(self) -> list[UserRow]:
+        return self._accounts.list_users()
+
+    def count_users(self) -> int:
+        return self._accounts.count_users()
+
+    def set_user_disabled(self, user_id: int, disabled: bool) -> None:
+        self._accounts.set_user_disabled(user_id, disabled)
+
+    def set_user_roles(self, user_id: int, roles: tuple[str, ...]) -> None:
+        self._accounts.set_user_roles(user_id, roles)
+
+    def set_password_hash(self, user_id: int, password_hash: str, *, at: datetime) -> None:
+        self._accounts.set_password_hash(user_id, password_hash, at=at)
+
+    def set_totp_secret(self, user_id: int, secret: bytes | None) -> None:
+        self._accounts.set_totp_secret(user_id, secret)
+
+    def totp_secret(self, user_id: int) -> bytes | None:
+        return self._accounts.totp_secret(user_id)
+
+    def use_totp_step(self, user_id: int, step: int) -> bool:
+        return self._accounts.use_totp_step(user_id, step)
+
+    def add_session(
+        self,
+        token_hash: str,
+        user_id: int,
+        csrf_token: str,
+        client: str,
+        *,
+        at: datetime | None = None,
+    ) -> SessionRow:
+        return self._accounts.add_session(token_hash, user_id, csrf_token, client, at=at)
+
+    def session(self, token_hash: str) -> SessionRow | None:
+        return self._accounts.session(token_hash)
+
+    def touch_session(self, token_hash: str, at: datetime) -> None:
+        self._accounts.touch_session(token_hash, at)
+
+    def set_session_second_factor(self, token_hash: str) -> None:
+        self._accounts.set_session_second_factor(token_hash)
+
+    def delete_session(self, token_hash: str) -> None:
+        self._accounts.delete_session(token_hash)
+
+    def delete_sessions_of(self, user_id: int, *, keep: str = "") -> int:
+        return self._accounts.delete_sessions_of(user_id, keep=keep)
+
+    def purge_sessions(self, *, seen_before: datetime, created_before: datetime) -> int:
+        return self._accounts.purge_sessions(seen_before=seen_before, created_before=created_before)
+
+    # -- settings saved on the admin page -------------------------------------------------
+    def stored_settings(self) -> dict[str, str]:
+        return self._settings.stored_settings()
+
+    def save_setting(
+        self, name: str, value: str, *, actor: str, previous: str | None = None
+    ) -> None:
+        self._settings.save_setting(name, value, actor=actor, previous=previous)
+
+    def delete_setting(self, name: str, *, actor: str) -> None:
+        self._settings.delete_setting(name, actor=actor)
+
+    # -- audit ----------------------------------------------------------------------------
+    def audit(self, actor: str, action: str, subject: str, detail: str = "") -> None:
+        self._audit.record(actor, action, subject, detail)
+
+    def audit_entries(self, limit: int = 1000) -> list[AuditEntry]:
+        return self._audit.audit_entries(limit)
+
+    def audit_for_subject(self, subject: str, limit: int = 200) -> list[AuditEntry]:
+        return self._audit.audit_for_subject(subject, limit)
+
+    def audit_search(
+        self,
+        *,
+        actor: str = "",
+        action: str = "",
+        subject_prefix: str = "",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        return self._audit.audit_search(
+            actor=actor,
+            action=action,
+            subject_prefix=subject_prefix,
+            since=since,
+            until=until,
+            before_id=before_id,
+            limit=limit,
+        )
+
+    def audit_actions(self) -> list[str]:
+        return self._audit.audit_actions()
+
+    def verify_audit(self) -> int | None:
+        return self._audit.verify_audit()
+
+    def verify_audit_detail(self) -> AuditVerdict:
+        return self._audit.verify_audit_detail()
+
+    def purge_audit_before(self, before: datetime, *, actor: str) -> int:
+        return self._audit.purge_audit_before(before, actor=actor)

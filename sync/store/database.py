@@ -1,0 +1,309 @@
+"""The one database object: the connection, the lock, the write path, migrations, the key check.
+
+One connection, one lock: every read and write goes through it, so there is exactly one writer
+(the system SQLite predates the WAL-reset fix of 3.51.3; one writer never races). WAL with
+synchronous=FULL: whatever a caller was told is saved survives kill -9 and power loss.
+A write that finds the disk full is rolled back whole and raises StoreFullError; the disk
+reserve beside the database (sync.reserve) can then be given up once and the write run again.
+The database keeps a check of its key (store_meta.key_check) and never opens with another key.
+Files are private whatever the umask: the directory 0700, the database, its -wal/-shm, the key
+and the anchor 0600.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
+
+import sqlite_utils
+
+from sync.fieldcrypt import DecryptError, FieldCipher, KeyMismatchError
+from sync.reserve import DiskReserve, DiskState
+from sync.store.instant import instant_text, normalized
+
+log = logging.getLogger(__name__)
+
+# Tables whose rows mean "this database holds data": a key is never made for it.
+_DATA_TABLES = ("confirmations", "visits", "audit", "users", "settings", "store_meta")
+_SQLITE_FULL, _SQLITE_IOERR = 13, 10
+
+# One encrypted value and its row binding, or None: what tells whether a key is the database's.
+EncryptedSample = Callable[[sqlite_utils.Database], tuple[bytes, str] | None]
+
+
+class StoreError(Exception):
+    """A store operation refused for a reason its caller can act on (never a sqlite3 error)."""
+
+
+class StoreFullError(StoreError):
+    """The disk is full: the write was rolled back whole, nothing of it is stored.
+
+    `free_bytes` is the space left (-1 unknown); `reserve_left` says whether the disk reserve
+    can still be given up (False once it has been used)."""
+
+    def __init__(self, free_bytes: int, reserve_left: bool) -> None:
+        super().__init__(f"disk full: {free_bytes} bytes free, nothing was written")
+        self.free_bytes = free_bytes
+        self.reserve_left = reserve_left
+
+
+class Database:
+    """The connection and what every group of tables shares: the lock, the clock, the cipher,
+    the write path. `clock` may be replaced (the appliance's trusted clock, tests)."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        cipher: FieldCipher,
+        clock: Callable[[], datetime],
+        *,
+        migrations: tuple[str, ...],
+        reserve_bytes: int = 0,
+    ) -> None:
+        self.cipher = cipher
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.in_memory = str(path) == ":memory:"
+        self.reserve: DiskReserve | None = None
+        self._depth = 0  # nested write blocks; the hooks run after the outermost
+        self._after_commit: list[Callable[[], None]] = []
+        self._after_rollback: list[Callable[[], None]] = []
+        if not self.in_memory:
+            _private_files(Path(path))
+            self.reserve = DiskReserve(Path(path).parent, reserve_bytes)
+        conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        # Migration 6 rewrites old instant text with it (microseconds: SQLite's own stop at ms).
+        conn.create_function("instant_text", 1, normalized, deterministic=True)
+        self.db = sqlite_utils.Database(conn)
+        try:
+            if not self.in_memory:
+                self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate(migrations)
+        except BaseException:
+            self.db.close()
+            raise
+
+    # -- schema -----------------------------------------------------------------------
+    def _migrate(self, migrations: tuple[str, ...]) -> None:
+        """Each migration runs once, in order, inside one transaction with its version row."""
+        with self.lock:
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                "applied_at TEXT NOT NULL)"
+            )
+            done = {row[0] for row in self.db.execute("SELECT version FROM schema_migrations")}
+            for version, script in enumerate(migrations, start=1):
+                if version in done:
+                    continue
+                with self.db.atomic():
+                    for statement in _statements(script):
+                        self.db.execute(statement)
+                    self.db.execute(
+                        "INSERT INTO schema_migrations VALUES (?, ?)",
+                        [version, instant_text(self.clock())],
+                    )
+
+    @property
+    def schema_version(self) -> int:
+        with self.lock:
+            row = self.db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+            return int(row[0] or 0)
+
+    # -- the write path -------------------------------------------------------------------
+    def on_commit(
+        self, after_commit: Callable[[], None], after_rollback: Callable[[], None]
+    ) -> None:
+        """Run `after_commit` once the outermost write block commits, `after_rollback` when it
+        is rolled back (the audit chain anchors its head after the commit)."""
+        self._after_commit.append(after_commit)
+        self._after_rollback.append(after_rollback)
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite_utils.Database]:
+        """One transaction; a full disk rolls it back whole and raises StoreFullError."""
+        with self.lock:
+            if self.reserve is not None and self._depth == 0:
+                self.reserve.before_write()
+            self._depth += 1
+            try:
+                with self.db.atomic() as db:
+                    yield db
+            except BaseException as exc:
+                if self._depth == 1:
+                    for hook in self._after_rollback:
+                        hook()
+                if isinstance(exc, sqlite3.OperationalError | OSError) and _disk_full(
+                    exc, self.reserve
+                ):
+                    reserve = self.reserve
+                    raise StoreFullError(
+                        reserve.free_bytes() if reserve else -1,
+                        reserve is not None and reserve.held,
+                    ) from exc
+                raise
+            finally:
+                self._depth -= 1
+            if self._depth == 0:
+                for hook in self._after_commit:
+                    hook()
+
+    def release_reserve(self, full: StoreFullError) -> bool:
+        """Give up the disk reserve after `full`; False when there is none left to give."""
+        if not full.reserve_left or self.reserve is None:
+            return False
+        self.reserve.release("SQLite reported the disk full")
+        return True
+
+    def disk_state(self) -> DiskState | None:
+        """Free space and the reserve, for the status page (None for an in-memory store)."""
+        return self.reserve.state() if self.reserve is not None else None
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    # -- store_meta and the key check -------------------------------------------------------
+    def meta(self, name: str) -> str | None:
+        row = self.db.execute("SELECT value FROM store_meta WHERE name = ?", [name]).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, name: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO store_meta (name, value) VALUES (?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            [name, value],
+        )
+
+    def check_key(self, samples: Iterable[EncryptedSample]) -> None:
+        """KeyMismatchError unless this key is the database's: its stored key check, or (for a
+        database from before the check) an encrypted row that must decrypt; then the check is
+        written, so a later open with another key is refused even before any row is read."""
+        with self.lock:
+            stored = self.meta("key_check")
+            if stored is not None:
+                if not self.cipher.is_key_check(stored):
+                    raise KeyMismatchError(
+                        "鍵がこのデータベースのものではありません / "
+                        "the key is not this database's key"
+                    )
+                return
+            sample = next((s for s in (take(self.db) for take in samples) if s is not None), None)
+            if sample is not None:
+                blob, binding = sample
+                try:
+                    self.cipher.decrypt(blob, binding)
+                except DecryptError as exc:
+                    raise KeyMismatchError(
+                        "鍵で記録を復号できません / the key does not decrypt the stored rows"
+                    ) from exc
+            with self.db.atomic():
+                self.set_meta("key_check", self.cipher.key_check())
+
+
+class Part:
+    """One group of tables on the shared database."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    @property
+    def _db(self) -> sqlite_utils.Database:
+        return self._database.db
+
+    def _now(self) -> datetime:
+        return self._database.clock()
+
+
+_PartT = TypeVar("_PartT", bound=Part)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def reserve_on_full(
+    method: Callable[Concatenate[_PartT, _P], _R],
+) -> Callable[Concatenate[_PartT, _P], _R]:
+    """A write that found the disk full is run once more after the reserve is released: the
+    failed attempt was rolled back whole, so running it again cannot store anything twice."""
+
+    @functools.wraps(method)
+    def write(self: _PartT, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(self, *args, **kwargs)
+        except StoreFullError as full:
+            if not self._database.release_reserve(full):
+                raise
+            return method(self, *args, **kwargs)
+
+    return write
+
+
+def _disk_full(exc: BaseException, reserve: DiskReserve | None) -> bool:
+    """SQLITE_FULL or ENOSPC; an I/O error counts when the disk is in fact (nearly) full."""
+    if isinstance(exc, OSError):
+        return exc.errno in (28, 122)  # ENOSPC, EDQUOT
+    code = getattr(exc, "sqlite_errorcode", None)
+    if not isinstance(code, int):
+        return "disk is full" in str(exc)
+    if code & 0xFF == _SQLITE_FULL:
+        return True
+    if code & 0xFF == _SQLITE_IOERR and reserve is not None:
+        return 0 <= reserve.free_bytes() < 64 * 1024
+    return False
+
+
+def _statements(script: str) -> list[str]:
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def holds_data(path: Path) -> bool:
+    """Whether a database file has anything in it that a new key would lose (read-only; a file
+    that cannot be read counts as holding data)."""
+    if not path.exists():
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    except sqlite3.Error:
+        return True
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        return any(
+            conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
+            for table in _DATA_TABLES
+            if table in tables
+        )
+    except sqlite3.Error:
+        return True
+    finally:
+        conn.close()
+
+
+def _private_files(path: Path) -> None:
+    """The database's directory 0700 and its files 0600, whatever the umask: made so, and
+    narrowed when an older version left them wider."""
+    directory = path.parent
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.chmod(directory, 0o700)
+    except PermissionError:
+        log.warning("cannot make %s private (0700): not its owner", directory)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    # SQLite gives -wal and -shm the database file's mode when it creates them.
+    for suffix in ("-wal", "-shm", ".anchor"):
+        other = path.with_name(path.name + suffix)
+        if other.exists():
+            os.chmod(other, 0o600)

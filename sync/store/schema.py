@@ -1,0 +1,141 @@
+"""The schema, as the migrations that build it (sync.store.database runs them at open).
+
+Each migration runs once, in order, inside one transaction with its version row; a migration is
+never changed once released: a new one follows it.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE visits (
+        id TEXT PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        ended_at TEXT NOT NULL,
+        reader TEXT NOT NULL,
+        method TEXT NOT NULL,
+        state TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        file_id TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE confirmations (
+        id INTEGER PRIMARY KEY,
+        file_id TEXT NOT NULL UNIQUE,
+        visit_id TEXT,
+        created_at TEXT NOT NULL,
+        care_date TEXT NOT NULL,
+        kind TEXT NOT NULL,            -- 'card' or 'numbers'
+        method TEXT NOT NULL,          -- 'pin', 'visual', 'numbers'
+        source TEXT NOT NULL,          -- 'online' (answered now) or 'cache'
+        badge TEXT NOT NULL,
+        segment TEXT NOT NULL,
+        validity TEXT NOT NULL,
+        enc_result BLOB NOT NULL,      -- the result XML as received, encrypted
+        bi_kana TEXT NOT NULL DEFAULT '',
+        bi_birthdate TEXT NOT NULL DEFAULT '',
+        bi_numbers TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX confirmations_created ON confirmations(created_at);
+    CREATE INDEX confirmations_kana ON confirmations(bi_kana);
+    CREATE INDEX confirmations_birthdate ON confirmations(bi_birthdate);
+    CREATE INDEX confirmations_numbers ON confirmations(bi_numbers);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    """,
+    """
+    ALTER TABLE visits ADD COLUMN staff TEXT NOT NULL DEFAULT '';  -- staff user of a visual check
+    CREATE TABLE consents (
+        confirmation_id INTEGER NOT NULL REFERENCES confirmations(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        flag TEXT NOT NULL,
+        consented_at TEXT NOT NULL DEFAULT '',
+        available_until TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (confirmation_id, kind)
+    );
+    CREATE TABLE clinical_cache (
+        confirmation_id INTEGER NOT NULL REFERENCES confirmations(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        fetched_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        enc_data BLOB NOT NULL,
+        PRIMARY KEY (confirmation_id, kind)
+    );
+    CREATE INDEX clinical_cache_expires ON clinical_cache(expires_at);
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        display_name TEXT NOT NULL,
+        roles TEXT NOT NULL,            -- comma-separated role names
+        password_hash TEXT NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,    -- sha256 of the cookie value, never the value
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        csrf_token TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        client TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX sessions_user ON sessions(user_id);
+    """,
+    """
+    ALTER TABLE users ADD COLUMN totp_secret BLOB;  -- encrypted TOTP seed; NULL = none enrolled
+    ALTER TABLE users ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0;  -- codes work once
+    ALTER TABLE users ADD COLUMN password_changed_at TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN second_factor INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE settings (
+        name TEXT PRIMARY KEY,          -- a name of device.config.SETTINGS
+        value TEXT NOT NULL,            -- as typed in the admin page, validated before saving
+        changed_at TEXT NOT NULL,
+        changed_by TEXT NOT NULL
+    );
+    CREATE INDEX audit_subject ON audit(subject);
+    CREATE INDEX audit_action ON audit(action);
+    """,
+    """
+    CREATE TABLE store_meta (
+        name TEXT PRIMARY KEY,          -- key_check, audit_chain, audit_base
+        value TEXT NOT NULL
+    );
+    """,
+    """
+    CREATE TABLE retention_state (
+        name TEXT PRIMARY KEY,          -- 'newest_seen': the newest row the last purge run saw
+        value TEXT NOT NULL,
+        changed_at TEXT NOT NULL
+    );
+    """,
+    """
+    -- One text form for every instant (sync.store.instant): range queries become plain string
+    -- comparisons. audit.at is left as written: it is part of each entry's keyed hash.
+    UPDATE visits SET started_at = instant_text(started_at), ended_at = instant_text(ended_at);
+    UPDATE confirmations SET created_at = instant_text(created_at);
+    UPDATE consents SET consented_at = instant_text(consented_at),
+        available_until = instant_text(available_until);
+    UPDATE clinical_cache SET fetched_at = instant_text(fetched_at),
+        expires_at = instant_text(expires_at);
+    UPDATE users SET created_at = instant_text(created_at),
+        password_changed_at = instant_text(password_changed_at);
+    UPDATE sessions SET created_at = instant_text(created_at), last_seen = instant_text(last_seen);
+    UPDATE retention_state SET value = instant_text(value) WHERE name = 'newest_seen';
+    UPDATE schema_migrations SET applied_at = instant_text(applied_at);
+    -- Written, never read: the answer itself (enc_result) is what is shown; the audit log
+    -- says who changed a setting and when.
+    ALTER TABLE confirmations DROP COLUMN care_date;
+    ALTER TABLE confirmations DROP COLUMN segment;
+    ALTER TABLE confirmations DROP COLUMN validity;
+    ALTER TABLE settings DROP COLUMN changed_at;
+    ALTER TABLE settings DROP COLUMN changed_by;
+    ALTER TABLE retention_state DROP COLUMN changed_at;
+    """,
+)
