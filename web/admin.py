@@ -32,10 +32,11 @@ from device.config import (
 from device.services import Services
 from sync.auditchain import AuditVerdict
 from sync.clock import JST
-from sync.codes import CONSENT_KIND
+from sync.codes import CONSENT_KINDS
 from sync.store import AuditEntry, Store
 from web.auth import audit_actor, require_role
-from web.present import jst_timestamp, pick, text
+from web.labels import consent_kind_text
+from web.present import jst_timestamp, text
 from web.strings_admin import SETTING_HELP_JA
 
 AUDIT_PAGE = 100
@@ -339,10 +340,10 @@ def _choices(setting: Setting, value: str, lang: str) -> tuple[tuple[str, str], 
     if setting.name == "log_level":
         return tuple((level, level) for level in LOG_LEVELS)
     if setting.name == "consent_kinds":
-        chosen = [k.strip() for k in value.split(",") if k.strip() in CONSENT_KIND]
-        rest = [k for k in CONSENT_KIND if k not in chosen]
+        chosen = [k.strip() for k in value.split(",") if k.strip() in CONSENT_KINDS]
+        rest = [k for k in CONSENT_KINDS if k not in chosen]
         # The chosen kinds first, in the clinic's order: the form posts them in this order.
-        return tuple((k, pick(CONSENT_KIND[k], lang)) for k in [*chosen, *rest])
+        return tuple((k, consent_kind_text(k, lang)) for k in [*chosen, *rest])
     return ()
 
 
