@@ -37,6 +37,7 @@ from sync.store import AuditEntry, Store
 from web.auth import audit_actor, require_role
 from web.labels import consent_kind_text
 from web.present import jst_timestamp, text
+from web.status_rows import status_row
 from web.strings_admin import SETTING_HELP_JA
 
 AUDIT_PAGE = 100
@@ -74,7 +75,11 @@ def create_blueprint(services: Services) -> Blueprint:
     # -- status --------------------------------------------------------------------------
     @bp.get("/status")
     def status() -> str:
-        items = services.status.collect() if services.status is not None else None
+        items = (
+            [status_row(item) for item in services.status.collect()]
+            if services.status is not None
+            else None
+        )
         return render_template("admin_status.html", items=items, at=_now_text())
 
     @bp.get("/api/status")
@@ -94,7 +99,7 @@ def create_blueprint(services: Services) -> Blueprint:
                 "value": item.value,
                 "detail": item.detail,
             }
-            for item in services.status.collect()
+            for item in map(status_row, services.status.collect())
         ]
         return jsonify(ok=True, at=_now_text(), items=items)
 

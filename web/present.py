@@ -24,6 +24,7 @@ from web import (
     strings_fields,
     strings_kiosk,
     strings_reasons,
+    strings_status,
 )
 from web.labels import (
     LIMIT_CERTIFICATE_CLASSIFICATION,
@@ -55,6 +56,7 @@ STRINGS = _merged(
     strings_auth.STRINGS,
     strings_admin.STRINGS,
     strings_reasons.STRINGS,
+    strings_status.STRINGS,
 )
 
 # Reader / visit state shown on the reception status strip (device.flow.VisitState values).

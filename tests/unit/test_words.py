@@ -14,6 +14,7 @@ import pytest
 from device.checks import InputProblem
 from device.clinical import REFUSAL_REASONS
 from device.flow import EndReason, VisitState
+from device.status import Fact, StatusKind
 from device.technician import VERDICT_JA
 from sync.codes import CONSENT_KINDS, Verdict
 from sync.identifiers import IdentifierProblem
@@ -108,6 +109,31 @@ def test_code_tables_have_both_languages() -> None:
     for table in tables:
         for entry in table.values():
             both((entry.ja, entry.en))
+
+
+# -- the admin status page ----------------------------------------------------------------
+# Facts whose words are keyed by a value of the finding, not by the fact alone; TEXT and
+# LOG_RECORD are said by something else (an error message, a log line) and need none.
+_STATUS_VARIANTS: dict[Fact, tuple[str, ...]] = {
+    Fact.TEXT: (),
+    Fact.LOG_RECORD: (),
+    Fact.READER_CARD: ("reader_card_present", "reader_card_none", "reader_card_unknown"),
+    Fact.NTP: ("ntp_yes", "ntp_no", "ntp_unknown"),
+    Fact.CLOCK_OFFSET: ("clock_ahead", "clock_behind"),
+}
+
+
+@pytest.mark.parametrize("kind", list(StatusKind), ids=str)
+def test_every_status_kind_has_a_name(kind: StatusKind) -> None:
+    ja, en = STRINGS["status_" + kind.value]
+    assert ja and en and not _JAPANESE.search(en)
+
+
+@pytest.mark.parametrize("fact", list(Fact), ids=str)
+def test_every_status_fact_has_words(fact: Fact) -> None:
+    for key in _STATUS_VARIANTS.get(fact, (fact.value,)):
+        ja, en = STRINGS["status_" + key]
+        assert ja and en and not _JAPANESE.search(en), key
 
 
 # -- a kind the config accepts but nobody worded: shown by its key, not a 500 ---------------
