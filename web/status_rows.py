@@ -6,6 +6,7 @@ A finding reads in both languages at once ("応答あり / running"); one that i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -50,9 +51,8 @@ def finding_text(finding: Finding) -> str:
         return str(values["text"])
     if fact is Fact.LOG_RECORD:
         at: datetime = values["at"]
-        return f"{at.astimezone(JST):%Y-%m-%d %H:%M:%S} {values['level']} {values['logger']}: " + (
-            f"{values['message']}"
-        )
+        who = f"{values['level']} {values['logger']}"
+        return f"{at.astimezone(JST):%Y-%m-%d %H:%M:%S} {who}: {values['message']}"
     if fact is Fact.READER_CARD:
         present = values["present"]
         card = "unknown" if present is None else "present" if present else "none"
@@ -96,12 +96,15 @@ def _shown(values: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-def _both(key: str, values: dict[str, Any], per_lang: Any = None) -> str:
+def _both(
+    key: str,
+    values: dict[str, Any],
+    per_lang: Callable[[str], dict[str, Any]] = lambda lang: {},
+) -> str:
+    """Japanese then English; `per_lang` adds the values whose words differ (秒 / s)."""
     if key not in STRINGS:  # a finding nobody worded yet: its name, not a failed page
         return key.removeprefix("status_")
-    ja, en = (
-        text(key, lang, **values, **(per_lang(lang) if per_lang else {})) for lang in ("ja", "en")
-    )
+    ja, en = (text(key, lang, **values, **per_lang(lang)) for lang in ("ja", "en"))
     return ja if ja == en else f"{ja} / {en}"
 
 
