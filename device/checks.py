@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 
 from device.events import ConfirmationStored, EventBus
 from device.flow import CENTRAL_REASONS, EndReason
@@ -35,15 +36,25 @@ MAX_SYMBOL = 20  # InsuredCardSymbol
 MAX_NUMBER = 20  # InsuredIdentificationNumber
 XML_INSURER_WIDTH = 8  # 国保's 6 digits travel padded to 8 (DOMAIN §2)
 
-FIELDS: dict[str, tuple[str, str]] = {
-    "insurer_number": ("保険者番号", "insurer number"),
-    "symbol": ("記号", "symbol"),
-    "number": ("番号", "number"),
-    "branch": ("枝番", "branch number"),
-    "birthdate": ("生年月日", "birthdate"),
-    "care_date": ("診療日", "date of care"),
-    "confirmation": ("照会元", "source of the numbers"),
-}
+
+class InputProblem(StrEnum):
+    """What is wrong with one typed field (the pages word it: web/field_errors.py)."""
+
+    MISSING = "missing"
+    TOO_LONG = "too_long"  # more than FieldError.limit characters
+    UNPRINTABLE = "unprintable"  # a character that cannot be sent
+    DATE_FORMAT = "date_format"  # a date of care in no accepted form
+    FUTURE = "future"  # a date of care after today
+    AFTER_CARE_DATE = "after_care_date"  # a birth date after the date of care
+    NO_NUMBERS = "no_numbers"  # a stored answer to re-check names no numbers to ask with
+    IDENTIFIER = "identifier"  # sync/identifiers refused it: FieldError.identifier says how
+
+
+@dataclass(frozen=True)
+class FieldError:
+    problem: InputProblem
+    limit: int | None = None  # TOO_LONG: the most characters allowed
+    identifier: IdentifierError | None = None  # IDENTIFIER: the digit at fault and the expected
 
 
 @dataclass(frozen=True)
@@ -75,10 +86,11 @@ class CheckedNumbers:
 
 
 class InputRejected(Exception):
-    """Something typed is wrong; `errors` maps field → "日本語 / English". Nothing was sent."""
+    """Something typed is wrong; `errors` maps each field at fault → what is wrong with it.
+    Nothing was sent."""
 
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+    def __init__(self, errors: dict[str, FieldError]) -> None:
+        super().__init__("; ".join(f"{field}: {e.problem.value}" for field, e in errors.items()))
         self.errors = errors
 
 
@@ -95,47 +107,36 @@ class ConfirmationNotFound(LookupError):
     """recheck() of a confirmation that is not stored (never was, or purged)."""
 
 
-def _message(field: str, ja: str, en: str) -> str:
-    label_ja, label_en = FIELDS[field]
-    return f"{label_ja}{ja} / {label_en} {en}"
-
-
-def _free_text(field: str, typed: str, limit: int, *, required: bool) -> tuple[str, str | None]:
+def _free_text(typed: str, limit: int, *, required: bool) -> tuple[str, FieldError | None]:
     """NFKC without spaces; (value, error)."""
     value = "".join(unicodedata.normalize("NFKC", typed).split())
     if not value:
         if required:
-            return "", _message(field, "が入力されていません", "is missing")
+            return "", FieldError(InputProblem.MISSING)
         return "", None
     if len(value) > limit:
-        return "", _message(field, f"は{limit}文字までです", f"must be at most {limit} characters")
+        return "", FieldError(InputProblem.TOO_LONG, limit=limit)
     if not value.isprintable():
-        return "", _message(
-            field, "に使えない文字があります", "holds a character that cannot be sent"
-        )
+        return "", FieldError(InputProblem.UNPRINTABLE)
     return value, None
 
 
-def _care_date(typed: str, today: date) -> tuple[str, str | None]:
+def _care_date(typed: str, today: date) -> tuple[str, FieldError | None]:
     if not normalize_digits(typed):
         return today.strftime("%Y%m%d"), None
     try:
         # The same formats as a birth date (western and 和暦) are accepted.
         value = validate_birthdate(typed)
     except IdentifierError:
-        return "", _message(
-            "care_date",
-            "の形式が違います (例: 2026-04-01, R8.4.1)",
-            "format not recognised (e.g. 2026-04-01, R8.4.1)",
-        )
+        return "", FieldError(InputProblem.DATE_FORMAT)
     if value > today.strftime("%Y%m%d"):
-        return "", _message("care_date", "に未来の日付は指定できません", "cannot be in the future")
+        return "", FieldError(InputProblem.FUTURE)
     return value, None
 
 
 def validate_numbers(typed: NumbersInput, today: date) -> CheckedNumbers:
     """Every field checked; InputRejected lists all problems at once."""
-    errors: dict[str, str] = {}
+    errors: dict[str, FieldError] = {}
     values: dict[str, str] = {}
     for field, validate in (
         ("insurer_number", validate_insurer_number),
@@ -145,9 +146,9 @@ def validate_numbers(typed: NumbersInput, today: date) -> CheckedNumbers:
         try:
             values[field] = validate(getattr(typed, field))
         except IdentifierError as exc:
-            errors[field] = str(exc)  # names the digit and the expected check digit
+            errors[field] = FieldError(InputProblem.IDENTIFIER, identifier=exc)
     for field, limit, required in (("symbol", MAX_SYMBOL, False), ("number", MAX_NUMBER, True)):
-        value, error = _free_text(field, getattr(typed, field), limit, required=required)
+        value, error = _free_text(getattr(typed, field), limit, required=required)
         if error:
             errors[field] = error
         values[field] = value
@@ -156,9 +157,7 @@ def validate_numbers(typed: NumbersInput, today: date) -> CheckedNumbers:
         errors["care_date"] = error
     birthdate = values.get("birthdate", "")
     if birthdate and care and birthdate > care:
-        errors["birthdate"] = _message(
-            "birthdate", "が診療日より後です", "is after the date of care"
-        )
+        errors["birthdate"] = FieldError(InputProblem.AFTER_CARE_DATE)
     if errors:
         raise InputRejected(errors)
     return CheckedNumbers(
@@ -252,14 +251,6 @@ class ManualChecks:
             source = (search.insurer_number, search.symbol, search.number, search.branch)
             birthdate = search.birthdate
         else:
-            raise InputRejected(
-                {
-                    "confirmation": _message(
-                        "confirmation",
-                        "に照会できる番号がありません",
-                        "holds no insurance numbers to ask with",
-                    )
-                }
-            )
+            raise InputRejected({"confirmation": FieldError(InputProblem.NO_NUMBERS)})
         typed = NumbersInput(*source, birthdate, limit_consent=limit_consent)
         return self.check(typed, actor=actor)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from sync.central import CentralClient, CentralError, CentralFault
 from sync.clock import JST, utc_now
-from sync.codes import CONSENT_KIND, is_insured
+from sync.codes import is_insured
 from sync.medinfo import (
     MEDICAL_INFO_KINDS,
     MedicalInfoRequest,
@@ -53,13 +53,26 @@ class ConsentStatus:
 
 
 class ClinicalRefused(Exception):
-    """Why the data cannot be shown, in words for the doctor (Japanese and English)."""
+    """Why one kind of history cannot be shown: `reason` is one of REFUSAL_REASONS (the pages
+    word it, web/strings_clinical.py); `until` is when an expired consent ended; `detail` is
+    what the central itself said (its message and code, or the HTTP refusal), shown verbatim;
+    `answered` tells a failed answer (SegmentOfResult 9) from a refused request."""
 
-    def __init__(self, reason: str, ja: str, en: str) -> None:
-        super().__init__(f"{ja} / {en}")
+    def __init__(
+        self,
+        reason: str,
+        kind: str,
+        *,
+        until: datetime | None = None,
+        detail: str = "",
+        answered: bool = False,
+    ) -> None:
+        super().__init__(f"{kind}: {reason}" + (f": {detail}" if detail else ""))
         self.reason = reason
-        self.ja = ja
-        self.en = en
+        self.kind = kind
+        self.until = until
+        self.detail = detail
+        self.answered = answered
 
 
 @dataclass(frozen=True)
@@ -157,20 +170,12 @@ class ClinicalRecords:
         except CentralError as exc:
             if exc.fault is not CentralFault.REFUSED:
                 raise _refusal(exc.fault.value, kind) from exc
-            raise ClinicalRefused(
-                "central",
-                f"中央サービスから取得できませんでした: {exc}",
-                f"The central service did not provide the data: {exc}",
-            ) from exc
+            raise ClinicalRefused("central", kind, detail=str(exc)) from exc
         result = answer.result
         if result.segment_of_result != "1":
             code = f"({result.error_code})" if result.error_code else ""
             detail = " ".join(p for p in (result.error_message, code) if p)
-            raise ClinicalRefused(
-                "central",
-                f"中央サービスの回答: {detail or '異常終了'}",
-                f"Answer of the central service: {detail or 'failed'}",
-            )
+            raise ClinicalRefused("central", kind, detail=detail, answered=True)
         # Never kept longer than the consent it was fetched under.
         self._store.put_clinical_cache(confirmation_id, kind, answer.raw, now, status.until)
         return ClinicalRecord(confirmation_id, kind, result, now, status.until, False)
@@ -230,57 +235,7 @@ def _status(
     return ConsentStatus(kind, "valid", until)
 
 
-def _refusal(reason: str, kind: str, until: datetime | None = None) -> ClinicalRefused:
-    what = CONSENT_KIND[kind]
-    if reason == "no_confirmation":
-        return ClinicalRefused(
-            reason,
-            "この資格確認の記録は見つかりません",
-            "This confirmation was not found",
-        )
-    if reason == "not_insured":
-        return ClinicalRefused(
-            reason,
-            f"この資格確認の結果は有効な資格1件ではないため、{what.ja}は照会できません",
-            f"This confirmation did not find exactly one valid qualification, "
-            f"so {what.en} cannot be requested",
-        )
-    if reason == "expired":
-        when_ja = f"（{until.astimezone(JST):%Y/%m/%d %H:%M}まで）" if until else ""
-        when_en = f" (it ended {until.astimezone(JST):%Y/%m/%d %H:%M})" if until else ""
-        return ClinicalRefused(
-            reason,
-            f"{what.ja}の閲覧の同意は有効期限が過ぎています{when_ja}。"
-            "閲覧するには、患者さんのカードを再度読み取り、同意をいただいてください",
-            f"The patient's consent to view {what.en} has expired{when_en}. "
-            "To view it, read the patient's card again and ask for consent",
-        )
-    if reason == "no_consent":
-        return ClinicalRefused(
-            reason,
-            f"患者さんは{what.ja}の閲覧に同意していません。"
-            "閲覧するには、カードの読み取り時に同意をいただく必要があります",
-            f"The patient has not agreed to share {what.en}. "
-            "Consent is given on the card reader when the card is read",
-        )
-    if reason == "unreadable":
-        return ClinicalRefused(
-            reason,
-            "中央サービスが読み取れない応答を返しました。再度お試しいただき、"
-            "続く場合は管理者に連絡してください",
-            "The central service answered something unreadable. Try again; "
-            "if it happens again, tell the administrator",
-        )
-    if reason == "untrusted":
-        return ClinicalRefused(
-            reason,
-            "中央サービスとの証明書の設定が合っていません。再試行では解決しません。"
-            "管理者に連絡してください",
-            "The certificates for the central service do not match. Retrying will not help: "
-            "tell the administrator",
-        )
-    return ClinicalRefused(
-        "unavailable",
-        "中央サービスに接続できません。しばらくしてから再度お試しください",
-        "The central service cannot be reached. Please try again shortly",
-    )
+def _refusal(fault: str, kind: str, until: datetime | None = None) -> ClinicalRefused:
+    """A refusal of this module's own (a reason) or a central failure (a CentralFault value)."""
+    reason = fault if fault in REFUSAL_REASONS else "unavailable"
+    return ClinicalRefused(reason, kind, until=until)

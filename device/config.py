@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePath
 from typing import Any
 
-from sync.codes import CONSENT_KIND
+from sync.codes import CONSENT_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +98,9 @@ def _log_level(value: Any) -> str | None:
 
 def _consent_kinds(value: Any) -> str | None:
     kinds = [k.strip() for k in str(value).split(",") if k.strip()]
-    unknown = [k for k in kinds if k not in CONSENT_KIND]
+    unknown = [k for k in kinds if k not in CONSENT_KINDS]
     if unknown:
-        choices = ", ".join(CONSENT_KIND)
+        choices = ", ".join(CONSENT_KINDS)
         return f"{choices} から選んでください / choose from these (unknown: {unknown[0]})"
     if len(set(kinds)) != len(kinds):
         return "同じ種類が重複しています / a kind is listed twice"

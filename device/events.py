@@ -58,7 +58,7 @@ class VisualCheckChosen:
 @dataclass(frozen=True)
 class ConsentRequested:
     visit_id: str
-    kinds: tuple[str, ...]  # keys of sync.codes.CONSENT_KIND, in the clinic's order
+    kinds: tuple[str, ...]  # of sync.codes.CONSENT_KINDS, in the clinic's order
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """The appliance at a glance for the admin: readers, pcscd, central, clock, certificate, database,
-recent errors. Each item is green, amber or red *and* says so in words.
+recent errors. Each item is green, amber or red, with what was found as facts (a Fact and its
+numbers); the admin page words them (web/status_rows.py).
 
 `ok` is True (green: fine), None (amber: needs a look soon, or cannot be known) or False (red:
 something does not work). The card presence of each reader comes from the ReaderStatus events
@@ -13,20 +14,22 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 
-from device.clocktrust import ClockReading, ClockTrust, describe_seconds
+from device.clocktrust import ClockReading, ClockTrust
 from device.config import Config
 from device.errors_log import RecentErrors
 from device.events import EventBus, ReaderStatus
 from device.jobs import RETENTION_HELD, RETENTION_REFUSED, last_retention_run
 from reader.errors import ReaderError
 from sync.central import CentralClient, CentralError
-from sync.clock import JST, utc_now
+from sync.clock import utc_now
 from sync.store import Store
 
 log = logging.getLogger(__name__)
@@ -43,19 +46,79 @@ WARNING_WINDOW = timedelta(hours=24)  # amber while anything is this fresh
 TIMEDATECTL = ("timedatectl", "show", "-p", "NTPSynchronized", "--value")
 
 
+class StatusKind(StrEnum):
+    """What an item is about, in the order the page lists them."""
+
+    READERS = "readers"
+    PCSCD = "pcscd"
+    CENTRAL = "central"
+    CLOCK = "clock"
+    CERTIFICATE = "certificate"
+    DATABASE = "database"
+    ERRORS = "errors"
+    RETENTION = "retention"
+
+
+class Fact(StrEnum):
+    """One thing an item found; Finding.values holds its numbers and names (keys in comments)."""
+
+    TEXT = "text"  # text: said by something else (an error, a log line, an audit detail), as is
+    UNKNOWN = "unknown"
+    ERROR = "error"
+    RUNNING = "running"
+    NOT_RUNNING = "not_running"
+    UNREACHABLE = "unreachable"
+    READERS_CONNECTED = "readers_connected"  # count
+    READERS_NONE = "readers_none"
+    READER_CARD = "reader_card"  # reader, present (True, False, or None: unknown)
+    READER_MISSING = "reader_missing"  # reader: the configured name matches none
+    CENTRAL_REACHABLE = "central_reachable"  # ms: the round trip
+    NTP = "ntp"  # synchronised (True, False, or None: cannot tell)
+    CLOCK_OFFSET = "clock_offset"  # seconds: this box minus the central (positive: ahead)
+    CLOCK_OFFSET_UNKNOWN = "clock_offset_unknown"
+    CLOCK_JUMP = "clock_jump"  # seconds, at
+    RETENTION_WAITS = "retention_waits"  # retention purges wait until the clock is trusted
+    RETENTION_NONE = "retention_none"
+    RETENTION_RAN = "retention_ran"  # at
+    RETENTION_HELD = "retention_held"  # at
+    RETENTION_HELD_WHY = "retention_held_why"
+    RETENTION_REFUSED = "retention_refused"  # at
+    RETENTION_REFUSED_WHY = "retention_refused_why"
+    CERT_UNREADABLE = "cert_unreadable"
+    CERT_EXPIRED = "cert_expired"
+    CERT_DAYS_LEFT = "cert_days_left"  # days
+    CERT_EXPIRES = "cert_expires"  # at
+    DATABASE_SIZE = "database_size"  # size (bytes, database and WAL)
+    DATABASE_LABELLED_SIZE = "database_labelled_size"  # size, with the word "database"
+    DISK_FREE = "disk_free"  # free (bytes)
+    DISK_NEARLY_FULL = "disk_nearly_full"  # free
+    DISK_FULL = "disk_full"  # free
+    DISK_RESERVE_IN_USE = "disk_reserve_in_use"  # reserve (bytes)
+    LOG_RECORDS = "log_records"  # count
+    LOG_RECORD = "log_record"  # at, level, logger, message: one recent warning or error
+    LOG_NONE = "log_none"
+
+
+@dataclass(frozen=True)
+class Finding:
+    fact: Fact
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def _text(text: str) -> Finding:
+    return Finding(Fact.TEXT, {"text": text})
+
+
 @dataclass(frozen=True)
 class StatusItem:
-    key: str
+    kind: StatusKind
     ok: bool | None  # True green, None amber, False red
-    label_ja: str
-    label_en: str
-    value: str
-    detail: str = ""
+    value: Finding  # the one line beside the colour
+    detail: tuple[Finding, ...] = ()  # the lines under it
 
     @property
-    def level(self) -> str:
-        """ "ok", "warn" or "bad": the CSS class and the word shown beside the colour."""
-        return "ok" if self.ok is True else "bad" if self.ok is False else "warn"
+    def key(self) -> str:
+        return self.kind.value
 
 
 def ntp_synchronized() -> bool | None:
@@ -145,86 +208,56 @@ class ApplianceStatus:
         try:
             names = self._list_readers()
         except ReaderError as exc:
-            message = str(exc)[:200]
+            message = (_text(str(exc)[:200]),)
             return (
-                StatusItem(
-                    "readers", False, "カードリーダー", "Card readers", "不明 / unknown", message
-                ),
-                StatusItem("pcscd", False, "PC/SC (pcscd)", "PC/SC (pcscd)", _DOWN, message),
+                StatusItem(StatusKind.READERS, False, Finding(Fact.UNKNOWN), message),
+                StatusItem(StatusKind.PCSCD, False, Finding(Fact.NOT_RUNNING), message),
             )
-        pcsc = StatusItem("pcscd", True, "PC/SC (pcscd)", "PC/SC (pcscd)", _UP)
+        pcsc = StatusItem(StatusKind.PCSCD, True, Finding(Fact.RUNNING))
         with self._lock:
             cards = dict(self._readers)
         wanted = self._config.reader
-        lines = []
-        for name in names:
-            present = cards.get(name)
-            card = (
-                "不明 / unknown"
-                if present is None
-                else "カードあり / card present"
-                if present
-                else "カードなし / no card"
-            )
-            lines.append(f"{name}: {card}")
+        lines = tuple(
+            Finding(Fact.READER_CARD, {"reader": name, "present": cards.get(name)})
+            for name in names
+        )
         if not names:
-            return StatusItem(
-                "readers", False, "カードリーダー", "Card readers", "未接続 / none connected"
-            ), pcsc
-        value = f"{len(names)} 台 / {len(names)} connected"
+            return StatusItem(StatusKind.READERS, False, Finding(Fact.READERS_NONE)), pcsc
+        value = Finding(Fact.READERS_CONNECTED, {"count": len(names)})
         if wanted and not any(wanted in name for name in names):
-            detail = f"設定のリーダー {wanted!r} がありません / the configured reader is missing"
-            return StatusItem(
-                "readers",
-                False,
-                "カードリーダー",
-                "Card readers",
-                value,
-                "\n".join([detail, *lines]),
-            ), pcsc
-        return StatusItem(
-            "readers", True, "カードリーダー", "Card readers", value, "\n".join(lines)
-        ), pcsc
+            missing = Finding(Fact.READER_MISSING, {"reader": wanted})
+            return StatusItem(StatusKind.READERS, False, value, (missing, *lines)), pcsc
+        return StatusItem(StatusKind.READERS, True, value, lines), pcsc
 
     def _central_items(self) -> tuple[StatusItem, StatusItem]:
         try:
             round_trip_ms = self._central.health() * 1000
         except CentralError as exc:
-            message = str(exc)[:300]
             return (
                 StatusItem(
-                    "central", False, "中央サービス", "Central service", _UNREACHABLE, message
+                    StatusKind.CENTRAL,
+                    False,
+                    Finding(Fact.UNREACHABLE),
+                    (_text(str(exc)[:300]),),
                 ),
                 self._clock_item(self._trust.measure(ask_central=False)),
             )
         central = StatusItem(
-            "central",
+            StatusKind.CENTRAL,
             True if round_trip_ms <= CENTRAL_SLOW_MS else None,
-            "中央サービス",
-            "Central service",
-            f"応答あり {round_trip_ms:.0f} ms / reachable, {round_trip_ms:.0f} ms round trip",
+            Finding(Fact.CENTRAL_REACHABLE, {"ms": round_trip_ms}),
         )
         return central, self._clock_item(self._trust.measure())
 
     def _clock_item(self, reading: ClockReading) -> StatusItem:
-        ntp_text = {
-            True: "NTP 同期済み / NTP synchronised",
-            False: "NTP 未同期 / NTP not synchronised",
-            None: "NTP 状態不明 / NTP state unknown",
-        }[reading.synchronised]
         offset_s = reading.offset_s  # this box minus the central: positive = this box is ahead
         if offset_s is None:
             ok: bool | None = None
-            value = "ずれ不明 / offset unknown"
+            value = Finding(Fact.CLOCK_OFFSET_UNKNOWN)
         else:
             size = abs(offset_s)
             ok = True if size <= CLOCK_WARN_S else None if size <= reading.tolerance_s else False
-            ahead = offset_s >= 0
-            value = (
-                f"中央より{describe_seconds(size, 'ja')[1:]}{'進み' if ahead else '遅れ'}"
-                f" ({offset_s:+.1f} 秒) / {describe_seconds(size)[1:]} "
-                f"{'ahead of' if ahead else 'behind'} the central ({offset_s:+.1f} s)"
-            )
+            value = Finding(Fact.CLOCK_OFFSET, {"seconds": offset_s})
         if ok is True and reading.synchronised is not True:
             ok = None
         jumps = self._trust.recent_jumps()
@@ -232,53 +265,30 @@ class ApplianceStatus:
             ok = None
         if reading.unconfirmed_jump is not None:
             ok = False
-        lines = [ntp_text]
+        lines = [Finding(Fact.NTP, {"synchronised": reading.synchronised})]
         if reading.central_problem:
-            lines.append(reading.central_problem)
-        lines += [
-            f"時刻の跳び {describe_seconds(j.seconds, 'ja')} / "
-            f"clock jump {describe_seconds(j.seconds)} → "
-            f"{j.at.astimezone(JST):%Y-%m-%d %H:%M:%S} JST"
-            for j in jumps
-        ]
+            lines.append(_text(reading.central_problem))
+        lines += [Finding(Fact.CLOCK_JUMP, {"seconds": j.seconds, "at": j.at}) for j in jumps]
         if not reading.trusted:
-            lines += list(reading.reasons)
-            lines.append(
-                "時刻が信頼できるまで保存期間の削除は保留します。NTP と時刻設定を確認してください"
-                " / retention purges wait until the clock is trusted: check NTP and the time "
-                "settings"
-            )
-        return StatusItem("clock", ok, "時刻", "Clock", value, "\n".join(lines))
+            lines += [_text(reason) for reason in reading.reasons]
+            lines.append(Finding(Fact.RETENTION_WAITS))
+        return StatusItem(StatusKind.CLOCK, ok, value, tuple(lines))
 
     def _retention_item(self) -> StatusItem:
         """The newest retention run: purged (or nothing to do), held by the clock, or refused."""
         last = last_retention_run(self._store)
-        label = ("保存期間の削除", "Retention purge")
+        kind = StatusKind.RETENTION
         if last is None:
-            return StatusItem("retention", True, *label, "削除対象なし / nothing purged yet")
-        when = _audit_time(last.at)
+            return StatusItem(kind, True, Finding(Fact.RETENTION_NONE))
+        when = {"at": last.at}  # as the audit wrote it (ISO 8601)
+        detail = (_text(last.detail),)
         if last.action == RETENTION_REFUSED:
-            return StatusItem(
-                "retention",
-                False,
-                *label,
-                f"中止 {when} / refused {when}",
-                "削除すると多すぎる、または前回より新しい行が消えるため何も削除していません。"
-                "時刻を確認し、意図した削除なら retention_max_share を一時的に上げてください"
-                " / nothing was deleted: the run would have deleted too much or rows newer than "
-                f"the last run saw. Check the clock; if intended, raise retention_max_share for "
-                f"one run\n{last.detail}",
-            )
+            why = Finding(Fact.RETENTION_REFUSED_WHY)
+            return StatusItem(kind, False, Finding(Fact.RETENTION_REFUSED, when), (why, *detail))
         if last.action == RETENTION_HELD:
-            return StatusItem(
-                "retention",
-                None,
-                *label,
-                f"保留 {when} / held {when}",
-                f"時刻が信頼できないため削除を保留しました / held: the clock is not trusted\n"
-                f"{last.detail}",
-            )
-        return StatusItem("retention", True, *label, f"実行 {when} / ran {when}", last.detail)
+            why = Finding(Fact.RETENTION_HELD_WHY)
+            return StatusItem(kind, None, Finding(Fact.RETENTION_HELD, when), (why, *detail))
+        return StatusItem(kind, True, Finding(Fact.RETENTION_RAN, when), detail)
 
     def _certificate_item(self) -> StatusItem:
         path = self._config.device_cert
@@ -286,23 +296,24 @@ class ApplianceStatus:
             cert = x509.load_pem_x509_certificate(Path(path).read_bytes())
         except (OSError, ValueError) as exc:
             return StatusItem(
-                "certificate",
+                StatusKind.CERTIFICATE,
                 False,
-                "端末証明書",
-                "Device certificate",
-                "読めません / cannot be read",
-                f"{path}: {type(exc).__name__}",
+                Finding(Fact.CERT_UNREADABLE),
+                (_text(f"{path}: {type(exc).__name__}"),),
             )
         expires = cert.not_valid_after_utc
         days = (expires - self._clock()).total_seconds() / 86400
-        days_left = int(days) if days >= 0 else -1
         ok: bool | None = False if days < 0 else None if days < CERT_WARN_DAYS else True
-        value = "期限切れ / expired" if days < 0 else f"残り {days_left} 日 / {days_left} days left"
-        detail = (
-            f"{cert.subject.rfc4514_string()}\n"
-            f"有効期限 / expires {expires.astimezone(JST):%Y-%m-%d %H:%M} JST"
+        value = (
+            Finding(Fact.CERT_EXPIRED)
+            if days < 0
+            else Finding(Fact.CERT_DAYS_LEFT, {"days": int(days)})
         )
-        return StatusItem("certificate", ok, "端末証明書", "Device certificate", value, detail)
+        detail = (
+            _text(cert.subject.rfc4514_string()),
+            Finding(Fact.CERT_EXPIRES, {"at": expires}),
+        )
+        return StatusItem(StatusKind.CERTIFICATE, ok, value, detail)
 
     def _database_item(self) -> StatusItem:
         path = self._config.database_path
@@ -312,31 +323,24 @@ class ApplianceStatus:
             free = shutil.disk_usage(path.parent).free
         except Exception as exc:  # noqa: BLE001 - any failure here is the thing to report
             return StatusItem(
-                "database", False, "データベース", "Database", "エラー / error", type(exc).__name__
+                StatusKind.DATABASE, False, Finding(Fact.ERROR), (_text(type(exc).__name__),)
             )
         ok: bool | None = True if free >= DISK_WARN_FREE_BYTES else None
-        value = f"{_megabytes(size)} (DB + WAL)"
-        detail = f"空き容量 / free space: {_megabytes(free)}"
+        value = Finding(Fact.DATABASE_SIZE, {"size": size})
+        detail: tuple[Finding, ...] = (Finding(Fact.DISK_FREE, {"free": free}),)
         disk = self._store.disk_state()
         if disk is not None and disk.reserve_bytes > 0 and not disk.reserve_held:
             # The reserve is in use (or could not be made): the next answers may not fit.
             ok = False
-            value = (
-                f"ディスクがほぼ満杯: 空き {_megabytes(free)} / disk nearly full: "
-                f"{_megabytes(free)} free"
-            )
+            value = Finding(Fact.DISK_NEARLY_FULL, {"free": free})
             detail = (
-                f"予備領域 {_megabytes(disk.reserve_bytes)} を使用中です。古いログや不要な"
-                "ファイルを削除して空きを確保してください。空きができると予備領域は自動で"
-                "作り直されます / The "
-                f"{_megabytes(disk.reserve_bytes)} reserve is in use. Free space (old logs, "
-                "unneeded files); the reserve is made again by itself once there is room\n"
-                f"データベース / database: {_megabytes(size)} (DB + WAL)"
+                Finding(Fact.DISK_RESERVE_IN_USE, {"reserve": disk.reserve_bytes}),
+                Finding(Fact.DATABASE_LABELLED_SIZE, {"size": size}),
             )
         elif free < DISK_FULL_FREE_BYTES:
             ok = False
-            value = f"ディスクが満杯: 空き {_megabytes(free)} / disk full: {_megabytes(free)} free"
-        return StatusItem("database", ok, "データベース", "Database", value, detail)
+            value = Finding(Fact.DISK_FULL, {"free": free})
+        return StatusItem(StatusKind.DATABASE, ok, value, detail)
 
     def _errors_item(self) -> StatusItem:
         records = self._errors.records()
@@ -346,31 +350,19 @@ class ApplianceStatus:
         )
         recent_any = any(now - r.at <= WARNING_WINDOW for r in records)
         ok = False if recent_error else None if recent_any else True
-        lines = [
-            f"{r.at.astimezone(JST):%Y-%m-%d %H:%M:%S} {r.level} {r.logger}: {r.message}"
+        lines = tuple(
+            Finding(
+                Fact.LOG_RECORD,
+                {"at": r.at, "level": r.level, "logger": r.logger, "message": r.message},
+            )
             for r in records[:ERRORS_SHOWN]
-        ]
-        value = f"{len(records)} 件 / {len(records)} records" if records else "なし / none"
-        return StatusItem(
-            "errors",
-            ok,
-            "最近の警告・エラー",
-            "Recent warnings and errors",
-            value,
-            "\n".join(lines),
         )
-
-
-_UP = "応答あり / running"
-_DOWN = "応答なし / not running"
-_UNREACHABLE = "接続できません / unreachable"
-
-
-def _audit_time(at: str) -> str:
-    try:
-        return f"{datetime.fromisoformat(at).astimezone(JST):%Y-%m-%d %H:%M} JST"
-    except ValueError:
-        return at[:32]
+        value = (
+            Finding(Fact.LOG_RECORDS, {"count": len(records)})
+            if records
+            else Finding(Fact.LOG_NONE)
+        )
+        return StatusItem(StatusKind.ERRORS, ok, value, lines)
 
 
 def _size(path: Path) -> int:
@@ -378,7 +370,3 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except FileNotFoundError:
         return 0
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB"

@@ -18,7 +18,19 @@ from reader.errors import NoReader
 from reader.guard import GuardedConnection
 from reader.jpki import JpkiSession
 from reader.pcsc import PcscReaders
-from sync.codes import badge
+from sync.codes import Verdict, verdict
+
+# The terminal report's own word for each verdict, as the desk shows it (web/labels.py Badge;
+# tests/unit/test_words.py keeps the two the same).
+VERDICT_JA: dict[Verdict, str] = {
+    Verdict.VALID: "有効",
+    Verdict.INVALID: "無効",
+    Verdict.INVALID_NEWER: "無効（新しい資格あり）",
+    Verdict.NOT_FOUND: "該当資格なし",
+    Verdict.MULTIPLE: "複数該当",
+    Verdict.UNREGISTERED_AID: "有効（未登録）",
+    Verdict.ERROR: "エラー",
+}
 
 
 def find_card_reader(readers: PcscReaders, name_filter: str) -> str:
@@ -134,10 +146,10 @@ def card_check(config: Config, stdin: TextIO, *, as_json: bool, out: TextIO = sy
     }
     if outcome.confirmation is not None:
         result = outcome.confirmation.result
-        b = badge(result)
+        found = verdict(result)
         report.update(
-            badge=b.name,
-            badge_ja=b.ja,
+            badge=found.name,
+            badge_ja=VERDICT_JA[found],
             validity=result.validity,
             message=result.processing_message or result.error_message,
             error_code=result.error_code,

@@ -1,138 +1,17 @@
-"""Code tables of the XmlMsg vocabulary (DOMAIN.md §3/§4) with Japanese and English labels,
-and the one rule that turns a result into what reception sees."""
+"""What the appliance reads out of the XmlMsg codes (DOMAIN.md §3/§4): the kinds of information
+a patient may agree to share, the co-payment ratio, and the one rule that turns a result into a
+verdict. The words for every code and verdict are the pages' (web/labels.py).
+"""
 
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, NamedTuple
 
-if TYPE_CHECKING:  # codes is imported by xmlmsg; the type is only needed for annotations
-    from sync.xmlmsg import QualificationResult
+from sync.xmlmsg import CONSENT_FLAG_TAG, QualificationResult
 
-
-class Label(NamedTuple):
-    ja: str
-    en: str
-
-
-QUALIFICATION_VALIDITY: dict[str, Label] = {
-    "1": Label("有効", "valid"),
-    "2": Label("無効", "invalid"),
-    "3": Label("無効（新しい資格あり）", "invalid (a newer qualification exists)"),
-    "4": Label("該当資格なし", "no matching qualification"),
-    "5": Label("複数該当", "several matches"),
-    "6": Label("有効（未登録）", "valid (not registered; public medical aid)"),
-}
-
-SEGMENT_OF_RESULT: dict[str, Label] = {
-    "1": Label("正常終了", "completed"),
-    "2": Label("処理中", "in progress"),
-    "9": Label("異常終了", "failed"),
-}
-
-PROCESSING_RESULT_STATUS: dict[str, Label] = {
-    "1": Label("正常終了", "normal"),
-    "2": Label("エラー", "error"),
-}
-
-INSURED_CARD_CLASSIFICATION: dict[str, Label] = {
-    "01": Label("被保険者証（一般）", "health insurance card (general)"),
-    "02": Label("被保険者証（退職）", "health insurance card (retiree)"),
-    "03": Label("短期被保険者証（一般）", "short-term card (general)"),
-    "04": Label("短期被保険者証（退職）", "short-term card (retiree)"),
-    "05": Label("被保険者資格証明書", "certificate of insured status"),
-    "06": Label("特例退職被保険者証", "special retiree card"),
-    "07": Label("自衛官診療証", "Self-Defense Forces medical card"),
-    "A1": Label("医療扶助", "public medical aid"),
-}
-
-PERSONAL_FAMILY: dict[str, Label] = {
-    "1": Label("本人", "insured person"),
-    "2": Label("家族", "dependent family member"),
-}
-
-SEX: dict[str, Label] = {
-    "1": Label("男", "male"),
-    "2": Label("女", "female"),
-    "3": Label("未設定", "not set"),
-}
-
-REASON_OF_LOSS: dict[str, Label] = {
-    "01": Label("死亡", "death"),
-    "02": Label("生活保護受給開始", "start of public assistance"),
-    "03": Label("医療保険等の資格取得", "joined another insurance"),
-    "99": Label("その他", "other"),
-}
-
-LIMIT_CERTIFICATE_CLASSIFICATION: dict[str, Label] = {
-    "01": Label("限度額適用認定証", "ceiling-amount certificate"),
-    "02": Label(
-        "限度額適用・標準負担額減額認定証",
-        "ceiling-amount and standard-charge reduction certificate",
-    ),
-    "03": Label("標準負担額減額認定証", "standard-charge reduction certificate"),
-}
-
-LIMIT_CERTIFICATE_FLAG: dict[str, Label] = {
-    "A01": Label("ア", "a (income about ¥11.6M or more)"),
-    "A02": Label("イ", "i (income about ¥7.7M to ¥11.6M)"),
-    "A03": Label("ウ", "u (income about ¥3.7M to ¥7.7M)"),
-    "A04": Label("エ", "e (income up to about ¥3.7M)"),
-    "A05": Label("オ", "o (exempt from resident tax)"),
-    "A06": Label("オ（境）", "o (borderline case)"),
-    "B01": Label("現役並みⅢ", "working-level income III"),
-    "B02": Label("現役並みⅡ", "working-level income II"),
-    "B03": Label("現役並みⅠ", "working-level income I"),
-    "B04": Label("一般", "general"),
-    "B05": Label("低所得Ⅱ", "low income II"),
-    "B06": Label("低所得Ⅰ", "low income I"),
-    "B07": Label("低所得Ⅰ（老福）", "low income I (old-age welfare pension)"),
-    "B08": Label("低所得Ⅰ（境）", "low income I (borderline case)"),
-    "B09": Label("一般Ⅱ", "general II"),
-    "B10": Label("一般Ⅰ", "general I"),
-}
-
-CONSENT_KIND: dict[str, Label] = {
-    "drug": Label("薬剤情報", "drug information"),
-    "checkup": Label("特定健診情報", "specific health checkups"),
-    "diagnosis": Label("診療情報", "treatment information"),
-    "surgery": Label("手術情報", "surgery information"),
-}
-
-# The …ConsFlg tag of each kind; …ConsTime and …AvailableTime share the prefix before "ConsFlg".
-CONSENT_FLAG_TAG: dict[str, str] = {
-    "drug": "PharmacistsInfoConsFlg",
-    "checkup": "SpecificHealthCheckupsInfoConsFlg",
-    "diagnosis": "DiagnosisInfoConsFlg",
-    "surgery": "OperationInfoConsFlg",
-}
-
-PRESCRIPTION_ISSUE_SELECT: dict[str, Label] = {
-    "1": Label("電子処方箋", "electronic prescription"),
-    "2": Label("紙の処方箋", "paper prescription"),
-}
-
-REFERENCE_CLASSIFICATION: dict[str, Label] = {
-    "1": Label("マイナンバーカード", "My Number card"),
-    "2": Label("被保険者証情報", "insurance numbers"),
-}
-
-SPECIFIC_DISEASE_CATEGORY: dict[str, Label] = {
-    "1": Label("人工透析を必要とする慢性腎不全", "chronic renal failure requiring dialysis"),
-    "2": Label("先天性血液凝固因子障害", "congenital coagulation factor disorder"),
-    "3": Label("血液凝固因子製剤の投与に起因するHIV感染症", "HIV infection from blood products"),
-}
-
-
-def label(table: dict[str, Label], code: str | None, lang: str = "ja") -> str:
-    """The label in one language; codes not in the table still format cleanly."""
-    english = lang.lower().startswith("en")
-    if not code:
-        return "none" if english else "なし"
-    found = table.get(code)
-    if found is None:
-        return f"unknown ({code})" if english else f"不明 ({code})"
-    return found.en if english else found.ja
+# The kinds of information a patient may agree to share (the setting consent_kinds), in the
+# spec's order: one per …ConsFlg tag of the wire format.
+CONSENT_KINDS: tuple[str, ...] = tuple(CONSENT_FLAG_TAG)
 
 
 def ratio_percent(code: str | None) -> int | None:
@@ -143,36 +22,25 @@ def ratio_percent(code: str | None) -> int | None:
     return value if 0 <= value <= 100 else None
 
 
-class Badge(enum.Enum):
-    """What reception sees first; css is the class name the staff pages style."""
+class Verdict(enum.Enum):
+    """What an answer means for reception. The store keeps the member's name (column `badge`),
+    so a name, once written, never changes; the value is the same string."""
 
-    VALID = ("有効", "valid", "ok")
-    INVALID = ("無効", "invalid", "warn")
-    INVALID_NEWER = ("無効（新しい資格あり）", "invalid (a newer qualification exists)", "warn")
-    NOT_FOUND = ("該当資格なし", "no matching qualification", "warn")
-    MULTIPLE = ("複数該当", "several matches", "warn")
-    UNREGISTERED_AID = ("有効（未登録）", "valid (not registered)", "warn")
-    ERROR = ("エラー", "error", "error")
-
-    @property
-    def ja(self) -> str:
-        return str(self.value[0])
-
-    @property
-    def en(self) -> str:
-        return str(self.value[1])
-
-    @property
-    def css(self) -> str:
-        return str(self.value[2])
+    VALID = "VALID"
+    INVALID = "INVALID"
+    INVALID_NEWER = "INVALID_NEWER"  # invalid, a newer qualification exists
+    NOT_FOUND = "NOT_FOUND"
+    MULTIPLE = "MULTIPLE"
+    UNREGISTERED_AID = "UNREGISTERED_AID"  # valid, public medical aid not registered
+    ERROR = "ERROR"  # no usable answer, or an inconsistent one
 
 
-_BADGE_BY_VALIDITY = {
-    "2": Badge.INVALID,
-    "3": Badge.INVALID_NEWER,
-    "4": Badge.NOT_FOUND,
-    "5": Badge.MULTIPLE,
-    "6": Badge.UNREGISTERED_AID,
+_VERDICT_BY_VALIDITY = {
+    "2": Verdict.INVALID,
+    "3": Verdict.INVALID_NEWER,
+    "4": Verdict.NOT_FOUND,
+    "5": Verdict.MULTIPLE,
+    "6": Verdict.UNREGISTERED_AID,
 }
 
 
@@ -186,10 +54,14 @@ def is_insured(result: QualificationResult) -> bool:
     )
 
 
-def badge(result: QualificationResult) -> Badge:
+def verdict(result: QualificationResult) -> Verdict:
     if is_insured(result):
-        return Badge.VALID
+        return Verdict.VALID
     if result.segment_of_result != "1" or result.processing_status != "1":
-        return Badge.ERROR
+        return Verdict.ERROR
     # validity 1 with zero or several results is an inconsistent answer, not a valid one
-    return _BADGE_BY_VALIDITY.get(result.validity, Badge.ERROR)
+    return _VERDICT_BY_VALIDITY.get(result.validity, Verdict.ERROR)
+
+
+# The store's name for it (it persists badge(result).name in confirmations.badge).
+badge = verdict

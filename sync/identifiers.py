@@ -1,8 +1,9 @@
 """Identifiers typed at reception: insurer numbers, birth dates, institution codes, branches.
 
 Staff type these from worn cards and paper certificates, often with a Japanese IME switched to
-full width, so everything is NFKC-normalised first and every rejection says which field and,
-for a check-digit typo, which digit is wrong.
+full width, so everything is NFKC-normalised first and every rejection says which field, what
+is wrong (an IdentifierProblem) and, for a check-digit typo, which digit and the one expected;
+the pages put that into words (web/field_errors.py).
 """
 
 from __future__ import annotations
@@ -11,35 +12,57 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 
-_FIELD_LABELS: dict[str, tuple[str, str]] = {
-    "insurer_number": ("保険者番号", "insurer number"),
-    "birthdate": ("生年月日", "birthdate"),
-    "medical_institution_code": ("医療機関コード", "medical institution code"),
-    "branch": ("枝番", "branch number"),
-    "check_digit_body": ("検証番号の計算対象", "check digit input"),
-}
+
+class IdentifierProblem(StrEnum):
+    """What is wrong with a typed identifier; the error's other attributes hold the numbers."""
+
+    MISSING = "missing"
+    FOREIGN_DIGIT = "foreign_digit"  # a digit of another script at `position` (a character)
+    NON_DIGIT = "non_digit"  # something other than 0-9 at `position`
+    LENGTH = "length"  # `length` digits given, `lengths` allowed
+    CHECK_DIGIT = "check_digit"  # digit `position` is `typed`, `expected` was expected
+    NOT_A_DATE = "not_a_date"  # no such day in the calendar
+    BEFORE_EARLIEST = "before_earliest"  # before `earliest` (1868-01-01)
+    ERA_YEAR_ZERO = "era_year_zero"  # year 0 of `era`
+    OUTSIDE_ERA = "outside_era"  # not between `era_start` and `era_end` (None: still running)
+    DATE_FORMAT = "date_format"  # none of the accepted forms
+    FUTURE = "future"  # a birth date after today
 
 
 class IdentifierError(ValueError):
-    """A rejected identifier; the message is Japanese then English and never echoes the value."""
+    """A rejected identifier: which field, what is wrong, and the numbers that say where.
+    The message is for the log and never echoes the value; the pages word it themselves."""
 
     def __init__(
         self,
         field: str,
-        ja: str,
-        en: str,
+        problem: IdentifierProblem,
+        detail: str,
+        *,
         position: int | None = None,
         expected: str | None = None,
+        typed: str | None = None,
+        length: int | None = None,
+        lengths: tuple[int, ...] = (),
+        era: str | None = None,
+        era_start: date | None = None,
+        era_end: date | None = None,
+        earliest: date | None = None,
     ) -> None:
-        super().__init__(f"{ja} / {en}")
+        super().__init__(f"{field}: {detail}")
         self.field = field
+        self.problem = problem
         self.position = position
         self.expected = expected
-
-
-def _labels(field: str) -> tuple[str, str]:
-    return _FIELD_LABELS.get(field, (field, field))
+        self.typed = typed  # the check digit as typed (the one digit at fault, not the value)
+        self.length = length
+        self.lengths = lengths
+        self.era = era  # the era's letter: M, T, S, H, R
+        self.era_start = era_start
+        self.era_end = era_end
+        self.earliest = earliest
 
 
 def normalize_digits(s: str) -> str:
@@ -56,28 +79,37 @@ def _typed_digits(field: str, s: str) -> str:
     would take the rest, so a date or number nobody at a Japanese desk typed could be sent."""
     for index, char in enumerate(s, start=1):
         if char not in _TYPED_DIGITS and unicodedata.digit(char, None) is not None:
-            ja, en = _labels(field)
             raise IdentifierError(
                 field,
-                f"{ja}に使えない数字があります ({index}文字目)。0〜9 で入力してください",
-                f"{en} has a digit of another script (character {index}): type 0-9",
+                IdentifierProblem.FOREIGN_DIGIT,
+                f"a digit of another script (character {index})",
                 position=index,
             )
     return normalize_digits(s)
 
 
 def _require_digits(field: str, s: str) -> None:
-    ja, en = _labels(field)
     if not s:
-        raise IdentifierError(field, f"{ja}が入力されていません", f"{en} is missing")
+        raise IdentifierError(field, IdentifierProblem.MISSING, "missing")
     for index, char in enumerate(s, start=1):
         if not ("0" <= char <= "9"):
             raise IdentifierError(
                 field,
-                f"{ja}に数字以外の文字があります ({index}桁目)",
-                f"{en} contains a non-digit (position {index})",
+                IdentifierProblem.NON_DIGIT,
+                f"a non-digit (position {index})",
                 position=index,
             )
+
+
+def _wrong_length(field: str, length: int, lengths: tuple[int, ...]) -> IdentifierError:
+    allowed = " or ".join(str(n) for n in lengths)
+    return IdentifierError(
+        field,
+        IdentifierProblem.LENGTH,
+        f"must be {allowed} digits ({length} given)",
+        length=length,
+        lengths=lengths,
+    )
 
 
 def check_digit(body: str) -> int:
@@ -97,7 +129,6 @@ def validate_insurer_number(s: str) -> str:
     start with 00 are a padded 6-digit number (leading zeros do not change the check digit).
     """
     field = "insurer_number"
-    ja, en = _labels(field)
     typed = _typed_digits(field, s)
     _require_digits(field, typed)
     if len(typed) == 8 and typed.startswith("00"):
@@ -105,20 +136,17 @@ def validate_insurer_number(s: str) -> str:
     elif len(typed) in (6, 8):
         canonical = typed
     else:
-        raise IdentifierError(
-            field,
-            f"{ja}は6桁または8桁の数字です ({len(typed)}桁が入力されました)",
-            f"{en} must be 6 or 8 digits ({len(typed)} given)",
-        )
+        raise _wrong_length(field, len(typed), (6, 8))
     expected = str(check_digit(canonical[:-1]))
     if canonical[-1] != expected:
         position = len(typed)  # the check digit is the last digit as typed
         raise IdentifierError(
             field,
-            f"{ja}の検証番号が違います ({position}桁目: {canonical[-1]} → {expected})",
-            f"{en} check digit is wrong (digit {position}: {canonical[-1]}, expected {expected})",
+            IdentifierProblem.CHECK_DIGIT,
+            f"check digit is wrong (digit {position}, expected {expected})",
             position=position,
             expected=expected,
+            typed=canonical[-1],
         )
     return canonical
 
@@ -126,21 +154,20 @@ def validate_insurer_number(s: str) -> str:
 @dataclass(frozen=True)
 class _Era:
     letter: str
-    name_ja: str
-    name_en: str
+    name: str  # as typed: 令和, or its first character
     start: date
     end: date | None
 
 
 # 明治 starts at 明治元年1月1日 (1868-01-25 Gregorian): the era name was applied retroactively.
 _ERAS = (
-    _Era("M", "明治", "Meiji", date(1868, 1, 25), date(1912, 7, 29)),
-    _Era("T", "大正", "Taisho", date(1912, 7, 30), date(1926, 12, 24)),
-    _Era("S", "昭和", "Showa", date(1926, 12, 25), date(1989, 1, 7)),
-    _Era("H", "平成", "Heisei", date(1989, 1, 8), date(2019, 4, 30)),
-    _Era("R", "令和", "Reiwa", date(2019, 5, 1), None),
+    _Era("M", "明治", date(1868, 1, 25), date(1912, 7, 29)),
+    _Era("T", "大正", date(1912, 7, 30), date(1926, 12, 24)),
+    _Era("S", "昭和", date(1926, 12, 25), date(1989, 1, 7)),
+    _Era("H", "平成", date(1989, 1, 8), date(2019, 4, 30)),
+    _Era("R", "令和", date(2019, 5, 1), None),
 )
-_ERA_BY_KEY = {key: era for era in _ERAS for key in (era.letter, era.name_ja, era.name_ja[0])}
+_ERA_BY_KEY = {key: era for era in _ERAS for key in (era.letter, era.name, era.name[0])}
 _ERA_KEYS = "|".join(sorted(_ERA_BY_KEY, key=len, reverse=True))
 
 _WESTERN_PATTERNS = (
@@ -161,12 +188,11 @@ _EARLIEST_BIRTHDATE = date(1868, 1, 1)
 
 
 def _real_date(field: str, year: int, month: int, day: int) -> date:
-    ja, en = _labels(field)
     try:
         return date(year, month, day)
     except ValueError:
         raise IdentifierError(
-            field, f"{ja}が存在しない日付です", f"{en} is not a real calendar date"
+            field, IdentifierProblem.NOT_A_DATE, "not a real calendar date"
         ) from None
 
 
@@ -178,27 +204,26 @@ def validate_birthdate(s: str, *, today: date | None = None) -> str:
     """
     day = _typed_date(s)
     if today is not None and day > today:
-        ja, en = _labels("birthdate")
-        raise IdentifierError(
-            "birthdate",
-            f"{ja}が未来の日付です。生年月日を確かめてください",
-            f"{en} is in the future: check the date of birth",
-        )
+        raise IdentifierError("birthdate", IdentifierProblem.FUTURE, "in the future")
     return day.strftime("%Y%m%d")
 
 
 def _typed_date(s: str) -> date:
     field = "birthdate"
-    ja, en = _labels(field)
     text = _typed_digits(field, s).upper()
     if not text:
-        raise IdentifierError(field, f"{ja}が入力されていません", f"{en} is missing")
+        raise IdentifierError(field, IdentifierProblem.MISSING, "missing")
     for pattern in _WESTERN_PATTERNS:
         found = pattern.fullmatch(text)
         if found:
             day = _real_date(field, int(found["y"]), int(found["m"]), int(found["d"]))
             if day < _EARLIEST_BIRTHDATE:
-                raise IdentifierError(field, f"{ja}が1868年より前です", f"{en} is before 1868")
+                raise IdentifierError(
+                    field,
+                    IdentifierProblem.BEFORE_EARLIEST,
+                    f"before {_EARLIEST_BIRTHDATE.year}",
+                    earliest=_EARLIEST_BIRTHDATE,
+                )
             return day
     for pattern in _WAREKI_PATTERNS:
         found = pattern.fullmatch(text)
@@ -207,56 +232,45 @@ def _typed_date(s: str) -> date:
             era_year = 1 if found["y"] == "元" else int(found["y"])
             if era_year < 1:
                 raise IdentifierError(
-                    field, f"{ja}の{era.name_ja}の年が0です", f"{en} has {era.name_en} year 0"
+                    field,
+                    IdentifierProblem.ERA_YEAR_ZERO,
+                    f"year 0 of era {era.letter}",
+                    era=era.letter,
                 )
             year = era.start.year + era_year - 1
             day = _real_date(field, year, int(found["m"]), int(found["d"]))
             if day < era.start or (era.end is not None and day > era.end):
-                until = era.end.isoformat() if era.end else ""
-                span = f"{era.name_ja}は{era.start.isoformat()}〜{until}"
                 raise IdentifierError(
                     field,
-                    f"{ja}が{era.name_ja}の期間外です ({span})",
-                    f"{en} is outside the {era.name_en} era "
-                    f"({era.start.isoformat()} to {until or 'now'})",
+                    IdentifierProblem.OUTSIDE_ERA,
+                    f"outside era {era.letter}",
+                    era=era.letter,
+                    era_start=era.start,
+                    era_end=era.end,
                 )
             return day
-    raise IdentifierError(
-        field,
-        f"{ja}の形式が違います (例: 19700401, 1970-04-01, S45.4.1, 昭和45年4月1日)",
-        f"{en} format not recognised (e.g. 19700401, 1970-04-01, S45.4.1)",
-    )
+    raise IdentifierError(field, IdentifierProblem.DATE_FORMAT, "format not recognised")
 
 
 def validate_medical_institution_code(s: str) -> str:
     """Ten digits (都道府県 2 + 点数表 1 + 医療機関番号 7)."""
     field = "medical_institution_code"
-    ja, en = _labels(field)
     code = _typed_digits(field, s)
     _require_digits(field, code)
     if len(code) != 10:
-        raise IdentifierError(
-            field,
-            f"{ja}は10桁の数字です ({len(code)}桁が入力されました)",
-            f"{en} must be 10 digits ({len(code)} given)",
-        )
+        raise _wrong_length(field, len(code), (10,))
     return code
 
 
 def validate_branch(s: str) -> str:
     """Empty (not known yet: the answer supplies it) or two digits; "1" becomes "01"."""
     field = "branch"
-    ja, en = _labels(field)
     branch = _typed_digits(field, s)
     if not branch:
         return ""
     _require_digits(field, branch)
     if len(branch) > 2:
-        raise IdentifierError(
-            field,
-            f"{ja}は2桁の数字です ({len(branch)}桁が入力されました)",
-            f"{en} must be 2 digits ({len(branch)} given)",
-        )
+        raise _wrong_length(field, len(branch), (2,))
     return branch.zfill(2)
 
 

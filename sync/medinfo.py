@@ -17,7 +17,7 @@ from sync.xmldoc import MAX_MESSAGE_BYTES, ROOT_TAG, Node, add_leaf, parse_docum
 from sync.xmldoc import MessageError as MessageError  # re-exported: the error of this API
 from sync.xmlmsg import checked_file_id
 
-MEDICAL_INFO_KINDS = ("drug", "checkup")  # keys of sync.codes.CONSENT_KIND served here
+MEDICAL_INFO_KINDS = ("drug", "checkup")  # of sync.codes.CONSENT_KINDS, served here
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sync.codes import CONSENT_FLAG_TAG
 from sync.xmldoc import MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES  # re-exported: callers size-check
 from sync.xmldoc import (
     ROOT_TAG,
@@ -31,6 +30,15 @@ VERIFICATION_METHODS = ("pin", "visual", "face")
 # The card signs the nonce only after its PIN is verified (or the face matched); a visual
 # check by staff proves nothing on the card, so such requests carry no Nonce or Signature.
 SIGNED_METHODS = ("pin", "face")
+
+# The …ConsFlg tag of each kind; …ConsTime and …AvailableTime share the prefix before "ConsFlg".
+CONSENT_FLAG_TAG: dict[str, str] = {
+    "drug": "PharmacistsInfoConsFlg",
+    "checkup": "SpecificHealthCheckupsInfoConsFlg",
+    "diagnosis": "DiagnosisInfoConsFlg",
+    "surgery": "OperationInfoConsFlg",
+}
+
 _FILE_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,99}")
 _KIND_BY_FLAG_TAG = {tag: kind for kind, tag in CONSENT_FLAG_TAG.items()}
 
@@ -90,7 +98,7 @@ class LimitInfo:  # <LimitApplicationCertificateRelatedInfo>
 
 @dataclass(frozen=True)
 class ConsentState:  # consent flags echoed in a result
-    kind: str  # key of codes.CONSENT_FLAG_TAG
+    kind: str  # key of CONSENT_FLAG_TAG
     flag: str  # …ConsFlg (0 no, 1 yes; 2 expired, 3 impossible in other interfaces)
     time: str = ""  # …ConsTime
     available_time: str = ""  # …AvailableTime

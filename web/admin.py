@@ -32,10 +32,12 @@ from device.config import (
 from device.services import Services
 from sync.auditchain import AuditVerdict
 from sync.clock import JST
-from sync.codes import CONSENT_KIND
+from sync.codes import CONSENT_KINDS
 from sync.store import AuditEntry, Store
 from web.auth import audit_actor, require_role
-from web.present import jst_timestamp, pick, text
+from web.labels import consent_kind_text
+from web.present import jst_timestamp, text
+from web.status_rows import status_row
 from web.strings_admin import SETTING_HELP_JA
 
 AUDIT_PAGE = 100
@@ -73,7 +75,11 @@ def create_blueprint(services: Services) -> Blueprint:
     # -- status --------------------------------------------------------------------------
     @bp.get("/status")
     def status() -> str:
-        items = services.status.collect() if services.status is not None else None
+        items = (
+            [status_row(item) for item in services.status.collect()]
+            if services.status is not None
+            else None
+        )
         return render_template("admin_status.html", items=items, at=_now_text())
 
     @bp.get("/api/status")
@@ -93,7 +99,7 @@ def create_blueprint(services: Services) -> Blueprint:
                 "value": item.value,
                 "detail": item.detail,
             }
-            for item in services.status.collect()
+            for item in map(status_row, services.status.collect())
         ]
         return jsonify(ok=True, at=_now_text(), items=items)
 
@@ -339,10 +345,10 @@ def _choices(setting: Setting, value: str, lang: str) -> tuple[tuple[str, str], 
     if setting.name == "log_level":
         return tuple((level, level) for level in LOG_LEVELS)
     if setting.name == "consent_kinds":
-        chosen = [k.strip() for k in value.split(",") if k.strip() in CONSENT_KIND]
-        rest = [k for k in CONSENT_KIND if k not in chosen]
+        chosen = [k.strip() for k in value.split(",") if k.strip() in CONSENT_KINDS]
+        rest = [k for k in CONSENT_KINDS if k not in chosen]
         # The chosen kinds first, in the clinic's order: the form posts them in this order.
-        return tuple((k, pick(CONSENT_KIND[k], lang)) for k in [*chosen, *rest])
+        return tuple((k, consent_kind_text(k, lang)) for k in [*chosen, *rest])
     return ()
 
 

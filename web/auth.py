@@ -69,13 +69,11 @@ class LoginTokenCookie(SecureCookieSessionInterface):
 
 
 def install(app: Flask, accounts: Accounts) -> None:
-    """Login/logout and second-factor routes, the account page, the session loader, the CSRF
-    check, the hold on pending sessions and the template helpers."""
-    from web import account  # imported here: the account page itself builds on this module
-
+    """Login/logout and second-factor routes, the session loader, the CSRF check, the hold on
+    pending sessions and the template helpers. The account page (web/account.py) builds on
+    this module and is registered beside it by web/app.py."""
     app.session_interface = LoginTokenCookie()
     app.register_blueprint(_blueprint(accounts))
-    app.register_blueprint(account.create_blueprint(accounts))
 
     @app.before_request
     def load_session() -> None:

@@ -24,12 +24,12 @@ from markupsafe import Markup
 from device.clinical import ClinicalRecord, ClinicalRecords, ClinicalRefused, ConsentStatus
 from device.services import Services
 from sync.clock import JST
-from sync.codes import CONSENT_KIND, SEX, label
 from sync.medinfo import MEDICAL_INFO_KINDS, CheckupExam, CheckupItem, DrugMonth
 from sync.store import Confirmation, Store
 from web.auth import audit_actor, require_role
 from web.charts import line_chart, number_text
-from web.present import format_birthdate, format_date, parse_yyyymmdd, pick, text
+from web.labels import SEX, consent_kind_text, label
+from web.present import STRINGS, format_birthdate, format_date, parse_yyyymmdd, text
 
 LIST_HOURS = 24
 LIST_LIMIT = 200
@@ -91,9 +91,9 @@ def _view(
         return (
             render_template(
                 "clinical_refused.html",
-                title=CONSENT_KIND[kind].en if lang == "en" else CONSENT_KIND[kind].ja,
-                message=pick((refused.ja, refused.en), lang),
-                other=pick((refused.en, refused.ja), lang),
+                title=consent_kind_text(kind, lang),
+                message=refusal_text(refused, lang),
+                other=refusal_text(refused, "ja" if lang == "en" else "en"),
                 other_message_lang="ja" if lang == "en" else "en",
                 reason=refused.reason,
             ),
@@ -135,10 +135,43 @@ def patient_rows(store: Store, records: ClinicalRecords, lang: str) -> list[dict
     return rows
 
 
+@dataclass(frozen=True)
+class RefusalText:
+    reason: str
+    ja: str
+    en: str
+
+
+def refusal_words(refused: ClinicalRefused) -> RefusalText:
+    """Why a history cannot be shown, in both languages (the page shows both)."""
+    return RefusalText(refused.reason, refusal_text(refused, "ja"), refusal_text(refused, "en"))
+
+
+def refusal_text(refused: ClinicalRefused, lang: str) -> str:
+    what = consent_kind_text(refused.kind, lang)
+    if refused.reason == "expired":
+        until = refused.until
+        when = (
+            text("cl_refused_ended", lang, time=f"{until.astimezone(JST):%Y/%m/%d %H:%M}")
+            if until
+            else ""
+        )
+        return text("cl_refused_expired", lang, what=what, when=when)
+    if refused.reason == "central":
+        if refused.answered:
+            detail = refused.detail or text("cl_refused_central_failed", lang)
+            return text("cl_refused_central_answer", lang, detail=detail)
+        return text("cl_refused_central", lang, detail=refused.detail)
+    key = "cl_refused_" + refused.reason
+    if key not in STRINGS:
+        key = "cl_refused_unavailable"
+    return text(key, lang, what=what)
+
+
 def consent_chip(
     confirmation_id: int, status: ConsentStatus, now: datetime, lang: str
 ) -> dict[str, str]:
-    kind_label = label(CONSENT_KIND, status.kind, lang)
+    kind_label = consent_kind_text(status.kind, lang)
     if status.state == "valid" and status.until is not None:
         shown = text("cl_consent_valid", lang, until=short_time(status.until, now))
         href = url_for(f"clinical.{status.kind}", confirmation_id=confirmation_id)
@@ -193,7 +226,7 @@ def patient_header(
     return {
         **_person(c, now, lang),
         "kind": record.kind,
-        "kind_label": label(CONSENT_KIND, record.kind, lang),
+        "kind_label": consent_kind_text(record.kind, lang),
         "consent_until": f"{record.available_until.astimezone(JST):%Y/%m/%d %H:%M}",
         "source": source,
         "from_cache": "1" if record.from_cache else "",

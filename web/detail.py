@@ -12,8 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from sync.clock import JST
-from sync.codes import (
-    CONSENT_KIND,
+from sync.store import AuditEntry, Confirmation
+from sync.xmldoc import parse_document
+from sync.xmlmsg import Qualification
+from web.labels import (
     INSURED_CARD_CLASSIFICATION,
     LIMIT_CERTIFICATE_CLASSIFICATION,
     LIMIT_CERTIFICATE_FLAG,
@@ -27,11 +29,9 @@ from sync.codes import (
     SEX,
     SPECIFIC_DISEASE_CATEGORY,
     Label,
+    consent_kind_text,
     label,
 )
-from sync.store import AuditEntry, Confirmation
-from sync.xmldoc import parse_document
-from sync.xmlmsg import Qualification
 from web.present import (
     STRINGS,
     confirmation_row,
@@ -184,7 +184,7 @@ def _qualification_view(q: Qualification, index: int, lang: str) -> Qualificatio
                 parts.append(
                     text("desk_consent_until", lang, until=_jst_time(state.available_time))
                 )
-            consent_fields.append((label(CONSENT_KIND, state.kind, lang), " ・ ".join(parts)))
+            consent_fields.append((consent_kind_text(state.kind, lang), " ・ ".join(parts)))
         extra.append(Section(text("desk_section_consent", lang), tuple(consent_fields)))
     return QualificationView(
         text("desk_section_qualification", lang, n=index), fields, tuple(extra)

@@ -1,7 +1,7 @@
 """How stored answers and desk states read on the pages: pure functions, both languages.
 
 Every text a page shows is in STRINGS, merged from the strings_* modules that keep each area's
-texts beside its code, or comes from sync.codes, so the Japanese and English
+texts beside its code, or comes from web/labels.py (codes and verdicts), so the Japanese and English
 versions are kept side by side. The detail page's field tables are in web/detail.py.
 """
 
@@ -12,14 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sync.clock import JST
-from sync.codes import (
-    CONSENT_KIND,
-    LIMIT_CERTIFICATE_CLASSIFICATION,
-    LIMIT_CERTIFICATE_FLAG,
-    badge,
-    label,
-    ratio_percent,
-)
+from sync.codes import ratio_percent, verdict
 from sync.store import Confirmation
 from sync.xmlmsg import Qualification, QualificationResult
 from web import (
@@ -28,8 +21,17 @@ from web import (
     strings_clinical,
     strings_common,
     strings_desk,
+    strings_fields,
     strings_kiosk,
     strings_reasons,
+    strings_status,
+)
+from web.labels import (
+    LIMIT_CERTIFICATE_CLASSIFICATION,
+    LIMIT_CERTIFICATE_FLAG,
+    Badge,
+    consent_kind_text,
+    label,
 )
 
 LANGUAGES = ("ja", "en")
@@ -49,10 +51,12 @@ STRINGS = _merged(
     strings_common.STRINGS,
     strings_kiosk.STRINGS,
     strings_desk.STRINGS,
+    strings_fields.STRINGS,
     strings_clinical.STRINGS,
     strings_auth.STRINGS,
     strings_admin.STRINGS,
     strings_reasons.STRINGS,
+    strings_status.STRINGS,
 )
 
 # Reader / visit state shown on the reception status strip (device.flow.VisitState values).
@@ -220,7 +224,7 @@ def consent_text(q: Qualification | None, lang: str) -> str:
         return ""
     parts = []
     for state in q.consents:
-        name = label(CONSENT_KIND, state.kind, lang)
+        name = consent_kind_text(state.kind, lang)
         if state.flag == "1":
             until = _jst_stamp(state.available_time)
             parts.append(f"{name} ✓" + (f"〜{until}" if until else ""))
@@ -241,7 +245,8 @@ def confirmation_row(c: Confirmation, lang: str, staff: str = "") -> dict[str, A
     `staff` names who confirmed a 目視確認 visit."""
     result = c.result
     first = result.results[0] if result.results else None
-    shown_badge = badge(result)
+    shown_verdict = verdict(result)
+    shown_badge = Badge.of(shown_verdict)
     search = result.search
     if first is not None:
         ratio = ratio_text(first, lang)
@@ -283,7 +288,7 @@ def confirmation_row(c: Confirmation, lang: str, staff: str = "") -> dict[str, A
         "limit_title": limit.title,
         "url": f"/confirmations/{c.id}",
         "badge": {
-            "code": shown_badge.name,
+            "code": shown_verdict.name,
             "label": shown_badge.en if lang == "en" else shown_badge.ja,
             "css": shown_badge.css,
         },

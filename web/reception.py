@@ -42,6 +42,7 @@ from sync.store import Confirmation
 from web import search, sse
 from web.auth import audit_actor, current_user, require_role
 from web.detail import audit_lines, confirmation_detail, pretty_xml
+from web.field_errors import field_errors_text
 from web.inbound import json_object
 from web.present import (
     DESK_STATES,
@@ -132,7 +133,9 @@ def create_blueprint(services: Services) -> Blueprint:
             stored = run(manual)
         except InputRejected as exc:
             return jsonify(
-                ok=False, errors=exc.errors, message=text("desk_input_error", g.lang)
+                ok=False,
+                errors=field_errors_text(exc.errors),
+                message=text("desk_input_error", g.lang),
             ), 422
         except ConfirmationNotFound:  # the one to re-check is gone (purged meanwhile)
             abort(404)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sync.identifiers import IdentifierError, validate_birthdate, validate_insurer_number
 from sync.store import Confirmation, Store
+from web.field_errors import identifier_error_text
 
 SEARCH_LIMIT = 50
 MAX_QUERY = 100
@@ -58,7 +59,7 @@ def parse_query(q: str) -> SearchQuery:
     try:
         return SearchQuery("birthdate", birthdate=validate_birthdate(text))
     except IdentifierError as exc:
-        birthdate_error = str(exc)
+        birthdate_error = identifier_error_text(exc)
     parts = [p for p in _NUMBER_SEPARATORS.split(unicodedata.normalize("NFKC", text)) if p]
     if len(parts) < 2:
         # One word that is not kana: most likely a mistyped date, so say what is wrong with it.
@@ -69,7 +70,7 @@ def parse_query(q: str) -> SearchQuery:
     try:
         insurer = validate_insurer_number(parts[0])
     except IdentifierError as exc:
-        raise QueryError("desk_search_numbers_short", str(exc)) from None
+        raise QueryError("desk_search_numbers_short", identifier_error_text(exc)) from None
     if len(parts) == 2:
         symbol, number = "", parts[1]
     else:

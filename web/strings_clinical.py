@@ -73,4 +73,52 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     # refusal
     "cl_refused_title": ("閲覧できません", "Cannot be shown"),
+    # why a history cannot be shown (device.clinical.ClinicalRefused.reason); {what} is the kind
+    "cl_refused_no_confirmation": (
+        "この資格確認の記録は見つかりません",
+        "This confirmation was not found",
+    ),
+    "cl_refused_not_insured": (
+        "この資格確認の結果は有効な資格1件ではないため、{what}は照会できません",
+        "This confirmation did not find exactly one valid qualification, "
+        "so {what} cannot be requested",
+    ),
+    "cl_refused_expired": (
+        "{what}の閲覧の同意は有効期限が過ぎています{when}。"
+        "閲覧するには、患者さんのカードを再度読み取り、同意をいただいてください",
+        "The patient's consent to view {what} has expired{when}. "
+        "To view it, read the patient's card again and ask for consent",
+    ),
+    "cl_refused_ended": ("（{time}まで）", " (it ended {time})"),
+    "cl_refused_no_consent": (
+        "患者さんは{what}の閲覧に同意していません。"
+        "閲覧するには、カードの読み取り時に同意をいただく必要があります",
+        "The patient has not agreed to share {what}. "
+        "Consent is given on the card reader when the card is read",
+    ),
+    "cl_refused_central": (
+        "中央サービスから取得できませんでした: {detail}",
+        "The central service did not provide the data: {detail}",
+    ),
+    "cl_refused_central_answer": (
+        "中央サービスの回答: {detail}",
+        "Answer of the central service: {detail}",
+    ),
+    "cl_refused_central_failed": ("異常終了", "failed"),
+    "cl_refused_unreadable": (
+        "中央サービスが読み取れない応答を返しました。再度お試しいただき、"
+        "続く場合は管理者に連絡してください",
+        "The central service answered something unreadable. Try again; "
+        "if it happens again, tell the administrator",
+    ),
+    "cl_refused_untrusted": (
+        "中央サービスとの証明書の設定が合っていません。再試行では解決しません。"
+        "管理者に連絡してください",
+        "The certificates for the central service do not match. Retrying will not help: "
+        "tell the administrator",
+    ),
+    "cl_refused_unavailable": (
+        "中央サービスに接続できません。しばらくしてから再度お試しください",
+        "The central service cannot be reached. Please try again shortly",
+    ),
 }

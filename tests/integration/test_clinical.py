@@ -29,6 +29,7 @@ from sync.xmlmsg import (
     build_result,
     parse_result,
 )
+from web.clinical import refusal_words
 
 MIC = "1312345670"
 PERSON = "P010"  # drug history and yearly checkups in the simulator
@@ -153,5 +154,6 @@ def test_central_refusal_reaches_the_doctor_verbatim(
     with pytest.raises(ClinicalRefused) as refused:
         records.open(cid, "checkup", user="doctor")
     assert refused.value.reason == "central"
-    assert "EK01" in refused.value.ja and "同意がありません" in refused.value.ja
+    shown = refusal_words(refused.value)
+    assert "EK01" in shown.ja and "同意がありません" in shown.ja
     assert store.clinical_cache(cid, "checkup", clock.now) is None

@@ -12,9 +12,9 @@ import pytest
 from device.checks import ManualChecks, NumbersInput
 from device.events import ConfirmationStored, EventBus, Subscription
 from sim.population import person
-from sync.codes import Badge
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Confirmation, Store
+from web.labels import Badge
 
 from .conftest import MEDICAL_INSTITUTION_CODE, central_client
 

@@ -24,7 +24,7 @@ from device.events import (
 from device.flow import VisitState
 from device.inputs import ConsentChoice
 from sim.population import Person, population
-from sync.codes import Badge
+from sync.codes import Verdict as Badge
 
 from .conftest import Desk
 

@@ -19,7 +19,7 @@ from device.events import EventBus
 from device.flow import VisitFlow
 from device.inputs import VisitInputs
 from device.services import Services
-from device.status import ApplianceStatus, StatusItem
+from device.status import ApplianceStatus, Fact, Finding, StatusItem, StatusKind
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
 from web.app import create_kiosk_app, create_staff_app
@@ -38,8 +38,8 @@ class FakeFlow:
 class FakeStatus:
     def collect(self) -> list[StatusItem]:
         return [
-            StatusItem("central", False, "中央サービス", "Central service", "接続できません"),
-            StatusItem("certificate", None, "端末証明書", "Device certificate", "残り 12 日"),
+            StatusItem(StatusKind.CENTRAL, False, Finding(Fact.UNREACHABLE)),
+            StatusItem(StatusKind.CERTIFICATE, None, Finding(Fact.CERT_DAYS_LEFT, {"days": 12})),
         ]
 
 

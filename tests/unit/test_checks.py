@@ -37,6 +37,7 @@ from sync.xmlmsg import (
     build_result,
     parse_result,
 )
+from web.field_errors import field_errors_text
 
 MIC = "1312345670"
 NOW = datetime(2026, 3, 31, 15, 30, tzinfo=UTC)  # 2026-04-01 00:30 in Japan: "today" is JST's
@@ -129,9 +130,10 @@ def checks_with(central: object, store: Store, bus: EventBus) -> ManualChecks:
 
 
 def rejected(checks: ManualChecks, value: NumbersInput) -> dict[str, str]:
+    """The field errors in the words the desk shows them."""
     with pytest.raises(InputRejected) as caught:
         checks.check(value, actor="reception")
-    return caught.value.errors
+    return field_errors_text(caught.value.errors)
 
 
 # -- validation: nothing is sent unless everything is right ------------------------------

@@ -40,6 +40,7 @@ from sync.medinfo import (
 )
 from sync.store import Store
 from sync.xmlmsg import ConsentState, Qualification, QualificationResult, build_result, parse_result
+from web.clinical import RefusalText, refusal_words
 
 MIC = "1312345670"
 NOW = datetime(2026, 4, 1, 1, 30, tzinfo=UTC)  # 10:30 JST
@@ -193,11 +194,13 @@ def records(store: Store, central: FakeCentral, clock: Clock) -> ClinicalRecords
     return ClinicalRecords(store, cast(CentralClient, central), MIC, clock=clock)
 
 
-def refusal(records: ClinicalRecords, confirmation_id: int, kind: str) -> ClinicalRefused:
+def refusal(records: ClinicalRecords, confirmation_id: int, kind: str) -> RefusalText:
+    """The refusal in the words the doctor's page shows."""
     with pytest.raises(ClinicalRefused) as caught:
         records.open(confirmation_id, kind, user=DOCTOR)
-    assert caught.value.ja and caught.value.en and caught.value.ja != caught.value.en
-    return caught.value
+    shown = refusal_words(caught.value)
+    assert shown.ja and shown.en and shown.ja != shown.en
+    return shown
 
 
 # -- consent rules ----------------------------------------------------------------------------

@@ -4,22 +4,19 @@ import re
 
 import pytest
 
-from sync import codes
-from sync.codes import (
-    CONSENT_FLAG_TAG,
+from sync.codes import Verdict as Badge
+from sync.codes import badge, is_insured, ratio_percent
+from sync.xmlmsg import CONSENT_FLAG_TAG, Qualification, QualificationResult
+from web import labels as codes
+from web.labels import (
     CONSENT_KIND,
     INSURED_CARD_CLASSIFICATION,
     LIMIT_CERTIFICATE_FLAG,
     QUALIFICATION_VALIDITY,
     SEGMENT_OF_RESULT,
-    Badge,
     Label,
-    badge,
-    is_insured,
     label,
-    ratio_percent,
 )
-from sync.xmlmsg import Qualification, QualificationResult
 
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f]")
 TABLES = {
@@ -192,33 +189,3 @@ def test_not_insured_is_error(result: QualificationResult) -> None:
 
 def test_validity_with_error_status_is_error() -> None:
     assert badge(_result("4", status="2")) is Badge.ERROR
-
-
-@pytest.mark.parametrize(
-    ("member", "ja", "css"),
-    [
-        (Badge.VALID, "有効", "ok"),
-        (Badge.INVALID, "無効", "warn"),
-        (Badge.INVALID_NEWER, "無効（新しい資格あり）", "warn"),
-        (Badge.NOT_FOUND, "該当資格なし", "warn"),
-        (Badge.MULTIPLE, "複数該当", "warn"),
-        (Badge.UNREGISTERED_AID, "有効（未登録）", "warn"),
-        (Badge.ERROR, "エラー", "error"),
-    ],
-)
-def test_badge_members(member: Badge, ja: str, css: str) -> None:
-    assert member.ja == ja
-    assert member.css == css
-    assert member.en and not _JAPANESE.search(member.en)
-
-
-def test_badge_members_are_complete() -> None:
-    assert {b.name for b in Badge} == {
-        "VALID",
-        "INVALID",
-        "INVALID_NEWER",
-        "NOT_FOUND",
-        "MULTIPLE",
-        "UNREGISTERED_AID",
-        "ERROR",
-    }

@@ -14,6 +14,7 @@ from sync.identifiers import (
     validate_insurer_number,
     validate_medical_institution_code,
 )
+from web.field_errors import identifier_error_text
 
 # ---------------------------------------------------------------- normalize_digits
 
@@ -86,7 +87,7 @@ def test_insurer_number_accepted(raw: str, expected: str) -> None:
 def test_insurer_number_check_digit_message_names_digit_and_expected() -> None:
     with pytest.raises(IdentifierError) as caught:
         validate_insurer_number("33120014")
-    assert str(caught.value) == (
+    assert identifier_error_text(caught.value) == (
         "保険者番号の検証番号が違います (8桁目: 4 → 5) / "
         "insurer number check digit is wrong (digit 8: 4, expected 5)"
     )
@@ -116,15 +117,15 @@ def test_insurer_number_wrong_length(raw: str) -> None:
         validate_insurer_number(raw)
     assert caught.value.field == "insurer_number"
     assert caught.value.expected is None
-    assert "保険者番号" in str(caught.value)
-    assert "insurer number" in str(caught.value)
+    assert "保険者番号" in identifier_error_text(caught.value)
+    assert "insurer number" in identifier_error_text(caught.value)
 
 
 def test_insurer_number_letter_names_position() -> None:
     with pytest.raises(IdentifierError) as caught:
         validate_insurer_number("3312OO15")  # letter O typed for zero
     assert caught.value.position == 5
-    assert "5桁目" in str(caught.value)
+    assert "5桁目" in identifier_error_text(caught.value)
 
 
 def test_insurer_number_error_is_value_error() -> None:
@@ -190,7 +191,7 @@ def test_birthdate_impossible(raw: str) -> None:
     with pytest.raises(IdentifierError) as caught:
         validate_birthdate(raw)
     assert caught.value.field == "birthdate"
-    assert "存在しない日付" in str(caught.value)
+    assert "存在しない日付" in identifier_error_text(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -209,7 +210,7 @@ def test_birthdate_impossible(raw: str) -> None:
 def test_birthdate_outside_era(raw: str, era: str) -> None:
     with pytest.raises(IdentifierError) as caught:
         validate_birthdate(raw)
-    assert f"{era}の期間外" in str(caught.value)
+    assert f"{era}の期間外" in identifier_error_text(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -220,13 +221,13 @@ def test_birthdate_rejected(raw: str) -> None:
     with pytest.raises(IdentifierError) as caught:
         validate_birthdate(raw)
     assert caught.value.field == "birthdate"
-    assert " / " in str(caught.value)  # Japanese then English
+    assert " / " in identifier_error_text(caught.value)  # Japanese then English
 
 
 def test_birthdate_message_does_not_echo_value() -> None:
     with pytest.raises(IdentifierError) as caught:
         validate_birthdate("1970x0401")
-    assert "1970x0401" not in str(caught.value)
+    assert "1970x0401" not in identifier_error_text(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -246,7 +247,7 @@ def test_birthdate_refuses_digits_of_other_scripts(raw: str) -> None:
     with pytest.raises(IdentifierError, match="digit of another script") as caught:
         validate_birthdate(raw)
     assert caught.value.field == "birthdate" and caught.value.position is not None
-    assert "0〜9 で入力してください" in str(caught.value)
+    assert "0〜9 で入力してください" in identifier_error_text(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -287,7 +288,7 @@ def test_birthdate_in_the_future_is_refused(raw: str, today: date, refused: bool
     if refused:
         with pytest.raises(IdentifierError, match="in the future") as caught:
             validate_birthdate(raw, today=today)
-        assert "未来の日付" in str(caught.value)
+        assert "未来の日付" in identifier_error_text(caught.value)
     else:
         assert validate_birthdate(raw, today=today)
     assert validate_birthdate(raw)  # without a clock only the form is checked

@@ -8,7 +8,8 @@ import pytest
 
 from sim.central.service import CentralService
 from sim.population import population
-from sync.codes import Badge, badge
+from sync.codes import Verdict as Badge
+from sync.codes import badge
 from sync.xmlmsg import (
     QualificationRequest,
     SearchInfo,

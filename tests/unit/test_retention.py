@@ -16,12 +16,13 @@ from device.config import SETTINGS_BY_NAME, load_config, parse_setting
 from device.errors_log import RecentErrors
 from device.events import EventBus
 from device.jobs import RETENTION_HELD, RETENTION_REFUSED
-from device.status import ApplianceStatus, StatusItem
+from device.status import ApplianceStatus
 from sync.central import CentralClient
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import RetentionRefused, Store, VisitRecord
 from tests.clinic_clock import Clinic, RetentionConfig
 from tests.unit.test_status import FakeCentral, FakeReaders, items, make_config, status_of
+from web.status_rows import StatusRow
 
 START = datetime(2026, 3, 2, 0, 30, tzinfo=UTC)  # 09:30 in Japan
 YEAR = timedelta(days=365)
@@ -257,7 +258,7 @@ def test_the_appliance_stamps_and_dates_by_the_trusted_clock(tmp_path: Path, pki
 
 
 def test_a_jump_is_on_the_status_page(tmp_path: Path, clinic: Clinic) -> None:
-    def clock_item() -> StatusItem:
+    def clock_item() -> StatusRow:
         status = ApplianceStatus(
             config=make_config(tmp_path),
             store=clinic.store,

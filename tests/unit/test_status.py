@@ -19,12 +19,13 @@ from cryptography.x509.oid import NameOID
 from device.config import Config, load_config
 from device.errors_log import RecentErrors
 from device.events import EventBus, ReaderStatus
-from device.status import ApplianceStatus, StatusItem, ntp_synchronized
+from device.status import ApplianceStatus, ntp_synchronized
 from reader.errors import ReaderUnavailable
 from sync.central import CentralClient, CentralUnavailable
 from sync.clock import utc_now
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
+from web.status_rows import StatusRow, status_row
 
 NOW = datetime(2026, 4, 1, 1, 30, tzinfo=UTC)
 READER = "Virtual PCD 00 00"
@@ -119,9 +120,10 @@ def status_of(
     )
 
 
-def items(status: ApplianceStatus) -> dict[str, StatusItem]:
+def items(status: ApplianceStatus) -> dict[str, StatusRow]:
+    """Each item as the admin page shows it, by key."""
     try:
-        return {item.key: item for item in status.collect()}
+        return {row.key: row for row in map(status_row, status.collect())}
     finally:
         status.close()
 
@@ -222,16 +224,18 @@ def test_readers_and_card_presence_from_the_bus(
         bus.publish(ReaderStatus(other, True, False))
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            detail = status.collect()[0].detail
+            detail = status_row(status.collect()[0]).detail
             if "card present" in detail and "no card" in detail:
                 break
             time.sleep(0.02)
         assert f"{READER}: カードあり / card present" in detail
         assert f"{other}: カードなし / no card" in detail
         bus.publish(ReaderStatus("", False, False))  # pcscd went away: presence unknown
-        while time.monotonic() < deadline and "card present" in status.collect()[0].detail:
+        while (
+            time.monotonic() < deadline and "card present" in status_row(status.collect()[0]).detail
+        ):
             time.sleep(0.02)
-        assert "unknown" in status.collect()[0].detail
+        assert "unknown" in status_row(status.collect()[0]).detail
     finally:
         status.close()
 

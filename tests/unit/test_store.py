@@ -8,7 +8,7 @@ import pytest
 
 import sync.store
 from sync.clock import JST, utc_now
-from sync.codes import Badge
+from sync.codes import Verdict as Badge
 from sync.fieldcrypt import DecryptError, FieldCipher, FieldKeys, KeyFileError
 from sync.store import MIGRATIONS, ConsentRecord, Store, VisitRecord
 from sync.store.auditlog import AuditLog

@@ -1,0 +1,119 @@
+"""The admin status page's rows: device/status.py's items and findings in words and colours.
+
+A finding reads in both languages at once ("応答あり / running"); one that is the same in both
+(a size, a log line, an error message said by something else) is shown once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from device.clocktrust import describe_seconds
+from device.status import Fact, Finding, StatusItem
+from sync.clock import JST
+from web.present import STRINGS, text
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    key: str
+    ok: bool | None  # True green, None amber, False red
+    label_ja: str
+    label_en: str
+    value: str
+    detail: str
+
+    @property
+    def level(self) -> str:
+        """ "ok", "warn" or "bad": the CSS class and the word shown beside the colour."""
+        return "ok" if self.ok is True else "bad" if self.ok is False else "warn"
+
+
+def status_row(item: StatusItem) -> StatusRow:
+    label = "status_" + item.key
+    label_ja, label_en = STRINGS.get(label, (item.key, item.key))
+    return StatusRow(
+        key=item.key,
+        ok=item.ok,
+        label_ja=label_ja,
+        label_en=label_en,
+        value=finding_text(item.value),
+        detail="\n".join(finding_text(f) for f in item.detail),
+    )
+
+
+def finding_text(finding: Finding) -> str:
+    fact, values = finding.fact, finding.values
+    if fact is Fact.TEXT:
+        return str(values["text"])
+    if fact is Fact.LOG_RECORD:
+        at: datetime = values["at"]
+        who = f"{values['level']} {values['logger']}"
+        return f"{at.astimezone(JST):%Y-%m-%d %H:%M:%S} {who}: {values['message']}"
+    if fact is Fact.READER_CARD:
+        present = values["present"]
+        card = "unknown" if present is None else "present" if present else "none"
+        return f"{values['reader']}: {_both('status_reader_card_' + card, {})}"
+    if fact is Fact.NTP:
+        synchronised = values["synchronised"]
+        state = "unknown" if synchronised is None else "yes" if synchronised else "no"
+        return _both("status_ntp_" + state, {})
+    if fact is Fact.CLOCK_OFFSET:
+        seconds: float = values["seconds"]
+        side = "ahead" if seconds >= 0 else "behind"
+        return _both(
+            "status_clock_" + side,
+            {"offset": f"{seconds:+.1f}"},
+            lambda lang: {"size": describe_seconds(abs(seconds), lang)[1:]},
+        )
+    if fact is Fact.CLOCK_JUMP:
+        jump: float = values["seconds"]
+        return _both(
+            "status_clock_jump",
+            {"at": f"{values['at'].astimezone(JST):%Y-%m-%d %H:%M:%S}"},
+            lambda lang: {"size": describe_seconds(jump, lang)},
+        )
+    return _both("status_" + fact.value, _shown(values))
+
+
+def _shown(values: dict[str, Any]) -> dict[str, Any]:
+    """Numbers as the page shows them: bytes in MB, times in Japan, a name quoted."""
+    shown = dict(values)
+    for key in ("size", "free", "reserve"):
+        if key in shown:
+            shown[key] = _megabytes(shown[key])
+    if "ms" in shown:
+        shown["ms"] = f"{shown['ms']:.0f}"
+    if "reader" in shown:
+        shown["reader"] = repr(shown["reader"])
+    if isinstance(shown.get("at"), str):  # an audit time
+        shown["when"] = _audit_time(shown["at"])
+    elif isinstance(shown.get("at"), datetime):
+        shown["at"] = f"{shown['at'].astimezone(JST):%Y-%m-%d %H:%M}"
+    return shown
+
+
+def _both(
+    key: str,
+    values: dict[str, Any],
+    per_lang: Callable[[str], dict[str, Any]] = lambda lang: {},
+) -> str:
+    """Japanese then English; `per_lang` adds the values whose words differ (秒 / s)."""
+    if key not in STRINGS:  # a finding nobody worded yet: its name, not a failed page
+        return key.removeprefix("status_")
+    ja, en = (text(key, lang, **values, **per_lang(lang)) for lang in ("ja", "en"))
+    return ja if ja == en else f"{ja} / {en}"
+
+
+def _audit_time(at: str) -> str:
+    try:
+        return f"{datetime.fromisoformat(at).astimezone(JST):%Y-%m-%d %H:%M} JST"
+    except ValueError:
+        return at[:32]
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"

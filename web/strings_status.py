@@ -1,0 +1,83 @@
+"""The admin status page in words: each item's name ("status_<kind>", device.status.StatusKind)
+and what it found ("status_<fact>", device.status.Fact). The page shows a finding in both
+languages at once ("日本語 / English"), as an administrator may read either. Merged into
+present.STRINGS; read them with web/status_rows.py.
+"""
+
+from __future__ import annotations
+
+STRINGS: dict[str, tuple[str, str]] = {
+    # what each item is about
+    "status_readers": ("カードリーダー", "Card readers"),
+    "status_pcscd": ("PC/SC (pcscd)", "PC/SC (pcscd)"),
+    "status_central": ("中央サービス", "Central service"),
+    "status_clock": ("時刻", "Clock"),
+    "status_certificate": ("端末証明書", "Device certificate"),
+    "status_database": ("データベース", "Database"),
+    "status_errors": ("最近の警告・エラー", "Recent warnings and errors"),
+    "status_retention": ("保存期間の削除", "Retention purge"),
+    # what an item found
+    "status_unknown": ("不明", "unknown"),
+    "status_error": ("エラー", "error"),
+    "status_running": ("応答あり", "running"),
+    "status_not_running": ("応答なし", "not running"),
+    "status_unreachable": ("接続できません", "unreachable"),
+    "status_readers_connected": ("{count} 台", "{count} connected"),
+    "status_readers_none": ("未接続", "none connected"),
+    "status_reader_card_present": ("カードあり", "card present"),
+    "status_reader_card_none": ("カードなし", "no card"),
+    "status_reader_card_unknown": ("不明", "unknown"),
+    "status_reader_missing": (
+        "設定のリーダー {reader} がありません",
+        "the configured reader is missing",
+    ),
+    "status_central_reachable": ("応答あり {ms} ms", "reachable, {ms} ms round trip"),
+    "status_ntp_yes": ("NTP 同期済み", "NTP synchronised"),
+    "status_ntp_no": ("NTP 未同期", "NTP not synchronised"),
+    "status_ntp_unknown": ("NTP 状態不明", "NTP state unknown"),
+    "status_clock_ahead": (
+        "中央より{size}進み ({offset} 秒)",
+        "{size} ahead of the central ({offset} s)",
+    ),
+    "status_clock_behind": (
+        "中央より{size}遅れ ({offset} 秒)",
+        "{size} behind the central ({offset} s)",
+    ),
+    "status_clock_offset_unknown": ("ずれ不明", "offset unknown"),
+    "status_clock_jump": ("時刻の跳び {size}", "clock jump {size} → {at} JST"),
+    "status_retention_waits": (
+        "時刻が信頼できるまで保存期間の削除は保留します。NTP と時刻設定を確認してください",
+        "retention purges wait until the clock is trusted: check NTP and the time settings",
+    ),
+    "status_retention_none": ("削除対象なし", "nothing purged yet"),
+    "status_retention_ran": ("実行 {when}", "ran {when}"),
+    "status_retention_held": ("保留 {when}", "held {when}"),
+    "status_retention_held_why": (
+        "時刻が信頼できないため削除を保留しました",
+        "held: the clock is not trusted",
+    ),
+    "status_retention_refused": ("中止 {when}", "refused {when}"),
+    "status_retention_refused_why": (
+        "削除すると多すぎる、または前回より新しい行が消えるため何も削除していません。"
+        "時刻を確認し、意図した削除なら retention_max_share を一時的に上げてください",
+        "nothing was deleted: the run would have deleted too much or rows newer than the last "
+        "run saw. Check the clock; if intended, raise retention_max_share for one run",
+    ),
+    "status_cert_unreadable": ("読めません", "cannot be read"),
+    "status_cert_expired": ("期限切れ", "expired"),
+    "status_cert_days_left": ("残り {days} 日", "{days} days left"),
+    "status_cert_expires": ("有効期限", "expires {at} JST"),
+    "status_database_size": ("{size} (DB + WAL)", "{size} (DB + WAL)"),
+    "status_database_labelled_size": ("データベース", "database: {size} (DB + WAL)"),
+    "status_disk_free": ("空き容量", "free space: {free}"),
+    "status_disk_nearly_full": ("ディスクがほぼ満杯: 空き {free}", "disk nearly full: {free} free"),
+    "status_disk_full": ("ディスクが満杯: 空き {free}", "disk full: {free} free"),
+    "status_disk_reserve_in_use": (
+        "予備領域 {reserve} を使用中です。古いログや不要なファイルを削除して空きを確保して"
+        "ください。空きができると予備領域は自動で作り直されます",
+        "The {reserve} reserve is in use. Free space (old logs, unneeded files); the reserve is "
+        "made again by itself once there is room",
+    ),
+    "status_log_records": ("{count} 件", "{count} records"),
+    "status_log_none": ("なし", "none"),
+}
