@@ -21,6 +21,7 @@ from device.checks import ManualChecks
 from device.clinical import ClinicalRecords
 from device.clocktrust import ClockTrust
 from device.config import Config, load_config
+from device.confirm import Confirmations
 from device.errors_log import RecentErrors
 from device.events import EventBus, ReaderStatus
 from device.flow import VisitFlow
@@ -242,10 +243,11 @@ def build_appliance(
         clock=clock,
         clock_trust=clock_trust,
     )
+    confirmations = Confirmations(transport=central, store=store, bus=bus)
     flow = VisitFlow(
         medical_institution_code=config.medical_institution_code,
         connect=readers.connect,
-        central=central,
+        confirmations=confirmations,
         store=store,
         bus=bus,
         inputs=inputs,
@@ -268,9 +270,8 @@ def build_appliance(
         clinical=ClinicalRecords(store, central, config.medical_institution_code, clock),
         checks=ManualChecks(
             medical_institution_code=config.medical_institution_code,
-            central=central,
+            confirmations=confirmations,
             store=store,
-            bus=bus,
             clock=clock_trust.care_now,
         ),
         status=status,

@@ -11,6 +11,7 @@ from cryptography import x509
 
 from device.appliance import connect_central, open_store
 from device.config import Config
+from device.confirm import Confirmations
 from device.events import EventBus
 from device.flow import ActiveVisit, VisitFlow, VisitState
 from device.inputs import VisitInput
@@ -110,12 +111,13 @@ def card_check(config: Config, stdin: TextIO, *, as_json: bool, out: TextIO = sy
     central = connect_central(config)
     try:
         reader = find_card_reader(readers, config.reader)
+        bus = EventBus()  # nobody listens on a terminal
         flow = VisitFlow(
             medical_institution_code=config.medical_institution_code,
             connect=readers.connect,
-            central=central,
+            confirmations=Confirmations(transport=central, store=store, bus=bus),
             store=store,
-            bus=EventBus(),
+            bus=bus,
             inputs=TerminalPins(stdin),
             pin_timeout_s=config.pin_timeout_s,
         )

@@ -542,9 +542,12 @@ class Store:
         actor: str,
         visit: VisitRecord | None = None,
         source: str = "online",
+        result: QualificationResult | None = None,
     ) -> Confirmation:
-        """Store an answer (and the visit it ended) in one transaction, with its audit entry."""
-        result = parse_result(raw_result)
+        """Store an answer (and the visit it ended) in one transaction, with its audit entry.
+        `result` is `raw_result` as the transport already parsed it."""
+        if result is None:
+            result = parse_result(raw_result)
         created = self._clock()
         first = result.results[0] if result.results else None
         with self._write() as db:

@@ -35,6 +35,7 @@ from device.config import (
     load_config,
     parse_setting,
 )
+from device.confirm import Confirmations
 from device.events import EventBus
 from device.flow import ActiveVisit, VisitFlow
 from device.inputs import VisitInputs
@@ -352,9 +353,10 @@ def clients(tmp_path: Path) -> Iterator[tuple[FlaskClient, FlaskClient, str]]:
         accounts=Accounts(store),
         checks=ManualChecks(
             medical_institution_code=MIC,
-            central=cast(CentralClient, FakeCentral()),
+            confirmations=Confirmations(
+                transport=cast(CentralClient, FakeCentral()), store=store, bus=bus
+            ),
             store=store,
-            bus=bus,
         ),
     )
     staff = sign_in(create_staff_app(config, services).test_client())

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 
 from device.accounts import Accounts
 from device.checks import ManualChecks
+from device.confirm import Confirmations
 from device.events import ConfirmationStored, EventBus, Subscription
 from device.flow import VisitFlow
 from device.inputs import VisitInputs
@@ -92,9 +93,8 @@ def desk(tmp_path: Path, store: Store) -> Desk:
     central = FakeCentral()
     checks = ManualChecks(
         medical_institution_code=MIC,
-        central=cast(CentralClient, central),
+        confirmations=Confirmations(transport=cast(CentralClient, central), store=store, bus=bus),
         store=store,
-        bus=bus,
     )
     services = Services(
         config=config,

@@ -21,6 +21,7 @@ from werkzeug.routing import Rule
 from device.accounts import Accounts, StaffUser
 from device.checks import ManualChecks
 from device.clinical import ClinicalRecords
+from device.confirm import Confirmations
 from device.events import EventBus
 from device.flow import VisitFlow
 from device.inputs import VisitInputs
@@ -106,9 +107,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
         clinical=ClinicalRecords(store, central, config.medical_institution_code),
         checks=ManualChecks(
             medical_institution_code=config.medical_institution_code,
-            central=central,
+            confirmations=Confirmations(transport=central, store=store, bus=bus),
             store=store,
-            bus=bus,
         ),
         status=cast(ApplianceStatus, NoStatus()),
     )
