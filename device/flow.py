@@ -10,8 +10,9 @@ without personal data, no confirmation), an answer arriving afterwards is droppe
 goes back to the start, and the next card starts its visit at once. pcscd going away ends a
 visit as "the reader service restarted", not as a removed card.
 One visit at a time per appliance: the reader thread reports cards and never waits, a worker
-thread runs the visit, the kiosk and reception hand in PINs, consent and the visual check
-through VisitInputs. Why a visit ended is an EndReason; the pages put it in words.
+thread runs the visit, the kiosk and reception hand in PINs, consent, calls for staff and the
+visual check through the flow's methods (enter_pin, give_consent, ask_staff, switch_to_visual).
+Why a visit ended is an EndReason; the pages put it in words.
 """
 
 from __future__ import annotations
@@ -225,6 +226,15 @@ class VisitFlow:
         self.run_visit(reader)
 
     # -- people acting on the running visit (web threads) ----------------------------------
+    # The only doors into a running visit: the pages hand everything to these methods.
+    def enter_pin(self, visit_id: str, pin: str) -> bool:
+        """The patient's PIN from the kiosk; False when that visit is not waiting for one."""
+        return self._inputs.submit(visit_id, pin)
+
+    def give_consent(self, visit_id: str, choice: ConsentChoice) -> bool:
+        """The patient's consent answers; False when that visit is not asking for them."""
+        return self._inputs.submit(visit_id, choice)
+
     def switch_to_visual(self, visit_id: str, staff: str) -> bool:
         """Reception confirms the holder by looking; False when that visit is not waiting for
         a PIN or for staff (already past that step, or gone)."""

@@ -9,12 +9,12 @@ from typing import TextIO
 
 from cryptography import x509
 
-from device.appliance import connect_central, open_store
 from device.config import Config
 from device.confirm import Confirmations
 from device.events import EventBus
 from device.flow import ActiveVisit, VisitFlow, VisitState
 from device.inputs import VisitInput
+from device.parts import connect_central, open_store
 from reader.errors import NoReader
 from reader.guard import GuardedConnection
 from reader.jpki import JpkiSession

@@ -38,11 +38,10 @@ from device.config import (
 from device.confirm import Confirmations
 from device.events import EventBus
 from device.flow import ActiveVisit, VisitFlow
-from device.inputs import VisitInputs
-from device.services import Services
 from sync.central import CentralClient
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
+from tests.fake_services import services_with
 from tests.unit.test_checks import KYOKAI, MIC, FakeCentral
 from tests.unit.test_web import (
     STAFF_HASH,
@@ -344,12 +343,11 @@ def clients(tmp_path: Path) -> Iterator[tuple[FlaskClient, FlaskClient, str]]:
     store.add_user(STAFF_USER, "受付 花子", ("reception",), STAFF_HASH)
     config = make_config(tmp_path)
     bus = EventBus()
-    services = Services(
+    services = services_with(
         config=config,
         store=store,
         bus=bus,
         flow=cast(VisitFlow, WaitingVisit()),
-        pins=VisitInputs(),
         accounts=Accounts(store),
         checks=ManualChecks(
             medical_institution_code=MIC,

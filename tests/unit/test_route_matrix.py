@@ -24,13 +24,12 @@ from device.clinical import ClinicalRecords
 from device.confirm import Confirmations
 from device.events import EventBus
 from device.flow import VisitFlow
-from device.inputs import VisitInputs
 from device.sandbox import CardSandbox
-from device.services import Services
 from device.status import ApplianceStatus
 from sync.central import CentralClient
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
+from tests.fake_services import services_with
 from web.app import create_kiosk_app, create_staff_app
 from web.auth import SESSION_COOKIE
 from web.kiosk import KIOSK_ASSETS
@@ -39,6 +38,7 @@ from web.present import text
 from .test_web import FakeFlow, FakeSandbox, as_kiosk_browser, make_config
 
 PUBLIC = "public"
+
 SIGNED_IN = "signed in"
 # Who may use each blueprint of the staff app.
 AREAS: dict[str, str | frozenset[str]] = {
@@ -96,12 +96,11 @@ def site(tmp_path: Path) -> Iterator[Site]:
     )
     bus = EventBus()
     accounts = Accounts(store)
-    services = Services(
+    services = services_with(
         config=config,
         store=store,
         bus=bus,
         flow=cast(VisitFlow, WaitingNothing()),
-        pins=VisitInputs(),
         sandbox=cast(CardSandbox, FakeSandbox()),
         accounts=accounts,
         clinical=ClinicalRecords(store, central, config.medical_institution_code),
