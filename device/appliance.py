@@ -27,13 +27,13 @@ from device.events import EventBus, ReaderStatus
 from device.flow import VisitFlow
 from device.inputs import VisitInputs
 from device.jobs import Jobs
-from device.parts import connect_central, load_settings, open_store
+from device.parts import connect_central, load_settings, open_store, reader_backend
 from device.sandbox import CardSandbox
 from device.services import Services
 from device.status import ApplianceStatus
 from device.tls import staff_certificate
+from reader.backend import CardReaders, ReaderWatch
 from reader.events import CardInserted, CardRemovedEvent, PcscDown, PcscUp, ReaderEvent
-from reader.pcsc import PcscReaders, ReaderMonitor
 from sync.central import CentralClient
 from sync.clock import utc_now
 from web.app import create_kiosk_app, create_staff_app
@@ -54,15 +54,15 @@ def forbidden_apdu_logger(apdu: bytes) -> None:
 @dataclass
 class Appliance:
     services: Services
-    readers: PcscReaders
-    monitor: ReaderMonitor
+    readers: CardReaders
+    monitor: ReaderWatch
     central: CentralClient
     staff: WebServer
     kiosk: WebServer
     jobs: Jobs
     status: ApplianceStatus
     status_central: CentralClient
-    status_readers: PcscReaders  # its own PC/SC context: page requests come from any thread
+    status_readers: CardReaders  # its own PC/SC context: page requests come from any thread
     clock_trust: ClockTrust
 
     def start(self) -> None:
@@ -142,8 +142,9 @@ def build_appliance(
     central = connect_central(config)
     bus = EventBus()
     inputs = VisitInputs()
-    readers = PcscReaders()
-    status_readers = PcscReaders()
+    backend = reader_backend(config)
+    readers = backend.open_readers()
+    status_readers = backend.open_readers()
     status = ApplianceStatus(
         config=config,
         store=store,
@@ -200,7 +201,7 @@ def build_appliance(
                 bus.publish(ReaderStatus(name, True, False))
         flow.handle(event)
 
-    monitor = ReaderMonitor(on_reader_event, reader_filter=config.reader)
+    monitor = backend.watch(on_reader_event, config.reader)
     certificate, private_key = staff_certificate(config)
     staff = WebServer(
         create_staff_app(config, services),

@@ -1,5 +1,5 @@
 """The parts of the appliance that need no web: settings, the store and its key, the central
-transport.
+transport, the reader backend.
 
 `onshi run` assembles them with the pages in device/appliance.py; the commands that serve no
 pages (card info/check, admin create-user, audit verify) build only what they need from here,
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from device.config import Config, load_config
+from reader.backend import ReaderBackend, load_backend
 from sync.central import CentralClient, tls_context
 from sync.clock import utc_now
 from sync.fieldcrypt import FieldCipher, FieldKeys, KeyFileError, KeyMismatchError
@@ -90,6 +91,11 @@ def connect_central(
         deadline_s=config.central_deadline_s if timeout_s is None else timeout,
         retries=config.central_retries if retries is None else retries,
     )
+
+
+def reader_backend(config: Config) -> ReaderBackend:
+    """The kind of card reader the `reader_backend` setting names."""
+    return load_backend(config.reader_backend)
 
 
 def load_settings(

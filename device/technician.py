@@ -14,15 +14,15 @@ from device.confirm import Confirmations
 from device.events import EventBus
 from device.flow import ActiveVisit, VisitFlow, VisitState
 from device.inputs import VisitInput
-from device.parts import connect_central, open_store
+from device.parts import connect_central, open_store, reader_backend
+from reader.backend import CardReaders
 from reader.errors import NoReader
 from reader.guard import GuardedConnection
 from reader.jpki import JpkiSession
-from reader.pcsc import PcscReaders
 from sync.codes import badge
 
 
-def find_card_reader(readers: PcscReaders, name_filter: str) -> str:
+def find_card_reader(readers: CardReaders, name_filter: str) -> str:
     """The first reader matching the filter that holds a card."""
     names = [r for r in readers.list_readers() if name_filter in r]
     if not names:
@@ -38,7 +38,7 @@ def find_card_reader(readers: PcscReaders, name_filter: str) -> str:
 
 
 def card_info(config: Config, *, as_json: bool, out: TextIO = sys.stdout) -> int:
-    readers = PcscReaders()
+    readers = reader_backend(config).open_readers()
     try:
         reader = find_card_reader(readers, config.reader)
         connection = readers.connect(reader)
@@ -106,7 +106,7 @@ class TerminalPins:
 
 
 def card_check(config: Config, stdin: TextIO, *, as_json: bool, out: TextIO = sys.stdout) -> int:
-    readers = PcscReaders()
+    readers = reader_backend(config).open_readers()
     store = open_store(config)
     central = connect_central(config)
     try:
