@@ -17,6 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from device.confirm import Confirmations
 from device.demo import ensure_pcscd, wait_for_central
 from device.events import ConfirmationStored, EventBus, PinRequested, VisitAborted, VisitFailed
 from device.flow import VisitFlow, VisitState, VisitTimings
@@ -96,7 +97,7 @@ def run_series(data: Path, visits: int, latency_ms: int) -> None:
     flow = VisitFlow(
         medical_institution_code="1312345670",
         connect=readers.connect,
-        central=central,
+        confirmations=Confirmations(transport=central, store=store, bus=bus),
         store=store,
         bus=bus,
         inputs=pins,

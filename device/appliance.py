@@ -1,14 +1,14 @@
-"""Builds every part of the appliance once and starts/stops them in order.
+"""Assembles the running appliance — parts, pages and listeners — and starts/stops them in order.
 
 This is the composition root used by `onshi run` and `onshi demo` (device/cli.py parses the
-command line and hands over here). Nothing is a singleton: each part is constructed here and
-passed to the parts that use it.
+command line and hands over here), and the only device module that imports web/. The parts
+that need no web are built by device/parts.py. Nothing is a singleton: each part is
+constructed here and passed to the parts that use it.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,21 +21,21 @@ from device.checks import ManualChecks
 from device.clinical import ClinicalRecords
 from device.clocktrust import ClockTrust
 from device.config import Config, load_config
+from device.confirm import Confirmations
 from device.errors_log import RecentErrors
 from device.events import EventBus, ReaderStatus
 from device.flow import VisitFlow
 from device.inputs import VisitInputs
 from device.jobs import Jobs
+from device.parts import connect_central, load_settings, open_store, reader_backend
 from device.sandbox import CardSandbox
 from device.services import Services
 from device.status import ApplianceStatus
 from device.tls import staff_certificate
+from reader.backend import CardReaders, ReaderWatch
 from reader.events import CardInserted, CardRemovedEvent, PcscDown, PcscUp, ReaderEvent
-from reader.pcsc import PcscReaders, ReaderMonitor
-from sync.central import CentralClient, tls_context
+from sync.central import CentralClient
 from sync.clock import utc_now
-from sync.fieldcrypt import FieldCipher, FieldKeys, KeyFileError, KeyMismatchError
-from sync.store import Store, holds_data
 from web.app import create_kiosk_app, create_staff_app
 from web.server import WebServer
 
@@ -54,15 +54,15 @@ def forbidden_apdu_logger(apdu: bytes) -> None:
 @dataclass
 class Appliance:
     services: Services
-    readers: PcscReaders
-    monitor: ReaderMonitor
+    readers: CardReaders
+    monitor: ReaderWatch
     central: CentralClient
     staff: WebServer
     kiosk: WebServer
     jobs: Jobs
     status: ApplianceStatus
     status_central: CentralClient
-    status_readers: PcscReaders  # its own PC/SC context: page requests come from any thread
+    status_readers: CardReaders  # its own PC/SC context: page requests come from any thread
     clock_trust: ClockTrust
 
     def start(self) -> None:
@@ -86,95 +86,6 @@ class Appliance:
         self.central.close()
         self.readers.close()
         self.services.store.close()
-
-
-def open_store(config: Config, clock: Callable[[], datetime] = utc_now) -> Store:
-    """The store with its key. A key is made only for a new, empty database; a database that
-    holds data opens only with its own key (KeyFileError / KeyMismatchError, exit 78)."""
-    keys = store_keys(config, create=True)
-    try:
-        return Store(
-            config.database_path,
-            FieldCipher(keys),
-            clock=clock,
-            reserve_bytes=config.disk_reserve_mb * 1024 * 1024,
-        )
-    except KeyMismatchError as exc:
-        raise KeyMismatchError(wrong_key_message(config)) from exc
-
-
-def store_keys(config: Config, *, create: bool) -> FieldKeys:
-    """The key file's keys; a new key file only when `create` and the database is new/empty."""
-    key_path = config.store_key_path
-    if key_path.exists() or not create or holds_data(config.database_path):
-        try:
-            return FieldKeys.load(key_path)
-        except KeyFileError as exc:
-            if key_path.exists():
-                raise
-            raise KeyFileError(missing_key_message(config)) from exc
-    log.info("new database: creating its key file %s", key_path)
-    return FieldKeys.create(key_path)
-
-
-def missing_key_message(config: Config) -> str:
-    key, db = config.store_key_path, config.database_path
-    return (
-        f"鍵ファイル {key} がありません。データベース {db} には記録があるため、新しい鍵は作りません"
-        "（作ると保存済みの記録がすべて読めなくなります）。バックアップから鍵ファイルを戻すか、"
-        "設定 key_file / data_dir を確認してください。\n"
-        f"The key file {key} is missing, and the database {db} holds data: no new key is made "
-        "(it could not read anything stored). Restore the key file from the backup, or correct "
-        "the key_file / data_dir setting."
-    )
-
-
-def wrong_key_message(config: Config) -> str:
-    key, db = config.store_key_path, config.database_path
-    return (
-        f"鍵ファイル {key} はデータベース {db} の鍵ではありません（鍵の確認値が一致しません）。"
-        "このデータベースの鍵ファイルをバックアップから戻すか、設定 key_file を確認してください。"
-        "起動を中止しました。\n"
-        f"The key file {key} is not the key of the database {db} (its key check does not "
-        "match). Restore this database's key file from the backup, or correct the key_file "
-        "setting. The appliance did not start."
-    )
-
-
-def connect_central(
-    config: Config, *, timeout_s: float | None = None, retries: int | None = None
-) -> CentralClient:
-    """The central client with this appliance's certificate and the pinned central CA."""
-    timeout = config.central_timeout_s if timeout_s is None else timeout_s
-    return CentralClient(
-        config.central_url,
-        verify=tls_context(config.central_ca, config.device_cert, config.device_key),
-        timeout_s=timeout,
-        # A shorter leash (the status page's) is the whole call's, not only each read's.
-        deadline_s=config.central_deadline_s if timeout_s is None else timeout,
-        retries=config.central_retries if retries is None else retries,
-    )
-
-
-def load_settings(
-    path: Path | None,
-    *,
-    environ: Mapping[str, str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> Config:
-    """The configuration including the values saved on the admin page.
-
-    The database is found from the file/environment layers alone (data_dir and key_file are not
-    editable), then everything is loaded again with the stored values in their place.
-    """
-    environ = os.environ if environ is None else environ
-    first = load_config(path, environ, overrides)
-    store = open_store(first)
-    try:
-        stored = store.stored_settings()
-    finally:
-        store.close()
-    return load_config(path, environ, overrides, stored=stored)
 
 
 def start_appliance(
@@ -219,7 +130,8 @@ def build_appliance(
     """Every part, built once. `clock` is the one time source of the whole appliance (tests
     move it forward to expire consent and sessions without sleeping). `restart` is the event
     the admin page sets to have the run loop rebuild everything from the saved settings;
-    `errors` the ring of recent log records the CLI installed."""
+    `errors` the ring of recent log records the CLI installed. Without a run loop to rebuild
+    (tests, bench) `restart` is an event nobody waits for."""
     status_central = connect_central(config, timeout_s=STATUS_TIMEOUT_S, retries=0)
     # Rows, visits and dates of care are stamped with the time the central confirms; the
     # retention purge runs only while the clock is trusted (device/clocktrust.py).
@@ -230,8 +142,9 @@ def build_appliance(
     central = connect_central(config)
     bus = EventBus()
     inputs = VisitInputs()
-    readers = PcscReaders()
-    status_readers = PcscReaders()
+    backend = reader_backend(config)
+    readers = backend.open_readers()
+    status_readers = backend.open_readers()
     status = ApplianceStatus(
         config=config,
         store=store,
@@ -242,10 +155,11 @@ def build_appliance(
         clock=clock,
         clock_trust=clock_trust,
     )
+    confirmations = Confirmations(transport=central, store=store, bus=bus)
     flow = VisitFlow(
         medical_institution_code=config.medical_institution_code,
         connect=readers.connect,
-        central=central,
+        confirmations=confirmations,
         store=store,
         bus=bus,
         inputs=inputs,
@@ -258,23 +172,21 @@ def build_appliance(
     )
     sandbox = CardSandbox(config.demo_data) if config.demo else None
     services = Services(
-        config,
-        store,
-        bus,
-        flow,
-        inputs,
-        sandbox,
+        config=config,
+        store=store,
+        bus=bus,
+        flow=flow,
+        sandbox=sandbox,
         accounts=Accounts(store, clock=clock),
         clinical=ClinicalRecords(store, central, config.medical_institution_code, clock),
         checks=ManualChecks(
             medical_institution_code=config.medical_institution_code,
-            central=central,
+            confirmations=confirmations,
             store=store,
-            bus=bus,
             clock=clock_trust.care_now,
         ),
         status=status,
-        restart=restart,
+        restart=restart if restart is not None else threading.Event(),
     )
 
     def on_reader_event(event: ReaderEvent) -> None:
@@ -289,7 +201,7 @@ def build_appliance(
                 bus.publish(ReaderStatus(name, True, False))
         flow.handle(event)
 
-    monitor = ReaderMonitor(on_reader_event, reader_filter=config.reader)
+    monitor = backend.watch(on_reader_event, config.reader)
     certificate, private_key = staff_certificate(config)
     staff = WebServer(
         create_staff_app(config, services),

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from device.events import ConfirmationStored, EventBus
-from device.flow import CENTRAL_REASONS, EndReason
-from sync.central import CentralClient, CentralError, CentralUntrusted
+from device.confirm import ConfirmationFailed, Confirmations
+from device.reasons import EndReason
 from sync.clock import JST, utc_now
 from sync.identifiers import (
     IdentifierError,
@@ -181,19 +180,18 @@ class ManualChecks:
         self,
         *,
         medical_institution_code: str,
-        central: CentralClient,
+        confirmations: Confirmations,
         store: Store,
-        bus: EventBus,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._code = medical_institution_code
-        self._central = central
+        self._confirmations = confirmations
         self._store = store
-        self._bus = bus
         self._clock = clock
 
     def check(self, typed: NumbersInput, *, actor: str) -> Confirmation:
-        """Validate (InputRejected), ask central (CheckFailed), store, tell the desk."""
+        """Validate (InputRejected), then ask, store and tell the desk through the one
+        confirmation path (CheckFailed when the central gave no answer)."""
         checked = validate_numbers(typed, self._clock().astimezone(JST).date())
         file_id = secrets.token_hex(10)
         request = QualificationRequest(
@@ -211,21 +209,16 @@ class ManualChecks:
             ),
         )
         try:
-            answer = self._central.confirm(request)
-        except CentralError as exc:
-            level = logging.ERROR if isinstance(exc, CentralUntrusted) else logging.WARNING
-            log.log(level, "numbers check %s: %s", file_id, exc)
-            raise CheckFailed(CENTRAL_REASONS[exc.fault]) from exc
-        stored = self._store.save_confirmation(
-            file_id=file_id,
-            raw_result=answer.raw,
-            result=answer.result,
-            kind="numbers",
-            method="numbers",
-            actor=actor,
-        )
+            stored = self._confirmations.confirm(
+                request,
+                kind="numbers",
+                method="numbers",
+                actor=actor,
+                label=f"numbers check {file_id}",
+            )
+        except ConfirmationFailed as exc:
+            raise CheckFailed(exc.reason) from exc.cause
         log.info("numbers check %s stored as confirmation %d", file_id, stored.id)
-        self._bus.publish(ConfirmationStored(stored.id, None))
         return stored
 
     def recheck(self, confirmation_id: int, *, actor: str) -> Confirmation:

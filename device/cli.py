@@ -163,7 +163,7 @@ def _settings() -> int:
 
 def _create_user(config: Config, args: argparse.Namespace) -> int:
     from device.accounts import AccountError, Accounts, role_label
-    from device.appliance import open_store
+    from device.parts import open_store
 
     try:
         password = _new_password(args.password_stdin)
@@ -217,7 +217,7 @@ def _audit_verify(config: Config) -> int:
 
     Read-only from one snapshot, beside a running appliance: nothing is written (the admin
     page's verifier, inside the appliance, records its checks in the log)."""
-    from device.appliance import store_keys, wrong_key_message
+    from device.parts import store_keys, wrong_key_message
     from sync.fieldcrypt import FieldCipher, KeyMismatchError
     from sync.store import verify_audit_file
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePath
 from typing import Any
 
+from reader.backend import BACKENDS
 from sync.codes import CONSENT_KINDS
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,12 @@ def _url(value: Any) -> str | None:
 def _log_level(value: Any) -> str | None:
     if value not in LOG_LEVELS:
         return " / ".join(LOG_LEVELS) + " のいずれか / must be one of these"
+    return None
+
+
+def _reader_backend(value: Any) -> str | None:
+    if value not in BACKENDS:
+        return " / ".join(BACKENDS) + " のいずれか / must be one of these"
     return None
 
 
@@ -197,6 +204,14 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         "",
         "Card reader to use: part of its PC/SC name; empty = the first reader found",
+    ),
+    Setting(
+        "reader_backend",
+        str,
+        "pcsc",
+        "Kind of card reader: pcsc (PC/SC through pcscd); each kind is a module in reader/",
+        _reader_backend,
+        accepts=", ".join(BACKENDS),
     ),
     Setting(
         "staff_host",
@@ -390,6 +405,7 @@ class Config:
     central_deadline_s: float
     central_retries: int
     reader: str
+    reader_backend: str
     staff_host: str
     staff_port: int
     staff_tls_cert: Path

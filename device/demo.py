@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 
 from device.accounts import Accounts, role_label
-from device.appliance import Appliance, connect_central, load_settings, start_appliance
+from device.appliance import Appliance, start_appliance
 from device.cli_support import install_stop_signal, run_until_stopped
 from device.errors_log import RecentErrors
+from device.parts import connect_central, load_settings
 from reader.errors import ReaderUnavailable
 from reader.pcsc import PcscReaders
 from sync.central import CentralClient, CentralError

@@ -10,8 +10,9 @@ without personal data, no confirmation), an answer arriving afterwards is droppe
 goes back to the start, and the next card starts its visit at once. pcscd going away ends a
 visit as "the reader service restarted", not as a removed card.
 One visit at a time per appliance: the reader thread reports cards and never waits, a worker
-thread runs the visit, the kiosk and reception hand in PINs, consent and the visual check
-through VisitInputs. Why a visit ended is an EndReason; the pages put it in words.
+thread runs the visit, the kiosk and reception hand in PINs, consent, calls for staff and the
+visual check through the flow's methods (enter_pin, give_consent, ask_staff, switch_to_visual).
+Why a visit ended is an EndReason; the pages put it in words.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from device.confirm import CENTRAL_REASONS as CENTRAL_REASONS
+from device.confirm import ConfirmationFailed, Confirmations
 from device.events import (
-    ConfirmationStored,
     ConsentRequested,
     EventBus,
     PinBlocked,
@@ -51,6 +53,7 @@ from device.inputs import (
     VisitInput,
     VisualCheck,
 )
+from device.reasons import EndReason as EndReason
 from reader.connection import CardConnection, TimedConnection
 from reader.errors import (
     CardRemoved,
@@ -65,7 +68,6 @@ from reader.errors import PinBlocked as CardPinBlocked
 from reader.events import CardInserted, CardRemovedEvent, ReaderEvent, RemovalCause
 from reader.guard import GuardedConnection
 from reader.jpki import JpkiSession, digest_info_sha256
-from sync.central import CentralClient, CentralError, CentralFault, CentralUntrusted
 from sync.challenge import payload_digest
 from sync.clock import JST, utc_now
 from sync.store import Confirmation, Store, StoreFullError, VisitRecord
@@ -89,37 +91,6 @@ class VisitState(StrEnum):
     ABORTED = "aborted"
     FAILED = "failed"
 
-
-class EndReason(StrEnum):
-    """Why a visit (or a check typed at reception) ended without an answer: a meaning, which
-    the pages turn into words for the patient and for staff (web/strings_reasons.py)."""
-
-    CARD_REMOVED = "card_removed"
-    TIMEOUT = "timeout"
-    PIN_BLOCKED = "pin_blocked"
-    STAFF_TIMEOUT = "staff_timeout"
-    NOT_JPKI = "not_jpki"
-    BAD_CERTIFICATE = "bad_certificate"
-    CARD_ERROR = "card_error"
-    FORBIDDEN = "forbidden"
-    SIGNATURE_MISMATCH = "signature_mismatch"
-    READER_RESTARTED = "reader_restarted"  # pcscd went away: not the patient's doing
-    CENTRAL_UNAVAILABLE = "central_unavailable"  # not reached, or no answer in time
-    CENTRAL_REFUSED = "central_refused"  # the service said no
-    CENTRAL_UNREADABLE = "central_unreadable"  # it answered something unreadable
-    CENTRAL_UNTRUSTED = "central_untrusted"  # certificates do not match: configuration
-    STOPPED = "stopped"
-    DISK_FULL = "disk_full"  # the answer could not be saved: an admin must free space
-    INTERNAL = "internal"
-
-
-# The end reason of each kind of central failure (sync.central.CentralFault).
-CENTRAL_REASONS: dict[CentralFault, EndReason] = {
-    CentralFault.UNAVAILABLE: EndReason.CENTRAL_UNAVAILABLE,
-    CentralFault.REFUSED: EndReason.CENTRAL_REFUSED,
-    CentralFault.UNREADABLE: EndReason.CENTRAL_UNREADABLE,
-    CentralFault.UNTRUSTED: EndReason.CENTRAL_UNTRUSTED,
-}
 
 # How often a visit waiting for the central looks whether its card is still there.
 CANCEL_POLL_S = 0.05
@@ -189,7 +160,7 @@ class VisitFlow:
         *,
         medical_institution_code: str,
         connect: Callable[[str], CardConnection],
-        central: CentralClient,
+        confirmations: Confirmations,
         store: Store,
         bus: EventBus,
         inputs: InputSource,
@@ -202,7 +173,7 @@ class VisitFlow:
     ) -> None:
         self._code = medical_institution_code
         self._connect = connect
-        self._central = central
+        self._confirmations = confirmations
         self._store = store
         self._bus = bus
         self._inputs = inputs
@@ -255,6 +226,15 @@ class VisitFlow:
         self.run_visit(reader)
 
     # -- people acting on the running visit (web threads) ----------------------------------
+    # The only doors into a running visit: the pages hand everything to these methods.
+    def enter_pin(self, visit_id: str, pin: str) -> bool:
+        """The patient's PIN from the kiosk; False when that visit is not waiting for one."""
+        return self._inputs.submit(visit_id, pin)
+
+    def give_consent(self, visit_id: str, choice: ConsentChoice) -> bool:
+        """The patient's consent answers; False when that visit is not asking for them."""
+        return self._inputs.submit(visit_id, choice)
+
     def switch_to_visual(self, visit_id: str, staff: str) -> bool:
         """Reception confirms the holder by looking; False when that visit is not waiting for
         a PIN or for staff (already past that step, or gone)."""
@@ -317,8 +297,7 @@ class VisitFlow:
                 stored, central_s, answered = self._confirm(
                     visit, card, certificate, public_key, consents
                 )
-                self._bus.publish(ConfirmationStored(stored.id, visit.id))
-                answer_to_event_s = time.perf_counter() - answered
+                answer_to_event_s = time.perf_counter() - answered  # the desk was told
                 self._set(visit, VisitState.DONE)
                 outcome = VisitOutcome(visit.id, VisitState.DONE, "", stored)
         except (CardRemoved, _Cancelled):
@@ -339,11 +318,8 @@ class VisitFlow:
         except ReaderError as exc:
             log.warning("visit %s: card error: %s", visit.id, exc)
             outcome = self._end(visit, VisitState.FAILED, EndReason.CARD_ERROR)
-        except CentralError as exc:
-            # Certificates that do not match are the administrator's to fix, not a hiccup.
-            level = logging.ERROR if isinstance(exc, CentralUntrusted) else logging.WARNING
-            log.log(level, "visit %s: %s", visit.id, exc)
-            outcome = self._end(visit, VisitState.FAILED, CENTRAL_REASONS[exc.fault])
+        except ConfirmationFailed as exc:  # logged where it was mapped (device/confirm.py)
+            outcome = self._end(visit, VisitState.FAILED, exc.reason)
         except StoreFullError as exc:
             log.error("visit %s: the answer could not be saved: %s", visit.id, exc)
             outcome = self._end(visit, VisitState.FAILED, EndReason.DISK_FULL)
@@ -381,18 +357,22 @@ class VisitFlow:
         key: rsa.RSAPublicKey,
         consents: tuple[ConsentAnswer, ...],
     ) -> tuple[Confirmation, float, float]:
-        """Sign the central's nonce (PIN visits), ask central, store the answer.
+        """Sign the central's nonce (PIN visits), ask central, store the answer and tell the
+        desk, all through the one confirmation path (device/confirm.py).
 
         Returns the stored confirmation, the seconds spent waiting for central and the
         perf_counter() instant the answer arrived.
         """
+        label = f"visit {visit.id}"
         file_id = secrets.token_hex(10)
         nonce = signature = b""
         central_s = 0.0
         if visit.method == "pin":
             self._set(visit, VisitState.SIGNING)
             t0 = time.perf_counter()
-            nonce = self._ask_central(visit, "nonce", self._central.nonce)
+            nonce = self._confirmations.nonce(
+                label=label, run=lambda call: self._ask_central(visit, "nonce", call)
+            )
             central_s = time.perf_counter() - t0
             digest = payload_digest(nonce, self._code, file_id)
             signature = card.sign(digest_info_sha256(digest))
@@ -413,7 +393,11 @@ class VisitFlow:
             consents=consents,
         )
         t0 = time.perf_counter()
-        answer = self._ask_central(visit, "confirm", lambda: self._central.confirm(request))
+        answer = self._confirmations.ask(
+            request,
+            label=label,
+            run=lambda call: self._ask_central(visit, "confirm", call),
+        )
         answered = time.perf_counter()
         central_s += answered - t0
         if visit.cancelled.is_set():
@@ -428,16 +412,15 @@ class VisitFlow:
             file_id=file_id,
             staff=visit.staff,
         )
-        stored = self._store.save_confirmation(
+        stored = self._confirmations.keep(
+            answer,
             file_id=file_id,
-            raw_result=answer.raw,
-            result=answer.result,
             kind="card",
             method=visit.method,
             actor=visit.staff or "reader",
             visit=record,
+            before_publish=lambda _stored: self._set(visit, VisitState.STORED),
         )
-        self._set(visit, VisitState.STORED)
         return stored, central_s, answered
 
     def _ask_central(self, visit: ActiveVisit, what: str, call: Callable[[], _T]) -> _T:

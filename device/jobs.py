@@ -15,9 +15,15 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from device.clocktrust import ClockTrust
+from device.retention import (
+    RETENTION_HELD,
+    RETENTION_REFUSED,
+    RETENTION_RESUMED,
+    last_retention_run,
+)
 from device.services import Services
 from sync.clock import utc_now
-from sync.store import AuditEntry, RetentionRefused, Store
+from sync.store import RetentionRefused
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +42,11 @@ class Job:
 # central (whose own clock decides the consent); holding the purge instead would keep medical data
 # past the patient's consent. A session deleted early only signs staff in again.
 def _purge_clinical_cache(services: Services, _: ClockTrust) -> int:
-    return services.clinical.purge_expired() if services.clinical is not None else 0
+    return services.clinical.purge_expired()
 
 
 def _purge_sessions(services: Services, _: ClockTrust) -> int:
-    return services.accounts.purge_sessions() if services.accounts is not None else 0
+    return services.accounts.purge_sessions()
 
 
 def _check_clock(_: Services, trust: ClockTrust) -> int:
@@ -48,20 +54,6 @@ def _check_clock(_: Services, trust: ClockTrust) -> int:
     on the status page, and the central's time stays fresh for stamping rows."""
     trust.measure()
     return 0
-
-
-# Audit actions of retention runs; the status page shows the newest of them.
-RETENTION_PURGED = "retention.purged"  # written by the store with what it deleted
-RETENTION_HELD = "retention.held"  # the clock is not trusted: the run waits
-RETENTION_REFUSED = "retention.refused"  # it would have deleted too much: an admin must look
-RETENTION_RESUMED = "retention.resumed"  # a run went ahead after an alert, with nothing to delete
-RETENTION_ACTIONS = (RETENTION_PURGED, RETENTION_HELD, RETENTION_REFUSED, RETENTION_RESUMED)
-
-
-def last_retention_run(store: Store) -> AuditEntry | None:
-    """The audit entry of the newest retention run that left one."""
-    runs = [e for action in RETENTION_ACTIONS for e in store.audit_search(action=action, limit=1)]
-    return max(runs, key=lambda entry: entry.id) if runs else None
 
 
 def _purge_confirmations(services: Services, trust: ClockTrust) -> int:

@@ -1,4 +1,4 @@
-"""Everything the web layer is handed by the composition root (device/cli.py)."""
+"""Everything the web layer is handed by the composition root (device/appliance.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from device.config import Config
 from device.events import EventBus
 from device.flow import VisitFlow
-from device.inputs import VisitInputs
 from device.sandbox import CardSandbox
 from sync.store import Store
 
@@ -22,14 +21,16 @@ if TYPE_CHECKING:  # built by their own modules; only the types are needed here
 
 @dataclass(frozen=True)
 class Services:
+    """Every part is always there; tests hand in fakes. The visit flow is the only door to
+    a running visit: PIN, consent, call for staff and the visual check all go through it."""
+
     config: Config
     store: Store
     bus: EventBus
     flow: VisitFlow
-    pins: VisitInputs  # what the kiosk and reception hand to the running visit
+    accounts: Accounts  # staff logins
+    clinical: ClinicalRecords  # drug / checkup views under consent
+    checks: ManualChecks  # insurance-number checks typed at reception
+    status: ApplianceStatus  # the admin's status page
+    restart: threading.Event  # set to rebuild the appliance with saved settings
     sandbox: CardSandbox | None = None  # only in demo mode
-    accounts: Accounts | None = None  # staff logins; None only in tests without staff pages
-    clinical: ClinicalRecords | None = None  # drug / checkup views under consent
-    checks: ManualChecks | None = None  # insurance-number checks typed at reception
-    status: ApplianceStatus | None = None  # the admin's status page
-    restart: threading.Event | None = None  # set to rebuild the appliance with saved settings

@@ -26,7 +26,7 @@ from device.clocktrust import ClockReading, ClockTrust
 from device.config import Config
 from device.errors_log import RecentErrors
 from device.events import EventBus, ReaderStatus
-from device.jobs import RETENTION_HELD, RETENTION_REFUSED, last_retention_run
+from device.retention import RETENTION_HELD, RETENTION_REFUSED, last_retention_run
 from reader.errors import ReaderError
 from sync.central import CentralClient, CentralError
 from sync.clock import utc_now

@@ -9,15 +9,16 @@ from typing import TextIO
 
 from cryptography import x509
 
-from device.appliance import connect_central, open_store
 from device.config import Config
+from device.confirm import Confirmations
 from device.events import EventBus
 from device.flow import ActiveVisit, VisitFlow, VisitState
 from device.inputs import VisitInput
+from device.parts import connect_central, open_store, reader_backend
+from reader.backend import CardReaders
 from reader.errors import NoReader
 from reader.guard import GuardedConnection
 from reader.jpki import JpkiSession
-from reader.pcsc import PcscReaders
 from sync.codes import Verdict, verdict
 
 # The terminal report's own word for each verdict, as the desk shows it (web/labels.py Badge;
@@ -33,7 +34,7 @@ VERDICT_JA: dict[Verdict, str] = {
 }
 
 
-def find_card_reader(readers: PcscReaders, name_filter: str) -> str:
+def find_card_reader(readers: CardReaders, name_filter: str) -> str:
     """The first reader matching the filter that holds a card."""
     names = [r for r in readers.list_readers() if name_filter in r]
     if not names:
@@ -49,7 +50,7 @@ def find_card_reader(readers: PcscReaders, name_filter: str) -> str:
 
 
 def card_info(config: Config, *, as_json: bool, out: TextIO = sys.stdout) -> int:
-    readers = PcscReaders()
+    readers = reader_backend(config).open_readers()
     try:
         reader = find_card_reader(readers, config.reader)
         connection = readers.connect(reader)
@@ -117,17 +118,18 @@ class TerminalPins:
 
 
 def card_check(config: Config, stdin: TextIO, *, as_json: bool, out: TextIO = sys.stdout) -> int:
-    readers = PcscReaders()
+    readers = reader_backend(config).open_readers()
     store = open_store(config)
     central = connect_central(config)
     try:
         reader = find_card_reader(readers, config.reader)
+        bus = EventBus()  # nobody listens on a terminal
         flow = VisitFlow(
             medical_institution_code=config.medical_institution_code,
             connect=readers.connect,
-            central=central,
+            confirmations=Confirmations(transport=central, store=store, bus=bus),
             store=store,
-            bus=EventBus(),
+            bus=bus,
             inputs=TerminalPins(stdin),
             pin_timeout_s=config.pin_timeout_s,
         )

@@ -394,3 +394,18 @@ class ReaderMonitor:
             was_in = False
         if card_in and not was_in:
             self._emit(CardInserted(reader, atr))
+
+
+class PcscBackend:
+    """PC/SC as a reader backend (reader.backend.ReaderBackend)."""
+
+    def open_readers(self) -> PcscReaders:
+        return PcscReaders()
+
+    def watch(self, on_event: Callable[[ReaderEvent], None], reader_filter: str) -> ReaderMonitor:
+        return ReaderMonitor(on_event, reader_filter=reader_filter)
+
+
+def backend() -> PcscBackend:
+    """reader.backend.load_backend's entry point for "pcsc"."""
+    return PcscBackend()

@@ -1,7 +1,8 @@
-"""Client of the central eligibility service — the only HTTP client of the appliance.
+"""Client of the central eligibility service — the only HTTP client of the appliance, and the
+HTTPS implementation of sync.transport.QualificationTransport.
 
 Mutual TLS: the appliance presents its device certificate and trusts only the pinned central CA.
-Every failure is one of four meanings (CentralFault), each its own error class:
+Every failure is one of four meanings (sync.transport.CentralFault), each its own error class:
 - CentralUnavailable: not reached, or no whole answer before the deadline: try again later.
 - CentralRefused: an HTTP answer that is not a success; the server said so, and retrying the
   same request will not help.
@@ -29,9 +30,8 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import httpcore
 import httpx
@@ -42,14 +42,38 @@ from sync.medinfo import (
     build_medinfo_request,
     parse_medinfo_result,
 )
+from sync.transport import (
+    CentralAnswer,
+    CentralError,
+    CentralFault,
+    CentralRefused,
+    CentralUnavailable,
+    CentralUnreadable,
+    CentralUntrusted,
+)
 from sync.xmlmsg import (
     MAX_MESSAGE_BYTES,
     MessageError,
     QualificationRequest,
-    QualificationResult,
     build_request,
     parse_result,
 )
+
+# The failures and the answer are the transport interface's (sync/transport.py); they are
+# named here too, where callers of the HTTPS client have always found them.
+__all__ = [
+    "CentralAnswer",
+    "CentralAnswerError",
+    "CentralClient",
+    "CentralError",
+    "CentralFault",
+    "CentralRefused",
+    "CentralUnavailable",
+    "CentralUnreadable",
+    "CentralUntrusted",
+    "MedicalInfoAnswer",
+    "tls_context",
+]
 
 DEFAULT_DEADLINE_S = 20.0
 # The encodings we ask for, and so the only ones we decode (each with a bounded inflater).
@@ -57,64 +81,8 @@ ACCEPTED_ENCODINGS = "gzip, deflate"
 REASON_BYTES = 4096  # read of a refusal's body: its reason, not a document
 
 
-class CentralFault(StrEnum):
-    """What went wrong talking to the central, as a meaning; the pages turn it into words."""
-
-    UNAVAILABLE = "unavailable"  # not reached or no answer in time: try again later
-    REFUSED = "refused"  # the service answered no
-    UNREADABLE = "unreadable"  # the service answered something that cannot be read
-    UNTRUSTED = "untrusted"  # the TLS identities do not match: fix the configuration
-
-
-class CentralError(Exception):
-    """Root of the errors talking to the central service; `fault` says which kind."""
-
-    fault: ClassVar[CentralFault]
-
-
-class CentralUnavailable(CentralError):
-    """The service could not be reached or did not answer in time: try again later."""
-
-    fault = CentralFault.UNAVAILABLE
-
-
-class CentralRefused(CentralError):
-    """The service answered, and the answer was a refusal (HTTP status and its reason)."""
-
-    fault = CentralFault.REFUSED
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(
-            f"中央サービスが拒否しました / central service refused ({status}): {reason}"
-        )
-        self.status = status
-        self.reason = reason
-
-
-class CentralUnreadable(CentralError):
-    """The service answered 200 with something that is not a valid answer: malformed, too
-    large (as sent or once decompressed), or in an encoding we did not ask for."""
-
-    fault = CentralFault.UNREADABLE
-
-
 # The earlier name of CentralUnreadable.
 CentralAnswerError = CentralUnreadable
-
-
-class CentralUntrusted(CentralError):
-    """TLS failed on identity: the central's certificate does not chain to the pinned CA (or
-    names another host), or the central did not accept this appliance's certificate. A
-    configuration error: retrying does not help, an administrator must fix the certificates."""
-
-    fault = CentralFault.UNTRUSTED
-
-
-@dataclass(frozen=True)
-class CentralAnswer:
-    result: QualificationResult
-    raw: bytes  # exactly as received, for the store and the レセコン folder
-    round_trip_s: float
 
 
 @dataclass(frozen=True)

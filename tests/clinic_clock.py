@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from device.checks import ManualChecks, NumbersInput
 from device.clocktrust import ClockTrust
+from device.confirm import Confirmations
 from device.events import EventBus
 from device.jobs import JOBS, Jobs
 from device.services import Services
@@ -134,9 +135,10 @@ class Clinic:
         self.store = Store(path, FieldCipher(FieldKeys.generate()), clock=lambda: self.trust.now())
         self.checks = ManualChecks(
             medical_institution_code="1312345670",
-            central=cast(CentralClient, self.central),
+            confirmations=Confirmations(
+                transport=cast(CentralClient, self.central), store=self.store, bus=self.bus
+            ),
             store=self.store,
-            bus=self.bus,
             clock=lambda: self.trust.care_now(),
         )
         self.jobs = self._jobs()

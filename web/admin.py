@@ -75,17 +75,11 @@ def create_blueprint(services: Services) -> Blueprint:
     # -- status --------------------------------------------------------------------------
     @bp.get("/status")
     def status() -> str:
-        items = (
-            [status_row(item) for item in services.status.collect()]
-            if services.status is not None
-            else None
-        )
+        items = [status_row(item) for item in services.status.collect()]
         return render_template("admin_status.html", items=items, at=_now_text())
 
     @bp.get("/api/status")
     def status_json() -> ResponseReturnValue:
-        if services.status is None:
-            return jsonify(ok=False, items=[]), 503
         lang: str = g.lang
         items = [
             {
@@ -111,7 +105,6 @@ def create_blueprint(services: Services) -> Blueprint:
             "admin_settings.html",
             rows=rows,
             saved=request.args.get("saved") == "1",
-            can_restart=services.restart is not None,
             invalid=False,
         )
 
@@ -131,7 +124,6 @@ def create_blueprint(services: Services) -> Blueprint:
                 "admin_settings.html",
                 rows=rows,
                 saved=False,
-                can_restart=services.restart is not None,
                 invalid=True,
             )
             return page, 422
@@ -149,10 +141,6 @@ def create_blueprint(services: Services) -> Blueprint:
 
     @bp.post("/restart")
     def restart() -> ResponseReturnValue:
-        if services.restart is None:
-            return render_template(
-                "admin_restarting.html", message=text("admin_restart_unavailable", g.lang)
-            ), 503
         store.audit(audit_actor(), "appliance.restart", "appliance")
         services.restart.set()
         return render_template(

@@ -33,19 +33,16 @@ DISK_FULL_STATUS = 507  # Insufficient Storage: nothing of the request was store
 def create_staff_app(config: Config, services: Services) -> Flask:
     app = _base_app(config, "onshi_staff", no_store_static=False)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
-    if services.accounts is not None:
-        auth.install(app, services.accounts)  # before the pages: the session loads first
-        app.register_blueprint(account.create_blueprint(services.accounts))
+    auth.install(app, services.accounts)  # before the pages: the session loads first
+    app.register_blueprint(account.create_blueprint(services.accounts))
     app.register_blueprint(reception.create_blueprint(services))
     if config.demo and services.sandbox is not None:
         app.register_blueprint(sandbox.create_blueprint(services, services.sandbox))
-    if services.clinical is not None:
-        app.register_blueprint(clinical.create_blueprint(services))
-    if services.accounts is not None:  # admin pages exist only behind the staff sign-in
-        app.register_blueprint(admin.create_blueprint(services))
+    app.register_blueprint(clinical.create_blueprint(services))
+    app.register_blueprint(admin.create_blueprint(services))
     app.extensions["onshi_links"] = {
         "sandbox": bool(config.demo and services.sandbox),
-        "clinical": services.clinical is not None,
+        "clinical": True,
     }
     return app
 

@@ -53,8 +53,6 @@ MONTH_NAMES_EN = (
 
 def create_blueprint(services: Services) -> Blueprint:
     records = services.clinical
-    if records is None:
-        raise ValueError("the clinical blueprint needs Services.clinical")
     store = services.store
     bp = Blueprint("clinical", __name__, url_prefix="/clinical")
     bp.before_request(require_role("clinical"))

@@ -1,7 +1,7 @@
 """The patient's screen: place the card, enter the PIN (or ask for staff), consent, take the card.
 
 Served only on the loopback kiosk listener. The PIN travels once, from the keypad to
-VisitInputs, and is never logged or kept. The JSON content type is required on every POST: a
+the visit flow, and is never logged or kept. The JSON content type is required on every POST: a
 cross-site form cannot send it without a CORS preflight, which this app never grants.
 
 The listener's gate (install_gate) answers only to its own address: a Host other than
@@ -109,7 +109,7 @@ def create_blueprint(services: Services) -> Blueprint:
         value = body.get("pin")
         if not isinstance(value, str) or not PIN_FORMAT.fullmatch(value):
             abort(400)
-        if not services.pins.submit(visit_id, value):
+        if not services.flow.enter_pin(visit_id, value):
             abort(409)
         return jsonify(ok=True), 202
 
@@ -126,7 +126,7 @@ def create_blueprint(services: Services) -> Blueprint:
         if not all(isinstance(v, bool) for v in answers.values()):
             abort(400)
         choice = ConsentChoice(tuple((k, bool(answers[k])) for k in visit.consent_kinds))
-        if not services.pins.submit(visit_id, choice):
+        if not services.flow.give_consent(visit_id, choice):
             abort(409)
         return jsonify(ok=True), 202
 

@@ -91,7 +91,6 @@ def create_blueprint(services: Services) -> Blueprint:
             rows=today_rows(lang),
             initial=desk_initial(services, lang),
             state_labels={k: desk_state_label(k, lang) for k in DESK_STATES},
-            checks_enabled=services.checks is not None,
             disk_warning=disk_warning(services, lang),
             today=store.now().astimezone(JST).strftime("%Y-%m-%d"),
         )
@@ -122,8 +121,6 @@ def create_blueprint(services: Services) -> Blueprint:
         return jsonify(ok=True), 202
 
     def checks() -> ManualChecks:
-        if services.checks is None:  # not wired: the desk shows no check panel either
-            abort(404)
         return services.checks
 
     def checked(run: Callable[[ManualChecks], Confirmation]) -> tuple[Response, int]:
@@ -193,7 +190,6 @@ def create_blueprint(services: Services) -> Blueprint:
             searched=bool(kind),
             kind_label=text(f"desk_search_kind_{kind}", lang) if kind else "",
             error=error,
-            checks_enabled=services.checks is not None,
             disk_warning=disk_warning(services, lang),
         )
 
@@ -222,7 +218,6 @@ def create_blueprint(services: Services) -> Blueprint:
             detail=confirmation_detail(found, lang, staff),
             raw_xml=raw_xml,
             trail=audit_lines(store.audit_for_subject(subject), lang),
-            checks_enabled=services.checks is not None,
             disk_warning=disk_warning(services, lang),
         )
 

@@ -9,10 +9,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "admin_users": ("職員", "Staff users"),
     "admin_audit": ("監査ログ", "Audit log"),
     "admin_status_title": ("管理 — 稼働状況", "Admin — status at a glance"),
-    "admin_status_none": (
-        "この構成では稼働状況を取得できません",
-        "Status is not available in this setup",
-    ),
     "admin_status_updated": ("更新", "Updated"),
     "admin_status_auto": ("10秒ごとに自動更新", "Refreshes every 10 s"),
     "admin_level_ok": ("正常", "OK"),
@@ -46,10 +42,6 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Some values are not valid. Nothing was saved",
     ),
     "admin_restart": ("再起動して反映", "Restart to apply"),
-    "admin_restart_unavailable": (
-        "この構成では管理画面から再起動できません",
-        "Restart is not available from this page in this setup",
-    ),
     "admin_restarting_title": ("再起動しています", "Restarting"),
     "admin_restarting": (
         "保存した設定で再起動しています。数秒後にページを開き直してください",

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from device.appliance import open_store
 from device.cli import EXIT_AUDIT_BROKEN, EXIT_OK, main
 from device.config import Config, load_config
+from device.parts import open_store
 from sync.auditchain import GENESIS_HASH, legacy_entry_hash
 from sync.store import anchor_path_of
 

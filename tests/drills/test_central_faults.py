@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from device.checks import CheckFailed, ManualChecks, NumbersInput
+from device.confirm import Confirmations
 from device.events import EventBus
 from device.flow import EndReason
 from sync.central import CentralClient, tls_context
@@ -66,7 +67,9 @@ def run_fault(fault: str, pki: Any, other_ca: OtherCa, store: Store) -> tuple[fl
             retries=2,
         )
         checks = ManualChecks(
-            medical_institution_code="1312345670", central=client, store=store, bus=EventBus()
+            medical_institution_code="1312345670",
+            confirmations=Confirmations(transport=client, store=store, bus=EventBus()),
+            store=store,
         )
         tracemalloc.start()
         started = time.monotonic()

@@ -35,13 +35,13 @@ from device.config import (
     load_config,
     parse_setting,
 )
+from device.confirm import Confirmations
 from device.events import EventBus
 from device.flow import ActiveVisit, VisitFlow
-from device.inputs import VisitInputs
-from device.services import Services
 from sync.central import CentralClient
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
+from tests.fake_services import services_with
 from tests.unit.test_checks import KYOKAI, MIC, FakeCentral
 from tests.unit.test_web import (
     STAFF_HASH,
@@ -343,18 +343,18 @@ def clients(tmp_path: Path) -> Iterator[tuple[FlaskClient, FlaskClient, str]]:
     store.add_user(STAFF_USER, "受付 花子", ("reception",), STAFF_HASH)
     config = make_config(tmp_path)
     bus = EventBus()
-    services = Services(
+    services = services_with(
         config=config,
         store=store,
         bus=bus,
         flow=cast(VisitFlow, WaitingVisit()),
-        pins=VisitInputs(),
         accounts=Accounts(store),
         checks=ManualChecks(
             medical_institution_code=MIC,
-            central=cast(CentralClient, FakeCentral()),
+            confirmations=Confirmations(
+                transport=cast(CentralClient, FakeCentral()), store=store, bus=bus
+            ),
             store=store,
-            bus=bus,
         ),
     )
     staff = sign_in(create_staff_app(config, services).test_client())

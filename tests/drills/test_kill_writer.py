@@ -33,6 +33,7 @@ from pathlib import Path
 import httpx
 
 from device.checks import ManualChecks, NumbersInput
+from device.confirm import Confirmations
 from device.events import EventBus
 from sync.central import CentralClient
 from sync.fieldcrypt import FieldCipher, FieldKeys
@@ -83,9 +84,8 @@ def write_until_killed(db: str, key: str, acks: str) -> None:
     store = Store(Path(db), FieldCipher(FieldKeys.load(Path(key))), clock=lambda: fixed)
     checks = ManualChecks(
         medical_institution_code=numbers_template.medical_institution_code,
-        central=client,
+        confirmations=Confirmations(transport=client, store=store, bus=EventBus()),
         store=store,
-        bus=EventBus(),
         clock=lambda: fixed,
     )
     typed = NumbersInput(

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from device.confirm import Confirmations
 from device.events import Event, EventBus, Subscription
 from device.flow import VisitFlow
 from device.inputs import VisitInputs
@@ -128,7 +129,7 @@ def desk_factory(
         flow = VisitFlow(
             medical_institution_code=MEDICAL_INSTITUTION_CODE,
             connect=readers.connect,
-            central=client,
+            confirmations=Confirmations(transport=client, store=store, bus=bus),
             store=store,
             bus=bus,
             inputs=inputs,

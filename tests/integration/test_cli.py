@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 
 from device.accounts import Accounts
-from device.appliance import load_settings, open_store
 from device.cli import COMMANDS
 from device.cli_support import run_until_stopped
 from device.config import SETTINGS
+from device.parts import load_settings, open_store
 from reader.pcsc import PcscReaders
 from sim.card import VirtualCard
 from sync.fieldcrypt import FieldCipher, FieldKeys

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from device.checks import ManualChecks, NumbersInput
+from device.confirm import Confirmations
 from device.events import ConfirmationStored, EventBus, Subscription
 from sim.population import person
 from sync.fieldcrypt import FieldCipher, FieldKeys
@@ -36,7 +37,9 @@ def desk(sim_pki: Any, central_server: Any, tmp_path: Path) -> Iterator[Desk]:
     bus = EventBus()
     events = bus.subscribe()
     checks = ManualChecks(
-        medical_institution_code=MEDICAL_INSTITUTION_CODE, central=client, store=store, bus=bus
+        medical_institution_code=MEDICAL_INSTITUTION_CODE,
+        confirmations=Confirmations(transport=client, store=store, bus=bus),
+        store=store,
     )
     yield Desk(checks, store, events)
     events.close()

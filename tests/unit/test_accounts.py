@@ -32,9 +32,9 @@ from device.accounts import (
 from device.config import load_config
 from device.events import EventBus
 from device.ratelimit import LoginLimiter
-from device.services import Services
 from sync.fieldcrypt import DecryptError, FieldCipher, FieldKeys
 from sync.store import Store
+from tests.fake_services import services_with
 from tests.unit.test_security import NoVisit, hidden, password_step
 from web.app import create_staff_app
 
@@ -692,12 +692,11 @@ def test_account_page_refuses_while_blocked_with_the_sign_in_words(
     accounts = Accounts(store, clock=clock, limiter=limiter)
     accounts.create_user("uketsuke", "受付", ["reception"], PASSWORD, actor="t")
     config = load_config(environ={}, overrides={"data_dir": str(tmp_path)})
-    services = Services(
+    services = services_with(
         config=config,
         store=store,
         bus=EventBus(),
         flow=cast(Any, NoVisit()),
-        pins=cast(Any, None),
         accounts=accounts,
     )
     client = create_staff_app(config, services).test_client()

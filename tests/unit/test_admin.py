@@ -17,15 +17,16 @@ from device.config import Config, load_config, stored_setting_problem
 from device.errors_log import RecentErrors
 from device.events import EventBus
 from device.flow import VisitFlow
-from device.inputs import VisitInputs
 from device.services import Services
 from device.status import ApplianceStatus, Fact, Finding, StatusItem, StatusKind
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
+from tests.fake_services import services_with
 from web.app import create_kiosk_app, create_staff_app
 from web.auth import SESSION_COOKIE
 
 ADMIN, ADMIN_PASSWORD = "kanri", "admin password 1"
+
 DESK, DESK_PASSWORD = "uketsuke", "desk password 1"
 DESK_HASH = hash_password(DESK_PASSWORD)
 
@@ -100,12 +101,11 @@ def build(
         accounts.create_user(ADMIN, "管理 太郎", ["admin"], ADMIN_PASSWORD, actor="test")
         store.add_user(DESK, "受付 花子", ("reception",), DESK_HASH)
     restart = threading.Event()
-    services = Services(
+    services = services_with(
         config=config,
         store=store,
         bus=EventBus(),
         flow=cast(VisitFlow, FakeFlow()),
-        pins=VisitInputs(),
         accounts=accounts,
         status=cast(ApplianceStatus, status if status is not None else FakeStatus()),
         restart=restart,
@@ -284,12 +284,11 @@ def test_the_kiosk_page_works_with_every_value_the_admin_page_accepts(
     config = load_config(
         environ={}, overrides={"data_dir": str(tmp_path)}, stored=store.stored_settings()
     )
-    services = Services(
+    services = services_with(
         config=config,
         store=store,
         bus=EventBus(),
         flow=cast(VisitFlow, FakeFlow()),
-        pins=VisitInputs(),
     )
     kiosk = create_kiosk_app(config, services).test_client()
     r = kiosk.get("/", base_url=f"http://127.0.0.1:{config.kiosk_port}")

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from device import appliance as appliance_module
-from device.appliance import load_settings, open_store, start_appliance
+from device import parts as parts_module
+from device.appliance import start_appliance
 from device.config import Config
+from device.parts import load_settings, open_store
 
 
 class FakeAppliance:
@@ -49,7 +51,7 @@ def test_a_saved_setting_that_breaks_the_start_is_left_out(
         return built[-1]
 
     monkeypatch.setattr(appliance_module, "build_appliance", build)
-    monkeypatch.setattr(appliance_module.os, "environ", {})
+    monkeypatch.setattr(parts_module.os, "environ", {})
     with caplog.at_level(logging.ERROR, logger="device.appliance"):
         started = start_appliance(None, overrides={"data_dir": tmp_path})
     assert started is built[0] and built[0].started
@@ -64,7 +66,7 @@ def test_without_saved_settings_the_error_is_the_error(
         raise FileNotFoundError("device certificate missing")
 
     monkeypatch.setattr(appliance_module, "build_appliance", build)
-    monkeypatch.setattr(appliance_module.os, "environ", {})
+    monkeypatch.setattr(parts_module.os, "environ", {})
     with pytest.raises(FileNotFoundError):
         start_appliance(None, overrides={"data_dir": tmp_path})
 
@@ -80,7 +82,7 @@ def test_a_half_started_appliance_is_stopped_before_trying_again(
         return built[-1]
 
     monkeypatch.setattr(appliance_module, "build_appliance", build)
-    monkeypatch.setattr(appliance_module.os, "environ", {})
+    monkeypatch.setattr(parts_module.os, "environ", {})
     start_appliance(None, overrides={"data_dir": tmp_path})
     assert built[0].stopped and not built[0].started  # its ports are free again
     assert built[1].started

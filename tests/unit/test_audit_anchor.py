@@ -398,8 +398,8 @@ def cli_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def test_cli_exit_codes_keep_broken_apart_from_unchecked(
     cli_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from device.appliance import open_store
     from device.config import load_config
+    from device.parts import open_store
 
     store = open_store(load_config(None, environ={}, overrides={"data_dir": cli_data}))
     for i in range(5):

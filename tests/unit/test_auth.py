@@ -17,10 +17,10 @@ from werkzeug.test import TestResponse
 from device.accounts import Accounts, StaffUser, token_hash
 from device.config import load_config
 from device.events import EventBus
-from device.services import Services
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
-from web.app import create_kiosk_app, create_staff_app
+from tests.fake_services import services_with
+from web.app import _base_app, create_kiosk_app, create_staff_app
 from web.auth import SESSION_COOKIE, current_user, require_role, safe_next
 
 from .test_web import as_kiosk_browser
@@ -97,12 +97,11 @@ def site(tmp_path: Path) -> Iterator[Site]:
         "doctor", "医師 太郎", ["clinical", "reception"], PASSWORD, actor="t"
     )
     config = load_config(environ={}, overrides={"data_dir": str(tmp_path)})
-    services = Services(
+    services = services_with(
         config=config,
         store=store,
         bus=EventBus(),
         flow=cast(Any, NoVisit()),  # no visit runs: the pages only read `current`
-        pins=cast(Any, None),
         accounts=accounts,
     )
     app = create_staff_app(config, services)
@@ -393,18 +392,11 @@ def test_kiosk_has_no_login(site: Site) -> None:
 
 
 def test_gates_refuse_everything_when_no_accounts_exist(tmp_path: Path) -> None:
-    store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.generate()))
     config = load_config(environ={}, overrides={"data_dir": str(tmp_path)})
-    services = Services(
-        config=config,
-        store=store,
-        bus=EventBus(),
-        flow=cast(Any, NoVisit()),
-        pins=cast(Any, None),
-    )
-    app = create_staff_app(config, services)
+    # The staff app always has its sign-in now (Services.accounts is never missing): the
+    # gates' own default is checked on the app's frame without one.
+    app = _base_app(config, "onshi_staff", no_store_static=False)
     app.register_blueprint(probe_blueprint())
     client = app.test_client()
     assert client.get("/login").status_code == 404
     assert client.get("/probe/page").status_code == 401  # fails closed, no way in
-    store.close()

@@ -17,6 +17,7 @@ from device.checks import (
     ManualChecks,
     NumbersInput,
 )
+from device.confirm import Confirmations
 from device.events import ConfirmationStored, EventBus, Subscription
 from sync.central import (
     CentralAnswer,
@@ -122,9 +123,8 @@ def events(bus: EventBus) -> Iterator[Subscription]:
 def checks_with(central: object, store: Store, bus: EventBus) -> ManualChecks:
     return ManualChecks(
         medical_institution_code=MIC,
-        central=cast(CentralClient, central),
+        confirmations=Confirmations(transport=cast(CentralClient, central), store=store, bus=bus),
         store=store,
-        bus=bus,
         clock=lambda: NOW,
     )
 

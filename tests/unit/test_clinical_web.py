@@ -21,13 +21,13 @@ from device.accounts import Accounts
 from device.clinical import ClinicalRecords
 from device.config import load_config
 from device.events import EventBus
-from device.services import Services
 from sim.medical import checkup_history
 from sim.population import person
 from sync.central import CentralClient
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.medinfo import CheckupExam, CheckupItem, Dispensing, Drug, DrugMonth
 from sync.store import Store
+from tests.fake_services import services_with
 from tests.unit.test_clinical import (
     MIC,
     NOW,
@@ -76,12 +76,11 @@ def desk(tmp_path: Path) -> Iterator[Desk]:
     central = FakeCentral(clock)
     accounts = Accounts(store)  # sessions on real time: the tests move the consent clock by days
     config = load_config(environ={}, overrides={"data_dir": str(tmp_path), "kiosk_port": 18081})
-    services = Services(
+    services = services_with(
         config=config,
         store=store,
         bus=EventBus(),
         flow=cast(Any, None),  # no visit runs in these tests
-        pins=cast(Any, None),
         accounts=accounts,
         clinical=ClinicalRecords(store, cast(CentralClient, central), MIC, clock=clock),
     )

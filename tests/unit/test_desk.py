@@ -16,10 +16,9 @@ from flask.testing import FlaskClient
 
 from device.accounts import Accounts
 from device.checks import ManualChecks
+from device.confirm import Confirmations
 from device.events import ConfirmationStored, EventBus, Subscription
 from device.flow import VisitFlow
-from device.inputs import VisitInputs
-from device.services import Services
 from sync.central import (
     CentralClient,
     CentralRefused,
@@ -31,6 +30,7 @@ from sync.clock import JST
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
 from sync.xmlmsg import ElderlyInfo, LimitInfo
+from tests.fake_services import services_with
 from web.app import create_staff_app
 
 from .test_checks import KOKUHO, KYOKAI, MIC, FakeCentral
@@ -92,16 +92,14 @@ def desk(tmp_path: Path, store: Store) -> Desk:
     central = FakeCentral()
     checks = ManualChecks(
         medical_institution_code=MIC,
-        central=cast(CentralClient, central),
+        confirmations=Confirmations(transport=cast(CentralClient, central), store=store, bus=bus),
         store=store,
-        bus=bus,
     )
-    services = Services(
+    services = services_with(
         config=config,
         store=store,
         bus=bus,
         flow=cast(VisitFlow, FakeFlow()),
-        pins=VisitInputs(),
         accounts=Accounts(store),
         checks=checks,
     )
@@ -239,15 +237,6 @@ def test_check_central_failure(
     assert body["reason"] == reason
     assert "資格確認サービス" in body["message"] and next_step in body["message"]
     assert desk.store.count_confirmations() == 0
-
-
-def test_check_without_manual_checks_wired(tmp_path: Path, store: Store) -> None:
-    from .test_web import build
-
-    site = build(tmp_path, store)
-    staff = site.signed_in()
-    assert 'id="manual-check"' not in staff.get("/").get_data(as_text=True)
-    assert post(staff, "/api/checks", CHECK).status_code == 404
 
 
 # -- 再照会 ----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any, cast
 import pytest
 from flask.testing import FlaskClient
 
+from device.confirm import Confirmations
 from device.events import EventBus, VisitFailed
 from device.flow import VisitFlow, VisitState
 from reader.connection import CardConnection
@@ -225,7 +226,9 @@ def test_a_verified_visit_on_a_full_disk_fails_with_words_not_internal_error(
     flow = VisitFlow(
         medical_institution_code="1312345670",
         connect=lambda reader: cast(CardConnection, _CardConnection(card)),
-        central=cast(CentralClient, _Central()),
+        confirmations=Confirmations(
+            transport=cast(CentralClient, _Central()), store=store, bus=bus
+        ),
         store=store,
         bus=bus,
         inputs=_Pin(),

@@ -12,6 +12,7 @@ from typing import cast
 
 import pytest
 
+from device.confirm import Confirmations
 from device.events import EventBus, VisitAborted, VisitStarted
 from device.flow import ActiveVisit, EndReason, VisitFlow
 from device.inputs import VisitInputs
@@ -54,7 +55,8 @@ def flow_with(store: Store, bus: EventBus, connect: HeldCards) -> VisitFlow:
     return VisitFlow(
         medical_institution_code="1312345670",
         connect=connect,
-        central=cast(CentralClient, object()),  # never reached: every card is gone
+        # never reached: every card is gone
+        confirmations=Confirmations(transport=cast(CentralClient, object()), store=store, bus=bus),
         store=store,
         bus=bus,
         inputs=VisitInputs(),

@@ -21,15 +21,15 @@ from werkzeug.routing import Rule
 from device.accounts import Accounts, StaffUser
 from device.checks import ManualChecks
 from device.clinical import ClinicalRecords
+from device.confirm import Confirmations
 from device.events import EventBus
 from device.flow import VisitFlow
-from device.inputs import VisitInputs
 from device.sandbox import CardSandbox
-from device.services import Services
 from device.status import ApplianceStatus
 from sync.central import CentralClient
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
+from tests.fake_services import services_with
 from web.app import create_kiosk_app, create_staff_app
 from web.auth import SESSION_COOKIE
 from web.kiosk import KIOSK_ASSETS
@@ -38,6 +38,7 @@ from web.present import text
 from .test_web import FakeFlow, FakeSandbox, as_kiosk_browser, make_config
 
 PUBLIC = "public"
+
 SIGNED_IN = "signed in"
 # Who may use each blueprint of the staff app.
 AREAS: dict[str, str | frozenset[str]] = {
@@ -95,20 +96,18 @@ def site(tmp_path: Path) -> Iterator[Site]:
     )
     bus = EventBus()
     accounts = Accounts(store)
-    services = Services(
+    services = services_with(
         config=config,
         store=store,
         bus=bus,
         flow=cast(VisitFlow, WaitingNothing()),
-        pins=VisitInputs(),
         sandbox=cast(CardSandbox, FakeSandbox()),
         accounts=accounts,
         clinical=ClinicalRecords(store, central, config.medical_institution_code),
         checks=ManualChecks(
             medical_institution_code=config.medical_institution_code,
-            central=central,
+            confirmations=Confirmations(transport=central, store=store, bus=bus),
             store=store,
-            bus=bus,
         ),
         status=cast(ApplianceStatus, NoStatus()),
     )

@@ -21,9 +21,9 @@ from device.accounts import Accounts, StaffUser
 from device.config import load_config
 from device.events import EventBus
 from device.ratelimit import LoginLimiter
-from device.services import Services
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
+from tests.fake_services import services_with
 from tests.unit import test_web
 from web.app import create_staff_app
 from web.auth import SESSION_COOKIE, require_role
@@ -92,12 +92,11 @@ def site(tmp_path: Path) -> Iterator[Site]:
     admin = accounts.create_user("kanri", "管理", ["admin", "reception"], PASSWORD, actor="t")
     clerk = accounts.create_user("uketsuke", "受付", ["reception"], PASSWORD, actor="t")
     config = load_config(environ={}, overrides={"data_dir": str(tmp_path)})
-    services = Services(
+    services = services_with(
         config=config,
         store=store,
         bus=EventBus(),
         flow=cast(Any, NoVisit()),
-        pins=cast(Any, None),
         accounts=accounts,
     )
     app = create_staff_app(config, services)

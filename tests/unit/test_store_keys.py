@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from device.appliance import open_store
 from device.cli import EXIT_CONFIG, main
 from device.config import Config, load_config
+from device.parts import open_store
 from sync.fieldcrypt import FieldCipher, FieldKeys, KeyFileError, KeyMismatchError
 from sync.store import Store, holds_data
 from sync.xmlmsg import parse_result

@@ -9,7 +9,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -30,7 +30,7 @@ from device.events import (
     VisitStateChanged,
 )
 from device.flow import ActiveVisit, VisitFlow, VisitState
-from device.inputs import VisitInputs
+from device.inputs import ConsentChoice, VisitInputs
 from device.sandbox import CardSandbox, DemoPerson
 from device.services import Services
 from sync.fieldcrypt import FieldCipher, FieldKeys
@@ -43,6 +43,7 @@ from sync.xmlmsg import (
     build_result,
     parse_result,
 )
+from tests.fake_services import services_with
 from web.app import CSP, create_kiosk_app, create_staff_app
 from web.auth import SESSION_COOKIE
 from web.present import (
@@ -56,6 +57,7 @@ from web.present import (
 from web.server import WebServer
 
 NOW = datetime(2026, 4, 1, 1, 30, tzinfo=UTC)  # 10:30 JST
+
 STAFF_USER, STAFF_PASSWORD = "reception", "desk password 1"
 STAFF_HASH = hash_password(
     STAFF_PASSWORD
@@ -65,7 +67,17 @@ STAFF_HASH = hash_password(
 # -- fakes and fixtures ------------------------------------------------------------------
 @dataclass
 class FakeFlow:
+    """The visit flow's page-facing side: the running visit, and its input doors handed to
+    `inputs` (a VisitInputs, or a recorder)."""
+
     current: ActiveVisit | None = None
+    inputs: Any = field(default_factory=VisitInputs)
+
+    def enter_pin(self, visit_id: str, pin: str) -> bool:
+        return bool(self.inputs.submit(visit_id, pin))
+
+    def give_consent(self, visit_id: str, choice: ConsentChoice) -> bool:
+        return bool(self.inputs.submit(visit_id, choice))
 
 
 class FakePins:
@@ -231,16 +243,15 @@ def build(
     sandbox: FakeSandbox | None = None,
 ) -> Setup:
     config = make_config(tmp_path, demo=demo)
-    flow = FakeFlow()
+    flow = FakeFlow(inputs=pins if pins is not None else VisitInputs())
     bus = EventBus()
     if store.user_by_username(STAFF_USER) is None:
         store.add_user(STAFF_USER, "受付 花子", ("reception",), STAFF_HASH)
-    services = Services(
+    services = services_with(
         config=config,
         store=store,
         bus=bus,
         flow=cast(VisitFlow, flow),
-        pins=cast(VisitInputs, pins if pins is not None else VisitInputs()),
         sandbox=cast(CardSandbox, sandbox) if sandbox is not None else None,
         accounts=Accounts(store),
     )
@@ -625,7 +636,7 @@ def test_pin_without_waiting_visit_is_409(setup: Setup) -> None:
 
 
 def test_pin_reaches_a_waiting_visit(setup: Setup) -> None:
-    pins = setup.services.pins
+    pins = setup.flow.inputs
     visit = ActiveVisit("cafe01", "r", NOW)
     got: list[str | None] = []
     waiter = threading.Thread(target=lambda: got.append(pins.wait(visit, "pin", 5)))

@@ -63,12 +63,12 @@ def test_consent_answers_reach_the_waiting_visit(setup: Setup) -> None:
     visit = waiting_visit(setup, VisitState.AWAITING_CONSENT, consent_kinds=("drug", "checkup"))
     got: list[object] = []
     waiter = threading.Thread(
-        target=lambda: got.append(setup.services.pins.wait(visit, "consent", 5))
+        target=lambda: got.append(setup.flow.inputs.wait(visit, "consent", 5))
     )
     waiter.start()
     client = setup.kiosk.test_client()
     deadline = time.monotonic() + 5
-    while setup.services.pins.waiting_step("ab12") != "consent" and time.monotonic() < deadline:
+    while setup.flow.inputs.waiting_step("ab12") != "consent" and time.monotonic() < deadline:
         time.sleep(0.01)
     r = client.post(
         "/consent", json={"visit_id": "ab12", "answers": {"checkup": False, "drug": True}}

@@ -1,0 +1,141 @@
+"""The one way from a built qualification request to a stored, published answer.
+
+Every answer — a card visit (PIN or 目視), a numbers check typed at reception, 再照会 — goes
+through Confirmations: it asks the central through whichever transport the appliance was
+built with (sync.transport.QualificationTransport), turns the central's failures into reasons,
+saves the answer with its audit entry in one transaction, and tells the desk. Nothing else
+asks the central for qualification answers.
+
+A failure leaves in one place, `Confirmations._failed`: the request that got no answer, why,
+and the error — what the outage work hands to the outbox so the request is sent again later.
+The answer is parsed once, by the transport; the store is handed that parsed result.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from device.events import ConfirmationStored, EventBus
+from device.reasons import EndReason
+from sync.store import Confirmation, Store, VisitRecord
+from sync.transport import (
+    CentralAnswer,
+    CentralError,
+    CentralFault,
+    CentralUntrusted,
+    QualificationTransport,
+)
+from sync.xmlmsg import QualificationRequest
+
+log = logging.getLogger(__name__)
+
+# The end reason of each kind of central failure.
+CENTRAL_REASONS: dict[CentralFault, EndReason] = {
+    CentralFault.UNAVAILABLE: EndReason.CENTRAL_UNAVAILABLE,
+    CentralFault.REFUSED: EndReason.CENTRAL_REFUSED,
+    CentralFault.UNREADABLE: EndReason.CENTRAL_UNREADABLE,
+    CentralFault.UNTRUSTED: EndReason.CENTRAL_UNTRUSTED,
+}
+
+_T = TypeVar("_T")
+
+
+def run_here(call: Callable[[], _T]) -> _T:
+    """Run a central call on the caller's thread (a visit runs it on one it can abandon)."""
+    return call()
+
+
+class ConfirmationFailed(Exception):
+    """The central gave no usable answer; `reason` says which way (an EndReason), `request` is
+    the request that got none (None for a nonce), `cause` the transport's error."""
+
+    def __init__(
+        self, reason: EndReason, cause: CentralError, request: QualificationRequest | None
+    ) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+        self.cause = cause
+        self.request = request
+
+
+class Confirmations:
+    """Ask (`nonce`, `ask`), then keep (`keep`); `confirm` does both for callers that need
+    nothing in between. A card visit needs its own steps in between (the card signs the
+    nonce; an answer that comes after the card left is dropped), so it calls the parts."""
+
+    def __init__(self, *, transport: QualificationTransport, store: Store, bus: EventBus) -> None:
+        self._transport = transport
+        self._store = store
+        self._bus = bus
+
+    def nonce(self, *, label: str, run: Callable[[Callable[[], bytes]], bytes] = run_here) -> bytes:
+        """A fresh challenge for a card to sign; ConfirmationFailed when there is none.
+        `label` names the caller in the log ("visit 1a2b"); `run` runs the call (see ask)."""
+        try:
+            return run(self._transport.nonce)
+        except CentralError as exc:
+            raise self._failed(exc, None, label) from exc
+
+    def ask(
+        self,
+        request: QualificationRequest,
+        *,
+        label: str,
+        run: Callable[[Callable[[], CentralAnswer]], CentralAnswer] = run_here,
+    ) -> CentralAnswer:
+        """The central's answer to `request`; ConfirmationFailed when there is none.
+
+        `run` is handed the call and runs it: a card visit runs it on a thread it can stop
+        waiting for when the card leaves (whatever `run` raises of its own passes through)."""
+        try:
+            return run(lambda: self._transport.confirm(request))
+        except CentralError as exc:
+            raise self._failed(exc, request, label) from exc
+
+    def keep(
+        self,
+        answer: CentralAnswer,
+        *,
+        file_id: str,
+        kind: str,
+        method: str,
+        actor: str,
+        visit: VisitRecord | None = None,
+        before_publish: Callable[[Confirmation], None] | None = None,
+    ) -> Confirmation:
+        """Save the answer (with the visit it ended, and its audit entry, in one transaction),
+        then tell the desk. `before_publish` runs once it is saved and before the desk hears
+        of it (a visit moves to "stored" first). StoreFullError when it could not be saved:
+        nothing is stored and nobody is told."""
+        stored = self._store.save_confirmation(
+            file_id=file_id,
+            raw_result=answer.raw,
+            result=answer.result,
+            kind=kind,
+            method=method,
+            actor=actor,
+            visit=visit,
+        )
+        if before_publish is not None:
+            before_publish(stored)
+        self._bus.publish(ConfirmationStored(stored.id, visit.id if visit is not None else None))
+        return stored
+
+    def confirm(
+        self, request: QualificationRequest, *, kind: str, method: str, actor: str, label: str
+    ) -> Confirmation:
+        """Ask and keep: the stored answer, or ConfirmationFailed (nothing stored)."""
+        answer = self.ask(request, label=label)
+        return self.keep(answer, file_id=request.file_id, kind=kind, method=method, actor=actor)
+
+    def _failed(
+        self, exc: CentralError, request: QualificationRequest | None, label: str
+    ) -> ConfirmationFailed:
+        """Every request the central did not answer passes here, once: the outbox takes it
+        from here when outage mode comes."""
+        # Certificates that do not match are the administrator's to fix, not a hiccup.
+        level = logging.ERROR if isinstance(exc, CentralUntrusted) else logging.WARNING
+        log.log(level, "%s: %s", label, exc)
+        return ConfirmationFailed(CENTRAL_REASONS[exc.fault], exc, request)

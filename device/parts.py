@@ -1,0 +1,119 @@
+"""The parts of the appliance that need no web: settings, the store and its key, the central
+transport, the reader backend.
+
+`onshi run` assembles them with the pages in device/appliance.py; the commands that serve no
+pages (card info/check, admin create-user, audit verify) build only what they need from here,
+so they never load Flask.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from device.config import Config, load_config
+from reader.backend import ReaderBackend, load_backend
+from sync.central import CentralClient, tls_context
+from sync.clock import utc_now
+from sync.fieldcrypt import FieldCipher, FieldKeys, KeyFileError, KeyMismatchError
+from sync.store import Store, holds_data
+
+log = logging.getLogger(__name__)
+
+
+def open_store(config: Config, clock: Callable[[], datetime] = utc_now) -> Store:
+    """The store with its key. A key is made only for a new, empty database; a database that
+    holds data opens only with its own key (KeyFileError / KeyMismatchError, exit 78)."""
+    keys = store_keys(config, create=True)
+    try:
+        return Store(
+            config.database_path,
+            FieldCipher(keys),
+            clock=clock,
+            reserve_bytes=config.disk_reserve_mb * 1024 * 1024,
+        )
+    except KeyMismatchError as exc:
+        raise KeyMismatchError(wrong_key_message(config)) from exc
+
+
+def store_keys(config: Config, *, create: bool) -> FieldKeys:
+    """The key file's keys; a new key file only when `create` and the database is new/empty."""
+    key_path = config.store_key_path
+    if key_path.exists() or not create or holds_data(config.database_path):
+        try:
+            return FieldKeys.load(key_path)
+        except KeyFileError as exc:
+            if key_path.exists():
+                raise
+            raise KeyFileError(missing_key_message(config)) from exc
+    log.info("new database: creating its key file %s", key_path)
+    return FieldKeys.create(key_path)
+
+
+def missing_key_message(config: Config) -> str:
+    key, db = config.store_key_path, config.database_path
+    return (
+        f"鍵ファイル {key} がありません。データベース {db} には記録があるため、新しい鍵は作りません"
+        "（作ると保存済みの記録がすべて読めなくなります）。バックアップから鍵ファイルを戻すか、"
+        "設定 key_file / data_dir を確認してください。\n"
+        f"The key file {key} is missing, and the database {db} holds data: no new key is made "
+        "(it could not read anything stored). Restore the key file from the backup, or correct "
+        "the key_file / data_dir setting."
+    )
+
+
+def wrong_key_message(config: Config) -> str:
+    key, db = config.store_key_path, config.database_path
+    return (
+        f"鍵ファイル {key} はデータベース {db} の鍵ではありません（鍵の確認値が一致しません）。"
+        "このデータベースの鍵ファイルをバックアップから戻すか、設定 key_file を確認してください。"
+        "起動を中止しました。\n"
+        f"The key file {key} is not the key of the database {db} (its key check does not "
+        "match). Restore this database's key file from the backup, or correct the key_file "
+        "setting. The appliance did not start."
+    )
+
+
+def connect_central(
+    config: Config, *, timeout_s: float | None = None, retries: int | None = None
+) -> CentralClient:
+    """The central client with this appliance's certificate and the pinned central CA."""
+    timeout = config.central_timeout_s if timeout_s is None else timeout_s
+    return CentralClient(
+        config.central_url,
+        verify=tls_context(config.central_ca, config.device_cert, config.device_key),
+        timeout_s=timeout,
+        # A shorter leash (the status page's) is the whole call's, not only each read's.
+        deadline_s=config.central_deadline_s if timeout_s is None else timeout,
+        retries=config.central_retries if retries is None else retries,
+    )
+
+
+def reader_backend(config: Config) -> ReaderBackend:
+    """The kind of card reader the `reader_backend` setting names."""
+    return load_backend(config.reader_backend)
+
+
+def load_settings(
+    path: Path | None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """The configuration including the values saved on the admin page.
+
+    The database is found from the file/environment layers alone (data_dir and key_file are not
+    editable), then everything is loaded again with the stored values in their place.
+    """
+    environ = os.environ if environ is None else environ
+    first = load_config(path, environ, overrides)
+    store = open_store(first)
+    try:
+        stored = store.stored_settings()
+    finally:
+        store.close()
+    return load_config(path, environ, overrides, stored=stored)
