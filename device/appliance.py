@@ -30,6 +30,7 @@ from device.jobs import Jobs
 from device.parts import connect_central, load_settings, open_store, reader_backend
 from device.sandbox import CardSandbox
 from device.services import Services
+from device.statement import Statements
 from device.status import ApplianceStatus
 from device.tls import staff_certificate
 from reader.backend import CardReaders, ReaderWatch
@@ -185,6 +186,7 @@ def build_appliance(
             store=store,
             clock=clock_trust.care_now,
         ),
+        statements=Statements(store, clock_trust.care_now),
         status=status,
         restart=restart if restart is not None else threading.Event(),
     )

@@ -18,6 +18,7 @@ from device.events import EventBus
 from device.flow import VisitFlow
 from device.sandbox import CardSandbox
 from device.services import Services
+from device.statement import Statements
 from device.status import ApplianceStatus
 from sync.store import Store
 
@@ -71,6 +72,7 @@ def services_with(
             confirmations=Confirmations(transport=central, store=store, bus=bus),
             store=store,
         ),
+        statements=Statements(store),
         status=status if status is not None else cast(ApplianceStatus, QuietStatus()),
         restart=restart if restart is not None else threading.Event(),
         sandbox=sandbox,

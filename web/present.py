@@ -24,6 +24,7 @@ from web import (
     strings_fields,
     strings_kiosk,
     strings_reasons,
+    strings_statement,
     strings_status,
 )
 from web.labels import (
@@ -57,6 +58,7 @@ STRINGS = _merged(
     strings_admin.STRINGS,
     strings_reasons.STRINGS,
     strings_status.STRINGS,
+    strings_statement.STRINGS,
 )
 
 # Reader / visit state shown on the reception status strip (device.flow.VisitState values).

@@ -21,7 +21,7 @@ from sync.auditchain import AuditAnchor, AuditVerdict
 from sync.clock import utc_now
 from sync.fieldcrypt import FieldCipher
 from sync.reserve import DiskState
-from sync.store import accounts, consents, visits
+from sync.store import accounts, consents, statements, visits
 from sync.store.accounts import Accounts, SessionRow, UserExists, UserRow
 from sync.store.auditlog import (
     AUDIT_CHAIN_KEYED,
@@ -35,6 +35,7 @@ from sync.store.database import Database, StoreError, StoreFullError, holds_data
 from sync.store.instant import instant_of, instant_text
 from sync.store.schema import MIGRATIONS
 from sync.store.settings import SETTING_DEFAULT_MARK, Settings
+from sync.store.statements import StatementRow, Statements
 from sync.store.visits import Confirmation, RetentionRefused, VisitRecord, Visits, numbers_key
 from sync.xmlmsg import QualificationResult
 
@@ -48,6 +49,7 @@ __all__ = [
     "ConsentRecord",
     "RetentionRefused",
     "SessionRow",
+    "StatementRow",
     "Store",
     "StoreError",
     "StoreFullError",
@@ -87,9 +89,15 @@ class Store:
         self._visits = Visits(database, audit=self._audit, consents=self._consents)
         self._accounts = Accounts(database)
         self._settings = Settings(database, audit=self._audit)
+        self._statements = Statements(database, audit=self._audit)
         try:
             database.check_key(
-                [visits.encrypted_sample, accounts.encrypted_sample, consents.encrypted_sample]
+                [
+                    visits.encrypted_sample,
+                    accounts.encrypted_sample,
+                    consents.encrypted_sample,
+                    statements.encrypted_sample,
+                ]
             )
             self._audit.key_chain()
         except BaseException:
@@ -129,6 +137,22 @@ class Store:
         with self._database.lock:
             self._audit.close()
             self._database.close()
+
+    # -- 被保険者資格申立書 -----------------------------------------------------------------
+    def save_statement(
+        self,
+        fields: dict[str, str],
+        *,
+        actor: str,
+        visit_id: str | None = None,
+        confirmation_id: int | None = None,
+    ) -> StatementRow:
+        return self._statements.save_statement(
+            fields, actor=actor, visit_id=visit_id, confirmation_id=confirmation_id
+        )
+
+    def statement(self, statement_id: int) -> StatementRow | None:
+        return self._statements.statement(statement_id)
 
     # -- visits and confirmations ---------------------------------------------------------
     def record_visit(self, visit: VisitRecord, actor: str = "reader") -> None:

@@ -138,4 +138,18 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE settings DROP COLUMN changed_by;
     ALTER TABLE retention_state DROP COLUMN changed_at;
     """,
+    """
+    -- 被保険者資格申立書 (sync/store/statements.py): the form as encrypted JSON bound to ref.
+    -- confirmation_id has no foreign key: the answer it was pre-filled from may be purged first.
+    CREATE TABLE statements (
+        id INTEGER PRIMARY KEY,
+        ref TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        visit_id TEXT,
+        confirmation_id INTEGER,
+        enc_body BLOB NOT NULL
+    );
+    CREATE INDEX statements_created_at ON statements (created_at);
+    """,
 )
