@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from bench import clinical, startup, visits
+from bench import clinical, drain, startup, visits
 
 
 def main() -> int:
     visits.main(sys.argv[1:])
     clinical.main([])
+    drain.main([])
     startup.main([])
     return 0
 

@@ -27,6 +27,7 @@ from device.events import EventBus, ReaderStatus
 from device.flow import VisitFlow
 from device.inputs import VisitInputs
 from device.jobs import Jobs
+from device.outbox import Outbox
 from device.parts import connect_central, load_settings, open_store, reader_backend
 from device.sandbox import CardSandbox
 from device.services import Services
@@ -171,6 +172,16 @@ def build_appliance(
         clock=clock_trust.now,
         on_refused=forbidden_apdu_logger,
     )
+    outbox = Outbox(
+        store=store,
+        confirmations=confirmations,
+        rate_per_s=config.outbox_rate_per_s,
+        backoff_base_s=config.outbox_backoff_base_s,
+        backoff_max_s=config.outbox_backoff_max_s,
+        # a round never runs past the next one
+        round_limit=max(1, int(config.outbox_rate_per_s * config.outbox_drain_every_s)),
+        clock=clock_trust.now,
+    )
     sandbox = CardSandbox(config.demo_data) if config.demo else None
     services = Services(
         config=config,
@@ -185,9 +196,11 @@ def build_appliance(
             confirmations=confirmations,
             store=store,
             clock=clock_trust.care_now,
+            outbox=outbox,
         ),
         statements=Statements(store, clock_trust.care_now),
         status=status,
+        outbox=outbox,
         restart=restart if restart is not None else threading.Event(),
     )
 

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from device.confirm import ConfirmationFailed, Confirmations
+from device.outbox import Outbox
 from device.reasons import EndReason
 from sync.clock import JST, utc_now
 from sync.identifiers import (
@@ -27,6 +28,7 @@ from sync.identifiers import (
     validate_insurer_number,
 )
 from sync.store import Confirmation, Store
+from sync.transport import CentralFault
 from sync.xmlmsg import QualificationRequest, SearchInfo
 
 log = logging.getLogger(__name__)
@@ -95,10 +97,13 @@ class InputRejected(Exception):
 
 class CheckFailed(Exception):
     """Central gave no usable answer; `reason` says which way (an EndReason: central_unavailable,
-    central_refused, central_unreadable, central_untrusted); the pages put it in words."""
+    central_refused, central_unreadable, central_untrusted); the pages put it in words.
+    `queued`: the request is in the re-check queue and will be asked again by itself (the
+    central was unavailable)."""
 
-    def __init__(self, reason: EndReason) -> None:
+    def __init__(self, reason: EndReason, *, queued: bool = False) -> None:
         self.reason = reason
+        self.queued = queued
         super().__init__(reason.value)
 
 
@@ -174,7 +179,13 @@ class ManualChecks:
     """`clock` gives the date of care. The appliance passes ClockTrust.care_now: the wall clock
     while the central's time agrees with it, the central's time when it does not (a clinic needs
     the check to go out with today's date, not a refusal it cannot act on), so a box whose clock
-    was set a year back never sends last year's date."""
+    was set a year back never sends last year's date.
+
+    `outbox`: where a check the central could not answer because it was unavailable goes to
+    be asked again after recovery. It is this caller's collaborator rather than
+    Confirmations': the outbox asks through Confirmations itself (its own failures must not
+    queue again), and only the caller knows what was charged (a re-check's 前回確認).
+    None (tools and tests that queue nothing): such a check only fails."""
 
     def __init__(
         self,
@@ -183,15 +194,18 @@ class ManualChecks:
         confirmations: Confirmations,
         store: Store,
         clock: Callable[[], datetime] = utc_now,
+        outbox: Outbox | None = None,
     ) -> None:
         self._code = medical_institution_code
         self._confirmations = confirmations
         self._store = store
         self._clock = clock
+        self._outbox = outbox
 
-    def check(self, typed: NumbersInput, *, actor: str) -> Confirmation:
+    def check(self, typed: NumbersInput, *, actor: str, charged: int | None = None) -> Confirmation:
         """Validate (InputRejected), then ask, store and tell the desk through the one
-        confirmation path (CheckFailed when the central gave no answer)."""
+        confirmation path (CheckFailed when the central gave no answer; queued for a re-check
+        when it was unavailable). `charged`: the confirmation this one checks again."""
         checked = validate_numbers(typed, self._clock().astimezone(JST).date())
         file_id = secrets.token_hex(10)
         request = QualificationRequest(
@@ -217,7 +231,12 @@ class ManualChecks:
                 label=f"numbers check {file_id}",
             )
         except ConfirmationFailed as exc:
-            raise CheckFailed(exc.reason) from exc.cause
+            queued = False
+            if self._outbox is not None and exc.cause.fault is CentralFault.UNAVAILABLE:
+                queued = self._outbox.enqueue(
+                    request, "numbers", "numbers", actor, charged=charged, reason=exc.reason.value
+                )
+            raise CheckFailed(exc.reason, queued=queued) from exc.cause
         log.info("numbers check %s stored as confirmation %d", file_id, stored.id)
         return stored
 
@@ -246,4 +265,4 @@ class ManualChecks:
         else:
             raise InputRejected({"confirmation": FieldError(InputProblem.NO_NUMBERS)})
         typed = NumbersInput(*source, birthdate, limit_consent=limit_consent)
-        return self.check(typed, actor=actor)
+        return self.check(typed, actor=actor, charged=confirmation_id)

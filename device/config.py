@@ -368,6 +368,40 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=AUDIT_RETENTION_DAYS_RANGE[1],
     ),
     Setting(
+        "outbox_drain_every_s",
+        int,
+        60,
+        "Seconds between runs of the re-check queue (outbox): numbers checks the central could "
+        "not answer while it was unavailable are asked again",
+        minimum=5,
+        maximum=3600,
+    ),
+    Setting(
+        "outbox_rate_per_s",
+        float,
+        5.0,
+        "The most re-checks sent to the central per second while the queue drains",
+        minimum=0.1,
+        maximum=100,
+    ),
+    Setting(
+        "outbox_backoff_base_s",
+        int,
+        30,
+        "Seconds before a queued re-check is asked again after the central was unavailable; "
+        "doubled after each such attempt up to outbox_backoff_max_s",
+        minimum=1,
+        maximum=3600,
+    ),
+    Setting(
+        "outbox_backoff_max_s",
+        int,
+        1800,
+        "The longest wait between two attempts of one queued re-check",
+        minimum=1,
+        maximum=86400,
+    ),
+    Setting(
         "demo",
         bool,
         False,
@@ -425,6 +459,10 @@ class Config:
     retention_max_share: float
     clock_tolerance_s: float
     audit_retention_days: int
+    outbox_drain_every_s: int
+    outbox_rate_per_s: float
+    outbox_backoff_base_s: int
+    outbox_backoff_max_s: int
     demo: bool
     demo_data: Path
     log_level: str

@@ -7,7 +7,9 @@ saves the answer with its audit entry in one transaction, and tells the desk. No
 asks the central for qualification answers.
 
 A failure leaves in one place, `Confirmations._failed`: the request that got no answer, why,
-and the error — what the outage work hands to the outbox so the request is sent again later.
+and the error (ConfirmationFailed). A caller that asked for a numbers check hands an
+UNAVAILABLE one to the re-check queue (device/outbox.py, ManualChecks.check), which asks again
+after recovery through this same path.
 The answer is parsed once, by the transport; the store is handed that parsed result.
 """
 
@@ -133,8 +135,9 @@ class Confirmations:
     def _failed(
         self, exc: CentralError, request: QualificationRequest | None, label: str
     ) -> ConfirmationFailed:
-        """Every request the central did not answer passes here, once: the outbox takes it
-        from here when outage mode comes."""
+        """Every request the central did not answer passes here, once; the ConfirmationFailed
+        carries the request and the fault, which is what the re-check queue takes (the caller
+        queues it: device/outbox.py)."""
         # Certificates that do not match are the administrator's to fix, not a hiccup.
         level = logging.ERROR if isinstance(exc, CentralUntrusted) else logging.WARNING
         log.log(level, "%s: %s", label, exc)

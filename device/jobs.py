@@ -35,6 +35,12 @@ class Job:
     help: str
     run: Callable[[Services, ClockTrust], int]  # how many things it handled, for the log
     first_after_s: int | None = None  # first run this soon after start instead of one interval
+    every_setting: str = ""  # the setting that gives the interval instead of every_s, if any
+
+    def interval_s(self, services: Services) -> int:
+        if not self.every_setting:
+            return self.every_s
+        return int(getattr(services.config, self.every_setting))
 
 
 # Clinical cache and sessions are purged by the plain clock on purpose. A clock far ahead deletes
@@ -111,6 +117,11 @@ def _purge_audit(services: Services, trust: ClockTrust) -> int:
     return store.purge_audit_before(before, actor="system")
 
 
+def _drain_outbox(services: Services, _: ClockTrust) -> int:
+    """Ask the central again for the numbers checks it could not answer while unavailable."""
+    return services.outbox.drain().answered
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         "purge_clinical_cache",
@@ -149,6 +160,15 @@ JOBS: tuple[Job, ...] = (
         _purge_audit,
         first_after_s=120,
     ),
+    Job(
+        "drain_outbox",
+        60,
+        "Asks the central again for the numbers checks it could not answer while it was "
+        "unavailable (the re-check queue), oldest first at most outbox_rate_per_s a second; a "
+        "changed answer opens an alert on the desk",
+        _drain_outbox,
+        every_setting="outbox_drain_every_s",
+    ),
 )
 
 
@@ -169,7 +189,12 @@ class Jobs:
             if job.first_after_s is not None:
                 options["next_run_time"] = utc_now() + timedelta(seconds=job.first_after_s)
             self._scheduler.add_job(
-                self._run, "interval", seconds=job.every_s, args=[job], id=job.name, **options
+                self._run,
+                "interval",
+                seconds=job.interval_s(self._services),
+                args=[job],
+                id=job.name,
+                **options,
             )
         self._scheduler.start()
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # built by their own modules; only the types are needed here
     from device.accounts import Accounts
     from device.checks import ManualChecks
     from device.clinical import ClinicalRecords
+    from device.outbox import Outbox
     from device.statement import Statements
     from device.status import ApplianceStatus
 
@@ -34,5 +35,6 @@ class Services:
     checks: ManualChecks  # insurance-number checks typed at reception
     statements: Statements  # 被保険者資格申立書 filled in at the desk
     status: ApplianceStatus  # the admin's status page
+    outbox: Outbox  # the re-check queue and its changed-answer alerts
     restart: threading.Event  # set to rebuild the appliance with saved settings
     sandbox: CardSandbox | None = None  # only in demo mode

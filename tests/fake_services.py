@@ -16,6 +16,7 @@ from device.config import Config
 from device.confirm import Confirmations
 from device.events import EventBus
 from device.flow import VisitFlow
+from device.outbox import Outbox
 from device.sandbox import CardSandbox
 from device.services import Services
 from device.statement import Statements
@@ -54,10 +55,15 @@ def services_with(
     status: ApplianceStatus | None = None,
     restart: threading.Event | None = None,
     sandbox: CardSandbox | None = None,
+    outbox: Outbox | None = None,
 ) -> Services:
     bus = bus if bus is not None else EventBus()
     central = cast(Any, UnreachedCentral())
     code = config.medical_institution_code
+    if outbox is None:
+        outbox = Outbox(
+            store=store, confirmations=Confirmations(transport=central, store=store, bus=bus)
+        )
     return Services(
         config=config,
         store=store,
@@ -75,5 +81,6 @@ def services_with(
         statements=Statements(store),
         status=status if status is not None else cast(ApplianceStatus, QuietStatus()),
         restart=restart if restart is not None else threading.Event(),
+        outbox=outbox,
         sandbox=sandbox,
     )

@@ -16,7 +16,7 @@ from werkzeug.exceptions import BadHost, HTTPException, InternalServerError
 from device.config import Config
 from device.services import Services
 from sync.store import StoreFullError
-from web import account, admin, auth, clinical, kiosk, reception, sandbox, statement
+from web import account, admin, auth, clinical, kiosk, reception, recheck, sandbox, statement
 from web.inbound import RequestRefused
 from web.present import LANGUAGES, STRINGS, text
 
@@ -37,6 +37,7 @@ def create_staff_app(config: Config, services: Services) -> Flask:
     app.register_blueprint(account.create_blueprint(services.accounts))
     app.register_blueprint(reception.create_blueprint(services))
     app.register_blueprint(statement.create_blueprint(services.statements))
+    app.register_blueprint(recheck.create_blueprint(services))
     if config.demo and services.sandbox is not None:
         app.register_blueprint(sandbox.create_blueprint(services, services.sandbox))
     app.register_blueprint(clinical.create_blueprint(services))

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sync.clock import JST
-from sync.store import AuditEntry, Confirmation
+from sync.store import AuditEntry, Confirmation, OutboxAlert, Store
 from sync.xmldoc import parse_document
 from sync.xmlmsg import Qualification
 from web.labels import (
@@ -275,3 +275,37 @@ def pretty_xml(raw: bytes) -> str:
     element = copy.deepcopy(parse_document(raw).element)
     ET.indent(element)
     return ET.tostring(element, encoding="unicode")
+
+
+@dataclass(frozen=True)
+class RecheckView:
+    """A re-check whose answer differs from the one charged: both answers side by side."""
+
+    alert_id: int
+    changes: tuple[str, ...]  # labelled
+    earlier: dict[str, Any] | None  # confirmation_row of the answer charged (None: purged)
+    answer: dict[str, Any] | None  # confirmation_row of the re-check's answer
+    acknowledged: str  # "" while open, else who saw it, in words
+
+
+def recheck_view(alert: OutboxAlert, store: Store, lang: str) -> RecheckView:
+    """Both answers of one changed-answer alert, as reception rows."""
+    earlier = store.confirmation(alert.earlier_id)
+    answer = store.confirmation(alert.answer_id)
+    return RecheckView(
+        alert.id,
+        tuple(
+            text(f"recheck_change_{c}", lang) if f"recheck_change_{c}" in STRINGS else c
+            for c in alert.changes
+        ),
+        confirmation_row(earlier, lang) if earlier is not None else None,
+        confirmation_row(answer, lang) if answer is not None else None,
+        text("recheck_acked_by", lang, staff=alert.acknowledged_by)
+        if alert.acknowledged_at is not None
+        else "",
+    )
+
+
+def recheck_comparisons(store: Store, c: Confirmation, lang: str) -> list[RecheckView]:
+    """The changed-answer alerts `c` is part of (as the answer charged or the re-check's)."""
+    return [recheck_view(alert, store, lang) for alert in store.outbox_alerts_for(c.id)]

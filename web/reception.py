@@ -41,7 +41,7 @@ from sync.clock import JST
 from sync.store import Confirmation
 from web import search, sse
 from web.auth import audit_actor, current_user, require_role
-from web.detail import audit_lines, confirmation_detail, pretty_xml
+from web.detail import audit_lines, confirmation_detail, pretty_xml, recheck_comparisons
 from web.field_errors import field_errors_text
 from web.inbound import json_object
 from web.present import (
@@ -139,7 +139,9 @@ def create_blueprint(services: Services) -> Blueprint:
         except CheckFailed as exc:
             status = CHECK_FAILED_STATUS.get(exc.reason, 502)
             message = reason_text(exc.reason, g.lang)
-            return jsonify(ok=False, reason=exc.reason, message=message), status
+            if exc.queued:  # asked again by itself once the central is back
+                message = f"{message} {text('desk_recheck_queued', g.lang)}"
+            return jsonify(ok=False, reason=exc.reason, message=message, queued=exc.queued), status
         store.audit(audit_actor(), "confirmation.view", f"confirmation:{stored.id}")
         return jsonify(row(stored, g.lang)), 201
 
@@ -218,6 +220,7 @@ def create_blueprint(services: Services) -> Blueprint:
             detail=confirmation_detail(found, lang, staff),
             raw_xml=raw_xml,
             trail=audit_lines(store.audit_for_subject(subject), lang),
+            rechecks=recheck_comparisons(store, found, lang),
             disk_warning=disk_warning(services, lang),
         )
 

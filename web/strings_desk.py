@@ -195,4 +195,23 @@ STRINGS: dict[str, tuple[str, str]] = {
     "desk_action_confirmation.stored": ("保存", "stored"),
     "desk_action_confirmation.view": ("閲覧", "viewed"),
     "desk_action_confirmation.raw": ("応答XMLを閲覧", "viewed the answer XML"),
+    # the re-check queue (outbox) and its changed-answer alerts (web/recheck.py)
+    "desk_recheck_queued": (
+        "再照会の待ち行列に入れました。中央が復旧したら自動で確認します。",
+        "Queued for a re-check: it is asked again automatically once the central is back.",
+    ),
+    "recheck_alerts_title": ("再照会で回答が変わりました", "A re-check gave a different answer"),
+    "recheck_change_verdict": ("資格の判定", "Eligibility"),
+    "recheck_change_insurer": ("保険者番号", "Insurer number"),
+    "recheck_change_ratio": ("負担割合", "Co-payment ratio"),
+    "recheck_earlier": ("前回確認", "Charged earlier"),
+    "recheck_now": ("再照会の回答", "Re-check answer"),
+    "recheck_changed": ("変わった項目", "Changed"),
+    "recheck_ack": ("確認済みにする", "Mark as seen"),
+    "recheck_ack_failed": (
+        "確認済みにできませんでした。画面を更新してもう一度お試しください。",
+        "Could not mark it as seen. Reload the page and try again.",
+    ),
+    "recheck_acked_by": ("確認済み（{staff}）", "Seen by {staff}"),
+    "recheck_open": ("詳細を見る", "Open"),
 }

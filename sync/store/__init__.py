@@ -21,7 +21,7 @@ from sync.auditchain import AuditAnchor, AuditVerdict
 from sync.clock import utc_now
 from sync.fieldcrypt import FieldCipher
 from sync.reserve import DiskState
-from sync.store import accounts, consents, statements, visits
+from sync.store import accounts, consents, outbox, statements, visits
 from sync.store.accounts import Accounts, SessionRow, UserExists, UserRow
 from sync.store.auditlog import (
     AUDIT_CHAIN_KEYED,
@@ -33,11 +33,12 @@ from sync.store.auditlog import (
 from sync.store.consents import CachedClinical, ConsentRecord, Consents
 from sync.store.database import Database, StoreError, StoreFullError, holds_data
 from sync.store.instant import instant_of, instant_text
+from sync.store.outbox import Outbox, OutboxAlert, OutboxCounts, OutboxItem
 from sync.store.schema import MIGRATIONS
 from sync.store.settings import SETTING_DEFAULT_MARK, Settings
 from sync.store.statements import StatementRow, Statements
 from sync.store.visits import Confirmation, RetentionRefused, VisitRecord, Visits, numbers_key
-from sync.xmlmsg import QualificationResult
+from sync.xmlmsg import QualificationRequest, QualificationResult
 
 __all__ = [
     "AUDIT_CHAIN_KEYED",
@@ -47,6 +48,9 @@ __all__ = [
     "CachedClinical",
     "Confirmation",
     "ConsentRecord",
+    "OutboxAlert",
+    "OutboxCounts",
+    "OutboxItem",
     "RetentionRefused",
     "SessionRow",
     "StatementRow",
@@ -90,6 +94,7 @@ class Store:
         self._accounts = Accounts(database)
         self._settings = Settings(database, audit=self._audit)
         self._statements = Statements(database, audit=self._audit)
+        self._outbox = Outbox(database, audit=self._audit)
         try:
             database.check_key(
                 [
@@ -97,6 +102,7 @@ class Store:
                     accounts.encrypted_sample,
                     consents.encrypted_sample,
                     statements.encrypted_sample,
+                    outbox.encrypted_sample,
                 ]
             )
             self._audit.key_chain()
@@ -359,3 +365,80 @@ class Store:
 
     def purge_audit_before(self, before: datetime, *, actor: str) -> int:
         return self._audit.purge_audit_before(before, actor=actor)
+
+    # -- the re-check queue (outbox) and its changed-answer alerts ----------------------------
+    def enqueue_recheck(
+        self,
+        request: QualificationRequest,
+        *,
+        kind: str,
+        method: str,
+        actor: str,
+        visit_id: str | None = None,
+        charged_id: int | None = None,
+        reason: str = "",
+    ) -> bool:
+        return self._outbox.enqueue(
+            request,
+            kind=kind,
+            method=method,
+            actor=actor,
+            visit_id=visit_id,
+            charged_id=charged_id,
+            reason=reason,
+        )
+
+    def outbox_item(self, outbox_id: int) -> OutboxItem | None:
+        return self._outbox.item(outbox_id)
+
+    def outbox_item_by_file_id(self, file_id: str) -> OutboxItem | None:
+        return self._outbox.item_by_file_id(file_id)
+
+    def outbox_due(self, now: datetime, limit: int) -> list[OutboxItem]:
+        return self._outbox.due(now, limit)
+
+    def outbox_items(self, limit: int = 200) -> list[OutboxItem]:
+        return self._outbox.items(limit)
+
+    def confirmation_id_for(self, file_id: str) -> int | None:
+        return self._outbox.answer_for(file_id)
+
+    def outbox_retry(self, outbox_id: int, *, next_at: datetime, reason: str, actor: str) -> None:
+        self._outbox.retry(outbox_id, next_at=next_at, reason=reason, actor=actor)
+
+    def outbox_end(self, outbox_id: int, *, reason: str, actor: str) -> None:
+        self._outbox.end(outbox_id, reason=reason, actor=actor)
+
+    def outbox_answered(
+        self,
+        outbox_id: int,
+        *,
+        answer_id: int,
+        changes: tuple[str, ...],
+        earlier_id: int | None,
+        actor: str,
+        recovered: bool = False,
+    ) -> int | None:
+        return self._outbox.answered(
+            outbox_id,
+            answer_id=answer_id,
+            changes=changes,
+            earlier_id=earlier_id,
+            actor=actor,
+            recovered=recovered,
+        )
+
+    def outbox_alerts(self, *, open_only: bool = True, limit: int = 200) -> list[OutboxAlert]:
+        return self._outbox.alerts(open_only=open_only, limit=limit)
+
+    def outbox_alert(self, alert_id: int) -> OutboxAlert | None:
+        return self._outbox.alert(alert_id)
+
+    def outbox_alerts_for(self, confirmation_id: int) -> list[OutboxAlert]:
+        return self._outbox.alerts_for_confirmation(confirmation_id)
+
+    def acknowledge_outbox_alert(self, alert_id: int, *, actor: str) -> bool:
+        return self._outbox.acknowledge(alert_id, actor=actor)
+
+    def outbox_counts(self) -> OutboxCounts:
+        return self._outbox.counts()

@@ -152,4 +152,39 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX statements_created_at ON statements (created_at);
     """,
+    """
+    -- The re-check queue (sync/store/outbox.py): requests the central could not answer because
+    -- it was unavailable, asked again after recovery. One row per request (file_id), the
+    -- request XML encrypted and bound to it; emptied once the item is done.
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        file_id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,             -- 'numbers' (the kinds of confirmations.kind)
+        method TEXT NOT NULL,
+        actor TEXT NOT NULL,            -- who asked first; the answer is stored under them
+        visit_id TEXT,
+        charged_id INTEGER,             -- the confirmation shown as 前回確認 when it was queued
+        enc_request BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at TEXT NOT NULL,
+        state TEXT NOT NULL,            -- 'queued', 'answered', 'ended' (refused, unreadable)
+        outcome TEXT NOT NULL DEFAULT '',   -- the end reason of an ended item, the last failure
+        answer_id INTEGER,              -- the confirmation that answered it
+        done_at TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX outbox_due ON outbox(state, next_at);
+    -- A re-check whose answer differs from what was charged, until a person acknowledges it.
+    CREATE TABLE outbox_alerts (
+        id INTEGER PRIMARY KEY,
+        outbox_id INTEGER NOT NULL UNIQUE,
+        earlier_id INTEGER NOT NULL,    -- the confirmation charged (前回確認)
+        answer_id INTEGER NOT NULL,     -- the re-check's answer
+        changes TEXT NOT NULL,          -- comma-separated AnswerChange values
+        created_at TEXT NOT NULL,
+        acknowledged_by TEXT NOT NULL DEFAULT '',
+        acknowledged_at TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX outbox_alerts_open ON outbox_alerts(acknowledged_at);
+    """,
 )

@@ -65,8 +65,11 @@ def test_a_failing_job_is_logged_and_does_not_escape(caplog: pytest.LogCaptureFi
 
 
 def test_scheduler_starts_and_stops() -> None:
-    jobs = Jobs(services(clinical=None, accounts=None), trust())
+    config = type("C", (), {"outbox_drain_every_s": 60})()  # the one interval that is a setting
+    jobs = Jobs(services(clinical=None, accounts=None, config=config), trust())
     jobs.start()
+    drain = jobs._scheduler.get_job("drain_outbox")
+    assert drain is not None and drain.trigger.interval.total_seconds() == 60
     jobs.stop()
     jobs.stop()  # stopping twice is harmless
 

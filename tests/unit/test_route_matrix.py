@@ -47,6 +47,7 @@ AREAS: dict[str, str | frozenset[str]] = {
     "account": SIGNED_IN,  # one's own password and second factor
     "reception": frozenset({"reception"}),
     "statement": frozenset({"reception"}),
+    "recheck": frozenset({"reception"}),  # the re-check queue's changed-answer alerts
     "sandbox": frozenset({"reception"}),
     "clinical": frozenset({"clinical"}),
     "admin": frozenset({"admin"}),
