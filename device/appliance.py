@@ -28,7 +28,14 @@ from device.flow import VisitFlow
 from device.inputs import VisitInputs
 from device.jobs import Jobs
 from device.outbox import Outbox
-from device.parts import connect_central, load_settings, open_store, reader_backend
+from device.parts import (
+    central_breaker,
+    connect_central,
+    load_settings,
+    open_store,
+    reader_backend,
+)
+from device.reachability import CentralProbe, CentralReachability
 from device.sandbox import CardSandbox
 from device.services import Services
 from device.statement import Statements
@@ -36,6 +43,7 @@ from device.status import ApplianceStatus
 from device.tls import staff_certificate
 from reader.backend import CardReaders, ReaderWatch
 from reader.events import CardInserted, CardRemovedEvent, PcscDown, PcscUp, ReaderEvent
+from sync.breaker import CircuitBreaker
 from sync.central import CentralClient
 from sync.clock import utc_now
 from web.app import create_kiosk_app, create_staff_app
@@ -66,15 +74,20 @@ class Appliance:
     status_central: CentralClient
     status_readers: CardReaders  # its own PC/SC context: page requests come from any thread
     clock_trust: ClockTrust
+    breaker: CircuitBreaker  # in front of `central`: every qualification call goes through it
+    reachability: CentralReachability
+    probe: CentralProbe
 
     def start(self) -> None:
         self.staff.start()
         self.kiosk.start()
         self.monitor.start()
         self.jobs.start()
+        self.probe.start()
         log.info("staff UI on %s/  kiosk on %s/", self.staff.base_url, self.kiosk.base_url)
 
     def stop(self) -> None:
+        self.probe.stop()
         self.jobs.stop()
         self.monitor.stop()
         self.services.flow.stop(5)
@@ -135,14 +148,21 @@ def build_appliance(
     `errors` the ring of recent log records the CLI installed. Without a run loop to rebuild
     (tests, bench) `restart` is an event nobody waits for."""
     status_central = connect_central(config, timeout_s=STATUS_TIMEOUT_S, retries=0)
+    bus = EventBus()
+    central = connect_central(config)
+    # One breaker in front of the central for the visits, the desk's checks, the clock check and
+    # the probe: what one of them learns (down, back) the others and the pages know at once.
+    reachability = CentralReachability(bus, clock)
+    breaker = central_breaker(config, central, reachability.on_change)
+    probe = CentralProbe(breaker, status_central.health)
     # Rows, visits and dates of care are stamped with the time the central confirms; the
     # retention purge runs only while the clock is trusted (device/clocktrust.py).
     clock_trust = ClockTrust(
-        tolerance_s=config.clock_tolerance_s, wall=clock, central_time=status_central.server_time
+        tolerance_s=config.clock_tolerance_s,
+        wall=clock,
+        central_time=lambda: breaker.call(status_central.server_time),
     )
     store = open_store(config, clock_trust.now)
-    central = connect_central(config)
-    bus = EventBus()
     inputs = VisitInputs()
     backend = reader_backend(config)
     readers = backend.open_readers()
@@ -156,8 +176,9 @@ def build_appliance(
         errors=errors if errors is not None else RecentErrors(),
         clock=clock,
         clock_trust=clock_trust,
+        reachability=reachability,
     )
-    confirmations = Confirmations(transport=central, store=store, bus=bus)
+    confirmations = Confirmations(transport=breaker, store=store, bus=bus)
     flow = VisitFlow(
         medical_institution_code=config.medical_institution_code,
         connect=readers.connect,
@@ -248,4 +269,7 @@ def build_appliance(
         status_central,
         status_readers,
         clock_trust,
+        breaker,
+        reachability,
+        probe,
     )

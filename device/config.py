@@ -200,6 +200,32 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=10,
     ),
     Setting(
+        "central_connect_timeout_s",
+        float,
+        3.0,
+        "Seconds a central call may spend reaching the service (connection and TLS handshake, "
+        "retries included) before it counts as unreachable",
+        minimum=0.2,
+        maximum=60,
+    ),
+    Setting(
+        "central_breaker_failures",
+        int,
+        2,
+        "Central calls in a row that find the service unreachable before the circuit opens "
+        "(then calls fail at once and the desk shows the outage)",
+        minimum=1,
+        maximum=20,
+    ),
+    Setting(
+        "central_breaker_open_s",
+        float,
+        30.0,
+        "Seconds the circuit stays open before one call probes the central again",
+        minimum=1,
+        maximum=3600,
+    ),
+    Setting(
         "reader",
         str,
         "",
@@ -438,6 +464,9 @@ class Config:
     central_timeout_s: float
     central_deadline_s: float
     central_retries: int
+    central_connect_timeout_s: float
+    central_breaker_failures: int
+    central_breaker_open_s: float
     reader: str
     reader_backend: str
     staff_host: str

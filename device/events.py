@@ -86,6 +86,21 @@ class ReaderStatus:
     card_present: bool
 
 
+@dataclass(frozen=True)
+class CentralDown:
+    """The central service is unreachable (the circuit breaker opened): since when, as the
+    appliance's clock says (the first failure of the run that opened it)."""
+
+    since: datetime
+
+
+@dataclass(frozen=True)
+class CentralUp:
+    """The central service answers again (the circuit closed) at `at`."""
+
+    at: datetime
+
+
 Event = (
     VisitStarted
     | VisitStateChanged
@@ -98,6 +113,8 @@ Event = (
     | VisitFailed
     | ConfirmationStored
     | ReaderStatus
+    | CentralDown
+    | CentralUp
 )
 
 

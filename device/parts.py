@@ -1,5 +1,5 @@
 """The parts of the appliance that need no web: settings, the store and its key, the central
-transport, the reader backend.
+transport and its circuit breaker, the reader backend.
 
 `onshi run` assembles them with the pages in device/appliance.py; the commands that serve no
 pages (card info/check, admin create-user, audit verify) build only what they need from here,
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -17,10 +18,12 @@ from typing import Any
 
 from device.config import Config, load_config
 from reader.backend import ReaderBackend, load_backend
+from sync.breaker import BreakerChange, CircuitBreaker
 from sync.central import CentralClient, tls_context
 from sync.clock import utc_now
 from sync.fieldcrypt import FieldCipher, FieldKeys, KeyFileError, KeyMismatchError
 from sync.store import Store, holds_data
+from sync.transport import QualificationTransport
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +93,24 @@ def connect_central(
         # A shorter leash (the status page's) is the whole call's, not only each read's.
         deadline_s=config.central_deadline_s if timeout_s is None else timeout,
         retries=config.central_retries if retries is None else retries,
+        connect_timeout_s=min(config.central_connect_timeout_s, timeout),
+    )
+
+
+def central_breaker(
+    config: Config,
+    transport: QualificationTransport,
+    listener: Callable[[BreakerChange], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> CircuitBreaker:
+    """The one circuit breaker in front of the central: every caller that asks the central
+    shares it, so what one learns (the central is down, it is back) the others know at once."""
+    return CircuitBreaker(
+        transport,
+        failures=config.central_breaker_failures,
+        open_s=config.central_breaker_open_s,
+        clock=clock,
+        listener=listener,
     )
 
 

@@ -26,8 +26,10 @@ from device.clocktrust import ClockReading, ClockTrust
 from device.config import Config
 from device.errors_log import RecentErrors
 from device.events import EventBus, ReaderStatus
+from device.reachability import CentralReachability
 from device.retention import RETENTION_HELD, RETENTION_REFUSED, last_retention_run
 from reader.errors import ReaderError
+from sync.breaker import BreakerState
 from sync.central import CentralClient, CentralError
 from sync.clock import utc_now
 from sync.store import Store
@@ -52,6 +54,7 @@ class StatusKind(StrEnum):
     READERS = "readers"
     PCSCD = "pcscd"
     CENTRAL = "central"
+    CIRCUIT = "circuit"  # the circuit breaker in front of the central: is the outage known
     CLOCK = "clock"
     CERTIFICATE = "certificate"
     DATABASE = "database"
@@ -73,6 +76,10 @@ class Fact(StrEnum):
     READER_CARD = "reader_card"  # reader, present (True, False, or None: unknown)
     READER_MISSING = "reader_missing"  # reader: the configured name matches none
     CENTRAL_REACHABLE = "central_reachable"  # ms: the round trip
+    CIRCUIT_CLOSED = "circuit_closed"
+    CIRCUIT_OPEN = "circuit_open"  # at: down since
+    CIRCUIT_PROBING = "circuit_probing"  # one call is probing whether the central is back
+    CIRCUIT_WHAT_TO_DO = "circuit_what_to_do"
     NTP = "ntp"  # synchronised (True, False, or None: cannot tell)
     CLOCK_OFFSET = "clock_offset"  # seconds: this box minus the central (positive: ahead)
     CLOCK_OFFSET_UNKNOWN = "clock_offset_unknown"
@@ -146,6 +153,7 @@ class ApplianceStatus:
         clock: Callable[[], datetime] = utc_now,
         ntp_synchronized: Callable[[], bool | None] = ntp_synchronized,
         clock_trust: ClockTrust | None = None,
+        reachability: CentralReachability | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -153,6 +161,7 @@ class ApplianceStatus:
         self._list_readers = list_readers
         self._errors = errors
         self._clock = clock
+        self._reachability = reachability
         # The appliance passes the one ClockTrust its jobs use (jumps seen there show here).
         self._trust = clock_trust or ClockTrust(
             tolerance_s=CLOCK_BAD_S,
@@ -196,6 +205,7 @@ class ApplianceStatus:
             readers,
             pcsc,
             central,
+            *self._circuit_item(),
             clock,
             self._certificate_item(),
             self._database_item(),
@@ -248,6 +258,21 @@ class ApplianceStatus:
             Finding(Fact.CENTRAL_REACHABLE, {"ms": round_trip_ms}),
         )
         return central, self._clock_item(self._trust.measure())
+
+    def _circuit_item(self) -> tuple[StatusItem, ...]:
+        """What the circuit breaker knows (none without one: tests building a bare status)."""
+        if self._reachability is None:
+            return ()
+        now = self._reachability.current()
+        if now.down_since is None:
+            return (StatusItem(StatusKind.CIRCUIT, True, Finding(Fact.CIRCUIT_CLOSED)),)
+        lines = [Finding(Fact.CIRCUIT_WHAT_TO_DO)]
+        if now.state is BreakerState.HALF_OPEN:
+            lines.append(Finding(Fact.CIRCUIT_PROBING))
+        if now.cause:
+            lines.append(_text(now.cause))
+        value = Finding(Fact.CIRCUIT_OPEN, {"at": now.down_since})
+        return (StatusItem(StatusKind.CIRCUIT, False, value, tuple(lines)),)
 
     def _clock_item(self, reading: ClockReading) -> StatusItem:
         offset_s = reading.offset_s  # this box minus the central: positive = this box is ahead

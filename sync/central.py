@@ -113,6 +113,7 @@ class CentralClient:
         timeout_s: float = 10.0,
         deadline_s: float = DEFAULT_DEADLINE_S,
         retries: int = 2,
+        connect_timeout_s: float | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -127,6 +128,9 @@ class CentralClient:
             headers={"User-Agent": "onshi-edge", "Accept-Encoding": ACCEPTED_ENCODINGS},
         )
         self._timeout_s = timeout_s
+        # Reaching the service (TCP and the TLS handshake), retries included: past it a call
+        # that has not connected is unreachable, however long its whole deadline is.
+        self._connect_s = timeout_s if connect_timeout_s is None else connect_timeout_s
         self._deadline_s = deadline_s
         self._retries = retries
         self._sleep = sleep
@@ -234,6 +238,7 @@ class CentralClient:
 
     def _attempts(self, method: str, path: str, deadline: float, **kwargs: Any) -> bytes:
         attempt = 0
+        connect_by = time.monotonic() + self._connect_s
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -247,13 +252,19 @@ class CentralClient:
                     raise untrusted from exc
                 if time.monotonic() >= deadline:
                     raise _late(self._deadline_s) from exc
+                not_connected = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                if not_connected and time.monotonic() >= connect_by:
+                    raise CentralUnavailable(
+                        f"中央サービスに {self._connect_s:g} 秒以内に接続できません / central "
+                        f"service not reached within {self._connect_s:g} s: {type(exc).__name__}"
+                    ) from exc
                 if attempt >= self._retries:
                     raise CentralUnavailable(
                         f"中央サービスに接続できません / central service unreachable: "
                         f"{type(exc).__name__}"
                     ) from exc
                 attempt += 1
-                self._backoff(attempt, deadline)
+                self._backoff(attempt, min(deadline, connect_by) if not_connected else deadline)
                 continue
             self.last_round_trip_s = time.perf_counter() - started
             if status >= 500 and attempt < self._retries and time.monotonic() < deadline:
@@ -273,7 +284,8 @@ class CentralClient:
         self, method: str, path: str, deadline: float, remaining: float, **kwargs: Any
     ) -> tuple[int, bytes]:
         """One attempt: the status and the decoded body, read as it streams in."""
-        timeout = httpx.Timeout(min(self._timeout_s, remaining))
+        wait = min(self._timeout_s, remaining)
+        timeout = httpx.Timeout(wait, connect=min(self._connect_s, wait))
         with self._client.stream(method, path, timeout=timeout, **kwargs) as response:
             encoding = response.headers.get("Content-Encoding", "")
             chunks: Iterable[bytes] = response.iter_raw()

@@ -11,6 +11,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "status_readers": ("カードリーダー", "Card readers"),
     "status_pcscd": ("PC/SC (pcscd)", "PC/SC (pcscd)"),
     "status_central": ("中央サービス", "Central service"),
+    "status_circuit": ("オンライン資格確認の接続", "Online eligibility check"),
     "status_clock": ("時刻", "Clock"),
     "status_certificate": ("端末証明書", "Device certificate"),
     "status_database": ("データベース", "Database"),
@@ -32,6 +33,19 @@ STRINGS: dict[str, tuple[str, str]] = {
         "the configured reader is missing",
     ),
     "status_central_reachable": ("応答あり {ms} ms", "reachable, {ms} ms round trip"),
+    "status_circuit_closed": ("接続できています", "reachable: checks go through"),
+    "status_circuit_open": (
+        "{at} から接続できません（遮断中）",
+        "unreachable since {at} JST (circuit open: calls fail at once)",
+    ),
+    "status_circuit_probing": ("再接続を確認しています", "probing whether the central is back"),
+    "status_circuit_what_to_do": (
+        "受付は資格確認書・マイナポータル等で資格を確認し、通常の負担割合で会計します。"
+        "ネットワーク・VPN・回線を確認してください。復旧すると自動で解除されます",
+        "reception confirms by the qualification certificate or Mynaportal and charges the usual "
+        "share. "
+        "Check the network, VPN and line; this clears by itself once the central answers",
+    ),
     "status_ntp_yes": ("NTP 同期済み", "NTP synchronised"),
     "status_ntp_no": ("NTP 未同期", "NTP not synchronised"),
     "status_ntp_unknown": ("NTP 状態不明", "NTP state unknown"),
