@@ -223,6 +223,7 @@ def build_appliance(
         status=status,
         outbox=outbox,
         restart=restart if restart is not None else threading.Event(),
+        reachability=reachability,
     )
 
     def on_reader_event(event: ReaderEvent) -> None:

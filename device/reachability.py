@@ -53,6 +53,13 @@ class CentralReachability:
         with self._lock:
             return self._now
 
+    def down_for_s(self) -> float | None:
+        """Seconds the central has been unreachable, by this holder's clock; None while up."""
+        since = self.current().down_since
+        if since is None:
+            return None
+        return max(0.0, (self._clock() - since).total_seconds())
+
     def on_change(self, change: BreakerChange) -> None:
         """The breaker's listener (called under its lock: quick, and never calls it back)."""
         now = self._clock()

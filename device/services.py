@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # built by their own modules; only the types are needed here
     from device.checks import ManualChecks
     from device.clinical import ClinicalRecords
     from device.outbox import Outbox
+    from device.reachability import CentralReachability
     from device.statement import Statements
     from device.status import ApplianceStatus
 
@@ -38,3 +39,6 @@ class Services:
     outbox: Outbox  # the re-check queue and its changed-answer alerts
     restart: threading.Event  # set to rebuild the appliance with saved settings
     sandbox: CardSandbox | None = None  # only in demo mode
+    # Whether the central can be reached, as the circuit breaker found (None: not watched, as
+    # in tests of the pages: the pages then show no outage).
+    reachability: CentralReachability | None = None

@@ -19,6 +19,8 @@ from flask import Blueprint, Flask, Response, abort, g, jsonify, render_template
 
 from device.config import Config
 from device.events import (
+    CentralDown,
+    CentralUp,
     ConfirmationStored,
     ConsentRequested,
     Event,
@@ -93,6 +95,7 @@ def create_blueprint(services: Services) -> Blueprint:
             consent_kinds=[_consent_kind(k, g.lang) for k in CONSENT_KINDS],
             reset_ms=int(config.kiosk_reset_s * 1000),
             idle_ms=int((longest + 15) * 1000),
+            central_down=central_down(services),
         )
 
     @bp.get("/events")
@@ -149,8 +152,19 @@ def _visit_body() -> tuple[str, dict[str, Any]]:
     return visit_id, body
 
 
+def central_down(services: Services) -> bool:
+    """True while the central service is known to be unreachable (the circuit is open)."""
+    return services.reachability is not None and services.reachability.current().down
+
+
 def kiosk_initial(services: Services) -> list[sse.Wire]:
     """What a freshly (re)loaded kiosk page needs to resume at the right screen."""
+    if services.reachability is None:  # not watched (tests of the pages): nothing to say
+        return _visit_initial(services)
+    return [*_visit_initial(services), ("central", {"down": central_down(services)})]
+
+
+def _visit_initial(services: Services) -> list[sse.Wire]:
     visit = services.flow.current
     if visit is None:
         return [("state", {"visit_id": None, "state": "idle", "screen": "welcome"})]
@@ -180,6 +194,8 @@ def kiosk_initial(services: Services) -> list[sse.Wire]:
 def kiosk_wire(event: Event, lang: str) -> sse.Wire | None:
     """Event → (name, data) for the kiosk; results stay on the staff side ("done" only)."""
     data: dict[str, Any]
+    if isinstance(event, CentralDown | CentralUp):
+        return "central", {"down": isinstance(event, CentralDown)}
     if isinstance(event, VisitStarted):
         return "state", {"visit_id": event.visit_id, "state": "card_placed", "screen": "reading"}
     if isinstance(event, VisitStateChanged):

@@ -22,6 +22,8 @@ from device.checks import (
     NumbersInput,
 )
 from device.events import (
+    CentralDown,
+    CentralUp,
     ConfirmationStored,
     ConsentRequested,
     Event,
@@ -92,6 +94,7 @@ def create_blueprint(services: Services) -> Blueprint:
             initial=desk_initial(services, lang),
             state_labels={k: desk_state_label(k, lang) for k in DESK_STATES},
             disk_warning=disk_warning(services, lang),
+            central=central_state(services),
             today=store.now().astimezone(JST).strftime("%Y-%m-%d"),
         )
 
@@ -230,8 +233,8 @@ def create_blueprint(services: Services) -> Blueprint:
         subscription = services.bus.subscribe()  # before the snapshot: nothing falls between
         return sse.stream(
             subscription,
-            lambda event: staff_wire(event, lang),
-            [("desk", desk_initial(services, lang))],
+            lambda event: staff_wire(event, lang, services),
+            [("desk", desk_initial(services, lang)), *central_initial(services)],
         )
 
     return bp
@@ -248,6 +251,28 @@ def disk_warning(services: Services, lang: str) -> str:
         return ""
     free = f"{max(disk.free_bytes, 0) / (1024 * 1024):.1f} MB"
     return text("desk_disk_low", lang, free=free)
+
+
+def central_state(services: Services) -> dict[str, Any]:
+    """Whether the online check can be reached, for the desk's banner: since when (Japan time)
+    and for how long, counted by this box (the page adds what passes after, by its own clock
+    of elapsed time: the two clocks need not agree)."""
+    reach = services.reachability
+    down_for = reach.down_for_s() if reach is not None else None
+    since = reach.current().down_since if reach is not None else None
+    if down_for is None or since is None:
+        return {"down": False}
+    return {
+        "down": True,
+        "down_for_s": round(down_for, 1),
+        "minutes": int(down_for // 60),
+        "since": since.astimezone(JST).strftime("%H:%M"),
+    }
+
+
+def central_initial(services: Services) -> list[sse.Wire]:
+    """The central's reachability for a stream's start, when the appliance watches it."""
+    return [] if services.reachability is None else [("central", central_state(services))]
 
 
 def desk_initial(services: Services, lang: str) -> dict[str, Any]:
@@ -269,8 +294,15 @@ def desk_initial(services: Services, lang: str) -> dict[str, Any]:
     return data
 
 
-def staff_wire(event: Event, lang: str) -> sse.Wire | None:
+def staff_wire(event: Event, lang: str, services: Services | None = None) -> sse.Wire | None:
     """Event → (name, data) for reception; no personal data ever goes on this wire."""
+    if isinstance(event, CentralUp):
+        return "central", {"down": False}
+    if isinstance(event, CentralDown):
+        if services is not None:  # how long, by the holder's clock
+            return "central", central_state(services)
+        since = event.since.astimezone(JST).strftime("%H:%M")
+        return "central", {"down": True, "down_for_s": 0.0, "minutes": 0, "since": since}
     if isinstance(event, VisitStarted):
         return "visit_started", {"visit_id": event.visit_id, "at": event.at.isoformat()}
     if isinstance(event, VisitStateChanged):

@@ -43,6 +43,24 @@ STRINGS: dict[str, tuple[str, str]] = {
         "for now: ask an admin to free space",
     ),
     "live_lost": ("接続が切れました。再接続しています…", "Connection lost. Reconnecting…"),
+    # the central service cannot be reached (the circuit breaker is open)
+    "desk_outage_title": (
+        "オンライン資格確認に接続できません（{n}分前から）",
+        "Cannot reach the online eligibility check (for {n} min)",
+    ),
+    "desk_outage_title_now": (
+        "オンライン資格確認に接続できません（1分以内）",
+        "Cannot reach the online eligibility check (for less than a minute)",
+    ),
+    "desk_outage_since": ("{time} から", "since {time} JST"),
+    "desk_outage_what": (
+        "資格確認書、マイナポータルの資格情報画面、または前回の確認結果で資格を確認し、"
+        "患者さんには通常の負担割合でお支払いいただいてください。"
+        "照会は今は待たずに失敗します。復旧すると自動で表示が消えます",
+        "Confirm eligibility by the qualification certificate, the patient's Mynaportal "
+        "screen or the last answer, and charge the patient's usual share. Checks fail at once "
+        "for now; this banner clears by itself once the check is back",
+    ),
     "other_results": ("他 {n} 件", "{n} more"),
     "sandbox_link": ("デモ用カード", "Demo cards"),
     # demo cards (sandbox)

@@ -11,6 +11,15 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "reading": ("カードを読み取っています", "Reading your card"),
     "reading_sub": ("カードを置いたままお待ちください", "Please leave the card in place"),
+    # the central service cannot be reached right now
+    "kiosk_outage": (
+        "ただいまオンラインでの資格確認ができません",
+        "The online eligibility check is not available right now",
+    ),
+    "kiosk_outage_sub": (
+        "受付にお声がけください。保険証の代わりになる書類（資格確認書など）で確認します",
+        "Please go to the reception desk. They will check your eligibility another way",
+    ),
     # PIN entry
     "pin_title": ("暗証番号（数字4桁）を入力してください", "Enter your 4-digit PIN"),
     "pin_wrong": ("暗証番号が違います。", "The PIN is wrong."),

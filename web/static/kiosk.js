@@ -269,6 +269,9 @@
     clearPin();
     show("done");
   });
+  source.addEventListener("central", function (ev) {
+    document.getElementById("central-outage").hidden = !data(ev).down;
+  });
   source.addEventListener("reader_status", function (ev) {
     var d = data(ev);
     if (!d.card_present && (current === "done" || current === "blocked" || current === "error")) {

@@ -221,6 +221,34 @@
       });
     }
 
+    // The central cannot be reached: the banner counts the minutes from what the appliance
+    // said (seconds down, by its clock) plus the time elapsed here since it said so.
+    var outage = document.getElementById("central-outage");
+    var outageFrom = null;  // performance.now() minus the seconds already down, in ms
+    function showOutage() {
+      if (outageFrom === null) { outage.hidden = true; return; }
+      var minutes = Math.floor((performance.now() - outageFrom) / 60000);
+      outage.querySelector(".outage-title").textContent = minutes >= 1
+        ? outage.getAttribute("data-title-template").replace("{n}", String(minutes))
+        : outage.getAttribute("data-title-now");
+      outage.hidden = false;
+    }
+    function setOutage(d) {
+      outage.setAttribute("data-down", d.down ? "true" : "false");
+      if (!d.down) { outageFrom = null; showOutage(); return; }
+      outageFrom = performance.now() - (Number(d.down_for_s) || 0) * 1000;
+      if (d.since) {
+        outage.querySelector(".outage-since").textContent =
+          outage.getAttribute("data-since-template").replace("{time}", d.since);
+      }
+      showOutage();
+    }
+    if (outage.getAttribute("data-down") === "true") {
+      outageFrom = performance.now() - Number(outage.getAttribute("data-down-for-s")) * 1000;
+    }
+    setInterval(showOutage, 15000);
+    on("central", function (ev) { setOutage(data(ev)); });
+
     on("open", function () {
       liveLost.hidden = true;
       if (connectedOnce) { resync(); }
