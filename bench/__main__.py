@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import clinical, drain, startup, visits
+from bench import clinical, drain, outage, startup, visits
 
 
 def main() -> int:
@@ -12,6 +12,7 @@ def main() -> int:
     clinical.main([])
     drain.main([])
     startup.main([])
+    outage.main([])
     return 0
 
 

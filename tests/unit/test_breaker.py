@@ -62,7 +62,8 @@ class FakeTransport:
 def make(
     failures: int = 3, open_s: float = 30.0
 ) -> tuple[CircuitBreaker, FakeTransport, FakeClock, list[BreakerChange]]:
-    transport, clock, changes = FakeTransport(), FakeClock(), []
+    transport, clock = FakeTransport(), FakeClock()
+    changes: list[BreakerChange] = []
     breaker = CircuitBreaker(
         transport, failures=failures, open_s=open_s, clock=clock, listener=changes.append
     )
