@@ -38,7 +38,5 @@ class Services:
     status: ApplianceStatus  # the admin's status page
     outbox: Outbox  # the re-check queue and its changed-answer alerts
     restart: threading.Event  # set to rebuild the appliance with saved settings
+    reachability: CentralReachability  # whether the central can be reached (circuit breaker)
     sandbox: CardSandbox | None = None  # only in demo mode
-    # Whether the central can be reached, as the circuit breaker found (None: not watched, as
-    # in tests of the pages: the pages then show no outage).
-    reachability: CentralReachability | None = None

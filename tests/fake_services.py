@@ -17,6 +17,7 @@ from device.confirm import Confirmations
 from device.events import EventBus
 from device.flow import VisitFlow
 from device.outbox import Outbox
+from device.reachability import CentralReachability
 from device.sandbox import CardSandbox
 from device.services import Services
 from device.statement import Statements
@@ -56,6 +57,7 @@ def services_with(
     restart: threading.Event | None = None,
     sandbox: CardSandbox | None = None,
     outbox: Outbox | None = None,
+    reachability: CentralReachability | None = None,
 ) -> Services:
     bus = bus if bus is not None else EventBus()
     central = cast(Any, UnreachedCentral())
@@ -82,5 +84,6 @@ def services_with(
         status=status if status is not None else cast(ApplianceStatus, QuietStatus()),
         restart=restart if restart is not None else threading.Event(),
         outbox=outbox,
+        reachability=reachability if reachability is not None else CentralReachability(bus),
         sandbox=sandbox,
     )

@@ -154,13 +154,11 @@ def _visit_body() -> tuple[str, dict[str, Any]]:
 
 def central_down(services: Services) -> bool:
     """True while the central service is known to be unreachable (the circuit is open)."""
-    return services.reachability is not None and services.reachability.current().down
+    return services.reachability.current().down
 
 
 def kiosk_initial(services: Services) -> list[sse.Wire]:
     """What a freshly (re)loaded kiosk page needs to resume at the right screen."""
-    if services.reachability is None:  # not watched (tests of the pages): nothing to say
-        return _visit_initial(services)
     return [*_visit_initial(services), ("central", {"down": central_down(services)})]
 
 

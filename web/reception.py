@@ -258,8 +258,8 @@ def central_state(services: Services) -> dict[str, Any]:
     and for how long, counted by this box (the page adds what passes after, by its own clock
     of elapsed time: the two clocks need not agree)."""
     reach = services.reachability
-    down_for = reach.down_for_s() if reach is not None else None
-    since = reach.current().down_since if reach is not None else None
+    down_for = reach.down_for_s()
+    since = reach.current().down_since
     if down_for is None or since is None:
         return {"down": False}
     return {
@@ -271,8 +271,8 @@ def central_state(services: Services) -> dict[str, Any]:
 
 
 def central_initial(services: Services) -> list[sse.Wire]:
-    """The central's reachability for a stream's start, when the appliance watches it."""
-    return [] if services.reachability is None else [("central", central_state(services))]
+    """The central's reachability for a stream's start."""
+    return [("central", central_state(services))]
 
 
 def desk_initial(services: Services, lang: str) -> dict[str, Any]:

@@ -522,7 +522,7 @@ def test_staff_events_initial_state_then_bus_events(setup: Setup, staff: FlaskCl
     assert r.mimetype == "text/event-stream"
     assert r.headers["Cache-Control"] == "no-store"
     try:
-        first = read_events(r, 1)
+        first = read_events(r, 2)
         assert first == [
             (
                 "desk",
@@ -535,7 +535,8 @@ def test_staff_events_initial_state_then_bus_events(setup: Setup, staff: FlaskCl
                     "method": "",
                     "staff": "",
                 },
-            )
+            ),
+            ("central", {"down": False}),  # the online check can be reached
         ]
         setup.bus.publish(VisitAborted("v1", "card_removed"))
         setup.bus.publish(ConfirmationStored(7, "v2"))
@@ -575,9 +576,10 @@ def test_kiosk_events_resume_mid_visit(setup: Setup) -> None:
     r = setup.kiosk.test_client().get("/events", buffered=False)
     assert r.headers["Cache-Control"] == "no-store"
     try:
-        assert read_events(r, 2) == [
+        assert read_events(r, 3) == [
             ("state", {"visit_id": "abc1", "state": "awaiting_pin", "screen": "pin"}),
             ("pin_requested", {"visit_id": "abc1", "tries_left": 1, "wrong_pin": False}),
+            ("central", {"down": False}),
         ]
         setup.bus.publish(PinRequested("abc1", 1, wrong_pin=True))
         setup.bus.publish(VisitStateChanged("abc1", "confirming"))
@@ -595,8 +597,9 @@ def test_kiosk_events_resume_mid_visit(setup: Setup) -> None:
 def test_kiosk_events_idle(setup: Setup) -> None:
     r = setup.kiosk.test_client().get("/events?lang=en", buffered=False)
     try:
-        assert read_events(r, 1) == [
-            ("state", {"visit_id": None, "state": "idle", "screen": "welcome"})
+        assert read_events(r, 2) == [
+            ("state", {"visit_id": None, "state": "idle", "screen": "welcome"}),
+            ("central", {"down": False}),
         ]
         setup.bus.publish(VisitAborted("x1", "timeout"))
         assert read_events(r, 1) == [
