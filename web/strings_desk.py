@@ -60,6 +60,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "no_card": ("カードなし（資格確認書）", "no card (qualification certificate)"),
     "kiosk_link": ("患者用画面（キオスク）", "Patient screen (kiosk)"),
     # demo: the simulated central's failure modes (sandbox)
+    "sandbox_people_title": ("仮想カードを置く", "Place a virtual card"),
     "sim_central_title": ("デモ用: 模擬中央サービスの障害", "Demo: simulated central outages"),
     "sim_central_now": ("模擬中央サービスの状態", "Simulated central service"),
     "sim_mode_normal": ("通常", "Normal"),
