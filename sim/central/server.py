@@ -129,8 +129,8 @@ class CentralServer:
     def apply_faults(self) -> None:
         """Open or close the service listener as the fault state says now. The watcher does
         this every FAULT_POLL_S; a test that moved the clock calls it to not wait."""
-        down = self.service.faults.down()
-        with self._lock:
+        with self._lock:  # read inside: a stale reading must not undo a newer one
+            down = self.service.faults.down()
             if self._stopping.is_set():
                 return
             if down:
