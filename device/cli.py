@@ -34,6 +34,8 @@ COMMANDS: dict[str, str] = {
     "run": "Run the appliance: reader, visit flow, staff UI and kiosk",
     "demo": "Run everything on this machine: pcscd, simulated central, appliance, sandbox page",
     "sim central": "Run the simulated central eligibility service (mutual TLS)",
+    "sim control": "Switch the running simulated central's faults: down, slow, flapping, "
+    "changed answers after recovery",
     "sim card": "Place a virtual JPKI card on a vpcd reader until stopped",
     "sim people": "List the synthetic population (ids, names, scenario, demo PIN)",
     "sim pki": "Create the test PKI (JPKI-like root, card, central and device certificates)",

@@ -26,6 +26,7 @@ from reader.pcsc import PcscReaders
 from sync.central import CentralClient, CentralError
 
 DEMO_CENTRAL_PORT = 8443
+DEMO_CONTROL_PORT = 8444  # the simulator's fault switches (loopback), used by the sandbox page
 VPCD_READER = "Virtual PCD 00 00"
 LOGINS_FILE = "logins.txt"
 # (username, display name, roles) of the logins a fresh demo creates.
@@ -99,6 +100,8 @@ def run_demo(data: Path, config_path: Path | None, errors: RecentErrors | None =
                     str(data),
                     "--port",
                     str(DEMO_CENTRAL_PORT),
+                    "--control-port",
+                    str(DEMO_CONTROL_PORT),
                 ]
             )
         )
@@ -161,6 +164,8 @@ def _announce(appliance: Appliance, data: Path) -> None:
         "\nonshi-edge デモ / demo is running:\n"
         f"  受付 / reception:        {staff}/\n"
         f"  仮想カード / sandbox:    {staff}/sandbox\n"
+        "  (中央サービスの停止・遅延・断続もここで切り替えます / switch the simulated central "
+        "down, slow or flapping there too)\n"
         f"  キオスク / kiosk:        {appliance.kiosk.base_url}/\n"
         "  (職員画面は自己署名証明書の HTTPS です / the staff pages use HTTPS with a self-signed "
         "certificate: accept it once in the browser)\n"

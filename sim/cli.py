@@ -51,6 +51,20 @@ def _parser() -> argparse.ArgumentParser:
     central.add_argument(
         "--shift-jis", action="store_true", help="answer results in Shift_JIS instead of UTF-8"
     )
+    _fault_flags(central, starting=True)
+    central.add_argument(
+        "--control-port",
+        type=int,
+        default=None,
+        help="loopback port of the fault switches (default: --port + 1; 0: any free port)",
+    )
+
+    control = sub.add_parser(
+        "control", help="模擬中央サービスの障害切替 / switch the running simulator's faults"
+    )
+    control.add_argument("--data", type=Path, default=None, help=data_help)
+    _fault_flags(control, starting=False)
+    control.add_argument("--json", action="store_true", help="print the state as JSON")
 
     card = sub.add_parser("card", help="模擬マイナンバーカード (vpcd) / emulated card")
     card.add_argument("--person", required=True, help="P001… (see `people`)")
@@ -66,6 +80,52 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+MODES = ("normal", "down", "slow", "flapping")  # sim.central.faults.Mode, without importing Flask
+
+
+def _fault_flags(parser: argparse.ArgumentParser, *, starting: bool) -> None:
+    when = "at start" if starting else "now"
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default="normal" if starting else None,
+        help=f"failure mode {when}: down (listener closed), slow, flapping (down/up in turn)",
+    )
+    parser.add_argument(
+        "--slow-s", type=float, default=2.0 if starting else None, help="slow: delay in seconds"
+    )
+    parser.add_argument(
+        "--flap-s",
+        type=float,
+        default=30.0 if starting else None,
+        help="flapping: seconds of each down or up phase (by the simulator's clock)",
+    )
+    parser.add_argument(
+        "--flap-seed",
+        type=int,
+        default=None,
+        help="flapping: vary phase lengths (0.5–1.5 × --flap-s), the same for the same seed",
+    )
+    if starting:
+        parser.add_argument(
+            "--changed-after-recovery",
+            action="store_true",
+            help="after the first down period ends, some answers change (docs/central-api.md)",
+        )
+    else:
+        parser.add_argument(
+            "--changed-after-recovery",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="switch the changed answers after recovery on or off",
+        )
+
+
+def _fault_changes(args: argparse.Namespace) -> dict[str, object]:
+    names = ("mode", "slow_s", "flap_s", "flap_seed", "changed_after_recovery")
+    return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     data: Path = args.data if getattr(args, "data", None) else default_data_dir()
@@ -78,8 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "central":
             return _central(args, data)
+        if args.command == "control":
+            return _control(args, data)
         return _card(args, data)
-    except (CardError, KeyError, OSError) as e:
+    except (CardError, KeyError, OSError, ValueError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"エラー / error: {message}", file=sys.stderr)
         return 1
@@ -107,17 +169,49 @@ def _people(as_json: bool) -> int:
 
 
 def _central(args: argparse.Namespace, data: Path) -> int:
+    from sim.central.faults import FaultSettings, Mode
+    from sim.central.remote import write_control_file
     from sim.central.server import CentralServer  # Flask/cheroot only when serving
 
+    faults = FaultSettings(
+        Mode(args.mode), args.slow_s, args.flap_s, args.flap_seed, args.changed_after_recovery
+    ).checked()
     paths = _pki(data)
-    server = CentralServer(paths, host=args.host, port=args.port)
+    control_port = args.port + 1 if args.control_port is None else args.control_port
+    server = CentralServer(
+        paths, host=args.host, port=args.port, faults=faults, control_port=control_port
+    )
     server.service.latency_s = args.latency_ms / 1000
     server.service.fail_rate = args.fail_rate
     if args.shift_jis:
         server.service.encoding = "shift_jis"
     print(f"central: https://{args.host}:{args.port}  CA: {paths.central_ca_cert}", flush=True)
     print(f"device cert: {paths.device_cert}  key: {paths.device_key}", flush=True)
-    server.serve_forever()
+    server.start()
+    control = write_control_file(data, server.control_url)
+    print(f"fault switches: {server.control_url}  (onshi sim control --help)", flush=True)
+    print(f"mode: {faults.mode.value}", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        control.unlink(missing_ok=True)
+    return 0
+
+
+def _control(args: argparse.Namespace, data: Path) -> int:
+    from sim.central.remote import ControlError, call, control_url
+
+    changes = _fault_changes(args)
+    try:
+        state = call(control_url(data), _pki(data), changes or None)
+    except ControlError as e:
+        print(f"エラー / error: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(state, ensure_ascii=False))
+        return 0
+    for key, value in state.items():
+        print(f"{key}: {value}")
     return 0
 
 

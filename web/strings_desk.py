@@ -77,6 +77,42 @@ STRINGS: dict[str, tuple[str, str]] = {
     "none_placed": ("なし", "none"),
     "no_card": ("カードなし（資格確認書）", "no card (qualification certificate)"),
     "kiosk_link": ("患者用画面（キオスク）", "Patient screen (kiosk)"),
+    # demo: the simulated central's failure modes (sandbox)
+    "sandbox_people_title": ("仮想カードを置く", "Place a virtual card"),
+    "sim_central_title": ("デモ用: 模擬中央サービスの障害", "Demo: simulated central outages"),
+    "sim_central_now": ("模擬中央サービスの状態", "Simulated central service"),
+    "sim_mode_normal": ("通常", "Normal"),
+    "sim_mode_down": ("停止中", "Down"),
+    "sim_mode_slow": ("応答遅延", "Slow"),
+    "sim_mode_flapping": ("断続（停止と復旧を繰り返す）", "Flapping (down and up in turn)"),
+    "sim_switch_normal": ("通常に戻す", "Back to normal"),
+    "sim_switch_down": ("停止する", "Take down"),
+    "sim_switch_slow": ("遅くする", "Make slow"),
+    "sim_switch_flapping": ("断続させる", "Make it flap"),
+    "sim_is_down": ("現在つながりません", "unreachable now"),
+    "sim_is_up": ("現在つながります", "reachable now"),
+    "sim_slow_s": ("遅延（秒）", "Delay (s)"),
+    "sim_flap_s": ("断続の間隔（秒）", "Flap every (s)"),
+    "sim_changed_after_recovery": (
+        "復旧後に一部の資格情報を変える",
+        "Change some answers after recovery",
+    ),
+    "sim_answers_will_change": (
+        "停止が終わると、P001・P004・P008 の資格情報が変わります",
+        "When the outage ends, the answers for P001, P004 and P008 change",
+    ),
+    "sim_answers_changed": (
+        "P001・P004・P008 の資格情報は変更済みです（再照会で確認できます）",
+        "The answers for P001, P004 and P008 have changed (a re-check shows it)",
+    ),
+    "sim_central_unreachable": (
+        "模擬中央サービスの切替に接続できません。onshi demo で起動してください",
+        "Cannot reach the simulated central's switches. Start it with onshi demo",
+    ),
+    "sim_central_help": (
+        "停止中の番号照会と再照会は再照会待ちに入り、復旧後に自動で照会されます",
+        "Number checks and re-checks made while it is down are queued and asked after recovery",
+    ),
     # reception desk: manual checks, re-check, search, detail page
     "desk_check_title": ("保険者番号で照会", "Check by insurance numbers"),
     "desk_insurer_number": ("保険者番号", "Insurer number"),

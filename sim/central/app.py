@@ -14,10 +14,13 @@ from cryptography.x509.oid import NameOID
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from sim.central.faults import Faults, SettingError
 from sim.central.service import CentralService, RequestRejected
 from sync.xmlmsg import MAX_MESSAGE_BYTES
 
 CLIENT_CERT_ENVIRON = "SSL_CLIENT_CERT"
+CONTROL_PATH = "/sim/control"  # served only on the control listener (server.py)
+CONTROL_FIELDS = ("mode", "slow_s", "flap_s", "flap_seed", "changed_after_recovery")
 
 
 def create_app(service: CentralService) -> Flask:
@@ -29,6 +32,11 @@ def create_app(service: CentralService) -> Flask:
     def faults() -> Response | None:
         if service.latency_s > 0:
             time.sleep(service.latency_s)
+        service.faults.hold()  # slow mode
+        if service.faults.down():
+            # Only a request already on a kept-alive connection gets here: the listener is
+            # closing. New connections are refused.
+            return _error(503, "中央サービスは停止中です / the service is down")
         status = service.injected_failure()
         if status is not None:
             return _error(status, "障害を模擬しています / simulated failure")
@@ -72,6 +80,57 @@ def create_app(service: CentralService) -> Flask:
         return _error(e.code or 500, e.description or e.name)
 
     return app
+
+
+def create_control_app(faults: Faults) -> Flask:
+    """The fault switches (docs/central-api.md, "Simulator control"): GET the state, POST a
+    JSON object with any of CONTROL_FIELDS to change it."""
+    app = Flask(__name__ + ".control")
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+
+    @app.get(CONTROL_PATH)
+    def state() -> Response:
+        return jsonify(faults.status().to_json())
+
+    @app.post(CONTROL_PATH)
+    def switch() -> Response:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return _error(400, "JSON オブジェクトを送ってください / send a JSON object")
+        unknown = sorted(set(body) - set(CONTROL_FIELDS))
+        if unknown:
+            return _error(400, f"unknown field(s): {', '.join(unknown)}")
+        try:
+            changes = _typed(body)
+            return jsonify(faults.switch(**changes).to_json())
+        except SettingError as e:
+            return _error(400, str(e))
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException) -> Response:
+        return _error(e.code or 500, e.description or e.name)
+
+    return app
+
+
+def _typed(body: dict[str, object]) -> dict[str, object]:
+    """JSON values checked for their type (true is not a number here)."""
+    out: dict[str, object] = {}
+    for key, value in body.items():
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if key == "mode" and isinstance(value, str):
+            out[key] = value
+        elif key in ("slow_s", "flap_s") and number and isinstance(value, int | float):
+            out[key] = float(value)
+        elif key == "flap_seed" and value is None:
+            out[key] = None
+        elif key == "flap_seed" and isinstance(value, int) and not isinstance(value, bool):
+            out[key] = value
+        elif key == "changed_after_recovery" and isinstance(value, bool):
+            out[key] = value
+        else:
+            raise SettingError(f"{key}: wrong type of value")
+    return out
 
 
 def _institution() -> str:

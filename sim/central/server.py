@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Sequence
@@ -11,8 +12,10 @@ from types import FrameType
 
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from cheroot.wsgi import Server
+from flask import Flask
 
-from sim.central.app import create_app
+from sim.central.app import CONTROL_PATH, create_app, create_control_app
+from sim.central.faults import NORMAL, Faults, FaultSettings
 from sim.central.service import CentralService
 from sim.pki import PkiPaths
 from sim.population import Person
@@ -29,7 +32,30 @@ def server_tls_context(pki: PkiPaths) -> ssl.SSLContext:
     return context
 
 
+CONTROL_HOST = "127.0.0.1"  # the fault switches are never offered beyond this machine
+FAULT_POLL_S = 0.05  # how often the listener follows the fault state (flapping by the clock)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def _serve(server: Server, name: str) -> threading.Thread:
+    thread = threading.Thread(target=server.serve, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
 class CentralServer:
+    """The service's listener and, on loopback, its control listener (the fault switches).
+
+    In down mode (and the down phases of flapping) the service listener is closed, so callers
+    are refused; it is opened again on the same port. The control listener stays up.
+    """
+
     def __init__(
         self,
         pki: PkiPaths,
@@ -39,33 +65,112 @@ class CentralServer:
         people: Sequence[Person] | None = None,
         threads: int = 8,
         clock: Callable[[], datetime] = utc_now,
+        faults: FaultSettings = NORMAL,
+        control_port: int = 0,
     ) -> None:
-        self.service = CentralService(pki, people, latency_s=latency_s, clock=clock)
-        self._server = Server((host, port), create_app(self.service), numthreads=threads)
-        adapter = BuiltinSSLAdapter(str(pki.central_server_cert), str(pki.central_server_key))
-        adapter.context = server_tls_context(pki)
-        self._server.ssl_adapter = adapter
-        self._thread: threading.Thread | None = None
+        self.service = CentralService(pki, people, latency_s=latency_s, clock=clock, faults=faults)
+        self._pki = pki
+        self._host = host
+        # A fixed port from the start: cheroot marks only fixed ports SO_REUSEADDR, which
+        # reopening after an outage needs (the old connections linger in TIME_WAIT).
+        self._port = port or _free_port(host)
+        self._threads = threads
+        self._app = create_app(self.service)
+        self._listener: Server | None = None
+        self._listener_thread: threading.Thread | None = None
+        self._control = self._server(
+            CONTROL_HOST, control_port, create_control_app(self.service.faults), 2
+        )
+        self._control_thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    @property
+    def faults(self) -> Faults:
+        """The Python API of the fault switches (tests): `.switch(mode=...)`, `.status()`."""
+        return self.service.faults
 
     @property
     def url(self) -> str:
-        host, port = self._server.bind_addr[:2]
-        return f"https://{host}:{port}"
+        return f"https://{self._host}:{self._port}"
+
+    @property
+    def control_url(self) -> str:
+        host, port = self._control.bind_addr[:2]
+        return f"https://{host}:{port}{CONTROL_PATH}"
+
+    @property
+    def listening(self) -> bool:
+        with self._lock:
+            return self._listener is not None
+
+    def _server(self, host: str, port: int, app: Flask, threads: int) -> Server:
+        server = Server((host, port), app, numthreads=threads)
+        adapter = BuiltinSSLAdapter(
+            str(self._pki.central_server_cert), str(self._pki.central_server_key)
+        )
+        adapter.context = server_tls_context(self._pki)
+        server.ssl_adapter = adapter
+        return server
 
     def start(self) -> None:
-        """Bind (port 0 → an ephemeral port, see .url) and serve on a background thread."""
-        if self._thread is not None:
+        """Bind (port 0 → an ephemeral port, see .url) and serve on background threads."""
+        if self._watcher is not None:
             return
-        self._server.prepare()
-        self._thread = threading.Thread(target=self._server.serve, name="central-sim", daemon=True)
-        self._thread.start()
+        self._stopping.clear()
+        self.service.faults.resume()
+        self._control.prepare()
+        self._control_thread = _serve(self._control, "central-sim-control")
+        self.apply_faults()
+        self._watcher = threading.Thread(target=self._watch, name="central-sim-faults", daemon=True)
+        self._watcher.start()
+
+    def apply_faults(self) -> None:
+        """Open or close the service listener as the fault state says now. The watcher does
+        this every FAULT_POLL_S; a test that moved the clock calls it to not wait."""
+        with self._lock:  # read inside: a stale reading must not undo a newer one
+            down = self.service.faults.down()
+            if self._stopping.is_set():
+                return
+            if down:
+                self._close()
+            else:
+                self._open()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(FAULT_POLL_S):
+            self.apply_faults()
+
+    def _open(self) -> None:
+        if self._listener is not None:
+            return
+        listener = self._server(self._host, self._port, self._app, self._threads)
+        listener.prepare()
+        self._listener = listener
+        self._listener_thread = _serve(listener, "central-sim")
+
+    def _close(self) -> None:
+        if self._listener is None:
+            return
+        self._listener.stop()
+        if self._listener_thread is not None:
+            self._listener_thread.join(timeout=10)
+        self._listener, self._listener_thread = None, None
 
     def stop(self) -> None:
-        if self._thread is None:
+        if self._watcher is None:
             return
-        self._server.stop()
-        self._thread.join(timeout=10)
-        self._thread = None
+        self._stopping.set()
+        self.service.faults.close()
+        self._watcher.join(timeout=10)
+        self._watcher = None
+        with self._lock:
+            self._close()
+        self._control.stop()
+        if self._control_thread is not None:
+            self._control_thread.join(timeout=10)
+            self._control_thread = None
 
     def serve_forever(self) -> None:
         """Serve until Ctrl-C or SIGTERM (the CLI), then stop cleanly."""

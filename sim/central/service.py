@@ -35,6 +35,8 @@ from sim.central.answers import (
     xml_answer,
 )
 from sim.central.answers import RequestRejected as RequestRejected  # re-exported for app.py
+from sim.central.changes import changed_people
+from sim.central.faults import NORMAL, Faults, FaultSettings
 from sim.central.medinfo import CONSENT_VALID, MedicalInfoDesk
 from sim.pki import PkiPaths
 from sim.population import Person, population
@@ -118,6 +120,7 @@ class CentralService:
         fail_rate: float = 0.0,
         encoding: str = "utf-8",
         clock: Callable[[], datetime] = utc_now,
+        faults: FaultSettings = NORMAL,
     ) -> None:
         self.people = tuple(population() if people is None else people)
         self.latency_s = latency_s
@@ -142,6 +145,8 @@ class CentralService:
         self._fail_next: list[int] = []
         self._outage = False
         self._random = random.Random()
+        # down / slow / flapping / changed answers, switchable at run time (faults.py)
+        self.faults = Faults(lambda: self.clock(), faults, on_recovery=self._answers_change)
 
     # -- fault injection --
 
@@ -154,6 +159,14 @@ class CentralService:
         """While on, every request is answered 503."""
         with self._lock:
             self._outage = on
+
+    def _answers_change(self, down_since: datetime, recovered: datetime) -> None:
+        """After the first outage with `changed_after_recovery`: see changes.py."""
+        people = changed_people(self.people, down_since)
+        with self._lock:
+            self.people = people
+            self._by_id = {p.id: p for p in people}
+            self._by_serial = {serial: self._by_id[p.id] for serial, p in self._by_serial.items()}
 
     def injected_failure(self) -> int | None:
         """Called once per HTTP request: the status to fail with, if a fault is due."""
