@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import argparse
 import secrets
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.visits import ms_summary
+from bench.world import device_client, fresh_data, start_central, stop_central
 from device.clinical import ClinicalRecords
 from device.demo import wait_for_central
 from sim.pki import pki_paths
-from sync.central import CentralClient, tls_context
+from sync.central import CentralClient
 from sync.clock import JST
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
@@ -36,20 +34,10 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench.clinical")
     parser.add_argument("--opens", type=int, default=30)
     args = parser.parse_args(argv)
-    data = Path(tempfile.mkdtemp(prefix="onshi-bench-clinical-"))
-    subprocess.run(
-        [sys.executable, "-m", "sim", "pki", "--data", str(data)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    data = fresh_data("onshi-bench-clinical-")
     pki = data / "pki"
-    central_process = subprocess.Popen(
-        [sys.executable, "-m", "sim", "central", "--data", str(data)]
-        + ["--port", str(CENTRAL_PORT)],
-        stdout=subprocess.DEVNULL,
-    )
-    context = tls_context(pki / "central-ca.pem", pki / "device.pem", pki / "device.key")
-    central = CentralClient(f"https://127.0.0.1:{CENTRAL_PORT}", verify=context, timeout_s=10)
+    central_process = start_central(data, CENTRAL_PORT)
+    central = device_client(data, CENTRAL_PORT)
     key = data / "bench.key"  # a fresh directory: the key is made with the database
     keys = FieldKeys.load(key) if key.exists() else FieldKeys.create(key)
     store = Store(data / "bench.db", FieldCipher(keys))
@@ -84,8 +72,7 @@ def main(argv: list[str]) -> None:
     finally:
         central.close()
         store.close()
-        central_process.terminate()
-        central_process.wait(10)
+        stop_central(central_process)
 
 
 def consenting_visit(central: CentralClient, store: Store, pki: Path) -> int:

@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import argparse
 import secrets
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
+from bench.world import device_client, fresh_data, start_central, stop_central
 from device.config import SETTINGS
 from device.confirm import Confirmations
 from device.demo import wait_for_central
 from device.events import EventBus
 from device.outbox import Outbox
 from sim.population import person
-from sync.central import CentralClient, tls_context
 from sync.clock import JST
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
@@ -61,20 +58,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--items", type=int, default=200)
     parser.add_argument("--rated-items", type=int, default=20)
     args = parser.parse_args(argv)
-    data = Path(tempfile.mkdtemp(prefix="onshi-bench-drain-"))
-    subprocess.run(
-        [sys.executable, "-m", "sim", "pki", "--data", str(data)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    pki = data / "pki"
-    central_process = subprocess.Popen(
-        [sys.executable, "-m", "sim", "central", "--data", str(data)]
-        + ["--port", str(CENTRAL_PORT)],
-        stdout=subprocess.DEVNULL,
-    )
-    context = tls_context(pki / "central-ca.pem", pki / "device.pem", pki / "device.key")
-    central = CentralClient(f"https://127.0.0.1:{CENTRAL_PORT}", verify=context, timeout_s=10)
+    data = fresh_data("onshi-bench-drain-")
+    central_process = start_central(data, CENTRAL_PORT)
+    central = device_client(data, CENTRAL_PORT)
     store = Store(data / "bench.db", FieldCipher(FieldKeys.create(data / "bench.key")))
     confirmations = Confirmations(transport=central, store=store, bus=EventBus())
     default_rate = float(next(s.default for s in SETTINGS if s.name == "outbox_rate_per_s"))
@@ -104,8 +90,7 @@ def main(argv: list[str]) -> None:
     finally:
         central.close()
         store.close()
-        central_process.terminate()
-        central_process.wait(10)
+        stop_central(central_process)
 
 
 if __name__ == "__main__":

@@ -20,11 +20,11 @@ import logging
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from bench.visits import ms_summary
+from bench.world import fresh_data, start_central, stop_central
 from device.checks import CheckFailed, ManualChecks, NumbersInput
 from device.config import Config, load_config
 from device.confirm import Confirmations
@@ -86,20 +86,6 @@ def timed_check(checks: ManualChecks) -> tuple[float, bool]:
     return time.perf_counter() - started, answered
 
 
-def start_central(data: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "sim", "central", "--data", str(data)]
-        + ["--port", str(CENTRAL_PORT)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def stop_central(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    process.wait(10)
-
-
 def settings(data: Path, url: str) -> Config:
     pki = data / "pki"
     return load_config(
@@ -119,17 +105,12 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench.outage")
     parser.add_argument("--checks", type=int, default=20)
     args = parser.parse_args(argv)
-    data = Path(tempfile.mkdtemp(prefix="onshi-bench-outage-"))
-    subprocess.run(
-        [sys.executable, "-m", "sim", "pki", "--data", str(data)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    data = fresh_data("onshi-bench-outage-")
     config = settings(data, f"https://127.0.0.1:{CENTRAL_PORT}")
     keys = FieldKeys.create(data / "bench.key")
     store = Store(data / "bench.db", FieldCipher(keys))
     client = connect_central(config)
-    central = start_central(data)
+    central = start_central(data, CENTRAL_PORT, quiet=True)
     logging.disable(logging.WARNING)  # every failed check logs one: here they are the point
     try:
         wait_for_central(client)
@@ -179,7 +160,7 @@ def run(
     sent = wire.calls - reached
     print(f"  check, circuit open           {ms_summary(open_calls)}   (calls sent: {sent})")
 
-    central = start_central(data)
+    central = start_central(data, CENTRAL_PORT, quiet=True)
     try:
         probe = CentralProbe(breaker, client.health, poll_s=0.05)
         started = time.perf_counter()
