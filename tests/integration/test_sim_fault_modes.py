@@ -44,19 +44,25 @@ class FakeClock:
 
 
 @pytest.fixture
+def pki(pki_at: Any) -> Any:
+    """The test PKI as built at START: the simulator's clock starts there, not today."""
+    return pki_at(START)
+
+
+@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 
 
 @pytest.fixture
-def server(sim_pki: PkiPaths, clock: FakeClock) -> Iterator[CentralServer]:
-    with CentralServer(sim_pki, clock=clock) as running:
+def server(pki: PkiPaths, clock: FakeClock) -> Iterator[CentralServer]:
+    with CentralServer(pki, clock=clock) as running:
         yield running
 
 
 @pytest.fixture
-def client(server: CentralServer, sim_pki: PkiPaths) -> Iterator[CentralClient]:
-    c = central_client(sim_pki, server.url, deadline_s=DEADLINE_S, sleep=lambda s: None)
+def client(server: CentralServer, pki: PkiPaths) -> Iterator[CentralClient]:
+    c = central_client(pki, server.url, deadline_s=DEADLINE_S, sleep=lambda s: None)
     yield c
     c.close()
 
@@ -90,42 +96,42 @@ def fault_of(client: CentralClient, pid: str = "P002") -> tuple[CentralFault, fl
 
 
 def test_down_is_unavailable_at_once_and_up_again_on_the_same_url(
-    server: CentralServer, client: CentralClient, sim_pki: PkiPaths
+    server: CentralServer, client: CentralClient, pki: PkiPaths
 ) -> None:
     assert client.confirm(by_numbers("P002")).result.validity == "1"
-    assert switch(server, sim_pki, mode="down")["down"] is True
+    assert switch(server, pki, mode="down")["down"] is True
     assert not server.listening
     fault, took = fault_of(client)
     assert fault is CentralFault.UNAVAILABLE
     assert took < DEADLINE_S / 2  # refused, not timed out
-    switch(server, sim_pki, mode="normal")
+    switch(server, pki, mode="normal")
     assert client.confirm(by_numbers("P002")).result.validity == "1"
 
 
-def test_slow_beyond_the_deadline_is_unavailable(server: CentralServer, sim_pki: PkiPaths) -> None:
-    switch(server, sim_pki, mode="slow", slow_s=60.0)
-    hasty = central_client(sim_pki, server.url, deadline_s=0.5, retries=0)
+def test_slow_beyond_the_deadline_is_unavailable(server: CentralServer, pki: PkiPaths) -> None:
+    switch(server, pki, mode="slow", slow_s=60.0)
+    hasty = central_client(pki, server.url, deadline_s=0.5, retries=0)
     try:
         fault, _ = fault_of(hasty)
         assert fault is CentralFault.UNAVAILABLE
     finally:
         hasty.close()
-        switch(server, sim_pki, mode="normal")  # releases the held request
+        switch(server, pki, mode="normal")  # releases the held request
 
 
 def test_slow_within_the_deadline_still_answers(
-    server: CentralServer, client: CentralClient, sim_pki: PkiPaths
+    server: CentralServer, client: CentralClient, pki: PkiPaths
 ) -> None:
-    switch(server, sim_pki, mode="slow", slow_s=0.2)
+    switch(server, pki, mode="slow", slow_s=0.2)
     answer = client.confirm(by_numbers("P002"))
     assert answer.result.validity == "1"
     assert answer.round_trip_s >= 0.2
 
 
 def test_flapping_follows_the_simulators_clock(
-    server: CentralServer, client: CentralClient, sim_pki: PkiPaths, clock: FakeClock
+    server: CentralServer, client: CentralClient, pki: PkiPaths, clock: FakeClock
 ) -> None:
-    state = switch(server, sim_pki, mode="flapping", flap_s=30.0)
+    state = switch(server, pki, mode="flapping", flap_s=30.0)
     assert state["down"] is True
     assert fault_of(client)[0] is CentralFault.UNAVAILABLE
     clock.advance(30)
@@ -137,17 +143,17 @@ def test_flapping_follows_the_simulators_clock(
     clock.advance(30)
     server.apply_faults()
     assert client.confirm(by_numbers("P002")).result.validity == "1"
-    assert call(server.control_url, sim_pki)["recoveries"] == 2
+    assert call(server.control_url, pki)["recoveries"] == 2
 
 
 def test_after_recovery_the_changed_answers_come_back(
-    server: CentralServer, client: CentralClient, sim_pki: PkiPaths, clock: FakeClock
+    server: CentralServer, client: CentralClient, pki: PkiPaths, clock: FakeClock
 ) -> None:
     assert client.confirm(by_numbers("P001")).result.validity == "1"
-    switch(server, sim_pki, mode="down", changed_after_recovery=True)
+    switch(server, pki, mode="down", changed_after_recovery=True)
     clock.advance(12 * 3600)
     assert fault_of(client, "P001")[0] is CentralFault.UNAVAILABLE
-    assert switch(server, sim_pki, mode="normal")["answers_changed"] is True
+    assert switch(server, pki, mode="normal")["answers_changed"] is True
     lost = client.confirm(by_numbers("P001")).result
     assert lost.validity == "2"
     assert lost.results[0].disqualification_date == "20260401"
@@ -158,12 +164,12 @@ def test_after_recovery_the_changed_answers_come_back(
 
 
 def test_the_control_listener_needs_the_device_certificate(
-    server: CentralServer, sim_pki: PkiPaths
+    server: CentralServer, pki: PkiPaths
 ) -> None:
     import ssl
     import urllib.request
 
-    anonymous = ssl.create_default_context(cafile=str(sim_pki.central_ca_cert))
+    anonymous = ssl.create_default_context(cafile=str(pki.central_ca_cert))
     with pytest.raises(OSError):
         urllib.request.urlopen(server.control_url, timeout=10, context=anonymous)
     assert server.control_url.startswith("https://127.0.0.1:")
@@ -176,11 +182,11 @@ def _free_port() -> int:
 
 
 def test_the_cli_starts_down_and_onshi_sim_control_brings_it_back(
-    sim_pki: PkiPaths, tmp_path: Path
+    pki: PkiPaths, tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
     (data / "pki").mkdir(parents=True)
-    shutil.copytree(sim_pki.root, data / "pki", dirs_exist_ok=True)  # no key generation here
+    shutil.copytree(pki.root, data / "pki", dirs_exist_ok=True)  # no key generation here
     port = _free_port()
     child = subprocess.Popen(
         [sys.executable, "-m", "sim", "central", "--data", str(data), "--port", str(port)]
@@ -194,13 +200,13 @@ def test_the_cli_starts_down_and_onshi_sim_control_brings_it_back(
         for line in child.stdout:  # the control file is written before this line
             if line.startswith("mode:"):
                 break
-        state = call(control_url(data), sim_pki)  # the same certificates as copied
+        state = call(control_url(data), pki)  # the same certificates as copied
         assert (state["mode"], state["down"], state["changed_after_recovery"]) == (
             "down",
             True,
             True,
         )
-        c = central_client(sim_pki, f"https://127.0.0.1:{port}", deadline_s=DEADLINE_S)
+        c = central_client(pki, f"https://127.0.0.1:{port}", deadline_s=DEADLINE_S)
         try:
             assert fault_of(c)[0] is CentralFault.UNAVAILABLE
             out = subprocess.run(

@@ -34,6 +34,12 @@ class FakeClock:
 
 
 @pytest.fixture
+def pki(pki_at: Any) -> Any:
+    """The test PKI as built at START: the simulator's clock starts there, not today."""
+    return pki_at(START)
+
+
+@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 
@@ -196,18 +202,16 @@ def outage(service: CentralService, clock: FakeClock) -> None:
 
 
 def test_answers_change_after_the_first_recovery_only_when_asked(
-    sim_pki: Any, clock: FakeClock
+    pki: Any, clock: FakeClock
 ) -> None:
-    plain = CentralService(sim_pki, clock=clock)
+    plain = CentralService(pki, clock=clock)
     outage(plain, clock)
     assert ask(plain, "P001", "a1").validity == "1"
     assert not plain.faults.status().answers_changed
 
 
-def test_the_documented_answers_change_after_recovery(sim_pki: Any, clock: FakeClock) -> None:
-    service = CentralService(
-        sim_pki, clock=clock, faults=FaultSettings(changed_after_recovery=True)
-    )
+def test_the_documented_answers_change_after_recovery(pki: Any, clock: FakeClock) -> None:
+    service = CentralService(pki, clock=clock, faults=FaultSettings(changed_after_recovery=True))
     before = {pid: ask(service, pid, f"b{pid}") for pid in ("P001", "P004", "P008", "P002")}
     assert before["P001"].validity == "1"
     assert before["P004"].results[0].contribution_ratio == "020"
@@ -242,9 +246,9 @@ def test_the_documented_answers_change_after_recovery(sim_pki: Any, clock: FakeC
     assert MOVED_TO in {p.id for p in service.people}
 
 
-def test_answers_change_once_and_stay_changed(sim_pki: Any, clock: FakeClock) -> None:
+def test_answers_change_once_and_stay_changed(pki: Any, clock: FakeClock) -> None:
     service = CentralService(
-        sim_pki,
+        pki,
         clock=clock,
         faults=FaultSettings(Mode.FLAPPING, flap_s=60.0, changed_after_recovery=True),
     )
