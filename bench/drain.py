@@ -16,11 +16,11 @@ import time
 from datetime import UTC, datetime
 
 from bench.world import device_client, fresh_data, start_central, stop_central
-from device.config import SETTINGS
 from device.confirm import Confirmations
 from device.demo import wait_for_central
 from device.events import EventBus
 from device.outbox import Outbox
+from device.settings import SETTINGS
 from sim.population import person
 from sync.clock import JST
 from sync.fieldcrypt import FieldCipher, FieldKeys

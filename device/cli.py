@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from device.cli_support import install_stop_signal, run_until_stopped
-from device.config import SETTINGS, Config, ConfigError, load_config
+from device.config import Config, ConfigError, load_config
 from device.errors_log import RecentErrors
+from device.settings import SETTINGS
 from reader.errors import ReaderError
 from reader.traffic import enable_traffic_logging
 from sync.auditchain import AuditUncheckable

@@ -20,16 +20,13 @@ from werkzeug.datastructures import MultiDict
 from device.accounts import ROLES, AccountError, Accounts, role_label
 from device.config import (
     LOCKED_SOURCES,
-    LOG_LEVELS,
-    SETTINGS,
-    SETTINGS_BY_NAME,
     SOURCE_DEFAULT,
     Config,
-    Setting,
     parse_setting,
     stored_setting_problem,
 )
 from device.services import Services
+from device.settings import LOG_LEVELS, SETTINGS, SETTINGS_BY_NAME, Setting
 from sync.auditchain import AuditVerdict
 from sync.clock import JST
 from sync.codes import CONSENT_KINDS

@@ -105,7 +105,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
 }
 
-# Japanese help for each setting; the English help is Setting.help (device/config.py).
+# Japanese help for each setting; the English help is Setting.help (device/settings.py).
 SETTING_HELP_JA: dict[str, str] = {
     "medical_institution_code": "医療機関コード（10桁）。すべての照会に付けて送ります",
     "data_dir": "データベース・鍵ファイル・デモ用カード状態の保存先",

@@ -26,18 +26,11 @@ from werkzeug.datastructures import MultiDict
 
 from device.accounts import Accounts
 from device.checks import ManualChecks
-from device.config import (
-    SETTINGS,
-    SETTINGS_BY_NAME,
-    Config,
-    ConfigError,
-    Setting,
-    load_config,
-    parse_setting,
-)
+from device.config import Config, ConfigError, load_config, parse_setting
 from device.confirm import Confirmations
 from device.events import EventBus
 from device.flow import ActiveVisit, VisitFlow
+from device.settings import SETTINGS, SETTINGS_BY_NAME, Setting
 from sync.central import CentralClient
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store

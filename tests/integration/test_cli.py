@@ -26,8 +26,8 @@ import pytest
 from device.accounts import Accounts
 from device.cli import COMMANDS
 from device.cli_support import run_until_stopped
-from device.config import SETTINGS
 from device.parts import load_settings, open_store
+from device.settings import SETTINGS
 from reader.pcsc import PcscReaders
 from sim.card import VirtualCard
 from sync.fieldcrypt import FieldCipher, FieldKeys

@@ -166,7 +166,7 @@ def settings_form(**values: Any) -> dict[str, Any]:
 def test_settings_page_shows_every_setting_with_its_source(tmp_path: Path, store: Store) -> None:
     admin = build(tmp_path, store, environ={"ONSHI_READER": "SONY"})
     html = admin.client.get("/admin/settings").get_data(as_text=True)
-    from device.config import SETTINGS
+    from device.settings import SETTINGS
 
     for setting in SETTINGS:
         assert f'id="setting-{setting.name}"' in html, setting.name

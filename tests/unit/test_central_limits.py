@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from device.config import SETTINGS_BY_NAME, parse_setting
+from device.config import parse_setting
+from device.settings import SETTINGS_BY_NAME
 from sync.central import (
     CentralClient,
     CentralFault,

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from device.config import SETTINGS_BY_NAME, ConfigError, load_config
+from device.config import ConfigError, load_config
 from device.parts import reader_backend
+from device.settings import SETTINGS_BY_NAME
 from reader.backend import BACKENDS, CardReaders, ReaderWatch, load_backend
 from reader.connection import CardConnection
 from reader.events import ReaderEvent

@@ -7,19 +7,17 @@ import pytest
 
 from device.config import (
     LOCKED_SOURCES,
-    SETTINGS,
-    SETTINGS_BY_NAME,
     SOURCE_DEFAULT,
     SOURCE_ENVIRONMENT,
     SOURCE_FILE,
     SOURCE_OVERRIDE,
     SOURCE_STORED,
     ConfigError,
-    Setting,
     load_config,
     parse_setting,
     stored_setting_problem,
 )
+from device.settings import SETTINGS, SETTINGS_BY_NAME, Setting
 
 
 def test_defaults_load() -> None:

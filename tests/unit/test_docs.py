@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from device.cli import COMMANDS
-from device.config import SETTINGS
 from device.jobs import JOBS
+from device.settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 

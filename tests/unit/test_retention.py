@@ -12,10 +12,11 @@ from typing import Any, cast
 
 import pytest
 
-from device.config import SETTINGS_BY_NAME, load_config, parse_setting
+from device.config import load_config, parse_setting
 from device.errors_log import RecentErrors
 from device.events import EventBus
 from device.jobs import RETENTION_HELD, RETENTION_REFUSED
+from device.settings import SETTINGS_BY_NAME
 from device.status import ApplianceStatus
 from sync.central import CentralClient
 from sync.fieldcrypt import FieldCipher, FieldKeys

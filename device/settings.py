@@ -1,0 +1,434 @@
+"""Every setting of the appliance, declared once: name, type, default, range, help.
+
+The CLI help, docs/configuration.md, the admin page and the validation (device/config.py) all
+read SETTINGS, so a setting cannot exist without its range and its documentation
+(tests/unit/test_docs.py and tests/unit/test_config.py check them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reader.backend import BACKENDS
+from sync.codes import CONSENT_KINDS
+
+LOG_LEVELS = ("ERROR", "WARNING", "INFO", "DEBUG", "TRAFFIC")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    kind: type
+    default: Any
+    help: str
+    check: Callable[[Any], str | None] | None = None  # returns the reason a value is refused
+    # False: where the data lives and what the box is (demo or not) are decided on the box
+    # itself, never from a page served by that box.
+    editable: bool = True
+    # Numbers: the range accepted, both ends included. Every int and float setting declares
+    # both (tests/unit/test_config.py); NaN, infinities and anything outside are refused.
+    minimum: float | None = None
+    maximum: float | None = None
+    # Texts: what is accepted, as docs/configuration.md and `onshi settings` show it.
+    accepts: str = ""
+
+    @property
+    def range_text(self) -> str:
+        """The type and range as the docs and `onshi settings` show them, e.g. "integer 0–65535"."""
+        if self.kind in (int, float):
+            kind = "integer" if self.kind is int else "number"
+            low = number_text(0.0 if self.minimum is None else self.minimum)
+            if self.maximum is None:  # undeclared: test_every_number_declares_its_range fails
+                return f"{kind} ≥ {low}"
+            return f"{kind} {low}–{number_text(self.maximum)}"
+        if self.kind is bool:
+            return "true / false"
+        if self.accepts:
+            return self.accepts
+        return "path" if self.kind is Path else "text"
+
+
+def number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _medical_institution_code(value: Any) -> str | None:
+    if not re.fullmatch(r"\d{10}", str(value)):
+        return "10桁の数字で指定してください / must be 10 digits"
+    return None
+
+
+AUDIT_RETENTION_DAYS_RANGE = (365, 7305)  # one to twenty years
+
+
+def _url(value: Any) -> str | None:
+    if not str(value).startswith("https://"):
+        return "https:// で始まる URL / must be an https:// URL"
+    return None
+
+
+def _log_level(value: Any) -> str | None:
+    if value not in LOG_LEVELS:
+        return " / ".join(LOG_LEVELS) + " のいずれか / must be one of these"
+    return None
+
+
+def _reader_backend(value: Any) -> str | None:
+    if value not in BACKENDS:
+        return " / ".join(BACKENDS) + " のいずれか / must be one of these"
+    return None
+
+
+def _consent_kinds(value: Any) -> str | None:
+    kinds = [k.strip() for k in str(value).split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in CONSENT_KINDS]
+    if unknown:
+        choices = ", ".join(CONSENT_KINDS)
+        return f"{choices} から選んでください / choose from these (unknown: {unknown[0]})"
+    if len(set(kinds)) != len(kinds):
+        return "同じ種類が重複しています / a kind is listed twice"
+    return None
+
+
+def _language(value: Any) -> str | None:
+    if value not in ("ja", "en"):
+        return "ja または en / must be ja or en"
+    return None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "medical_institution_code",
+        str,
+        "1312345670",
+        "医療機関コード (10 digits) sent in every request",
+        _medical_institution_code,
+        accepts="10 digits (quoted in TOML)",
+    ),
+    Setting(
+        "data_dir",
+        Path,
+        Path(".onshi"),
+        "Directory for the database, its key file and the demo card state",
+        editable=False,
+    ),
+    Setting(
+        "key_file",
+        Path,
+        Path(""),
+        "File holding the database encryption keys (default: <data_dir>/store.key; on the "
+        "appliance a systemd credential)",
+        editable=False,
+    ),
+    Setting(
+        "central_url",
+        str,
+        "https://127.0.0.1:8443",
+        "Base URL of the central eligibility service",
+        _url,
+        editable=False,  # where patient data goes: decided on the box, never from a web page
+        accepts="https:// URL",
+    ),
+    Setting(
+        "central_ca",
+        Path,
+        Path(".demo/pki/central-ca.pem"),
+        "CA certificate the central service's certificate must chain to (pinned)",
+        editable=False,
+    ),
+    Setting(
+        "device_cert",
+        Path,
+        Path(".demo/pki/device.pem"),
+        "This appliance's client certificate for mutual TLS",
+        editable=False,
+    ),
+    Setting(
+        "device_key",
+        Path,
+        Path(".demo/pki/device.key"),
+        "Private key of the client certificate",
+        editable=False,
+    ),
+    Setting(
+        "central_timeout_s",
+        float,
+        10.0,
+        "Seconds to wait for one central request before giving up",
+        minimum=0.5,
+        maximum=300,
+    ),
+    Setting(
+        "central_deadline_s",
+        float,
+        20.0,
+        "Seconds any one central call may take in all, retries and a slowly arriving answer "
+        "included",
+        minimum=1,
+        maximum=300,
+    ),
+    Setting(
+        "central_retries",
+        int,
+        2,
+        "Extra attempts for idempotent central calls after a transport error",
+        minimum=0,
+        maximum=10,
+    ),
+    Setting(
+        "central_connect_timeout_s",
+        float,
+        3.0,
+        "Seconds a central call may spend reaching the service (connection and TLS handshake, "
+        "retries included) before it counts as unreachable",
+        minimum=0.2,
+        maximum=60,
+    ),
+    Setting(
+        "central_breaker_failures",
+        int,
+        2,
+        "Central calls in a row that find the service unreachable before the circuit opens "
+        "(then calls fail at once and the desk shows the outage)",
+        minimum=1,
+        maximum=20,
+    ),
+    Setting(
+        "central_breaker_open_s",
+        float,
+        30.0,
+        "Seconds the circuit stays open before one call probes the central again",
+        minimum=1,
+        maximum=3600,
+    ),
+    Setting(
+        "reader",
+        str,
+        "",
+        "Card reader to use: part of its PC/SC name; empty = the first reader found",
+    ),
+    Setting(
+        "reader_backend",
+        str,
+        "pcsc",
+        "Kind of card reader: pcsc (PC/SC through pcscd); each kind is a module in reader/",
+        _reader_backend,
+        accepts=", ".join(BACKENDS),
+    ),
+    Setting(
+        "staff_host",
+        str,
+        "127.0.0.1",
+        "Address the staff web UI listens on (use the LAN address on the appliance)",
+        editable=False,  # a wrong one would lock the admin out of the page that set it
+    ),
+    Setting(
+        "staff_port",
+        int,
+        8080,
+        "Port of the staff web UI",
+        editable=False,
+        minimum=0,  # 0: any free port (tests)
+        maximum=65535,
+    ),
+    Setting(
+        "staff_tls_cert",
+        Path,
+        Path(""),
+        "Certificate (PEM) of the staff web UI's HTTPS; empty = a self-signed one made at first "
+        "start in <data_dir>/staff-tls/",
+        editable=False,
+    ),
+    Setting("staff_tls_key", Path, Path(""), "Private key (PEM) of staff_tls_cert", editable=False),
+    Setting(
+        "kiosk_port",
+        int,
+        8081,
+        "Port of the kiosk page; the kiosk always listens on 127.0.0.1 only",
+        editable=False,
+        minimum=0,
+        maximum=65535,
+    ),
+    Setting(
+        "web_threads",
+        int,
+        16,
+        "Request worker threads of each web listener; live event streams have their own "
+        "(event_streams_max)",
+        minimum=4,
+        maximum=256,
+    ),
+    Setting(
+        "web_timeout_s",
+        float,
+        10.0,
+        "Seconds a client may take to send a whole request head (TLS handshake included) or stay "
+        "idle between requests, and a write to it may wait; then the connection is closed",
+        minimum=1,
+        maximum=120,
+    ),
+    Setting(
+        "event_streams_max",
+        int,
+        64,
+        "Live event streams (desk and kiosk screens) open at once per listener; one more is "
+        "refused with 503 and its page tries again later",
+        minimum=1,
+        maximum=1000,
+    ),
+    Setting(
+        "disk_reserve_mb",
+        int,
+        16,
+        "MiB kept in a reserve file in data_dir: released when the disk is full so answers are "
+        "still saved while an admin frees space, made again when space returns (0 = none)",
+        minimum=0,
+        maximum=1024,
+    ),
+    Setting(
+        "pin_timeout_s",
+        float,
+        90.0,
+        "Seconds the kiosk waits for a PIN before the visit is abandoned",
+        minimum=1,
+        maximum=3600,
+    ),
+    Setting(
+        "consent_timeout_s",
+        float,
+        90.0,
+        "Seconds the kiosk waits for the patient's consent answers before the visit is abandoned",
+        minimum=1,
+        maximum=3600,
+    ),
+    Setting(
+        "staff_timeout_s",
+        float,
+        300.0,
+        "Seconds a visit waits for staff (visual check) after a locked PIN or a call for help",
+        minimum=1,
+        maximum=3600,
+    ),
+    Setting(
+        "kiosk_reset_s",
+        float,
+        10.0,
+        "Seconds the kiosk shows a finished or failed visit before returning to the start",
+        minimum=1,
+        maximum=600,
+    ),
+    Setting(
+        "consent_kinds",
+        str,
+        "drug,checkup",
+        "Information the kiosk asks consent for, comma separated: drug, checkup, diagnosis, "
+        "surgery (empty = no consent screen)",
+        _consent_kinds,
+        accepts="comma-separated kinds, or empty",
+    ),
+    Setting(
+        "language",
+        str,
+        "ja",
+        "Default language of the pages (ja or en)",
+        _language,
+        accepts="ja, en",
+    ),
+    Setting(
+        "retention_days",
+        int,
+        31,
+        "Days confirmations are kept before purging",
+        minimum=1,
+        maximum=3660,  # ten years; the audit log has its own, longer retention
+    ),
+    Setting(
+        "retention_max_share",
+        float,
+        0.25,
+        "Largest share of the confirmations or visits one retention run may delete; a "
+        "run that would delete more deletes nothing and alerts the admin (1 = no limit)",
+        minimum=0.01,
+        maximum=1.0,
+    ),
+    Setting(
+        "clock_tolerance_s",
+        float,
+        30.0,
+        "Seconds the clock may differ from the central's time, or jump, and still be "
+        "trusted; past it retention purges wait and the central's time is used",
+        minimum=1.0,
+        maximum=3600.0,
+    ),
+    Setting(
+        "audit_retention_days",
+        int,
+        1827,
+        "Days audit log entries are kept (default five years); older ones are removed "
+        "without breaking the chain's verification",
+        minimum=AUDIT_RETENTION_DAYS_RANGE[0],
+        maximum=AUDIT_RETENTION_DAYS_RANGE[1],
+    ),
+    Setting(
+        "outbox_drain_every_s",
+        int,
+        60,
+        "Seconds between runs of the re-check queue (outbox): numbers checks the central could "
+        "not answer while it was unavailable are asked again",
+        minimum=5,
+        maximum=3600,
+    ),
+    Setting(
+        "outbox_rate_per_s",
+        float,
+        5.0,
+        "The most re-checks sent to the central per second while the queue drains",
+        minimum=0.1,
+        maximum=100,
+    ),
+    Setting(
+        "outbox_backoff_base_s",
+        int,
+        30,
+        "Seconds before a queued re-check is asked again after the central was unavailable; "
+        "doubled after each such attempt up to outbox_backoff_max_s",
+        minimum=1,
+        maximum=3600,
+    ),
+    Setting(
+        "outbox_backoff_max_s",
+        int,
+        1800,
+        "The longest wait between two attempts of one queued re-check",
+        minimum=1,
+        maximum=86400,
+    ),
+    Setting(
+        "demo",
+        bool,
+        False,
+        "Demo mode: shows the sandbox page that places virtual cards. Never on a real clinic",
+        editable=False,
+    ),
+    Setting(
+        "demo_data",
+        Path,
+        Path(".demo"),
+        "Simulator data (test PKI, card state) used by the demo sandbox",
+        editable=False,
+    ),
+    Setting(
+        "log_level",
+        str,
+        "INFO",
+        "Logging level: ERROR, WARNING, INFO, DEBUG, or TRAFFIC (card APDUs, PIN masked)",
+        _log_level,
+        accepts=", ".join(LOG_LEVELS),
+    ),
+)
+
+SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
