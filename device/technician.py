@@ -31,6 +31,7 @@ VERDICT_JA: dict[Verdict, str] = {
     Verdict.MULTIPLE: "複数該当",
     Verdict.UNREGISTERED_AID: "有効（未登録）",
     Verdict.ERROR: "エラー",
+    Verdict.OFFLINE: "本人確認済・オンライン未確認",
 }
 
 

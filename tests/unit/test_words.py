@@ -8,6 +8,7 @@ give the kiosk a 500).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +26,8 @@ from web.reception import CHECK_FIELDS
 
 from .test_web import Setup, setup, store
 
+STAFF_CSS = (Path(__file__).parents[2] / "web" / "static" / "staff.css").read_text("utf-8")
+
 __all__ = ["setup", "store"]  # fixtures used here, defined beside the other web tests
 
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f]")
@@ -41,7 +44,7 @@ def both(pair: tuple[str, str]) -> None:
 def test_every_verdict_has_words_and_a_class(verdict: Verdict) -> None:
     badge = Badge.of(verdict)
     both((badge.ja, badge.en))
-    assert badge.css in ("ok", "warn", "error")  # the classes web/static/staff.css styles
+    assert re.search(rf"\.badge\.{badge.css}\b", STAFF_CSS)  # a class the stylesheet styles
 
 
 def test_every_badge_is_a_verdict() -> None:
@@ -164,6 +167,7 @@ def test_kiosk_page_with_a_kind_without_words(
         (Badge.MULTIPLE, "複数該当", "warn"),
         (Badge.UNREGISTERED_AID, "有効（未登録）", "warn"),
         (Badge.ERROR, "エラー", "error"),
+        (Badge.OFFLINE, "本人確認済・オンライン未確認", "offline"),
     ],
 )
 def test_badge_members(member: Badge, ja: str, css: str) -> None:
@@ -181,4 +185,5 @@ def test_badge_members_are_complete() -> None:
         "MULTIPLE",
         "UNREGISTERED_AID",
         "ERROR",
+        "OFFLINE",
     }
