@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from device.cardtrust import CardTrustProblem
 from device.checks import InputProblem
 from device.clinical import REFUSAL_REASONS
 from device.flow import EndReason, VisitState
@@ -19,7 +20,7 @@ from device.status import Fact, StatusKind
 from device.technician import VERDICT_JA
 from sync.codes import CONSENT_KINDS, Verdict
 from sync.identifiers import IdentifierProblem
-from web import labels
+from web import labels, strings_cardtrust
 from web.labels import CONSENT_KIND, Badge, consent_kind_text
 from web.present import DESK_STATES, STRINGS
 from web.reception import CHECK_FIELDS
@@ -91,6 +92,16 @@ def test_every_input_problem_has_words(problem: InputProblem) -> None:
 @pytest.mark.parametrize("problem", list(IdentifierProblem), ids=str)
 def test_every_identifier_problem_has_words(problem: IdentifierProblem) -> None:
     both(STRINGS["identifier_" + problem.value])
+
+
+@pytest.mark.parametrize("problem", list(CardTrustProblem), ids=str)
+def test_every_card_trust_problem_has_words(problem: CardTrustProblem) -> None:
+    both(strings_cardtrust.STRINGS["card_untrusted_" + problem.value])
+
+
+def test_no_words_for_a_card_trust_problem_that_does_not_exist() -> None:
+    keys = {k.removeprefix("card_untrusted_") for k in strings_cardtrust.STRINGS}
+    assert keys == {p.value for p in CardTrustProblem}
 
 
 @pytest.mark.parametrize(
