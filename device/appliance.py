@@ -164,6 +164,8 @@ def build_appliance(
         wall=clock,
         central_time=lambda: breaker.call(status_central.server_time),
     )
+    # A named JPKI root file that cannot be used stops the start before anything is opened.
+    trust = card_trust(config, clock_trust.now)
     store = open_store(config, clock_trust.now)
     inputs = VisitInputs()
     backend = reader_backend(config)
@@ -213,7 +215,7 @@ def build_appliance(
         on_refused=forbidden_apdu_logger,
         # While the central is unreachable a card visit is proven on the box and kept offline.
         offline=OfflineVisits(
-            card_trust=card_trust(config, clock_trust.now),
+            card_trust=trust,
             confirmations=confirmations,
             store=store,
             checks=checks,

@@ -71,6 +71,9 @@ class VisitAborted:
 class VisitFailed:
     visit_id: str
     reason: str  # a device.flow.EndReason: "not_jpki", "central_unreadable", ...
+    # More about the reason where there is more to say: for "card_untrusted", the
+    # device.cardtrust.CardTrustProblem that failed ("expired", "unknown_issuer", ...).
+    detail: str = ""
 
 
 @dataclass(frozen=True)

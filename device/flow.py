@@ -327,7 +327,9 @@ class VisitFlow:
             outcome = self._end(visit, VisitState.FAILED, EndReason.SIGNATURE_MISMATCH)
         except CardUntrusted as exc:
             log.warning("visit %s: the card's certificate did not pass: %s", visit.id, exc.problem)
-            outcome = self._end(visit, VisitState.FAILED, EndReason.CARD_UNTRUSTED)
+            outcome = self._end(
+                visit, VisitState.FAILED, EndReason.CARD_UNTRUSTED, detail=exc.problem.value
+            )
         except ReaderError as exc:
             log.warning("visit %s: card error: %s", visit.id, exc)
             outcome = self._end(visit, VisitState.FAILED, EndReason.CARD_ERROR)
@@ -627,7 +629,9 @@ class VisitFlow:
         visit.state = state
         self._bus.publish(VisitStateChanged(visit.id, state.value))
 
-    def _end(self, visit: ActiveVisit, state: VisitState, reason: str) -> VisitOutcome:
+    def _end(
+        self, visit: ActiveVisit, state: VisitState, reason: str, *, detail: str = ""
+    ) -> VisitOutcome:
         visit.state = state
         try:
             self._store.record_visit(
@@ -648,7 +652,7 @@ class VisitFlow:
         if state is VisitState.ABORTED:
             self._bus.publish(VisitAborted(visit.id, reason))
         else:
-            self._bus.publish(VisitFailed(visit.id, reason))
+            self._bus.publish(VisitFailed(visit.id, reason, detail))
         self._bus.publish(VisitStateChanged(visit.id, state.value))
         return VisitOutcome(visit.id, state, reason)
 

@@ -18,6 +18,7 @@ from sync.xmlmsg import Qualification, QualificationResult
 from web import (
     strings_admin,
     strings_auth,
+    strings_cardtrust,
     strings_clinical,
     strings_common,
     strings_desk,
@@ -59,6 +60,7 @@ STRINGS = _merged(
     strings_reasons.STRINGS,
     strings_status.STRINGS,
     strings_statement.STRINGS,
+    strings_cardtrust.STRINGS,
 )
 
 # Reader / visit state shown on the reception status strip (device.flow.VisitState values).
@@ -308,7 +310,8 @@ def confirmation_row(
         "error": error,
         "more": text("other_results", lang, n=more) if more > 0 else "",
         "method": method_label(c.method, lang) + (f" ({staff})" if staff else ""),
-        "consent": consent_text(first, lang),
+        # An offline visit registered no consent: the earlier answer's is not this visit's.
+        "consent": "" if c.offline else consent_text(first, lang),
         "source": source,
         "earlier_url": f"/confirmations/{earlier.id}" if c.offline and earlier else "",
         "raw": {

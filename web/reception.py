@@ -48,6 +48,7 @@ from web.field_errors import field_errors_text
 from web.inbound import json_object
 from web.present import (
     DESK_STATES,
+    STRINGS,
     confirmation_row,
     desk_state_label,
     reason_text,
@@ -338,10 +339,15 @@ def staff_wire(event: Event, lang: str, services: Services | None = None) -> sse
         return None  # the state change says the patient is answering; the kinds are theirs
     if isinstance(event, VisitAborted | VisitFailed):
         name = "visit_aborted" if isinstance(event, VisitAborted) else "visit_failed"
+        # A failure with more to say (which check a card did not pass) says that instead.
+        detail = getattr(event, "detail", "")
+        key = f"{event.reason}_{detail}"
         return name, {
             "visit_id": event.visit_id,
             "reason": event.reason,
-            "text": reason_text(event.reason, lang),
+            "text": text(key, lang)
+            if detail and key in STRINGS
+            else reason_text(event.reason, lang),
         }
     if isinstance(event, ConfirmationStored):
         return "confirmation_stored", {"confirmation_id": event.confirmation_id}

@@ -20,7 +20,13 @@ from cryptography.x509.oid import NameOID
 from device.cardtrust import CardTrust
 from device.checks import ManualChecks
 from device.confirm import Confirmations
-from device.events import ConfirmationStored, ConsentRequested, EventBus, VisitStateChanged
+from device.events import (
+    ConfirmationStored,
+    ConsentRequested,
+    EventBus,
+    VisitFailed,
+    VisitStateChanged,
+)
 from device.flow import VisitFlow, VisitState
 from device.inputs import ConsentChoice, VisitInput, VisualCheck
 from device.offline import OfflineVisits
@@ -34,7 +40,8 @@ from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
 from sync.transport import CentralAnswer, CentralUnavailable, QualificationTransport
 from sync.xmlmsg import QualificationRequest, build_result
-from web.present import confirmation_row
+from web.present import confirmation_row, reason_text, text
+from web.reception import staff_wire
 
 from .test_web import qualification, result
 
@@ -198,7 +205,7 @@ def test_the_desk_row_shows_the_earlier_answer_as_such_with_its_date_and_age(box
     assert row["badge"]["label"] == "本人確認済・オンライン未確認"
     assert row["name"] == "山田　太郎" and row["ratio"]  # the ratio to charge
     assert row["source"].startswith("前回確認 ") and "3日前" in row["source"]
-    assert "前回確認の内容" in row["message"]
+    assert "前回確認の内容" in row["message"] and row["consent"] == ""
     assert row["earlier_url"] == f"/confirmations/{earlier.id}"
     english = confirmation_row(stored, "en", earlier=earlier)
     assert "previously confirmed" in english["source"] and "today" in english["source"]
@@ -259,13 +266,21 @@ def test_the_offline_row_is_rechecked_by_its_earlier_numbers(box: Box) -> None:
 
 def test_an_expired_card_is_not_taken_as_proof_offline(tmp_path: Path, sim_pki: PkiPaths) -> None:
     root = x509.load_pem_x509_certificate(sim_pki.jpki_root_cert.read_bytes())
-    later = utc_now() + timedelta(days=365 * 20)  # past the card certificate's validity
+    card = x509.load_der_x509_certificate(sim_pki.card_cert("P001").read_bytes())
+    later = card.not_valid_after_utc + timedelta(days=1)  # the card's expired, the root not
+    assert later < root.not_valid_after_utc
     expired = Box(tmp_path, sim_pki, CardTrust([root], lambda: later))
     try:
         expired.down = True
         outcome = expired.visit()
         assert outcome.state is VisitState.FAILED and outcome.reason == "card_untrusted"
         assert expired.store.count_confirmations() == 0 and expired.store.outbox_items() == []
+        failed = [e for e in expired.events.drain() if isinstance(e, VisitFailed)]
+        assert [(e.reason, e.detail) for e in failed] == [("card_untrusted", "expired")]
+        # the desk says which check failed and what to do; the kiosk sends the patient to it
+        wire = staff_wire(failed[0], "ja")
+        assert wire is not None and wire[1]["text"] == text("card_untrusted_expired", "ja")
+        assert "受付" in reason_text("card_untrusted", "ja", kiosk=True)
     finally:
         expired.events.close()
         expired.store.close()
