@@ -238,3 +238,21 @@ class Statements:
         self._store.audit(actor, "statement.view", f"statement:{statement_id}")
         form = replace(StatementForm(), **{n: row.fields.get(n, "") for n in FIELD_NAMES})
         return row, form
+
+    def awaiting(self, *, actor: str, limit: int = 100) -> list[StatementRow]:
+        """The statements no online answer has confirmed yet, oldest first: the desk's
+        follow-up list (it names patients: an audited view). A statement carries no numbers to
+        ask the central with, so it is closed by a later online answer of the same card, or
+        by a person who confirmed the qualification by other means (`resolve`)."""
+        rows = self._store.open_statements(limit)
+        if rows:
+            ids = ",".join(str(r.id) for r in rows)
+            self._store.audit(actor, "statement.list", "statements:open", f"ids={ids}")
+        return rows
+
+    def count_awaiting(self) -> int:
+        return self._store.count_open_statements()
+
+    def resolve(self, statement_id: int, *, actor: str) -> bool:
+        """Mark it confirmed by other means (audited, with who); False when it is not open."""
+        return self._store.resolve_statement(statement_id, actor=actor)

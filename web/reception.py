@@ -112,6 +112,7 @@ def create_blueprint(services: Services) -> Blueprint:
             disk_warning=disk_warning(services, lang),
             central=central_state(services),
             today=store.now().astimezone(JST).strftime("%Y-%m-%d"),
+            statements_awaiting=services.statements.count_awaiting(),
         )
 
     @bp.get("/api/confirmations")

@@ -89,6 +89,32 @@ def create_blueprint(statements: Statements) -> Blueprint:
             return page, 422
         return redirect(url_for("statement.show", statement_id=stored.id, saved=1), code=303)
 
+    @bp.get("")
+    def awaiting() -> ResponseReturnValue:
+        """The follow-up list: statements no online answer has confirmed yet."""
+        rows = statements.awaiting(actor=audit_actor())
+        return render_template(
+            "statement_list.html",
+            rows=[
+                {
+                    "id": r.id,
+                    "made": r.created_at.astimezone(JST).strftime("%Y/%m/%d %H:%M"),
+                    "name": r.fields.get("name", ""),
+                    "birthdate": format_birthdate(r.fields.get("birthdate", "")),
+                    "ratio": r.fields.get("ratio", ""),
+                    "confirmation_id": r.confirmation_id,
+                }
+                for r in rows
+            ],
+            resolved=request.args.get("resolved") == "1",
+        )
+
+    @bp.post("/<int:statement_id>/resolve")
+    def resolve(statement_id: int) -> ResponseReturnValue:
+        if not statements.resolve(statement_id, actor=audit_actor()):
+            abort(404)  # not open: confirmed already, or no such statement
+        return redirect(url_for("statement.awaiting", resolved=1), code=303)
+
     @bp.get("/<int:statement_id>")
     def show(statement_id: int) -> ResponseReturnValue:
         found = statements.open(statement_id, actor=audit_actor())
@@ -97,6 +123,7 @@ def create_blueprint(statements: Statements) -> Blueprint:
         row, form = found
         return render_template(
             "statement_print.html",
+            awaiting=statements.count_awaiting(),
             row=row,
             form=form,
             birthdate=format_birthdate(form.birthdate),

@@ -28,6 +28,31 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "statement_print": ("印刷", "Print"),
     "statement_from_answer": ("申立書を作成", "Make a statement"),
+    # the follow-up list: statements no online answer has confirmed yet
+    "statement_awaiting_title": (
+        "申立書 — オンライン確認待ち",
+        "Statements awaiting an online check",
+    ),
+    "statement_awaiting_hint": (
+        "申立書には照会できる番号がないため、自動の再照会はできません。同じカードで後日オンライン"
+        "確認できると自動で確認済みになります。資格確認書などで確認できたら「確認済みにする」を"
+        "押してください",
+        "A statement holds no numbers to ask the central with, so it cannot be re-checked by "
+        "itself. A later online check of the same card closes it; once the qualification is "
+        "confirmed by other means, press Mark as confirmed",
+    ),
+    "statement_awaiting_link": ("確認待ちの申立書 {n} 件", "Statements awaiting a check: {n}"),
+    "statement_awaiting_none": (
+        "オンライン確認待ちの申立書はありません",
+        "No statement is awaiting an online check",
+    ),
+    "statement_made_at": ("作成日時", "Made"),
+    "statement_open": ("開く", "Open"),
+    "statement_resolve": ("確認済みにする", "Mark as confirmed"),
+    "statement_resolved": (
+        "確認済みにしました（操作者を記録しました）",
+        "Marked as confirmed (your name was recorded)",
+    ),
     "statement_new": ("新しい申立書", "New statement"),
     "statement_required": ("必須", "required"),
     "statement_choose": ("選んでください", "choose"),

@@ -31,7 +31,13 @@ from sync.store.auditlog import (
     verify_audit_file,
 )
 from sync.store.consents import CachedClinical, ConsentRecord, Consents
-from sync.store.database import Database, StoreError, StoreFullError, holds_data
+from sync.store.database import (
+    Database,
+    StoreError,
+    StoreFullError,
+    holds_data,
+    reserve_on_full,
+)
 from sync.store.instant import instant_of, instant_text
 from sync.store.outbox import Outbox, OutboxAlert, OutboxCounts, OutboxItem
 from sync.store.schema import MIGRATIONS
@@ -170,10 +176,20 @@ class Store:
     def statement(self, statement_id: int) -> StatementRow | None:
         return self._statements.statement(statement_id)
 
+    def open_statements(self, limit: int = 100) -> list[StatementRow]:
+        return self._statements.open_statements(limit)
+
+    def count_open_statements(self) -> int:
+        return self._statements.count_open_statements()
+
+    def resolve_statement(self, statement_id: int, *, actor: str) -> bool:
+        return self._statements.resolve_statement(statement_id, actor=actor)
+
     # -- visits and confirmations ---------------------------------------------------------
     def record_visit(self, visit: VisitRecord, actor: str = "reader") -> None:
         self._visits.record_visit(visit, actor)
 
+    @reserve_on_full
     def save_confirmation(
         self,
         *,
@@ -187,18 +203,26 @@ class Store:
         source: str = "online",
         card: str = "",
     ) -> Confirmation:
-        return self._visits.save_confirmation(
-            file_id=file_id,
-            raw_result=raw_result,
-            result=result,
-            kind=kind,
-            method=method,
-            actor=actor,
-            visit=visit,
-            source=source,
-            card=card,
-        )
+        """The answer (Visits.save_confirmation); an online answer of a card also closes the
+        open 申立書 made from that card's offline visits, in the same transaction."""
+        with self._database.write():
+            stored = self._visits.save_confirmation(
+                file_id=file_id,
+                raw_result=raw_result,
+                result=result,
+                kind=kind,
+                method=method,
+                actor=actor,
+                visit=visit,
+                source=source,
+                card=card,
+            )
+            if card and source == "online":
+                index = self._database.cipher.blind_index("card", card)
+                self._statements.resolve_for_card(index, stored.id, actor=actor)
+        return stored
 
+    @reserve_on_full
     def save_offline_visit(
         self,
         *,

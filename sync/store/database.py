@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 import sqlite_utils
 
@@ -224,7 +224,13 @@ class Part:
         return self._database.clock()
 
 
-_PartT = TypeVar("_PartT", bound=Part)
+class _OnDatabase(Protocol):
+    """A part, or the facade writing through several parts in one transaction."""
+
+    _database: Database
+
+
+_PartT = TypeVar("_PartT", bound=_OnDatabase)
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -233,7 +239,9 @@ def reserve_on_full(
     method: Callable[Concatenate[_PartT, _P], _R],
 ) -> Callable[Concatenate[_PartT, _P], _R]:
     """A write that found the disk full is run once more after the reserve is released: the
-    failed attempt was rolled back whole, so running it again cannot store anything twice."""
+    failed attempt was rolled back whole, so running it again cannot store anything twice.
+    A write made of several parts' writes carries it on the outermost one (the commit that
+    finds the disk full is that one's)."""
 
     @functools.wraps(method)
     def write(self: _PartT, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:

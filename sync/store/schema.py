@@ -196,4 +196,13 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE confirmations ADD COLUMN earlier_id INTEGER;
     CREATE INDEX confirmations_bi_card ON confirmations(bi_card, created_at);
     """,
+    """
+    -- A 申立書 stands in for an online answer until one is had (issue 10): it stays open on the
+    -- desk until a later online answer of the same card closes it (answer_id), or a person
+    -- marks it confirmed by other means (resolved_by).
+    ALTER TABLE statements ADD COLUMN answer_id INTEGER;
+    ALTER TABLE statements ADD COLUMN resolved_at TEXT NOT NULL DEFAULT '';
+    ALTER TABLE statements ADD COLUMN resolved_by TEXT NOT NULL DEFAULT '';
+    CREATE INDEX statements_open ON statements (resolved_at, created_at);
+    """,
 )

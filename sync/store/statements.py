@@ -28,6 +28,15 @@ class StatementRow:
     visit_id: str | None  # the card visit it belongs to
     confirmation_id: int | None  # the answer it was pre-filled from
     fields: dict[str, str]
+    # Open until an online answer is had: answer_id when a later online answer of the same card
+    # closed it, resolved_by the person who marked it confirmed otherwise.
+    resolved_at: datetime | None = None
+    resolved_by: str = ""
+    answer_id: int | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.resolved_at is None
 
 
 def _binding(ref: str) -> str:
@@ -72,24 +81,85 @@ class Statements(Part):
         return StatementRow(row_id, ref, created, actor, visit_id, confirmation_id, dict(fields))
 
     def statement(self, statement_id: int) -> StatementRow | None:
+        rows = self._rows("WHERE id = ?", [statement_id])
+        return rows[0] if rows else None
+
+    def open_statements(self, limit: int) -> list[StatementRow]:
+        """Statements no online answer has confirmed yet, oldest first."""
+        return self._rows("WHERE resolved_at = '' ORDER BY created_at, id LIMIT ?", [limit])
+
+    def count_open_statements(self) -> int:
         with self._database.lock:
-            row = self._db.execute(
-                "SELECT id, ref, created_at, actor, visit_id, confirmation_id, enc_body"
-                " FROM statements WHERE id = ?",
-                [statement_id],
-            ).fetchone()
-        if row is None:
-            return None
-        fields = json.loads(self._database.cipher.decrypt(row[6], _binding(row[1])))
-        return StatementRow(
-            int(row[0]),
-            str(row[1]),
-            instant_of(row[2]),
-            str(row[3]),
-            row[4],
-            row[5],
-            {str(k): str(v) for k, v in fields.items()},
-        )
+            row = self._db.execute("SELECT COUNT(*) FROM statements WHERE resolved_at = ''")
+            return int(row.fetchone()[0])
+
+    @reserve_on_full
+    def resolve_statement(self, statement_id: int, *, actor: str) -> bool:
+        """A person confirmed the patient's qualification by other means; False when the
+        statement is not open (closed already, or none)."""
+        with self._database.write() as db:
+            changed = db.execute(
+                "UPDATE statements SET resolved_at = ?, resolved_by = ?"
+                " WHERE id = ? AND resolved_at = ''",
+                [instant_text(self._now()), actor, statement_id],
+            ).rowcount
+            if changed:
+                self._audit.append(actor, "statement.resolved", f"statement:{statement_id}", "")
+        return bool(changed)
+
+    def resolve_for_card(self, card_index: str, answer_id: int, *, actor: str) -> int:
+        """An online answer for the card of `card_index` (its keyed hash) closes the open
+        statements made from that card's offline visits; how many. Runs inside the caller's
+        write (the answer's own transaction)."""
+        if not card_index:
+            return 0
+        with self._database.write() as db:
+            ids = [
+                int(r[0])
+                for r in db.execute(
+                    "SELECT id FROM statements WHERE resolved_at = '' AND confirmation_id IN"
+                    " (SELECT id FROM confirmations WHERE bi_card = ? AND source = 'offline')",
+                    [card_index],
+                ).fetchall()
+            ]
+            for statement_id in ids:
+                db.execute(
+                    "UPDATE statements SET resolved_at = ?, answer_id = ? WHERE id = ?",
+                    [instant_text(self._now()), answer_id, statement_id],
+                )
+                self._audit.append(
+                    actor,
+                    "statement.answered",
+                    f"statement:{statement_id}",
+                    f"confirmation:{answer_id}",
+                )
+        return len(ids)
+
+    def _rows(self, where: str, params: list[object]) -> list[StatementRow]:
+        with self._database.lock:
+            rows = self._db.execute(
+                "SELECT id, ref, created_at, actor, visit_id, confirmation_id, enc_body,"
+                f" resolved_at, resolved_by, answer_id FROM statements {where}",
+                params,
+            ).fetchall()
+        found = []
+        for row in rows:
+            fields = json.loads(self._database.cipher.decrypt(row[6], _binding(row[1])))
+            found.append(
+                StatementRow(
+                    int(row[0]),
+                    str(row[1]),
+                    instant_of(row[2]),
+                    str(row[3]),
+                    row[4],
+                    row[5],
+                    {str(k): str(v) for k, v in fields.items()},
+                    instant_of(row[7]) if row[7] else None,
+                    str(row[8]),
+                    row[9],
+                )
+            )
+        return found
 
 
 def encrypted_sample(db: sqlite_utils.Database) -> tuple[bytes, str] | None:

@@ -99,4 +99,17 @@ def test_a_blank_statement_for_someone_nothing_is_known_of(
     page.wait_for_selector("#statement-saved")
     sheet = page.inner_text("#statement-sheet")
     assert "申立 太郎" in sheet and "1960/04/01" in sheet and "国民健康保険" in sheet
+    # It waits for an online check: on the follow-up list (and the desk) until marked confirmed.
+    assert "1 件" in page.inner_text("#statement-awaiting-link")
+    page.click("#statement-awaiting-link")
+    row = page.wait_for_selector("#statement-awaiting tr[data-statement-id]")
+    assert "申立 太郎" in row.inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "statement-awaiting.png"), full_page=True)
+    page.goto(base + "/")
+    page.click("#statements-awaiting")
+    page.click("#statement-awaiting button[data-resolve]")
+    page.wait_for_selector("#statement-resolved")
+    assert page.query_selector("#statement-awaiting-empty") is not None
+    page.goto(base + "/")
+    assert page.query_selector("#statements-awaiting") is None
     context.close()

@@ -7,6 +7,7 @@ PKI's JPKI root."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -225,6 +226,33 @@ def test_a_card_never_confirmed_before_is_kept_with_what_to_do_and_nothing_queue
     assert "申立書" in row["message"] and row["source"] == "前回確認なし"
     # the 申立書 opened from that row starts empty
     assert Statements(box.store, utc_now).start(stored.id, actor="reception").name == ""
+
+
+def test_a_statement_made_from_an_offline_visit_is_closed_by_the_cards_next_online_answer(
+    box: Box,
+) -> None:
+    box.down = True
+    offline = box.visit().confirmation
+    assert offline is not None and offline.earlier_id is None
+    statements = Statements(box.store, utc_now)
+    typed = replace(
+        statements.start(offline.id, actor="reception"),
+        card_held="no",
+        insurance_kind="national",
+        ratio="30",
+        name="山田　太郎",
+        birthdate="19800401",
+        sex="1",
+    )
+    made = statements.save(typed, actor="reception", confirmation_id=offline.id)
+    other = statements.save(typed, actor="reception")  # not from this card: stays open
+    assert statements.count_awaiting() == 2
+    box.down = False
+    online = box.visit().confirmation  # the same card, online again
+    assert online is not None and not online.offline
+    closed = box.store.statement(made.id)
+    assert closed is not None and not closed.open and closed.answer_id == online.id
+    assert [r.id for r in statements.awaiting(actor="reception")] == [other.id]
 
 
 def test_an_outage_learnt_from_the_nonce_goes_offline_without_consent(box: Box) -> None:

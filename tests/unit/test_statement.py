@@ -146,6 +146,33 @@ def test_a_statement_is_stored_encrypted_and_every_view_is_audited(tmp_path: Pat
         store.close()
 
 
+def test_a_statement_awaits_an_online_check_until_a_person_marks_it_confirmed(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.generate()), clock=lambda: NOW)
+    try:
+        statements = Statements(store, clock=lambda: NOW)
+        assert statements.awaiting(actor="desk") == [] and statements.count_awaiting() == 0
+        first = statements.save(GOOD, actor="desk")
+        second = statements.save(GOOD, actor="desk")
+        listed = statements.awaiting(actor="desk")
+        assert [r.id for r in listed] == [first.id, second.id] and all(r.open for r in listed)
+        assert listed[0].fields["name"] == "申立\u3000花子"
+        assert statements.resolve(first.id, actor="suzuki")
+        assert not statements.resolve(first.id, actor="tanaka")  # closed already: nothing
+        assert not statements.resolve(999, actor="tanaka")
+        assert [r.id for r in statements.awaiting(actor="desk")] == [second.id]
+        closed = store.statement(first.id)
+        assert closed is not None and not closed.open
+        assert (closed.resolved_by, closed.resolved_at, closed.answer_id) == ("suzuki", NOW, None)
+        actions = [(e.action, e.actor, e.subject) for e in store.audit_entries()]
+        assert ("statement.resolved", "suzuki", f"statement:{first.id}") in actions
+        assert ("statement.list", "desk", "statements:open") in actions  # it names patients
+        assert store.verify_audit() is None
+    finally:
+        store.close()
+
+
 def test_every_field_choice_and_problem_has_both_texts() -> None:
     keys = [f"statement_field_{name}" for name in FIELD_NAMES]
     keys += [
