@@ -101,9 +101,14 @@ class CheckFailed(Exception):
     `queued`: the request is in the re-check queue and will be asked again by itself (the
     central was unavailable)."""
 
-    def __init__(self, reason: EndReason, *, queued: bool = False) -> None:
+    def __init__(
+        self, reason: EndReason, *, queued: bool = False, earlier: Confirmation | None = None
+    ) -> None:
         self.reason = reason
         self.queued = queued
+        # A queued check's 前回確認: the last answer stored for these numbers, which the desk
+        # charges meanwhile and the re-check's answer is compared with.
+        self.earlier = earlier
         super().__init__(reason.value)
 
 
@@ -218,13 +223,25 @@ class ManualChecks:
             )
         except ConfirmationFailed as exc:
             queued = False
+            earlier = None
             if self._outbox is not None and exc.cause.fault is CentralFault.UNAVAILABLE:
+                if charged is None:  # typed at the desk: what is known of these numbers
+                    earlier = self._last_answer_for(request)
+                    charged = earlier.id if earlier is not None else None
                 queued = self._outbox.enqueue(
                     request, "numbers", "numbers", actor, charged=charged, reason=exc.reason.value
                 )
-            raise CheckFailed(exc.reason, queued=queued) from exc.cause
+            raise CheckFailed(exc.reason, queued=queued, earlier=earlier) from exc.cause
         log.info("numbers check %s stored as confirmation %d", file_id, stored.id)
         return stored
+
+    def _last_answer_for(self, request: QualificationRequest) -> Confirmation | None:
+        """The newest stored answer for the numbers asked about (any kind of check), or None."""
+        search = request.search
+        if search is None:
+            return None
+        found = self._store.find_by_numbers(search.insurer_number, search.symbol, search.number, 1)
+        return found[0] if found else None
 
     def recheck(self, confirmation_id: int, *, actor: str) -> Confirmation:
         """The same person again, today, by the numbers of a stored answer (card visits too;

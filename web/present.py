@@ -349,6 +349,23 @@ def _offline_texts(c: Confirmation, earlier: Confirmation | None, lang: str) -> 
     return todo, text("offline_source", lang, date=when, age=age)
 
 
+def earlier_summary(earlier: Confirmation, now: datetime, lang: str) -> str:
+    """One line on a 前回確認 shown while the central is unreachable: when, how long ago, what
+    it said and the ratio to charge."""
+    days = (now.astimezone(JST).date() - earlier.created_at.astimezone(JST).date()).days
+    age = text("age_today", lang) if days <= 0 else text("age_days", lang, n=days)
+    first = earlier.result.results[0] if earlier.result.results else None
+    badge = Badge.of(verdict(earlier.result))
+    return text(
+        "desk_check_earlier",
+        lang,
+        date=earlier.created_at.astimezone(JST).strftime("%Y/%m/%d"),
+        age=age,
+        verdict=badge.en if lang == "en" else badge.ja,
+        ratio=format_ratio(first.contribution_ratio, lang) if first else "—",
+    )
+
+
 def jst_timestamp(iso: str) -> str:
     """A stored instant (ISO 8601) as the clinic reads it: "2026/04/01 10:30:05" in Japan time."""
     try:

@@ -51,6 +51,7 @@ from web.present import (
     STRINGS,
     confirmation_row,
     desk_state_label,
+    earlier_summary,
     reason_text,
     start_of_today,
     text,
@@ -161,7 +162,15 @@ def create_blueprint(services: Services) -> Blueprint:
             message = reason_text(exc.reason, g.lang)
             if exc.queued:  # asked again by itself once the central is back
                 message = f"{message} {text('desk_recheck_queued', g.lang)}"
-            return jsonify(ok=False, reason=exc.reason, message=message, queued=exc.queued), status
+            earlier = None
+            if exc.earlier is not None:  # what to charge meanwhile (a view of personal data)
+                subject = f"confirmation:{exc.earlier.id}"
+                store.audit(audit_actor(), "confirmation.view", subject, "前回確認")
+                message = f"{message} {earlier_summary(exc.earlier, store.now(), g.lang)}"
+                earlier = row(exc.earlier, g.lang)
+            return jsonify(
+                ok=False, reason=exc.reason, message=message, queued=exc.queued, earlier=earlier
+            ), status
         store.audit(audit_actor(), "confirmation.view", f"confirmation:{stored.id}")
         return jsonify(row(stored, g.lang)), 201
 

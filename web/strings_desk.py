@@ -79,6 +79,11 @@ STRINGS: dict[str, tuple[str, str]] = {
         "none, open the details and fill in a statement of insured status",
     ),
     "offline_source": ("前回確認 {date}（{age}）", "previously confirmed {date} ({age})"),
+    "desk_check_earlier": (
+        "前回確認 {date}（{age}）: {verdict}・負担割合 {ratio}。回復後の再照会と比べます",
+        "Previously confirmed {date} ({age}): {verdict}, ratio {ratio}. The re-check after "
+        "recovery is compared with it",
+    ),
     "offline_open_earlier": ("前回確認を開く", "Open the previous confirmation"),
     "offline_source_none": ("前回確認なし", "no earlier confirmation"),
     "age_today": ("本日", "today"),

@@ -399,6 +399,32 @@ def test_the_desk_says_a_failed_check_was_queued(rig: Rig, desk: FlaskClient) ->
     assert len(rig.store.outbox_items()) == 1
 
 
+def test_a_typed_check_in_an_outage_is_charged_and_compared_with_its_numbers_last_answer(
+    rig: Rig, desk: FlaskClient
+) -> None:
+    earlier = rig.checks.check(typed("11"), actor="uketsuke")
+    rig.central.down = True
+    with pytest.raises(CheckFailed) as failed:
+        rig.checks.check(typed("11"), actor="uketsuke")
+    assert failed.value.queued and failed.value.earlier == earlier
+    (item,) = rig.store.outbox_items()
+    assert item.charged_id == earlier.id  # what the desk charges meanwhile
+    body = {"insurer_number": KYOKAI, "symbol": "40199901", "number": "11", "birthdate": "19830807"}
+    r = desk.post("/api/checks", json=body, headers={"X-CSRF-Token": csrf(desk)})
+    data = r.get_json()
+    assert r.status_code == 503 and data["earlier"]["id"] == earlier.id
+    assert "前回確認" in data["message"] and "3割" in data["message"]
+    assert "本日" in data["message"]  # its age
+    rig.central.down = False
+    rig.central.answer = {"contribution_ratio": "020"}
+    assert rig.outbox.drain().alerts == 2  # both re-checks differ from the answer charged
+    # a number never answered before queues with nothing charged
+    rig.central.down = True
+    with pytest.raises(CheckFailed) as unknown:
+        rig.checks.check(typed("12"), actor="uketsuke")
+    assert unknown.value.queued and unknown.value.earlier is None
+
+
 def test_alerts_are_listed_acknowledged_and_shown_on_the_detail_page(
     rig: Rig, desk: FlaskClient
 ) -> None:
