@@ -211,7 +211,9 @@ def build_appliance(
         flow=flow,
         sandbox=sandbox,
         accounts=Accounts(store, clock=clock),
-        clinical=ClinicalRecords(store, central, config.medical_institution_code, clock),
+        clinical=ClinicalRecords(
+            store, central, config.medical_institution_code, clock, breaker=breaker
+        ),
         checks=ManualChecks(
             medical_institution_code=config.medical_institution_code,
             confirmations=confirmations,
