@@ -316,6 +316,45 @@ class Outbox(Part):
             for row in rows
         ]
 
+    # -- retention (sync/store/retention.py runs these inside its one transaction) --------
+    def aged(self, bound: str) -> tuple[tuple[int, int], tuple[int, int]]:
+        """What a purge before `bound` would delete, beside each table's size:
+        ((finished items, all items), (acknowledged alerts, all alerts))."""
+        with self._database.lock:
+            items = self._db.execute(
+                f"SELECT COALESCE(SUM({_PURGEABLE_ITEM}), 0), COUNT(*) FROM outbox",
+                [ANSWERED, ENDED, bound],
+            ).fetchone()
+            alerts = self._db.execute(
+                f"SELECT COALESCE(SUM({_PURGEABLE_ALERT}), 0), COUNT(*) FROM outbox_alerts",
+                [bound],
+            ).fetchone()
+        return (int(items[0]), int(items[1])), (int(alerts[0]), int(alerts[1]))
+
+    def purge_before(self, bound: str) -> tuple[int, int]:
+        """Delete the items finished (answered or ended) before `bound` whose alert, if any, a
+        person has acknowledged, and the alerts acknowledged before `bound`; (items, alerts).
+        A queued item and an open alert are never deleted. Inside a caller's write block it
+        joins that transaction; the audit entry is the caller's."""
+        with self._database.write() as db:
+            items = db.execute(
+                f"DELETE FROM outbox WHERE {_PURGEABLE_ITEM}", [ANSWERED, ENDED, bound]
+            ).rowcount
+            alerts = db.execute(
+                f"DELETE FROM outbox_alerts WHERE {_PURGEABLE_ALERT}", [bound]
+            ).rowcount
+        return int(items), int(alerts)
+
+
+# An item finished before the bound, with no alert still waiting for a person.
+_PURGEABLE_ITEM = (
+    "(state IN (?, ?) AND done_at != '' AND done_at < ? AND NOT EXISTS"
+    " (SELECT 1 FROM outbox_alerts AS a WHERE a.outbox_id = outbox.id"
+    " AND a.acknowledged_at = ''))"
+)
+# An alert a person acknowledged before the bound.
+_PURGEABLE_ALERT = "(acknowledged_at != '' AND acknowledged_at < ?)"
+
 
 def encrypted_sample(db: sqlite_utils.Database) -> tuple[bytes, str] | None:
     """A queued request and its binding, for the key check (none before the table exists:
