@@ -199,6 +199,7 @@ def build_appliance(
         rate_per_s=config.outbox_rate_per_s,
         backoff_base_s=config.outbox_backoff_base_s,
         backoff_max_s=config.outbox_backoff_max_s,
+        give_up_after_h=config.outbox_give_up_h,
         # a round never runs past the next one
         round_limit=max(1, int(config.outbox_rate_per_s * config.outbox_drain_every_s)),
         clock=clock_trust.now,

@@ -135,8 +135,10 @@ def _purge_audit(services: Services, trust: ClockTrust) -> int:
 
 
 def _drain_outbox(services: Services, _: ClockTrust) -> int:
-    """Ask the central again for the numbers checks it could not answer while unavailable."""
-    return services.outbox.drain().answered
+    """Ask the central again for the numbers checks it could not answer while unavailable;
+    give up (with an alert) those unanswered past outbox_give_up_h."""
+    report = services.outbox.drain()
+    return report.answered + report.gave_up
 
 
 JOBS: tuple[Job, ...] = (
@@ -183,7 +185,8 @@ JOBS: tuple[Job, ...] = (
         60,
         "Asks the central again for the numbers checks it could not answer while it was "
         "unavailable (the re-check queue), oldest first at most outbox_rate_per_s a second; a "
-        "changed answer opens an alert on the desk",
+        "changed answer opens an alert on the desk, and so does an item still unanswered after "
+        "outbox_give_up_h (it is not asked again)",
         _drain_outbox,
         every_setting="outbox_drain_every_s",
     ),

@@ -157,9 +157,7 @@ class RefusalText:
     en: str
 
 
-def refusal_words(
-    refused: ClinicalRefused, *, down_since: datetime | None = None
-) -> RefusalText:
+def refusal_words(refused: ClinicalRefused, *, down_since: datetime | None = None) -> RefusalText:
     """Why a history cannot be shown, in both languages (the page shows both)."""
     return RefusalText(
         refused.reason,
@@ -168,9 +166,7 @@ def refusal_words(
     )
 
 
-def refusal_text(
-    refused: ClinicalRefused, lang: str, *, down_since: datetime | None = None
-) -> str:
+def refusal_text(refused: ClinicalRefused, lang: str, *, down_since: datetime | None = None) -> str:
     """`down_since`: since when the central is known to be unreachable (None: not known to be)."""
     what = consent_kind_text(refused.kind, lang)
     if refused.reason == "unavailable" and (refused.circuit_open or down_since is not None):

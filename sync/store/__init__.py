@@ -454,3 +454,10 @@ class Store:
             self._database, audit=self._audit, statements=self._statements, outbox=self._outbox
         )
         return retention.purge_before(before, actor=actor, max_share=max_share, small_run=small_run)
+
+    # -- re-checks given up unanswered (outbox_give_up_h) ------------------------------------
+    def outbox_queued_by(self, created_by: datetime, limit: int) -> list[OutboxItem]:
+        return self._outbox.queued_by(created_by, limit)
+
+    def outbox_give_up(self, outbox_id: int, *, reason: str, actor: str) -> int | None:
+        return self._outbox.give_up(outbox_id, reason=reason, actor=actor)

@@ -229,9 +229,7 @@ def test_page_while_down_says_since_when_and_offers_to_try_again(
     assert len(world.central.requests) == 1
 
 
-def test_cached_page_while_down_says_what_it_shows(
-    world: World, doctor_page: FlaskClient
-) -> None:
+def test_cached_page_while_down_says_what_it_shows(world: World, doctor_page: FlaskClient) -> None:
     cid = save_card_visit(world.store, "P010", (agreed("drug"),))
     url = f"/clinical/confirmations/{cid}/drug"
     assert 'class="cl-offline"' not in page(doctor_page.get(url))  # online: no notice
