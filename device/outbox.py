@@ -207,9 +207,7 @@ class Outbox:
         """End the items queued more than give_up_after_h ago, each with an alert; an item whose
         answer was stored before a kill is marked answered instead. (given up, answered)"""
         gave_up = answered = 0
-        for item in self._store.outbox_queued_by(
-            self._clock() - self._give_up, self._round_limit
-        ):
+        for item in self._store.outbox_queued_by(self._clock() - self._give_up, self._round_limit):
             stored_id = self._store.confirmation_id_for(item.file_id)
             if stored_id is not None:
                 self._mark(item.id, item.charged_id, stored_id, recovered=True)
