@@ -96,6 +96,7 @@ def settings(data: Path, url: str) -> Config:
             "central_ca": pki / "central-ca.pem",
             "device_cert": pki / "device.pem",
             "device_key": pki / "device.key",
+            "jpki_root_file": pki / "jpki-root.pem",
             "central_breaker_open_s": 1,
         },
     )

@@ -26,7 +26,7 @@ data = sys.argv[1]
 config = load_config(environ={}, overrides={
     "data_dir": data + "/appliance", "staff_port": 0, "kiosk_port": 0,
     "central_ca": data + "/pki/central-ca.pem", "device_cert": data + "/pki/device.pem",
-    "device_key": data + "/pki/device.key",
+    "device_key": data + "/pki/device.key", "jpki_root_file": data + "/pki/jpki-root.pem",
 })
 app = build_appliance(config)
 app.start()

@@ -27,8 +27,10 @@ from device.events import EventBus, ReaderStatus
 from device.flow import VisitFlow
 from device.inputs import VisitInputs
 from device.jobs import Jobs
+from device.offline import OfflineVisits
 from device.outbox import Outbox
 from device.parts import (
+    card_trust,
     central_breaker,
     connect_central,
     load_settings,
@@ -179,6 +181,24 @@ def build_appliance(
         reachability=reachability,
     )
     confirmations = Confirmations(transport=breaker, store=store, bus=bus)
+    outbox = Outbox(
+        store=store,
+        confirmations=confirmations,
+        rate_per_s=config.outbox_rate_per_s,
+        backoff_base_s=config.outbox_backoff_base_s,
+        backoff_max_s=config.outbox_backoff_max_s,
+        give_up_after_h=config.outbox_give_up_h,
+        # a round never runs past the next one
+        round_limit=max(1, int(config.outbox_rate_per_s * config.outbox_drain_every_s)),
+        clock=clock_trust.now,
+    )
+    checks = ManualChecks(
+        medical_institution_code=config.medical_institution_code,
+        confirmations=confirmations,
+        store=store,
+        clock=clock_trust.care_now,
+        outbox=outbox,
+    )
     flow = VisitFlow(
         medical_institution_code=config.medical_institution_code,
         connect=readers.connect,
@@ -192,17 +212,14 @@ def build_appliance(
         staff_timeout_s=config.staff_timeout_s,
         clock=clock_trust.now,
         on_refused=forbidden_apdu_logger,
-    )
-    outbox = Outbox(
-        store=store,
-        confirmations=confirmations,
-        rate_per_s=config.outbox_rate_per_s,
-        backoff_base_s=config.outbox_backoff_base_s,
-        backoff_max_s=config.outbox_backoff_max_s,
-        give_up_after_h=config.outbox_give_up_h,
-        # a round never runs past the next one
-        round_limit=max(1, int(config.outbox_rate_per_s * config.outbox_drain_every_s)),
-        clock=clock_trust.now,
+        # While the central is unreachable a card visit is proven on the box and kept offline.
+        offline=OfflineVisits(
+            card_trust=card_trust(config, clock_trust.now),
+            confirmations=confirmations,
+            store=store,
+            checks=checks,
+            central_down=lambda: reachability.current().down,
+        ),
     )
     sandbox = CardSandbox(config.demo_data) if config.demo else None
     services = Services(
@@ -215,13 +232,7 @@ def build_appliance(
         clinical=ClinicalRecords(
             store, central, config.medical_institution_code, clock, breaker=breaker
         ),
-        checks=ManualChecks(
-            medical_institution_code=config.medical_institution_code,
-            confirmations=confirmations,
-            store=store,
-            clock=clock_trust.care_now,
-            outbox=outbox,
-        ),
+        checks=checks,
         statements=Statements(store, clock_trust.care_now),
         status=status,
         outbox=outbox,

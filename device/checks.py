@@ -206,22 +206,8 @@ class ManualChecks:
         """Validate (InputRejected), then ask, store and tell the desk through the one
         confirmation path (CheckFailed when the central gave no answer; queued for a re-check
         when it was unavailable). `charged`: the confirmation this one checks again."""
-        checked = validate_numbers(typed, self._clock().astimezone(JST).date())
-        file_id = secrets.token_hex(10)
-        request = QualificationRequest(
-            medical_institution_code=self._code,
-            confirmation_date=checked.care_date,
-            file_id=file_id,
-            reference_classification="2",
-            search=SearchInfo(
-                insurer_number=checked.insurer_number.zfill(XML_INSURER_WIDTH),
-                number=checked.number,
-                birthdate=checked.birthdate,
-                symbol=checked.symbol,
-                branch=checked.branch,
-                limit_consent=checked.limit_consent,
-            ),
-        )
+        request = self._request(typed)
+        file_id = request.file_id
         try:
             stored = self._confirmations.confirm(
                 request,
@@ -241,12 +227,50 @@ class ManualChecks:
         return stored
 
     def recheck(self, confirmation_id: int, *, actor: str) -> Confirmation:
-        """The same person again, today, by the numbers of a stored answer (card visits too).
+        """The same person again, today, by the numbers of a stored answer (card visits too;
+        for a visit stored offline, the numbers of its 前回確認).
 
         ConfirmationNotFound when there is no such confirmation; InputRejected when it holds
         no numbers to ask with (an answer that failed before naming anyone, without a search
         echo)."""
+        typed, charged = self._recheck_input(confirmation_id)
+        return self.check(typed, actor=actor, charged=charged)
+
+    def recheck_request(self, confirmation_id: int) -> QualificationRequest:
+        """The request a re-check of this stored answer would send, built and not sent: an
+        offline card visit queues it (the card's own request cannot be sent again: its
+        challenge was single-use). Raises as `recheck` does."""
+        typed, _charged = self._recheck_input(confirmation_id)
+        return self._request(typed)
+
+    def _request(self, typed: NumbersInput) -> QualificationRequest:
+        """Validate (InputRejected), then the request for these numbers, with a new file id."""
+        checked = validate_numbers(typed, self._clock().astimezone(JST).date())
+        return QualificationRequest(
+            medical_institution_code=self._code,
+            confirmation_date=checked.care_date,
+            file_id=secrets.token_hex(10),
+            reference_classification="2",
+            search=SearchInfo(
+                insurer_number=checked.insurer_number.zfill(XML_INSURER_WIDTH),
+                number=checked.number,
+                birthdate=checked.birthdate,
+                symbol=checked.symbol,
+                branch=checked.branch,
+                limit_consent=checked.limit_consent,
+            ),
+        )
+
+    def _recheck_input(self, confirmation_id: int) -> tuple[NumbersInput, int]:
+        """The numbers to ask with and the confirmation they come from (what was charged)."""
         found = self._store.confirmation(confirmation_id)
+        if found is not None and found.offline:
+            # An offline visit has no answer of its own: its 前回確認 has the numbers.
+            earlier_id = found.earlier_id
+            earlier = None if earlier_id is None else self._store.confirmation(earlier_id)
+            if earlier is None:  # none was known, or it was purged since
+                raise InputRejected({"confirmation": FieldError(InputProblem.NO_NUMBERS)})
+            found = earlier
         if found is None:
             raise ConfirmationNotFound(f"no confirmation {confirmation_id}")
         result = found.result
@@ -264,5 +288,4 @@ class ManualChecks:
             birthdate = search.birthdate
         else:
             raise InputRejected({"confirmation": FieldError(InputProblem.NO_NUMBERS)})
-        typed = NumbersInput(*source, birthdate, limit_consent=limit_consent)
-        return self.check(typed, actor=actor, charged=confirmation_id)
+        return NumbersInput(*source, birthdate, limit_consent=limit_consent), found.id

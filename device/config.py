@@ -44,6 +44,7 @@ class Config:
     central_ca: Path
     device_cert: Path
     device_key: Path
+    jpki_root_file: Path
     central_timeout_s: float
     central_deadline_s: float
     central_retries: int

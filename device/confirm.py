@@ -105,12 +105,15 @@ class Confirmations:
         method: str,
         actor: str,
         visit: VisitRecord | None = None,
+        card: str = "",
         before_publish: Callable[[Confirmation], None] | None = None,
     ) -> Confirmation:
         """Save the answer (with the visit it ended, and its audit entry, in one transaction),
-        then tell the desk. `before_publish` runs once it is saved and before the desk hears
-        of it (a visit moves to "stored" first). StoreFullError when it could not be saved:
-        nothing is stored and nobody is told."""
+        then tell the desk. `card`: the card's identity on a card visit (sync.store
+        card_identity), so an outage visit of the same card finds this answer.
+        `before_publish` runs once it is saved and before the desk hears of it (a visit moves
+        to "stored" first). StoreFullError when it could not be saved: nothing is stored and
+        nobody is told."""
         stored = self._store.save_confirmation(
             file_id=file_id,
             raw_result=answer.raw,
@@ -119,10 +122,42 @@ class Confirmations:
             method=method,
             actor=actor,
             visit=visit,
+            card=card,
         )
+        return self._published(stored, before_publish)
+
+    def keep_offline(
+        self,
+        *,
+        file_id: str,
+        visit: VisitRecord,
+        card: str,
+        earlier: Confirmation | None,
+        recheck: QualificationRequest | None,
+        actor: str,
+        before_publish: Callable[[Confirmation], None] | None = None,
+    ) -> Confirmation:
+        """A card visit the central could not answer (it was unavailable) whose card and holder
+        were proven on the box: saved with `earlier` (the card's last online answer, shown as
+        前回確認) and `recheck` queued in the same transaction, then the desk is told, as
+        `keep` does for an answer."""
+        stored = self._store.save_offline_visit(
+            file_id=file_id,
+            visit=visit,
+            card=card,
+            earlier_id=earlier.id if earlier is not None else None,
+            actor=actor,
+            recheck=recheck,
+            reason=EndReason.CENTRAL_UNAVAILABLE.value,
+        )
+        return self._published(stored, before_publish)
+
+    def _published(
+        self, stored: Confirmation, before_publish: Callable[[Confirmation], None] | None
+    ) -> Confirmation:
         if before_publish is not None:
             before_publish(stored)
-        self._bus.publish(ConfirmationStored(stored.id, visit.id if visit is not None else None))
+        self._bus.publish(ConfirmationStored(stored.id, stored.visit_id))
         return stored
 
     def confirm(

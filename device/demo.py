@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from device.accounts import Accounts, role_label
 from device.appliance import Appliance, start_appliance
@@ -74,9 +75,26 @@ def ensure_pcscd() -> subprocess.Popen[bytes] | None:
     raise DemoError("pcscd が起動しません / pcscd did not start (are you root?)")
 
 
+def demo_overrides(data: Path) -> dict[str, Any]:
+    """The settings the demo fixes: its own data, the simulated central and its test PKI
+    (`onshi sim pki` builds it under <data>/pki, sim/pki.py names the files), the vpcd reader."""
+    pki = data / "pki"
+    return {
+        "demo": True,
+        "demo_data": data,
+        "data_dir": data / "appliance",
+        "central_url": f"https://127.0.0.1:{DEMO_CENTRAL_PORT}",
+        "central_ca": pki / "central-ca.pem",
+        "device_cert": pki / "device.pem",
+        "device_key": pki / "device.key",
+        # card certificates are checked against the test JPKI root while the central is down
+        "jpki_root_file": pki / "jpki-root.pem",
+        "reader": VPCD_READER,
+    }
+
+
 def run_demo(data: Path, config_path: Path | None, errors: RecentErrors | None = None) -> int:
     data = data.resolve()
-    pki = data / "pki"
     subprocess.run([sys.executable, "-m", "sim", "pki", "--data", str(data)], check=True)
     children: list[subprocess.Popen[bytes]] = []
     try:
@@ -105,16 +123,7 @@ def run_demo(data: Path, config_path: Path | None, errors: RecentErrors | None =
                 ]
             )
         )
-        overrides = {
-            "demo": True,
-            "demo_data": data,
-            "data_dir": data / "appliance",
-            "central_url": f"https://127.0.0.1:{DEMO_CENTRAL_PORT}",
-            "central_ca": pki / "central-ca.pem",
-            "device_cert": pki / "device.pem",
-            "device_key": pki / "device.key",
-            "reader": VPCD_READER,
-        }
+        overrides = demo_overrides(data)
         config = load_settings(config_path, overrides=overrides)
         probe = connect_central(config, timeout_s=2, retries=0)
         try:

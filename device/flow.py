@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from device.cardtrust import CardUntrusted
 from device.confirm import CENTRAL_REASONS as CENTRAL_REASONS
 from device.confirm import ConfirmationFailed, Confirmations
 from device.events import (
@@ -53,6 +54,7 @@ from device.inputs import (
     VisitInput,
     VisualCheck,
 )
+from device.offline import OfflineVisits, identity_of
 from device.reasons import EndReason as EndReason
 from reader.connection import CardConnection, TimedConnection
 from reader.errors import (
@@ -88,6 +90,8 @@ class VisitState(StrEnum):
     CONFIRMING = "confirming"
     STORED = "stored"
     DONE = "done"
+    # The central was unreachable: card and holder proven on the box, kept for a re-check.
+    OFFLINE_DONE = "offline_done"
     ABORTED = "aborted"
     FAILED = "failed"
 
@@ -170,7 +174,10 @@ class VisitFlow:
         staff_timeout_s: float = 300.0,
         clock: Callable[[], datetime] = utc_now,
         on_refused: Callable[[bytes], None] | None = None,
+        offline: OfflineVisits | None = None,
     ) -> None:
+        """`offline`: how a visit goes on while the central is unreachable (device/offline.py);
+        None where a visit must fail instead (the technician's card check tests the central)."""
         self._code = medical_institution_code
         self._connect = connect
         self._confirmations = confirmations
@@ -183,6 +190,7 @@ class VisitFlow:
         self._staff_timeout_s = staff_timeout_s
         self._clock = clock
         self._on_refused = on_refused
+        self._offline = offline
         self._lock = threading.Lock()
         self._current: ActiveVisit | None = None
         self._worker: threading.Thread | None = None
@@ -286,20 +294,22 @@ class VisitFlow:
             card = JpkiSession(GuardedConnection(timed, self._on_refused))
             self._set(visit, VisitState.READING)
             certificate = card.read_auth_certificate()
-            public_key = _auth_public_key(certificate)
+            parsed, public_key = _auth_public_key(certificate)
             self._set(visit, VisitState.CERT_READ)
             consents: tuple[ConsentAnswer, ...] | None = ()
             if self._holder_confirmed(visit, card):
-                consents = self._ask_consent(visit)
+                # Consent cannot be registered while the central is unreachable: not asked.
+                consents = () if self._central_down() else self._ask_consent(visit)
             if visit.end_reason or consents is None:
                 outcome = self._end(visit, VisitState.ABORTED, _ended_by(visit))
             else:
                 stored, central_s, answered = self._confirm(
-                    visit, card, certificate, public_key, consents
+                    visit, card, certificate, public_key, consents, identity_of(parsed)
                 )
                 answer_to_event_s = time.perf_counter() - answered  # the desk was told
-                self._set(visit, VisitState.DONE)
-                outcome = VisitOutcome(visit.id, VisitState.DONE, "", stored)
+                final = VisitState.OFFLINE_DONE if stored.offline else VisitState.DONE
+                self._set(visit, final)
+                outcome = VisitOutcome(visit.id, final, "", stored)
         except (CardRemoved, _Cancelled):
             # A card "removed" because pcscd went away keeps the reason the monitor gave.
             outcome = self._end(visit, VisitState.ABORTED, _ended_by(visit))
@@ -315,6 +325,9 @@ class VisitFlow:
             outcome = self._end(visit, VisitState.FAILED, EndReason.BAD_CERTIFICATE)
         except _SignatureMismatch:
             outcome = self._end(visit, VisitState.FAILED, EndReason.SIGNATURE_MISMATCH)
+        except CardUntrusted as exc:
+            log.warning("visit %s: the card's certificate did not pass: %s", visit.id, exc.problem)
+            outcome = self._end(visit, VisitState.FAILED, EndReason.CARD_UNTRUSTED)
         except ReaderError as exc:
             log.warning("visit %s: card error: %s", visit.id, exc)
             outcome = self._end(visit, VisitState.FAILED, EndReason.CARD_ERROR)
@@ -356,31 +369,42 @@ class VisitFlow:
         certificate: bytes,
         key: rsa.RSAPublicKey,
         consents: tuple[ConsentAnswer, ...],
+        card_id: str,
     ) -> tuple[Confirmation, float, float]:
         """Sign the central's nonce (PIN visits), ask central, store the answer and tell the
-        desk, all through the one confirmation path (device/confirm.py).
+        desk, all through the one confirmation path (device/confirm.py). With the central
+        unreachable (known before, or learnt from the nonce or the answer) the visit is proven
+        on the box and kept offline instead (device/offline.py).
 
         Returns the stored confirmation, the seconds spent waiting for central and the
-        perf_counter() instant the answer arrived.
+        perf_counter() instant the answer (or the offline row) was told to the desk.
         """
         label = f"visit {visit.id}"
         file_id = secrets.token_hex(10)
         nonce = signature = b""
         central_s = 0.0
+        if self._central_down():  # known: no time spent waiting for it
+            return (
+                self._offline_visit(visit, card, certificate, key, file_id, card_id),
+                0.0,
+                (time.perf_counter()),
+            )
         if visit.method == "pin":
             self._set(visit, VisitState.SIGNING)
             t0 = time.perf_counter()
-            nonce = self._confirmations.nonce(
-                label=label, run=lambda call: self._ask_central(visit, "nonce", call)
-            )
+            try:
+                nonce = self._confirmations.nonce(
+                    label=label, run=lambda call: self._ask_central(visit, "nonce", call)
+                )
+            except ConfirmationFailed as failed:
+                if not self._goes_offline(failed):
+                    raise
+                central_s = time.perf_counter() - t0
+                stored = self._offline_visit(visit, card, certificate, key, file_id, card_id)
+                return stored, central_s, time.perf_counter()
             central_s = time.perf_counter() - t0
             digest = payload_digest(nonce, self._code, file_id)
-            signature = card.sign(digest_info_sha256(digest))
-            try:
-                # Possession + PIN are proven here already, even if central is unreachable.
-                key.verify(signature, digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
-            except InvalidSignature:
-                raise _SignatureMismatch("signature does not match the certificate") from None
+            signature = self._signed(card, key, digest)
         # A visual check signs nothing: the card cannot sign without its PIN, and the staff
         # user who looked is on the visit record and in the audit log.
         self._set(visit, VisitState.CONFIRMING)
@@ -393,35 +417,103 @@ class VisitFlow:
             consents=consents,
         )
         t0 = time.perf_counter()
-        answer = self._confirmations.ask(
-            request,
-            label=label,
-            run=lambda call: self._ask_central(visit, "confirm", call),
-        )
+        try:
+            answer = self._confirmations.ask(
+                request,
+                label=label,
+                run=lambda call: self._ask_central(visit, "confirm", call),
+            )
+        except ConfirmationFailed as failed:
+            if not self._goes_offline(failed):
+                raise
+            central_s += time.perf_counter() - t0
+            # The card signed the central's nonce and it was checked: proven already.
+            stored = self._offline_visit(
+                visit, card, certificate, key, file_id, card_id, signed=True
+            )
+            return stored, central_s, time.perf_counter()
         answered = time.perf_counter()
         central_s += answered - t0
         if visit.cancelled.is_set():
             raise _Cancelled()  # the card left as the answer came: it is not this visit's
-        record = VisitRecord(
-            visit.id,
-            visit.started_at,
-            self._clock(),
-            visit.reader,
-            visit.method,
-            "done",
-            file_id=file_id,
-            staff=visit.staff,
-        )
         stored = self._confirmations.keep(
             answer,
             file_id=file_id,
             kind="card",
             method=visit.method,
             actor=visit.staff or "reader",
-            visit=record,
+            visit=self._record(visit, file_id),
+            card=card_id,
             before_publish=lambda _stored: self._set(visit, VisitState.STORED),
         )
         return stored, central_s, answered
+
+    def _central_down(self) -> bool:
+        """The central is known to be unreachable and the visit can go on without it."""
+        return self._offline is not None and self._offline.possible and self._offline.central_down()
+
+    def _goes_offline(self, failed: ConfirmationFailed) -> bool:
+        """The central could not be reached, and the visit can go on without it."""
+        return (
+            self._offline is not None
+            and self._offline.possible
+            and failed.reason is EndReason.CENTRAL_UNAVAILABLE
+        )
+
+    def _offline_visit(
+        self,
+        visit: ActiveVisit,
+        card: JpkiSession,
+        certificate: bytes,
+        key: rsa.RSAPublicKey,
+        file_id: str,
+        card_id: str,
+        *,
+        signed: bool = False,
+    ) -> Confirmation:
+        """Prove the card and its holder on the box and keep the visit offline (see
+        device/offline.py): the certificate against the JPKI root and its validity, and for a
+        PIN visit the card's signature of a challenge made here, unless it `signed` the
+        central's already. Consent answers given before the central was found unreachable
+        are dropped: nothing is registered as consent offline."""
+        assert self._offline is not None
+        self._offline.check_card(certificate)  # CardUntrusted when it does not pass
+        if visit.method == "pin" and not signed:
+            self._set(visit, VisitState.SIGNING)
+            challenge = secrets.token_bytes(32)  # fresh per visit: no signature is replayed
+            self._signed(card, key, payload_digest(challenge, self._code, file_id))
+        if visit.cancelled.is_set():
+            raise _Cancelled()
+        return self._offline.keep(
+            file_id=file_id,
+            visit=self._record(visit, file_id, EndReason.CENTRAL_UNAVAILABLE),
+            card=card_id,
+            before_publish=lambda _stored: self._set(visit, VisitState.OFFLINE_DONE),
+        )
+
+    @staticmethod
+    def _signed(card: JpkiSession, key: rsa.RSAPublicKey, digest: bytes) -> bytes:
+        """The card's signature of `digest`, checked against its certificate: possession and
+        PIN proven here, whatever the central says or whether it answers."""
+        signature = card.sign(digest_info_sha256(digest))
+        try:
+            key.verify(signature, digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+        except InvalidSignature:
+            raise _SignatureMismatch("signature does not match the certificate") from None
+        return signature
+
+    def _record(self, visit: ActiveVisit, file_id: str, reason: str = "") -> VisitRecord:
+        return VisitRecord(
+            visit.id,
+            visit.started_at,
+            self._clock(),
+            visit.reader,
+            visit.method,
+            "done",
+            reason,
+            file_id=file_id,
+            staff=visit.staff,
+        )
 
     def _ask_central(self, visit: ActiveVisit, what: str, call: Callable[[], _T]) -> _T:
         """Run one central call on a thread of its own and wait for it, or for the visit to be
@@ -577,11 +669,12 @@ class _SignatureMismatch(ReaderError):
     pass
 
 
-def _auth_public_key(der: bytes) -> rsa.RSAPublicKey:
+def _auth_public_key(der: bytes) -> tuple[x509.Certificate, rsa.RSAPublicKey]:
     try:
-        key = x509.load_der_x509_certificate(der).public_key()
+        certificate = x509.load_der_x509_certificate(der)
+        key = certificate.public_key()
     except ValueError as exc:
         raise _BadCertificate("certificate does not parse") from exc
     if not isinstance(key, rsa.RSAPublicKey):
         raise _BadCertificate("certificate key is not RSA")
-    return key
+    return certificate, key

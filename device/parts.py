@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from device.cardtrust import CardTrust, load_roots, root_file_given
 from device.config import Config, load_config
 from reader.backend import ReaderBackend, load_backend
 from sync.breaker import BreakerChange, CircuitBreaker
@@ -112,6 +113,16 @@ def central_breaker(
         clock=clock,
         listener=listener,
     )
+
+
+def card_trust(config: Config, clock: Callable[[], datetime]) -> CardTrust:
+    """The check of card certificates against the JPKI root(s) of `jpki_root_file`, at `clock`
+    (the appliance's trusted clock). An empty setting gives a CardTrust with no root (every
+    check says NO_ROOT; the status page says what to set); a named file that cannot be used
+    stops the start (JpkiRootError, a ConfigError: exit 78)."""
+    path = config.jpki_root_file
+    roots = load_roots(path) if root_file_given(path) else []
+    return CardTrust(roots, clock)
 
 
 def reader_backend(config: Config) -> ReaderBackend:

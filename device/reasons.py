@@ -19,6 +19,9 @@ class EndReason(StrEnum):
     CARD_ERROR = "card_error"
     FORBIDDEN = "forbidden"
     SIGNATURE_MISMATCH = "signature_mismatch"
+    # The central was unreachable and the card's certificate did not pass the box's own check
+    # (JPKI root, validity): the card cannot stand in for the online check.
+    CARD_UNTRUSTED = "card_untrusted"
     READER_RESTARTED = "reader_restarted"  # pcscd went away: not the patient's doing
     CENTRAL_UNAVAILABLE = "central_unavailable"  # not reached, or no answer in time
     CENTRAL_REFUSED = "central_refused"  # the service said no

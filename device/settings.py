@@ -155,6 +155,15 @@ SETTINGS: tuple[Setting, ...] = (
         editable=False,
     ),
     Setting(
+        "jpki_root_file",
+        Path,
+        Path(""),
+        "JPKI user-authentication root certificate(s) (PEM, one or more; or one DER) that card "
+        "certificates are checked against on the box while the central is unreachable; empty = "
+        "not configured (card visits then cannot be proven offline)",
+        editable=False,  # what makes a card trusted: decided on the box, never from a web page
+    ),
+    Setting(
         "central_timeout_s",
         float,
         10.0,

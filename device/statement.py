@@ -206,9 +206,13 @@ class Statements:
         if confirmation_id is None:
             return StatementForm()
         found = self._store.confirmation(confirmation_id)
+        if found is not None and found.offline:
+            # A visit kept offline has no answer: what its 前回確認 said, if there was one.
+            earlier_id = found.earlier_id
+            found = None if earlier_id is None else self._store.confirmation(earlier_id)
         if found is None:
             return StatementForm()
-        self._store.audit(actor, "statement.prefill", f"confirmation:{confirmation_id}")
+        self._store.audit(actor, "statement.prefill", f"confirmation:{found.id}")
         return prefilled(found.result)
 
     def save(

@@ -22,6 +22,7 @@ from typing import Any
 
 from cryptography import x509
 
+from device.cardtrust import JpkiRootError, load_roots, root_file_given
 from device.clocktrust import ClockReading, ClockTrust
 from device.config import Config
 from device.errors_log import RecentErrors
@@ -40,6 +41,7 @@ CLOCK_WARN_S = 2.0  # more than the round-trip uncertainty: worth a look
 CLOCK_BAD_S = 30.0  # cached answers' freshness and audit times are no longer trustworthy
 CENTRAL_SLOW_MS = 2000.0
 CERT_WARN_DAYS = 30
+JPKI_ROOT_WARN_DAYS = 90  # a new root is published long before: time to put it in the file
 DISK_WARN_FREE_BYTES = 500 * 1024 * 1024
 DISK_FULL_FREE_BYTES = 1024 * 1024  # red even without a reserve: the next write may fail
 ERRORS_SHOWN = 10
@@ -57,6 +59,7 @@ class StatusKind(StrEnum):
     CIRCUIT = "circuit"  # the circuit breaker in front of the central: is the outage known
     CLOCK = "clock"
     CERTIFICATE = "certificate"
+    JPKI_ROOT = "jpki_root"  # the root(s) card certificates are checked against on the box
     DATABASE = "database"
     ERRORS = "errors"
     RETENTION = "retention"
@@ -95,6 +98,8 @@ class Fact(StrEnum):
     CERT_EXPIRED = "cert_expired"
     CERT_DAYS_LEFT = "cert_days_left"  # days
     CERT_EXPIRES = "cert_expires"  # at
+    JPKI_ROOT_NONE = "jpki_root_none"  # jpki_root_file is empty
+    JPKI_ROOT_WHAT_TO_DO = "jpki_root_what_to_do"
     DATABASE_SIZE = "database_size"  # size (bytes, database and WAL)
     DATABASE_LABELLED_SIZE = "database_labelled_size"  # size, with the word "database"
     DISK_FREE = "disk_free"  # free (bytes)
@@ -208,6 +213,7 @@ class ApplianceStatus:
             *self._circuit_item(),
             clock,
             self._certificate_item(),
+            self._jpki_root_item(),
             self._database_item(),
             self._errors_item(),
             self._retention_item(),
@@ -339,6 +345,34 @@ class ApplianceStatus:
             Finding(Fact.CERT_EXPIRES, {"at": expires}),
         )
         return StatusItem(StatusKind.CERTIFICATE, ok, value, detail)
+
+    def _jpki_root_item(self) -> StatusItem:
+        """The JPKI root(s) card certificates are checked against while the central is down:
+        amber when none is configured, red when the file cannot be used or every root has
+        expired, amber within JPKI_ROOT_WARN_DAYS of the last one's expiry. The file is read
+        again each time, so a file changed since the start shows here before the restart."""
+        kind = StatusKind.JPKI_ROOT
+        path = self._config.jpki_root_file
+        if not root_file_given(path):
+            what_to_do = (Finding(Fact.JPKI_ROOT_WHAT_TO_DO),)
+            return StatusItem(kind, None, Finding(Fact.JPKI_ROOT_NONE), what_to_do)
+        try:
+            roots = load_roots(path)
+        except JpkiRootError as exc:
+            return StatusItem(kind, False, Finding(Fact.CERT_UNREADABLE), (_text(str(exc)),))
+        roots.sort(key=lambda r: r.not_valid_after_utc)
+        days = (roots[-1].not_valid_after_utc - self._clock()).total_seconds() / 86400
+        ok: bool | None = False if days < 0 else None if days < JPKI_ROOT_WARN_DAYS else True
+        value = (
+            Finding(Fact.CERT_EXPIRED)
+            if days < 0
+            else Finding(Fact.CERT_DAYS_LEFT, {"days": int(days)})
+        )
+        detail: list[Finding] = []
+        for root in roots:
+            detail.append(_text(root.subject.rfc4514_string()))
+            detail.append(Finding(Fact.CERT_EXPIRES, {"at": root.not_valid_after_utc}))
+        return StatusItem(kind, ok, value, tuple(detail))
 
     def _database_item(self) -> StatusItem:
         path = self._config.database_path

@@ -9,16 +9,18 @@ from typing import TextIO
 
 from cryptography import x509
 
+from device.cardtrust import CardTrust, CardUntrusted
 from device.config import Config
 from device.confirm import Confirmations
 from device.events import EventBus
 from device.flow import ActiveVisit, VisitFlow, VisitState
 from device.inputs import VisitInput
-from device.parts import connect_central, open_store, reader_backend
+from device.parts import card_trust, connect_central, open_store, reader_backend
 from reader.backend import CardReaders
 from reader.errors import NoReader
 from reader.guard import GuardedConnection
 from reader.jpki import JpkiSession
+from sync.clock import utc_now
 from sync.codes import Verdict, verdict
 
 # The terminal report's own word for each verdict, as the desk shows it (web/labels.py Badge;
@@ -31,6 +33,7 @@ VERDICT_JA: dict[Verdict, str] = {
     Verdict.MULTIPLE: "複数該当",
     Verdict.UNREGISTERED_AID: "有効（未登録）",
     Verdict.ERROR: "エラー",
+    Verdict.OFFLINE: "本人確認済・オンライン未確認",
 }
 
 
@@ -50,6 +53,8 @@ def find_card_reader(readers: CardReaders, name_filter: str) -> str:
 
 
 def card_info(config: Config, *, as_json: bool, out: TextIO = sys.stdout) -> int:
+    # The root file is read first: a bad one stops here (exit 78) before the card is touched.
+    trust = card_trust(config, utc_now)
     readers = reader_backend(config).open_readers()
     try:
         reader = find_card_reader(readers, config.reader)
@@ -70,6 +75,9 @@ def card_info(config: Config, *, as_json: bool, out: TextIO = sys.stdout) -> int
         "not_before": cert.not_valid_before_utc.isoformat(),
         "not_after": cert.not_valid_after_utc.isoformat(),
         "certificate_bytes": len(der),
+        # Whether the box itself trusts it (jpki_root_file), as it must while the central is
+        # unreachable: "trusted", or why not (device.cardtrust.CardTrustProblem).
+        "jpki_root": _offline_trust(trust, der),
         "apdus": session.apdu_headers,
     }
     if as_json:
@@ -84,6 +92,14 @@ def card_info(config: Config, *, as_json: bool, out: TextIO = sys.stdout) -> int
             else:
                 out.write(f"{key:<18} {value}\n")
     return 0
+
+
+def _offline_trust(trust: CardTrust, der: bytes) -> str:
+    try:
+        trust.check(der)
+    except CardUntrusted as exc:
+        return exc.problem.value
+    return "trusted"
 
 
 class TerminalPins:

@@ -33,6 +33,9 @@ class Verdict(enum.Enum):
     MULTIPLE = "MULTIPLE"
     UNREGISTERED_AID = "UNREGISTERED_AID"  # valid, public medical aid not registered
     ERROR = "ERROR"  # no usable answer, or an inconsistent one
+    # A card visit in an outage: card and holder proven on the box, no online answer yet.
+    # Never computed from an answer (verdict() does not return it): the store sets it.
+    OFFLINE = "OFFLINE"
 
 
 _VERDICT_BY_VALIDITY = {

@@ -191,10 +191,13 @@ def _qualification_view(q: Qualification, index: int, lang: str) -> Qualificatio
     )
 
 
-def confirmation_detail(c: Confirmation, lang: str, staff: str = "") -> ConfirmationDetail:
-    """Every field of a stored answer, labelled, for the detail page."""
+def confirmation_detail(
+    c: Confirmation, lang: str, staff: str = "", earlier: Confirmation | None = None
+) -> ConfirmationDetail:
+    """Every field of a stored answer, labelled, for the detail page. A visit kept offline
+    has no answer of its own: its row shows `earlier` (its 前回確認), which has its own page."""
     result = c.result
-    row = confirmation_row(c, lang, staff)
+    row = confirmation_row(c, lang, staff, earlier)
     kind = text(f"desk_kind_{c.kind}", lang) if c.kind in ("card", "numbers") else c.kind
     summary: tuple[Field, ...] = (
         (text("desk_f_badge", lang), row["badge"]["label"]),

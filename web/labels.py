@@ -148,6 +148,7 @@ class Badge(enum.Enum):
     MULTIPLE = ("複数該当", "several matches", "warn")
     UNREGISTERED_AID = ("有効（未登録）", "valid (not registered)", "warn")
     ERROR = ("エラー", "error", "error")
+    OFFLINE = ("本人確認済・オンライン未確認", "identity confirmed, not checked online", "offline")
 
     @classmethod
     def of(cls, verdict: Verdict) -> Badge:

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sync.clock import JST
-from sync.codes import ratio_percent, verdict
+from sync.codes import Verdict, ratio_percent, verdict
 from sync.store import Confirmation
 from sync.xmlmsg import Qualification, QualificationResult
 from web import (
@@ -75,6 +75,7 @@ DESK_STATES: dict[str, tuple[str, str]] = {
     "confirming": ("照会中", "Querying"),
     "stored": ("確認完了", "Confirmed"),
     "done": ("確認完了", "Confirmed"),
+    "offline_done": ("本人確認済・オンライン未確認", "Identity confirmed, not checked online"),
     "aborted": ("中断", "Aborted"),
     "failed": ("失敗", "Failed"),
     "reader_unavailable": ("リーダー未接続", "No reader"),
@@ -94,6 +95,7 @@ KIOSK_SCREENS: dict[str, str] = {
     "confirming": "checking",
     "stored": "done",
     "done": "done",
+    "offline_done": "offline_done",
 }
 
 METHODS: dict[str, tuple[str, str]] = {
@@ -242,12 +244,16 @@ def _jst_stamp(value: str) -> str:
     return f"{value[4:6]}/{value[6:8]} {value[8:10]}:{value[10:12]}"
 
 
-def confirmation_row(c: Confirmation, lang: str, staff: str = "") -> dict[str, Any]:
+def confirmation_row(
+    c: Confirmation, lang: str, staff: str = "", earlier: Confirmation | None = None
+) -> dict[str, Any]:
     """One reception table row, formatted for display, with the raw codes beside it.
-    `staff` names who confirmed a 目視確認 visit."""
-    result = c.result
+    `staff` names who confirmed a 目視確認 visit. A visit kept offline (`c.offline`) has no
+    answer of its own: it shows `earlier` (its 前回確認, by `c.earlier_id`) with its date and
+    age, under the offline badge, never as today's answer."""
+    result = earlier.result if c.offline and earlier is not None else c.result
     first = result.results[0] if result.results else None
-    shown_verdict = verdict(result)
+    shown_verdict = Verdict.OFFLINE if c.offline else verdict(result)
     shown_badge = Badge.of(shown_verdict)
     search = result.search
     if first is not None:
@@ -267,6 +273,10 @@ def confirmation_row(c: Confirmation, lang: str, staff: str = "") -> dict[str, A
     error = ""
     if result.segment_of_result == "9" or result.error_code or result.error_message:
         error = " ".join(p for p in (result.error_code, result.error_message) if p)
+    message = result.processing_message
+    source = source_label(c.source, result, lang)
+    if c.offline:
+        message, source = _offline_texts(c, earlier, lang)
     more = len(result.results) - 1
     limit = limit_text(first, lang)
     return {
@@ -294,12 +304,13 @@ def confirmation_row(c: Confirmation, lang: str, staff: str = "") -> dict[str, A
             "label": shown_badge.en if lang == "en" else shown_badge.ja,
             "css": shown_badge.css,
         },
-        "message": result.processing_message,
+        "message": message,
         "error": error,
         "more": text("other_results", lang, n=more) if more > 0 else "",
         "method": method_label(c.method, lang) + (f" ({staff})" if staff else ""),
         "consent": consent_text(first, lang),
-        "source": source_label(c.source, result, lang),
+        "source": source,
+        "earlier_url": f"/confirmations/{earlier.id}" if c.offline and earlier else "",
         "raw": {
             "kind": c.kind,
             "method": c.method,
@@ -320,6 +331,19 @@ def confirmation_row(c: Confirmation, lang: str, staff: str = "") -> dict[str, A
             "result_count": len(result.results),
         },
     }
+
+
+def _offline_texts(c: Confirmation, earlier: Confirmation | None, lang: str) -> tuple[str, str]:
+    """(what to do, where the shown answer comes from) for a visit kept offline."""
+    if earlier is None:
+        return text("offline_none", lang), text("offline_source_none", lang)
+    days = (c.created_at.astimezone(JST).date() - earlier.created_at.astimezone(JST).date()).days
+    age = text("age_today", lang) if days <= 0 else text("age_days", lang, n=days)
+    when = earlier.created_at.astimezone(JST).strftime("%Y/%m/%d")
+    first = earlier.result.results[0] if earlier.result.results else None
+    has_numbers = first is not None and bool(first.insurer_number and first.number)
+    todo = text("offline_earlier" if has_numbers else "offline_earlier_no_numbers", lang)
+    return todo, text("offline_source", lang, date=when, age=age)
 
 
 def jst_timestamp(iso: str) -> str:

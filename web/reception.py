@@ -77,7 +77,22 @@ def create_blueprint(services: Services) -> Blueprint:
         if c.method == "visual" and c.visit_id:
             visit = store.visit(c.visit_id)
             staff = visit.staff if visit else ""
-        return confirmation_row(c, lang, staff)
+        return confirmation_row(c, lang, staff, earlier_of(c))
+
+    def earlier_of(c: Confirmation) -> Confirmation | None:
+        """The 前回確認 an offline visit's row shows (its personal data: the view is audited,
+        naming the row it was shown for)."""
+        if not c.offline or c.earlier_id is None:
+            return None
+        earlier = store.confirmation(c.earlier_id)
+        if earlier is not None:
+            store.audit(
+                audit_actor(),
+                "confirmation.view",
+                f"confirmation:{earlier.id}",
+                f"shown for confirmation:{c.id}",
+            )
+        return earlier
 
     def today_rows(lang: str) -> list[dict[str, Any]]:
         since = start_of_today(store.now())  # the store's clock: trusted time, as rows are
@@ -220,7 +235,7 @@ def create_blueprint(services: Services) -> Blueprint:
             staff = visit.staff if visit else ""
         return render_template(
             "confirmation.html",
-            detail=confirmation_detail(found, lang, staff),
+            detail=confirmation_detail(found, lang, staff, earlier_of(found)),
             raw_xml=raw_xml,
             trail=audit_lines(store.audit_for_subject(subject), lang),
             rechecks=recheck_comparisons(store, found, lang),

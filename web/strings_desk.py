@@ -62,6 +62,32 @@ STRINGS: dict[str, tuple[str, str]] = {
         "for now; this banner clears by itself once the check is back",
     ),
     "other_results": ("他 {n} 件", "{n} more"),
+    # A card visit kept offline (the central was unreachable): the card's last online answer
+    # is shown as 前回確認, never as today's answer.
+    "offline_earlier": (
+        "オンライン資格確認に接続できませんでした。表示は前回確認の内容です。"
+        "負担割合は前回のとおりで会計し、回復後に自動で再照会します。",
+        "The online check could not be reached. Shown: the previous confirmation. Charge the "
+        "ratio shown; it is checked again automatically after recovery.",
+    ),
+    "offline_earlier_no_numbers": (
+        "オンライン資格確認に接続できませんでした。前回確認には照会できる番号がありません。"
+        "資格確認書・マイナポータルの資格情報画面で確認してください。",
+        "The online check could not be reached and the previous confirmation holds no numbers "
+        "to ask with. Check a qualification certificate or the patient's Mynaportal screen.",
+    ),
+    "offline_none": (
+        "オンライン資格確認に接続できず、前回確認もありません。資格確認書・マイナポータルの"
+        "資格情報画面で確認し、どれもなければ詳細から申立書を作成してください。",
+        "The online check could not be reached and this card has no earlier confirmation. "
+        "Check a qualification certificate or the patient's Mynaportal screen; if there is "
+        "none, open the details and fill in a statement of insured status.",
+    ),
+    "offline_source": ("前回確認 {date}（{age}）", "previously confirmed {date} ({age})"),
+    "offline_open_earlier": ("前回確認を開く", "Open the previous confirmation"),
+    "offline_source_none": ("前回確認なし", "no earlier confirmation"),
+    "age_today": ("本日", "today"),
+    "age_days": ("{n}日前", "{n} days ago"),
     "sandbox_link": ("デモ用カード", "Demo cards"),
     # demo cards (sandbox)
     "sandbox_title": ("デモ用: 仮想カード", "Demo: virtual cards"),

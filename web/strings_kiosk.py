@@ -38,6 +38,14 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "done": ("確認が終わりました", "Done"),
     "done_sub": ("カードをお取りください", "Please take your card"),
+    # a card visit kept offline: the holder is proven, the insurance is checked at the desk
+    "offline_done": ("ご本人の確認ができました", "You have been identified"),
+    "offline_done_sub": (
+        "保険の資格は、いまオンラインで確認できないため受付でご案内します。"
+        "情報提供の同意は、今回は登録されません。カードをお取りください",
+        "Your insurance cannot be checked online right now: the reception will help you. "
+        "Consent to share information is not registered this time. Please take your card",
+    ),
     # PIN locked, or the patient asks for staff
     "blocked": ("暗証番号がロックされています", "The PIN is locked"),
     "blocked_sub": (

@@ -46,6 +46,15 @@ STRINGS: dict[str, tuple[str, str]] = {
         "The card's signature does not match its certificate. "
         "Please check with the insurance numbers",
     ),
+    "reason_card_untrusted": (
+        "オンライン資格確認に接続できず、カードの証明書もこの端末で確認できませんでした"
+        "（有効期限切れ、または発行元が確認できません）。資格確認書・マイナポータルの資格情報画面で"
+        "確認し、どれもなければ申立書を作成してください",
+        "The online check could not be reached and this box could not verify the card's "
+        "certificate (expired, or an issuer it does not know). Check a qualification "
+        "certificate or the patient's Mynaportal screen; if there is none, fill in a statement "
+        "of insured status",
+    ),
     "reason_reader_restarted": (
         "カードリーダーのサービスが再起動しました。カードを置き直してください",
         "The card reader service restarted. Please place the card again",
@@ -85,6 +94,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "An internal error occurred. Please talk to the reception",
     ),
     # -- for the patient at the kiosk, where staff must act --------------------------------
+    "kiosk_reason_card_untrusted": (
+        "このカードでは、いま確認できません。カードをお取りになり、受付にお声がけください",
+        "This card cannot be checked right now. Please take your card and talk to the reception",
+    ),
     "kiosk_reason_central_refused": (
         "確認できませんでした。受付にお声がけください",
         "The check could not be completed. Please talk to the reception",

@@ -14,6 +14,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "status_circuit": ("オンライン資格確認の接続", "Online eligibility check"),
     "status_clock": ("時刻", "Clock"),
     "status_certificate": ("端末証明書", "Device certificate"),
+    "status_jpki_root": ("JPKI ルート証明書", "JPKI root certificate"),
     "status_database": ("データベース", "Database"),
     "status_errors": ("最近の警告・エラー", "Recent warnings and errors"),
     "status_retention": ("保存期間の削除", "Retention purge"),
@@ -81,6 +82,16 @@ STRINGS: dict[str, tuple[str, str]] = {
     "status_cert_expired": ("期限切れ", "expired"),
     "status_cert_days_left": ("残り {days} 日", "{days} days left"),
     "status_cert_expires": ("有効期限", "expires {at} JST"),
+    "status_jpki_root_none": ("未設定", "not configured"),
+    "status_jpki_root_what_to_do": (
+        "オフライン時のカード確認にはJPKI ルート証明書の設定が必要です。J-LIS が公開する"
+        "利用者証明用ルート証明書を端末に置き、設定 jpki_root_file にそのパスを書いて再起動"
+        "してください。それまで中央サービスに接続できないときは、カードでの本人確認はできません",
+        "Checking cards while the central is unreachable needs the JPKI root certificate. Put "
+        "the JPKI user-authentication root certificate published by J-LIS on the box, set "
+        "jpki_root_file to its path and restart. Until then a card cannot prove the patient "
+        "while the central is unreachable",
+    ),
     "status_database_size": ("{size} (DB + WAL)", "{size} (DB + WAL)"),
     "status_database_labelled_size": ("データベース", "database: {size} (DB + WAL)"),
     "status_disk_free": ("空き容量", "free space: {free}"),

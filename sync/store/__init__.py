@@ -38,12 +38,21 @@ from sync.store.retention import RecordsPurged, RecordsRetention
 from sync.store.schema import MIGRATIONS
 from sync.store.settings import SETTING_DEFAULT_MARK, Settings
 from sync.store.statements import StatementRow, Statements
-from sync.store.visits import Confirmation, RetentionRefused, VisitRecord, Visits, numbers_key
+from sync.store.visits import (
+    OFFLINE,
+    Confirmation,
+    RetentionRefused,
+    VisitRecord,
+    Visits,
+    card_identity,
+    numbers_key,
+)
 from sync.xmlmsg import QualificationRequest, QualificationResult
 
 __all__ = [
     "AUDIT_CHAIN_KEYED",
     "MIGRATIONS",
+    "OFFLINE",
     "SETTING_DEFAULT_MARK",
     "AuditEntry",
     "CachedClinical",
@@ -62,6 +71,7 @@ __all__ = [
     "UserRow",
     "VisitRecord",
     "anchor_path_of",
+    "card_identity",
     "holds_data",
     "instant_of",
     "instant_text",
@@ -176,6 +186,7 @@ class Store:
         actor: str,
         visit: VisitRecord | None = None,
         source: str = "online",
+        card: str = "",
     ) -> Confirmation:
         return self._visits.save_confirmation(
             file_id=file_id,
@@ -186,7 +197,42 @@ class Store:
             actor=actor,
             visit=visit,
             source=source,
+            card=card,
         )
+
+    def save_offline_visit(
+        self,
+        *,
+        file_id: str,
+        visit: VisitRecord,
+        card: str,
+        earlier_id: int | None,
+        actor: str,
+        recheck: QualificationRequest | None,
+        reason: str = "",
+    ) -> Confirmation:
+        """An offline card visit (Visits.save_offline) and, when its 前回確認 gave numbers to
+        ask with, the re-check of those numbers queued (charged: the earlier answer; `reason`:
+        why it was not asked now), in one transaction: the visit is never kept without its
+        re-check."""
+        with self._database.write():
+            stored = self._visits.save_offline(
+                file_id=file_id, visit=visit, card=card, earlier_id=earlier_id, actor=actor
+            )
+            if recheck is not None:
+                self._outbox.enqueue(
+                    recheck,
+                    kind="numbers",
+                    method="numbers",
+                    actor=actor,
+                    visit_id=visit.id,
+                    charged_id=earlier_id,
+                    reason=reason,
+                )
+        return stored
+
+    def last_card_answer(self, card: str) -> Confirmation | None:
+        return self._visits.last_card_answer(card)
 
     def visit(self, visit_id: str) -> VisitRecord | None:
         return self._visits.visit(visit_id)

@@ -187,4 +187,13 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_alerts_open ON outbox_alerts(acknowledged_at);
     """,
+    """
+    -- Offline card visits (issue 10). bi_card: a keyed hash of the card's certificate (issuer
+    -- and serial number), so an outage visit finds this card's last online answer (前回確認);
+    -- earlier_id: on a row stored offline (source 'offline', no answer of its own), that
+    -- answer.
+    ALTER TABLE confirmations ADD COLUMN bi_card TEXT NOT NULL DEFAULT '';
+    ALTER TABLE confirmations ADD COLUMN earlier_id INTEGER;
+    CREATE INDEX confirmations_bi_card ON confirmations(bi_card, created_at);
+    """,
 )

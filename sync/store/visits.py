@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlite_utils
 
-from sync.codes import badge
+from sync.codes import Verdict, badge
 from sync.store.auditlog import AuditLog
 from sync.store.consents import Consents
 from sync.store.database import Database, Part, reserve_on_full
@@ -46,6 +46,17 @@ class Confirmation:
     source: str
     badge: str
     result: QualificationResult
+    # A visit stored offline (source "offline") has no answer of its own (`result` is empty):
+    # this is the card's last online answer shown beside it as 前回確認, if there was one.
+    earlier_id: int | None = None
+
+    @property
+    def offline(self) -> bool:
+        return self.source == OFFLINE
+
+
+# `Confirmation.source` of a card visit made while the central was unreachable.
+OFFLINE = "offline"
 
 
 class RetentionRefused(Exception):
@@ -114,9 +125,11 @@ class Visits(Part):
         actor: str,
         visit: VisitRecord | None = None,
         source: str = "online",
+        card: str = "",
     ) -> Confirmation:
         """Store an answer (and the visit it ended) in one transaction, with its audit entry.
-        `result` is `raw_result` as the caller parsed it: the XML is parsed once per answer."""
+        `result` is `raw_result` as the caller parsed it: the XML is parsed once per answer.
+        `card`: the card's identity (`card_identity`) on a card visit, kept as a keyed hash."""
         created = self._now()
         first = result.results[0] if result.results else None
         cipher = self._database.cipher
@@ -126,8 +139,8 @@ class Visits(Part):
             row_id = int(
                 db.execute(
                     "INSERT INTO confirmations (file_id, visit_id, created_at, kind, method,"
-                    " source, badge, enc_result, bi_kana, bi_birthdate, bi_numbers)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    " source, badge, enc_result, bi_kana, bi_birthdate, bi_numbers, bi_card)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     [
                         file_id,
                         visit.id if visit else None,
@@ -145,6 +158,7 @@ class Visits(Part):
                             if first
                             else "",
                         ),
+                        self._index("card", card),
                     ],
                 ).lastrowid
                 or 0
@@ -163,6 +177,68 @@ class Visits(Part):
             badge(result).name,
             result,
         )
+
+    @reserve_on_full
+    def save_offline(
+        self, *, file_id: str, visit: VisitRecord, card: str, earlier_id: int | None, actor: str
+    ) -> Confirmation:
+        """A card visit made while the central was unreachable: the card and its holder were
+        proven on the box, no answer exists. Stored as a row of its own (source "offline", no
+        personal data, nothing as consent) beside the card's last online answer, if any, which
+        the desk shows as 前回確認; one transaction with the visit and the audit entry."""
+        created = self._now()
+        with self._database.write() as db:
+            self._insert_visit(visit)
+            row_id = int(
+                db.execute(
+                    "INSERT INTO confirmations (file_id, visit_id, created_at, kind, method,"
+                    " source, badge, enc_result, bi_card, earlier_id)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    [
+                        file_id,
+                        visit.id,
+                        instant_text(created),
+                        "card",
+                        visit.method,
+                        OFFLINE,
+                        Verdict.OFFLINE.name,
+                        # No answer: the empty text, encrypted like every answer (the key
+                        # check reads any row).
+                        self._database.cipher.encrypt(b"", _result_binding(file_id)),
+                        self._index("card", card),
+                        earlier_id,
+                    ],
+                ).lastrowid
+                or 0
+            )
+            self._audit.append(
+                actor,
+                "confirmation.offline",
+                f"confirmation:{row_id}",
+                f"earlier=confirmation:{earlier_id}" if earlier_id is not None else "earlier=none",
+            )
+        return Confirmation(
+            row_id,
+            file_id,
+            visit.id,
+            created,
+            "card",
+            visit.method,
+            OFFLINE,
+            Verdict.OFFLINE.name,
+            _no_answer(file_id),
+            earlier_id,
+        )
+
+    def last_card_answer(self, card: str) -> Confirmation | None:
+        """The newest online answer to a visit of this card (see `card_identity`), or None."""
+        if not card:
+            return None
+        rows = self._confirmations(
+            "WHERE bi_card = ? AND source = 'online' ORDER BY created_at DESC, id DESC LIMIT 1",
+            [self._index("card", card)],
+        )
+        return rows[0] if rows else None
 
     def _index(self, purpose: str, value: str) -> str:
         return self._database.cipher.blind_index(purpose, value) if value else ""
@@ -343,25 +419,47 @@ class Visits(Part):
     def _confirmations(self, where: str, params: list[Any]) -> list[Confirmation]:
         with self._database.lock:
             rows = self._db.execute(
-                "SELECT id, file_id, visit_id, created_at, kind, method, source, badge, enc_result"
-                f" FROM confirmations {where}",
+                "SELECT id, file_id, visit_id, created_at, kind, method, source, badge,"
+                f" enc_result, earlier_id FROM confirmations {where}",
                 params,
             ).fetchall()
         cipher = self._database.cipher
-        return [
-            Confirmation(
-                row[0],
-                row[1],
-                row[2],
-                instant_of(row[3]),
-                row[4],
-                row[5],
-                row[6],
-                row[7],
-                parse_result(cipher.decrypt(row[8], _result_binding(row[1]))),
+        found = []
+        for row in rows:
+            raw = cipher.decrypt(row[8], _result_binding(row[1]))
+            found.append(
+                Confirmation(
+                    row[0],
+                    row[1],
+                    row[2],
+                    instant_of(row[3]),
+                    row[4],
+                    row[5],
+                    row[6],
+                    row[7],
+                    parse_result(raw) if raw else _no_answer(row[1]),
+                    row[9],
+                )
             )
-            for row in rows
-        ]
+        return found
+
+
+def card_identity(issuer: bytes, serial_number: int) -> str:
+    """What identifies a card across visits: its certificate's issuer (DER) and serial number
+    (DOMAIN §5: the holder is identified by issuer + serial). Stored only as a keyed hash."""
+    return f"{issuer.hex()}|{serial_number:x}"
+
+
+def _no_answer(file_id: str) -> QualificationResult:
+    """The result of a row that has no answer (an offline visit): nothing in it."""
+    return QualificationResult(
+        process_time="",
+        confirmation_date="",
+        medical_institution_code="",
+        file_id=file_id,
+        reference_classification="1",
+        segment_of_result="",
+    )
 
 
 def _result_binding(file_id: str) -> str:

@@ -93,6 +93,7 @@ def appliance_factory(
                 "central_ca": pki.central_ca_cert,
                 "device_cert": pki.device_cert,
                 "device_key": pki.device_key,
+                "jpki_root_file": pki.jpki_root_cert,
                 "reader": READER,
                 "staff_port": 0,
                 "kiosk_port": 0,

@@ -10,14 +10,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 
+from device.cardtrust import CardTrust
+from device.checks import ManualChecks
 from device.confirm import Confirmations
 from device.events import Event, EventBus, Subscription
 from device.flow import VisitFlow
 from device.inputs import VisitInputs
+from device.offline import OfflineVisits
+from device.outbox import Outbox
+from device.reachability import CentralReachability
 from reader.pcsc import PcscReaders, ReaderMonitor
 from sim.card import VirtualCard
+from sync.breaker import CircuitBreaker
 from sync.central import CentralClient, tls_context
+from sync.clock import utc_now
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
 
@@ -48,6 +56,16 @@ def central_client(pki: Any, url: str, **kwargs: Any) -> CentralClient:
     )
 
 
+class ShiftedMonotonic:
+    """The breaker's clock: moved past its open interval instead of sleeping through it."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+
 @dataclass
 class Desk:
     """One appliance (without web) on the real stack, plus helpers to drive a visit."""
@@ -61,6 +79,10 @@ class Desk:
     state_dir: Path
     audit_path: Path
     readers: PcscReaders
+    checks: ManualChecks | None = None
+    outbox: Outbox | None = None
+    reach: CentralReachability | None = None
+    breaker_clock: ShiftedMonotonic | None = None
     cards: list[VirtualCard] = field(default_factory=list)
 
     def place(self, person_id: str, **kwargs: Any) -> VirtualCard:
@@ -119,17 +141,37 @@ def desk_factory(
         consent_kinds: tuple[str, ...] = (),
         consent_timeout_s: float = 20.0,
         staff_timeout_s: float = 20.0,
+        offline: bool = False,
         **central_kwargs: Any,
     ) -> Desk:
+        """`offline`: as the appliance is built, with the breaker in front of the central
+        and visits going on offline while it is unreachable (the card checked against the
+        test PKI's JPKI root); without it a visit fails when the central does."""
         store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.generate()))
         client = central_client(sim_pki, central_url or central_server.url, **central_kwargs)
         bus = EventBus()
         inputs = VisitInputs()
         readers = PcscReaders()
+        reach = CentralReachability(bus)
+        clock = ShiftedMonotonic()
+        breaker = CircuitBreaker(
+            client, failures=2, open_s=30.0, clock=clock, listener=reach.on_change
+        )
+        confirmations = Confirmations(
+            transport=breaker if offline else client, store=store, bus=bus
+        )
+        outbox = Outbox(store=store, confirmations=confirmations)
+        checks = ManualChecks(
+            medical_institution_code=MEDICAL_INSTITUTION_CODE,
+            confirmations=confirmations,
+            store=store,
+            outbox=outbox,
+        )
+        roots = [x509.load_pem_x509_certificate(sim_pki.jpki_root_cert.read_bytes())]
         flow = VisitFlow(
             medical_institution_code=MEDICAL_INSTITUTION_CODE,
             connect=readers.connect,
-            confirmations=Confirmations(transport=client, store=store, bus=bus),
+            confirmations=confirmations,
             store=store,
             bus=bus,
             inputs=inputs,
@@ -137,6 +179,15 @@ def desk_factory(
             consent_kinds=consent_kinds,
             consent_timeout_s=consent_timeout_s,
             staff_timeout_s=staff_timeout_s,
+            offline=OfflineVisits(
+                card_trust=CardTrust(roots, utc_now),
+                confirmations=confirmations,
+                store=store,
+                checks=checks,
+                central_down=lambda: reach.current().down,
+            )
+            if offline
+            else None,
         )
         desk = Desk(
             flow,
@@ -148,6 +199,10 @@ def desk_factory(
             tmp_path / "cards",
             card_audit_path,
             readers,
+            checks=checks,
+            outbox=outbox,
+            reach=reach,
+            breaker_clock=clock,
         )
         monitor = ReaderMonitor(flow.handle, reader_filter=APPLIANCE_READER)
         monitor.start()

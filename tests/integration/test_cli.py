@@ -18,10 +18,15 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from device.accounts import Accounts
 from device.cli import COMMANDS
@@ -48,6 +53,7 @@ def env_for(pki: Any, central_url: str, data_dir: Path) -> dict[str, str]:
         ONSHI_CENTRAL_CA=str(pki.central_ca_cert),
         ONSHI_DEVICE_CERT=str(pki.device_cert),
         ONSHI_DEVICE_KEY=str(pki.device_key),
+        ONSHI_JPKI_ROOT_FILE=str(pki.jpki_root_cert),
         ONSHI_DATA_DIR=str(data_dir),
     )
     return env
@@ -88,6 +94,63 @@ def test_card_info_reads_only_the_certificate(
     # SELECT AP, SELECT 000A and the reads: no PIN, no other file.
     assert info["apdus"][:2] == ["00 A4 04 0C", "00 A4 02 0C"]
     assert all(h.startswith("00 B0") for h in info["apdus"][2:])
+
+
+def test_card_info_says_whether_the_box_trusts_the_card(
+    card_on_reader: VirtualCard, sim_pki: Any, central_server: Any, tmp_path: Path
+) -> None:
+    """The certificate read from the emulated card through pcscd + vpcd, checked on the box
+    against jpki_root_file: trusted by the test root, not by another, not without one."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "another root")])
+    now = datetime.now(UTC)  # the run's clock, as the session PKI was built
+    other = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    other_file = tmp_path / "other-root.pem"
+    other_file.write_bytes(other.public_bytes(serialization.Encoding.PEM))
+    env = env_for(sim_pki, central_server.url, tmp_path)
+    found = {}
+    for root, data in ((sim_pki.jpki_root_cert, "a"), (other_file, "b"), ("", "c")):
+        out = subprocess.run(
+            [ONSHI, "card", "info", "--json"],
+            env=dict(env, ONSHI_JPKI_ROOT_FILE=str(root), ONSHI_DATA_DIR=str(tmp_path / data)),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        found[str(root)] = json.loads(out)["jpki_root"]
+    assert found == {
+        str(sim_pki.jpki_root_cert): "trusted",
+        str(other_file): "unknown_issuer",
+        "": "no_root",
+    }
+
+
+def test_a_missing_jpki_root_file_exits_78_before_the_card_is_read(
+    card_on_reader: VirtualCard, sim_pki: Any, central_server: Any, tmp_path: Path
+) -> None:
+    absent = tmp_path / "absent.pem"
+    done = subprocess.run(
+        [ONSHI, "card", "info"],
+        env=dict(env_for(sim_pki, central_server.url, tmp_path), ONSHI_JPKI_ROOT_FILE=str(absent)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 78
+    assert str(absent) in done.stderr and "does not exist" in done.stderr
+    assert "がありません" in done.stderr
+    assert done.stdout == ""  # no report: it stopped at the settings
 
 
 def test_card_check_runs_a_visit_with_the_pin_from_stdin(

@@ -125,6 +125,7 @@ def test_non_editable_settings_are_never_taken_from_the_store(
         "central_ca",
         "device_cert",
         "device_key",
+        "jpki_root_file",
         "staff_host",
         "staff_port",
         "staff_tls_cert",

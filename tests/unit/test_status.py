@@ -21,8 +21,9 @@ from device.errors_log import RecentErrors
 from device.events import EventBus, ReaderStatus
 from device.status import ApplianceStatus, ntp_synchronized
 from reader.errors import ReaderUnavailable
+from sim.pki import JPKI_ROOT_NAME
 from sync.central import CentralClient, CentralUnavailable
-from sync.clock import utc_now
+from sync.clock import JST, utc_now
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
 from web.status_rows import StatusRow, status_row
@@ -84,10 +85,44 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-def make_config(tmp_path: Path, *, cert_days: float = 200, reader: str = "") -> Config:
+def jpki_root(path: Path, not_after: datetime) -> Path:
+    """A self-signed CA under the JPKI root's name (EC: the status page reads only its dates)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(JPKI_ROOT_NAME)
+        .issuer_name(JPKI_ROOT_NAME)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(NOW - timedelta(days=3650))
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    path.write_bytes(cert.public_bytes(Encoding.PEM))
+    return path
+
+
+def make_config(
+    tmp_path: Path, *, cert_days: float = 200, reader: str = "", root_days: float | None = 3650
+) -> Config:
+    """root_days None: no jpki_root_file."""
     cert = certificate(tmp_path / "device.pem", NOW + timedelta(days=cert_days))
+    root = (
+        ""
+        if root_days is None
+        else jpki_root(tmp_path / "jpki-root.pem", NOW + timedelta(days=root_days))
+    )
     return load_config(
-        environ={}, overrides={"data_dir": tmp_path, "device_cert": cert, "reader": reader}
+        environ={},
+        overrides={
+            "data_dir": tmp_path,
+            "device_cert": cert,
+            "reader": reader,
+            "jpki_root_file": root,
+        },
     )
 
 
@@ -136,6 +171,7 @@ def test_all_green(tmp_path: Path, store: Store, bus: EventBus) -> None:
         "central",
         "clock",
         "certificate",
+        "jpki_root",
         "database",
         "errors",
         "retention",
@@ -173,6 +209,60 @@ def test_certificate_expiring_is_amber_expired_red(
     )
     lost = items(status_of(tmp_path, store, bus, config=missing))
     assert lost["certificate"].ok is False and "cannot be read" in lost["certificate"].value
+
+
+def test_without_a_jpki_root_the_admin_is_told_what_to_set(
+    tmp_path: Path, store: Store, bus: EventBus
+) -> None:
+    config = make_config(tmp_path, root_days=None)
+    found = items(status_of(tmp_path, store, bus, config=config))["jpki_root"]
+    assert found.ok is None and found.level == "warn"
+    assert found.value == "未設定 / not configured"
+    assert "オフライン時のカード確認にはJPKI ルート証明書の設定が必要です" in found.detail
+    assert "jpki_root_file" in found.detail and "restart" in found.detail
+
+
+@pytest.mark.parametrize(
+    ("root_days", "ok", "shown"),
+    [(3650, True, "3650 days left"), (89.5, None, "89 days left"), (-1, False, "expired")],
+)
+def test_the_jpki_root_shows_its_expiry(
+    tmp_path: Path,
+    store: Store,
+    bus: EventBus,
+    root_days: float,
+    ok: bool | None,
+    shown: str,
+) -> None:
+    config = make_config(tmp_path, root_days=root_days)
+    found = items(status_of(tmp_path, store, bus, config=config))["jpki_root"]
+    assert found.ok is ok and shown in found.value
+    assert "JPKI for user authentication" in found.detail
+    expires = NOW + timedelta(days=root_days)
+    assert f"expires {expires.astimezone(JST):%Y-%m-%d %H:%M} JST" in found.detail
+
+
+def test_with_two_jpki_roots_the_newer_one_decides(
+    tmp_path: Path, store: Store, bus: EventBus
+) -> None:
+    # The generations overlap: the older one lapsing is no news while the newer one holds.
+    config = make_config(tmp_path, root_days=-1)
+    old = config.jpki_root_file.read_bytes()
+    newer = jpki_root(tmp_path / "newer.pem", NOW + timedelta(days=2000)).read_bytes()
+    config.jpki_root_file.write_bytes(old + newer)
+    found = items(status_of(tmp_path, store, bus, config=config))["jpki_root"]
+    assert found.ok is True and "2000 days left" in found.value
+    assert found.detail.count("expires") == 2
+
+
+def test_a_jpki_root_file_broken_since_the_start_is_red(
+    tmp_path: Path, store: Store, bus: EventBus
+) -> None:
+    config = make_config(tmp_path)
+    config.jpki_root_file.write_text("not a certificate")
+    found = items(status_of(tmp_path, store, bus, config=config))["jpki_root"]
+    assert found.ok is False and "cannot be read" in found.value
+    assert "is not a certificate" in found.detail
 
 
 @pytest.mark.parametrize(

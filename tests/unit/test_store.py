@@ -187,7 +187,7 @@ def test_migrations_run_once(tmp_path: Path) -> None:
     keys = keys_at(tmp_path / "key")
     Store(tmp_path / "db", FieldCipher(keys)).close()
     again = Store(tmp_path / "db", FieldCipher(keys))
-    assert again.schema_version == len(MIGRATIONS) == 8
+    assert again.schema_version == len(MIGRATIONS) == 9
 
 
 def test_audit_chain_names_the_first_tampered_entry(store: Store, tmp_path: Path) -> None:
@@ -256,17 +256,18 @@ def test_a_version_1_database_migrates_and_keeps_its_rows(
                 sealed,
             ],
         ).lastrowid
-    saved = old.confirmation(int(row_id or 0))
-    assert saved is not None
+    saved_id = int(row_id or 0)
+    assert saved_id > 0
     old.close()
     monkeypatch.undo()
 
     new = Store(tmp_path / "db", FieldCipher(keys))
     assert new.schema_version == len(MIGRATIONS)
     assert new.visit("v1") == VisitRecord("v1", now, now, "r", "pin", "done", "", "f1", staff="")
-    got = new.confirmation(saved.id)
+    got = new.confirmation(saved_id)
     assert got is not None and got.result.results[0].name == NAME
-    assert new.consents(saved.id) == []
+    assert got.earlier_id is None and not got.offline
+    assert new.consents(saved_id) == []
     assert new.count_users() == 0
     visual = VisitRecord("v2", now, now, "r", "visual", "done", file_id="f2", staff="suzuki")
     new.save_confirmation(

@@ -8,9 +8,11 @@ give the kiosk a 500).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
+from device.cardtrust import CardTrustProblem
 from device.checks import InputProblem
 from device.clinical import REFUSAL_REASONS
 from device.flow import EndReason, VisitState
@@ -18,12 +20,14 @@ from device.status import Fact, StatusKind
 from device.technician import VERDICT_JA
 from sync.codes import CONSENT_KINDS, Verdict
 from sync.identifiers import IdentifierProblem
-from web import labels
+from web import labels, strings_cardtrust
 from web.labels import CONSENT_KIND, Badge, consent_kind_text
 from web.present import DESK_STATES, STRINGS
 from web.reception import CHECK_FIELDS
 
 from .test_web import Setup, setup, store
+
+STAFF_CSS = (Path(__file__).parents[2] / "web" / "static" / "staff.css").read_text("utf-8")
 
 __all__ = ["setup", "store"]  # fixtures used here, defined beside the other web tests
 
@@ -41,7 +45,7 @@ def both(pair: tuple[str, str]) -> None:
 def test_every_verdict_has_words_and_a_class(verdict: Verdict) -> None:
     badge = Badge.of(verdict)
     both((badge.ja, badge.en))
-    assert badge.css in ("ok", "warn", "error")  # the classes web/static/staff.css styles
+    assert re.search(rf"\.badge\.{badge.css}\b", STAFF_CSS)  # a class the stylesheet styles
 
 
 def test_every_badge_is_a_verdict() -> None:
@@ -88,6 +92,16 @@ def test_every_input_problem_has_words(problem: InputProblem) -> None:
 @pytest.mark.parametrize("problem", list(IdentifierProblem), ids=str)
 def test_every_identifier_problem_has_words(problem: IdentifierProblem) -> None:
     both(STRINGS["identifier_" + problem.value])
+
+
+@pytest.mark.parametrize("problem", list(CardTrustProblem), ids=str)
+def test_every_card_trust_problem_has_words(problem: CardTrustProblem) -> None:
+    both(strings_cardtrust.STRINGS["card_untrusted_" + problem.value])
+
+
+def test_no_words_for_a_card_trust_problem_that_does_not_exist() -> None:
+    keys = {k.removeprefix("card_untrusted_") for k in strings_cardtrust.STRINGS}
+    assert keys == {p.value for p in CardTrustProblem}
 
 
 @pytest.mark.parametrize(
@@ -164,6 +178,7 @@ def test_kiosk_page_with_a_kind_without_words(
         (Badge.MULTIPLE, "複数該当", "warn"),
         (Badge.UNREGISTERED_AID, "有効（未登録）", "warn"),
         (Badge.ERROR, "エラー", "error"),
+        (Badge.OFFLINE, "本人確認済・オンライン未確認", "offline"),
     ],
 )
 def test_badge_members(member: Badge, ja: str, css: str) -> None:
@@ -181,4 +196,5 @@ def test_badge_members_are_complete() -> None:
         "MULTIPLE",
         "UNREGISTERED_AID",
         "ERROR",
+        "OFFLINE",
     }

@@ -30,6 +30,8 @@
   var timer = null;
   var shown = 0;  // how many times a screen was shown: a late answer must not undo a newer one
   var ended = {};  // visits that ended here: nothing later about them is shown (late answers)
+  // Screens that end a visit: read for a short while, then back to the start.
+  var ENDINGS = ["done", "offline_done", "error"];
 
   function backToStart() {
     visitId = null;
@@ -51,7 +53,7 @@
     });
     if (timer) { clearTimeout(timer); timer = null; }
     if (name !== "welcome") {
-      timer = setTimeout(backToStart, (name === "done" || name === "error") ? SHORT_MS : IDLE_MS);
+      timer = setTimeout(backToStart, ENDINGS.indexOf(name) >= 0 ? SHORT_MS : IDLE_MS);
     }
   }
 
@@ -242,7 +244,7 @@
   source.addEventListener("state", function (ev) {
     var d = data(ev);
     if (d.screen === "welcome") {
-      if (current === "done" || current === "error") { return; }  // let the patient read it
+      if (ENDINGS.indexOf(current) >= 0) { return; }  // let the patient read it
       if (current !== "welcome") { backToStart(); }
       return;
     }
@@ -251,7 +253,9 @@
     // The PIN and consent screens are shown by their own events, which carry what they need.
     if (d.screen === "pin" || d.screen === "consent") { return; }
     if (d.screen === "staff" && current === "staff") { return; }
-    if (d.screen === "done" && current === "done") { return; }
+    if (d.screen === current && ENDINGS.indexOf(current) >= 0) { return; }
+    // A visit kept offline ends on its own screen, not on "done" (the row was stored).
+    if (d.screen === "done" && current === "offline_done") { return; }
     if (d.screen !== "pin") { clearPin(); }
     show(d.screen);
   });
@@ -266,6 +270,7 @@
     // Only the running visit's answer: never one for a visit that ended (its card was taken
     // and the answer came late), nor one arriving while the kiosk waits for the next card.
     if (!visitId || d.visit_id !== visitId || ended[d.visit_id]) { return; }
+    if (current === "offline_done") { return; }  // stored offline: its own screen says so
     clearPin();
     show("done");
   });
@@ -274,7 +279,7 @@
   });
   source.addEventListener("reader_status", function (ev) {
     var d = data(ev);
-    if (!d.card_present && (current === "done" || current === "blocked" || current === "error")) {
+    if (!d.card_present && (ENDINGS.indexOf(current) >= 0 || current === "blocked")) {
       backToStart();
     }
   });

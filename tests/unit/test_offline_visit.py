@@ -1,0 +1,330 @@
+"""A card visit while the central cannot be reached (device/offline.py, device/flow.py).
+
+The emulated JPKI card (sim/card.py) answers in process, the store is a real SQLite file, the
+central is a fake that is up or down; the card's certificate is checked against the test
+PKI's JPKI root."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from device.cardtrust import CardTrust
+from device.checks import ManualChecks
+from device.confirm import Confirmations
+from device.events import ConfirmationStored, ConsentRequested, EventBus, VisitStateChanged
+from device.flow import VisitFlow, VisitState
+from device.inputs import ConsentChoice, VisitInput, VisualCheck
+from device.offline import OfflineVisits
+from device.outbox import Outbox
+from device.statement import Statements
+from reader.connection import CardConnection
+from sim.card import VirtualCard
+from sim.pki import PkiPaths
+from sync.clock import utc_now
+from sync.fieldcrypt import FieldCipher, FieldKeys
+from sync.store import Store
+from sync.transport import CentralAnswer, CentralUnavailable, QualificationTransport
+from sync.xmlmsg import QualificationRequest, build_result
+from web.present import confirmation_row
+
+from .test_web import qualification, result
+
+CODE = "1312345670"
+PIN = "1234"
+INSURER = "01130012"  # a valid check digit: the re-check request passes validation
+CONSENT = ("drug", "checkup")
+
+
+class _CardConnection:
+    def __init__(self, card: VirtualCard) -> None:
+        self._card = card
+
+    def transmit(self, apdu: bytes) -> tuple[bytes, int]:
+        answer = self._card.transmit(apdu)
+        return answer[:-2], int.from_bytes(answer[-2:], "big")
+
+    def close(self) -> None:
+        pass
+
+
+class _Central:
+    """Up, or unreachable for nonces and/or answers; counts what reached it."""
+
+    def __init__(self) -> None:
+        self.nonce_down = False
+        self.confirm_down = False
+        self.calls: list[str] = []
+
+    def nonce(self) -> bytes:
+        self.calls.append("nonce")
+        if self.nonce_down:
+            raise CentralUnavailable("connection refused")
+        return b"n" * 32
+
+    def confirm(self, request: QualificationRequest) -> CentralAnswer:
+        self.calls.append("confirm")
+        if self.confirm_down:
+            raise CentralUnavailable("read timed out")
+        answer = result(qualification(insurer_number=INSURER), file_id=request.file_id)
+        return CentralAnswer(result=answer, raw=build_result(answer), round_trip_s=0.0)
+
+
+class _People:
+    """The patient enters the PIN and agrees to everything asked."""
+
+    def __init__(self) -> None:
+        self.steps: list[str] = []
+        self.visual = ""  # a staff user: reception confirms by looking instead of the PIN
+
+    def submit(self, visit_id: str, value: object) -> bool:
+        return False
+
+    def wait(self, visit: Any, step: str, timeout: float) -> VisitInput | None:
+        self.steps.append(step)
+        if step == "consent":
+            return ConsentChoice(tuple((k, True) for k in visit.consent_kinds))
+        return VisualCheck(self.visual) if self.visual else PIN
+
+    def cancel(self, visit_id: str) -> None:
+        pass
+
+
+class Box:
+    def __init__(self, tmp_path: Path, pki: PkiPaths, trust: CardTrust) -> None:
+        self.store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.generate()))
+        self.central = _Central()
+        self.down = False
+        self.bus = EventBus()
+        self.events = self.bus.subscribe()
+        self.people = _People()
+        confirmations = Confirmations(
+            transport=cast(QualificationTransport, self.central), store=self.store, bus=self.bus
+        )
+        self.outbox = Outbox(store=self.store, confirmations=confirmations, sleep=lambda s: None)
+        self.checks = ManualChecks(
+            medical_institution_code=CODE,
+            confirmations=confirmations,
+            store=self.store,
+            outbox=self.outbox,
+        )
+        self.flow = VisitFlow(
+            medical_institution_code=CODE,
+            connect=lambda reader: cast(CardConnection, _CardConnection(self.card)),
+            confirmations=confirmations,
+            store=self.store,
+            bus=self.bus,
+            inputs=self.people,
+            consent_kinds=CONSENT,
+            offline=OfflineVisits(
+                card_trust=trust,
+                confirmations=confirmations,
+                store=self.store,
+                checks=self.checks,
+                central_down=lambda: self.down,
+            ),
+        )
+        self.card = VirtualCard("P001", pki, state_dir=tmp_path / "card", pin=PIN)
+
+    def visit(self) -> Any:
+        list(self.events.drain())  # what earlier visits published
+        self.people.steps.clear()
+        return self.flow.run_visit("reader")
+
+
+@pytest.fixture
+def box(tmp_path: Path, sim_pki: PkiPaths) -> Iterator[Box]:
+    root = x509.load_pem_x509_certificate(sim_pki.jpki_root_cert.read_bytes())
+    made = Box(tmp_path, sim_pki, CardTrust([root], utc_now))
+    yield made
+    made.events.close()
+    made.store.close()
+
+
+def test_with_the_circuit_open_the_card_is_proven_here_and_kept_offline_beside_its_last_answer(
+    box: Box,
+) -> None:
+    online = box.visit()
+    assert online.state is VisitState.DONE and online.confirmation is not None
+    earlier = online.confirmation
+    assert "consent" in box.people.steps
+    box.down = True
+    box.central.calls.clear()
+
+    outcome = box.visit()
+
+    assert outcome.state is VisitState.OFFLINE_DONE, outcome
+    assert box.central.calls == []  # nothing waited for the central
+    assert box.people.steps == ["pin"]  # the PIN, and no consent asked
+    events = list(box.events.drain())
+    assert not [e for e in events if isinstance(e, ConsentRequested)]
+    assert any(isinstance(e, VisitStateChanged) and e.state == "offline_done" for e in events)
+    stored = outcome.confirmation
+    assert stored is not None and stored.offline and stored.earlier_id == earlier.id
+    assert any(isinstance(e, ConfirmationStored) and e.confirmation_id == stored.id for e in events)
+    assert box.store.consents(stored.id) == []  # nothing registered as consent
+    # the earlier answer's numbers are queued for a re-check, charged against that answer
+    queued = box.store.outbox_items()
+    assert len(queued) == 1
+    item = queued[0]
+    assert item.visit_id == outcome.visit_id and item.charged_id == earlier.id
+    assert item.request is not None and item.request.search is not None
+    assert item.request.search.number == "1234" and item.request.reference_classification == "2"
+    visit = box.store.visit(outcome.visit_id)
+    assert visit is not None and visit.state == "done" and visit.method == "pin"
+    assert visit.reason == "central_unavailable"
+    # the card signed the box's own challenge: the same APDUs as the online visit's, no more
+    assert outcome.timings.apdus == online.timings.apdus
+
+
+def test_the_desk_row_shows_the_earlier_answer_as_such_with_its_date_and_age(box: Box) -> None:
+    earlier = box.visit().confirmation
+    box.down = True
+    stored = box.visit().confirmation
+    assert earlier is not None and stored is not None
+    later = stored.__class__(
+        **{**stored.__dict__, "created_at": earlier.created_at + timedelta(days=3)}
+    )
+    row = confirmation_row(later, "ja", earlier=earlier)
+    assert row["badge"]["code"] == "OFFLINE"
+    assert row["badge"]["label"] == "本人確認済・オンライン未確認"
+    assert row["name"] == "山田　太郎" and row["ratio"]  # the ratio to charge
+    assert row["source"].startswith("前回確認 ") and "3日前" in row["source"]
+    assert "前回確認の内容" in row["message"]
+    assert row["earlier_url"] == f"/confirmations/{earlier.id}"
+    english = confirmation_row(stored, "en", earlier=earlier)
+    assert "previously confirmed" in english["source"] and "today" in english["source"]
+
+
+def test_a_card_never_confirmed_before_is_kept_with_what_to_do_and_nothing_queued(
+    box: Box,
+) -> None:
+    box.down = True
+    outcome = box.visit()
+    assert outcome.state is VisitState.OFFLINE_DONE
+    stored = outcome.confirmation
+    assert stored is not None and stored.earlier_id is None
+    assert box.store.outbox_items() == []
+    row = confirmation_row(stored, "ja")
+    assert row["badge"]["code"] == "OFFLINE" and row["name"] == ""
+    assert "申立書" in row["message"] and row["source"] == "前回確認なし"
+    # the 申立書 opened from that row starts empty
+    assert Statements(box.store, utc_now).start(stored.id, actor="reception").name == ""
+
+
+def test_an_outage_learnt_from_the_nonce_goes_offline_without_consent(box: Box) -> None:
+    box.visit()
+    box.central.nonce_down = True
+    outcome = box.visit()
+    assert outcome.state is VisitState.OFFLINE_DONE
+    assert box.central.calls[-1] == "nonce"
+    # consent was asked (nobody knew yet) but nothing is registered as consent
+    assert outcome.confirmation is not None
+    assert box.store.consents(outcome.confirmation.id) == []
+
+
+def test_an_outage_learnt_from_the_answer_keeps_the_visit_signed_for_the_central(
+    box: Box,
+) -> None:
+    box.visit()
+    box.central.confirm_down = True
+    box.central.calls.clear()
+    outcome = box.visit()
+    assert outcome.state is VisitState.OFFLINE_DONE
+    assert box.central.calls == ["nonce", "confirm"]
+    assert outcome.confirmation is not None and outcome.confirmation.earlier_id is not None
+    assert len(box.store.outbox_items()) == 1
+
+
+def test_the_offline_row_is_rechecked_by_its_earlier_numbers(box: Box) -> None:
+    earlier = box.visit().confirmation
+    box.down = True
+    stored = box.visit().confirmation
+    assert earlier is not None and stored is not None
+    box.down = False
+    again = box.checks.recheck(stored.id, actor="reception")
+    assert again.result.results[0].number == "1234"
+    # the 申立書 opened from the offline row is pre-filled from the earlier answer
+    form = Statements(box.store, utc_now).start(stored.id, actor="reception")
+    assert form.name == "山田　太郎"
+
+
+def test_an_expired_card_is_not_taken_as_proof_offline(tmp_path: Path, sim_pki: PkiPaths) -> None:
+    root = x509.load_pem_x509_certificate(sim_pki.jpki_root_cert.read_bytes())
+    later = utc_now() + timedelta(days=365 * 20)  # past the card certificate's validity
+    expired = Box(tmp_path, sim_pki, CardTrust([root], lambda: later))
+    try:
+        expired.down = True
+        outcome = expired.visit()
+        assert outcome.state is VisitState.FAILED and outcome.reason == "card_untrusted"
+        assert expired.store.count_confirmations() == 0 and expired.store.outbox_items() == []
+    finally:
+        expired.events.close()
+        expired.store.close()
+
+
+def test_a_visual_check_offline_signs_nothing_and_names_the_staff(box: Box) -> None:
+    box.people.visual = "suzuki"
+    online = box.visit()
+    box.down = True
+    outcome = box.visit()
+    assert outcome.state is VisitState.OFFLINE_DONE
+    stored = outcome.confirmation
+    assert stored is not None and stored.method == "visual"
+    visit = box.store.visit(outcome.visit_id)
+    assert visit is not None and visit.staff == "suzuki"
+    assert outcome.timings.apdus == online.timings.apdus  # as online: nothing signed
+    assert stored.earlier_id == (online.confirmation.id if online.confirmation else None)
+
+
+def test_a_card_of_another_root_is_not_taken_as_proof_offline(
+    tmp_path: Path, sim_pki: PkiPaths
+) -> None:
+    stranger = _self_signed("Another root", utc_now())
+    other = Box(tmp_path, sim_pki, CardTrust([stranger], utc_now))
+    try:
+        other.down = True
+        outcome = other.visit()
+        assert outcome.state is VisitState.FAILED and outcome.reason == "card_untrusted"
+        assert other.store.count_confirmations() == 0
+    finally:
+        other.events.close()
+        other.store.close()
+
+
+def test_without_a_jpki_root_the_visit_fails_as_before(tmp_path: Path, sim_pki: PkiPaths) -> None:
+    bare = Box(tmp_path, sim_pki, CardTrust([], utc_now))
+    try:
+        bare.down = True  # ignored: nothing can be proven on the box
+        bare.central.nonce_down = True
+        outcome = bare.visit()
+        assert outcome.state is VisitState.FAILED and outcome.reason == "central_unavailable"
+        assert "consent" in bare.people.steps  # without offline visits, consent is asked
+        assert bare.store.count_confirmations() == 0
+    finally:
+        bare.events.close()
+        bare.store.close()
+
+
+def _self_signed(name: str, now: datetime) -> x509.Certificate:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
