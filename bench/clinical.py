@@ -19,6 +19,7 @@ from bench.world import device_client, fresh_data, start_central, stop_central
 from device.clinical import ClinicalRecords
 from device.demo import wait_for_central
 from sim.pki import pki_paths
+from sync.breaker import CircuitBreaker
 from sync.central import CentralClient
 from sync.clock import JST
 from sync.fieldcrypt import FieldCipher, FieldKeys
@@ -44,7 +45,7 @@ def main(argv: list[str]) -> None:
     try:
         wait_for_central(central)
         confirmation_id = consenting_visit(central, store, pki)
-        records = ClinicalRecords(store, central, MIC)
+        records = ClinicalRecords(store, central, MIC, breaker=CircuitBreaker(central))
         far_future = datetime.now(UTC) + timedelta(days=2)
         for kind in ("drug", "checkup"):
             online, cached, size = [], [], 0

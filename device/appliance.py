@@ -189,6 +189,7 @@ def build_appliance(
         rate_per_s=config.outbox_rate_per_s,
         backoff_base_s=config.outbox_backoff_base_s,
         backoff_max_s=config.outbox_backoff_max_s,
+        give_up_after_h=config.outbox_give_up_h,
         # a round never runs past the next one
         round_limit=max(1, int(config.outbox_rate_per_s * config.outbox_drain_every_s)),
         clock=clock_trust.now,
@@ -230,7 +231,9 @@ def build_appliance(
         flow=flow,
         sandbox=sandbox,
         accounts=Accounts(store, clock=clock),
-        clinical=ClinicalRecords(store, central, config.medical_institution_code, clock),
+        clinical=ClinicalRecords(
+            store, central, config.medical_institution_code, clock, breaker=breaker
+        ),
         checks=checks,
         statements=Statements(store, clock_trust.care_now),
         status=status,

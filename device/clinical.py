@@ -5,6 +5,12 @@ or not, valid for 24 hours. It is checked here against the injected clock before
 asked of the central, so an expired consent never costs a request. An answer is cached
 (encrypted) no longer than the consent it was fetched under, and every outcome, view or
 refusal, is audited with the staff user.
+
+The central is asked through the appliance's one circuit breaker (sync/breaker.py), like every
+other call to it: while the circuit is open a view that has no cached copy is refused at once
+("unavailable", nothing sent) instead of waiting the connect deadline, and a view that cannot
+reach the central counts toward opening the circuit. A refusal by the central (no consent, an
+answer with SegmentOfResult 9) is an answer: it never opens the circuit.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
 
-from sync.central import CentralClient, CentralError, CentralFault
+from sync.breaker import CircuitOpen
+from sync.central import CentralError, CentralFault, MedicalInfoAnswer
 from sync.clock import JST, utc_now
 from sync.codes import is_insured
 from sync.medinfo import (
@@ -28,6 +36,7 @@ from sync.xmlmsg import MessageError, Qualification
 
 HISTORY_MONTHS = {"drug": 36, "checkup": 60}  # DOMAIN.md §3: drugs 3 years, checkups 5 years
 CONSENT_WINDOW = timedelta(hours=24)  # DOMAIN.md §4: a consent opens the data for 24 hours
+T = TypeVar("T")
 CONSENT_STATES = ("valid", "refused", "expired", "not_asked")
 REFUSAL_REASONS = (
     "no_confirmation",
@@ -39,6 +48,18 @@ REFUSAL_REASONS = (
     "unreadable",  # the central answered something that cannot be read
     "untrusted",  # the certificates do not match: the administrator must fix the settings
 )
+
+
+class MedicalInfoSource(Protocol):
+    """What asks the central for the history (sync.central.CentralClient)."""
+
+    def medical_info(self, request: MedicalInfoRequest) -> MedicalInfoAnswer: ...
+
+
+class CentralGate(Protocol):
+    """What every call to the central goes through (sync.breaker.CircuitBreaker.call)."""
+
+    def call(self, run: Callable[[], T]) -> T: ...
 
 
 @dataclass(frozen=True)
@@ -56,7 +77,8 @@ class ClinicalRefused(Exception):
     """Why one kind of history cannot be shown: `reason` is one of REFUSAL_REASONS (the pages
     word it, web/strings_clinical.py); `until` is when an expired consent ended; `detail` is
     what the central itself said (its message and code, or the HTTP refusal), shown verbatim;
-    `answered` tells a failed answer (SegmentOfResult 9) from a refused request."""
+    `answered` tells a failed answer (SegmentOfResult 9) from a refused request; `circuit_open`
+    says an "unavailable" request was not even sent (the central is known to be unreachable)."""
 
     def __init__(
         self,
@@ -66,6 +88,7 @@ class ClinicalRefused(Exception):
         until: datetime | None = None,
         detail: str = "",
         answered: bool = False,
+        circuit_open: bool = False,
     ) -> None:
         super().__init__(f"{kind}: {reason}" + (f": {detail}" if detail else ""))
         self.reason = reason
@@ -73,6 +96,7 @@ class ClinicalRefused(Exception):
         self.until = until
         self.detail = detail
         self.answered = answered
+        self.circuit_open = circuit_open
 
 
 @dataclass(frozen=True)
@@ -86,15 +110,21 @@ class ClinicalRecord:
 
 
 class ClinicalRecords:
+    """`central` asks for the history; `breaker` is the appliance's one circuit breaker, which
+    every request to `central` goes through."""
+
     def __init__(
         self,
         store: Store,
-        central: CentralClient,
+        central: MedicalInfoSource,
         medical_institution_code: str,
         clock: Callable[[], datetime] = utc_now,
+        *,
+        breaker: CentralGate,
     ) -> None:
         self._store = store
         self._central = central
+        self._breaker = breaker
         self._code = medical_institution_code
         self._clock = clock
 
@@ -129,7 +159,8 @@ class ClinicalRecords:
         try:
             record = self._open(confirmation_id, kind)
         except ClinicalRefused as refused:
-            self._store.audit(user, "clinical.refused", subject, f"{kind}:{refused.reason}")
+            detail = f"{kind}:{refused.reason}" + (" circuit_open" if refused.circuit_open else "")
+            self._store.audit(user, "clinical.refused", subject, detail)
             raise
         source = "cache" if record.from_cache else "online"
         self._store.audit(user, "clinical.view", subject, f"{kind} {source}")
@@ -166,7 +197,9 @@ class ClinicalRecords:
 
         request = self._request(confirmation.result.results[0], kind, now)
         try:
-            answer = self._central.medical_info(request)
+            answer = self._breaker.call(lambda: self._central.medical_info(request))
+        except CircuitOpen as exc:  # known to be down: nothing was sent, no wait
+            raise ClinicalRefused("unavailable", kind, circuit_open=True) from exc
         except CentralError as exc:
             if exc.fault is not CentralFault.REFUSED:
                 raise _refusal(exc.fault.value, kind) from exc

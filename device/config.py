@@ -76,6 +76,7 @@ class Config:
     outbox_rate_per_s: float
     outbox_backoff_base_s: int
     outbox_backoff_max_s: int
+    outbox_give_up_h: int
     demo: bool
     demo_data: Path
     log_level: str

@@ -24,6 +24,7 @@ from device.retention import (
 from device.services import Services
 from sync.clock import utc_now
 from sync.store import RetentionRefused
+from sync.store.retention import RecordsRetentionRefused
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,9 @@ def _check_clock(_: Services, trust: ClockTrust) -> int:
 
 def _purge_confirmations(services: Services, trust: ClockTrust) -> int:
     """Delete what is older than retention_days, only by a trusted clock and within the guards
-    of Store.purge_older_than; otherwise delete nothing and alert (log, audit, status page)."""
+    of Store.purge_older_than; otherwise delete nothing and alert (log, audit, status page).
+    The 申立書, finished re-checks and acknowledged alerts follow by the same bound
+    (sync/store/retention.py); a queued re-check or an open alert is never deleted."""
     store = services.store
     reading = trust.measure()
     if not reading.trusted:
@@ -84,11 +87,25 @@ def _purge_confirmations(services: Services, trust: ClockTrust) -> int:
         log.error("nothing deleted, an admin must look: %s", refused)
         store.audit("system", RETENTION_REFUSED, "confirmations", _refusal_detail(refused))
         return 0
-    if not confirmations and not visits:
+    # The 申立書 and the finished re-checks follow, by the same bound: the guards above have
+    # passed for it; the share rule is checked again per table of theirs.
+    try:
+        records = store.purge_records_before(
+            before,
+            actor="system",
+            max_share=services.config.retention_max_share,
+            small_run=RETENTION_SMALL_RUN,
+        )
+    except RecordsRetentionRefused as refused:
+        log.error("statements and re-checks: nothing deleted, an admin must look: %s", refused)
+        store.audit("system", RETENTION_REFUSED, "statements_outbox", refused.detail)
+        return confirmations + visits
+    deleted = confirmations + visits + records.total
+    if not deleted:
         last = last_retention_run(store)
         if last is not None and last.action in (RETENTION_HELD, RETENTION_REFUSED):
             store.audit("system", RETENTION_RESUMED, "confirmations", "nothing to delete")
-    return confirmations + visits
+    return deleted
 
 
 # A run deleting at most this many rows of a table passes the share rule whatever the share:
@@ -118,8 +135,10 @@ def _purge_audit(services: Services, trust: ClockTrust) -> int:
 
 
 def _drain_outbox(services: Services, _: ClockTrust) -> int:
-    """Ask the central again for the numbers checks it could not answer while unavailable."""
-    return services.outbox.drain().answered
+    """Ask the central again for the numbers checks it could not answer while unavailable;
+    give up (with an alert) those unanswered past outbox_give_up_h."""
+    report = services.outbox.drain()
+    return report.answered + report.gave_up
 
 
 JOBS: tuple[Job, ...] = (
@@ -147,8 +166,9 @@ JOBS: tuple[Job, ...] = (
         "purge_confirmations",
         86_400,
         "Deletes confirmations and visits older than retention_days, with their consents and "
-        "cached medical data (the audit log is kept), only by a trusted clock and never more "
-        "than retention_max_share of them",
+        "cached medical data, then the 申立書 and the finished re-checks and acknowledged "
+        "re-check alerts older than that (the audit log is kept), only by a trusted clock and "
+        "never more than retention_max_share of a table",
         _purge_confirmations,
         first_after_s=60,  # an appliance restarted daily would otherwise never purge
     ),
@@ -165,7 +185,8 @@ JOBS: tuple[Job, ...] = (
         60,
         "Asks the central again for the numbers checks it could not answer while it was "
         "unavailable (the re-check queue), oldest first at most outbox_rate_per_s a second; a "
-        "changed answer opens an alert on the desk",
+        "changed answer opens an alert on the desk, and so does an item still unanswered after "
+        "outbox_give_up_h (it is not asked again)",
         _drain_outbox,
         every_setting="outbox_drain_every_s",
     ),

@@ -13,6 +13,11 @@ alert that stays until a person acknowledges it.
 Killed between storing an answer and marking its item: the store holds at most one answer per
 file identifier, so the next round finds the answer already stored under the item's file
 identifier and marks the item without asking again.
+
+An item still unanswered `give_up_after_h` hours after it was queued is not asked again: each
+round first ends such items (GAVE_UP), whether or not the central is reachable, and opens an
+alert that stays until a person acknowledges it (the desk says 再照会できませんでした: 手動で
+確認してください). Asking forever would hide a patient nobody will ever confirm.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ log = logging.getLogger(__name__)
 # Faults after which the central is asked again later; any other ends the item.
 RETRY_FAULTS = frozenset({CentralFault.UNAVAILABLE, CentralFault.UNTRUSTED})
 DRAIN_ACTOR = "outbox"
+GAVE_UP = "gave_up"  # the outcome of an item that got no answer within give_up_after_h
+DEFAULT_GIVE_UP_H = 72.0
 
 
 class AnswerChange(StrEnum):
@@ -68,11 +75,13 @@ class DrainReport:
     ended: int = 0  # items ended by a refusal or an unreadable answer
     alerts: int = 0  # changed answers found
     stopped: bool = False  # the round stopped: the central was unavailable again
+    gave_up: int = 0  # items ended unanswered after give_up_after_h (each with an alert)
 
 
 class Outbox:
     """`confirmations` is the one path the re-checks are asked and stored through; `store`
-    keeps the queue. `sleep` and `clock` are injected (tests pass fakes)."""
+    keeps the queue; an item unanswered `give_up_after_h` hours after it was queued is given
+    up. `sleep` and `clock` are injected (tests pass fakes)."""
 
     def __init__(
         self,
@@ -83,15 +92,19 @@ class Outbox:
         backoff_base_s: float = 30.0,
         backoff_max_s: float = 1800.0,
         round_limit: int = 300,
+        give_up_after_h: float = DEFAULT_GIVE_UP_H,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if give_up_after_h <= 0:
+            raise ValueError("give_up_after_h must be positive")
         self._store = store
         self._confirmations = confirmations
         self._interval = 1.0 / rate_per_s
         self._base = backoff_base_s
         self._max = max(backoff_base_s, backoff_max_s)
         self._round_limit = round_limit
+        self._give_up = timedelta(hours=give_up_after_h)
         self._clock = clock
         self._sleep = sleep
 
@@ -130,6 +143,8 @@ class Outbox:
         asked = answered = ended = alerts = 0
         stopped = False
         last_ask: float | None = None
+        gave_up, recovered = self._give_up_old()
+        answered += recovered
         for item in self._store.outbox_due(self._clock(), self._round_limit):
             stored_id = self._store.confirmation_id_for(item.file_id)
             if stored_id is not None:  # killed after the answer was stored: only mark it
@@ -176,16 +191,36 @@ class Outbox:
                 answer_id = found
             alerts += self._mark(item.id, item.charged_id, answer_id, recovered=False)
             answered += 1
-        if asked or answered or ended:
+        if asked or answered or ended or gave_up:
             log.info(
-                "outbox: %d asked, %d answered, %d ended, %d changed%s",
+                "outbox: %d asked, %d answered, %d ended, %d changed, %d given up%s",
                 asked,
                 answered,
                 ended,
                 alerts,
+                gave_up,
                 " (stopped: central unavailable)" if stopped else "",
             )
-        return DrainReport(asked, answered, ended, alerts, stopped)
+        return DrainReport(asked, answered, ended, alerts, stopped, gave_up)
+
+    def _give_up_old(self) -> tuple[int, int]:
+        """End the items queued more than give_up_after_h ago, each with an alert; an item whose
+        answer was stored before a kill is marked answered instead. (given up, answered)"""
+        gave_up = answered = 0
+        for item in self._store.outbox_queued_by(self._clock() - self._give_up, self._round_limit):
+            stored_id = self._store.confirmation_id_for(item.file_id)
+            if stored_id is not None:
+                self._mark(item.id, item.charged_id, stored_id, recovered=True)
+                answered += 1
+                continue
+            if self._store.outbox_give_up(item.id, reason=GAVE_UP, actor=DRAIN_ACTOR) is not None:
+                log.warning(
+                    "re-check %d given up after %d attempts: a person must check it",
+                    item.id,
+                    item.attempts,
+                )
+                gave_up += 1
+        return gave_up, answered
 
     def _mark(
         self, outbox_id: int, charged_id: int | None, answer_id: int, *, recovered: bool

@@ -417,6 +417,15 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=86400,
     ),
     Setting(
+        "outbox_give_up_h",
+        int,
+        72,
+        "Hours after which a queued re-check still unanswered is no longer asked: it ends and "
+        "the desk shows an alert until a person acknowledges it (check that patient by hand)",
+        minimum=1,
+        maximum=720,  # thirty days: past the default retention_days a person must have looked
+    ),
+    Setting(
         "demo",
         bool,
         False,

@@ -22,6 +22,7 @@ from device.sandbox import CardSandbox
 from device.services import Services
 from device.statement import Statements
 from device.status import ApplianceStatus
+from sync.breaker import CircuitBreaker
 from sync.store import Store
 
 
@@ -72,7 +73,9 @@ def services_with(
         bus=bus,
         flow=flow,
         accounts=accounts if accounts is not None else Accounts(store),
-        clinical=clinical if clinical is not None else ClinicalRecords(store, central, code),
+        clinical=clinical
+        if clinical is not None
+        else ClinicalRecords(store, central, code, breaker=CircuitBreaker(central)),
         checks=checks
         if checks is not None
         else ManualChecks(

@@ -5,6 +5,10 @@ view or refusal live in device/clinical.py; this module turns an answer into som
 reads in a few seconds: current medicines first, then the dispensings newest first, and
 checkup values side by side per year with values outside the reference range marked by a
 symbol as well as a colour.
+
+While the central is known to be unreachable (the circuit breaker, device/reachability.py) a
+page says so and since when: a cached copy says which time it shows, and a view with nothing
+cached says what to do meanwhile and offers to try again.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
 from device.clinical import ClinicalRecord, ClinicalRecords, ClinicalRefused, ConsentStatus
+from device.reachability import CentralReachability
 from device.services import Services
 from sync.clock import JST
 from sync.medinfo import MEDICAL_INFO_KINDS, CheckupExam, CheckupItem, DrugMonth
@@ -54,6 +59,7 @@ MONTH_NAMES_EN = (
 def create_blueprint(services: Services) -> Blueprint:
     records = services.clinical
     store = services.store
+    reachability = services.reachability
     bp = Blueprint("clinical", __name__, url_prefix="/clinical")
     bp.before_request(require_role("clinical"))
 
@@ -68,17 +74,21 @@ def create_blueprint(services: Services) -> Blueprint:
 
     @bp.get("/confirmations/<int:confirmation_id>/drug")
     def drug(confirmation_id: int) -> ResponseReturnValue:
-        return _view(store, records, confirmation_id, "drug")
+        return _view(store, records, reachability, confirmation_id, "drug")
 
     @bp.get("/confirmations/<int:confirmation_id>/checkup")
     def checkup(confirmation_id: int) -> ResponseReturnValue:
-        return _view(store, records, confirmation_id, "checkup")
+        return _view(store, records, reachability, confirmation_id, "checkup")
 
     return bp
 
 
 def _view(
-    store: Store, records: ClinicalRecords, confirmation_id: int, kind: str
+    store: Store,
+    records: ClinicalRecords,
+    reachability: CentralReachability,
+    confirmation_id: int,
+    kind: str,
 ) -> ResponseReturnValue:
     lang: str = g.lang
     try:
@@ -86,21 +96,28 @@ def _view(
     except ClinicalRefused as refused:
         if refused.reason == "no_confirmation":
             abort(404)
+        down_since = reachability.current().down_since
         return (
             render_template(
                 "clinical_refused.html",
                 title=consent_kind_text(kind, lang),
-                message=refusal_text(refused, lang),
-                other=refusal_text(refused, "ja" if lang == "en" else "en"),
+                message=refusal_text(refused, lang, down_since=down_since),
+                other=refusal_text(refused, "ja" if lang == "en" else "en", down_since=down_since),
                 other_message_lang="ja" if lang == "en" else "en",
                 reason=refused.reason,
+                # the central may be back in a moment: the same page, asked again
+                retry_url=url_for(f"clinical.{kind}", confirmation_id=confirmation_id)
+                if refused.reason == "unavailable"
+                else "",
             ),
-            403,
+            # Not reached is no refusal of this doctor: "try again later", as HTTP says it.
+            503 if refused.reason == "unavailable" else 403,
         )
     confirmation = store.confirmation(confirmation_id)
     if confirmation is None:  # purged between the two reads
         abort(404)
-    header = patient_header(confirmation, record, records.now(), lang)
+    down_since = reachability.current().down_since
+    header = patient_header(confirmation, record, records.now(), lang, down_since=down_since)
     if kind == "drug":
         return render_template(
             "clinical_drug.html",
@@ -140,13 +157,25 @@ class RefusalText:
     en: str
 
 
-def refusal_words(refused: ClinicalRefused) -> RefusalText:
+def refusal_words(refused: ClinicalRefused, *, down_since: datetime | None = None) -> RefusalText:
     """Why a history cannot be shown, in both languages (the page shows both)."""
-    return RefusalText(refused.reason, refusal_text(refused, "ja"), refusal_text(refused, "en"))
+    return RefusalText(
+        refused.reason,
+        refusal_text(refused, "ja", down_since=down_since),
+        refusal_text(refused, "en", down_since=down_since),
+    )
 
 
-def refusal_text(refused: ClinicalRefused, lang: str) -> str:
+def refusal_text(refused: ClinicalRefused, lang: str, *, down_since: datetime | None = None) -> str:
+    """`down_since`: since when the central is known to be unreachable (None: not known to be)."""
     what = consent_kind_text(refused.kind, lang)
+    if refused.reason == "unavailable" and (refused.circuit_open or down_since is not None):
+        since = (
+            text("cl_down_since", lang, time=f"{down_since.astimezone(JST):%H:%M}")
+            if down_since is not None
+            else ""
+        )
+        return text("cl_refused_offline", lang, what=what, since=since)
     if refused.reason == "expired":
         until = refused.until
         when = (
@@ -210,10 +239,21 @@ def _person(c: Confirmation, now: datetime, lang: str) -> dict[str, str]:
 
 
 def patient_header(
-    c: Confirmation, record: ClinicalRecord, now: datetime, lang: str
+    c: Confirmation,
+    record: ClinicalRecord,
+    now: datetime,
+    lang: str,
+    *,
+    down_since: datetime | None = None,
 ) -> dict[str, str]:
+    """`down_since`: since when the central is known to be unreachable, if it is."""
+    offline = ""
     if record.from_cache:
-        source = text("cl_source_cache", lang, time=short_time(record.fetched_at, now))
+        fetched = short_time(record.fetched_at, now)
+        source = text("cl_source_cache", lang, time=fetched)
+        if down_since is not None:
+            since = text("cl_down_since", lang, time=short_time(down_since, now))
+            offline = text("cl_cached_offline", lang, since=since, time=fetched)
     else:
         source = text("cl_source_online", lang)
     result = record.result
@@ -228,6 +268,7 @@ def patient_header(
         "consent_until": f"{record.available_until.astimezone(JST):%Y/%m/%d %H:%M}",
         "source": source,
         "from_cache": "1" if record.from_cache else "",
+        "offline": offline,
         "period": period,
     }
 

@@ -14,7 +14,7 @@ from typing import Any
 from sync.clock import JST
 from sync.store import AuditEntry, Confirmation, OutboxAlert, Store
 from sync.xmldoc import parse_document
-from sync.xmlmsg import Qualification
+from sync.xmlmsg import Qualification, QualificationRequest
 from web.labels import (
     INSURED_CARD_CLASSIFICATION,
     LIMIT_CERTIFICATE_CLASSIFICATION,
@@ -282,19 +282,29 @@ def pretty_xml(raw: bytes) -> str:
 
 @dataclass(frozen=True)
 class RecheckView:
-    """A re-check whose answer differs from the one charged: both answers side by side."""
+    """A re-check whose answer differs from the one charged: both answers side by side; or a
+    re-check given up unanswered (`unanswered`): what was asked, for a person to check."""
 
     alert_id: int
     changes: tuple[str, ...]  # labelled
     earlier: dict[str, Any] | None  # confirmation_row of the answer charged (None: purged)
     answer: dict[str, Any] | None  # confirmation_row of the re-check's answer
     acknowledged: str  # "" while open, else who saw it, in words
+    title: str = ""  # what the alert is about, in words
+    unanswered: bool = False
+    asked: str = ""  # a given-up item's numbers and when it was queued, while it keeps them
 
 
 def recheck_view(alert: OutboxAlert, store: Store, lang: str) -> RecheckView:
-    """Both answers of one changed-answer alert, as reception rows."""
-    earlier = store.confirmation(alert.earlier_id)
-    answer = store.confirmation(alert.answer_id)
+    """Both answers of one changed-answer alert, as reception rows; for a given-up re-check,
+    the numbers it asked with (kept until the alert is acknowledged)."""
+    earlier = store.confirmation(alert.earlier_id) if alert.earlier_id is not None else None
+    answer = store.confirmation(alert.answer_id) if alert.answer_id is not None else None
+    asked = ""
+    if alert.unanswered:
+        item = store.outbox_item(alert.outbox_id)
+        if item is not None:
+            asked = _asked_text(item.request, item.created_at, lang)
     return RecheckView(
         alert.id,
         tuple(
@@ -306,6 +316,28 @@ def recheck_view(alert: OutboxAlert, store: Store, lang: str) -> RecheckView:
         text("recheck_acked_by", lang, staff=alert.acknowledged_by)
         if alert.acknowledged_at is not None
         else "",
+        text("recheck_gave_up_title" if alert.unanswered else "recheck_alerts_title", lang),
+        alert.unanswered,
+        asked,
+    )
+
+
+def _asked_text(request: QualificationRequest | None, queued_at: datetime, lang: str) -> str:
+    """保険者番号 … 記号・番号 … 生年月日 … (queued at …), as the desk types them."""
+    when = f"{queued_at.astimezone(JST):%Y/%m/%d %H:%M}"
+    search = request.search if request is not None else None
+    if search is None:
+        return text("recheck_gave_up_queued", lang, when=when)
+    numbers = " ".join(p for p in (search.symbol, search.number) if p)
+    if search.branch:
+        numbers += f" ({search.branch})"
+    return text(
+        "recheck_gave_up_asked",
+        lang,
+        insurer=search.insurer_number.lstrip("0") or search.insurer_number,
+        numbers=numbers,
+        birthdate=format_birthdate(search.birthdate),
+        when=when,
     )
 
 

@@ -1,5 +1,6 @@
-"""The re-check queue's changed answers for reception: the open alerts (a re-check whose
-answer differs from the one charged) and acknowledging one, which records the staff user.
+"""The re-check queue's alerts for reception: the open alerts (a re-check whose answer differs
+from the one charged, or one given up unanswered that a person must check by hand) and
+acknowledging one, which records the staff user.
 
 The alerts name patients, so listing them is an audited view; acknowledging is audited by the
 store with the alert.
@@ -39,6 +40,9 @@ def create_blueprint(services: Services) -> Blueprint:
 
         return {
             "id": view.alert_id,
+            "title": view.title,
+            "unanswered": view.unanswered,
+            "asked": view.asked,
             "changes": list(view.changes),
             "earlier": side(view.earlier),
             "answer": side(view.answer),

@@ -118,7 +118,23 @@ STRINGS: dict[str, tuple[str, str]] = {
         "tell the administrator",
     ),
     "cl_refused_unavailable": (
-        "中央サービスに接続できません。しばらくしてから再度お試しください",
-        "The central service cannot be reached. Please try again shortly",
+        "中央サービスに接続できませんでした。数分後に「もう一度開く」を押してください。"
+        "それまでは、お薬手帳や患者さんへの問診で確認してください",
+        "The central service could not be reached. Press “Try again” in a few minutes; "
+        "meanwhile, check the patient's medication notebook or ask the patient",
+    ),
+    # the central is known to be unreachable (the circuit is open): nothing was asked of it
+    "cl_refused_offline": (
+        "中央サービスに接続できない状態です{since}。接続が戻るまで{what}は取得できません。"
+        "お薬手帳や患者さんへの問診で確認し、しばらくしてから「もう一度開く」を押してください",
+        "The central service is unreachable{since}, so {what} cannot be fetched until it is "
+        "back. Check the patient's medication notebook or ask the patient, and press "
+        "“Try again” later",
+    ),
+    "cl_down_since": ("（{time}から）", " (since {time})"),
+    "cl_retry": ("もう一度開く", "Try again"),
+    "cl_cached_offline": (
+        "中央サービスに接続できない状態です{since}。表示は{time}に取得した内容です",
+        "The central service is unreachable{since}. This is the copy fetched at {time}",
     ),
 }

@@ -294,4 +294,18 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "recheck_acked_by": ("確認済み（{staff}）", "Seen by {staff}"),
     "recheck_open": ("詳細を見る", "Open"),
+    # a re-check given up unanswered after outbox_give_up_h (web/recheck.py)
+    "recheck_gave_up_title": (
+        "再照会できませんでした: 手動で確認してください",
+        "The re-check got no answer: check by hand",
+    ),
+    "recheck_change_unanswered": (
+        "回答なし（資格確認書・マイナポータルの画面などで確認してください）",
+        "no answer (check the 資格確認書, the patient's マイナポータル screen or similar)",
+    ),
+    "recheck_gave_up_asked": (
+        "保険者番号 {insurer}・記号番号 {numbers}・生年月日 {birthdate}（{when} に照会）",
+        "insurer {insurer}, numbers {numbers}, born {birthdate} (asked {when})",
+    ),
+    "recheck_gave_up_queued": ("{when} に照会", "asked {when}"),
 }

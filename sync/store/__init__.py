@@ -40,6 +40,7 @@ from sync.store.database import (
 )
 from sync.store.instant import instant_of, instant_text
 from sync.store.outbox import Outbox, OutboxAlert, OutboxCounts, OutboxItem
+from sync.store.retention import RecordsPurged, RecordsRetention
 from sync.store.schema import MIGRATIONS
 from sync.store.settings import SETTING_DEFAULT_MARK, Settings
 from sync.store.statements import StatementRow, Statements
@@ -512,3 +513,21 @@ class Store:
 
     def outbox_counts(self) -> OutboxCounts:
         return self._outbox.counts()
+
+    # -- retention of the 申立書 and the finished re-checks (sync/store/retention.py) -------
+    def purge_records_before(
+        self, before: datetime, *, actor: str, max_share: float = 1.0, small_run: int = 0
+    ) -> RecordsPurged:
+        """Statements made, re-check items finished and alerts acknowledged before `before`;
+        RecordsRetentionRefused (nothing deleted) past the share rule."""
+        retention = RecordsRetention(
+            self._database, audit=self._audit, statements=self._statements, outbox=self._outbox
+        )
+        return retention.purge_before(before, actor=actor, max_share=max_share, small_run=small_run)
+
+    # -- re-checks given up unanswered (outbox_give_up_h) ------------------------------------
+    def outbox_queued_by(self, created_by: datetime, limit: int) -> list[OutboxItem]:
+        return self._outbox.queued_by(created_by, limit)
+
+    def outbox_give_up(self, outbox_id: int, *, reason: str, actor: str) -> int | None:
+        return self._outbox.give_up(outbox_id, reason=reason, actor=actor)

@@ -6,6 +6,13 @@ One row per request, unique by its file identifier (ArbitraryFileIdentifier), so
 same request twice is a no-op. The request XML is encrypted, bound to its file identifier like
 the stored answers, and emptied once the item is done: an answered row names no one. Every step
 is written with its audit entry in one transaction.
+
+An item still unanswered after the give-up time ends ("given up") with an alert that stays
+until a person acknowledges it: someone must check that patient by other means. Its request is
+kept until then (the desk shows whom to check) and emptied by the acknowledgement. Such an
+alert has no answer, and no earlier answer unless the item re-checked one; the columns
+(migration 8) are NOT NULL, so the store writes 0 for "none" there — never a row id, as SQLite
+row ids start at 1 — and reads it back as None. Its `changes` is UNANSWERED.
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ from sync.xmlmsg import QualificationRequest, build_request, parse_request
 
 # Item states.
 QUEUED, ANSWERED, ENDED = "queued", "answered", "ended"
+# The `changes` of an alert for an item given up unanswered (not an AnswerChange: no answer).
+UNANSWERED = "unanswered"
+_NONE_ID = 0  # "no confirmation" in the NOT NULL id columns of outbox_alerts
 
 
 @dataclass(frozen=True)
@@ -44,16 +54,23 @@ class OutboxItem:
 
 @dataclass(frozen=True)
 class OutboxAlert:
-    """A re-check whose answer differs from the one charged, until a person acknowledges it."""
+    """A re-check whose answer differs from the one charged, or that was given up unanswered,
+    until a person acknowledges it. `earlier_id` is None when nothing was charged before,
+    `answer_id` None when the item was given up."""
 
     id: int
     outbox_id: int
-    earlier_id: int
-    answer_id: int
+    earlier_id: int | None
+    answer_id: int | None
     changes: tuple[str, ...]
     created_at: datetime
     acknowledged_by: str
     acknowledged_at: datetime | None
+
+    @property
+    def unanswered(self) -> bool:
+        """The re-check was given up: a person must check this patient by other means."""
+        return UNANSWERED in self.changes
 
 
 @dataclass(frozen=True)
@@ -182,6 +199,39 @@ class Outbox(Part):
             )
             self._audit.append(actor, "outbox.ended", f"outbox:{outbox_id}", reason)
 
+    def queued_by(self, created_by: datetime, limit: int) -> list[OutboxItem]:
+        """Queued items created at or before `created_by` (due or not), oldest first."""
+        return self._items(
+            "WHERE state = ? AND created_at <= ? ORDER BY created_at, id LIMIT ?",
+            [QUEUED, instant_text(created_by), limit],
+        )
+
+    @reserve_on_full
+    def give_up(self, outbox_id: int, *, reason: str, actor: str) -> int | None:
+        """End a still queued item unanswered and open its alert (one transaction); the
+        alert's id, or None when the item is no longer queued. The request is kept until the
+        alert is acknowledged: the desk must see whom to check."""
+        now = instant_text(self._now())
+        with self._database.write() as db:
+            cursor = db.execute(
+                "UPDATE outbox SET state = ?, outcome = ?, done_at = ? WHERE id = ? AND state = ?",
+                [ENDED, reason, now, outbox_id, QUEUED],
+            )
+            if cursor.rowcount == 0:
+                return None
+            self._audit.append(actor, "outbox.gave_up", f"outbox:{outbox_id}", reason)
+            alert_id = int(
+                db.execute(
+                    "INSERT INTO outbox_alerts (outbox_id, earlier_id, answer_id, changes,"
+                    " created_at) SELECT id, COALESCE(charged_id, ?), ?, ?, ? FROM outbox"
+                    " WHERE id = ?",
+                    [_NONE_ID, _NONE_ID, UNANSWERED, now, outbox_id],
+                ).lastrowid
+                or 0
+            )
+            self._audit.append(actor, "outbox.alert", f"outbox_alert:{alert_id}", UNANSWERED)
+        return alert_id
+
     @reserve_on_full
     def answered(
         self,
@@ -251,6 +301,12 @@ class Outbox(Part):
             )
             if cursor.rowcount == 0:
                 return False
+            # A given-up item kept its request for the person who now took it over.
+            db.execute(
+                "UPDATE outbox SET enc_request = X'' WHERE state != ? AND id ="
+                " (SELECT outbox_id FROM outbox_alerts WHERE id = ?)",
+                [QUEUED, alert_id],
+            )
             self._audit.append(actor, "outbox.alert_acknowledged", f"outbox_alert:{alert_id}", "")
         return True
 
@@ -306,8 +362,8 @@ class Outbox(Part):
             OutboxAlert(
                 id=row[0],
                 outbox_id=row[1],
-                earlier_id=row[2],
-                answer_id=row[3],
+                earlier_id=row[2] or None,  # _NONE_ID: none
+                answer_id=row[3] or None,
                 changes=tuple(c for c in str(row[4]).split(",") if c),
                 created_at=instant_of(row[5]),
                 acknowledged_by=row[6],
@@ -315,6 +371,45 @@ class Outbox(Part):
             )
             for row in rows
         ]
+
+    # -- retention (sync/store/retention.py runs these inside its one transaction) --------
+    def aged(self, bound: str) -> tuple[tuple[int, int], tuple[int, int]]:
+        """What a purge before `bound` would delete, beside each table's size:
+        ((finished items, all items), (acknowledged alerts, all alerts))."""
+        with self._database.lock:
+            items = self._db.execute(
+                f"SELECT COALESCE(SUM({_PURGEABLE_ITEM}), 0), COUNT(*) FROM outbox",
+                [ANSWERED, ENDED, bound],
+            ).fetchone()
+            alerts = self._db.execute(
+                f"SELECT COALESCE(SUM({_PURGEABLE_ALERT}), 0), COUNT(*) FROM outbox_alerts",
+                [bound],
+            ).fetchone()
+        return (int(items[0]), int(items[1])), (int(alerts[0]), int(alerts[1]))
+
+    def purge_before(self, bound: str) -> tuple[int, int]:
+        """Delete the items finished (answered or ended) before `bound` whose alert, if any, a
+        person has acknowledged, and the alerts acknowledged before `bound`; (items, alerts).
+        A queued item and an open alert are never deleted. Inside a caller's write block it
+        joins that transaction; the audit entry is the caller's."""
+        with self._database.write() as db:
+            items = db.execute(
+                f"DELETE FROM outbox WHERE {_PURGEABLE_ITEM}", [ANSWERED, ENDED, bound]
+            ).rowcount
+            alerts = db.execute(
+                f"DELETE FROM outbox_alerts WHERE {_PURGEABLE_ALERT}", [bound]
+            ).rowcount
+        return int(items), int(alerts)
+
+
+# An item finished before the bound, with no alert still waiting for a person.
+_PURGEABLE_ITEM = (
+    "(state IN (?, ?) AND done_at != '' AND done_at < ? AND NOT EXISTS"
+    " (SELECT 1 FROM outbox_alerts AS a WHERE a.outbox_id = outbox.id"
+    " AND a.acknowledged_at = ''))"
+)
+# An alert a person acknowledged before the bound.
+_PURGEABLE_ALERT = "(acknowledged_at != '' AND acknowledged_at < ?)"
 
 
 def encrypted_sample(db: sqlite_utils.Database) -> tuple[bytes, str] | None:

@@ -161,6 +161,21 @@ class Statements(Part):
             )
         return found
 
+    # -- retention (sync/store/retention.py runs these inside its one transaction) --------
+    def aged(self, bound: str) -> tuple[int, int]:
+        """(statements made before `bound`, all statements): what a purge would delete."""
+        with self._database.lock:
+            old, total = self._db.execute(
+                "SELECT COALESCE(SUM(created_at < ?), 0), COUNT(*) FROM statements", [bound]
+            ).fetchone()
+        return int(old), int(total)
+
+    def purge_before(self, bound: str) -> int:
+        """Delete the statements made before `bound` (instant text); inside a caller's write
+        block it joins that transaction. The audit entry is the caller's."""
+        with self._database.write() as db:
+            return int(db.execute("DELETE FROM statements WHERE created_at < ?", [bound]).rowcount)
+
 
 def encrypted_sample(db: sqlite_utils.Database) -> tuple[bytes, str] | None:
     """One ciphertext and its binding, for the key check at start (none before the table

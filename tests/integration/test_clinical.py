@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from device.clinical import ClinicalRecords, ClinicalRefused
+from sync.breaker import CircuitBreaker
 from sync.central import CentralClient, tls_context
 from sync.clock import JST
 from sync.codes import is_insured
@@ -93,7 +94,7 @@ def test_drug_consent_only(central: CentralClient, sim_pki: Any, store: Store) -
         method="pin",
         actor="reader",
     ).id
-    records = ClinicalRecords(store, central, MIC, clock=clock)
+    records = ClinicalRecords(store, central, MIC, clock=clock, breaker=CircuitBreaker(central))
     statuses = records.consent_statuses(cid)
     assert (statuses["drug"].state, statuses["checkup"].state) == ("valid", "refused")
 
@@ -150,7 +151,7 @@ def test_central_refusal_reaches_the_doctor_verbatim(
         method="pin",
         actor="reader",
     ).id
-    records = ClinicalRecords(store, central, MIC, clock=clock)
+    records = ClinicalRecords(store, central, MIC, clock=clock, breaker=CircuitBreaker(central))
     with pytest.raises(ClinicalRefused) as refused:
         records.open(cid, "checkup", user="doctor")
     assert refused.value.reason == "central"

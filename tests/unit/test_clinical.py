@@ -22,8 +22,8 @@ from device.clinical import (
 )
 from sim.medical import checkup_history, drug_history
 from sim.population import Person, person
+from sync.breaker import CircuitBreaker
 from sync.central import (
-    CentralClient,
     CentralRefused,
     CentralUnavailable,
     CentralUnreadable,
@@ -191,7 +191,9 @@ def central(clock: Clock) -> FakeCentral:
 
 @pytest.fixture
 def records(store: Store, central: FakeCentral, clock: Clock) -> ClinicalRecords:
-    return ClinicalRecords(store, cast(CentralClient, central), MIC, clock=clock)
+    return ClinicalRecords(
+        store, central, MIC, clock=clock, breaker=CircuitBreaker(cast(Any, central))
+    )
 
 
 def refusal(records: ClinicalRecords, confirmation_id: int, kind: str) -> RefusalText:

@@ -23,7 +23,7 @@ from device.config import load_config
 from device.events import EventBus
 from sim.medical import checkup_history
 from sim.population import person
-from sync.central import CentralClient
+from sync.breaker import CircuitBreaker
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.medinfo import CheckupExam, CheckupItem, Dispensing, Drug, DrugMonth
 from sync.store import Store
@@ -82,7 +82,9 @@ def desk(tmp_path: Path) -> Iterator[Desk]:
         bus=EventBus(),
         flow=cast(Any, None),  # no visit runs in these tests
         accounts=accounts,
-        clinical=ClinicalRecords(store, cast(CentralClient, central), MIC, clock=clock),
+        clinical=ClinicalRecords(
+            store, central, MIC, clock=clock, breaker=CircuitBreaker(cast(Any, central))
+        ),
     )
     yield Desk(create_staff_app(config, services), store, accounts, central, clock)
     store.close()

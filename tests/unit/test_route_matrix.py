@@ -26,6 +26,7 @@ from device.events import EventBus
 from device.flow import VisitFlow
 from device.sandbox import CardSandbox
 from device.status import ApplianceStatus
+from sync.breaker import CircuitBreaker
 from sync.central import CentralClient
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
@@ -105,7 +106,9 @@ def site(tmp_path: Path) -> Iterator[Site]:
         flow=cast(VisitFlow, WaitingNothing()),
         sandbox=cast(CardSandbox, FakeSandbox()),
         accounts=accounts,
-        clinical=ClinicalRecords(store, central, config.medical_institution_code),
+        clinical=ClinicalRecords(
+            store, central, config.medical_institution_code, breaker=CircuitBreaker(central)
+        ),
         checks=ManualChecks(
             medical_institution_code=config.medical_institution_code,
             confirmations=Confirmations(transport=central, store=store, bus=bus),

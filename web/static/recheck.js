@@ -56,12 +56,21 @@
       item.setAttribute("role", "alert");
       item.setAttribute("data-alert-id", String(alert.id));
       var name = (alert.answer && alert.answer.name) || (alert.earlier && alert.earlier.name) || "";
-      item.appendChild(el("strong", "", strip.getAttribute("data-title") + (name ? " — " + name : "")));
-      item.appendChild(el("span", "recheck-changes",
-        " " + strip.getAttribute("data-changed") + ": " + alert.changes.join("、") + " "));
-      item.appendChild(side(strip.getAttribute("data-earlier"), alert.earlier));
-      item.appendChild(document.createTextNode(" → "));
-      item.appendChild(side(strip.getAttribute("data-now"), alert.answer));
+      var title = alert.title || strip.getAttribute("data-title");
+      item.appendChild(el("strong", "", title + (name ? " — " + name : "")));
+      if (alert.unanswered) {
+        // Given up unanswered: whom to check by hand, and the answer charged before, if any.
+        item.classList.add("recheck-unanswered");
+        item.appendChild(el("span", "recheck-asked", " " + (alert.asked || "") + " "));
+        item.appendChild(el("span", "recheck-changes", alert.changes.join("、") + " "));
+        if (alert.earlier) { item.appendChild(side(strip.getAttribute("data-earlier"), alert.earlier)); }
+      } else {
+        item.appendChild(el("span", "recheck-changes",
+          " " + strip.getAttribute("data-changed") + ": " + alert.changes.join("、") + " "));
+        item.appendChild(side(strip.getAttribute("data-earlier"), alert.earlier));
+        item.appendChild(document.createTextNode(" → "));
+        item.appendChild(side(strip.getAttribute("data-now"), alert.answer));
+      }
       var button = el("button", "recheck-ack", strip.getAttribute("data-ack"));
       button.type = "button";
       button.addEventListener("click", function () { acknowledge(alert.id, button); });
