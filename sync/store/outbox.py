@@ -10,9 +10,8 @@ is written with its audit entry in one transaction.
 An item still unanswered after the give-up time ends ("given up") with an alert that stays
 until a person acknowledges it: someone must check that patient by other means. Its request is
 kept until then (the desk shows whom to check) and emptied by the acknowledgement. Such an
-alert has no answer, and no earlier answer unless the item re-checked one; the columns
-(migration 8) are NOT NULL, so the store writes 0 for "none" there — never a row id, as SQLite
-row ids start at 1 — and reads it back as None. Its `changes` is UNANSWERED.
+alert has no answer (NULL), and no earlier answer unless the item re-checked one; its
+`changes` is UNANSWERED.
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ from sync.xmlmsg import QualificationRequest, build_request, parse_request
 QUEUED, ANSWERED, ENDED = "queued", "answered", "ended"
 # The `changes` of an alert for an item given up unanswered (not an AnswerChange: no answer).
 UNANSWERED = "unanswered"
-_NONE_ID = 0  # "no confirmation" in the NOT NULL id columns of outbox_alerts
 
 
 @dataclass(frozen=True)
@@ -223,9 +221,8 @@ class Outbox(Part):
             alert_id = int(
                 db.execute(
                     "INSERT INTO outbox_alerts (outbox_id, earlier_id, answer_id, changes,"
-                    " created_at) SELECT id, COALESCE(charged_id, ?), ?, ?, ? FROM outbox"
-                    " WHERE id = ?",
-                    [_NONE_ID, _NONE_ID, UNANSWERED, now, outbox_id],
+                    " created_at) SELECT id, charged_id, NULL, ?, ? FROM outbox WHERE id = ?",
+                    [UNANSWERED, now, outbox_id],
                 ).lastrowid
                 or 0
             )
@@ -362,8 +359,8 @@ class Outbox(Part):
             OutboxAlert(
                 id=row[0],
                 outbox_id=row[1],
-                earlier_id=row[2] or None,  # _NONE_ID: none
-                answer_id=row[3] or None,
+                earlier_id=row[2],
+                answer_id=row[3],
                 changes=tuple(c for c in str(row[4]).split(",") if c),
                 created_at=instant_of(row[5]),
                 acknowledged_by=row[6],

@@ -205,4 +205,25 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE statements ADD COLUMN resolved_by TEXT NOT NULL DEFAULT '';
     CREATE INDEX statements_open ON statements (resolved_at, created_at);
     """,
+    """
+    -- An alert for a re-check given up unanswered has no answer, and no earlier answer unless
+    -- its item re-checked one: both ids become nullable (SQLite changes a column's NOT NULL
+    -- only by rebuilding the table).
+    CREATE TABLE outbox_alerts_new (
+        id INTEGER PRIMARY KEY,
+        outbox_id INTEGER NOT NULL UNIQUE,
+        earlier_id INTEGER,             -- the confirmation charged (前回確認), if any
+        answer_id INTEGER,              -- the re-check's answer; NULL when given up
+        changes TEXT NOT NULL,          -- comma-separated AnswerChange values, or 'unanswered'
+        created_at TEXT NOT NULL,
+        acknowledged_by TEXT NOT NULL DEFAULT '',
+        acknowledged_at TEXT NOT NULL DEFAULT ''
+    );
+    INSERT INTO outbox_alerts_new SELECT id, outbox_id, NULLIF(earlier_id, 0),
+        NULLIF(answer_id, 0), changes, created_at, acknowledged_by, acknowledged_at
+        FROM outbox_alerts;
+    DROP TABLE outbox_alerts;
+    ALTER TABLE outbox_alerts_new RENAME TO outbox_alerts;
+    CREATE INDEX outbox_alerts_open ON outbox_alerts(acknowledged_at);
+    """,
 )

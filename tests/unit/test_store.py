@@ -187,7 +187,7 @@ def test_migrations_run_once(tmp_path: Path) -> None:
     keys = keys_at(tmp_path / "key")
     Store(tmp_path / "db", FieldCipher(keys)).close()
     again = Store(tmp_path / "db", FieldCipher(keys))
-    assert again.schema_version == len(MIGRATIONS) == 10
+    assert again.schema_version == len(MIGRATIONS) == 11
 
 
 def test_audit_chain_names_the_first_tampered_entry(store: Store, tmp_path: Path) -> None:
@@ -491,3 +491,30 @@ def test_retention_purge_deletes_old_confirmations_and_visits_in_one_audited_ste
     with pytest.raises(ValueError):
         store.purge_older_than(datetime(2026, 4, 1), actor="system")
     store.close()
+
+
+def test_alerts_written_with_zero_for_none_read_back_as_none_after_migration_11(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = keys_at(tmp_path / "key")
+    monkeypatch.setattr(sync.store, "MIGRATIONS", MIGRATIONS[:10])
+    old = Store(tmp_path / "db", FieldCipher(keys))
+    assert old.schema_version == 10
+    with old._lock:  # a given-up alert as version 10 wrote it: 0 for "no confirmation"
+        old._db.execute(
+            "INSERT INTO outbox_alerts (outbox_id, earlier_id, answer_id, changes, created_at)"
+            " VALUES (1, 0, 0, 'unanswered', '2026-04-01T00:00:00.000000Z'),"
+            " (2, 5, 6, 'ratio', '2026-04-01T00:00:00.000000Z')"
+        )
+    old.close()
+    monkeypatch.undo()
+    new = Store(tmp_path / "db", FieldCipher(keys))
+    try:
+        assert new.schema_version == len(MIGRATIONS)
+        alerts = sorted(new.outbox_alerts(open_only=False), key=lambda a: a.outbox_id)
+        assert [(a.earlier_id, a.answer_id, a.changes) for a in alerts] == [
+            (None, None, ("unanswered",)),
+            (5, 6, ("ratio",)),
+        ]
+    finally:
+        new.close()
