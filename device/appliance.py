@@ -24,6 +24,7 @@ from device.config import Config, load_config
 from device.confirm import Confirmations
 from device.errors_log import RecentErrors
 from device.events import EventBus, ReaderStatus
+from device.export import FaceExport
 from device.flow import VisitFlow
 from device.inputs import VisitInputs
 from device.jobs import Jobs
@@ -79,6 +80,7 @@ class Appliance:
     breaker: CircuitBreaker  # in front of `central`: every qualification call goes through it
     reachability: CentralReachability
     probe: CentralProbe
+    export: FaceExport  # face files for the receipt computer (a thread while export_dir is set)
 
     def start(self) -> None:
         self.staff.start()
@@ -86,10 +88,12 @@ class Appliance:
         self.monitor.start()
         self.jobs.start()
         self.probe.start()
+        self.export.start(self.services.bus)
         log.info("staff UI on %s/  kiosk on %s/", self.staff.base_url, self.kiosk.base_url)
 
     def stop(self) -> None:
         self.probe.stop()
+        self.export.stop()
         self.jobs.stop()
         self.monitor.stop()
         self.services.flow.stop(5)
@@ -182,7 +186,14 @@ def build_appliance(
         clock_trust=clock_trust,
         reachability=reachability,
     )
-    confirmations = Confirmations(transport=breaker, store=store, bus=bus)
+    export = FaceExport(
+        store,
+        config.export_dir if str(config.export_dir) not in ("", ".") else None,
+        config.medical_institution_code,
+        retry_s=config.export_retry_s,
+        clock=clock_trust.now,
+    )
+    confirmations = Confirmations(transport=breaker, store=store, bus=bus, export=export)
     outbox = Outbox(
         store=store,
         confirmations=confirmations,
@@ -289,4 +300,5 @@ def build_appliance(
         breaker,
         reachability,
         probe,
+        export,
     )

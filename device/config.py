@@ -45,6 +45,8 @@ class Config:
     device_cert: Path
     device_key: Path
     jpki_root_file: Path
+    export_dir: Path
+    export_retry_s: float
     central_timeout_s: float
     central_deadline_s: float
     central_retries: int

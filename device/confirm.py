@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from device.events import ConfirmationStored, EventBus
+from device.export import FaceExport
 from device.reasons import EndReason
 from sync.store import Confirmation, Store, VisitRecord
 from sync.transport import (
@@ -67,10 +68,20 @@ class Confirmations:
     nothing in between. A card visit needs its own steps in between (the card signs the
     nonce; an answer that comes after the card left is dropped), so it calls the parts."""
 
-    def __init__(self, *, transport: QualificationTransport, store: Store, bus: EventBus) -> None:
+    def __init__(
+        self,
+        *,
+        transport: QualificationTransport,
+        store: Store,
+        bus: EventBus,
+        export: FaceExport | None = None,
+    ) -> None:
+        """`export`: the receipt computer's face files, queued with each card visit's answer
+        (None: nothing is exported — tools that store nothing for a receipt computer)."""
         self._transport = transport
         self._store = store
         self._bus = bus
+        self._export = export
 
     def nonce(self, *, label: str, run: Callable[[Callable[[], bytes]], bytes] = run_here) -> bytes:
         """A fresh challenge for a card to sign; ConfirmationFailed when there is none.
@@ -123,6 +134,9 @@ class Confirmations:
             actor=actor,
             visit=visit,
             card=card,
+            export=self._export.name_for(kind, file_id, answer.result.process_time)
+            if self._export is not None
+            else "",
         )
         return self._published(stored, before_publish)
 

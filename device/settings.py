@@ -164,6 +164,23 @@ SETTINGS: tuple[Setting, ...] = (
         editable=False,  # what makes a card trusted: decided on the box, never from a web page
     ),
     Setting(
+        "export_dir",
+        Path,
+        Path(""),
+        "Folder the receipt computer reads face files from (the official terminal's face/ "
+        "format): each card visit's answer is written there; empty = no files written",
+        editable=False,  # a folder on this box or a mounted share: set where the mount is made
+    ),
+    Setting(
+        "export_retry_s",
+        float,
+        30.0,
+        "Seconds between attempts to write face files the export folder refused (a share "
+        "that is not mounted, a full disk); files are kept until written",
+        minimum=1,
+        maximum=3600,
+    ),
+    Setting(
         "central_timeout_s",
         float,
         10.0,

@@ -10,6 +10,7 @@ on the bus (the monitor publishes them), so the page never touches a card itself
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 import threading
@@ -60,6 +61,7 @@ class StatusKind(StrEnum):
     CLOCK = "clock"
     CERTIFICATE = "certificate"
     JPKI_ROOT = "jpki_root"  # the root(s) card certificates are checked against on the box
+    EXPORT = "export"  # face files for the receipt computer
     DATABASE = "database"
     ERRORS = "errors"
     RETENTION = "retention"
@@ -100,6 +102,11 @@ class Fact(StrEnum):
     CERT_EXPIRES = "cert_expires"  # at
     JPKI_ROOT_NONE = "jpki_root_none"  # jpki_root_file is empty
     JPKI_ROOT_WHAT_TO_DO = "jpki_root_what_to_do"
+    EXPORT_OFF = "export_off"  # export_dir is empty: no files are written
+    EXPORT_WRITTEN = "export_written"  # count: files written, none waiting
+    EXPORT_PENDING = "export_pending"  # count: files waiting to be written
+    EXPORT_FOLDER_MISSING = "export_folder_missing"  # folder: cannot be written to
+    EXPORT_WHAT_TO_DO = "export_what_to_do"
     DATABASE_SIZE = "database_size"  # size (bytes, database and WAL)
     DATABASE_LABELLED_SIZE = "database_labelled_size"  # size, with the word "database"
     DISK_FREE = "disk_free"  # free (bytes)
@@ -214,6 +221,7 @@ class ApplianceStatus:
             clock,
             self._certificate_item(),
             self._jpki_root_item(),
+            self._export_item(),
             self._database_item(),
             self._errors_item(),
             self._retention_item(),
@@ -345,6 +353,29 @@ class ApplianceStatus:
             Finding(Fact.CERT_EXPIRES, {"at": expires}),
         )
         return StatusItem(StatusKind.CERTIFICATE, ok, value, detail)
+
+    def _export_item(self) -> StatusItem:
+        """Face files for the receipt computer: green when off or all written, amber while
+        some wait, red when the folder cannot be written to or refused the oldest waiting."""
+        kind = StatusKind.EXPORT
+        folder = self._config.export_dir
+        if not str(folder) or folder == Path(""):
+            return StatusItem(kind, True, Finding(Fact.EXPORT_OFF))
+        counts = self._store.export_counts()
+        detail: list[Finding] = []
+        writable = folder.is_dir() and os.access(folder, os.W_OK)
+        if not writable:
+            detail.append(Finding(Fact.EXPORT_FOLDER_MISSING, {"folder": str(folder)}))
+        if counts.last_error:
+            detail.append(_text(counts.last_error))
+        if not writable or counts.last_error:
+            detail.append(Finding(Fact.EXPORT_WHAT_TO_DO))
+            return StatusItem(
+                kind, False, Finding(Fact.EXPORT_PENDING, {"count": counts.pending}), tuple(detail)
+            )
+        if counts.pending:
+            return StatusItem(kind, None, Finding(Fact.EXPORT_PENDING, {"count": counts.pending}))
+        return StatusItem(kind, True, Finding(Fact.EXPORT_WRITTEN, {"count": counts.written}))
 
     def _jpki_root_item(self) -> StatusItem:
         """The JPKI root(s) card certificates are checked against while the central is down:

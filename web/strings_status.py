@@ -15,6 +15,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "status_clock": ("時刻", "Clock"),
     "status_certificate": ("端末証明書", "Device certificate"),
     "status_jpki_root": ("JPKI ルート証明書", "JPKI root certificate"),
+    "status_export": ("レセコンへの書き出し", "Files for the receipt computer"),
     "status_database": ("データベース", "Database"),
     "status_errors": ("最近の警告・エラー", "Recent warnings and errors"),
     "status_retention": ("保存期間の削除", "Retention purge"),
@@ -83,6 +84,19 @@ STRINGS: dict[str, tuple[str, str]] = {
     "status_cert_days_left": ("残り {days} 日", "{days} days left"),
     "status_cert_expires": ("有効期限", "expires {at} JST"),
     "status_jpki_root_none": ("未設定", "not configured"),
+    "status_export_off": ("書き出さない設定（export_dir 未設定）", "off (export_dir not set)"),
+    "status_export_written": ("{count} 件書き出し済み", "{count} written"),
+    "status_export_pending": ("{count} 件が書き出し待ち", "{count} waiting to be written"),
+    "status_export_folder_missing": (
+        "フォルダ {folder} に書き込めません",
+        "the folder {folder} cannot be written to",
+    ),
+    "status_export_what_to_do": (
+        "共有フォルダの接続とアクセス権を確認してください。書けるようになると、待っているファイル"
+        "は自動で書き出されます（記録は失われません）",
+        "Check that the share is mounted and writable. Once it is, the waiting files are "
+        "written by themselves (nothing is lost)",
+    ),
     "status_jpki_root_what_to_do": (
         "オフライン時のカード確認にはJPKI ルート証明書の設定が必要です。J-LIS が公開する"
         "利用者証明用ルート証明書を端末に置き、設定 jpki_root_file にそのパスを書いて再起動"

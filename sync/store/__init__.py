@@ -38,6 +38,7 @@ from sync.store.database import (
     holds_data,
     reserve_on_full,
 )
+from sync.store.exports import ExportCounts, ExportItem, Exports
 from sync.store.instant import instant_of, instant_text
 from sync.store.outbox import Outbox, OutboxAlert, OutboxCounts, OutboxItem
 from sync.store.retention import RecordsPurged, RecordsRetention
@@ -61,6 +62,8 @@ __all__ = [
     "OFFLINE",
     "SETTING_DEFAULT_MARK",
     "AuditEntry",
+    "ExportCounts",
+    "ExportItem",
     "CachedClinical",
     "Confirmation",
     "ConsentRecord",
@@ -112,6 +115,7 @@ class Store:
         self._settings = Settings(database, audit=self._audit)
         self._statements = Statements(database, audit=self._audit)
         self._outbox = Outbox(database, audit=self._audit)
+        self._exports = Exports(database, audit=self._audit)
         try:
             database.check_key(
                 [
@@ -203,9 +207,11 @@ class Store:
         visit: VisitRecord | None = None,
         source: str = "online",
         card: str = "",
+        export: str = "",
     ) -> Confirmation:
         """The answer (Visits.save_confirmation); an online answer of a card also closes the
-        open 申立書 made from that card's offline visits, in the same transaction."""
+        open 申立書 made from that card's offline visits, and `export` (a face file's name)
+        queues its file for the receipt computer, in the same transaction."""
         with self._database.write():
             stored = self._visits.save_confirmation(
                 file_id=file_id,
@@ -221,7 +227,22 @@ class Store:
             if card and source == "online":
                 index = self._database.cipher.blind_index("card", card)
                 self._statements.resolve_for_card(index, stored.id, actor=actor)
+            if export:
+                self._exports.queue(stored.id, export)
         return stored
+
+    # -- face files for the receipt computer ------------------------------------------------
+    def exports_pending(self, limit: int = 100) -> list[ExportItem]:
+        return self._exports.pending(limit)
+
+    def export_written(self, export_id: int, *, actor: str) -> None:
+        self._exports.written(export_id, actor=actor)
+
+    def export_failed(self, export_id: int, error: str) -> None:
+        self._exports.failed(export_id, error)
+
+    def export_counts(self) -> ExportCounts:
+        return self._exports.counts()
 
     @reserve_on_full
     def save_offline_visit(

@@ -226,4 +226,20 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox_alerts_new RENAME TO outbox_alerts;
     CREATE INDEX outbox_alerts_open ON outbox_alerts(acknowledged_at);
     """,
+    """
+    -- Face files for the receipt computer (sync/store/exports.py): one row per card visit's
+    -- answer to write into the export folder, queued in the answer's own transaction and
+    -- marked once the file is in place, so no file is lost to a crash or an unreachable share.
+    CREATE TABLE exports (
+        id INTEGER PRIMARY KEY,
+        confirmation_id INTEGER NOT NULL UNIQUE
+            REFERENCES confirmations(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        written_at TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX exports_pending ON exports(written_at, id);
+    """,
 )

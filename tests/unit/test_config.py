@@ -126,6 +126,7 @@ def test_non_editable_settings_are_never_taken_from_the_store(
         "device_cert",
         "device_key",
         "jpki_root_file",
+        "export_dir",
         "staff_host",
         "staff_port",
         "staff_tls_cert",

@@ -6,6 +6,7 @@ import logging
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -172,10 +173,12 @@ def test_all_green(tmp_path: Path, store: Store, bus: EventBus) -> None:
         "clock",
         "certificate",
         "jpki_root",
+        "export",
         "database",
         "errors",
         "retention",
     ]
+    assert "書き出さない設定" in found["export"].value  # off: nothing to write
     assert all(item.ok is True for item in found.values()), found
     assert all(item.level == "ok" for item in found.values())
     assert "12 ms" in found["central"].value
@@ -184,6 +187,18 @@ def test_all_green(tmp_path: Path, store: Store, bus: EventBus) -> None:
     assert "200" in found["certificate"].value
     assert "MB" in found["database"].value
     assert found["errors"].value == "なし / none"
+
+
+def test_face_files_waiting_for_a_folder_that_is_gone_are_red_with_what_to_do(
+    tmp_path: Path, store: Store, bus: EventBus
+) -> None:
+    folder = tmp_path / "face"
+    config = replace(make_config(tmp_path), export_dir=folder)
+    found = items(status_of(tmp_path, store, bus, config=config))["export"]
+    assert found.ok is False and str(folder) in found.detail  # not there: red before any file
+    folder.mkdir()
+    found = items(status_of(tmp_path, store, bus, config=config))["export"]
+    assert found.ok is True and "0 件書き出し済み" in found.value
 
 
 def test_central_down_is_red_and_the_clock_unknown(
