@@ -314,6 +314,8 @@ def confirmation_row(
         "consent": "" if c.offline else consent_text(first, lang),
         "source": source,
         "earlier_url": f"/confirmations/{earlier.id}" if c.offline and earlier else "",
+        # 再照会 asks by numbers: offered only where there are numbers to ask with.
+        "can_recheck": bool(insurer_number.strip() and number and birth),
         "raw": {
             "kind": c.kind,
             "method": c.method,

@@ -208,6 +208,7 @@ def test_the_desk_row_shows_the_earlier_answer_as_such_with_its_date_and_age(box
     assert row["source"].startswith("前回確認 ") and "3日前" in row["source"]
     assert "前回確認の内容" in row["message"] and row["consent"] == ""
     assert row["earlier_url"] == f"/confirmations/{earlier.id}"
+    assert row["can_recheck"] is True  # by the earlier answer's numbers
     english = confirmation_row(stored, "en", earlier=earlier)
     assert "previously confirmed" in english["source"] and "today" in english["source"]
 
@@ -224,6 +225,7 @@ def test_a_card_never_confirmed_before_is_kept_with_what_to_do_and_nothing_queue
     row = confirmation_row(stored, "ja")
     assert row["badge"]["code"] == "OFFLINE" and row["name"] == ""
     assert "申立書" in row["message"] and row["source"] == "前回確認なし"
+    assert row["can_recheck"] is False  # no numbers to ask with: no 再照会 button
     # the 申立書 opened from that row starts empty
     assert Statements(box.store, utc_now).start(stored.id, actor="reception").name == ""
 

@@ -144,6 +144,8 @@
       tr.querySelectorAll("[data-link-field]").forEach(function (el) {
         el.setAttribute("href", row[el.getAttribute("data-link-field")] || "#");
       });
+      var recheck = tr.querySelector("[data-recheck]");
+      if (recheck) { recheck.hidden = row.can_recheck === false; }  // nothing to ask with
       var badge = tr.querySelector(".badge");
       badge.className = "badge " + row.badge.css;
       badge.setAttribute("data-badge", row.badge.code);
