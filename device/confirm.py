@@ -117,6 +117,7 @@ class Confirmations:
         actor: str,
         visit: VisitRecord | None = None,
         card: str = "",
+        face_file: tuple[str, str] | None = None,
         before_publish: Callable[[Confirmation], None] | None = None,
     ) -> Confirmation:
         """Save the answer (with the visit it ended, and its audit entry, in one transaction),
@@ -134,9 +135,10 @@ class Confirmations:
             actor=actor,
             visit=visit,
             card=card,
-            export=self._export.name_for(kind, file_id, answer.result.process_time)
+            export=self._export.name_for(kind, method, file_id, answer.result.process_time)
             if self._export is not None
             else "",
+            face_file=face_file,
         )
         return self._published(stored, before_publish)
 

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 EXPORT_ACTOR = "export"
 STOP_POLL_S = 0.5
+OWN_READER_METHODS = ("pin", "visual")  # card visits made on this box's reader
 
 
 @dataclass(frozen=True)
@@ -65,11 +66,13 @@ class FaceExport:
     def enabled(self) -> bool:
         return self._directory is not None
 
-    def name_for(self, kind: str, file_id: str, process_time: str) -> str:
-        """The face file to queue with an online answer: card visits only ("" for anything
-        else, or when exporting is off). A processing time that is not 14 digits (a central
-        that left it out) is replaced by this box's time, so the file is still written."""
-        if self._directory is None or kind != "card":
+    def name_for(self, kind: str, method: str, file_id: str, process_time: str) -> str:
+        """The face file to queue with an online answer: visits of this box's own reader only
+        ("" for anything else — a numbers check, a visit the official terminal's reader made
+        and wrote itself — or when exporting is off). A processing time that is not 14 digits
+        (a central that left it out) is replaced by this box's time: the file is still
+        written."""
+        if self._directory is None or kind != "card" or method not in OWN_READER_METHODS:
             return ""
         if not (len(process_time) == 14 and process_time.isascii() and process_time.isdigit()):
             process_time = self._clock().astimezone(JST).strftime("%Y%m%d%H%M%S")

@@ -11,15 +11,44 @@ hold (外字 such as 𠮷) travel as XML character references (sync/xmldoc.seria
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from sync.xmldoc import MessageError
 from sync.xmlmsg import QualificationResult, build_result, checked_file_id
 
 FACE_PREFIX = "OQSsiquc01res_face_"
+# <prefix><10-digit institution code><id>_<YYYYMMDDhhmmss>.xml (the id part is the terminal's
+# own: "hash-like", or a code and counter in some tools)
+_FACE_NAME = re.compile(
+    re.escape(FACE_PREFIX)
+    + r"(?P<code>[0-9]{10})(?P<id>[0-9A-Za-z.-]{1,80})_(?P<time>[0-9]{14})\.xml"
+)
 FACE_ENCODING = "shift_jis"
 _CODE = re.compile(r"[0-9]{10}")
 _TIME = re.compile(r"[0-9]{14}")
+
+
+@dataclass(frozen=True)
+class FaceName:
+    institution_code: str
+    id: str
+    time: str  # YYYYMMDDhhmmss, Japan time
+
+    @property
+    def file_id(self) -> str:
+        """The identifier its answer is stored under: the terminal's own id part, marked as
+        the face folder's (a face file answers no request of ours, and its
+        ArbitraryFileIdentifier may be empty)."""
+        return f"face-{self.institution_code}{self.id}"
+
+
+def parse_face_name(name: str) -> FaceName | None:
+    """The parts of a face file's name; None for any other file (temporary names, other
+    kinds of answer, stray files)."""
+    found = _FACE_NAME.fullmatch(name)
+    if found is None:
+        return None
+    return FaceName(found["code"], found["id"], found["time"])
 
 
 def face_file_name(medical_institution_code: str, file_id: str, process_time: str) -> str:

@@ -514,13 +514,16 @@ def _parse_qualification(node: Node) -> Qualification:
     )
 
 
-def parse_result(data: bytes) -> QualificationResult:
+def parse_result(data: bytes, *, face: bool = False) -> QualificationResult:
+    """A qualification result. `face`: a result the official terminal wrote into its face/
+    folder, which answers no request, so its ArbitraryFileIdentifier may be empty or absent
+    (DOMAIN §8): "" then."""
     root = parse_document(data)
     header = root.require("MessageHeader")
     process_time = header.date("ProcessExecutionTime", 14, required=True)
     confirmation_date = header.date("QualificationConfirmationDate", 8, required=True)
     medical_institution_code = header.text("MedicalInstitutionCode", required=True)
-    file_id = header.text("ArbitraryFileIdentifier", required=True)
+    file_id = header.text("ArbitraryFileIdentifier", required=not face)
     reference = header.text("ReferenceClassification", required=True)
     segment = header.text("SegmentOfResult", required=True)
     error_code = header.text("ErrorCode")

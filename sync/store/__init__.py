@@ -39,6 +39,7 @@ from sync.store.database import (
     reserve_on_full,
 )
 from sync.store.exports import ExportCounts, ExportItem, Exports
+from sync.store.facefiles import FaceFiles
 from sync.store.instant import instant_of, instant_text
 from sync.store.outbox import Outbox, OutboxAlert, OutboxCounts, OutboxItem
 from sync.store.retention import RecordsPurged, RecordsRetention
@@ -116,6 +117,7 @@ class Store:
         self._statements = Statements(database, audit=self._audit)
         self._outbox = Outbox(database, audit=self._audit)
         self._exports = Exports(database, audit=self._audit)
+        self._face_files = FaceFiles(database)
         try:
             database.check_key(
                 [
@@ -208,6 +210,7 @@ class Store:
         source: str = "online",
         card: str = "",
         export: str = "",
+        face_file: tuple[str, str] | None = None,
     ) -> Confirmation:
         """The answer (Visits.save_confirmation); an online answer of a card also closes the
         open 申立書 made from that card's offline visits, and `export` (a face file's name)
@@ -229,7 +232,16 @@ class Store:
                 self._statements.resolve_for_card(index, stored.id, actor=actor)
             if export:
                 self._exports.queue(stored.id, export)
+            if face_file is not None:  # (name, sha256) of the terminal's file it came from
+                self._face_files.record(*face_file, "stored", stored.id)
         return stored
+
+    # -- face files from the official terminal ---------------------------------------------
+    def face_file_seen(self, name: str, sha256: str) -> str:
+        return self._face_files.seen(name, sha256)
+
+    def record_face_file(self, name: str, sha256: str, outcome: str) -> None:
+        self._face_files.record(name, sha256, outcome)
 
     # -- face files for the receipt computer ------------------------------------------------
     def exports_pending(self, limit: int = 100) -> list[ExportItem]:

@@ -242,4 +242,18 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX exports_pending ON exports(written_at, id);
     """,
+    """
+    -- Face files the official terminal wrote (device/facewatch.py): each handled once, by name
+    -- and by content (a copy under another name is the same visit); confirmation_id is the
+    -- answer stored from it, NULL when it was not stored (another institution's, unreadable).
+    CREATE TABLE face_files (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        sha256 TEXT NOT NULL,
+        confirmation_id INTEGER REFERENCES confirmations(id) ON DELETE SET NULL,
+        outcome TEXT NOT NULL,          -- 'stored', 'duplicate', 'ignored', 'unreadable'
+        seen_at TEXT NOT NULL
+    );
+    CREATE INDEX face_files_sha256 ON face_files(sha256);
+    """,
 )

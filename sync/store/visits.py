@@ -437,7 +437,8 @@ class Visits(Part):
                     row[5],
                     row[6],
                     row[7],
-                    parse_result(raw) if raw else _no_answer(row[1]),
+                    # a face file's answer may lack its ArbitraryFileIdentifier (DOMAIN §8)
+                    parse_result(raw, face=row[5] == "face") if raw else _no_answer(row[1]),
                     row[9],
                 )
             )

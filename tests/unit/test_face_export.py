@@ -168,7 +168,7 @@ def test_exporting_off_queues_nothing(tmp_path: Path, sim_pki: PkiPaths) -> None
     store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.generate()), clock=lambda: NOW)
     try:
         off = FaceExport(store, None, CODE)
-        assert not off.enabled and off.name_for("card", "f1", "20260401103000") == ""
+        assert not off.enabled and off.name_for("card", "pin", "f1", "20260401103000") == ""
         assert off.write_pending().written == 0
     finally:
         store.close()
@@ -176,7 +176,8 @@ def test_exporting_off_queues_nothing(tmp_path: Path, sim_pki: PkiPaths) -> None
 
 def test_a_missing_processing_time_takes_this_boxs_time_in_japan() -> None:
     export = FaceExport(cast(Store, None), Path("/x"), CODE, clock=lambda: NOW)
-    assert export.name_for("card", "f1", "") == face_file_name(CODE, "f1", "20260401103000")
+    assert export.name_for("card", "pin", "f1", "") == face_file_name(CODE, "f1", "20260401103000")
+    assert export.name_for("card", "face", "f1", "20260401103000") == ""  # the terminal's own
 
 
 def test_the_writer_thread_writes_what_waits_at_start_and_after_each_answer(
