@@ -107,6 +107,7 @@ def qualification_transport(config: Config, central: CentralClient) -> Qualifica
             config.terminal_root,
             timeout_s=config.terminal_timeout_s,
             rescan_s=config.terminal_rescan_s,
+            medical_institution_code=config.medical_institution_code,
         )
     return central
 

@@ -42,16 +42,19 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import threading
 import time
 import weakref
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
+from sync.clock import JST, utc_now
 from sync.transport import (
     CentralAnswer,
     CentralUnavailable,
@@ -63,6 +66,7 @@ from sync.xmlmsg import (
     MessageError,
     QualificationRequest,
     QualificationResult,
+    SearchInfo,
     build_request,
     parse_result,
     request_file_name,
@@ -79,6 +83,11 @@ PARSE_RETRY_S = 0.05  # a file that does not parse yet is read again this soon
 # Events that may mean a file is there or complete; opening and reading (our own reads
 # included) are not among them, so reading a half-written file does not wake its reader.
 _WAKING_EVENTS = frozenset({"created", "modified", "moved", "closed", "deleted"})
+
+# The numbers of nobody (an insurer number no 法別番号 has, a birth date before the system): a
+# request for them is answered 該当資格なし and says only that the terminal answers.
+HARMLESS_SEARCH = SearchInfo(insurer_number="99999999", number="0", birthdate="19000101")
+HEALTH_ID_PREFIX = "health"
 
 NO_CARD_PATH = (
     "資格確認端末のフォルダ連携ではマイナンバーカードの照会はできません（カードは端末の顔認証"
@@ -144,7 +153,7 @@ class FolderTransport:
 
     `watch` False: rescans only (the events of a share may never come; tests and the bench use
     it to prove the rescan alone answers). `clock` is monotonic seconds (deadlines, round
-    trips)."""
+    trips); `wall` the date of `health`'s request, for `medical_institution_code`."""
 
     def __init__(
         self,
@@ -156,8 +165,12 @@ class FolderTransport:
         encoding: str = DEFAULT_ENCODING,
         parse_retry_s: float = PARSE_RETRY_S,
         clock: Callable[[], float] = time.monotonic,
+        medical_institution_code: str = "",
+        wall: Callable[[], datetime] = utc_now,
     ) -> None:
         self.root = root
+        self.medical_institution_code = medical_institution_code
+        self._wall = wall
         self.requests = root / REQUEST_FOLDER
         self.results = root / RESULT_FOLDER
         self.trash = root / TRASH_FOLDER
@@ -204,6 +217,19 @@ class FolderTransport:
         round_trip = self._clock() - started
         self._consumed(where)
         return CentralAnswer(result=result, raw=raw, round_trip_s=round_trip)
+
+    def health(self) -> float:
+        """Round trip in seconds of a harmless request (the numbers of nobody, answered
+        該当資格なし) through the terminal: whether it answers at all, for a probe while the
+        circuit is open or a technician's check. Raises as `confirm` does."""
+        request = QualificationRequest(
+            medical_institution_code=self.medical_institution_code,
+            confirmation_date=self._wall().astimezone(JST).strftime("%Y%m%d"),
+            file_id=f"{HEALTH_ID_PREFIX}{secrets.token_hex(8)}",
+            reference_classification="2",
+            search=HARMLESS_SEARCH,
+        )
+        return self.confirm(request).round_trip_s
 
     # -- lifecycle --
 

@@ -26,6 +26,7 @@ from sync.breaker import CircuitBreaker
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.folders import FolderTransport
 from sync.store import Store
+from sync.xmlmsg import parse_result
 from web.labels import Badge
 
 from .conftest import MEDICAL_INSTITUTION_CODE
@@ -186,3 +187,16 @@ def test_a_silent_terminal_is_the_outage_path_and_the_queue_is_answered_after_it
         drained = outbox.drain()
     assert (drained.asked, drained.answered) == (2, 2)
     assert store.count_confirmations() == 2 and store.outbox_counts().queued == 0
+
+
+def test_the_terminal_answers_the_harmless_health_request(tmp_path: Path, data: Path) -> None:
+    root = tmp_path / "terminal"
+    with (
+        sim_terminal(root, data, "--delay", "0"),
+        FolderTransport(
+            root, timeout_s=20, rescan_s=0.2, medical_institution_code=MEDICAL_INSTITUTION_CODE
+        ) as transport,
+    ):
+        assert 0 < transport.health() < 20
+    (answer,) = [n for n in os.listdir(root / "trash") if n.startswith("OQSsiquc01res_health")]
+    assert parse_result((root / "trash" / answer).read_bytes()).validity == "4"  # 該当資格なし

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,7 @@ from sync.xmlmsg import (
     QualificationRequest,
     QualificationResult,
     SearchInfo,
+    build_request,
     build_result,
     parse_request,
 )
@@ -241,8 +243,6 @@ def test_an_answer_already_waiting_for_the_id_is_taken_without_asking_again(
 ) -> None:
     # The terminal answered after an earlier attempt gave up; the re-check asks with the same id.
     request = numbers_request("late1")
-    from sync.xmlmsg import build_request
-
     land(root / "res" / result_name("late1"), answer_to(build_request(request)))
     answer = transport.confirm(request)
     assert answer.result.file_id == "late1"
@@ -391,3 +391,55 @@ def test_close_stops_the_one_observer(root: Path) -> None:
     transport.close()
     assert not transport.watching
     assert [t for t in threading.enumerate() if t.name == "terminal-folders"] == []
+
+
+def test_health_is_the_round_trip_of_a_harmless_request(root: Path) -> None:
+    asked: list[QualificationRequest] = []
+
+    def not_found(root: Path, name: str, body: bytes) -> None:
+        asked.append(parse_request(body))
+        Terminal.answer(root, name, body)
+
+    with (
+        FolderTransport(
+            root, timeout_s=LONG_S, rescan_s=LONG_S, medical_institution_code=MIC
+        ) as transport,
+        Terminal(root, not_found),
+    ):
+        assert 0 < transport.health() < LONG_S
+    (request,) = asked
+    assert request.medical_institution_code == MIC and request.file_id.startswith("health")
+    assert request.search is not None and request.search.insurer_number == "99999999"
+    with FolderTransport(root, timeout_s=0.2, rescan_s=0.1) as silent:
+        with pytest.raises(CentralUnavailable):
+            silent.health()
+
+
+# -- the setting -----------------------------------------------------------------------------
+
+
+def test_central_mode_chooses_the_transport(tmp_path: Path) -> None:
+    from device.config import ConfigError, load_config
+    from device.parts import qualification_transport
+
+    central: Any = object()  # the HTTPS client, untouched in folders mode
+    api = load_config(environ={})
+    assert api.central_mode == "api" and qualification_transport(api, central) is central
+    folders = load_config(
+        environ={},
+        overrides={
+            "central_mode": "folders",
+            "terminal_root": str(tmp_path),
+            "terminal_rescan_s": 0.5,
+            "terminal_timeout_s": 12,
+        },
+    )
+    transport = qualification_transport(folders, central)
+    assert isinstance(transport, FolderTransport)
+    assert (transport.root, transport.rescan_s, transport.timeout_s) == (tmp_path, 0.5, 12.0)
+    with pytest.raises(ConfigError, match="terminal_root"):
+        load_config(environ={}, overrides={"central_mode": "folders"})
+    with pytest.raises(ConfigError, match="central_mode"):
+        load_config(environ={}, overrides={"central_mode": "smb"})
+    with pytest.raises(ConfigError, match="terminal_rescan_s"):
+        load_config(environ={}, overrides={"terminal_rescan_s": 0})
