@@ -98,6 +98,7 @@ class Terminal:
         self.unreadable: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._handlers: list[threading.Thread] = []
 
     @staticmethod
     def answer(root: Path, name: str, body: bytes) -> None:
@@ -116,7 +117,9 @@ class Terminal:
                 except (OSError, MessageError):
                     self.unreadable.append(name)
                     continue
-                threading.Thread(target=self.handler, args=(self.root, name, body)).start()
+                handler = threading.Thread(target=self.handler, args=(self.root, name, body))
+                handler.start()
+                self._handlers.append(handler)
 
     def __enter__(self) -> Terminal:
         self._thread.start()
@@ -125,6 +128,8 @@ class Terminal:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(5)
+        for handler in self._handlers:  # a handler's exception belongs to this test
+            handler.join(5)
 
 
 @pytest.fixture
@@ -211,9 +216,8 @@ def test_an_answer_moved_to_trash_before_it_is_read_is_read_there(
     root: Path, transport: FolderTransport
 ) -> None:
     def answer_into_trash(root: Path, name: str, body: bytes) -> None:
-        res = name.replace("req_", "res_")
-        land(root / "res" / res, answer_to(body))
-        os.replace(root / "res" / res, root / "trash" / res)  # the terminal's housekeeping
+        # as if the terminal's housekeeping moved it from res/ before the reader got to it
+        land(root / "trash" / name.replace("req_", "res_"), answer_to(body))
 
     with Terminal(root, answer_into_trash):
         answer = transport.confirm(numbers_request("moved1"))
