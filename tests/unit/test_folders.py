@@ -6,6 +6,7 @@ only the tests that expect a timeout use a short one.
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -15,8 +16,15 @@ from typing import Any
 
 import pytest
 
+from device.config import ConfigError, load_config
+from device.confirm import ConfirmationFailed, Confirmations
+from device.events import EventBus
+from device.parts import qualification_transport
+from device.reasons import EndReason
 from sync.breaker import BreakerState, CircuitBreaker
+from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.folders import FolderTransport
+from sync.store import Store
 from sync.transport import (
     CentralFault,
     CentralRefused,
@@ -423,9 +431,6 @@ def test_health_is_the_round_trip_of_a_harmless_request(root: Path) -> None:
 
 
 def test_central_mode_chooses_the_transport(tmp_path: Path) -> None:
-    from device.config import ConfigError, load_config
-    from device.parts import qualification_transport
-
     central: Any = object()  # the HTTPS client, untouched in folders mode
     api = load_config(environ={})
     assert api.central_mode == "api" and qualification_transport(api, central) is central
@@ -447,3 +452,29 @@ def test_central_mode_chooses_the_transport(tmp_path: Path) -> None:
         load_config(environ={}, overrides={"central_mode": "smb"})
     with pytest.raises(ConfigError, match="terminal_rescan_s"):
         load_config(environ={}, overrides={"terminal_rescan_s": 0})
+
+
+def test_a_card_visit_asking_for_a_challenge_ends_as_refused_not_as_an_outage(
+    root: Path, transport: FolderTransport, tmp_path: Path
+) -> None:
+
+    store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.generate()))
+    try:
+        breaker = CircuitBreaker(transport, failures=1, open_s=30)
+        confirmations = Confirmations(transport=breaker, store=store, bus=EventBus())
+        with pytest.raises(ConfirmationFailed) as failed:
+            confirmations.nonce(label="visit 1")
+    finally:
+        store.close()
+    assert failed.value.reason is EndReason.CENTRAL_REFUSED
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_a_transport_nobody_holds_stops_its_observer(root: Path) -> None:
+    transport = FolderTransport(root, timeout_s=LONG_S, rescan_s=LONG_S)
+    with Terminal(root):
+        transport.confirm(numbers_request("gone1"))
+    assert [t for t in threading.enumerate() if t.name == "terminal-folders"]
+    del transport
+    gc.collect()
+    assert [t for t in threading.enumerate() if t.name == "terminal-folders"] == []
