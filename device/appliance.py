@@ -36,6 +36,7 @@ from device.parts import (
     connect_central,
     load_settings,
     open_store,
+    qualification_transport,
     reader_backend,
 )
 from device.reachability import CentralProbe, CentralReachability
@@ -159,7 +160,9 @@ def build_appliance(
     # One breaker in front of the central for the visits, the desk's checks, the clock check and
     # the probe: what one of them learns (down, back) the others and the pages know at once.
     reachability = CentralReachability(bus, clock)
-    breaker = central_breaker(config, central, reachability.on_change)
+    breaker = central_breaker(
+        config, qualification_transport(config, central), reachability.on_change
+    )
     probe = CentralProbe(breaker, status_central.health)
     # Rows, visits and dates of care are stamped with the time the central confirms; the
     # retention purge runs only while the clock is trusted (device/clocktrust.py).

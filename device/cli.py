@@ -37,6 +37,8 @@ COMMANDS: dict[str, str] = {
     "sim central": "Run the simulated central eligibility service (mutual TLS)",
     "sim control": "Switch the running simulated central's faults: down, slow, flapping, "
     "changed answers after recovery",
+    "sim terminal": "Run a simulated 資格確認端末 on a folder: answers req/ files into res/ "
+    "(faults: --delay, --half-written, --duplicate, --silent)",
     "sim card": "Place a virtual JPKI card on a vpcd reader until stopped",
     "sim people": "List the synthetic population (ids, names, scenario, demo PIN)",
     "sim pki": "Create the test PKI (JPKI-like root, card, central and device certificates)",

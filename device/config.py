@@ -53,6 +53,10 @@ class Config:
     central_connect_timeout_s: float
     central_breaker_failures: int
     central_breaker_open_s: float
+    central_mode: str
+    terminal_root: Path
+    terminal_rescan_s: float
+    terminal_timeout_s: float
     reader: str
     reader_backend: str
     staff_host: str
@@ -319,6 +323,11 @@ def load_config(
             values[setting.name] = parse_setting(setting, raw[setting.name])
         except ValueError as exc:
             errors.append(f"{setting.name} = {_shown(raw[setting.name])}: {exc}")
+    if values["central_mode"] == "folders" and str(values["terminal_root"]) in ("", "."):
+        errors.append(
+            "terminal_root: central_mode = folders には資格確認端末の共有フォルダが必要です / "
+            "central_mode = folders needs the terminal's shared root"
+        )
     if errors:
         raise ConfigError("設定に誤りがあります / invalid settings:\n  " + "\n  ".join(errors))
     names = {f.name for f in fields(Config)} - {"sources"}

@@ -23,6 +23,7 @@ from sync.breaker import BreakerChange, CircuitBreaker
 from sync.central import CentralClient, tls_context
 from sync.clock import utc_now
 from sync.fieldcrypt import FieldCipher, FieldKeys, KeyFileError, KeyMismatchError
+from sync.folders import FolderTransport
 from sync.store import Store, holds_data
 from sync.transport import QualificationTransport
 
@@ -96,6 +97,19 @@ def connect_central(
         retries=config.central_retries if retries is None else retries,
         connect_timeout_s=min(config.central_connect_timeout_s, timeout),
     )
+
+
+def qualification_transport(config: Config, central: CentralClient) -> QualificationTransport:
+    """What carries qualification requests, by `central_mode`: the HTTPS client itself (api), or
+    the official terminal's shared folders under `terminal_root` (folders)."""
+    if config.central_mode == "folders":
+        return FolderTransport(
+            config.terminal_root,
+            timeout_s=config.terminal_timeout_s,
+            rescan_s=config.terminal_rescan_s,
+            medical_institution_code=config.medical_institution_code,
+        )
+    return central
 
 
 def central_breaker(

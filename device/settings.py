@@ -71,6 +71,15 @@ def _url(value: Any) -> str | None:
     return None
 
 
+CENTRAL_MODES = ("api", "folders")
+
+
+def _central_mode(value: Any) -> str | None:
+    if value not in CENTRAL_MODES:
+        return " / ".join(CENTRAL_MODES) + " のいずれか / must be one of these"
+    return None
+
+
 def _log_level(value: Any) -> str | None:
     if value not in LOG_LEVELS:
         return " / ".join(LOG_LEVELS) + " のいずれか / must be one of these"
@@ -230,6 +239,43 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds the circuit stays open before one call probes the central again",
         minimum=1,
         maximum=3600,
+    ),
+    Setting(
+        "central_mode",
+        str,
+        "api",
+        "How qualification requests reach the national system: api (HTTPS with mutual TLS, "
+        "the simulator) or folders (the official 資格確認端末's shared req/ res/ folders under "
+        "terminal_root; card visits need the api mode for now)",
+        _central_mode,
+        editable=False,  # where patient data goes: decided on the box, never from a web page
+        accepts=", ".join(CENTRAL_MODES),
+    ),
+    Setting(
+        "terminal_root",
+        Path,
+        Path(""),
+        "The official terminal's shared root holding req/ res/ face/ trash/ (a mounted share); "
+        "required when central_mode is folders",
+        editable=False,  # where patient data goes: decided on the box, never from a web page
+    ),
+    Setting(
+        "terminal_rescan_s",
+        float,
+        2.0,
+        "Seconds between rescans of the terminal's res/ folder while an answer is awaited "
+        "(a mounted share delivers no file events for the terminal's own writes)",
+        minimum=0.1,
+        maximum=60,
+    ),
+    Setting(
+        "terminal_timeout_s",
+        float,
+        30.0,
+        "Seconds to wait for the terminal's answer file before the central counts as "
+        "unavailable (the request file is then taken back)",
+        minimum=1,
+        maximum=300,
     ),
     Setting(
         "reader",

@@ -59,6 +59,28 @@ def _parser() -> argparse.ArgumentParser:
         help="loopback port of the fault switches (default: --port + 1; 0: any free port)",
     )
 
+    terminal = sub.add_parser(
+        "terminal",
+        help="模擬資格確認端末 (req/ → res/ folders) / simulated eligibility terminal",
+    )
+    terminal.add_argument(
+        "--root", type=Path, required=True, help="shared root; req/ res/ face/ trash/ are made"
+    )
+    terminal.add_argument("--data", type=Path, default=None, help=data_help)
+    terminal.add_argument(
+        "--delay", type=float, default=0.2, help="seconds before each answer (default 0.2)"
+    )
+    terminal.add_argument(
+        "--half-written", action="store_true", help="write each answer in two parts, paused"
+    )
+    terminal.add_argument(
+        "--duplicate", action="store_true", help="write a stale answer for another id first"
+    )
+    terminal.add_argument("--silent", action="store_true", help="answer nothing (a hung terminal)")
+    terminal.add_argument(
+        "--utf-8", dest="utf8", action="store_true", help="answer in UTF-8 instead of Shift_JIS"
+    )
+
     control = sub.add_parser(
         "control", help="模擬中央サービスの障害切替 / switch the running simulator's faults"
     )
@@ -140,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _central(args, data)
         if args.command == "control":
             return _control(args, data)
+        if args.command == "terminal":
+            return _terminal(args, data)
         return _card(args, data)
     except (CardError, KeyError, OSError, ValueError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
@@ -195,6 +219,25 @@ def _central(args: argparse.Namespace, data: Path) -> int:
         server.serve_forever()
     finally:
         control.unlink(missing_ok=True)
+    return 0
+
+
+def _terminal(args: argparse.Namespace, data: Path) -> int:
+    from sim.central.service import CentralService
+    from sim.terminal import SimTerminal, TerminalFaults
+
+    if args.delay < 0:
+        raise ValueError("--delay must be 0 or more seconds")
+    service = CentralService(_pki(data), encoding="utf-8" if args.utf8 else "shift_jis")
+    faults = TerminalFaults(args.delay, args.half_written, args.duplicate, args.silent)
+    terminal = SimTerminal(args.root, service, faults)
+    switches = [n for n in ("half_written", "duplicate", "silent") if getattr(faults, n)]
+    print(f"terminal: {args.root.resolve()}  (req/ → res/, delay {faults.delay_s:g} s)", flush=True)
+    print(f"faults: {', '.join(switches) or 'none'}", flush=True)
+    try:
+        terminal.serve_forever()
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

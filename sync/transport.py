@@ -1,13 +1,14 @@
 """How a qualification request reaches the central service, whatever carries it.
 
 The HTTPS API (sync.central.CentralClient) is one transport; the official terminal's shared
-req/res folders will be another, and a circuit breaker or an outbox may wrap either. Everything
-above the transport sees only this interface, its answer and its four kinds of failure.
+req/res folders (sync.folders.FolderTransport) are another, and a circuit breaker or an outbox
+may wrap either. Everything above the transport sees only this interface, its answer and its
+four kinds of failure.
 
 Every failure is one of four meanings (CentralFault), each its own error class:
 - CentralUnavailable: not reached, or no whole answer before the deadline: try again later.
 - CentralRefused: the service answered, and the answer is a refusal; retrying the same request
-  will not help.
+  will not help. CentralUnsupported is one: the transport has no way to carry the call.
 - CentralUnreadable: the service answered something that cannot be read (malformed, oversized,
   an encoding that does not decode): neither "try later" nor "refused".
 - CentralUntrusted: the identities do not match (certificates): a configuration error that no
@@ -55,6 +56,15 @@ class CentralRefused(CentralError):
         )
         self.status = status
         self.reason = reason
+
+
+class CentralUnsupported(CentralRefused):
+    """The transport cannot carry this kind of call at all (e.g. a card's challenge over the
+    official terminal's folders, which have no such path): a refusal by construction, so it
+    never opens the circuit breaker nor queues a re-check; `status` is 501 (not implemented)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(501, reason)
 
 
 class CentralUnreadable(CentralError):

@@ -224,8 +224,9 @@ def _check_card(card: CardAuthentication) -> None:
         )
 
 
-def build_request(req: QualificationRequest) -> bytes:
-    """UTF-8 request document with its XML declaration."""
+def build_request(req: QualificationRequest, encoding: str = "utf-8") -> bytes:
+    """Request document in UTF-8 or Shift_JIS ("shift_jis", as the official terminal's files
+    are written), with its XML declaration naming the encoding."""
     if req.reference_classification == "2" and req.search is None:
         raise MessageError(
             "照会区分2には QualificationConfirmSearchInfo が必要です / "
@@ -263,7 +264,7 @@ def build_request(req: QualificationRequest) -> bytes:
             prefix = _tag_prefix(_flag_tag(answer.kind, seen))
             add_flag(info, f"{prefix}ConsFlg", answer.agreed)
             add_leaf(info, f"{prefix}ConsTime", answer.time)
-    return serialize(root, "utf-8")
+    return serialize(root, encoding)
 
 
 def _add_qualification(parent: ET.Element, q: Qualification) -> None:

@@ -141,6 +141,20 @@ SETTING_HELP_JA: dict[str, str] = {
         "接続不可が何回続いたら遮断するか（遮断中は待たずに失敗し、受付に障害を表示します）"
     ),
     "central_breaker_open_s": "遮断してから中央サービスを再確認するまでの秒数",
+    "central_mode": (
+        "資格確認の経路。api は HTTPS（相互 TLS、模擬中央サービス）、folders は資格確認端末の"
+        "共有フォルダ（terminal_root の req/・res/）。カードでの受付は当面 api のみ"
+    ),
+    "terminal_root": (
+        "資格確認端末の共有フォルダ（req/・res/・face/・trash/ を含む場所）。folders のとき必須"
+    ),
+    "terminal_rescan_s": (
+        "応答を待つ間に res/ フォルダを見直す間隔（秒）。共有フォルダでは端末側の書き込みが"
+        "通知されないため"
+    ),
+    "terminal_timeout_s": (
+        "資格確認端末の応答ファイルを待つ秒数。過ぎると接続不可とみなし、要求ファイルを取り下げます"
+    ),
     "reader": "使うカードリーダー（PC/SC 名の一部）。空欄なら最初に見つかったもの",
     "staff_host": "職員画面の待受アドレス（実機では LAN のアドレス）",
     "staff_port": "職員画面のポート",

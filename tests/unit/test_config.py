@@ -122,6 +122,8 @@ def test_non_editable_settings_are_never_taken_from_the_store(
         "demo",
         "demo_data",
         "central_url",
+        "central_mode",
+        "terminal_root",
         "central_ca",
         "device_cert",
         "device_key",

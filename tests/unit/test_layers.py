@@ -63,6 +63,8 @@ def tree_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("device/flow.py", "import smartcard.scard", "pyscard only"),
         ("web/present.py", "import sqlite3", "SQL only in the store"),
         ("device/events.py", "import httpx", "httpx only"),
+        ("sync/central.py", "import watchdog.observers", "watchdog only"),
+        ("sim/cli.py", "import sync.folders", "sim speaks the wire format only"),
         ("device/events.py", "import flask", "Flask and the WSGI server only"),
         ("web/present.py", "import serial", "pyserial only in device/"),
         ("sync/clock.py", "import sync.store", "No import cycles"),

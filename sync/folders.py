@@ -1,0 +1,399 @@
+"""The official terminal's shared folders as a QualificationTransport (DOMAIN.md §8).
+
+A clinic reaches the national system only through its 資格確認端末: the terminal's linking
+application watches a shared root holding `req/`, `res/`, `face/` and `trash/`. A request is a
+file `req/OQSsiquc01req_<id>.xml`; its answer appears as `res/OQSsiquc01res_<id>.xml`.
+
+Writing: the document goes to a temporary name in `req/` that the terminal ignores (a leading
+dot and a `.tmp` suffix: it picks up `OQS…req_….xml` only), is flushed to the disk, then renamed
+to its official name, so the terminal never reads half a request. The encoding is Shift_JIS as
+in the official files, named in the XML declaration (characters it cannot carry are written as
+character references by sync/xmldoc.py).
+
+Waiting: one watchdog observer per transport (a thread; file-system events under the root,
+`res/` and `trash/` among them) wakes the request waiting for that file name; every waiter
+also looks for itself each `rescan_s`, because a mounted SMB share delivers no inotify events
+for writes made by the other side. A file that does not parse yet is read again shortly (the
+terminal may still be writing it). A file that vanishes into `trash/` between being seen and
+being read is read there. Files for other ids (stale answers of an earlier run, duplicates,
+other programs' requests) wake nobody and are never touched.
+
+Failures keep the transport's meanings (sync/transport.py): no answer before `timeout_s`, or
+folders that cannot be written → CentralUnavailable (the breaker, the outbox and the outage
+path work as with the HTTPS API), and the request file is taken back if the terminal has not
+picked it up; an answer that never parses → CentralUnreadable; a card's challenge or a card
+request → CentralUnsupported (the folders have no card-signature path: card visits at the
+official reader come back as `face/` files instead).
+
+What happens to the answer file: the answer named after our own request is ours alone (no other
+reader asked for that id), so once read it is moved to `trash/` like every handled file, which
+keeps `res/` from growing and leaves it for diagnosis; a file already moved there by the
+terminal stays where it is. Nothing else in the folders is moved or deleted: the receipt
+computer and other readers share them.
+
+An answer already waiting for the id (the terminal answered after an earlier attempt gave up,
+and the re-check queue asks again with the same ArbitraryFileIdentifier) is taken without
+sending the request again.
+
+This is the only module that imports watchdog.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+
+from sync.clock import JST, utc_now
+from sync.transport import (
+    CentralAnswer,
+    CentralUnavailable,
+    CentralUnreadable,
+    CentralUnsupported,
+)
+from sync.xmlmsg import (
+    MAX_MESSAGE_BYTES,
+    MessageError,
+    QualificationRequest,
+    QualificationResult,
+    SearchInfo,
+    build_request,
+    parse_result,
+    request_file_name,
+    result_file_name,
+)
+
+log = logging.getLogger(__name__)
+
+REQUEST_FOLDER, RESULT_FOLDER, TRASH_FOLDER = "req", "res", "trash"
+DEFAULT_ENCODING = "shift_jis"  # the official terminal's files are Shift_JIS in practice
+DEFAULT_RESCAN_S = 2.0
+DEFAULT_TIMEOUT_S = 30.0
+PARSE_RETRY_S = 0.05  # a file that does not parse yet is read again this soon
+# Events that may mean a file is there or complete; opening and reading (our own reads
+# included) are not among them, so reading a half-written file does not wake its reader.
+_WAKING_EVENTS = frozenset({"created", "modified", "moved", "closed", "deleted"})
+
+# The numbers of nobody (an insurer number no 法別番号 has, a birth date before the system): a
+# request for them is answered 該当資格なし and says only that the terminal answers.
+HARMLESS_SEARCH = SearchInfo(insurer_number="99999999", number="0", birthdate="19000101")
+HEALTH_ID_PREFIX = "health"
+
+NO_CARD_PATH = (
+    "資格確認端末のフォルダ連携ではマイナンバーカードの照会はできません（カードは端末の顔認証"
+    "付きカードリーダーで読み取ってください）/ the terminal's folder interface carries no card "
+    "requests or challenges: read the card on the terminal's own face-authentication reader"
+)
+
+
+class _Waiters:
+    """File name → the event that wakes the request waiting for it. Shared by the transport and
+    its observer's handler (and not the transport itself, so a transport nobody holds any
+    more is collected and its observer stopped)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: dict[str, threading.Event] = {}
+
+    def add(self, name: str) -> threading.Event:
+        event = threading.Event()
+        with self._lock:
+            if name in self._events:
+                raise RuntimeError(f"already waiting for {name}")
+            self._events[name] = event
+        return event
+
+    def remove(self, name: str) -> None:
+        with self._lock:
+            self._events.pop(name, None)
+
+    def wake(self, name: str) -> None:
+        with self._lock:
+            event = self._events.get(name)
+        if event is not None:
+            event.set()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._events)
+
+
+class _WakeOnFile(FileSystemEventHandler):
+    def __init__(self, waiters: _Waiters) -> None:
+        self._waiters = waiters
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type not in _WAKING_EVENTS:
+            return
+        for path in (event.src_path, event.dest_path):
+            if path:
+                self._waiters.wake(os.path.basename(os.fsdecode(path)))
+
+
+def _stop_observer(observer: BaseObserver) -> None:
+    observer.unschedule_all()
+    observer.stop()
+    if observer.is_alive() and threading.current_thread() is not observer:
+        observer.join(5)
+
+
+class FolderTransport:
+    """Implements sync.transport.QualificationTransport over the terminal's folders under
+    `root`; thread-safe (one observer, any number of requests waiting at once).
+
+    `watch` False: rescans only (the events of a share may never come; tests and the bench use
+    it to prove the rescan alone answers). `clock` is monotonic seconds (deadlines, round
+    trips); `wall` the date of `health`'s request, for `medical_institution_code`."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        rescan_s: float = DEFAULT_RESCAN_S,
+        watch: bool = True,
+        encoding: str = DEFAULT_ENCODING,
+        parse_retry_s: float = PARSE_RETRY_S,
+        clock: Callable[[], float] = time.monotonic,
+        medical_institution_code: str = "",
+        wall: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.root = root
+        self.medical_institution_code = medical_institution_code
+        self._wall = wall
+        self.requests = root / REQUEST_FOLDER
+        self.results = root / RESULT_FOLDER
+        self.trash = root / TRASH_FOLDER
+        self.timeout_s = timeout_s
+        self.rescan_s = rescan_s
+        self._watch = watch
+        self._encoding = encoding
+        self._parse_retry_s = parse_retry_s
+        self._clock = clock
+        self._waiters = _Waiters()
+        self._lock = threading.Lock()  # the observer's start and stop
+        self._observer: BaseObserver | None = None
+        self._closed = False
+        self._stopper: weakref.finalize[..., FolderTransport] | None = None
+
+    # -- QualificationTransport --
+
+    def nonce(self) -> bytes:
+        """There is none: the folders have no card-signature path (CentralUnsupported, a
+        refusal that does not open the circuit breaker)."""
+        raise CentralUnsupported(NO_CARD_PATH)
+
+    def confirm(self, request: QualificationRequest) -> CentralAnswer:
+        """Write the request, wait for its answer, read it once."""
+        if request.reference_classification != "2":
+            raise CentralUnsupported(NO_CARD_PATH)
+        # Both names come from the file id, checked to be safe in a file name (MessageError).
+        request_name = request_file_name(request.file_id)
+        result_name = result_file_name(request.file_id)
+        body = build_request(request, self._encoding)
+        started = self._clock()
+        deadline = started + self.timeout_s
+        wake = self._waiters.add(result_name)
+        try:
+            self._ensure_watching()
+            if self._find(result_name) is None:
+                self._write_request(request_name, body)
+            raw, result, where = self._wait(result_name, request.file_id, wake, deadline)
+        except CentralUnavailable:
+            self._take_back(request_name)
+            raise
+        finally:
+            self._waiters.remove(result_name)
+        round_trip = self._clock() - started
+        self._consumed(where)
+        return CentralAnswer(result=result, raw=raw, round_trip_s=round_trip)
+
+    def health(self) -> float:
+        """Round trip in seconds of a harmless request (the numbers of nobody, answered
+        該当資格なし) through the terminal: whether it answers at all, for a probe while the
+        circuit is open or a technician's check. Raises as `confirm` does."""
+        request = QualificationRequest(
+            medical_institution_code=self.medical_institution_code,
+            confirmation_date=self._wall().astimezone(JST).strftime("%Y%m%d"),
+            file_id=f"{HEALTH_ID_PREFIX}{secrets.token_hex(8)}",
+            reference_classification="2",
+            search=HARMLESS_SEARCH,
+        )
+        return self.confirm(request).round_trip_s
+
+    # -- lifecycle --
+
+    @property
+    def watching(self) -> bool:
+        """Whether file-system events are being received (else rescans alone find answers)."""
+        with self._lock:
+            return self._observer is not None and self._observer.is_alive()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            stopper, self._stopper, self._observer = self._stopper, None, None
+        if stopper is not None:
+            stopper()
+
+    def __enter__(self) -> FolderTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the parts --
+
+    def _ensure_watching(self) -> None:
+        """Start the one observer, once `res/` is there (a share mounted late is watched from
+        the first request after it appears). Without events the rescans still find answers."""
+        if not self._watch:
+            return
+        with self._lock:
+            if self._observer is not None or self._closed or not self.results.is_dir():
+                return
+            observer = Observer()
+            observer.name = "terminal-folders"
+            handler = _WakeOnFile(self._waiters)
+            try:
+                # One watch of the whole root, not one per folder: a file moved from res/ to
+                # trash/ is then one event (inotify pairs the two halves of a move only within
+                # one watch; an unpaired half holds every later event back for half a second).
+                observer.schedule(handler, str(self.root), recursive=True)
+                observer.start()
+            except OSError as exc:  # e.g. the inotify watch limit
+                log.warning(
+                    "no file-system events for %s (%s): finding answers by rescanning every %g s",
+                    self.root,
+                    exc,
+                    self.rescan_s,
+                )
+                self._watch = False
+                return
+            self._observer = observer
+            # The observer holds the waiters, never the transport: a transport nobody holds
+            # any more is collected, and this stops its observer.
+            self._stopper = weakref.finalize(self, _stop_observer, observer)
+
+    def _write_request(self, name: str, body: bytes) -> None:
+        final = self.requests / name
+        temporary = self.requests / f".{name}.tmp"
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+            try:
+                view = memoryview(body)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temporary, final)
+        except OSError as exc:
+            _remove_quietly(temporary)
+            raise CentralUnavailable(
+                f"資格確認端末のフォルダ {self.requests} に書き込めません（共有フォルダの接続を"
+                f"確認してください）/ cannot write to the terminal's folder {self.requests} "
+                f"(is the share mounted?): {exc.strerror or exc}"
+            ) from exc
+        _sync_folder(self.requests)
+
+    def _find(self, name: str) -> tuple[bytes, Path] | None:
+        """The file's bytes and where they were read, from `res/`, else from `trash/` (the
+        terminal may have moved it in between); None when it is in neither."""
+        for folder in (self.results, self.trash):
+            path = folder / name
+            try:
+                with open(path, "rb") as file:  # read whole: a copy, whatever happens next
+                    return file.read(MAX_MESSAGE_BYTES + 1), path
+            except FileNotFoundError:
+                continue
+            except OSError as exc:  # a share that hiccups: look again at the next rescan
+                log.debug("cannot read %s yet: %s", path, exc)
+                continue
+        return None
+
+    def _wait(
+        self, name: str, file_id: str, wake: threading.Event, deadline: float
+    ) -> tuple[bytes, QualificationResult, Path]:
+        unparsed: MessageError | None = None
+        while True:
+            found = self._find(name)
+            if found is not None:
+                raw, where = found
+                try:
+                    result = parse_result(raw)
+                except MessageError as exc:
+                    unparsed = exc  # half-written (or never whole): read again soon
+                else:
+                    if result.file_id != file_id:
+                        raise CentralUnreadable(
+                            "応答のファイル識別子が一致しません / answer is for another request "
+                            f"({result.file_id!r} ≠ {file_id!r})"
+                        )
+                    return raw, result, where
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                break
+            pause = self.rescan_s if found is None else self._parse_retry_s
+            wake.wait(min(pause, remaining))
+            wake.clear()  # before the next read: a write after it wakes the next wait
+        if unparsed is not None:
+            raise CentralUnreadable(
+                f"資格確認端末の応答 {name} を読めません / the terminal's answer {name} "
+                f"cannot be read: {unparsed}"
+            )
+        raise CentralUnavailable(
+            f"資格確認端末が {self.timeout_s:g} 秒以内に応答しませんでした / the terminal did not "
+            f"answer within {self.timeout_s:g} s ({name} did not appear in {self.results})"
+        )
+
+    def _take_back(self, name: str) -> None:
+        """A request nobody will wait for is removed, unless the terminal has taken it."""
+        try:
+            (self.requests / name).unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("could not remove the unanswered request %s: %s", name, exc)
+
+    def _consumed(self, where: Path) -> None:
+        """Our own answer, read: moved to trash/ as the terminal does with handled files."""
+        if where.parent != self.results or not self.trash.is_dir():
+            return
+        try:
+            os.replace(where, self.trash / where.name)
+        except FileNotFoundError:
+            pass  # the terminal moved it first
+        except OSError as exc:
+            log.warning("could not move the answer %s to trash/: %s", where.name, exc)
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _sync_folder(folder: Path) -> None:
+    """The rename itself on the disk (best effort: a share may not allow a folder fsync)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,202 @@
+"""Numbers checks through the official terminal's folders: the real `onshi sim terminal` process
+on real directories, the appliance's ManualChecks and Confirmations over the FolderTransport, a
+real SQLite store. No card reader and no fixed port: the folders are the only channel."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from device.checks import CheckFailed, ManualChecks, NumbersInput
+from device.confirm import Confirmations
+from device.events import ConfirmationStored, EventBus
+from device.outbox import Outbox
+from sim.population import person
+from sync.breaker import CircuitBreaker
+from sync.fieldcrypt import FieldCipher, FieldKeys
+from sync.folders import FolderTransport
+from sync.store import Store
+from sync.xmlmsg import parse_result
+from web.labels import Badge
+
+from .conftest import MEDICAL_INSTITUTION_CODE
+
+ROOT = Path(__file__).resolve().parents[2]
+ONSHI = Path(sys.executable).with_name("onshi")  # the installed command
+START_S = 60.0  # the terminal process is up long before (its PKI is copied, not made)
+
+# person → the badge the desk shows for their numbers (the population's scenarios)
+EXPECTED = {
+    "P001": Badge.VALID,  # 有効・3割・本人
+    "P008": Badge.VALID,  # 国保, a 6-digit insurer number
+    "P025": Badge.VALID,  # 資格確認書 only, no card
+    "P007": Badge.VALID,  # a name outside JIS X 0208 (𠮷) through Shift_JIS files
+    "P013": Badge.INVALID,  # 資格喪失
+    "P014": Badge.INVALID_NEWER,  # an older qualification, a newer one exists
+    "P016": Badge.NOT_FOUND,  # 該当資格なし
+    "P017": Badge.MULTIPLE,  # 複数該当
+}
+
+
+def as_typed(person_id: str) -> NumbersInput:
+    p = person(person_id)
+    return NumbersInput(p.insurer_number, p.symbol, p.number, "", p.birthdate)  # branch: answered
+
+
+@contextmanager
+def sim_terminal(root: Path, data: Path, *flags: str) -> Iterator[subprocess.Popen[str]]:
+    """`onshi sim terminal --root ROOT` as its own process, until the block ends."""
+    command = [str(ONSHI), "sim", "terminal", "--root", str(root)]
+    process = subprocess.Popen(
+        [*command, "--data", str(data), *flags],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + START_S
+        line = process.stdout.readline()  # "terminal: …" once it is about to poll
+        assert line.startswith("terminal:"), line + process.stdout.read()
+        assert time.monotonic() < deadline
+        yield process
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+@pytest.fixture
+def data(sim_pki: Any, tmp_path: Path) -> Path:
+    """The simulators' data directory holding the session's test PKI (no keys made again)."""
+    where = tmp_path / "sim-data"
+    shutil.copytree(sim_pki.root, where / "pki")
+    return where
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.generate()))
+    yield store
+    store.close()
+
+
+def checks_over(transport: Any, store: Store, bus: EventBus) -> tuple[ManualChecks, Outbox]:
+    confirmations = Confirmations(transport=transport, store=store, bus=bus)
+    outbox = Outbox(store=store, confirmations=confirmations, rate_per_s=50)
+    checks = ManualChecks(
+        medical_institution_code=MEDICAL_INSTITUTION_CODE,
+        confirmations=confirmations,
+        store=store,
+        outbox=outbox,
+    )
+    return checks, outbox
+
+
+@pytest.mark.parametrize("watch", [True, False], ids=["events", "rescan-only"])
+def test_every_scenario_by_numbers_through_the_terminal_folders(
+    tmp_path: Path, data: Path, store: Store, watch: bool
+) -> None:
+    root = tmp_path / "terminal"
+    bus = EventBus()
+    events = bus.subscribe()
+    with (
+        sim_terminal(root, data, "--delay", "0.05"),
+        FolderTransport(root, timeout_s=20, rescan_s=0.2, watch=watch) as transport,
+    ):
+        checks, _ = checks_over(transport, store, bus)
+        for person_id, badge in EXPECTED.items():
+            stored = checks.check(as_typed(person_id), actor="uketsuke")
+            p = person(person_id)
+            assert stored.badge == badge.name, person_id
+            assert (stored.kind, stored.source) == ("numbers", "online")
+            assert stored.result.reference_classification == "2"
+            assert stored.result.character_code == "1"  # the terminal answered in Shift_JIS
+            if badge in (Badge.VALID, Badge.INVALID):
+                (qualification,) = stored.result.results
+                assert (qualification.name, qualification.birthdate) == (p.name, p.birthdate)
+            assert list(events.drain()) == [ConfirmationStored(stored.id, None)]
+        assert transport.watching is watch
+    events.close()
+    # Every request was handled and moved to trash/ by the terminal, every answer read and
+    # moved there by the appliance: nothing is left waiting in the shared folders.
+    assert os.listdir(root / "req") == [] and os.listdir(root / "res") == []
+    trash = os.listdir(root / "trash")
+    assert len([n for n in trash if n.startswith("OQSsiquc01req_")]) == len(EXPECTED)
+    assert len([n for n in trash if n.startswith("OQSsiquc01res_")]) == len(EXPECTED)
+
+
+def test_half_written_and_duplicate_answers_from_the_terminal(
+    tmp_path: Path, data: Path, store: Store
+) -> None:
+    root = tmp_path / "terminal"
+    with (
+        sim_terminal(root, data, "--delay", "0", "--half-written", "--duplicate"),
+        FolderTransport(root, timeout_s=20, rescan_s=0.2) as transport,
+    ):
+        checks, _ = checks_over(transport, store, EventBus())
+        for person_id in ("P001", "P016"):
+            stored = checks.check(as_typed(person_id), actor="uketsuke")
+            assert stored.badge == EXPECTED[person_id].name
+    # The stale answers for other ids are left where the terminal wrote them.
+    stale = os.listdir(root / "res")
+    assert len(stale) == 2 and all("stale" in name for name in stale)
+    assert store.count_confirmations() == 2
+
+
+def test_a_silent_terminal_is_the_outage_path_and_the_queue_is_answered_after_it(
+    tmp_path: Path, data: Path, store: Store
+) -> None:
+    root = tmp_path / "terminal"
+    bus = EventBus()
+    with sim_terminal(root, data, "--silent"):
+        with FolderTransport(root, timeout_s=0.5, rescan_s=0.1) as transport:
+            breaker = CircuitBreaker(transport, failures=2, open_s=3600)
+            checks, outbox = checks_over(breaker, store, bus)
+            for person_id in ("P001", "P025"):
+                with pytest.raises(CheckFailed) as failed:
+                    checks.check(as_typed(person_id), actor="uketsuke")
+                assert failed.value.reason == "central_unavailable" and failed.value.queued
+            assert breaker.state.value == "open"
+        # each request the terminal never took was taken back: nothing waits in req/
+        assert os.listdir(root / "req") == []
+    assert store.count_confirmations() == 0 and store.outbox_counts().queued == 2
+
+    # The terminal answers again; the re-check queue asks again with the same ids.
+    with (
+        sim_terminal(root, data, "--delay", "0"),
+        FolderTransport(root, timeout_s=20, rescan_s=0.2) as transport,
+    ):
+        _, outbox = checks_over(transport, store, bus)
+        drained = outbox.drain()
+    assert (drained.asked, drained.answered) == (2, 2)
+    assert store.count_confirmations() == 2 and store.outbox_counts().queued == 0
+
+
+def test_the_terminal_answers_the_harmless_health_request(tmp_path: Path, data: Path) -> None:
+    root = tmp_path / "terminal"
+    with (
+        sim_terminal(root, data, "--delay", "0"),
+        FolderTransport(
+            root, timeout_s=20, rescan_s=0.2, medical_institution_code=MEDICAL_INSTITUTION_CODE
+        ) as transport,
+    ):
+        assert 0 < transport.health() < 20
+    (answer,) = [n for n in os.listdir(root / "trash") if n.startswith("OQSsiquc01res_health")]
+    assert parse_result((root / "trash" / answer).read_bytes()).validity == "4"  # 該当資格なし
