@@ -25,6 +25,7 @@ from device.confirm import Confirmations
 from device.errors_log import RecentErrors
 from device.events import EventBus, ReaderStatus
 from device.export import FaceExport
+from device.facewatch import FaceInbox, FaceWatcher
 from device.flow import VisitFlow
 from device.inputs import VisitInputs
 from device.jobs import Jobs
@@ -50,6 +51,8 @@ from reader.events import CardInserted, CardRemovedEvent, PcscDown, PcscUp, Read
 from sync.breaker import CircuitBreaker
 from sync.central import CentralClient
 from sync.clock import utc_now
+from sync.folders import FolderTransport
+from sync.transport import QualificationTransport
 from web.app import create_kiosk_app, create_staff_app
 from web.server import WebServer
 
@@ -82,6 +85,8 @@ class Appliance:
     reachability: CentralReachability
     probe: CentralProbe
     export: FaceExport  # face files for the receipt computer (a thread while export_dir is set)
+    transport: QualificationTransport  # `central`, or the terminal's folders (central_mode)
+    face_watcher: FaceWatcher | None  # the terminal's face/ folder (central_mode = folders)
 
     def start(self) -> None:
         self.staff.start()
@@ -90,11 +95,15 @@ class Appliance:
         self.jobs.start()
         self.probe.start()
         self.export.start(self.services.bus)
+        if self.face_watcher is not None:
+            self.face_watcher.start()
         log.info("staff UI on %s/  kiosk on %s/", self.staff.base_url, self.kiosk.base_url)
 
     def stop(self) -> None:
         self.probe.stop()
         self.export.stop()
+        if self.face_watcher is not None:
+            self.face_watcher.stop()
         self.jobs.stop()
         self.monitor.stop()
         self.services.flow.stop(5)
@@ -106,6 +115,8 @@ class Appliance:
         self.status_central.close()
         self.status_readers.close()
         self.central.close()
+        if isinstance(self.transport, FolderTransport):
+            self.transport.close()  # its file-event observer
         self.readers.close()
         self.services.store.close()
 
@@ -160,16 +171,23 @@ def build_appliance(
     # One breaker in front of the central for the visits, the desk's checks, the clock check and
     # the probe: what one of them learns (down, back) the others and the pages know at once.
     reachability = CentralReachability(bus, clock)
-    breaker = central_breaker(
-        config, qualification_transport(config, central), reachability.on_change
+    transport = qualification_transport(config, central)
+    breaker = central_breaker(config, transport, reachability.on_change)
+    # While the circuit is open the probe asks whether the central is back: over HTTPS its
+    # health call; through the terminal's folders a request for the numbers of nobody (one
+    # per open interval, only during an outage).
+    folders = isinstance(transport, FolderTransport)
+    probe = CentralProbe(
+        breaker,
+        transport.health if isinstance(transport, FolderTransport) else status_central.health,
     )
-    probe = CentralProbe(breaker, status_central.health)
     # Rows, visits and dates of care are stamped with the time the central confirms; the
-    # retention purge runs only while the clock is trusted (device/clocktrust.py).
+    # retention purge runs only while the clock is trusted (device/clocktrust.py). The
+    # terminal's folders have no time call: the clock is then trusted on NTP alone.
     clock_trust = ClockTrust(
         tolerance_s=config.clock_tolerance_s,
         wall=clock,
-        central_time=lambda: breaker.call(status_central.server_time),
+        central_time=None if folders else lambda: breaker.call(status_central.server_time),
     )
     # A named JPKI root file that cannot be used stops the start before anything is opened.
     trust = card_trust(config, clock_trust.now)
@@ -236,6 +254,20 @@ def build_appliance(
             checks=checks,
             central_down=lambda: reachability.current().down,
         ),
+    )
+    # Card visits made on the official terminal's reader arrive as its face/ files.
+    face_watcher = (
+        FaceWatcher(
+            FaceInbox(
+                folder=config.terminal_root / "face",
+                store=store,
+                confirmations=confirmations,
+                medical_institution_code=config.medical_institution_code,
+            ),
+            rescan_s=config.terminal_rescan_s,
+        )
+        if folders
+        else None
     )
     sandbox = CardSandbox(config.demo_data) if config.demo else None
     services = Services(
@@ -304,4 +336,6 @@ def build_appliance(
         reachability,
         probe,
         export,
+        transport,
+        face_watcher,
     )

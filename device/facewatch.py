@@ -23,6 +23,7 @@ from pathlib import Path
 
 from device.confirm import Confirmations
 from sync.facefile import parse_face_name
+from sync.folders import FolderWatch
 from sync.store import Store
 from sync.transport import CentralAnswer
 from sync.xmldoc import MessageError
@@ -151,3 +152,44 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return 0.0
+
+
+class FaceWatcher:
+    """The face/ folder watched: file events ingest a file as it lands (≤ 1 s to the desk), a
+    rescan every `rescan_s` finds what events miss (a share: none for the other side's writes;
+    half-written files to read again), and the first scan at start handles the files already
+    there."""
+
+    def __init__(self, inbox: FaceInbox, *, rescan_s: float) -> None:
+        self._inbox = inbox
+        self._rescan_s = rescan_s
+        self._events = FolderWatch(inbox.folder, self._on_file)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="face-rescan", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._events.stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _on_file(self, path: Path) -> None:
+        try:
+            self._inbox.ingest(path)
+        except Exception:  # the watcher's thread must go on; the rescan tries the file again
+            log.exception("face file %s: ingest failed", path.name)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._events.start()  # again each round: a share mounted after the start
+            try:
+                self._inbox.scan()
+            except Exception:
+                log.exception("face folder rescan failed")
+            self._stop.wait(self._rescan_s)

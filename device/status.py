@@ -81,6 +81,8 @@ class Fact(StrEnum):
     READER_CARD = "reader_card"  # reader, present (True, False, or None: unknown)
     READER_MISSING = "reader_missing"  # reader: the configured name matches none
     CENTRAL_REACHABLE = "central_reachable"  # ms: the round trip
+    TERMINAL_FOLDERS = "terminal_folders"  # root: the terminal's folders are there, writable
+    TERMINAL_FOLDER_MISSING = "terminal_folder_missing"  # folder: not there, or not writable
     CIRCUIT_CLOSED = "circuit_closed"
     CIRCUIT_OPEN = "circuit_open"  # at: down since
     CIRCUIT_PROBING = "circuit_probing"  # one call is probing whether the central is back
@@ -254,6 +256,8 @@ class ApplianceStatus:
         return StatusItem(StatusKind.READERS, True, value, lines), pcsc
 
     def _central_items(self) -> tuple[StatusItem, StatusItem]:
+        if self._config.central_mode == "folders":
+            return self._terminal_item(), self._clock_item(self._trust.measure(ask_central=False))
         try:
             round_trip_ms = self._central.health() * 1000
         except CentralError as exc:
@@ -272,6 +276,23 @@ class ApplianceStatus:
             Finding(Fact.CENTRAL_REACHABLE, {"ms": round_trip_ms}),
         )
         return central, self._clock_item(self._trust.measure())
+
+    def _terminal_item(self) -> StatusItem:
+        """The official terminal's folders (central_mode = folders): there and writable. Whether
+        the terminal answers shows in the circuit item: asking it costs a query to the
+        national system, so a page view never does."""
+        root = self._config.terminal_root
+        missing = [
+            str(root / sub)
+            for sub in ("req", "res", "face")
+            if not ((root / sub).is_dir() and os.access(root / sub, os.W_OK))
+        ]
+        if missing:
+            lines = tuple(Finding(Fact.TERMINAL_FOLDER_MISSING, {"folder": f}) for f in missing)
+            return StatusItem(StatusKind.CENTRAL, False, Finding(Fact.UNREACHABLE), lines)
+        return StatusItem(
+            StatusKind.CENTRAL, True, Finding(Fact.TERMINAL_FOLDERS, {"root": str(root)})
+        )
 
     def _circuit_item(self) -> tuple[StatusItem, ...]:
         """What the circuit breaker knows (none without one: tests building a bare status)."""

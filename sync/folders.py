@@ -397,3 +397,54 @@ def _sync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+class _CallOnFile(FileSystemEventHandler):
+    def __init__(self, on_file: Callable[[Path], None]) -> None:
+        self._on_file = on_file
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory or event.event_type not in _ARRIVING_EVENTS:
+            return
+        # A file moved in arrives under its new name; one written in place under its own.
+        path = event.dest_path if event.event_type == "moved" else event.src_path
+        if path:
+            self._on_file(Path(os.fsdecode(path)))
+
+
+# Events after which a file may have arrived, or grown complete, in a watched folder.
+_ARRIVING_EVENTS = frozenset({"created", "modified", "moved", "closed"})
+
+
+class FolderWatch:
+    """File-system events for one folder (the terminal's `face/`): `on_file(path)` for each file
+    that arrives or changes there, on the watcher's own thread, so it must return quickly and
+    must not raise. Events are a speed-up only (a share delivers none for the other side's
+    writes): the caller rescans as well. `start()` returns False when no events can be had
+    (no such folder yet, the inotify watch limit)."""
+
+    def __init__(self, folder: Path, on_file: Callable[[Path], None]) -> None:
+        self.folder = folder
+        self._on_file = on_file
+        self._observer: BaseObserver | None = None
+
+    def start(self) -> bool:
+        if self._observer is not None:
+            return True
+        if not self.folder.is_dir():
+            return False
+        observer = Observer()
+        observer.name = "face-folder"
+        try:
+            observer.schedule(_CallOnFile(self._on_file), str(self.folder), recursive=False)
+            observer.start()
+        except OSError as exc:
+            log.warning("no file-system events for %s (%s): rescanning only", self.folder, exc)
+            return False
+        self._observer = observer
+        return True
+
+    def stop(self) -> None:
+        observer, self._observer = self._observer, None
+        if observer is not None:
+            _stop_observer(observer)

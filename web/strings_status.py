@@ -84,6 +84,14 @@ STRINGS: dict[str, tuple[str, str]] = {
     "status_cert_days_left": ("残り {days} 日", "{days} days left"),
     "status_cert_expires": ("有効期限", "expires {at} JST"),
     "status_jpki_root_none": ("未設定", "not configured"),
+    "status_terminal_folders": (
+        "資格確認端末のフォルダ経由（{root}）",
+        "through the official terminal's folders ({root})",
+    ),
+    "status_terminal_folder_missing": (
+        "{folder} がないか書き込めません（共有フォルダの接続を確認してください）",
+        "{folder} is missing or not writable (check that the share is mounted)",
+    ),
     "status_export_off": ("書き出さない設定（export_dir 未設定）", "off (export_dir not set)"),
     "status_export_written": ("{count} 件書き出し済み", "{count} written"),
     "status_export_pending": ("{count} 件が書き出し待ち", "{count} waiting to be written"),

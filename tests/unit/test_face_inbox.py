@@ -5,6 +5,7 @@ ignored, and stored through the one confirmation path (the desk hears of it)."""
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ import pytest
 from device.confirm import Confirmations
 from device.events import ConfirmationStored, EventBus, Subscription
 from device.export import FaceExport
-from device.facewatch import INCOMPLETE_TRIES, FaceInbox, FaceIngest
+from device.facewatch import INCOMPLETE_TRIES, FaceInbox, FaceIngest, FaceWatcher
 from sim.central.service import CentralService
 from sim.pki import PkiPaths
 from sync.facefile import face_file_bytes, face_file_name
@@ -152,3 +153,29 @@ def test_files_already_there_at_start_are_handled_once_oldest_first(rig: Rig) ->
         c.result.results[0].name for c in rig.store.recent_confirmations(NOW.replace(year=2000))
     ]
     assert len(names) == 3
+
+
+def test_the_watcher_stores_a_landing_file_by_its_event_and_what_was_there_by_a_scan(
+    rig: Rig,
+) -> None:
+    rig.terminal.drop("P001", "w0")  # there before the start
+    watcher = FaceWatcher(rig.inbox, rescan_s=3600)  # one scan at start, then events only
+
+    def stored(n: int) -> int:
+        deadline = time.monotonic() + 10
+        while rig.store.count_confirmations() < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return rig.store.count_confirmations()
+
+    watcher.start()
+    try:
+        assert stored(1) == 1
+        name, data = rig.terminal.face_file("P004", "w1")
+        temporary = rig.terminal.root / "trash" / ("." + name)
+        temporary.write_bytes(data)
+        landed = time.monotonic()
+        temporary.rename(rig.terminal.face / name)  # lands whole, as a terminal moves it in
+        assert stored(2) == 2
+        assert time.monotonic() - landed < 5  # by its event: the next scan is an hour away
+    finally:
+        watcher.stop()

@@ -57,13 +57,16 @@ class FakeCentral:
         self.up = up
         self.offset = timedelta(seconds=offset_s)
         self.rtt_s = rtt_s
+        self.calls = 0
 
     def health(self) -> float:
+        self.calls += 1
         if not self.up:
             raise CentralUnavailable("中央サービスに接続できません / central service unreachable")
         return self.rtt_s
 
     def server_time(self) -> datetime:
+        self.calls += 1
         if not self.up:
             raise CentralUnavailable("unreachable")
         return NOW + self.offset
@@ -199,6 +202,21 @@ def test_face_files_waiting_for_a_folder_that_is_gone_are_red_with_what_to_do(
     folder.mkdir()
     found = items(status_of(tmp_path, store, bus, config=config))["export"]
     assert found.ok is True and "0 件書き出し済み" in found.value
+
+
+def test_in_folders_mode_the_terminals_folders_are_checked_without_asking_anything(
+    tmp_path: Path, store: Store, bus: EventBus
+) -> None:
+    root = tmp_path / "terminal"
+    config = replace(make_config(tmp_path), central_mode="folders", terminal_root=root)
+    central = FakeCentral()
+    found = items(status_of(tmp_path, store, bus, config=config, central=central))["central"]
+    assert found.ok is False and str(root / "req") in found.detail
+    for sub in ("req", "res", "face", "trash"):
+        (root / sub).mkdir(parents=True)
+    found = items(status_of(tmp_path, store, bus, config=config, central=central))["central"]
+    assert found.ok is True and str(root) in found.value
+    assert central.calls == 0  # a page view sends nothing to the national system
 
 
 def test_central_down_is_red_and_the_clock_unknown(
