@@ -253,6 +253,8 @@ def build_appliance(
             store=store,
             checks=checks,
             central_down=lambda: reachability.current().down,
+            # The terminal's folders have no card-signature path: prove here, ask by numbers.
+            by_numbers=folders,
         ),
     )
     # Card visits made on the official terminal's reader arrive as its face/ files.

@@ -298,8 +298,9 @@ class VisitFlow:
             self._set(visit, VisitState.CERT_READ)
             consents: tuple[ConsentAnswer, ...] | None = ()
             if self._holder_confirmed(visit, card):
-                # Consent cannot be registered while the central is unreachable: not asked.
-                consents = () if self._central_down() else self._ask_consent(visit)
+                # Consent cannot be registered while the central is unreachable, nor through the
+                # terminal's folders: not asked.
+                consents = () if self._no_consent() else self._ask_consent(visit)
             if visit.end_reason or consents is None:
                 outcome = self._end(visit, VisitState.ABORTED, _ended_by(visit))
             else:
@@ -385,12 +386,14 @@ class VisitFlow:
         file_id = secrets.token_hex(10)
         nonce = signature = b""
         central_s = 0.0
-        if self._central_down():  # known: no time spent waiting for it
-            return (
-                self._offline_visit(visit, card, certificate, key, file_id, card_id),
-                0.0,
-                (time.perf_counter()),
+        if self._central_down() or self._by_numbers():  # no time spent waiting for it
+            started = time.perf_counter()
+            stored = self._offline_visit(
+                visit, card, certificate, key, file_id, card_id, ask_now=self._by_numbers()
             )
+            # By numbers, the central's answer was waited for inside: count it as the central's.
+            central_s = 0.0 if stored.offline else time.perf_counter() - started
+            return stored, central_s, time.perf_counter()
         if visit.method == "pin":
             self._set(visit, VisitState.SIGNING)
             t0 = time.perf_counter()
@@ -450,6 +453,13 @@ class VisitFlow:
         )
         return stored, central_s, answered
 
+    def _by_numbers(self) -> bool:
+        """Card visits are proven here and asked by numbers (the terminal's folders)."""
+        return self._offline is not None and self._offline.possible and self._offline.by_numbers
+
+    def _no_consent(self) -> bool:
+        return self._central_down() or self._by_numbers()
+
     def _central_down(self) -> bool:
         """The central is known to be unreachable and the visit can go on without it."""
         return self._offline is not None and self._offline.possible and self._offline.central_down()
@@ -472,6 +482,7 @@ class VisitFlow:
         card_id: str,
         *,
         signed: bool = False,
+        ask_now: bool = False,
     ) -> Confirmation:
         """Prove the card and its holder on the box and keep the visit offline (see
         device/offline.py): the certificate against the JPKI root and its validity, and for a
@@ -490,7 +501,10 @@ class VisitFlow:
             file_id=file_id,
             visit=self._record(visit, file_id, EndReason.CENTRAL_UNAVAILABLE),
             card=card_id,
-            before_publish=lambda _stored: self._set(visit, VisitState.OFFLINE_DONE),
+            ask_now=ask_now,
+            before_publish=lambda stored: self._set(
+                visit, VisitState.OFFLINE_DONE if stored.offline else VisitState.STORED
+            ),
         )
 
     @staticmethod

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from cryptography import x509
 
 from device.cardtrust import CardTrust, CardTrustProblem, CardUntrusted
 from device.checks import ConfirmationNotFound, InputRejected, ManualChecks
-from device.confirm import Confirmations
+from device.confirm import ConfirmationFailed, Confirmations
 from sync.store import Confirmation, Store, VisitRecord, card_identity
+from sync.transport import CentralFault
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +39,17 @@ class OfflineVisits:
         store: Store,
         checks: ManualChecks,
         central_down: Callable[[], bool],
+        by_numbers: bool = False,
     ) -> None:
+        """`by_numbers`: the central is reached through the official terminal's folders,
+        which have no card-signature path (central_mode = folders): every card visit is
+        proven here and asked by its 前回確認's numbers at once."""
         self._card_trust = card_trust
         self._confirmations = confirmations
         self._store = store
         self._checks = checks
         self._central_down = central_down
+        self.by_numbers = by_numbers
 
     def central_down(self) -> bool:
         """True while the central is known to be unreachable: a visit does not wait for it
@@ -67,10 +74,13 @@ class OfflineVisits:
         file_id: str,
         visit: VisitRecord,
         card: str,
+        ask_now: bool = False,
         before_publish: Callable[[Confirmation], None] | None = None,
     ) -> Confirmation:
         """Store the proven visit with its 前回確認 and queue that answer's re-check; the
-        desk is told as for an answer."""
+        desk is told as for an answer. `ask_now` (folders mode): ask by those numbers first,
+        and keep the answer as this card visit's, online; only when there is no answer (no
+        numbers known, the central unavailable or refusing) is the visit kept offline."""
         earlier = self._store.last_card_answer(card)
         recheck = None
         if earlier is not None:
@@ -80,6 +90,23 @@ class OfflineVisits:
                 # An earlier answer that named no numbers (not found, refused): nothing to ask
                 # with; the desk row says what to do instead.
                 log.info("visit %s: its earlier answer has no numbers to re-check", visit.id)
+        if ask_now and recheck is not None:
+            try:
+                answer = self._confirmations.ask(recheck, label=f"visit {visit.id} by numbers")
+            except ConfirmationFailed as failed:
+                if failed.cause.fault is not CentralFault.UNAVAILABLE:
+                    recheck = None  # asking again later would get the same
+            else:
+                return self._confirmations.keep(
+                    answer,
+                    file_id=recheck.file_id,
+                    kind="card",
+                    method=visit.method,
+                    actor=visit.staff or "reader",
+                    visit=replace(visit, file_id=recheck.file_id, reason=""),
+                    card=card,
+                    before_publish=before_publish,
+                )
         stored = self._confirmations.keep_offline(
             file_id=file_id,
             visit=visit,

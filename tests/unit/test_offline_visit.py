@@ -30,7 +30,7 @@ from device.events import (
 )
 from device.flow import VisitFlow, VisitState
 from device.inputs import ConsentChoice, VisitInput, VisualCheck
-from device.offline import OfflineVisits
+from device.offline import OfflineVisits, identity_of
 from device.outbox import Outbox
 from device.statement import Statements
 from reader.connection import CardConnection
@@ -71,6 +71,7 @@ class _Central:
         self.nonce_down = False
         self.confirm_down = False
         self.calls: list[str] = []
+        self.requests: list[QualificationRequest] = []
 
     def nonce(self) -> bytes:
         self.calls.append("nonce")
@@ -80,6 +81,7 @@ class _Central:
 
     def confirm(self, request: QualificationRequest) -> CentralAnswer:
         self.calls.append("confirm")
+        self.requests.append(request)
         if self.confirm_down:
             raise CentralUnavailable("read timed out")
         answer = result(qualification(insurer_number=INSURER), file_id=request.file_id)
@@ -140,6 +142,7 @@ class Box:
                 central_down=lambda: self.down,
             ),
         )
+        self.pki = pki
         self.card = VirtualCard("P001", pki, state_dir=tmp_path / "card", pin=PIN)
 
     def visit(self) -> Any:
@@ -255,6 +258,37 @@ def test_a_statement_made_from_an_offline_visit_is_closed_by_the_cards_next_onli
     closed = box.store.statement(made.id)
     assert closed is not None and not closed.open and closed.answer_id == online.id
     assert [r.id for r in statements.awaiting(actor="reception")] == [other.id]
+
+
+def test_through_the_terminals_folders_a_known_card_is_proven_here_and_asked_by_numbers(
+    box: Box,
+) -> None:
+    earlier = box.visit().confirmation
+    assert earlier is not None
+    assert box.flow._offline is not None
+    box.flow._offline.by_numbers = True  # central_mode = folders
+    box.central.calls.clear()
+    outcome = box.visit()
+    assert outcome.state is VisitState.DONE  # an answer today, by numbers
+    assert box.central.calls == ["confirm"]  # no challenge: the folders have no card path
+    assert box.people.steps == ["pin"]  # consent cannot be registered through the folders
+    stored = outcome.confirmation
+    assert stored is not None and not stored.offline and stored.kind == "card"
+    asked = box.central.requests[-1]
+    assert asked.reference_classification == "2" and asked.card is None
+    assert asked.search is not None and asked.search.number == "1234"  # the earlier numbers
+    assert box.store.outbox_items() == []  # nothing left to ask later
+    assert box.store.last_card_answer(_card_id(box.pki)) == stored  # found next time
+    visit = box.store.visit(outcome.visit_id)
+    assert visit is not None and visit.reason == "" and visit.file_id == stored.file_id
+    box.central.confirm_down = True  # the terminal silent: kept offline and queued
+    outcome = box.visit()
+    assert outcome.state is VisitState.OFFLINE_DONE
+    assert len(box.store.outbox_items()) == 1
+
+
+def _card_id(pki: PkiPaths) -> str:
+    return identity_of(x509.load_der_x509_certificate(pki.card_cert("P001").read_bytes()))
 
 
 def test_an_outage_learnt_from_the_nonce_goes_offline_without_consent(box: Box) -> None:
