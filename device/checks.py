@@ -207,10 +207,23 @@ class ManualChecks:
         self._clock = clock
         self._outbox = outbox
 
-    def check(self, typed: NumbersInput, *, actor: str, charged: int | None = None) -> Confirmation:
+    def check(
+        self,
+        typed: NumbersInput,
+        *,
+        actor: str,
+        charged: int | None = None,
+        for_visit: int | None = None,
+    ) -> Confirmation:
         """Validate (InputRejected), then ask, store and tell the desk through the one
         confirmation path (CheckFailed when the central gave no answer; queued for a re-check
-        when it was unavailable). `charged`: the confirmation this one checks again."""
+        when it was unavailable). `charged`: the confirmation this one checks again.
+        `for_visit`: a card visit kept offline (its confirmation) that these numbers are the
+        card's: the answer is linked to the card, so its next visit finds them (前回確認)."""
+        if for_visit is not None:
+            found = self._store.confirmation(for_visit)
+            if found is None or not found.offline:
+                raise ConfirmationNotFound(f"no card visit kept offline: {for_visit}")
         request = self._request(typed)
         file_id = request.file_id
         try:
@@ -220,6 +233,7 @@ class ManualChecks:
                 method="numbers",
                 actor=actor,
                 label=f"numbers check {file_id}",
+                card_from=for_visit,
             )
         except ConfirmationFailed as exc:
             queued = False

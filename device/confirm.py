@@ -118,6 +118,7 @@ class Confirmations:
         visit: VisitRecord | None = None,
         card: str = "",
         face_file: tuple[str, str] | None = None,
+        card_from: int | None = None,
         before_publish: Callable[[Confirmation], None] | None = None,
     ) -> Confirmation:
         """Save the answer (with the visit it ended, and its audit entry, in one transaction),
@@ -139,6 +140,7 @@ class Confirmations:
             if self._export is not None
             else "",
             face_file=face_file,
+            card_from=card_from,
         )
         return self._published(stored, before_publish)
 
@@ -177,11 +179,25 @@ class Confirmations:
         return stored
 
     def confirm(
-        self, request: QualificationRequest, *, kind: str, method: str, actor: str, label: str
+        self,
+        request: QualificationRequest,
+        *,
+        kind: str,
+        method: str,
+        actor: str,
+        label: str,
+        card_from: int | None = None,
     ) -> Confirmation:
         """Ask and keep: the stored answer, or ConfirmationFailed (nothing stored)."""
         answer = self.ask(request, label=label)
-        return self.keep(answer, file_id=request.file_id, kind=kind, method=method, actor=actor)
+        return self.keep(
+            answer,
+            file_id=request.file_id,
+            kind=kind,
+            method=method,
+            actor=actor,
+            card_from=card_from,
+        )
 
     def _failed(
         self, exc: CentralError, request: QualificationRequest | None, label: str

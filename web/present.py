@@ -316,6 +316,8 @@ def confirmation_row(
         "earlier_url": f"/confirmations/{earlier.id}" if c.offline and earlier else "",
         # 再照会 asks by numbers: offered only where there are numbers to ask with.
         "can_recheck": bool(insurer_number.strip() and number and birth),
+        # A card visit kept offline with nothing known: check it by numbers, linked to the card.
+        "numbers_for_visit": c.offline and earlier is None,
         "raw": {
             "kind": c.kind,
             "method": c.method,

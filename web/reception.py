@@ -184,9 +184,15 @@ def create_blueprint(services: Services) -> Blueprint:
         limit_consent = body.get("limit_consent", False)
         if not isinstance(limit_consent, bool):
             abort(400)
+        # The card visit (kept offline, without 前回確認) these numbers are for, if any.
+        for_visit = body.get("for_visit")
+        if for_visit is not None and (
+            not isinstance(for_visit, int) or isinstance(for_visit, bool) or for_visit < 1
+        ):
+            abort(400)
         typed = NumbersInput(**values, limit_consent=limit_consent)
         user = audit_actor()
-        return checked(lambda manual: manual.check(typed, actor=user))
+        return checked(lambda manual: manual.check(typed, actor=user, for_visit=for_visit))
 
     @bp.post("/api/confirmations/<int:confirmation_id>/recheck")
     def recheck(confirmation_id: int) -> tuple[Response, int]:

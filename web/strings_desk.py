@@ -84,6 +84,16 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Previously confirmed {date} ({age}): {verdict}, ratio {ratio}. The re-check after "
         "recovery is compared with it",
     ),
+    "desk_numbers_for": ("番号で照会", "Check by numbers"),
+    "desk_numbers_for_hint": (
+        "このカードの保険者番号などで照会し、結果をカードに紐づけます（次回はカードだけで照会できます）",
+        "Check this card's insurance numbers; the answer is linked to the card for its next visit",
+    ),
+    "desk_numbers_for_note": (
+        "{time} のカード来院に紐づけて照会します",
+        "This check is linked to the card visit at {time}",
+    ),
+    "desk_numbers_for_clear": ("紐づけをやめる", "Unlink"),
     "offline_open_earlier": ("前回確認を開く", "Open the previous confirmation"),
     "offline_source_none": ("前回確認なし", "no earlier confirmation"),
     "age_today": ("本日", "today"),

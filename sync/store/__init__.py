@@ -211,6 +211,7 @@ class Store:
         card: str = "",
         export: str = "",
         face_file: tuple[str, str] | None = None,
+        card_from: int | None = None,
     ) -> Confirmation:
         """The answer (Visits.save_confirmation); an online answer of a card also closes the
         open 申立書 made from that card's offline visits, and `export` (a face file's name)
@@ -226,9 +227,14 @@ class Store:
                 visit=visit,
                 source=source,
                 card=card,
+                card_from=card_from,
             )
-            if card and source == "online":
-                index = self._database.cipher.blind_index("card", card)
+            if source == "online" and (card or card_from is not None):
+                index = (
+                    self._database.cipher.blind_index("card", card)
+                    if card
+                    else self._visits.card_index_of(stored.id)
+                )
                 self._statements.resolve_for_card(index, stored.id, actor=actor)
             if export:
                 self._exports.queue(stored.id, export)

@@ -126,10 +126,13 @@ class Visits(Part):
         visit: VisitRecord | None = None,
         source: str = "online",
         card: str = "",
+        card_from: int | None = None,
     ) -> Confirmation:
         """Store an answer (and the visit it ended) in one transaction, with its audit entry.
         `result` is `raw_result` as the caller parsed it: the XML is parsed once per answer.
-        `card`: the card's identity (`card_identity`) on a card visit, kept as a keyed hash."""
+        `card`: the card's identity (`card_identity`) on a card visit, kept as a keyed hash;
+        `card_from`: a confirmation whose card this answer is about (a numbers check made for
+        a card visit kept offline), whose keyed hash it takes."""
         created = self._now()
         first = result.results[0] if result.results else None
         cipher = self._database.cipher
@@ -158,7 +161,7 @@ class Visits(Part):
                             if first
                             else "",
                         ),
-                        self._index("card", card),
+                        self._index("card", card) if card else self._card_of(card_from),
                     ],
                 ).lastrowid
                 or 0
@@ -229,6 +232,19 @@ class Visits(Part):
             _no_answer(file_id),
             earlier_id,
         )
+
+    def _card_of(self, confirmation_id: int | None) -> str:
+        if confirmation_id is None:
+            return ""
+        row = self._db.execute(
+            "SELECT bi_card FROM confirmations WHERE id = ?", [confirmation_id]
+        ).fetchone()
+        return str(row[0]) if row else ""
+
+    def card_index_of(self, confirmation_id: int) -> str:
+        """The keyed hash of the card a confirmation is about ("" when none)."""
+        with self._database.lock:
+            return self._card_of(confirmation_id)
 
     def last_card_answer(self, card: str) -> Confirmation | None:
         """The newest online answer to a visit of this card (see `card_identity`), or None."""

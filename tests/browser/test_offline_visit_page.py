@@ -9,17 +9,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 
 from device.appliance import Appliance
+from device.offline import identity_of
 from sim.population import person
 from tests.central_relay import CentralRelay
 
 from .conftest import RECEPTION, SCREENSHOTS, login
 from .test_kiosk import Kiosk
-from .test_outage_banner import relay  # noqa: F401 - the fixture
+from .test_outage_banner import relay, type_check  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
@@ -54,6 +57,7 @@ def test_outage_card_visits_on_the_kiosk_and_the_desk(
     relay: CentralRelay,  # noqa: F811 - the fixture
     kiosk_page: Any,
     desk: Any,
+    demo_data: Path,
 ) -> None:
     appliance = appliance_factory(
         central_url=relay.url, central_breaker_failures=1, central_breaker_open_s=1
@@ -124,6 +128,20 @@ def test_outage_card_visits_on_the_kiosk_and_the_desk(
     desk.reload()
     valid = desk.locator("tr[data-confirmation-id]:has(.badge[data-badge=VALID])")
     assert valid.count() == 3  # the online visit and the two re-checks
+
+    # The card never seen before: checked by its numbers from its row, linked to the card.
+    unknown = desk.locator(OFFLINE_ROW).first
+    assert unknown.locator("[data-recheck]").is_hidden()  # no numbers to re-check with
+    unknown.locator("[data-numbers-for]").click()
+    assert desk.is_visible("#mc-for-visit")
+    type_check(desk, stranger.id)
+    desk.wait_for_selector("#mc-for-visit", state="hidden", timeout=WAIT_MS)
+    assert valid.count() == 4
+    card = x509.load_der_x509_certificate(
+        (demo_data / "pki").joinpath("cards", f"{stranger.id}.der").read_bytes()
+    )
+    linked = store.last_card_answer(identity_of(card))
+    assert linked is not None and linked.result.results[0].name == stranger.name
 
 
 def _epoch() -> datetime:

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from device.cardtrust import CardTrust
-from device.checks import ManualChecks
+from device.checks import ConfirmationNotFound, ManualChecks, NumbersInput
 from device.confirm import Confirmations
 from device.events import (
     ConfirmationStored,
@@ -289,6 +289,24 @@ def test_through_the_terminals_folders_a_known_card_is_proven_here_and_asked_by_
 
 def _card_id(pki: PkiPaths) -> str:
     return identity_of(x509.load_der_x509_certificate(pki.card_cert("P001").read_bytes()))
+
+
+def test_numbers_checked_for_a_card_never_seen_become_its_earlier_answer(box: Box) -> None:
+    box.down = True
+    first = box.visit().confirmation
+    assert first is not None and first.earlier_id is None
+    assert confirmation_row(first, "ja")["numbers_for_visit"] is True
+    box.down = False
+    typed = NumbersInput(INSURER, "記号1", "1234", "01", "19800401")
+    with pytest.raises(ConfirmationNotFound):  # only a card visit kept offline takes it
+        box.checks.check(typed, actor="reception", for_visit=first.id + 100)
+    checked = box.checks.check(typed, actor="reception", for_visit=first.id)
+    assert checked.kind == "numbers"
+    assert box.store.last_card_answer(_card_id(box.pki)) == checked  # linked to the card
+    box.down = True
+    again = box.visit().confirmation
+    assert again is not None and again.earlier_id == checked.id  # 前回確認 next time
+    assert confirmation_row(again, "ja", earlier=checked)["numbers_for_visit"] is False
 
 
 def test_an_outage_learnt_from_the_nonce_goes_offline_without_consent(box: Box) -> None:

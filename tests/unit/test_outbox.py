@@ -462,3 +462,15 @@ def test_alerts_are_listed_acknowledged_and_shown_on_the_detail_page(
 def test_every_answer_change_has_words_in_both_languages(change: AnswerChange) -> None:
     ja, en = STRINGS[f"recheck_change_{change.value}"]
     assert ja and en and ja != en and en.isascii()
+
+
+def test_a_check_for_a_card_visit_must_name_one_kept_offline(rig: Rig, desk: FlaskClient) -> None:
+    body = {"insurer_number": KYOKAI, "symbol": "40199901", "number": "11", "birthdate": "19830807"}
+    headers = {"X-CSRF-Token": csrf(desk)}
+    for bad in ("7", True, 0, -1):
+        r = desk.post("/api/checks", json={**body, "for_visit": bad}, headers=headers)
+        assert r.status_code == 400, bad
+    online = rig.checks.check(typed("11"), actor="uketsuke")  # not a card visit kept offline
+    r = desk.post("/api/checks", json={**body, "for_visit": online.id}, headers=headers)
+    assert r.status_code == 404
+    assert rig.store.count_confirmations() == 1  # nothing asked, nothing stored

@@ -146,6 +146,11 @@
       });
       var recheck = tr.querySelector("[data-recheck]");
       if (recheck) { recheck.hidden = row.can_recheck === false; }  // nothing to ask with
+      var numbersFor = tr.querySelector("[data-numbers-for]");
+      if (numbersFor) {
+        numbersFor.hidden = !row.numbers_for_visit;
+        numbersFor.setAttribute("data-time", row.time || "");
+      }
       var badge = tr.querySelector(".badge");
       badge.className = "badge " + row.badge.css;
       badge.setAttribute("data-badge", row.badge.code);
@@ -352,6 +357,35 @@
       if (first) { first.focus(); }
     }
 
+    // 「番号で照会」 on a card visit kept offline with nothing known: the next check is that
+    // card's, and its answer is linked to the card.
+    var forVisit = null;
+    var forVisitNote = document.getElementById("mc-for-visit");
+    function linkTo(id, time) {
+      forVisit = id;
+      if (forVisitNote) {
+        var text = forVisitNote.querySelector("[data-template]");
+        text.textContent = text.getAttribute("data-template").replace("{time}", time || "");
+        forVisitNote.hidden = id === null;
+      }
+    }
+    document.addEventListener("click", function (ev) {
+      var button = ev.target.closest ? ev.target.closest("[data-numbers-for]") : null;
+      if (!button) { return; }
+      var holder = button.closest("[data-confirmation-id]");
+      if (!holder) { return; }
+      var time = button.getAttribute("data-time") || "";
+      if (!time) {
+        var cell = holder.querySelector("[data-field=time]");
+        time = cell ? cell.textContent : "";
+      }
+      linkTo(Number(holder.getAttribute("data-confirmation-id")), time);
+      clearErrors();
+      form.elements.namedItem("insurer_number").focus();
+    });
+    var clearLink = document.getElementById("mc-for-visit-clear");
+    if (clearLink) { clearLink.addEventListener("click", function () { linkTo(null, ""); }); }
+
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       if (submit.disabled) { return; }
@@ -359,6 +393,7 @@
       var payload = {};
       FIELDS.forEach(function (name) { payload[name] = form.elements.namedItem(name).value; });
       payload.limit_consent = form.elements.namedItem("limit_consent").checked;
+      if (forVisit !== null) { payload.for_visit = forVisit; }
       submit.disabled = true;
       say(form.getAttribute("data-checking"), "");
       checkStarted();
@@ -367,6 +402,7 @@
         if (res.status === 201) {
           checkDone(res.body);
           form.reset();
+          linkTo(null, "");
           say(form.getAttribute("data-done"), "ok");
           form.elements.namedItem("insurer_number").focus();
           return;
