@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import clinical, drain, faces, folders, outage, startup, visits
+from bench import clinical, drain, faces, folders, offline, outage, startup, visits
 
 
 def main() -> int:
@@ -13,6 +13,7 @@ def main() -> int:
     drain.main([])
     startup.main([])
     outage.main([])
+    offline.main([])
     folders.main([])
     faces.main([])
     return 0

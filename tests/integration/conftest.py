@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -142,29 +143,33 @@ def desk_factory(
         consent_timeout_s: float = 20.0,
         staff_timeout_s: float = 20.0,
         offline: bool = False,
+        clock: Callable[[], datetime] = utc_now,
         **central_kwargs: Any,
     ) -> Desk:
         """`offline`: as the appliance is built, with the breaker in front of the central
         and visits going on offline while it is unreachable (the card checked against the
-        test PKI's JPKI root); without it a visit fails when the central does."""
-        store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.generate()))
+        test PKI's JPKI root); without it a visit fails when the central does. `clock`: the
+        wall clock of the store, the re-check queue, the desk's checks, the visits and the card
+        check (the appliance's trusted clock), for tests that move time."""
+        store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.generate()), clock=clock)
         client = central_client(sim_pki, central_url or central_server.url, **central_kwargs)
         bus = EventBus()
         inputs = VisitInputs()
         readers = PcscReaders()
         reach = CentralReachability(bus)
-        clock = ShiftedMonotonic()
+        breaker_clock = ShiftedMonotonic()
         breaker = CircuitBreaker(
-            client, failures=2, open_s=30.0, clock=clock, listener=reach.on_change
+            client, failures=2, open_s=30.0, clock=breaker_clock, listener=reach.on_change
         )
         confirmations = Confirmations(
             transport=breaker if offline else client, store=store, bus=bus
         )
-        outbox = Outbox(store=store, confirmations=confirmations)
+        outbox = Outbox(store=store, confirmations=confirmations, clock=clock)
         checks = ManualChecks(
             medical_institution_code=MEDICAL_INSTITUTION_CODE,
             confirmations=confirmations,
             store=store,
+            clock=clock,
             outbox=outbox,
         )
         roots = [x509.load_pem_x509_certificate(sim_pki.jpki_root_cert.read_bytes())]
@@ -179,8 +184,9 @@ def desk_factory(
             consent_kinds=consent_kinds,
             consent_timeout_s=consent_timeout_s,
             staff_timeout_s=staff_timeout_s,
+            clock=clock,
             offline=OfflineVisits(
-                card_trust=CardTrust(roots, utc_now),
+                card_trust=CardTrust(roots, clock),
                 confirmations=confirmations,
                 store=store,
                 checks=checks,
@@ -202,7 +208,7 @@ def desk_factory(
             checks=checks,
             outbox=outbox,
             reach=reach,
-            breaker_clock=clock,
+            breaker_clock=breaker_clock,
         )
         monitor = ReaderMonitor(flow.handle, reader_filter=APPLIANCE_READER)
         monitor.start()
