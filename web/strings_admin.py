@@ -120,6 +120,12 @@ STRINGS: dict[str, tuple[str, str]] = {
     "tokens_active_state": ("有効", "active"),
     "tokens_revoked_state": ("失効", "revoked"),
     "tokens_revoke": ("失効させる", "Revoke"),
+    "tokens_revoke_warning": (
+        "「{name}」を使うシステムは、新しいトークンを設定するまで読み出せなくなります。元には戻せません",
+        'The system using "{name}" reads nothing until it is given a new token. This cannot '
+        "be undone",
+    ),
+    "tokens_revoke_confirm": ("失効させる（元に戻せません）", "Revoke for good"),
     "tokens_none": ("トークンはありません", "No tokens yet"),
     "tokens_create": ("トークンを作る", "Create a token"),
     "tokens_create_button": ("作成", "Create"),

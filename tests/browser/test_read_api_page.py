@@ -80,8 +80,9 @@ def test_a_token_made_on_the_admin_page_reads_the_answers_until_revoked(
     with httpx.Client(base_url=base, verify=False, timeout=10) as client:
         assert client.get("/api/v1/confirmations").status_code == 401
         # The admin's own browser session opens nothing here either.
-        cookies = {c["name"]: c["value"] for c in context.cookies()}
-        with_session = client.get("/api/v1/confirmations", cookies=cookies)
+        cookies = "; ".join(f"{c['name']}={c['value']}" for c in context.cookies())
+        assert "onshi_staff_session=" in cookies
+        with_session = client.get("/api/v1/confirmations", headers={"Cookie": cookies})
         assert with_session.status_code == 401
         auth = {"Authorization": f"Bearer {secret}"}
         body = client.get("/api/v1/confirmations", headers=auth).json()
@@ -109,6 +110,7 @@ def test_a_token_made_on_the_admin_page_reads_the_answers_until_revoked(
         assert {e.actor for e in reads} == {"token:電子カルテ"} and len(reads) == 3
 
         # Revoked on the page: the same secret reads nothing from now on.
+        page.click(".tokens-table summary")  # a second step: revoking cannot be undone
         page.click(".tokens-table button[type=submit]")
         page.wait_for_selector("#token-done")
         assert "失効" in page.inner_text(".tokens-table")
