@@ -6,10 +6,8 @@ Bundle that the FHIR models accept — and once the admin revokes it, it reads n
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,7 +24,6 @@ from .test_staff_pages import ADMIN, code_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
-DOCS_SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
 SECRET = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_-]{43}")
 
 
@@ -119,5 +116,3 @@ def test_a_token_made_on_the_admin_page_reads_the_answers_until_revoked(
         assert refused.status_code == 401
         assert 'error="invalid_token"' in refused.headers["www-authenticate"]
     context.close()
-    DOCS_SCREENSHOTS.mkdir(exist_ok=True)
-    shutil.copy(SCREENSHOTS / "admin-tokens.png", DOCS_SCREENSHOTS / "admin-tokens.png")
