@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from device.accounts import Accounts
+from device.apitokens import ApiTokens
 from device.checks import ManualChecks
 from device.clinical import ClinicalRecords
 from device.clocktrust import ClockTrust
@@ -288,6 +289,7 @@ def build_appliance(
         outbox=outbox,
         restart=restart if restart is not None else threading.Event(),
         reachability=reachability,
+        api_tokens=ApiTokens(store, clock),
     )
 
     def on_reader_event(event: ReaderEvent) -> None:

@@ -14,6 +14,7 @@ from sync.store import Store
 
 if TYPE_CHECKING:  # built by their own modules; only the types are needed here
     from device.accounts import Accounts
+    from device.apitokens import ApiTokens
     from device.checks import ManualChecks
     from device.clinical import ClinicalRecords
     from device.outbox import Outbox
@@ -39,4 +40,5 @@ class Services:
     outbox: Outbox  # the re-check queue and its changed-answer alerts
     restart: threading.Event  # set to rebuild the appliance with saved settings
     reachability: CentralReachability  # whether the central can be reached (circuit breaker)
+    api_tokens: ApiTokens  # tokens of the read API for other systems (web/api.py)
     sandbox: CardSandbox | None = None  # only in demo mode

@@ -10,6 +10,7 @@ from typing import Any, cast
 import pytest
 
 from device.accounts import Accounts
+from device.apitokens import ApiTokens
 from device.checks import ManualChecks
 from device.clinical import ClinicalRecords
 from device.config import Config
@@ -59,6 +60,7 @@ def services_with(
     sandbox: CardSandbox | None = None,
     outbox: Outbox | None = None,
     reachability: CentralReachability | None = None,
+    api_tokens: ApiTokens | None = None,
 ) -> Services:
     bus = bus if bus is not None else EventBus()
     central = cast(Any, UnreachedCentral())
@@ -88,5 +90,6 @@ def services_with(
         restart=restart if restart is not None else threading.Event(),
         outbox=outbox,
         reachability=reachability if reachability is not None else CentralReachability(bus),
+        api_tokens=api_tokens if api_tokens is not None else ApiTokens(store),
         sandbox=sandbox,
     )

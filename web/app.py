@@ -16,7 +16,19 @@ from werkzeug.exceptions import BadHost, HTTPException, InternalServerError
 from device.config import Config
 from device.services import Services
 from sync.store import StoreFullError
-from web import account, admin, auth, clinical, kiosk, reception, recheck, sandbox, statement
+from web import (
+    account,
+    admin,
+    admin_tokens,
+    api,
+    auth,
+    clinical,
+    kiosk,
+    reception,
+    recheck,
+    sandbox,
+    statement,
+)
 from web.inbound import RequestRefused
 from web.present import LANGUAGES, STRINGS, text
 
@@ -42,6 +54,8 @@ def create_staff_app(config: Config, services: Services) -> Flask:
         app.register_blueprint(sandbox.create_blueprint(services, services.sandbox))
     app.register_blueprint(clinical.create_blueprint(services))
     app.register_blueprint(admin.create_blueprint(services))
+    app.register_blueprint(admin_tokens.create_blueprint(services.api_tokens))
+    app.register_blueprint(api.create_blueprint(services.store, services.api_tokens))
     app.extensions["onshi_links"] = {
         "sandbox": bool(config.demo and services.sandbox),
         "clinical": True,

@@ -58,6 +58,9 @@ _PENDING_ENDPOINTS = {
     PENDING_ENROL: frozenset({ENROL_FORM, ENROL}),
 }
 _ALWAYS_OPEN = frozenset({"auth.login_form", "auth.login", "auth.logout", "static"})
+# Blueprints gated by a bearer token of their own (web/api.py): a session cookie sent along,
+# pending or not, neither opens them nor holds them up, and no cookie means no CSRF to check.
+TOKEN_GATED = frozenset({"api"})
 
 
 class LoginTokenCookie(SecureCookieSessionInterface):
@@ -86,6 +89,8 @@ def install(app: Flask, accounts: Accounts) -> None:
     def check_csrf() -> ResponseReturnValue | None:
         if request.method in SAFE_METHODS or request.routing_exception is not None:
             return None  # reads, and requests that reach no view, change nothing
+        if request.blueprint in TOKEN_GATED:
+            return None  # no cookie authenticates there: nothing a foreign page could ride
         if request.endpoint == "auth.login":
             return None  # checked by the view against the login token
         current: StaffSession | None = g.staff_session
@@ -99,6 +104,8 @@ def install(app: Flask, accounts: Accounts) -> None:
         current: StaffSession | None = g.staff_session
         if current is None or current.pending is None or request.endpoint is None:
             return None
+        if request.blueprint in TOKEN_GATED:
+            return None  # the session plays no part there
         endpoint = request.endpoint
         if endpoint in _ALWAYS_OPEN or endpoint in _PENDING_ENDPOINTS[current.pending]:
             return None

@@ -103,6 +103,79 @@ STRINGS: dict[str, tuple[str, str]] = {
         "{id} 番の記録で連鎖が切れています（それより前の {n} 件は正常）",
         "The chain breaks at entry {id} (the {n} entries before it hold)",
     ),
+    # -- tokens of the read API (web/admin_tokens.py, web/api.py) ------------------------------
+    "admin_tokens": ("APIトークン", "API tokens"),
+    "tokens_title": ("管理 — APIトークン", "Admin — API tokens"),
+    "tokens_lead": (
+        "レセコンや電子カルテが確認結果を読み出すための鍵です。読み出しはすべて監査ログに残ります。"
+        "使わなくなったトークンは失効させてください",
+        "Keys with which a receipt computer or an electronic chart reads the answers. Every "
+        "read is in the audit log. Revoke a token that is no longer used",
+    ),
+    "tokens_col_name": ("名前", "Name"),
+    "tokens_col_created": ("作成", "Created"),
+    "tokens_col_last_used": ("最終使用", "Last used"),
+    "tokens_col_state": ("状態", "State"),
+    "tokens_never_used": ("未使用", "never"),
+    "tokens_active_state": ("有効", "active"),
+    "tokens_revoked_state": ("失効", "revoked"),
+    "tokens_revoke": ("失効させる", "Revoke"),
+    "tokens_revoke_warning": (
+        "「{name}」を使うシステムは、新しいトークンを設定するまで読み出せなくなります。元には戻せません",
+        'The system using "{name}" reads nothing until it is given a new token. This cannot '
+        "be undone",
+    ),
+    "tokens_revoke_confirm": ("失効させる（元に戻せません）", "Revoke for good"),
+    "tokens_none": ("トークンはありません", "No tokens yet"),
+    "tokens_create": ("トークンを作る", "Create a token"),
+    "tokens_create_button": ("作成", "Create"),
+    "tokens_name_hint": ("例: レセコン本院", "e.g. receipt computer"),
+    "tokens_created": ("トークン「{name}」を作りました", 'Token "{name}" created'),
+    "tokens_secret_once": (
+        "この値は今だけ表示されます。今すぐコピーして、読み出す側のシステムに設定してください。"
+        "あとから見ることはできません（なくしたら失効させて作り直してください）",
+        "This value is shown only now. Copy it now into the system that reads: it cannot be "
+        "shown again (if it is lost, revoke the token and make a new one)",
+    ),
+    "tokens_secret_label": ("トークンの値", "Token value"),
+    "tokens_copy": ("コピー", "Copy"),
+    "tokens_copied": ("コピーしました", "Copied"),
+    "tokens_usage": ("送り方:", "Send it as:"),
+    "tokens_revoked_done": (
+        "失効させました。このトークンではもう読み出せません",
+        "Revoked: this token reads nothing any more",
+    ),
+    "tokens_revoked_already": (
+        "このトークンは既に失効しています",
+        "This token was already revoked",
+    ),
+    "tokens_name_empty": ("名前を入力してください", "Type a name"),
+    "tokens_name_too_long": (
+        "名前は{max}文字以内にしてください",
+        "Use at most {max} characters for the name",
+    ),
+    "tokens_name_unprintable": (
+        "名前に改行や制御文字は使えません",
+        "A name cannot hold line breaks or control characters",
+    ),
+    "tokens_name_taken": (
+        "同じ名前の有効なトークンがあります。別の名前にしてください",
+        "An active token has this name: choose another name",
+    ),
+    "api_unauthorized": (
+        "有効なAPIトークンが必要です（Authorization: Bearer …）。"
+        "管理画面のAPIトークンで作成できます",
+        "A valid API token is required (Authorization: Bearer …); an admin makes one on the "
+        "API tokens page",
+    ),
+    "api_bad_since": (
+        "since は0以上の整数（前回受け取った next の値）にしてください",
+        "since must be a whole number of 0 or more (the last next you received)",
+    ),
+    "api_bad_limit": (
+        "limit は1から500までの整数にしてください",
+        "limit must be a whole number from 1 to 500",
+    ),
 }
 
 # Japanese help for each setting; the English help is Setting.help (device/settings.py).

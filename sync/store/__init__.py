@@ -46,6 +46,7 @@ from sync.store.retention import RecordsPurged, RecordsRetention
 from sync.store.schema import MIGRATIONS
 from sync.store.settings import SETTING_DEFAULT_MARK, Settings
 from sync.store.statements import StatementRow, Statements
+from sync.store.tokens import ApiTokenRow, TokenHashTaken, Tokens
 from sync.store.visits import (
     OFFLINE,
     Confirmation,
@@ -59,6 +60,7 @@ from sync.xmlmsg import QualificationRequest, QualificationResult
 
 __all__ = [
     "AUDIT_CHAIN_KEYED",
+    "ApiTokenRow",
     "MIGRATIONS",
     "OFFLINE",
     "SETTING_DEFAULT_MARK",
@@ -77,6 +79,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreFullError",
+    "TokenHashTaken",
     "UserExists",
     "UserRow",
     "VisitRecord",
@@ -118,6 +121,7 @@ class Store:
         self._outbox = Outbox(database, audit=self._audit)
         self._exports = Exports(database, audit=self._audit)
         self._face_files = FaceFiles(database)
+        self._tokens = Tokens(database, audit=self._audit)
         try:
             database.check_key(
                 [
@@ -306,6 +310,9 @@ class Store:
     def recent_confirmations(self, since: datetime, limit: int = 200) -> list[Confirmation]:
         return self._visits.recent_confirmations(since, limit)
 
+    def confirmations_after(self, after_id: int, limit: int) -> list[Confirmation]:
+        return self._visits.confirmations_after(after_id, limit)
+
     def find_by_numbers(
         self, insurer_number: str, symbol: str, number: str, limit: int = 20
     ) -> list[Confirmation]:
@@ -432,6 +439,26 @@ class Store:
 
     def delete_setting(self, name: str, *, actor: str) -> None:
         self._settings.delete_setting(name, actor=actor)
+
+    # -- tokens of the read API -------------------------------------------------------------
+    def add_api_token(self, name: str, token_hash: str, *, actor: str) -> ApiTokenRow:
+        """TokenHashTaken when the hash exists; written with its audit entry."""
+        return self._tokens.add_token(name, token_hash, actor=actor)
+
+    def revoke_api_token(self, token_id: int, *, actor: str) -> bool:
+        return self._tokens.revoke_token(token_id, actor=actor)
+
+    def api_token_by_hash(self, token_hash: str) -> ApiTokenRow | None:
+        return self._tokens.token_by_hash(token_hash)
+
+    def api_token(self, token_id: int) -> ApiTokenRow | None:
+        return self._tokens.token(token_id)
+
+    def api_tokens(self) -> list[ApiTokenRow]:
+        return self._tokens.list_tokens()
+
+    def touch_api_token(self, token_id: int, at: datetime) -> None:
+        self._tokens.touch_token(token_id, at)
 
     # -- audit ----------------------------------------------------------------------------
     def audit(self, actor: str, action: str, subject: str, detail: str = "") -> None:

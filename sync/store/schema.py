@@ -256,4 +256,18 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX face_files_sha256 ON face_files(sha256);
     """,
+    """
+    -- Tokens of the read API for other systems (sync/store/tokens.py, issue 11): only the
+    -- SHA-256 of each secret is kept; a revoked token stays listed (who made and ended it).
+    CREATE TABLE api_tokens (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        revoked_at TEXT NOT NULL DEFAULT '',
+        revoked_by TEXT NOT NULL DEFAULT '',
+        last_used_at TEXT NOT NULL DEFAULT ''
+    );
+    """,
 )

@@ -297,6 +297,11 @@ class Visits(Part):
             [instant_text(since), limit],
         )
 
+    def confirmations_after(self, after_id: int, limit: int) -> list[Confirmation]:
+        """Answers stored after the one with id `after_id`, oldest first (the read API's
+        cursor): one writer hands out ids in commit order, so a later row has a larger id."""
+        return self._confirmations("WHERE id > ? ORDER BY id LIMIT ?", [after_id, limit])
+
     def find_by_numbers(
         self, insurer_number: str, symbol: str, number: str, limit: int = 20
     ) -> list[Confirmation]:

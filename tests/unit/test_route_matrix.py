@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
 from device.accounts import Accounts, StaffUser
+from device.apitokens import ApiTokens
 from device.checks import ManualChecks
 from device.clinical import ClinicalRecords
 from device.confirm import Confirmations
@@ -39,6 +40,7 @@ from web.present import text
 from .test_web import FakeFlow, FakeSandbox, as_kiosk_browser, make_config
 
 PUBLIC = "public"
+TOKEN = "bearer token"  # an API token only: no session, whatever its roles, opens it
 
 SIGNED_IN = "signed in"
 # Who may use each blueprint of the staff app.
@@ -52,6 +54,8 @@ AREAS: dict[str, str | frozenset[str]] = {
     "sandbox": frozenset({"reception"}),
     "clinical": frozenset({"clinical"}),
     "admin": frozenset({"admin"}),
+    "tokens": frozenset({"admin"}),  # the admin page of the read API's tokens
+    "api": TOKEN,  # the read API for other systems (web/api.py)
 }
 ROLES = ("reception", "clinical", "admin")
 PASSWORD = "matrix password 1"
@@ -84,6 +88,7 @@ class Site:
     kiosk: Flask
     accounts: Accounts
     users: dict[str, StaffUser]
+    token: str  # the secret of an active API token
 
 
 @pytest.fixture
@@ -99,6 +104,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
     )
     bus = EventBus()
     accounts = Accounts(store)
+    api_tokens = ApiTokens(store)
     services = services_with(
         config=config,
         store=store,
@@ -115,12 +121,14 @@ def site(tmp_path: Path) -> Iterator[Site]:
             store=store,
         ),
         status=cast(ApplianceStatus, NoStatus()),
+        api_tokens=api_tokens,
     )
+    _row, token = api_tokens.create("matrix", "test")
     users = {}
     for role in ROLES:
         users[role] = accounts.create_user(f"only-{role}", role, [role], PASSWORD, actor="test")
     kiosk = as_kiosk_browser(create_kiosk_app(config, services), config.kiosk_port)
-    yield Site(create_staff_app(config, services), kiosk, accounts, users)
+    yield Site(create_staff_app(config, services), kiosk, accounts, users, token)
     central.close()
     store.close()
 
@@ -199,6 +207,9 @@ def test_every_staff_route_for_every_role(site: Site) -> None:
         for header in HEADERS:
             if header not in anonymous.headers:
                 problems.append(f"{method} {url}: no {header}")
+        if area == TOKEN:
+            problems.extend(token_gate_problems(site, method, url, anonymous))
+            continue
         if area != PUBLIC and not refused_anonymously(anonymous):
             problems.append(f"{method} {url} anonymous → {anonymous.status_code}")
         for role in ROLES:
@@ -210,6 +221,32 @@ def test_every_staff_route_for_every_role(site: Site) -> None:
             if not allowed and response.status_code != 403:
                 problems.append(f"{method} {url} as {role} → {response.status_code}, not 403")
     assert not problems, "\n".join(problems)
+
+
+def token_gate_problems(site: Site, method: str, url: str, anonymous: Any) -> list[str]:
+    """A token-gated route: 401 asking for a bearer token without one, whoever is signed in
+    (a session cookie alone opens nothing); with an active token, open."""
+    problems = []
+    if anonymous.status_code != 401 or "Bearer" not in anonymous.headers.get(
+        "WWW-Authenticate", ""
+    ):
+        problems.append(f"{method} {url} anonymous → {anonymous.status_code}")
+    for role in ROLES:
+        client, csrf = signed_in(site, role)
+        response = request(client, method, url, csrf)
+        if response.status_code != 401:
+            problems.append(f"{method} {url} as {role} without a token → {response.status_code}")
+        with_token = client.open(
+            url, method=method, headers={"Authorization": f"Bearer {site.token}"}
+        )
+        if with_token.status_code != 200:
+            problems.append(f"{method} {url} as {role} with a token → {with_token.status_code}")
+    with_token = site.staff.test_client().open(
+        url, method=method, headers={"Authorization": f"Bearer {site.token}"}
+    )
+    if with_token.status_code != 200:
+        problems.append(f"{method} {url} with a token → {with_token.status_code}")
+    return problems
 
 
 def test_every_state_change_needs_the_csrf_token(site: Site) -> None:

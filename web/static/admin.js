@@ -54,3 +54,20 @@
 
   window.setInterval(refresh, REFRESH_MS);
 })();
+
+// API tokens page: copy the secret shown once (the field stays selectable without script).
+(function () {
+  const field = document.getElementById("token-secret");
+  const button = document.getElementById("token-copy");
+  if (!field || !button) return;
+  field.addEventListener("focus", function () { field.select(); });
+  button.addEventListener("click", async function () {
+    field.select();
+    try {
+      await navigator.clipboard.writeText(field.value);
+      button.textContent = button.dataset.copied;
+    } catch (e) {
+      // No clipboard access (an older browser): the value is selected for Ctrl+C.
+    }
+  });
+})();
