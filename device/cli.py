@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import logging
 import os
 import sys
@@ -44,6 +45,8 @@ COMMANDS: dict[str, str] = {
     "sim pki": "Create the test PKI (JPKI-like root, card, central and device certificates)",
     "card info": "Read only the authentication certificate of the card on the reader",
     "card check": "Run a whole card visit from the terminal (PIN read from stdin)",
+    "terminal check": "Send one harmless request (the numbers of nobody) through the official "
+    "terminal's folders and report the round trip (central_mode = folders)",
     "settings": "List every setting with its default and help",
     "admin create-user": "Create a staff login; the password is asked twice (or --password-stdin)",
     "audit verify": "Check the audit log's keyed chain and its anchor, read-only beside a running "
@@ -80,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("info", "check"):
         p = card_sub.add_parser(name, help=COMMANDS[f"card {name}"])
         p.add_argument("--json", action="store_true", help="Print JSON instead of text")
+    terminal = sub.add_parser("terminal", help="The official terminal's folders: check")
+    terminal_sub = terminal.add_subparsers(dest="terminal_command", required=True)
+    check = terminal_sub.add_parser("check", help=COMMANDS["terminal check"])
+    check.add_argument("--json", action="store_true", help="Print JSON instead of text")
     sub.add_parser("settings", help=COMMANDS["settings"])
     admin = sub.add_parser("admin", help="Administration: create-user (see onshi admin -h)")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True)
@@ -132,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return card_check(config, sys.stdin, as_json=args.json)
         if args.command == "admin":
             return _create_user(config, args)
+        if args.command == "terminal":
+            return _terminal_check(config, as_json=args.json)
     except (ConfigError, KeyFileError) as exc:  # KeyMismatchError too: never a new key
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
@@ -157,6 +166,35 @@ def _apply_log_level(config: Config) -> None:
         enable_traffic_logging(logging.getLogger())  # says so loudly: card data in logs
     else:
         logging.getLogger().setLevel(config.log_level)
+
+
+def _terminal_check(config: Config, *, as_json: bool) -> int:
+    """A request the terminal answers 該当資格なし, through `req/` and `res/` as every check
+    goes: whether the folders are mounted and the terminal's linking application answers.
+    CentralError (exit 75) when it does not answer within `terminal_timeout_s`."""
+    from sync.folders import FolderTransport
+
+    if config.central_mode != "folders":
+        raise ConfigError(
+            "central_mode が folders ではありません（資格確認端末のフォルダを使う設定にして"
+            "ください） / central_mode is not folders: set it (and terminal_root) to use the "
+            "terminal"
+        )
+    with FolderTransport(
+        config.terminal_root,
+        timeout_s=config.terminal_timeout_s,
+        rescan_s=config.terminal_rescan_s,
+        medical_institution_code=config.medical_institution_code,
+    ) as transport:
+        seconds = transport.health()
+    root = str(config.terminal_root)
+    if as_json:
+        print(json.dumps({"terminal_root": root, "round_trip_ms": round(seconds * 1000, 1)}))
+    else:
+        print(
+            f"資格確認端末が応答しました / the terminal answered: {seconds * 1000:.0f} ms ({root})"
+        )
+    return EXIT_OK
 
 
 def _settings() -> int:

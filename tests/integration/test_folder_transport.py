@@ -4,6 +4,7 @@ real SQLite store. No card reader and no fixed port: the folders are the only ch
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -200,3 +201,29 @@ def test_the_terminal_answers_the_harmless_health_request(tmp_path: Path, data: 
         assert 0 < transport.health() < 20
     (answer,) = [n for n in os.listdir(root / "trash") if n.startswith("OQSsiquc01res_health")]
     assert parse_result((root / "trash" / answer).read_bytes()).validity == "4"  # 該当資格なし
+
+
+def test_terminal_check_reports_the_round_trip_or_that_the_terminal_is_silent(
+    tmp_path: Path, data: Path
+) -> None:
+    root = tmp_path / "terminal"
+    env = {
+        **os.environ,
+        "ONSHI_CENTRAL_MODE": "folders",
+        "ONSHI_TERMINAL_ROOT": str(root),
+        "ONSHI_TERMINAL_TIMEOUT_S": "2",
+        "ONSHI_DATA_DIR": str(tmp_path / "box"),
+    }
+    command = [str(ONSHI), "terminal", "check", "--json"]
+    with sim_terminal(root, data):
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert report["terminal_root"] == str(root) and report["round_trip_ms"] > 0
+    silent = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert silent.returncode == 75  # the central (here: the terminal) did not answer
+    assert "req" not in {p.parent.name for p in root.rglob("OQSsiquc01req_*.xml")}  # taken back
+    api = subprocess.run(
+        command, env={**env, "ONSHI_CENTRAL_MODE": "api"}, capture_output=True, text=True
+    )
+    assert api.returncode == 78 and "central_mode" in api.stderr
