@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import statistics
 import tempfile
 import time
 from dataclasses import replace
@@ -19,8 +20,9 @@ from pathlib import Path
 from typing import cast
 
 from device.confirm import Confirmations
-from device.events import EventBus
-from device.facewatch import FaceInbox
+from device.events import EventBus, Subscription
+from device.facewatch import FaceInbox, FaceWatcher
+from device.settings import SETTINGS
 from sim.central.service import CentralService
 from sim.pki import build_pki
 from sim.population import population
@@ -42,10 +44,10 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def write_burst(folder: Path, pki_root: Path, count: int) -> None:
+def write_burst(folder: Path, pki_root: Path, count: int, *, first: int = 0) -> None:
     service = CentralService(build_pki(pki_root, population()))
     people = [p for p in population() if p.card_status != "none"]
-    for n in range(count):
+    for n in range(first, first + count):
         p = people[n % len(people)]
         request = QualificationRequest(
             MIC,
@@ -64,9 +66,35 @@ def write_burst(folder: Path, pki_root: Path, count: int) -> None:
         )
 
 
+def landing_to_event(
+    inbox: FaceInbox, desk: Subscription, face: Path, staging: Path, *, events: bool, count: int
+) -> list[float]:
+    """Seconds from a face file landing (moved in whole, as a terminal does) to the desk's
+    event, one file at a time: with file-system events (and the rescan), or rescans only at
+    the default `terminal_rescan_s`."""
+    rescan_s = float(next(s.default for s in SETTINGS if s.name == "terminal_rescan_s"))
+    watcher = FaceWatcher(inbox, rescan_s=rescan_s, events=events)
+    watcher.start()
+    times: list[float] = []
+    try:
+        time.sleep(0.2)  # the first scan and the watch are in place
+        list(desk.drain())
+        for path in sorted(staging.iterdir())[:count]:
+            landed = time.perf_counter()
+            path.rename(face / path.name)
+            if desk.get(rescan_s * 3) is None:
+                raise SystemExit(f"no desk event for {path.name}")
+            times.append(time.perf_counter() - landed)
+    finally:
+        watcher.stop()
+    return times
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench.faces")
     parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--landings", type=int, default=50)
+    parser.add_argument("--rescan-landings", type=int, default=8)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="onshi-bench-faces-") as tmp:
         root = Path(tmp)
@@ -88,7 +116,22 @@ def main(argv: list[str]) -> None:
         seconds = time.perf_counter() - t0
         after = rss_mb()
         heard = sum(1 for _ in desk.drain())
+        staging = root / "staging"
+        staging.mkdir()
+        total = args.landings + args.rescan_landings
+        write_burst(staging, root / "pki", total, first=args.files)
+        with_events = landing_to_event(inbox, desk, face, staging, events=True, count=args.landings)
+        rescans = landing_to_event(
+            inbox, desk, face, staging, events=False, count=args.rescan_landings
+        )
         store.close()
+    for label, times in (("file events", with_events), ("rescans only", rescans)):
+        ordered = sorted(times)
+        p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+        print(
+            f"face file landing → desk event, {label} ({len(times)} files): "
+            f"{statistics.median(times) * 1000:.1f} / {p95 * 1000:.1f} ms (median / p95)"
+        )
     print(f"face files arriving at once ({args.files}, Shift_JIS, one folder):")
     print(
         f"  stored {report.stored} in {seconds:.2f} s: {report.stored / seconds:.0f} files/s, "

@@ -160,10 +160,11 @@ class FaceWatcher:
     half-written files to read again), and the first scan at start handles the files already
     there."""
 
-    def __init__(self, inbox: FaceInbox, *, rescan_s: float) -> None:
+    def __init__(self, inbox: FaceInbox, *, rescan_s: float, events: bool = True) -> None:
+        """`events`: False looks by rescans alone (what a mounted share gives; benches)."""
         self._inbox = inbox
         self._rescan_s = rescan_s
-        self._events = FolderWatch(inbox.folder, self._on_file)
+        self._events = FolderWatch(inbox.folder, self._on_file) if events else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -174,7 +175,8 @@ class FaceWatcher:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        self._events.stop()
+        if self._events is not None:
+            self._events.stop()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
@@ -187,7 +189,8 @@ class FaceWatcher:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._events.start()  # again each round: a share mounted after the start
+            if self._events is not None:
+                self._events.start()  # again each round: a share mounted after the start
             try:
                 self._inbox.scan()
             except Exception:
