@@ -16,9 +16,9 @@ from cryptography import x509
 from device.cardtrust import CardTrust
 from device.checks import ManualChecks
 from device.confirm import Confirmations
-from device.events import Event, EventBus, Subscription
+from device.events import ConsentRequested, Event, EventBus, PinRequested, Subscription
 from device.flow import VisitFlow
-from device.inputs import VisitInputs
+from device.inputs import ConsentChoice, VisitInputs, VisualCheck
 from device.offline import OfflineVisits
 from device.outbox import Outbox
 from device.reachability import CentralReachability
@@ -124,6 +124,30 @@ class Desk:
     def finish(self, timeout: float = 15.0) -> Any:
         assert self.flow.wait_idle(timeout), "visit did not end"
         return self.flow.last_outcome
+
+    def visit_agreeing(self, person_id: str, given: str | VisualCheck) -> tuple[Any, list[Event]]:
+        """One card on the reader, answered with `given` (the PIN at the kiosk, or reception's
+        目視確認), every consent asked agreed to, then the card taken away: the outcome and the
+        events seen."""
+        self.place(person_id)
+        request = self.expect(PinRequested)
+        assert self.inputs.submit(request.visit_id, given)
+        seen: list[Event] = [request]
+        while True:
+            event = self.events.get(0.1)
+            if event is None:
+                if self.flow.wait_idle(0):
+                    break
+                continue
+            seen.append(event)
+            if isinstance(event, ConsentRequested):
+                answers = ConsentChoice(tuple((k, True) for k in event.kinds))
+                self.inputs.submit(event.visit_id, answers)
+        outcome = self.finish()
+        self.remove(self.cards[-1])
+        self.wait_empty()
+        time.sleep(0.5)  # pcscd notices a new card reliably only a little after the last left
+        return outcome, seen
 
 
 @pytest.fixture

@@ -8,15 +8,13 @@ answer and that answer's numbers are re-checked once the central is back."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from device.events import ConsentRequested, PinRequested
+from device.events import ConsentRequested
 from device.flow import VisitState
-from device.inputs import ConsentChoice
 from tests.central_relay import CentralRelay
 
 from .conftest import Desk
@@ -37,24 +35,7 @@ def relay(central_server: Any) -> Iterator[CentralRelay]:
 
 def visit(desk: Desk, person_id: str, pin: str) -> tuple[Any, list[Any]]:
     """A PIN visit whose patient agrees to everything asked: its outcome and its events."""
-    desk.place(person_id)
-    request = desk.expect(PinRequested)
-    assert desk.inputs.submit(request.visit_id, pin)
-    seen: list[Any] = [request]
-    while True:
-        event = desk.events.get(0.1)
-        if event is None:
-            if desk.flow.wait_idle(0):
-                break
-            continue
-        seen.append(event)
-        if isinstance(event, ConsentRequested):
-            desk.inputs.submit(event.visit_id, ConsentChoice(tuple((k, True) for k in event.kinds)))
-    outcome = desk.finish()
-    desk.remove(desk.cards[-1])
-    desk.wait_empty()
-    time.sleep(0.5)  # pcscd notices a new card reliably only a little after the last left
-    return outcome, seen
+    return desk.visit_agreeing(person_id, pin)
 
 
 def test_an_outage_visit_is_proven_on_the_box_kept_offline_and_rechecked_after_recovery(

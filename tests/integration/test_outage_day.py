@@ -17,7 +17,6 @@ three changes flagged and nothing else, nothing stored twice and the audit chain
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,9 +27,9 @@ from typing import Any
 import pytest
 
 from device.checks import CheckFailed
-from device.events import ConsentRequested, Event, PinRequested, VisitFailed
+from device.events import ConsentRequested, Event, VisitFailed
 from device.flow import EndReason, VisitOutcome, VisitState
-from device.inputs import ConsentChoice, VisualCheck
+from device.inputs import VisualCheck
 from device.outbox import AnswerChange, DrainReport
 from device.statement import StatementForm, Statements, insurance_kind_of
 from sim.central.server import CentralServer
@@ -149,25 +148,8 @@ class Day:
 def card_visit(desk: Desk, person_id: str, kind: Kind) -> tuple[VisitOutcome, list[Event]]:
     """One card on the reader: its PIN at the kiosk, or reception's 目視確認; every consent
     asked is agreed to. The outcome and the events seen."""
-    desk.place(person_id)
-    request = desk.expect(PinRequested)
     given = VisualCheck(STAFF) if kind is Kind.VISUAL else person(person_id).pin
-    assert desk.inputs.submit(request.visit_id, given)
-    seen: list[Event] = [request]
-    while True:
-        event = desk.events.get(0.1)
-        if event is None:
-            if desk.flow.wait_idle(0):
-                break
-            continue
-        seen.append(event)
-        if isinstance(event, ConsentRequested):
-            desk.inputs.submit(event.visit_id, ConsentChoice(tuple((k, True) for k in event.kinds)))
-    outcome = desk.finish()
-    desk.remove(desk.cards[-1])
-    desk.wait_empty()
-    time.sleep(0.5)  # pcscd notices a new card reliably only a little after the last left
-    return outcome, seen
+    return desk.visit_agreeing(person_id, given)
 
 
 def queued_check(day: Day, person_id: str, call: Callable[[], Confirmation]) -> None:
