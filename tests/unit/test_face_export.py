@@ -5,7 +5,7 @@ population, queued with the answer and written whole, kept until the folder take
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
@@ -59,9 +59,9 @@ def test_the_name_follows_the_terminals_face_files() -> None:
 
 
 def test_every_person_of_the_population_reads_back_with_an_independent_reader(
-    tmp_path: Path, sim_pki: PkiPaths
+    tmp_path: Path, pki_at: Callable[[datetime], PkiPaths]
 ) -> None:
-    service = CentralService(sim_pki, clock=lambda: NOW)
+    service = CentralService(pki_at(NOW), clock=lambda: NOW)
     people = population()
     for n, person in enumerate(people):
         raw = answer_for(service, person.id, f"f{n:04d}")
@@ -99,12 +99,14 @@ class _Central:
 
 
 @pytest.fixture
-def rig(tmp_path: Path, sim_pki: PkiPaths) -> Iterator[tuple[Store, Confirmations, Path]]:
+def rig(
+    tmp_path: Path, pki_at: Callable[[datetime], PkiPaths]
+) -> Iterator[tuple[Store, Confirmations, Path]]:
     store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.generate()), clock=lambda: NOW)
     folder = tmp_path / "face"
     folder.mkdir()
     export = FaceExport(store, folder, CODE, clock=lambda: NOW)
-    central = _Central(CentralService(sim_pki, clock=lambda: NOW))
+    central = _Central(CentralService(pki_at(NOW), clock=lambda: NOW))
     confirmations = Confirmations(
         transport=cast(QualificationTransport, central), store=store, bus=EventBus(), export=export
     )
@@ -164,7 +166,7 @@ def test_a_folder_that_refuses_keeps_the_files_until_it_takes_them(
     assert store.export_counts().last_error == ""
 
 
-def test_exporting_off_queues_nothing(tmp_path: Path, sim_pki: PkiPaths) -> None:
+def test_exporting_off_queues_nothing(tmp_path: Path) -> None:
     store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.generate()), clock=lambda: NOW)
     try:
         off = FaceExport(store, None, CODE)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,8 +62,8 @@ class Rig:
 
 
 @pytest.fixture
-def rig(tmp_path: Path, sim_pki: PkiPaths) -> Iterator[Rig]:
-    terminal = Terminal(tmp_path / "terminal", CentralService(sim_pki, clock=lambda: NOW))
+def rig(tmp_path: Path, pki_at: Callable[[datetime], PkiPaths]) -> Iterator[Rig]:
+    terminal = Terminal(tmp_path / "terminal", CentralService(pki_at(NOW), clock=lambda: NOW))
     for sub in ("face", "trash"):
         (terminal.root / sub).mkdir(parents=True)
     store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.generate()), clock=lambda: NOW)
