@@ -27,12 +27,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from device.cardproof import (
+    BadCertificate,
+    SignatureMismatch,
+    auth_public_key,
+    sign_challenge,
+    signed_and_checked,
+)
 from device.cardtrust import CardUntrusted
 from device.confirm import CENTRAL_REASONS as CENTRAL_REASONS
 from device.confirm import ConfirmationFailed, Confirmations
@@ -69,7 +72,7 @@ from reader.errors import (
 from reader.errors import PinBlocked as CardPinBlocked
 from reader.events import CardInserted, CardRemovedEvent, ReaderEvent, RemovalCause
 from reader.guard import GuardedConnection
-from reader.jpki import JpkiSession, digest_info_sha256
+from reader.jpki import JpkiSession
 from sync.challenge import payload_digest
 from sync.clock import JST, utc_now
 from sync.store import Confirmation, Store, StoreFullError, VisitRecord
@@ -294,7 +297,7 @@ class VisitFlow:
             card = JpkiSession(GuardedConnection(timed, self._on_refused))
             self._set(visit, VisitState.READING)
             certificate = card.read_auth_certificate()
-            parsed, public_key = _auth_public_key(certificate)
+            parsed, public_key = auth_public_key(certificate)
             self._set(visit, VisitState.CERT_READ)
             consents: tuple[ConsentAnswer, ...] | None = ()
             if self._holder_confirmed(visit, card):
@@ -322,9 +325,9 @@ class VisitFlow:
         except ForbiddenApdu:
             log.error("visit %s: a forbidden APDU was stopped by the guard", visit.id)
             outcome = self._end(visit, VisitState.FAILED, EndReason.FORBIDDEN)
-        except _BadCertificate:
+        except BadCertificate:
             outcome = self._end(visit, VisitState.FAILED, EndReason.BAD_CERTIFICATE)
-        except _SignatureMismatch:
+        except SignatureMismatch:
             outcome = self._end(visit, VisitState.FAILED, EndReason.SIGNATURE_MISMATCH)
         except CardUntrusted as exc:
             log.warning("visit %s: the card's certificate did not pass: %s", visit.id, exc.problem)
@@ -409,7 +412,7 @@ class VisitFlow:
                 return stored, central_s, time.perf_counter()
             central_s = time.perf_counter() - t0
             digest = payload_digest(nonce, self._code, file_id)
-            signature = self._signed(card, key, digest)
+            signature = signed_and_checked(card, key, digest)
         # A visual check signs nothing: the card cannot sign without its PIN, and the staff
         # user who looked is on the visit record and in the audit log.
         self._set(visit, VisitState.CONFIRMING)
@@ -493,8 +496,7 @@ class VisitFlow:
         self._offline.check_card(certificate)  # CardUntrusted when it does not pass
         if visit.method == "pin" and not signed:
             self._set(visit, VisitState.SIGNING)
-            challenge = secrets.token_bytes(32)  # fresh per visit: no signature is replayed
-            self._signed(card, key, payload_digest(challenge, self._code, file_id))
+            sign_challenge(card, key, self._code, file_id)
         if visit.cancelled.is_set():
             raise _Cancelled()
         return self._offline.keep(
@@ -506,17 +508,6 @@ class VisitFlow:
                 visit, VisitState.OFFLINE_DONE if stored.offline else VisitState.STORED
             ),
         )
-
-    @staticmethod
-    def _signed(card: JpkiSession, key: rsa.RSAPublicKey, digest: bytes) -> bytes:
-        """The card's signature of `digest`, checked against its certificate: possession and
-        PIN proven here, whatever the central says or whether it answers."""
-        signature = card.sign(digest_info_sha256(digest))
-        try:
-            key.verify(signature, digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
-        except InvalidSignature:
-            raise _SignatureMismatch("signature does not match the certificate") from None
-        return signature
 
     def _record(self, visit: ActiveVisit, file_id: str, reason: str = "") -> VisitRecord:
         return VisitRecord(
@@ -671,28 +662,9 @@ class VisitFlow:
         return VisitOutcome(visit.id, state, reason)
 
 
-class _BadCertificate(ReaderError):
-    pass
-
-
 class _Cancelled(Exception):
     """The visit was cancelled while it waited for the central; visit.end_reason says why."""
 
 
 def _ended_by(visit: ActiveVisit) -> EndReason:
     return EndReason(visit.end_reason) if visit.end_reason else EndReason.CARD_REMOVED
-
-
-class _SignatureMismatch(ReaderError):
-    pass
-
-
-def _auth_public_key(der: bytes) -> tuple[x509.Certificate, rsa.RSAPublicKey]:
-    try:
-        certificate = x509.load_der_x509_certificate(der)
-        key = certificate.public_key()
-    except ValueError as exc:
-        raise _BadCertificate("certificate does not parse") from exc
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise _BadCertificate("certificate key is not RSA")
-    return certificate, key
