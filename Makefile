@@ -33,8 +33,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+# `make demo MODE=folders`: through the simulated official terminal's folders instead.
+MODE ?= api
 demo: setup
-	$(BIN)/onshi demo
+	$(BIN)/onshi demo --central $(MODE)
 
 run: setup
 	$(BIN)/onshi run

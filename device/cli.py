@@ -34,12 +34,16 @@ EXIT_UNCHECKED = 74  # `onshi audit verify` could not read the log: no verdict (
 
 COMMANDS: dict[str, str] = {
     "run": "Run the appliance: reader, visit flow, staff UI and kiosk",
-    "demo": "Run everything on this machine: pcscd, simulated central, appliance, sandbox page",
+    "demo": "Run everything on this machine: pcscd, simulated central (or with --central "
+    "folders the simulated terminal's folders), appliance, sandbox page",
     "sim central": "Run the simulated central eligibility service (mutual TLS)",
     "sim control": "Switch the running simulated central's faults: down, slow, flapping, "
     "changed answers after recovery",
-    "sim terminal": "Run a simulated 資格確認端末 on a folder: answers req/ files into res/ "
+    "sim terminal": "Run a simulated 資格確認端末 on a folder: answers req/ files into res/ and "
+    "writes face/ files for cards placed on its reader "
     "(faults: --delay, --half-written, --duplicate, --silent)",
+    "sim face": "Place a card on the running simulated terminal's own (face-authentication) "
+    "reader: it writes the visit's face/ file",
     "sim card": "Place a virtual JPKI card on a vpcd reader until stopped",
     "sim people": "List the synthetic population (ids, names, scenario, demo PIN)",
     "sim pki": "Create the test PKI (JPKI-like root, card, central and device certificates)",
@@ -75,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=Path(".demo"),
         help="Where the demo keeps its PKI, database and card state",
+    )
+    demo.add_argument(
+        "--central",
+        choices=("api", "folders"),
+        default="api",
+        help="api: the simulated central over mutual TLS (default); folders: the simulated "
+        "official terminal's folders (central_mode = folders) on a temporary root",
     )
     sim = sub.add_parser("sim", help="Simulators: central, card, people, pki (see onshi sim -h)")
     sim.add_argument("args", nargs=argparse.REMAINDER)
@@ -123,7 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from device.demo import run_demo
 
-            return run_demo(args.data, args.config, errors=RecentErrors().install())
+            return run_demo(
+                args.data, args.config, errors=RecentErrors().install(), central=args.central
+            )
         config = load_config(args.config)
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         _apply_log_level(config)
