@@ -17,10 +17,9 @@ from pathlib import Path
 from sim.card import CardError, VirtualCard
 from sim.pki import PkiPaths, build_pki
 from sim.population import DEFAULT_PIN, Person, population
-from sim.terminal import CONSENT_KINDS as CONSENT_ALL
-from sim.terminal import DEFAULT_INSTITUTION, ReaderError
 
 DATA_ENV = "ONSHI_SIM_DATA"
+DEFAULT_INSTITUTION = "1312345670"  # sim.terminal.DEFAULT_INSTITUTION, without importing it
 VPCD_PORTS = {0: 35963, 1: 35964}  # 'Virtual PCD 00 00' and 'Virtual PCD 00 01'
 
 
@@ -192,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "face":
             return _face(args)
         return _card(args, data)
-    except (CardError, KeyError, OSError, ValueError, ReaderError) as e:
+    except (CardError, KeyError, OSError, ValueError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"エラー / error: {message}", file=sys.stderr)
         return 1
@@ -293,7 +292,17 @@ def _terminal(args: argparse.Namespace, data: Path) -> int:
 def _face(args: argparse.Namespace) -> int:
     """Exit 0 once the running terminal has taken the card (its face file follows after the
     terminal's delay), 1 when the person has no card or the terminal does not take it."""
-    from sim.terminal import place_on_reader, wait_taken
+    from sim.terminal import ReaderError
+
+    try:
+        return _place_on_terminal(args)
+    except ReaderError as e:
+        print(f"エラー / error: {e}", file=sys.stderr)
+        return 1
+
+
+def _place_on_terminal(args: argparse.Namespace) -> int:
+    from sim.terminal import CONSENT_KINDS, ReaderError, place_on_reader, wait_taken
 
     p = next((q for q in population() if q.id == args.person), None)
     if p is None or p.card_status == "none":
@@ -305,7 +314,7 @@ def _face(args: argparse.Namespace) -> int:
             f"{args.root} は資格確認端末のフォルダではありません / {args.root} is not a terminal's "
             "root (start onshi sim terminal --root first)"
         )
-    request = place_on_reader(args.root, args.person, () if args.no_consent else CONSENT_ALL)
+    request = place_on_reader(args.root, args.person, () if args.no_consent else CONSENT_KINDS)
     if not wait_taken(request, args.timeout):
         raise ReaderError(
             "模擬資格確認端末がカードを読みません（起動していない、または --silent） / the "

@@ -247,3 +247,13 @@ def test_people_lists_the_numbers_and_who_holds_a_certificate(
         p025.insurer_number,
         p025.number,
     )
+
+
+def test_the_terminals_institution_is_the_appliances_by_default() -> None:
+    from device.settings import SETTINGS
+    from sim import cli, terminal
+
+    (code,) = [s.default for s in SETTINGS if s.name == "medical_institution_code"]
+    assert cli.DEFAULT_INSTITUTION == terminal.DEFAULT_INSTITUTION == code
+    args = cli._parser().parse_args(["terminal", "--root", "/tmp/x"])
+    assert args.institution == code
