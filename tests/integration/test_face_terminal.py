@@ -114,10 +114,14 @@ def test_every_card_of_the_population_by_face_file(
             timeout=60,
         )
         assert done.returncode == 0, done.stderr
+        seconds: list[float] = []
         for n, p in enumerate(holders):
+            placed = time.monotonic()
             if n > 0:
                 assert wait_taken(place_on_reader(root, p.id), LONG_S)
             stored = desk.next_stored()
+            if n > 0:
+                seconds.append(time.monotonic() - placed)
             badge = expected_badge(p, by_card=True)
             assert stored.badge == badge.name, p.id
             assert (stored.kind, stored.method, stored.source) == ("card", "face", "online")
@@ -128,6 +132,11 @@ def test_every_card_of_the_population_by_face_file(
                 assert (shown.name, shown.birthdate) == (p.name, p.birthdate), p.id
     assert store.count_confirmations() == len(holders)
     assert len(os.listdir(root / "face")) == len(holders)
+    seconds.sort()
+    print(
+        f"card on the terminal's reader → stored: median {seconds[len(seconds) // 2] * 1000:.0f} "
+        f"ms, max {seconds[-1] * 1000:.0f} ms over {len(seconds)} cards"
+    )
 
 
 def test_half_written_and_duplicate_face_files_are_stored_once(
