@@ -292,31 +292,31 @@ def _terminal(args: argparse.Namespace, data: Path) -> int:
 def _face(args: argparse.Namespace) -> int:
     """Exit 0 once the running terminal has taken the card (its face file follows after the
     terminal's delay), 1 when the person has no card or the terminal does not take it."""
-    from sim.terminal import ReaderError
+    from sim.terminal import TerminalCardError
 
     try:
         return _place_on_terminal(args)
-    except ReaderError as e:
+    except TerminalCardError as e:
         print(f"エラー / error: {e}", file=sys.stderr)
         return 1
 
 
 def _place_on_terminal(args: argparse.Namespace) -> int:
-    from sim.terminal import CONSENT_KINDS, ReaderError, place_on_reader, wait_taken
+    from sim.terminal import CONSENT_KINDS, TerminalCardError, place_on_reader, wait_taken
 
     p = next((q for q in population() if q.id == args.person), None)
     if p is None or p.card_status == "none":
-        raise ReaderError(
+        raise TerminalCardError(
             f"{args.person} のマイナンバーカードはありません / {args.person} has no My Number card"
         )
     if not (args.root / "face").is_dir():
-        raise ReaderError(
+        raise TerminalCardError(
             f"{args.root} は資格確認端末のフォルダではありません / {args.root} is not a terminal's "
             "root (start onshi sim terminal --root first)"
         )
     request = place_on_reader(args.root, args.person, () if args.no_consent else CONSENT_KINDS)
     if not wait_taken(request, args.timeout):
-        raise ReaderError(
+        raise TerminalCardError(
             "模擬資格確認端末がカードを読みません（起動していない、または --silent） / the "
             "simulated terminal did not take the card (not running, or --silent)"
         )

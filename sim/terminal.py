@@ -100,7 +100,7 @@ class Reply:
 RequestHandler = Callable[[str, bytes], Sequence[Reply]]
 
 
-class ReaderError(Exception):
+class TerminalCardError(Exception):
     """The card could not be placed on the terminal's reader (unknown person, no card, or the
     terminal did not take it)."""
 
@@ -114,10 +114,10 @@ def place_on_reader(root: Path, person_id: str, consents: Sequence[str] = CONSEN
     """Ask the terminal at `root` for a card visit of `person_id` on its own reader, agreeing
     to `consents`: the request file, written whole (temporary name, then rename)."""
     if not re.fullmatch(r"P[0-9]{3}", person_id):
-        raise ReaderError(f"unknown person {person_id!r}")
+        raise TerminalCardError(f"unknown person {person_id!r}")
     unknown = [k for k in consents if k not in CONSENT_KINDS]
     if unknown:
-        raise ReaderError(f"unknown consent kinds {unknown}")
+        raise TerminalCardError(f"unknown consent kinds {unknown}")
     folder = root / READER_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{person_id}-{secrets.token_hex(4)}.json"
@@ -281,7 +281,7 @@ class SimTerminal:
             person_id, consents = _card_request(request)
             self._pause()
             name, data = self.face_file(person_id, consents)
-        except (ReaderError, MessageError, RequestRejected, OSError) as exc:
+        except (TerminalCardError, MessageError, RequestRejected, OSError) as exc:
             log.warning("card visit on the terminal's reader not made: %s", exc)
             return
         path = self.root / "face" / name
@@ -298,10 +298,10 @@ class SimTerminal:
         """The face file of one card visit of `person_id` on this terminal's reader: its name
         and its bytes (the central's answer to the card, as the official reader asks it)."""
         if self.pki is None:
-            raise ReaderError("this terminal has no test PKI: it cannot read cards")
+            raise TerminalCardError("this terminal has no test PKI: it cannot read cards")
         person = next((p for p in self.service.people if p.id == person_id), None)
         if person is None or person.card_status == "none":
-            raise ReaderError(f"{person_id} has no My Number card")
+            raise TerminalCardError(f"{person_id} has no My Number card")
         face_id = secrets.token_hex(FACE_ID_BYTES)
         now = self.clock()
         stamp = process_time(now)
@@ -365,8 +365,8 @@ def _listed(folder: Path) -> list[str]:
 
 def _card_request(raw: object) -> tuple[str, tuple[str, ...]]:
     if not isinstance(raw, dict):
-        raise ReaderError("a card request is a JSON object")
+        raise TerminalCardError("a card request is a JSON object")
     person_id, consents = raw.get("person"), raw.get("consents", [])
     if not isinstance(person_id, str) or not isinstance(consents, list):
-        raise ReaderError("a card request names a person and its consents")
+        raise TerminalCardError("a card request names a person and its consents")
     return person_id, tuple(str(k) for k in consents if k in CONSENT_KINDS)

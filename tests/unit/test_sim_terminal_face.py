@@ -105,10 +105,10 @@ def test_a_card_with_a_blocked_pin_passes_by_face(terminal: SimTerminal) -> None
 
 
 def test_nobody_without_a_card_can_be_placed(terminal: SimTerminal) -> None:
-    from sim.terminal import ReaderError
+    from sim.terminal import TerminalCardError
 
     for person_id in ("P025", "P999"):
-        with pytest.raises(ReaderError):
+        with pytest.raises(TerminalCardError):
             terminal.face_file(person_id)
 
 
