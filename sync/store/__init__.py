@@ -513,6 +513,7 @@ class Store:
         actor: str,
         visit_id: str | None = None,
         charged_id: int | None = None,
+        card_from: int | None = None,
         reason: str = "",
     ) -> bool:
         return self._outbox.enqueue(
@@ -522,6 +523,7 @@ class Store:
             actor=actor,
             visit_id=visit_id,
             charged_id=charged_id,
+            card_from=card_from,
             reason=reason,
         )
 

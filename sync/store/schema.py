@@ -270,4 +270,11 @@ MIGRATIONS: tuple[str, ...] = (
         last_used_at TEXT NOT NULL DEFAULT ''
     );
     """,
+    """
+    -- A numbers check queued while the central was down for a card visit kept offline
+    -- (「番号で照会」 on its row): the card the answer is to be linked to when the re-check
+    -- is answered (device/outbox.py), as an answer asked at once would have been.
+    ALTER TABLE outbox ADD COLUMN card_from INTEGER
+        REFERENCES confirmations(id) ON DELETE SET NULL;
+    """,
 )
