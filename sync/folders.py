@@ -222,6 +222,10 @@ class FolderTransport:
         """Round trip in seconds of a harmless request (the numbers of nobody, answered
         該当資格なし) through the terminal: whether it answers at all, for a probe while the
         circuit is open or a technician's check. Raises as `confirm` does."""
+        return self.harmless().round_trip_s
+
+    def harmless(self) -> CentralAnswer:
+        """The answer to a harmless request (see `health`); its stamp tells the time."""
         request = QualificationRequest(
             medical_institution_code=self.medical_institution_code,
             confirmation_date=self._wall().astimezone(JST).strftime("%Y%m%d"),
@@ -229,7 +233,7 @@ class FolderTransport:
             reference_classification="2",
             search=HARMLESS_SEARCH,
         )
-        return self.confirm(request).round_trip_s
+        return self.confirm(request)
 
     # -- lifecycle --
 

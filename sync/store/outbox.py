@@ -81,8 +81,8 @@ class OutboxCounts:
 
 
 _ITEM_COLUMNS = (
-    "id, file_id, kind, method, actor, visit_id, charged_id, card_from, created_at, attempts, next_at,"
-    " state, outcome, answer_id, enc_request"
+    "id, file_id, kind, method, actor, visit_id, charged_id, card_from, created_at, attempts,"
+    " next_at, state, outcome, answer_id, enc_request"
 )
 _ALERT_COLUMNS = (
     "id, outbox_id, earlier_id, answer_id, changes, created_at, acknowledged_by, acknowledged_at"
