@@ -59,12 +59,15 @@ NOT_PAGES: dict[str, str] = {
 SIGNED_OUT = {"auth.login_form"}
 SECOND_STEP = {"auth.login_totp_form"}
 # Pages whose content arrives after the load: what to wait for before checking.
+# (The kiosk's visit leaves P002's answer: the desk and the search show it.)
+VISITOR = "P002"
 READY: dict[str, str] = {
     "reception.desk": "#confirmations tr[data-confirmation-id]",
+    "reception.search_page": "#search-results tr[data-confirmation-id]",
 }
 # Query strings that show a page with content rather than empty.
 QUERIES: dict[str, str] = {
-    "reception.search_page": "?q=" + "ヤマダ",
+    "reception.search_page": "?q=" + person(VISITOR).birthdate,
 }
 
 
@@ -169,7 +172,7 @@ def kiosk_screens(appliance: Appliance, page: Any, axe: Axe) -> int:
     page.goto(f"http://127.0.0.1:{appliance.kiosk.port}/")
     check("welcome")
     # A visit with a wrong PIN first, then consent one kind at a time.
-    who = person("P002")
+    who = person(VISITOR)
     sandbox.place(who.id)
     check("pin")
     type_pin("9999" if who.pin != "9999" else "8888")
@@ -304,6 +307,9 @@ def staff_states(appliance: Appliance, page: Any, axe: Axe, token: str, refused:
     set_session(page, base, token)
     page.goto(base + "/no-such-page")
     axe.check("error page (404)")
+    page.goto(base + "/search?q=" + "not a date")
+    page.wait_for_selector(".search-error")
+    axe.check("reception.search_page (not understood)")
     page.goto(f"{base}/clinical/confirmations/{refused}/drug")
     axe.check("clinical.drug (no consent: refused)")
     page.goto(base + "/statements/new")
