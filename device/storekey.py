@@ -19,7 +19,8 @@ from device.config import Config
 from sync.fieldcrypt import FieldKeys, KeyFileError, KeyMismatchError
 
 CREDENTIAL_NAME = "store-key"  # the name in onshi.service's LoadCredentialEncrypted=
-SEALED_CREDENTIAL = Path("/etc/credstore.encrypted/onshi-store-key")  # where `make install` seals it
+# where `make install` seals it
+SEALED_CREDENTIAL = Path("/etc/credstore.encrypted/onshi-store-key")
 
 
 def credential_path(environ: Mapping[str, str] | None = None) -> Path | None:
