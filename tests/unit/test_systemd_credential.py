@@ -4,6 +4,8 @@ key file, never copied beside the data, and refused when a key file beside the d
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,31 @@ def test_without_the_credential_the_key_file_is_used(
     config = config_at(tmp_path / "data")
     with_an_answer(config)
     assert config.store_key_path.exists()
+
+
+def test_the_onshi_command_refuses_two_keys_with_exit_78(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As `onshi-admin` runs it under systemd: the command, its settings from the environment,
+    the credential in $CREDENTIALS_DIRECTORY."""
+    onshi = Path(sys.executable).parent / "onshi"
+    sealed = credential(tmp_path, os.urandom(KEY_FILE_BYTES), monkeypatch)
+    environ = {**os.environ, "ONSHI_DATA_DIR": str(tmp_path / "data")}
+    environ.pop("ONSHI_CONFIG", None)
+    create = [str(onshi), "admin", "create-user", "kanri", "--name", "管理者", "--role", "admin"]
+    made = subprocess.run(
+        [*create, "--password-stdin"],
+        input="a long enough passphrase 1\n",
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    assert not (tmp_path / "data" / "store.key").exists()  # the credential's key, no file
+    FieldKeys.create(tmp_path / "data" / "store.key")  # someone copies another key beside it
+    verify = subprocess.run(
+        [str(onshi), "audit", "verify"], env=environ, capture_output=True, text=True, check=False
+    )
+    assert verify.returncode == 78
+    assert "Two store keys" in verify.stderr and str(sealed) in verify.stderr

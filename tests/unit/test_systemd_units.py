@@ -133,6 +133,10 @@ def test_the_appliance_runs_as_its_own_user_with_the_key_as_a_credential() -> No
     assert unit["DevicePolicy"] == ["closed"]
     assert unit["DeviceAllow"] == ["char-ttyUSB rw", "char-ttyACM rw"]  # serial devices only
     assert unit["CapabilityBoundingSet"] == [""]
+    # device/clocktrust.py reads the kernel's clock state: ProtectClock= would deny adjtimex
+    # outright, and the allow-list must give it back after ~@privileged took it away.
+    assert "ProtectClock" not in unit
+    assert unit["SystemCallFilter"][-1].split() == ["adjtimex", "clock_adjtime"]
     # The example configuration the install puts in /etc/onshi fits the unit.
     assert unit["Environment"][0] == "ONSHI_CONFIG=/etc/onshi/onshi.toml"
     assert unit["StateDirectory"] == ["onshi"] and unit["ConfigurationDirectory"] == ["onshi"]
