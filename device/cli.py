@@ -17,6 +17,7 @@ from device.cli_support import install_stop_signal, run_until_stopped
 from device.config import Config, ConfigError, load_config
 from device.errors_log import RecentErrors
 from device.logsetup import configure_logging
+from device.sdnotify import notify
 from device.settings import SETTINGS
 from reader.errors import ReaderError
 from reader.traffic import enable_traffic_logging
@@ -302,6 +303,7 @@ def _run(config_path: Path | None, errors: RecentErrors) -> int:
         _apply_log_level(appliance.services.config)
         print(f"受付画面 / reception: {appliance.staff.base_url}/", flush=True)
         print(f"キオスク / kiosk:     {appliance.kiosk.base_url}/", flush=True)
+        notify("READY=1")  # systemd (Type=notify): the kiosk screen may start now
         return appliance
 
     run_until_stopped(start, stop)
