@@ -224,3 +224,20 @@ def test_the_polkit_rule_lets_the_onshi_user_reach_pcscd_and_no_one_else() -> No
     )
     done = subprocess.run([node, "-e", script], capture_output=True, text=True, check=True)
     assert json.loads(done.stdout) == ["yes", "yes", "no", "no"]
+
+
+def test_tmpfiles_makes_the_credential_store_root_only(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("systemd-tmpfiles --root creates root-owned directories")
+    subprocess.run(
+        [
+            shutil.which("systemd-tmpfiles") or "systemd-tmpfiles",
+            f"--root={tmp_path}",
+            "--create",
+            str(UNITS / "onshi.tmpfiles"),
+        ],
+        capture_output=True,
+        check=True,
+    )
+    store = (tmp_path / SEALED_CREDENTIAL.parent.relative_to("/")).stat()
+    assert oct(store.st_mode & 0o7777) == "0o700" and store.st_uid == 0
