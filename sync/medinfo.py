@@ -96,9 +96,9 @@ class MedicalInfoResult:  # YZKsiquc01res / TKKsiquc01res
     exams: tuple[CheckupExam, ...] = ()  # checkup: MessageBody/CheckupList/CheckupInfo
 
 
-XML_MEDIA_TYPE = "application/xml"
-PDF_MEDIA_TYPE = "application/pdf"
 MediaType = Literal["application/xml", "application/pdf"]
+XML_MEDIA_TYPE: MediaType = "application/xml"
+PDF_MEDIA_TYPE: MediaType = "application/pdf"
 PDF_MAGIC = b"%PDF-"
 PDF_END = b"%%EOF"
 PDF_TAIL_BYTES = 1024  # "%%EOF" is within the last kilobyte of a whole PDF (ISO 32000 §7.5.5)
