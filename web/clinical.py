@@ -84,7 +84,8 @@ def create_blueprint(services: Services) -> Blueprint:
     def checkup(confirmation_id: int) -> ResponseReturnValue:
         return _view(store, records, reachability, confirmation_id, "checkup")
 
-    @bp.get("/confirmations/<int:confirmation_id>/<any(drug, checkup):kind>.pdf")
+    @bp.get("/confirmations/<int:confirmation_id>/drug.pdf", defaults={"kind": "drug"})
+    @bp.get("/confirmations/<int:confirmation_id>/checkup.pdf", defaults={"kind": "checkup"})
     def document(confirmation_id: int, kind: str) -> ResponseReturnValue:
         try:
             opened = records.open_document(confirmation_id, kind, user=audit_actor())
