@@ -46,7 +46,8 @@ def test_the_pdf_link_opens_the_pdf_under_consent_and_is_refused_without(
     assert response.headers["cache-control"] == "no-store"
     body = response.body()
     assert body.startswith(b"%PDF-") and body.rstrip().endswith(b"%%EOF")
-    assert audited(appliance, "clinical.view", cid) == ["drug online", "drug.pdf online"]
+    # newest first
+    assert audited(appliance, "clinical.view", cid) == ["drug.pdf online", "drug online"]
 
     # No consent to checkups: the page and the PDF alike are refused, and say why.
     refused = doctor.goto(f"{staff}/clinical/confirmations/{cid}/checkup.pdf")
