@@ -38,8 +38,9 @@ sending the request again.
 Drug and checkup history (`medical_info`, the doctor's view) goes the same way with
 `YZKsiquc01req_<id>.xml` / `TKKsiquc01req_<id>.xml`: the answer is `…res_<id>.xml`, or with
 FileCategory 1 (PDF) `…res_<id>.pdf`, or an XML refusal under the same base name. A PDF is
-read like a half-written XML until it is whole (`%PDF-` … `%%EOF`); one larger than
-sync.medinfo.MAX_DOCUMENT_BYTES is unreadable at once (it cannot shrink).
+read again like a half-written XML until it is whole (`%PDF-` … `%%EOF`); one that does not
+begin with `%PDF-`, or is larger than sync.medinfo.MAX_DOCUMENT_BYTES, is unreadable at once
+(no more writing makes it a PDF).
 
 This is the only module that imports watchdog.
 """
@@ -64,6 +65,7 @@ from watchdog.observers.api import BaseObserver
 from sync.clock import JST, utc_now
 from sync.medinfo import (
     MAX_DOCUMENT_BYTES,
+    PDF_MAGIC,
     MedicalInfoAnswer,
     MedicalInfoRequest,
     build_medinfo_request,
@@ -255,6 +257,11 @@ class FolderTransport:
                     f"資格確認端末の応答 {name} が大きすぎます (上限 {MAX_DOCUMENT_BYTES} バイト)"
                     f" / the terminal's answer {name} is too large "
                     f"(limit {MAX_DOCUMENT_BYTES} bytes)"
+                )
+            if len(raw) >= len(PDF_MAGIC) and not raw.startswith(PDF_MAGIC):
+                raise CentralUnreadable(  # no PDF begins otherwise: no use waiting either
+                    f"資格確認端末の応答 {name} は PDF ではありません / the terminal's answer "
+                    f"{name} is not a PDF"
                 )
             return document_answer(request, raw, 0.0)  # MessageError: not whole yet
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from sync.breaker import CircuitBreaker
 from sync.clock import JST
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.folders import FolderTransport
+from sync.medinfo import MedicalInfoRequest
 from sync.store import Store
 from sync.xmlmsg import ConsentAnswer
 from tests.unit.test_clinical import (
@@ -42,6 +45,8 @@ from tests.unit.test_clinical import (
     save_card_visit,
 )
 from web.clinical import refusal_words
+
+from .test_folder_transport import sim_terminal
 
 PERSON = "P010"  # drug history and yearly checkups in the simulator
 LONG_S = 20.0
@@ -187,4 +192,43 @@ def test_a_silent_terminal_is_the_doctors_outage_path(
         "drug:unavailable",
         "drug.pdf:unavailable",
         "drug.pdf:unavailable circuit_open",
+    ]
+
+
+def test_the_terminal_process_answers_drug_requests_under_its_consent_rules(
+    tmp_path: Path, sim_pki: Any
+) -> None:
+    """`onshi sim terminal` itself: nobody agreed at its central, so both the XML and the PDF
+    request are refused there, with the central's words, as XML answers."""
+    data = tmp_path / "sim-data"
+    shutil.copytree(sim_pki.root, data / "pki")
+    root = tmp_path / "terminal"
+    p = person(PERSON)
+    request = MedicalInfoRequest(
+        "drug",
+        MIC,
+        "proc1",
+        p.insurer_number,
+        p.number,
+        p.birthdate,
+        "202305",
+        "202604",
+        p.symbol,
+        p.branch,
+    )
+    with (
+        sim_terminal(root, data, "--delay", "0"),
+        FolderTransport(root, timeout_s=LONG_S, rescan_s=0.2) as transport,
+    ):
+        for category in ("2", "1"):
+            asked = replace(request, file_id=f"proc{category}", file_category=category)
+            answer = transport.medical_info(asked)
+            assert not answer.is_document
+            assert (answer.result.segment_of_result, answer.result.error_code) == ("9", "EK01")
+            assert "同意がありません" in answer.result.error_message
+    assert sorted(os.listdir(root / "trash")) == [
+        "YZKsiquc01req_proc1.xml",
+        "YZKsiquc01req_proc2.xml",
+        "YZKsiquc01res_proc1.xml",
+        "YZKsiquc01res_proc2.xml",
     ]

@@ -221,11 +221,11 @@ def test_a_half_written_pdf_is_read_again_until_whole(root: Path, watch: bool) -
 
 
 @pytest.mark.parametrize(
-    "data",
-    [b"<html>not a pdf</html>", PDF[:-20], b"%PDF-1.4\n" + b"x" * 3000],
-    ids=["not-a-pdf", "cut-short", "no-end"],
+    "data", [PDF[:-20], b"%PDF-1.4\n" + b"x" * 3000], ids=["cut-short", "no-end"]
 )
-def test_a_pdf_that_never_reads_is_unreadable_and_left_in_place(root: Path, data: bytes) -> None:
+def test_a_pdf_never_whole_is_unreadable_at_the_deadline_and_left_in_place(
+    root: Path, data: bytes
+) -> None:
     def bad(root: Path, name: str, request: MedicalInfoRequest) -> None:
         land(root / "res" / res(name, ".pdf"), data)
 
@@ -236,6 +236,16 @@ def test_a_pdf_that_never_reads_is_unreadable_and_left_in_place(root: Path, data
     ):
         transport.medical_info(CHECKUP_PDF)
     assert os.listdir(root / "res") == ["TKKsiquc01res_20260401T001.pdf"]
+
+
+def test_a_file_that_is_no_pdf_is_unreadable_without_waiting_for_the_deadline(
+    root: Path, transport: FolderTransport
+) -> None:
+    def html(root: Path, name: str, request: MedicalInfoRequest) -> None:
+        land(root / "res" / res(name, ".pdf"), b"<html>not a pdf</html>")
+
+    with Terminal(root, html), pytest.raises(CentralUnreadable, match="is not a PDF"):
+        transport.medical_info(CHECKUP_PDF)  # the deadline is 20 s: the match says why
 
 
 def test_an_oversized_pdf_is_unreadable_without_waiting_for_the_deadline(
