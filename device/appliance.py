@@ -297,8 +297,12 @@ def build_appliance(
         flow=flow,
         sandbox=sandbox,
         accounts=Accounts(store, clock=clock),
-        clinical=ClinicalRecords(
-            store, central, config.medical_institution_code, clock, breaker=breaker
+        clinical=ClinicalRecords(  # drug / checkup history the way the answers come
+            store,
+            transport if isinstance(transport, FolderTransport) else central,
+            config.medical_institution_code,
+            clock,
+            breaker=breaker,
         ),
         checks=checks,
         statements=Statements(store, clock_trust.care_now),

@@ -1,6 +1,7 @@
 """`onshi sim terminal --root DIR`: a simulated 資格確認端末 and its shared folders (DOMAIN.md §8).
 
-It watches `DIR/req/` for `OQSsiquc01req_<id>.xml`, answers each one through the simulated
+It watches `DIR/req/` for `OQSsiquc01req_<id>.xml` (and drug / checkup requests
+`YZK…`/`TKK…`, sim/terminal_medinfo.py), answers each one through the simulated
 central's own logic (sim.central.service.CentralService.qualify: the same population and the
 same answers as `onshi sim central`) into `DIR/res/OQSsiquc01res_<id>.xml` after `delay_s`,
 then moves the handled request to `DIR/trash/`. Files whose names start with a dot or that end
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from sim.central.answers import RequestRejected, process_time
 from sim.central.service import CentralService
+from sim.terminal_medinfo import answer_medinfo, is_medinfo_request
 from sync.xmlmsg import (
     MessageError,
     QualificationResult,
@@ -109,7 +111,7 @@ class SimTerminal:
         except FileNotFoundError:
             return
         for name in names:
-            if REQUEST_NAME.fullmatch(name) is None:
+            if REQUEST_NAME.fullmatch(name) is None and not is_medinfo_request(name):
                 continue
             with self._lock:
                 if name in self._seen:
@@ -125,10 +127,13 @@ class SimTerminal:
             return  # taken back before we read it
         if self.faults.delay_s > 0:
             time.sleep(self.faults.delay_s)
-        answer = self._answer(body)
-        result_name = name.replace("req_", "res_", 1)
+        medinfo = is_medinfo_request(name)  # YZK/TKK: sim/terminal_medinfo.py
+        if medinfo:
+            result_name, answer = answer_medinfo(self.service, name, body) or (name, None)
+        else:
+            result_name, answer = name.replace("req_", "res_", 1), self._answer(body)
         if answer is not None:
-            if self.faults.duplicate:
+            if self.faults.duplicate and not medinfo:
                 self._write_stale(answer, result_name)
             self._write(self.root / "res" / result_name, answer)
             self.answered += 1
