@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from device.cli_support import install_stop_signal, run_until_stopped
 from device.config import Config, ConfigError, load_config
 from device.errors_log import RecentErrors
+from device.logsetup import configure_logging
+from device.sdnotify import notify
 from device.settings import SETTINGS
 from reader.errors import ReaderError
 from reader.traffic import enable_traffic_logging
@@ -138,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.data, args.config, errors=RecentErrors().install(), central=args.central
             )
         config = load_config(args.config)
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        configure_logging()  # <N>-prefixed lines without times under systemd's journal
         _apply_log_level(config)
         if args.command == "run":
             return _run(args.config, RecentErrors().install())
@@ -314,6 +316,7 @@ def _run(config_path: Path | None, errors: RecentErrors) -> int:
         _apply_log_level(appliance.services.config)
         print(f"受付画面 / reception: {appliance.staff.base_url}/", flush=True)
         print(f"キオスク / kiosk:     {appliance.kiosk.base_url}/", flush=True)
+        notify("READY=1")  # systemd (Type=notify): the kiosk screen may start now
         return appliance
 
     run_until_stopped(start, stop)

@@ -1,10 +1,11 @@
 """`onshi sim terminal --root DIR`: a simulated 資格確認端末 and its shared folders (DOMAIN.md §8).
 
 It watches `DIR/req/` and answers each request whose name's prefix it has a handler for
-(`SimTerminal.handlers`, keyed by the part before the first `_`, e.g. `OQSsiquc01req`): a
-qualification request `OQSsiquc01req_<id>.xml` through the simulated central's own logic
+(`SimTerminal.handlers`, keyed by the part before the first `_`): a qualification request
+`OQSsiquc01req_<id>.xml` through the simulated central's own logic
 (sim.central.service.CentralService.qualify: the same population and the same answers as
-`onshi sim central`) into `DIR/res/OQSsiquc01res_<id>.xml` after `delay_s`, then moves the
+`onshi sim central`) into `DIR/res/OQSsiquc01res_<id>.xml` after `delay_s`, drug and checkup
+requests `YZKsiquc01req_…`/`TKKsiquc01req_…` through sim/terminal_medinfo.py, then moves the
 handled request to `DIR/trash/`. Another kind of request is one more entry in `handlers`.
 Files whose names start with a dot or that end otherwise than `.xml` (temporary names of a
 writer) are ignored, as the terminal does.
@@ -52,6 +53,7 @@ from pathlib import Path
 from sim.central.answers import RequestRejected, process_time
 from sim.central.service import CentralService
 from sim.pki import PkiPaths
+from sim.terminal_medinfo import answer_medinfo
 from sync.facefile import face_file_bytes, face_file_name
 from sync.xmlmsg import (
     CardAuthentication,
@@ -73,6 +75,7 @@ REQUEST_NAME = re.compile(
     r"(?P<prefix>[A-Z]{3}[a-z]{5}[0-9]{2}req)_(?P<suffix>[0-9A-Za-z][0-9A-Za-z_.-]*)\.xml"
 )
 QUALIFICATION = "OQSsiquc01req"
+DRUG, CHECKUP = "YZKsiquc01req", "TKKsiquc01req"
 DEFAULT_POLL_S = 0.02
 HALF_WRITTEN_PAUSE_S = 0.3
 DEFAULT_INSTITUTION = "1312345670"  # the appliance's default medical_institution_code
@@ -167,7 +170,11 @@ class SimTerminal:
         self.answered = 0
         self.faces = 0  # face files written (not counting duplicates)
         # by the request name's prefix: one entry per kind of request this terminal answers
-        self.handlers: dict[str, RequestHandler] = {QUALIFICATION: self._qualification}
+        self.handlers: dict[str, RequestHandler] = {
+            QUALIFICATION: self._qualification,
+            DRUG: self._medinfo,  # sim/terminal_medinfo.py
+            CHECKUP: self._medinfo,
+        }
         self._seen: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -238,7 +245,8 @@ class SimTerminal:
         replies = self.handlers[found["prefix"]](name, body)
         if replies:
             for reply in replies:
-                if self.faults.duplicate:
+                # a stale answer from "an earlier run": qualification answers only
+                if self.faults.duplicate and found["prefix"] == QUALIFICATION:
                     self._write_stale(reply)
                 self._write(self.root / "res" / reply.name, reply.data)
             self.answered += 1
@@ -252,6 +260,10 @@ class SimTerminal:
         if answer is None:
             return ()
         return (Reply(name.replace("req_", "res_", 1), answer),)
+
+    def _medinfo(self, name: str, body: bytes) -> Sequence[Reply]:
+        answered = answer_medinfo(self.service, name, body)
+        return () if answered is None else (Reply(*answered),)
 
     def _answer(self, body: bytes) -> bytes | None:
         try:
