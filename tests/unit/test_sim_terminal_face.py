@@ -257,3 +257,35 @@ def test_the_terminals_institution_is_the_appliances_by_default() -> None:
     assert cli.DEFAULT_INSTITUTION == terminal.DEFAULT_INSTITUTION == code
     args = cli._parser().parse_args(["terminal", "--root", "/tmp/x"])
     assert args.institution == code
+
+
+@pytest.mark.parametrize("consents", [("drug", "checkup"), ()], ids=["agreed", "none"])
+def test_consent_given_at_the_reader_opens_the_drug_history_through_the_folders(
+    terminal: SimTerminal, consents: tuple[str, ...]
+) -> None:
+    from sim.terminal import DRUG
+    from sync.medinfo import (
+        MedicalInfoRequest,
+        build_medinfo_request,
+        parse_medinfo_result,
+        request_file_name,
+    )
+
+    p = next(q for q in population() if q.id == "P010")
+    terminal.face_file(p.id, consents)  # the visit on the official reader
+    request = MedicalInfoRequest(
+        kind="drug",
+        medical_institution_code=CODE,
+        file_id="yzk1",
+        insurer_number=p.insurer_number,
+        number=p.number,
+        birthdate=p.birthdate,
+        start_month="202304",
+        end_month="202603",
+        symbol=p.symbol,
+        branch=p.branch,
+    )
+    name = request_file_name(request)
+    (reply,) = terminal.handlers[DRUG](name, build_medinfo_request(request))
+    answer = parse_medinfo_result(reply.data)
+    assert answer.segment_of_result == ("1" if consents else "9")
