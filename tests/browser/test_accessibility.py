@@ -54,6 +54,7 @@ NOT_PAGES: dict[str, str] = {
     "admin.status_json": "JSON for the status page's script",
     "api.confirmations": "the read API (JSON, bearer token)",
     "api.coverage_eligibility": "the read API (FHIR JSON, bearer token)",
+    "clinical.document": "the central's PDF of a drug or checkup history, shown by the browser",
 }
 # Pages that need someone not (fully) signed in: visited in that state.
 SIGNED_OUT = {"auth.login_form"}
