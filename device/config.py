@@ -83,6 +83,10 @@ class Config:
     outbox_backoff_base_s: int
     outbox_backoff_max_s: int
     outbox_give_up_h: int
+    backup_dir: Path
+    backup_keep: int
+    backup_at: str
+    backup_passphrase_file: Path
     demo: bool
     demo_data: Path
     log_level: str
