@@ -144,12 +144,17 @@ def take_sole_access(database: Path, timeout_s: float = 2.0) -> bool:
     """Whether this process is the database's only user: leaving WAL mode needs every other
     connection closed (a running appliance keeps one open). On success the WAL is folded into
     the file, so it can be moved aside whole. False when another process has it open."""
-    conn = sqlite3.connect(str(database), timeout=timeout_s, isolation_level=None)
+    try:
+        conn = sqlite3.connect(str(database), timeout=timeout_s, isolation_level=None)
+    except sqlite3.Error:
+        return True  # cannot be opened at all: nobody uses it; it is moved aside whole
     try:
         mode = conn.execute("PRAGMA journal_mode=DELETE").fetchone()
         return mode is not None and str(mode[0]).lower() == "delete"
-    except sqlite3.OperationalError:
-        return False
+    except sqlite3.OperationalError as exc:
+        return not any(word in str(exc) for word in ("locked", "busy"))
+    except sqlite3.DatabaseError:
+        return True  # not a database (damaged): nobody can be using it
     finally:
         conn.close()
 

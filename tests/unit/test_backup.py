@@ -366,3 +366,14 @@ def test_the_recovery_sheet_key_reads_back_as_the_key(tmp_path: Path) -> None:
     assert backup.key_from_sheet(backup.recovery_qr_payload(text)) == keys.encryption + keys.index
     with pytest.raises(ValueError):
         backup.key_from_sheet(text[:-4])
+
+
+def test_a_damaged_store_is_replaced_and_kept_aside(tmp_path: Path) -> None:
+    config = config_at(tmp_path)
+    ids = fill(config, 2)
+    written = write(config)
+    config.database_path.write_bytes(b"not a database any more" * 100)
+    done = restore(config, written.path)
+    assert done.replaced is not None
+    assert (done.replaced / "onshi.db").read_bytes().startswith(b"not a database")
+    read_all(config, ids).close()
