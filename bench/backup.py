@@ -69,7 +69,12 @@ def main(argv: list[str]) -> None:
     root = Path(tempfile.mkdtemp(prefix="onshi-bench-backup-"))
     (root / "usb").mkdir()
     config = load_config(
-        environ={}, overrides={"data_dir": root / "data", "backup_dir": root / "usb"}
+        environ={},
+        overrides={
+            "data_dir": root / "data",
+            "backup_dir": root / "usb",
+            "backup_passphrase_file": root / "unused",  # the bench hands the passphrase in
+        },
     )
     start = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)
     try:

@@ -526,7 +526,7 @@ SETTINGS: tuple[Setting, ...] = (
         Path,
         Path(""),
         "File holding the nightly backup's passphrase (on the appliance a systemd credential; "
-        "chmod 600; never logged or stored in the database)",
+        "chmod 600; never logged or stored in the database); required when backup_dir is set",
         editable=False,  # a secret's place: decided on the box
     ),
     Setting(

@@ -23,7 +23,7 @@ from device.backup import (
     WrongPassphrase,
 )
 from device.clocktrust import ClockTrust
-from device.config import Config, load_config
+from device.config import Config, ConfigError, load_config
 from device.jobs import Jobs
 from device.parts import open_store, store_keys
 from device.services import Services
@@ -43,6 +43,7 @@ def config_at(tmp_path: Path, **overrides: Any) -> Config:
         "data_dir": tmp_path / "data",
         "backup_dir": tmp_path / "usb",
         "backup_keep": 3,
+        "backup_passphrase_file": tmp_path / "pass",  # made where a test needs it
     }
     values.update(overrides)
     return load_config(environ={}, overrides=values)
@@ -216,7 +217,7 @@ def test_backup_dir_missing_is_an_error_and_never_created(tmp_path: Path) -> Non
         write(config)
     assert not (tmp_path / "stick-not-mounted").exists()
     with pytest.raises(BackupTargetError, match="backup_dir is not set"):
-        write(config_at(tmp_path, backup_dir=""))
+        write(config_at(tmp_path, backup_dir="", backup_passphrase_file=""))
 
 
 def test_a_short_passphrase_is_refused_for_a_new_backup(tmp_path: Path) -> None:
@@ -288,7 +289,7 @@ def test_a_key_that_cannot_be_replaced_here_is_refused_or_written_out(
 
 
 def test_the_nightly_job_runs_once_a_day_after_backup_at(tmp_path: Path) -> None:
-    config = config_at(tmp_path, backup_at="02:30", backup_passphrase_file=tmp_path / "pass")
+    config = config_at(tmp_path, backup_at="02:30")
     (tmp_path / "pass").write_text(PASSPHRASE + "\n")
     os.chmod(tmp_path / "pass", 0o600)
     fill(config, 1)
@@ -330,7 +331,9 @@ def test_the_nightly_job_runs_once_a_day_after_backup_at(tmp_path: Path) -> None
 def test_the_nightly_job_without_its_passphrase_writes_nothing(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    config = config_at(tmp_path)  # backup_passphrase_file not set
+    with pytest.raises(ConfigError, match="needs its passphrase file"):
+        config_at(tmp_path, backup_passphrase_file="")
+    config = config_at(tmp_path)  # the passphrase file is not there (the credential missing)
     fill(config, 1)
     store = open_store(config)
     services = cast(Services, type("S", (), {"config": config, "store": store})())
@@ -339,10 +342,9 @@ def test_the_nightly_job_without_its_passphrase_writes_nothing(
         assert Jobs(services, trust).run_now("backup") == 0
     finally:
         store.close()
-    assert "backup_passphrase_file is not set" in caplog.text
-    assert PASSPHRASE not in caplog.text
+    assert "no passphrase file at" in caplog.text
     assert not list(config.backup_dir.iterdir())
-    disabled = config_at(tmp_path, backup_dir="")
+    disabled = config_at(tmp_path, backup_dir="", backup_passphrase_file="")
     assert backup.nightly_backup(disabled, cast(Store, None), NOW) == 0
 
 
