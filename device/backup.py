@@ -49,6 +49,7 @@ import re
 import secrets
 import shutil
 import struct
+import time as _time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -374,6 +375,8 @@ def write_backup(
             return snapshot_file(config.database_path, target, cipher)
 
     stamp = now.astimezone(UTC).strftime(STAMP)
+    _remove_stale(config.data_dir, ".backup-*.db")  # a copy a crash or power loss left behind
+    _remove_stale(folder, ".onshi-*.partial")
     plain = config.data_dir / f".backup-{stamp}-{os.getpid()}-{secrets.token_hex(4)}.db"
     final = folder / f"onshi-{stamp}{SUFFIX}"
     partial = folder / f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}.partial"
@@ -446,6 +449,19 @@ def backup_folder(config: Config) -> Path:
             "the network share mounted?"
         )
     return folder
+
+
+STALE_S = 6 * 3600  # older than any backup takes: left by a crash, never one still running
+
+
+def _remove_stale(folder: Path, pattern: str) -> None:
+    for path in folder.glob(pattern):
+        try:
+            if path.stat().st_mtime < _time.time() - STALE_S:
+                path.unlink()
+                log.info("removed %s, left by an interrupted backup", path)
+        except OSError as exc:
+            log.warning("cannot remove %s: %s", path, exc)
 
 
 def generations(folder: Path) -> list[Path]:
@@ -610,6 +626,7 @@ def _check_and_swap(
     elif write_key_here:
         _write_key(key_path, backup_key, replace=True)
     _fsync_dir(database.parent)
+    _owned_like_data_dir(config, [database, anchor, *([key_path] if write_key_here else [])])
     if written_out is None:
         # Opened once with the current code: migrations of an older backup run now, and the
         # restore is in the audit log it restored.
@@ -623,6 +640,7 @@ def _check_and_swap(
             )
         finally:
             store.close()
+    _owned_like_data_dir(config, [database, anchor])  # the first open appended to the anchor
     return RestoreDone(
         created_at=header.created_at,
         schema_version=checked.schema_version,
@@ -632,6 +650,17 @@ def _check_and_swap(
         key_replaced=key_differs and written_out is None,
         key_out=written_out,
     )
+
+
+def _owned_like_data_dir(config: Config, paths: list[Path]) -> None:
+    """Run as root (sudo onshi restore), the restored files would be root's and the service
+    could not open them: they take the data directory's owner."""
+    if os.geteuid() != 0:
+        return
+    owner = config.data_dir.stat()
+    for path in paths:
+        if path.exists() and path.parent == config.data_dir:
+            os.chown(path, owner.st_uid, owner.st_gid)
 
 
 def _put_aside(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -379,3 +380,19 @@ def test_a_damaged_store_is_replaced_and_kept_aside(tmp_path: Path) -> None:
     assert done.replaced is not None
     assert (done.replaced / "onshi.db").read_bytes().startswith(b"not a database")
     read_all(config, ids).close()
+
+
+def test_what_an_interrupted_backup_left_is_removed_by_the_next(tmp_path: Path) -> None:
+    config = config_at(tmp_path)
+    fill(config, 1)
+    plain = config.data_dir / ".backup-20261119T180000Z-1-abcd.db"
+    partial = config.backup_dir / ".onshi-20261119T180000Z.backup.1.abcd.partial"
+    fresh = config.backup_dir / ".onshi-20261120T175900Z.backup.2.abcd.partial"
+    for path in (plain, partial, fresh):
+        path.write_bytes(b"left over")
+    old = time.time() - 86_400  # by the real clock, as the file system stamps them
+    os.utime(plain, (old, old))
+    os.utime(partial, (old, old))
+    os.utime(fresh, (time.time(), time.time()))  # maybe another backup running now
+    write(config)
+    assert not plain.exists() and not partial.exists() and fresh.exists()
