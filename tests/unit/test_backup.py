@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -396,3 +397,37 @@ def test_what_an_interrupted_backup_left_is_removed_by_the_next(tmp_path: Path) 
     os.utime(fresh, (time.time(), time.time()))  # maybe another backup running now
     write(config)
     assert not plain.exists() and not partial.exists() and fresh.exists()
+
+
+def test_a_backup_taken_while_the_appliance_writes_restores_with_its_chain(
+    tmp_path: Path,
+) -> None:
+    config = config_at(tmp_path)
+    ids = fill(config, 5)
+    store = open_store(config)
+    stop = threading.Event()
+
+    def writer() -> None:  # the appliance's audit entries keep coming during the copy
+        n = 0
+        while not stop.is_set():
+            store.audit("reader", "visit.step", f"visit:{n}")
+            n += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        written = [write(config, NOW, snapshot=store.backup_snapshot)]
+        written.append(write(config, NOW + timedelta(minutes=9)))  # from a second process's view
+    finally:
+        stop.set()
+        thread.join()
+        store.close()
+    assert written[1].counts["audit"] > written[0].counts["audit"]  # writes went on meanwhile
+    for made in written:
+        new_card = config_at(tmp_path / f"new-{made.path.name}")
+        done = restore(new_card, made.path)
+        assert done.counts["audit"] > 0
+        restored = read_all(new_card, ids)  # the chain holds against the copied anchor
+        restored.audit("admin1", "after", "restore")
+        assert restored.verify_audit_detail().ok
+        restored.close()
