@@ -431,3 +431,17 @@ def test_a_backup_taken_while_the_appliance_writes_restores_with_its_chain(
         restored.audit("admin1", "after", "restore")
         assert restored.verify_audit_detail().ok
         restored.close()
+
+
+def test_a_backup_from_a_newer_onshi_is_refused(tmp_path: Path) -> None:
+    config = config_at(tmp_path)
+    fill(config, 1)
+    db = sqlite3.connect(config.database_path)
+    db.execute("INSERT INTO schema_migrations VALUES (99, '2027-01-01T00:00:00.000000Z')")
+    db.commit()
+    db.close()
+    written = write(config)
+    shutil.rmtree(config.data_dir)
+    with pytest.raises(RestoreRefused, match="newer onshi \\(schema 99"):
+        restore(config, written.path)
+    assert not config.data_dir.joinpath("onshi.db").exists()
