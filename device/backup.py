@@ -105,6 +105,7 @@ class KdfParams:
             2**14 <= self.n <= 2**18
             and self.n & (self.n - 1) == 0
             and 1 <= self.r <= 16
+            and 128 * self.n * self.r <= 256 * 2**20  # scrypt's memory
             and 1 <= self.p <= 4
         )
 

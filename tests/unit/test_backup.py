@@ -445,3 +445,19 @@ def test_a_backup_from_a_newer_onshi_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RestoreRefused, match="newer onshi \\(schema 99"):
         restore(config, written.path)
     assert not config.data_dir.joinpath("onshi.db").exists()
+
+
+def test_a_header_asking_for_too_much_memory_is_refused_before_deriving(tmp_path: Path) -> None:
+    config = config_at(tmp_path)
+    fill(config, 1)
+    written = write(config)
+    data = written.path.read_bytes()
+    body_start = len(backup.MAGIC) + 5
+    length = int.from_bytes(data[len(backup.MAGIC) + 1 : body_start], "big")
+    header = data[body_start : body_start + length].replace(b'"r":8', b'"r":16')
+    header = header.replace(b'"n":16384', b'"n":262144')
+    assert header != data[body_start : body_start + length]
+    forged = data[: len(backup.MAGIC) + 1] + len(header).to_bytes(4, "big") + header
+    written.path.write_bytes(forged + data[body_start + length :])
+    with pytest.raises(BackupUnreadable):
+        restore(config, written.path)
