@@ -17,12 +17,13 @@ wrong passphrase (refused at once, nothing written) from a damaged file. The pay
 (JSON), then the key, the anchor and the database, byte for byte.
 
 Where the nightly job's passphrase comes from. From the file `backup_passphrase_file` names,
-read when the job runs and never kept: on the appliance a systemd credential
-(`LoadCredential=backup-passphrase:...` and `ONSHI_BACKUP_PASSPHRASE_FILE=%d/backup-passphrase`),
-so it lives outside the data directory and the database, readable only by the service. It is
-never logged, never stored in the database and never shown on a page; a file readable by group
-or others is refused like the key file. `onshi backup` and `onshi restore` ask for it (or read
-it from stdin with --passphrase-stdin; `onshi backup` also takes the file).
+read when the job runs and never kept: on the appliance a sealed systemd credential
+(`LoadCredentialEncrypted=backup-passphrase:...` in a drop-in of onshi.service, the setting
+`/run/credentials/onshi.service/backup-passphrase`), like the store key, so it is neither in the
+data directory nor in the database nor in a readable file. It is never logged, never stored in the
+database and never shown on a page; a file readable by group or others is refused like the key
+file. `onshi backup` also takes it from stdin (--passphrase-stdin) or asks for it; `onshi
+restore` asks (or reads stdin): restoring is a person's act.
 
 Writing is atomic: the file is written under a temporary name in `backup_dir`, fsync'd, then
 renamed; `backup_keep` generations are kept, the oldest removed after a new one is in place.
@@ -35,7 +36,10 @@ copy's integrity_check, its key check and its audit chain. Only then is the stor
 the running appliance must be stopped (a database another process has open is refused), the
 current database, its WAL, its anchor and (when the backup's key differs) its key are moved
 aside into `data_dir/replaced-<stamp>/`, and the restored files renamed into place. The key
-always travels with its database: never a new key beside data encrypted with another.
+always travels with its database: never a new key beside data encrypted with another. A store key
+sealed as a systemd credential (device/storekey.py) is never written here: when the backup's key
+differs from it the restore refuses unless told where to write the backup's key (--key-out), to be
+sealed in its place.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from device.config import Config
 from device.parts import store_keys
+from device.storekey import credential_path
 from sync.clock import JST
 from sync.fieldcrypt import KEY_FILE_BYTES, FieldCipher, FieldKeys
 from sync.store import Store, anchor_path_of
@@ -598,16 +603,25 @@ def _check_and_swap(
     database = config.database_path
     anchor = anchor_path_of(database)
     key_path = config.store_key_path
-    current_key = key_path.read_bytes() if key_path.exists() else None
+    credential = credential_path()
+    if credential is not None:
+        # The appliance's key: sealed by systemd, never written here (device/storekey.py).
+        current_key: bytes | None = credential.read_bytes()
+        key_writable = False
+    else:
+        current_key = key_path.read_bytes() if key_path.exists() else None
+        key_writable = os.access(key_path.parent, os.W_OK)
     backup_key = staged.key.encryption + staged.key.index
     key_differs = current_key is not None and not hmac.compare_digest(current_key, backup_key)
     write_key_here = current_key is None or key_differs
-    if write_key_here and key_out is None and not os.access(key_path.parent, os.W_OK):
+    if write_key_here and key_out is None and not key_writable:
+        where = f"systemd の資格情報 {credential}" if credential else f"鍵ファイル {key_path}"
         raise RestoreRefused(
-            f"鍵ファイル {key_path} をここでは書き換えられません（systemd の資格情報など）。"
-            "--key-out で鍵を書き出し、資格情報として入れてから起動してください。何も変更して"
-            f"いません / the key file {key_path} cannot be replaced here (a systemd credential?): "
-            "write the backup's key with --key-out FILE and install it as the credential; "
+            f"バックアップの鍵が今の鍵と違い、{where} はここでは書き換えられません。--key-out で"
+            "バックアップの鍵を書き出し、資格情報として封印し直してください (docs/backup.md)。"
+            f"何も変更していません / the backup's key differs from the current one, and "
+            f"{credential or key_path} cannot be replaced here (a systemd credential): write the "
+            "backup's key with --key-out FILE and seal it as the credential (docs/backup.md); "
             "nothing was changed"
         )
     if database.exists() and not take_sole_access(database):
@@ -617,7 +631,8 @@ def _check_and_swap(
             "another process (the running appliance): stop it first (systemctl stop onshi); "
             "nothing was changed"
         )
-    aside = _put_aside(config, database, anchor, key_path if key_differs else None, stamp)
+    replaced_key = key_path if key_differs and credential is None else None
+    aside = _put_aside(config, database, anchor, replaced_key, stamp)
     os.replace(staged.database, database)
     os.replace(staged.anchor, anchor)
     written_out = None
@@ -628,19 +643,18 @@ def _check_and_swap(
         _write_key(key_path, backup_key, replace=True)
     _fsync_dir(database.parent)
     _owned_like_data_dir(config, [database, anchor, *([key_path] if write_key_here else [])])
-    if written_out is None:
-        # Opened once with the current code: migrations of an older backup run now, and the
-        # restore is in the audit log it restored.
-        store = Store(database, cipher)
-        try:
-            store.audit(
-                actor,
-                BACKUP_RESTORED,
-                "store",
-                f"from backup made {header.created_at}; replaced store kept in {aside}",
-            )
-        finally:
-            store.close()
+    # Opened once with the backup's own key: migrations of an older backup run now, and the
+    # restore is in the audit log it restored.
+    store = Store(database, cipher)
+    try:
+        store.audit(
+            actor,
+            BACKUP_RESTORED,
+            "store",
+            f"from backup made {header.created_at}; replaced store kept in {aside}",
+        )
+    finally:
+        store.close()
     _owned_like_data_dir(config, [database, anchor])  # the first open appended to the anchor
     return RestoreDone(
         created_at=header.created_at,

@@ -373,9 +373,12 @@ def _backup_command(config: Config, args: argparse.Namespace) -> int:
         print(f"  元のデータは保管しました / the replaced store is kept in {done.replaced}")
     if done.key_out is not None:
         print(
-            f"  鍵を {done.key_out} に書き出しました。資格情報として入れてから起動してください / "
-            f"the backup's key is in {done.key_out}: install it as the store key credential "
-            "before starting"
+            f"  鍵を {done.key_out} に書き出しました。資格情報として封印し直し、このファイルを"
+            f"消してから起動してください / the backup's key is in {done.key_out}: seal it as the "
+            "store key credential, then delete that file, before starting:\n"
+            "    sudo mv /etc/credstore.encrypted/onshi-store-key "
+            "/etc/credstore.encrypted/onshi-store-key.replaced\n"
+            f"    sudo make seal-key KEY={done.key_out}   (docs/backup.md)"
         )
     elif done.key_replaced:
         print("  鍵ファイルもバックアップの鍵にしました / key file replaced by the backup's key")
@@ -392,7 +395,12 @@ def _backup_passphrase(config: Config, from_stdin: bool, *, twice: bool) -> str:
             raise EOFError("標準入力にパスフレーズがありません / no passphrase on stdin")
         return line.removesuffix("\n").removesuffix("\r")
     if twice and str(config.backup_passphrase_file) not in ("", "."):
-        return read_passphrase_file(config.backup_passphrase_file)
+        try:
+            return read_passphrase_file(config.backup_passphrase_file)
+        except PassphraseError as exc:
+            if not sys.stdin.isatty():
+                raise
+            print(exc, file=sys.stderr)  # the service's credential, say: typed instead
     first = getpass.getpass("パスフレーズ / passphrase: ")
     if twice and getpass.getpass("もう一度 / again: ") != first:
         raise PassphraseError("パスフレーズが一致しません / the two passphrases differ")

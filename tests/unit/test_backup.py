@@ -461,3 +461,35 @@ def test_a_header_asking_for_too_much_memory_is_refused_before_deriving(tmp_path
     written.path.write_bytes(forged + data[body_start + length :])
     with pytest.raises(BackupUnreadable):
         restore(config, written.path)
+
+
+def test_with_the_key_as_a_sealed_credential_a_restore_never_writes_a_key_beside_the_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = config_at(tmp_path)
+    ids = fill(config, 2)
+    written = write(config)
+    backup_key = config.store_key_path.read_bytes()
+    shutil.rmtree(config.data_dir)
+    credentials = tmp_path / "credentials"  # what systemd hands onshi-admin's process
+    credentials.mkdir()
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+
+    # The same key sealed (a restore on this box): the database alone is restored.
+    (credentials / "store-key").write_bytes(backup_key)
+    os.chmod(credentials / "store-key", 0o600)
+    restore(config, written.path)
+    assert not config.store_key_path.exists()
+    read_all(config, ids).close()
+
+    # A new card sealed a new key: refused, or the backup's key written out to be sealed.
+    shutil.rmtree(config.data_dir)
+    (credentials / "store-key").write_bytes(FieldKeys.generate().encryption * 2)
+    with pytest.raises(RestoreRefused, match="--key-out"):
+        restore(config, written.path)
+    assert not config.database_path.exists()
+    done = restore(config, written.path, key_out=tmp_path / "restored.key")
+    assert (tmp_path / "restored.key").read_bytes() == backup_key
+    assert not config.store_key_path.exists() and not done.key_replaced
+    os.replace(tmp_path / "restored.key", credentials / "store-key")  # sealed again
+    read_all(config, ids).close()
