@@ -30,6 +30,7 @@ from sync.store.auditlog import (
     anchor_path_of,
     verify_audit_file,
 )
+from sync.store.backup import Snapshot, snapshot_file
 from sync.store.clinicaldocs import CachedDocument, ClinicalDocuments
 from sync.store.consents import CachedClinical, ConsentRecord, Consents
 from sync.store.database import (
@@ -109,6 +110,8 @@ class Store:
         `anchor_path`: the audit anchor file (default <database>.anchor; none in memory)."""
         database = Database(path, cipher, clock, migrations=MIGRATIONS, reserve_bytes=reserve_bytes)
         self._database = database
+        self._path = None if database.in_memory else Path(path)
+        self._anchor_path = anchor_path
         anchor = (
             None
             if database.in_memory
@@ -169,6 +172,15 @@ class Store:
 
     def disk_state(self) -> DiskState | None:
         return self._database.disk_state()
+
+    def backup_snapshot(self, target: Path) -> Snapshot:
+        """A consistent copy of the database in `target` and its anchor as read before it
+        (sync/store/backup.py); the appliance goes on writing meanwhile."""
+        if self._path is None:
+            raise StoreError("an in-memory store has no file to back up")
+        return snapshot_file(
+            self._path, target, self._database.cipher, anchor_path=self._anchor_path
+        )
 
     def close(self) -> None:
         with self._database.lock:
