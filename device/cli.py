@@ -42,6 +42,9 @@ COMMANDS: dict[str, str] = {
     "changed answers after recovery",
     "sim terminal": "Run a simulated 資格確認端末 on a folder: answers req/ files into res/ "
     "(faults: --delay, --half-written, --duplicate, --silent)",
+    "sim light": "Run a simulated status light on a TCP port (socket://…; prints each state)",
+    "sim printer": "Run a simulated ESC/POS ticket printer on a TCP port; keeps each ticket as "
+    ".bin, .txt and .png",
     "sim card": "Place a virtual JPKI card on a vpcd reader until stopped",
     "sim people": "List the synthetic population (ids, names, scenario, demo PIN)",
     "sim pki": "Create the test PKI (JPKI-like root, card, central and device certificates)",

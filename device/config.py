@@ -83,6 +83,9 @@ class Config:
     outbox_backoff_base_s: int
     outbox_backoff_max_s: int
     outbox_give_up_h: int
+    signal_light_url: str
+    ticket_printer_url: str
+    ticket_notice: str
     demo: bool
     demo_data: Path
     log_level: str
