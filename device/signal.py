@@ -132,10 +132,15 @@ class SerialPort:
         return data
 
     def close(self) -> None:
+        # pyserial 3.5's socket:// close() skips socket.close() when shutdown() fails, as it
+        # does once the peer is gone: close the socket here too (closing twice is harmless).
+        sock = getattr(self._port, "_socket", None)
         try:
             self._port.close()
         except (serial.SerialException, OSError):
             pass
+        if sock is not None:
+            sock.close()
 
 
 def light_line(state: LightState) -> bytes:
