@@ -15,6 +15,7 @@ Both devices are outputs that may be lost: they follow the event bus (DESIGN.md 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections import deque
@@ -105,6 +106,9 @@ class SerialPort:
             )
         except (serial.SerialException, OSError, ValueError) as exc:
             raise PortUnplugged(f"{url}: {exc}") from exc
+        sock = getattr(self._port, "_socket", None)  # socket://: short lines go out at once
+        if isinstance(sock, socket.socket):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def write(self, data: bytes) -> None:
         try:

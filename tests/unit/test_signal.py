@@ -45,9 +45,10 @@ from device.signal import (
 from device.ticket import DEFAULT_NOTICE, Ticket, TicketBook, ticket_bytes
 from sim.light import SimLight
 from sim.printer import Interpreter, SimPrinter, render_png, render_text
+from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
 
-from .test_status import items, status_of, store  # noqa: F401 - the store fixture
+from .test_status import items, status_of
 
 AT = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 10:00 in Japan
 
@@ -321,6 +322,13 @@ def test_the_hello_must_come_from_a_light() -> None:
 
 
 # -- the status page and the sandbox's JSON ---------------------------------------------------
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.generate()))
+    yield s
+    s.close()
+
+
 @pytest.fixture
 def two_states() -> Iterator[list[PeripheralState]]:
     yield [
