@@ -28,6 +28,8 @@ from sync.central import CentralClient, CentralError
 
 DEMO_CENTRAL_PORT = 8443
 DEMO_CONTROL_PORT = 8444  # the simulator's fault switches (loopback), used by the sandbox page
+DEMO_LIGHT_PORT = 7710  # `onshi sim light` (docs/signal.md)
+DEMO_PRINTER_PORT = 7711  # `onshi sim printer`: tickets as PNG under <data>/tickets
 VPCD_READER = "Virtual PCD 00 00"
 LOGINS_FILE = "logins.txt"
 # (username, display name, roles) of the logins a fresh demo creates.
@@ -90,7 +92,21 @@ def demo_overrides(data: Path) -> dict[str, Any]:
         # card certificates are checked against the test JPKI root while the central is down
         "jpki_root_file": pki / "jpki-root.pem",
         "reader": VPCD_READER,
+        "signal_light_url": f"socket://127.0.0.1:{DEMO_LIGHT_PORT}",
+        "ticket_printer_url": f"socket://127.0.0.1:{DEMO_PRINTER_PORT}",
     }
+
+
+def _peripheral_sims(data: Path) -> list[subprocess.Popen[bytes]]:
+    """The simulated status light and ticket printer (optional devices: if either cannot
+    start, the appliance shows it unplugged on the status page and goes on)."""
+    sim = [sys.executable, "-m", "sim"]
+    return [
+        subprocess.Popen([*sim, "light", "--port", str(DEMO_LIGHT_PORT)]),
+        subprocess.Popen(
+            [*sim, "printer", "--port", str(DEMO_PRINTER_PORT), "--out", str(data / "tickets")]
+        ),
+    ]
 
 
 def run_demo(data: Path, config_path: Path | None, errors: RecentErrors | None = None) -> int:
@@ -123,6 +139,7 @@ def run_demo(data: Path, config_path: Path | None, errors: RecentErrors | None =
                 ]
             )
         )
+        children += _peripheral_sims(data)
         overrides = demo_overrides(data)
         config = load_settings(config_path, overrides=overrides)
         probe = connect_central(config, timeout_s=2, retries=0)
