@@ -395,3 +395,30 @@ def test_port_urls_accepted(url: str) -> None:
 def test_port_urls_refused(url: str) -> None:
     with pytest.raises(ConfigError, match="signal_light_url"):
         load_config(None, environ={}, overrides={"signal_light_url": url})
+
+
+def test_the_sandbox_route_answers_the_light_to_signed_in_staff_only() -> None:
+    from flask import Flask, g
+
+    from web import signal_api
+
+    class Reception:
+        def has(self, role: str) -> bool:
+            return role == "reception"
+
+    light = SignalLight("loop://")
+    light.note(VisitStarted("v", "r", AT))
+    app = Flask(__name__)
+    signed_in = [False]
+
+    @app.before_request
+    def sign_in() -> None:
+        if signed_in[0]:
+            g.user = Reception()
+
+    app.register_blueprint(signal_api.create_blueprint(Peripherals(light=light)))
+    client = app.test_client()
+    assert client.get("/sandbox/light.json").status_code != 200  # refused (page words need the app)
+    signed_in[0] = True
+    answer = client.get("/sandbox/light.json")
+    assert answer.status_code == 200 and answer.get_json()["light"] == "reading"
