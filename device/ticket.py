@@ -19,8 +19,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-
-from escpos.printer import Dummy
+from typing import Any
 
 from sync.clock import JST, utc_now
 
@@ -58,12 +57,16 @@ class TicketBook:
             return Ticket(self._last, at)
 
 
-def _kanji(printer: Dummy, text: str) -> None:
+def _kanji(printer: Any, text: str) -> None:
     printer._raw(FS_KANJI_ON + text.encode("cp932", "replace") + FS_KANJI_OFF + b"\n")
 
 
 def ticket_bytes(ticket: Ticket, notice: str) -> bytes:
     """The ticket as ESC/POS: a heading, the number large, the time, the notice, a cut."""
+    # Imported when the first ticket is printed, not at start: python-escpos loads its printer
+    # profiles on import (0.2 s) and caches them in a new temporary directory each process.
+    from escpos.printer import Dummy
+
     printer = Dummy()
     printer._raw(b"\x1b@" + FS_KANJI_SHIFT_JIS)  # ESC @ initialise, then the kanji code system
     printer.set(align="center")
