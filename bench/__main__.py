@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import sys
 
-from bench import backup, clinical, drain, faces, folders, offline, outage, startup, visits
+from bench import (
+    backup,
+    clinical,
+    drain,
+    faces,
+    folders,
+    offline,
+    outage,
+    signal,
+    startup,
+    visits,
+)
 
 
 def main() -> int:
@@ -17,6 +28,7 @@ def main() -> int:
     folders.main([])
     faces.main([])
     backup.main([])
+    signal.main([])
     return 0
 
 

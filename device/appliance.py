@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from device.parts import (
 from device.reachability import CentralProbe, CentralReachability
 from device.sandbox import CardSandbox
 from device.services import Services
+from device.signal import Peripherals, build_peripherals
 from device.statement import Statements
 from device.status import ApplianceStatus
 from device.tls import staff_certificate
@@ -88,6 +89,8 @@ class Appliance:
     export: FaceExport  # face files for the receipt computer (a thread while export_dir is set)
     transport: QualificationTransport  # `central`, or the terminal's folders (central_mode)
     face_watcher: FaceWatcher | None  # the terminal's face/ folder (central_mode = folders)
+    # The status light and the ticket printer: follow the bus, never block a visit.
+    peripherals: Peripherals = field(default_factory=Peripherals)
 
     def start(self) -> None:
         self.staff.start()
@@ -96,12 +99,14 @@ class Appliance:
         self.jobs.start()
         self.probe.start()
         self.export.start(self.services.bus)
+        self.peripherals.start(self.services.bus)
         if self.face_watcher is not None:
             self.face_watcher.start()
         log.info("staff UI on %s/  kiosk on %s/", self.staff.base_url, self.kiosk.base_url)
 
     def stop(self) -> None:
         self.probe.stop()
+        self.peripherals.stop()
         self.export.stop()
         if self.face_watcher is not None:
             self.face_watcher.stop()
@@ -205,6 +210,12 @@ def build_appliance(
     trust = card_trust(config, clock_trust.now)
     store = open_store(config, clock_trust.now)
     inputs = VisitInputs()
+    peripherals = build_peripherals(
+        config.signal_light_url,
+        config.ticket_printer_url,
+        notice=config.ticket_notice,
+        clock=clock_trust.now,
+    )
     backend = reader_backend(config)
     readers = backend.open_readers()
     status_readers = backend.open_readers()
@@ -218,6 +229,7 @@ def build_appliance(
         clock=clock,
         clock_trust=clock_trust,
         reachability=reachability,
+        peripherals=peripherals.states,
     )
     export = FaceExport(
         store,
@@ -311,6 +323,7 @@ def build_appliance(
         restart=restart if restart is not None else threading.Event(),
         reachability=reachability,
         api_tokens=ApiTokens(store, clock),
+        peripherals=peripherals,
     )
 
     def on_reader_event(event: ReaderEvent) -> None:
@@ -363,4 +376,5 @@ def build_appliance(
         export,
         transport,
         face_watcher,
+        peripherals,
     )

@@ -48,6 +48,9 @@ COMMANDS: dict[str, str] = {
     "(faults: --delay, --half-written, --duplicate, --silent)",
     "sim face": "Place a card on the running simulated terminal's own (face-authentication) "
     "reader: it writes the visit's face/ file",
+    "sim light": "Run a simulated status light on a TCP port (socket://…; prints each state)",
+    "sim printer": "Run a simulated ESC/POS ticket printer on a TCP port; keeps each ticket as "
+    ".bin, .txt and .png",
     "sim card": "Place a virtual JPKI card on a vpcd reader until stopped",
     "sim people": "List the synthetic population (ids, names, scenario, demo PIN)",
     "sim pki": "Create the test PKI (JPKI-like root, card, central and device certificates)",

@@ -87,6 +87,9 @@ class Config:
     backup_keep: int
     backup_at: str
     backup_passphrase_file: Path
+    signal_light_url: str
+    ticket_printer_url: str
+    ticket_notice: str
     demo: bool
     demo_data: Path
     log_level: str

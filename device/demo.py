@@ -36,6 +36,8 @@ from sync.central import CentralClient, CentralError
 
 DEMO_CENTRAL_PORT = 8443
 DEMO_CONTROL_PORT = 8444  # the simulator's fault switches (loopback), used by the sandbox page
+DEMO_LIGHT_PORT = 7710  # `onshi sim light` (docs/signal.md)
+DEMO_PRINTER_PORT = 7711  # `onshi sim printer`: tickets as PNG under <data>/tickets
 VPCD_READER = "Virtual PCD 00 00"
 LOGINS_FILE = "logins.txt"
 # (username, display name, roles) of the logins a fresh demo creates.
@@ -106,8 +108,22 @@ def demo_overrides(data: Path, terminal_root: Path | None = None) -> dict[str, A
         # card certificates are checked against the test JPKI root while the central is down
         "jpki_root_file": pki / "jpki-root.pem",
         "reader": VPCD_READER,
+        "signal_light_url": f"socket://127.0.0.1:{DEMO_LIGHT_PORT}",
+        "ticket_printer_url": f"socket://127.0.0.1:{DEMO_PRINTER_PORT}",
         **folders,
     }
+
+
+def _peripheral_sims(data: Path) -> list[subprocess.Popen[bytes]]:
+    """The simulated status light and ticket printer (optional devices: if either cannot
+    start, the appliance shows it unplugged on the status page and goes on)."""
+    sim = [sys.executable, "-m", "sim"]
+    return [
+        subprocess.Popen([*sim, "light", "--port", str(DEMO_LIGHT_PORT)]),
+        subprocess.Popen(
+            [*sim, "printer", "--port", str(DEMO_PRINTER_PORT), "--out", str(data / "tickets")]
+        ),
+    ]
 
 
 def run_demo(
@@ -150,6 +166,7 @@ def _run_demo(
                 f"仮想リーダー {VPCD_READER!r} がありません / the vpcd reader is missing "
                 f"(found {readers}); install vsmartcard-vpcd and restart pcscd"
             )
+        children += _peripheral_sims(data)
         overrides = demo_overrides(data, terminal_root)
         config = load_settings(config_path, overrides=overrides)
         if terminal_root is not None:

@@ -110,6 +110,28 @@ def _time_of_day(value: Any) -> str | None:
     return None
 
 
+PORT_URL_ACCEPTS = "empty (none), /dev/… device, socket://host:port, loop://"
+
+
+def _port_url(value: Any) -> str | None:
+    """A serial peripheral's pyserial URL (device/signal.py); empty = not connected."""
+    text = str(value)
+    if text == "" or text == "loop://" or re.fullmatch(r"/dev/[A-Za-z0-9_./-]+", text):
+        return None
+    if (
+        re.fullmatch(r"socket://[A-Za-z0-9.-]+:\d{1,5}", text)
+        and 0 < int(text.rsplit(":", 1)[1]) < 65536
+    ):
+        return None
+    return "空、/dev/…、socket://ホスト:ポート、loop:// のいずれか / " + PORT_URL_ACCEPTS
+
+
+def _ticket_notice(value: Any) -> str | None:
+    if len(str(value)) > 120:
+        return "120文字以内 / at most 120 characters"
+    return None
+
+
 def _language(value: Any) -> str | None:
     if value not in ("ja", "en"):
         return "ja または en / must be ja or en"
@@ -528,6 +550,36 @@ SETTINGS: tuple[Setting, ...] = (
         "File holding the nightly backup's passphrase (on the appliance a systemd credential; "
         "chmod 600; never logged or stored in the database); required when backup_dir is set",
         editable=False,  # a secret's place: decided on the box
+    ),
+    Setting(
+        "signal_light_url",
+        str,
+        "",
+        "Status light / buzzer (docs/signal.md) as a pyserial URL: /dev/ttyUSB0, "
+        "socket://host:port, loop://; empty = none. Unplugged: shown on the status page, "
+        "retried in the background",
+        _port_url,
+        editable=False,  # a device on this box: set where it is plugged in
+        accepts=PORT_URL_ACCEPTS,
+    ),
+    Setting(
+        "ticket_printer_url",
+        str,
+        "",
+        "ESC/POS receipt printer for the reception ticket (受付番号, time, notice) as a pyserial "
+        "URL: /dev/ttyUSB0, socket://host:port, loop://; empty = none",
+        _port_url,
+        editable=False,
+        accepts=PORT_URL_ACCEPTS,
+    ),
+    Setting(
+        "ticket_notice",
+        str,
+        "",
+        "The short notice printed under the ticket number (at most 120 characters; empty = "
+        "お呼びするまでお待ちください). Never personal data",
+        _ticket_notice,
+        accepts="text, at most 120 characters",
     ),
     Setting(
         "demo",

@@ -30,6 +30,7 @@ from device.errors_log import RecentErrors
 from device.events import EventBus, ReaderStatus
 from device.reachability import CentralReachability
 from device.retention import RETENTION_HELD, RETENTION_REFUSED, last_retention_run
+from device.signal import PeripheralKind, PeripheralState
 from reader.errors import ReaderError
 from sync.breaker import BreakerState
 from sync.central import CentralClient, CentralError
@@ -65,6 +66,7 @@ class StatusKind(StrEnum):
     DATABASE = "database"
     ERRORS = "errors"
     RETENTION = "retention"
+    PERIPHERALS = "peripherals"  # the status light and the ticket printer (device/signal.py)
 
 
 class Fact(StrEnum):
@@ -118,6 +120,14 @@ class Fact(StrEnum):
     LOG_RECORDS = "log_records"  # count
     LOG_RECORD = "log_record"  # at, level, logger, message: one recent warning or error
     LOG_NONE = "log_none"
+    PERIPHERALS_NONE = "peripherals_none"  # neither signal_light_url nor ticket_printer_url
+    PERIPHERALS_CONNECTED = "peripherals_connected"  # count
+    PERIPHERALS_UNPLUGGED = "peripherals_unplugged"  # count
+    PERIPHERALS_WHAT_TO_DO = "peripherals_what_to_do"
+    LIGHT_CONNECTED = "light_connected"  # url, shown: the state the light shows
+    LIGHT_UNPLUGGED = "light_unplugged"  # url, at: since
+    PRINTER_CONNECTED = "printer_connected"  # url
+    PRINTER_UNPLUGGED = "printer_unplugged"  # url, at: since
 
 
 @dataclass(frozen=True)
@@ -168,8 +178,10 @@ class ApplianceStatus:
         ntp_synchronized: Callable[[], bool | None] = ntp_synchronized,
         clock_trust: ClockTrust | None = None,
         reachability: CentralReachability | None = None,
+        peripherals: Callable[[], list[PeripheralState]] = list,
     ) -> None:
         self._config = config
+        self._peripherals = peripherals
         self._store = store
         self._central = central
         self._list_readers = list_readers
@@ -227,6 +239,7 @@ class ApplianceStatus:
             self._database_item(),
             self._errors_item(),
             self._retention_item(),
+            self._peripherals_item(),
         ]
 
     # -- items ------------------------------------------------------------------------
@@ -474,6 +487,31 @@ class ApplianceStatus:
             else Finding(Fact.LOG_NONE)
         )
         return StatusItem(StatusKind.ERRORS, ok, value, lines)
+
+    def _peripherals_item(self) -> StatusItem:
+        """The status light and the ticket printer: green when none is set or all answer,
+        amber while one is unplugged (visits go on; it is retried in the background)."""
+        kind = StatusKind.PERIPHERALS
+        states = self._peripherals()
+        if not states:
+            return StatusItem(kind, True, Finding(Fact.PERIPHERALS_NONE))
+        lines: list[Finding] = []
+        for state in states:
+            light = state.kind is PeripheralKind.LIGHT
+            if state.connected is False:
+                fact = Fact.LIGHT_UNPLUGGED if light else Fact.PRINTER_UNPLUGGED
+                lines.append(Finding(fact, {"url": state.url, "at": state.since}))
+                lines.append(_text(state.error))
+            else:
+                fact = Fact.LIGHT_CONNECTED if light else Fact.PRINTER_CONNECTED
+                lines.append(Finding(fact, {"url": state.url, "shown": state.shown or "-"}))
+        unplugged = sum(1 for state in states if state.connected is False)
+        if unplugged:
+            lines.append(Finding(Fact.PERIPHERALS_WHAT_TO_DO))
+            value = Finding(Fact.PERIPHERALS_UNPLUGGED, {"count": unplugged})
+            return StatusItem(kind, None, value, tuple(lines))
+        value = Finding(Fact.PERIPHERALS_CONNECTED, {"count": len(states)})
+        return StatusItem(kind, True, value, tuple(lines))
 
 
 def _size(path: Path) -> int:

@@ -123,7 +123,20 @@ def _parser() -> argparse.ArgumentParser:
 
     pki = sub.add_parser("pki", help="テスト用PKIの作成 / build the test PKI only")
     pki.add_argument("--data", type=Path, default=None, help=data_help)
+    _peripheral_parsers(sub)
     return parser
+
+
+def _peripheral_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    light = sub.add_parser("light", help="模擬状態ランプ / simulated status light (TCP)")
+    light.add_argument("--host", default="127.0.0.1")
+    light.add_argument("--port", type=int, default=7710)
+    printer = sub.add_parser("printer", help="模擬受付票プリンタ / simulated ESC/POS printer (TCP)")
+    printer.add_argument("--host", default="127.0.0.1")
+    printer.add_argument("--port", type=int, default=9100)
+    printer.add_argument(
+        "--out", type=Path, default=Path(".demo/tickets"), help="tickets as .bin, .txt and .png"
+    )
 
 
 MODES = ("normal", "down", "slow", "flapping")  # sim.central.faults.Mode, without importing Flask
@@ -190,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _terminal(args, data)
         if args.command == "face":
             return _face(args)
+        if args.command in ("light", "printer"):
+            return _peripheral(args)
         return _card(args, data)
     except (CardError, KeyError, OSError, ValueError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
@@ -321,6 +336,33 @@ def _place_on_terminal(args: argparse.Namespace) -> int:
             "simulated terminal did not take the card (not running, or --silent)"
         )
     print(f"card {args.person} read on the terminal's reader: {args.root / 'face'}", flush=True)
+    return 0
+
+
+def _peripheral(args: argparse.Namespace) -> int:
+    """`sim light` / `sim printer`: serve until Ctrl-C; the light prints each state it shows."""
+    import threading
+
+    from sim.light import SimLight
+    from sim.printer import SimPrinter
+
+    device: SimLight | SimPrinter
+    if args.command == "light":
+        device = SimLight(
+            args.host, args.port, on_change=lambda s: print(f"light: {s}", flush=True)
+        )
+        what = "status light"
+    else:
+        device = SimPrinter(args.host, args.port, out=args.out)
+        what = f"ticket printer (tickets in {args.out})"
+    device.start()
+    print(f"{what}: {device.url}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        device.stop()
     return 0
 
 

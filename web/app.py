@@ -28,6 +28,7 @@ from web import (
     recheck,
     recovery,
     sandbox,
+    signal_api,
     statement,
 )
 from web.inbound import RequestRefused
@@ -53,6 +54,7 @@ def create_staff_app(config: Config, services: Services) -> Flask:
     app.register_blueprint(recheck.create_blueprint(services))
     if config.demo and services.sandbox is not None:
         app.register_blueprint(sandbox.create_blueprint(services, services.sandbox))
+        app.register_blueprint(signal_api.create_blueprint(services.peripherals))
     app.register_blueprint(clinical.create_blueprint(services))
     app.register_blueprint(admin.create_blueprint(services))
     app.register_blueprint(admin_tokens.create_blueprint(services.api_tokens))

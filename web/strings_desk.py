@@ -152,6 +152,14 @@ STRINGS: dict[str, tuple[str, str]] = {
     # demo: the simulated official terminal's reader, and 資格確認書 numbers (sandbox)
     "col_box_reader": ("この機器のリーダー", "This box's reader"),
     "col_official_reader": ("資格確認端末のリーダー", "The official terminal's reader"),
+    "light_title": ("状態ランプ（模擬）", "Status light (simulated)"),
+    "light_idle": ("待機", "idle"),
+    "light_reading": ("読み取り中", "reading"),
+    "light_waiting": ("患者さんの操作待ち", "waiting for the patient"),
+    "light_confirmed": ("確認済み", "confirmed"),
+    "light_staff": ("職員の対応が必要", "needs staff"),
+    "light_down": ("中央サービス停止中", "central down"),
+    "light_none": ("未接続", "not connected"),
     "official_reader_title": (
         "デモ用: 資格確認端末（模擬）の顔認証リーダー",
         "Demo: the simulated official terminal's reader",

@@ -19,6 +19,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "status_database": ("データベース", "Database"),
     "status_errors": ("最近の警告・エラー", "Recent warnings and errors"),
     "status_retention": ("保存期間の削除", "Retention purge"),
+    "status_peripherals": ("状態ランプ・受付票プリンタ", "Status light and ticket printer"),
     # what an item found
     "status_unknown": ("不明", "unknown"),
     "status_error": ("エラー", "error"),
@@ -127,4 +128,23 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "status_log_records": ("{count} 件", "{count} records"),
     "status_log_none": ("なし", "none"),
+    "status_peripherals_none": ("接続しない設定", "none configured"),
+    "status_peripherals_connected": ("{count} 台接続", "{count} connected"),
+    "status_peripherals_unplugged": ("{count} 台が未接続", "{count} unplugged"),
+    "status_peripherals_what_to_do": (
+        "USB ケーブルと電源を確認してください。つなぎ直すと自動で再接続します（再起動は不要、"
+        "受付はそのまま続けられます）",
+        "Check the USB cable and power. Once plugged in again it reconnects by itself (no "
+        "restart needed; visits go on meanwhile)",
+    ),
+    "status_light_connected": ("状態ランプ {url}: {shown}", "Status light {url}: {shown}"),
+    "status_light_unplugged": (
+        "状態ランプ {url}: {at} から未接続",
+        "Status light {url}: unplugged since {at}",
+    ),
+    "status_printer_connected": ("受付票プリンタ {url}: 接続", "Ticket printer {url}: connected"),
+    "status_printer_unplugged": (
+        "受付票プリンタ {url}: {at} から未接続",
+        "Ticket printer {url}: unplugged since {at}",
+    ),
 }

@@ -136,6 +136,8 @@ def test_non_editable_settings_are_never_taken_from_the_store(
         "staff_tls_cert",
         "staff_tls_key",
         "kiosk_port",
+        "signal_light_url",  # a device path or a host: decided where the device is plugged in
+        "ticket_printer_url",
     }
     with caplog.at_level(logging.WARNING, logger="device.config"):
         config = load_config(

@@ -66,7 +66,9 @@ def tree_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("sync/central.py", "import watchdog.observers", "watchdog only"),
         ("sim/cli.py", "import sync.folders", "sim speaks the wire format only"),
         ("device/events.py", "import flask", "Flask and the WSGI server only"),
-        ("web/present.py", "import serial", "pyserial only in device/"),
+        ("web/present.py", "import serial", "pyserial only in device/signal.py"),
+        ("device/ticket.py", "import serial", "pyserial only in device/signal.py"),
+        ("device/signal.py", "import escpos.printer", "python-escpos only in device/ticket.py"),
         ("sync/clock.py", "import sync.store", "No import cycles"),
     ],
 )

@@ -52,6 +52,7 @@ AREAS: dict[str, str | frozenset[str]] = {
     "statement": frozenset({"reception"}),
     "recheck": frozenset({"reception"}),  # the re-check queue's changed-answer alerts
     "sandbox": frozenset({"reception"}),
+    "signal": frozenset({"reception"}),  # the sandbox's simulated light (demo only)
     "clinical": frozenset({"clinical"}),
     "admin": frozenset({"admin"}),
     "tokens": frozenset({"admin"}),  # the admin page of the read API's tokens

@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 from device.config import Config, load_config
 from device.errors_log import RecentErrors
 from device.events import EventBus, ReaderStatus
+from device.signal import PeripheralState
 from device.status import ApplianceStatus, ntp_synchronized
 from reader.errors import ReaderUnavailable
 from sim.pki import JPKI_ROOT_NAME
@@ -146,6 +147,7 @@ def status_of(
     ntp: bool | None = True,
     config: Config | None = None,
     clock: Callable[[], datetime] = lambda: NOW,
+    peripherals: Callable[[], list[PeripheralState]] = list,
 ) -> ApplianceStatus:
     return ApplianceStatus(
         config=config or make_config(tmp_path),
@@ -156,6 +158,7 @@ def status_of(
         errors=errors or RecentErrors(),
         clock=clock,
         ntp_synchronized=lambda: ntp,
+        peripherals=peripherals,
     )
 
 
@@ -180,6 +183,7 @@ def test_all_green(tmp_path: Path, store: Store, bus: EventBus) -> None:
         "database",
         "errors",
         "retention",
+        "peripherals",
     ]
     assert "書き出さない設定" in found["export"].value  # off: nothing to write
     assert all(item.ok is True for item in found.values()), found
