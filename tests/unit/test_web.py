@@ -72,6 +72,7 @@ class FakeFlow:
 
     current: ActiveVisit | None = None
     inputs: Any = field(default_factory=VisitInputs)
+    card_left: str | None = None  # the visit whose card stayed on the reader after it ended
 
     def enter_pin(self, visit_id: str, pin: str) -> bool:
         return bool(self.inputs.submit(visit_id, pin))
