@@ -8,7 +8,7 @@ built at a fixed instant; the visit's clock is set beside it (no test depends on
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -223,4 +223,3 @@ def test_a_card_taken_during_its_visit_sets_no_alarm(box: Box) -> None:
     box.flow.handle(CardRemovedEvent("reader"))
     assert box.flow.wait_idle(30)
     assert box.alarms.set == [] and box.flow.card_left is None
-

@@ -4,15 +4,19 @@ is refused (EC03). The PKI is built at a fixed instant and the service's clock i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from sim.central.service import CentralService
 from sync.clock import JST
 from sync.codes import is_insured
 from sync.xmlmsg import ConsentAnswer
 
-from .test_sim_medical import (  # noqa: F401 (fixtures)
+from .test_sim_medical import CONSENTED, NOW, Clock, _agreed, _ask, _request, _visit
+
     CONSENTED,
     NOW,
     Clock,
@@ -24,6 +28,22 @@ from .test_sim_medical import (  # noqa: F401 (fixtures)
     pki,
     service,
 )
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(NOW)
+
+
+@pytest.fixture
+def pki(pki_at: Any) -> Any:
+    """The test PKI as issued at NOW, so its cards mean to the service what they say."""
+    return pki_at(NOW)
+
+
+@pytest.fixture
+def service(pki: Any, clock: Clock) -> Iterator[CentralService]:
+    yield CentralService(pki, clock=clock)
+
 
 EVERYTHING = (_agreed("drug"), _agreed("checkup"))
 
