@@ -17,17 +17,6 @@ from sync.xmlmsg import ConsentAnswer
 
 from .test_sim_medical import CONSENTED, NOW, Clock, _agreed, _ask, _request, _visit
 
-    CONSENTED,
-    NOW,
-    Clock,
-    _agreed,
-    _ask,
-    _request,
-    _visit,
-    clock,
-    pki,
-    service,
-)
 
 @pytest.fixture
 def clock() -> Clock:
