@@ -7,6 +7,7 @@ like a patient would, reception like staff would.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+import os
 from typing import Any
 
 import pytest
@@ -253,3 +254,142 @@ def test_the_kiosk_cannot_reach_staff_pages(appliance: Appliance, page: Any) -> 
     assert response.headers["cache-control"] == "no-store"
     # The PIN form never offers autofill.
     assert page.get_attribute("#pin-form", "autocomplete") == "off"
+
+
+# -- issue 12: every screen fits, the 2025 card rules, a card left behind, out of service ---
+
+KIOSK_SIZES = ((800, 480), (1024, 600))  # the Raspberry Pi 7" display, and a 1024×600 one
+MIN_FONT_PX = 20.0
+MIN_TARGET_PX = 48.0
+
+# What the page measures: does the active screen fit (nothing past the viewport or out of its
+# screen box), the smallest text on it, the lowest touch target.
+MEASURE_JS = """() => {
+  const vw = window.innerWidth, vh = window.innerHeight;
+  const out = [];
+  let minFont = Infinity, minTarget = Infinity;
+  for (const el of document.querySelectorAll("body *")) {
+    if (!el.checkVisibility()) { continue; }
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) { continue; }
+    if (r.bottom > vh + 0.5 || r.right > vw + 0.5 || r.top < -0.5 || r.left < -0.5) {
+      out.push(el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + "." + el.className);
+    }
+    const text = Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim());
+    if (text) { minFont = Math.min(minFont, parseFloat(getComputedStyle(el).fontSize)); }
+    if (el.matches("button, a[href], input, select, [role=button]")) {
+      minTarget = Math.min(minTarget, r.height);
+    }
+  }
+  const screen = document.querySelector("section[data-screen].active");
+  if (screen && screen.scrollHeight > screen.clientHeight + 1) { out.push("screen overflows"); }
+  const doc = document.documentElement;
+  if (doc.scrollHeight > vh || doc.scrollWidth > vw) { out.push("page scrolls"); }
+  return {
+    screen: screen ? screen.getAttribute("data-screen") : "",
+    overflow: out,
+    minFont: minFont === Infinity ? null : minFont,
+    minTarget: minTarget === Infinity ? null : minTarget,
+  };
+}"""
+
+
+def measure(page: Any) -> dict[str, Any]:
+    result: dict[str, Any] = page.evaluate(MEASURE_JS)
+    return result
+
+
+def assert_fits(page: Any, sizes: tuple[tuple[int, int], ...] = KIOSK_SIZES) -> list[Any]:
+    """The active screen at each kiosk size: fits, text ≥ 20 px, targets ≥ 48 px high."""
+    rows = []
+    for width, height in sizes:
+        page.set_viewport_size({"width": width, "height": height})
+        m = measure(page)
+        where = f"{m['screen']} at {width}×{height}"
+        if os.environ.get("KIOSK_SIZES_REPORT"):
+            print("SIZE", where, m)
+            continue
+        assert m["overflow"] == [], f"{where}: {m['overflow']}"
+        assert m["minFont"] is None or m["minFont"] >= MIN_FONT_PX, f"{where}: {m}"
+        assert m["minTarget"] is None or m["minTarget"] >= MIN_TARGET_PX, f"{where}: {m}"
+        rows.append((m["screen"], width, height, m["minFont"], m["minTarget"]))
+    return rows
+
+
+@pytest.fixture
+def small_page(browser: Any) -> Iterator[Any]:
+    """The Raspberry Pi 7" display."""
+    context = browser.new_context(viewport={"width": 800, "height": 480}, locale="ja-JP")
+    yield context.new_page()
+    context.close()
+
+
+# Every screen with the most it can hold at once: the card notice (the longer, grace one) over
+# the visit's screens, the last-try warning on the PIN screen, every consent kind one by one,
+# the longest reason on the error screen, the central's outage banner on the start screen.
+SHOW_SCREEN_JS = """([name, notice, reason]) => {
+  document.querySelectorAll("section[data-screen]").forEach(s => {
+    const on = s.getAttribute("data-screen") === name;
+    s.classList.toggle("active", on);
+    s.hidden = !on;
+  });
+  const n = document.getElementById("card-notice");
+  n.hidden = !notice;
+  n.className = "card-notice grace";
+  n.textContent = n.getAttribute("data-grace").replace("{date}", "2026年12月31日");
+  document.getElementById("central-outage").hidden = name !== "welcome";
+  const tries = document.getElementById("tries-left");
+  tries.textContent = tries.getAttribute("data-template").replace("{n}", "1");
+  document.getElementById("wrong-pin").hidden = false;
+  document.getElementById("last-try-warning").hidden = false;
+  document.getElementById("ask-staff").classList.add("urgent");
+  document.querySelectorAll("#consent-kinds .consent-kind").forEach(li => {
+    li.hidden = false;
+    li.querySelector(".consent-choice").hidden = false;
+  });
+  document.getElementById("consent-first").hidden = true;
+  document.getElementById("consent-second").hidden = false;
+  document.querySelector("section[data-screen=consent]").classList.add("each");
+  document.body.setAttribute("data-screen", name);
+  document.getElementById("error-text").textContent = reason;
+}"""
+
+VISIT_SCREENS = ("reading", "pin", "staff", "consent", "checking", "done", "see_desk", "blocked")
+ALL_SCREENS = (
+    "welcome",
+    *VISIT_SCREENS,
+    "offline_done",
+    "error",
+    "grace_over",
+    "take_card",
+    "out_of_service",
+)
+
+
+def test_every_kiosk_screen_fits_both_displays_in_both_languages(
+    appliance_factory: Callable[..., Appliance], browser: Any
+) -> None:
+    """Each screen of the page the appliance serves, filled with the most it can show."""
+    from web.present import STRINGS
+
+    appliance = appliance_factory(consent_kinds="drug,checkup,diagnosis,surgery")
+    table = []
+    for lang in ("ja", "en"):
+        context = browser.new_context(viewport={"width": 800, "height": 480}, locale="ja-JP")
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{appliance.kiosk.port}/?lang={lang}")
+        page.wait_for_selector("section[data-screen=welcome].active", timeout=WAIT_MS)
+        index = 0 if lang == "ja" else 1
+        reasons = [v[index] for k, v in STRINGS.items() if k.startswith(("kiosk_reason_", "reason_"))]
+        longest = max(reasons, key=len)
+        for name in ALL_SCREENS:
+            page.evaluate(SHOW_SCREEN_JS, [name, name in VISIT_SCREENS, longest])
+            for row in assert_fits(page):
+                table.append((lang, *row))
+            if lang == "ja":
+                page.set_viewport_size({"width": 800, "height": 480})
+                page.screenshot(path=str(SCREENSHOTS / f"kiosk-800x480-{name}.png"))
+        context.close()
+    for row in table:
+        print("kiosk size", *row)
+    assert {r[1] for r in table} == set(ALL_SCREENS)

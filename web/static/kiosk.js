@@ -22,6 +22,7 @@
   var consentFirst = document.getElementById("consent-first");
   var consentSecond = document.getElementById("consent-second");
   var consentSubmit = document.getElementById("consent-submit");
+  var consentScreen = document.querySelector("section[data-screen=consent]");
   var asked = [];
   var answers = {};
   var current = "welcome";
@@ -60,6 +61,7 @@
       s.hidden = !on;
     });
     body.classList.toggle("down", name === "out_of_service");
+    body.setAttribute("data-screen", name);
     if (timer) { clearTimeout(timer); timer = null; }
     if (UNTIMED.indexOf(name) < 0) {
       timer = setTimeout(ENDINGS.indexOf(name) >= 0 ? afterEnding : backToStart,
@@ -189,6 +191,7 @@
     answers = {};
     consentFirst.hidden = false;
     consentSecond.hidden = true;
+    consentScreen.classList.remove("each");
     consentItems.forEach(function (li) { li.querySelector(".consent-choice").hidden = true; });
     renderConsent();
   }
@@ -197,6 +200,7 @@
     answers = {};
     consentFirst.hidden = on;
     consentSecond.hidden = !on;
+    consentScreen.classList.toggle("each", on);
     consentItems.forEach(function (li) { li.querySelector(".consent-choice").hidden = !on; });
     renderConsent();
     touch();
