@@ -119,7 +119,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "grace_over_take": (
         "カードをお取りになり、資格確認書をお持ちのうえ受付にお越しください",
-        "Please take your card and go to the reception with your 資格確認書",
+        "Please take your card and go to the reception with your eligibility certificate",
     ),
     # the card stays on the reader after the visit ended
     "take_card": ("カードをお取りください", "Please take your card"),
