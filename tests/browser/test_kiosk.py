@@ -57,7 +57,7 @@ class Kiosk:
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(
-        ignore_https_errors=True, viewport={"width": 1024, "height": 768}, locale="ja-JP"
+        ignore_https_errors=True, viewport={"width": 800, "height": 480}, locale="ja-JP"
     )
     yield context.new_page()
     context.close()
