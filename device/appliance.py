@@ -274,6 +274,7 @@ def build_appliance(
         consent_kinds=config.consent_kind_list,
         consent_timeout_s=config.consent_timeout_s,
         staff_timeout_s=config.staff_timeout_s,
+        card_left_alert_s=config.card_left_alert_s,
         clock=clock_trust.now,
         on_refused=forbidden_apdu_logger,
         # While the central is unreachable a card visit is proven on the box and kept offline.

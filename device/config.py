@@ -72,6 +72,7 @@ class Config:
     consent_timeout_s: float
     staff_timeout_s: float
     kiosk_reset_s: float
+    card_left_alert_s: float
     consent_kinds: str
     language: str
     retention_days: int

@@ -10,7 +10,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,55 @@ class CentralUp:
     at: datetime
 
 
+@dataclass(frozen=True)
+class CardExpiring:
+    """The card's certificate expires within three months (sync.cardexpiry RENEW_SOON): the
+    patient is told to renew it at the city office; the visit goes on."""
+
+    visit_id: str
+    expires_on: date
+
+
+@dataclass(frozen=True)
+class CardInGrace:
+    """The card's certificate has expired but is within its grace (sync.cardexpiry GRACE): it
+    confirms qualification only, so no consent is asked and nothing is shared."""
+
+    visit_id: str
+    expired_on: date
+    grace_until: date
+
+
+@dataclass(frozen=True)
+class CardGraceOver:
+    """The card's certificate expired and its grace is over: the visit ends before the PIN;
+    the patient is sent to the desk with their 資格確認書 (a check by insurance numbers)."""
+
+    visit_id: str
+    expired_on: date
+    grace_ended: date
+
+
+@dataclass(frozen=True)
+class VisitAnswered:
+    """The central answered the visit and the answer is stored; `verdict` is its
+    sync.codes.Verdict value. The kiosk says "done" only for a VALID one: anything else is for
+    the desk to explain."""
+
+    visit_id: str
+    verdict: str
+
+
+@dataclass(frozen=True)
+class CardLeftOnReader:
+    """The card of a visit that ended is still on the reader `seconds` after the end (the
+    setting card_left_alert_s): someone should hand it back."""
+
+    visit_id: str
+    reader: str
+    seconds: float
+
+
 Event = (
     VisitStarted
     | VisitStateChanged
@@ -118,6 +167,11 @@ Event = (
     | ReaderStatus
     | CentralDown
     | CentralUp
+    | CardExpiring
+    | CardInGrace
+    | CardGraceOver
+    | VisitAnswered
+    | CardLeftOnReader
 )
 
 

@@ -13,6 +13,10 @@ One visit at a time per appliance: the reader thread reports cards and never wai
 thread runs the visit, the kiosk and reception hand in PINs, consent, calls for staff and the
 visual check through the flow's methods (enter_pin, give_consent, ask_staff, switch_to_visual).
 Why a visit ended is an EndReason; the pages put it in words.
+The certificate's expiry is read before anything is asked (device/cardexpiry.py): a card
+about to expire goes on with a notice, one in its grace is confirmed without consent, one past
+its grace ends the visit before the PIN. A card left on the reader after its visit ended is
+reported (CardLeftOnReader) once it has stayed card_left_alert_s.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Protocol, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from device.cardexpiry import certificate_expiry, expiry_event
 from device.cardproof import (
     BadCertificate,
     SignatureMismatch,
@@ -40,12 +45,14 @@ from device.cardtrust import CardUntrusted
 from device.confirm import CENTRAL_REASONS as CENTRAL_REASONS
 from device.confirm import ConfirmationFailed, Confirmations
 from device.events import (
+    CardLeftOnReader,
     ConsentRequested,
     EventBus,
     PinBlocked,
     PinRequested,
     StaffHelpRequested,
     VisitAborted,
+    VisitAnswered,
     VisitFailed,
     VisitStarted,
     VisitStateChanged,
@@ -73,6 +80,7 @@ from reader.errors import PinBlocked as CardPinBlocked
 from reader.events import CardInserted, CardRemovedEvent, ReaderEvent, RemovalCause
 from reader.guard import GuardedConnection
 from reader.jpki import JpkiSession
+from sync.cardexpiry import CardStanding
 from sync.challenge import payload_digest
 from sync.clock import JST, utc_now
 from sync.store import Confirmation, Store, StoreFullError, VisitRecord
@@ -127,6 +135,19 @@ class ActiveVisit:
         self.cancelled.set()
 
 
+class Alarm(Protocol):
+    def cancel(self) -> None: ...
+
+
+def start_alarm(seconds: float, ring: Callable[[], None]) -> Alarm:
+    """Call `ring` on a thread of its own after `seconds`, unless cancelled first."""
+    timer = threading.Timer(seconds, ring)
+    timer.daemon = True
+    timer.name = "card-left"
+    timer.start()
+    return timer
+
+
 class InputSource(Protocol):
     def submit(self, visit_id: str, value: VisitInput) -> bool:
         """Hand something to the visit; False when it is not waiting for that."""
@@ -178,9 +199,13 @@ class VisitFlow:
         clock: Callable[[], datetime] = utc_now,
         on_refused: Callable[[bytes], None] | None = None,
         offline: OfflineVisits | None = None,
+        card_left_alert_s: float = 20.0,
+        alarm: Callable[[float, Callable[[], None]], Alarm] = start_alarm,
     ) -> None:
         """`offline`: how a visit goes on while the central is unreachable (device/offline.py);
-        None where a visit must fail instead (the technician's card check tests the central)."""
+        None where a visit must fail instead (the technician's card check tests the central).
+        `card_left_alert_s`: how long a card may stay after its visit ended before the desk is
+        told (CardLeftOnReader); `alarm` starts that wait (tests hand in their own)."""
         self._code = medical_institution_code
         self._connect = connect
         self._confirmations = confirmations
@@ -194,6 +219,11 @@ class VisitFlow:
         self._clock = clock
         self._on_refused = on_refused
         self._offline = offline
+        self._card_left_alert_s = card_left_alert_s
+        self._alarm = alarm
+        self._present: set[str] = set()  # readers with a card on them
+        self._left: tuple[str, str] | None = None  # (visit id, reader) of a card left behind
+        self._left_alarm: Alarm | None = None
         self._lock = threading.Lock()
         self._current: ActiveVisit | None = None
         self._worker: threading.Thread | None = None
@@ -203,12 +233,20 @@ class VisitFlow:
     def current(self) -> ActiveVisit | None:
         return self._current
 
+    @property
+    def card_left(self) -> str | None:
+        """The visit whose card is still on the reader after the visit ended, if any."""
+        left = self._left
+        return left[0] if left is not None else None
+
     # -- reader events (called from the reader monitor thread) ----------------------------
     def handle(self, event: ReaderEvent) -> None:
         """Never blocks: whatever the running visit waits for (a person, the card, the
         central), a removed card ends it and the next card starts a visit at once."""
         if isinstance(event, CardInserted):
             with self._lock:
+                self._present.add(event.reader)
+                self._forget_left_card()
                 previous = self._worker
                 if previous is not None and previous.is_alive():
                     visit = self._current
@@ -225,6 +263,9 @@ class VisitFlow:
                 )
                 self._worker.start()
         elif isinstance(event, CardRemovedEvent):
+            with self._lock:
+                self._present.discard(event.reader)
+                self._forget_left_card()
             visit = self._current
             if visit is not None and visit.reader == event.reader:
                 lost = event.cause is RemovalCause.SERVICE_LOST
@@ -234,7 +275,35 @@ class VisitFlow:
     def _run_after(self, previous: threading.Thread | None, reader: str) -> None:
         if previous is not None:
             previous.join()  # it was cancelled: it ends within a poll of the central wait
-        self.run_visit(reader)
+        outcome = self.run_visit(reader)
+        self._watch_left_card(outcome.visit_id, reader)
+
+    # -- a card left on the reader after its visit -------------------------------------
+    def _watch_left_card(self, visit_id: str, reader: str) -> None:
+        """The visit ended: if its card is still there, tell the desk once it has stayed
+        card_left_alert_s (the kiosk asks for it at once)."""
+        with self._lock:
+            if reader not in self._present:
+                return
+            self._forget_left_card()
+            self._left = (visit_id, reader)
+            self._left_alarm = self._alarm(
+                self._card_left_alert_s, lambda: self._card_still_there(visit_id, reader)
+            )
+
+    def _card_still_there(self, visit_id: str, reader: str) -> None:
+        with self._lock:
+            if self._left != (visit_id, reader):
+                return  # taken (or another card placed) as the time ran out
+            self._left_alarm = None
+        self._bus.publish(CardLeftOnReader(visit_id, reader, self._card_left_alert_s))
+
+    def _forget_left_card(self) -> None:
+        """Under self._lock: the card left behind was taken, or a new visit starts."""
+        self._left = None
+        if self._left_alarm is not None:
+            self._left_alarm.cancel()
+            self._left_alarm = None
 
     # -- people acting on the running visit (web threads) ----------------------------------
     # The only doors into a running visit: the pages hand everything to these methods.
@@ -299,11 +368,19 @@ class VisitFlow:
             certificate = card.read_auth_certificate()
             parsed, public_key = auth_public_key(certificate)
             self._set(visit, VisitState.CERT_READ)
+            # The certificate's expiry before anything is asked of the patient.
+            expiry = certificate_expiry(parsed, self._clock())
+            notice = expiry_event(visit.id, expiry)
+            if notice is not None:
+                self._bus.publish(notice)
+            if expiry.standing is CardStanding.GRACE_OVER:
+                raise _GraceOver()
             consents: tuple[ConsentAnswer, ...] | None = ()
             if self._holder_confirmed(visit, card):
                 # Consent cannot be registered while the central is unreachable, nor through the
-                # terminal's folders: not asked.
-                consents = () if self._no_consent() else self._ask_consent(visit)
+                # terminal's folders, nor with a certificate in its grace: not asked.
+                no_consent = self._no_consent() or not expiry.shares_information
+                consents = () if no_consent else self._ask_consent(visit)
             if visit.end_reason or consents is None:
                 outcome = self._end(visit, VisitState.ABORTED, _ended_by(visit))
             else:
@@ -320,6 +397,8 @@ class VisitFlow:
         except ReaderUnavailable as exc:
             log.warning("visit %s: the reader service went away: %s", visit.id, exc)
             outcome = self._end(visit, VisitState.ABORTED, EndReason.READER_RESTARTED)
+        except _GraceOver:
+            outcome = self._end(visit, VisitState.FAILED, EndReason.CARD_GRACE_OVER)
         except NotAJpkiCard:
             outcome = self._end(visit, VisitState.FAILED, EndReason.NOT_JPKI)
         except ForbiddenApdu:
@@ -452,7 +531,7 @@ class VisitFlow:
             actor=visit.staff or "reader",
             visit=self._record(visit, file_id),
             card=card_id,
-            before_publish=lambda _stored: self._set(visit, VisitState.STORED),
+            before_publish=lambda stored: self._answered(visit, stored),
         )
         return stored, central_s, answered
 
@@ -504,10 +583,18 @@ class VisitFlow:
             visit=self._record(visit, file_id, EndReason.CENTRAL_UNAVAILABLE),
             card=card_id,
             ask_now=ask_now,
-            before_publish=lambda stored: self._set(
-                visit, VisitState.OFFLINE_DONE if stored.offline else VisitState.STORED
+            before_publish=lambda stored: (
+                self._set(visit, VisitState.OFFLINE_DONE)
+                if stored.offline
+                else self._answered(visit, stored)
             ),
         )
+
+    def _answered(self, visit: ActiveVisit, stored: Confirmation) -> None:
+        """The answer is stored: what it says goes to the screens before the visit moves on
+        (the kiosk says "done" only for a valid one)."""
+        self._bus.publish(VisitAnswered(visit.id, stored.badge))
+        self._set(visit, VisitState.STORED)
 
     def _record(self, visit: ActiveVisit, file_id: str, reason: str = "") -> VisitRecord:
         return VisitRecord(
@@ -660,6 +747,10 @@ class VisitFlow:
             self._bus.publish(VisitFailed(visit.id, reason, detail))
         self._bus.publish(VisitStateChanged(visit.id, state.value))
         return VisitOutcome(visit.id, state, reason)
+
+
+class _GraceOver(Exception):
+    """The card's certificate is past its grace: the visit ends before the PIN."""
 
 
 class _Cancelled(Exception):

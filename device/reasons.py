@@ -22,6 +22,9 @@ class EndReason(StrEnum):
     # The central was unreachable and the card's certificate did not pass the box's own check
     # (JPKI root, validity): the card cannot stand in for the online check.
     CARD_UNTRUSTED = "card_untrusted"
+    # The card's certificate expired and its grace (sync.cardexpiry) is over: not an insurance
+    # card any more; the patient's 資格確認書 is checked by numbers at the desk.
+    CARD_GRACE_OVER = "card_grace_over"
     READER_RESTARTED = "reader_restarted"  # pcscd went away: not the patient's doing
     CENTRAL_UNAVAILABLE = "central_unavailable"  # not reached, or no answer in time
     CENTRAL_REFUSED = "central_refused"  # the service said no

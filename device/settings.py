@@ -423,6 +423,15 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=600,
     ),
     Setting(
+        "card_left_alert_s",
+        float,
+        20.0,
+        "Seconds a card may stay on the reader after its visit ended before the desk is alerted "
+        "(the kiosk asks for it to be taken at once)",
+        minimum=1,
+        maximum=600,
+    ),
+    Setting(
         "consent_kinds",
         str,
         "drug,checkup",

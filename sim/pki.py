@@ -32,13 +32,18 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from sim.population import Person
+from sync.cardexpiry import CardStanding, card_expiry
 from sync.challenge import signed_payload
 from sync.clock import utc_now
 
 JPKI_AUTH_POLICY = "1.2.392.200149.8.5.1.3.30"
 CARD_LIFETIME = timedelta(days=5 * 365)
 CARD_BACKDATE = timedelta(days=1)  # a valid card was issued the day before `now`
-EXPIRED_AGO = timedelta(days=365)  # an expired card lapsed this long before `now`
+EXPIRED_AGO = timedelta(days=365)  # an expired card lapsed this long before `now`: past grace
+EXPIRING_IN = timedelta(days=45)  # an "expiring" card lapses this long after `now`
+GRACE_AGO = timedelta(days=20)  # a "grace" card lapsed this long before `now`
+# A card kept for its scenario must still mean it this long after `now` (else it is reissued).
+SCENARIO_MARGIN = timedelta(days=7)
 RENEW_MARGIN = timedelta(days=30)  # a leaf this close to expiry is reissued
 # OpenSSL checks TLS certificates against the real clock while Python's may be moved (pytest
 # --clock-shift-days, up to a year either way): a TLS certificate is only used while it covers
@@ -154,14 +159,13 @@ def build_pki(
     for p in people:
         if p.card_status == "none":
             continue
-        expired = p.card_status == "expired"
         cert_path = paths.card_cert(p.id)
-        fits = _leaf_fits(cert_path, jpki, at, want_expired=expired)
+        fits = _card_fits(cert_path, jpki, at, p.card_status)
         _ensure_leaf(
             cert_path,
             paths.card_key(p.id),
             fits,
-            partial(_card_cert, ca=jpki, now=at, expired=expired),
+            partial(_card_cert, ca=jpki, now=at, status=p.card_status),
             der=True,
         )
         if p.card_status == "revoked":
@@ -247,6 +251,35 @@ def _leaf_fits(
     return _covers(cert, now - slack, now + slack + RENEW_MARGIN)
 
 
+# The expiry standing each card status means (sync.cardexpiry), now and SCENARIO_MARGIN later.
+_CARD_STANDINGS = {
+    "expiring": CardStanding.RENEW_SOON,
+    "grace": CardStanding.GRACE,
+    "expired": CardStanding.GRACE_OVER,
+}
+
+
+def _card_fits(cert_path: Path, ca: _Ca, now: datetime, status: str) -> bool:
+    """Whether a card's existing certificate still means what its status says at `now`."""
+    standing = _CARD_STANDINGS.get(status)
+    if standing is None:
+        return _leaf_fits(cert_path, ca, now)
+    expired = standing is not CardStanding.RENEW_SOON
+    if not _leaf_fits(cert_path, ca, now, want_expired=expired):
+        return False
+    not_after = _load_cert(cert_path).not_valid_after_utc
+    return all(
+        card_expiry(not_after, at).standing is standing for at in (now, now + SCENARIO_MARGIN)
+    )
+
+
+def _load_cert(cert_path: Path) -> x509.Certificate:
+    data = cert_path.read_bytes()
+    if data.startswith(b"-----"):
+        return x509.load_pem_x509_certificate(data)
+    return x509.load_der_x509_certificate(data)
+
+
 def _ensure_leaf(
     cert_path: Path,
     key_path: Path,
@@ -293,14 +326,15 @@ def _leaf_builder(
     )
 
 
-def _card_cert(key: rsa.RSAPrivateKey, ca: _Ca, now: datetime, expired: bool) -> x509.Certificate:
+def _card_cert(key: rsa.RSAPrivateKey, ca: _Ca, now: datetime, status: str) -> x509.Certificate:
     # The subject is only an opaque id: the holder is known by issuer + serial, never by name.
     subject = _cn(secrets.token_hex(16).upper())
-    not_before, not_after = (
-        (now - EXPIRED_AGO - CARD_LIFETIME, now - EXPIRED_AGO)
-        if expired
-        else (now - CARD_BACKDATE, now + CARD_LIFETIME)
-    )
+    not_after = {
+        "expired": now - EXPIRED_AGO,
+        "grace": now - GRACE_AGO,
+        "expiring": now + EXPIRING_IN,
+    }.get(status, now + CARD_LIFETIME)
+    not_before = min(not_after - CARD_LIFETIME, now - CARD_BACKDATE)
     policy = x509.PolicyInformation(x509.ObjectIdentifier(JPKI_AUTH_POLICY), None)
     return (
         _leaf_builder(subject, key, ca, not_before, not_after)

@@ -47,7 +47,9 @@ class Person:
     reason_of_loss: str
     pin: str  # demo PIN
     pin_tries_left: int  # initial card counter
-    card_status: str  # "valid" | "expired" | "revoked" | "none"
+    # "valid" | "expiring" (certificate expires within three months) | "grace" (expired, in
+    # its grace: qualification only) | "expired" (past its grace) | "revoked" | "none"
+    card_status: str
     registered: bool  # False → central answers 該当資格なし for the card
     duplicate_of: str = ""  # another record with the same numbers → 複数該当
     newer_id: str = ""  # validity 3: the record holding the newer qualification
@@ -572,9 +574,43 @@ def _filler(index: int) -> Person:
     )
 
 
+def _expiry_scenarios() -> list[Person]:
+    """Cards whose certificate is near or past its expiry (the 2025 rules, DOMAIN.md §10);
+    after the fillers, so the fillers' ids stay what they were. P019 is past its grace."""
+    return [
+        _person(
+            "P049",
+            "電子証明書の期限まで3か月以内 / card certificate expires within 3 months",
+            ("清水", "昭"),
+            ("シミズ", "アキラ"),
+            "1",
+            "19590314",
+            KYOKAI,
+            "40130415",
+            "8",
+            card_status="expiring",
+            block="5-1-9",
+        ),
+        _person(
+            "P050",
+            "電子証明書の期限切れ（猶予期間内） / card certificate expired, within grace",
+            ("池田", "和子"),
+            ("イケダ", "カズコ"),
+            "2",
+            "19550830",
+            KUMIAI,
+            "31",
+            "3377",
+            card_status="grace",
+            block="8-3-2",
+        ),
+    ]
+
+
 def population() -> tuple[Person, ...]:
     people = _scenarios()
     people += [_filler(i) for i in range(len(people) + 1, 49)]
+    people += _expiry_scenarios()
     return tuple(people)
 
 

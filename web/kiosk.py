@@ -13,15 +13,18 @@ another origin is refused; and of the shared static folder only the kiosk's own 
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, g, jsonify, render_template, request
 
 from device.config import Config
 from device.events import (
+    CardExpiring,
+    CardInGrace,
+    CardLeftOnReader,
     CentralDown,
     CentralUp,
-    ConfirmationStored,
     ConsentRequested,
     Event,
     PinBlocked,
@@ -29,13 +32,14 @@ from device.events import (
     ReaderStatus,
     StaffHelpRequested,
     VisitAborted,
+    VisitAnswered,
     VisitFailed,
     VisitStarted,
     VisitStateChanged,
 )
 from device.inputs import ConsentChoice
 from device.services import Services
-from sync.codes import CONSENT_KINDS
+from sync.codes import CONSENT_KINDS, Verdict
 from web import sse
 from web.inbound import RequestRefused, json_object
 from web.labels import consent_kind_text
@@ -165,7 +169,11 @@ def kiosk_initial(services: Services) -> list[sse.Wire]:
 def _visit_initial(services: Services) -> list[sse.Wire]:
     visit = services.flow.current
     if visit is None:
-        return [("state", {"visit_id": None, "state": "idle", "screen": "welcome"})]
+        idle: list[sse.Wire] = [("state", {"visit_id": None, "state": "idle", "screen": "welcome"})]
+        left = services.flow.card_left
+        if left is not None:
+            idle.append(("card_left", {"visit_id": left}))
+        return idle
     state = visit.state.value
     screen = kiosk_screen(state) or "reading"
     out: list[sse.Wire] = [("state", {"visit_id": visit.id, "state": state, "screen": screen})]
@@ -189,6 +197,17 @@ def _visit_initial(services: Services) -> list[sse.Wire]:
     return out
 
 
+# Visit states whose kiosk screen follows from the answer (VisitAnswered), not from the state.
+ANSWERED_STATES = frozenset({"stored", "done"})
+
+
+def kiosk_date(day: date, lang: str) -> str:
+    """A date as a patient reads it: 2026年1月31日 / 31 January 2026."""
+    if lang == "ja":
+        return f"{day.year}年{day.month}月{day.day}日"
+    return f"{day.day} {day.strftime('%B')} {day.year}"
+
+
 def kiosk_wire(event: Event, lang: str) -> sse.Wire | None:
     """Event → (name, data) for the kiosk; results stay on the staff side ("done" only)."""
     data: dict[str, Any]
@@ -197,6 +216,8 @@ def kiosk_wire(event: Event, lang: str) -> sse.Wire | None:
     if isinstance(event, VisitStarted):
         return "state", {"visit_id": event.visit_id, "state": "card_placed", "screen": "reading"}
     if isinstance(event, VisitStateChanged):
+        if event.state in ANSWERED_STATES:
+            return None  # the answer's own event (VisitAnswered) says which screen
         screen = kiosk_screen(event.state)
         if screen is None:
             return None  # aborted / failed arrive as their own events with the reason
@@ -221,10 +242,26 @@ def kiosk_wire(event: Event, lang: str) -> sse.Wire | None:
             "text": reason_text(event.reason, lang, kiosk=True),
         }
         return name, data
-    if isinstance(event, ConfirmationStored):
-        if event.visit_id is None:
-            return None  # a check typed at reception: no patient at this kiosk is concerned
-        return "done", {"visit_id": event.visit_id}
+    if isinstance(event, VisitAnswered):
+        # "Done" only for a valid answer: not found, invalid or an error is the desk's to say.
+        return "done", {
+            "visit_id": event.visit_id,
+            "desk": event.verdict != Verdict.VALID.value,
+        }
+    if isinstance(event, CardExpiring):
+        return "card_notice", {
+            "visit_id": event.visit_id,
+            "kind": "renew",
+            "date": kiosk_date(event.expires_on, lang),
+        }
+    if isinstance(event, CardInGrace):
+        return "card_notice", {
+            "visit_id": event.visit_id,
+            "kind": "grace",
+            "date": kiosk_date(event.expired_on, lang),
+        }
+    if isinstance(event, CardLeftOnReader):
+        return "card_left", {"visit_id": event.visit_id}
     if isinstance(event, ReaderStatus):
         return "reader_status", {"available": event.available, "card_present": event.card_present}
     return None

@@ -92,6 +92,48 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "consent_desc_diagnosis": ("これまでの診療や検査の情報", "Your past treatments and tests"),
     "consent_desc_surgery": ("これまでの手術の情報", "Your past surgeries"),
+    # the answer is not for the patient to read at the kiosk (not found, invalid, an error)
+    "see_desk": ("受付にお声がけください", "Please talk to the reception"),
+    "see_desk_sub": (
+        "保険の資格について、受付でご案内します",
+        "The reception will tell you about your insurance",
+    ),
+    # the card's certificate and its expiry (DOMAIN.md §10); {date} is the expiry date
+    "notice_renew": (
+        "カードの電子証明書は {date} に期限が切れます。お住まいの市区町村の窓口で更新してください",
+        "Your card's certificate expires on {date}. Please renew it at your city office",
+    ),
+    "notice_grace": (
+        "カードの電子証明書は {date} に期限が切れました。今回は資格の確認のみ行い、"
+        "お薬などの情報提供の同意はできません。市区町村の窓口で更新してください",
+        "Your card's certificate expired on {date}. Today only your insurance is checked: "
+        "no information can be shared. Please renew it at your city office",
+    ),
+    "grace_over": (
+        "このカードは保険証として使えません",
+        "This card cannot be used as an insurance card",
+    ),
+    "grace_over_sub": (
+        "カードの電子証明書の有効期限が切れています。市区町村の窓口で更新してください",
+        "Your card's certificate has expired. Please renew it at your city office",
+    ),
+    "grace_over_take": (
+        "カードをお取りになり、資格確認書をお持ちのうえ受付にお越しください",
+        "Please take your card and go to the reception with your eligibility certificate",
+    ),
+    # the card stays on the reader after the visit ended
+    "take_card": ("カードをお取りください", "Please take your card"),
+    "take_card_sub": (
+        "読み取り機にカードが残っています",
+        "Your card is still on the reader",
+    ),
+    # the kiosk cannot reach the appliance (its event stream or requests fail)
+    "out_of_service": ("ただいま休止中です", "Out of service"),
+    "out_of_service_sub": ("受付にお声がけください", "Please talk to the reception"),
+    "out_of_service_wait": (
+        "復旧すると自動的に再開します",
+        "This screen starts again by itself when it is back",
+    ),
     # the check failed
     "error": ("確認できませんでした", "The check could not be completed"),
     "error_sub": ("受付にお声がけください", "Please talk to the reception"),

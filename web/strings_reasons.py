@@ -89,6 +89,11 @@ STRINGS: dict[str, tuple[str, str]] = {
         "The appliance's storage is full, so the answer could not be saved. Ask an admin to "
         "free space, then check again",
     ),
+    "reason_card_grace_over": (
+        "電子証明書の期限切れ（猶予期間終了）。資格確認書の保険者番号で「番号で照会」してください",
+        "The card's certificate expired and its grace period is over. Check the numbers on "
+        "the patient's eligibility certificate",
+    ),
     "reason_internal": (
         "内部エラーが発生しました。受付にお声がけください",
         "An internal error occurred. Please talk to the reception",
@@ -97,6 +102,12 @@ STRINGS: dict[str, tuple[str, str]] = {
     "kiosk_reason_card_untrusted": (
         "このカードでは、いま確認できません。カードをお取りになり、受付にお声がけください",
         "This card cannot be checked right now. Please take your card and talk to the reception",
+    ),
+    "kiosk_reason_card_grace_over": (
+        "このカードの電子証明書は有効期限が切れているため、保険証として使えません。"
+        "資格確認書をお持ちになり、受付にお声がけください",
+        "This card's certificate has expired, so it cannot be used as an insurance card. "
+        "Please go to the reception with your eligibility certificate",
     ),
     "kiosk_reason_central_refused": (
         "確認できませんでした。受付にお声がけください",

@@ -18,7 +18,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from cryptography import x509
@@ -40,6 +40,7 @@ from sim.central.faults import NORMAL, Faults, FaultSettings
 from sim.central.medinfo import CONSENT_VALID, MedicalInfoDesk
 from sim.pki import PkiPaths
 from sim.population import Person, population
+from sync.cardexpiry import CardStanding, card_expiry
 from sync.challenge import signed_payload
 from sync.clock import utc_now
 from sync.xmlmsg import (
@@ -225,6 +226,10 @@ class CentralService:
     def _answer(self, req: QualificationRequest) -> Answer:
         if req.reference_classification == "1":
             assert req.card is not None  # parse_request guarantees it for "1"
+            if self._in_grace(req.card.certificate):
+                # An expired certificate within its grace confirms qualification only: any
+                # consent the request carries is refused (not recorded, none in the answer).
+                req = replace(req, consents=())
             found = self._card_holder(req)
             if isinstance(found, Failure):
                 return self._render(self._failure(req, found))
@@ -258,8 +263,8 @@ class CentralService:
         except (ValueError, TypeError, InvalidSignature):
             return CERT_CHAIN
         now = self.clock()
-        if now > cert.not_valid_after_utc:
-            return CERT_EXPIRED
+        if card_expiry(cert.not_valid_after_utc, now).standing is CardStanding.GRACE_OVER:
+            return CERT_EXPIRED  # within its grace an expired certificate still qualifies
         if now < cert.not_valid_before_utc:
             return CERT_NOT_YET
         if str(cert.serial_number) in self._revoked():
@@ -275,6 +280,15 @@ class CentralService:
         except InvalidSignature:
             return BAD_SIGNATURE
         return self._by_serial.get(cert.serial_number)
+
+    def _in_grace(self, certificate: bytes) -> bool:
+        """Whether the card's certificate has expired and is within its grace (DOMAIN.md §10)."""
+        try:
+            cert = x509.load_der_x509_certificate(certificate)
+        except ValueError:
+            return False  # _card_holder answers it as unreadable
+        expiry = card_expiry(cert.not_valid_after_utc, self.clock())
+        return expiry.standing is CardStanding.GRACE
 
     def _revoked(self) -> set[str]:
         # Read on every check so a serial revoked while running takes effect at once.

@@ -94,11 +94,10 @@ def test_outage_card_visits_on_the_kiosk_and_the_desk(
     kiosk.type_pin(stranger.pin)
     finish(kiosk, "offline_done")
 
-    expired = person("P019")  # its certificate expired: no proof without the central
+    expired = person("P019")  # its certificate is past its grace: no PIN, to the desk
     kiosk.place(expired.id)
-    kiosk.type_pin(expired.pin)
-    error = kiosk.wait("error")
-    assert "受付にお声がけください" in error.inner_text()
+    refused = kiosk.wait("grace_over")
+    assert "資格確認書" in refused.inner_text()
     kiosk.remove()
     kiosk.wait("welcome")
 

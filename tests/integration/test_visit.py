@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 
 from device.events import (
+    CardGraceOver,
     ConfirmationStored,
     ConsentRequested,
     PinBlocked,
     PinRequested,
     StaffHelpRequested,
     VisitAborted,
+    VisitAnswered,
     VisitFailed,
     VisitStarted,
     VisitStateChanged,
@@ -217,15 +219,42 @@ def test_unanswered_consent_times_out(desk_factory: Any) -> None:
     assert desk.store.count_confirmations() == 0
 
 
-@pytest.mark.parametrize("status", ["expired", "revoked"])
-def test_central_refuses_expired_and_revoked_certificates(desk: Desk, status: str) -> None:
-    person = who(lambda p: p.card_status == status)
+def test_central_refuses_revoked_certificates(desk: Desk) -> None:
+    person = who(lambda p: p.card_status == "revoked")
     outcome = pin_visit(desk, person)
     assert outcome.confirmation is not None
     result = outcome.confirmation.result
     assert result.segment_of_result == "9" and result.error_code
     assert outcome.confirmation.badge == Badge.ERROR.name
     assert not result.results
+
+
+def test_a_certificate_past_its_grace_ends_the_visit_before_the_pin(desk: Desk) -> None:
+    """DOMAIN.md §10: the card is no insurance card any more; the desk checks the 資格確認書."""
+    person = who(lambda p: p.card_status == "expired")
+    desk.place(person.id)
+    over = desk.expect(CardGraceOver)
+    failed = desk.expect(VisitFailed)
+    assert failed.visit_id == over.visit_id and failed.reason == "card_grace_over"
+    outcome = desk.finish()
+    assert outcome.state is VisitState.FAILED and outcome.confirmation is None
+    assert desk.store.count_confirmations() == 0
+
+
+def test_a_certificate_in_its_grace_confirms_qualification_without_consent(
+    desk_factory: Callable[..., Desk],
+) -> None:
+    """Through the real card and the simulated central over mTLS: no consent is asked, none is
+    sent, and the central answers the qualification."""
+    desk = desk_factory(consent_kinds=("drug", "checkup"))
+    person = who(lambda p: p.card_status == "grace")
+    outcome, seen = desk.visit_agreeing(person.id, person.pin)  # seen: from the PIN on
+    assert not any(isinstance(e, ConsentRequested) for e in seen)
+    assert outcome.state is VisitState.DONE and outcome.confirmation is not None
+    assert outcome.confirmation.badge == Badge.VALID.name
+    assert desk.store.consents(outcome.confirmation.id) == []
+    answered = [e for e in seen if isinstance(e, VisitAnswered)]
+    assert [a.verdict for a in answered] == ["VALID"]
 
 
 def test_not_found_and_multiple_matches(desk: Desk) -> None:

@@ -34,6 +34,7 @@ DESK_HASH = hash_password(DESK_PASSWORD)
 @dataclass
 class FakeFlow:
     current: object = None  # no visit under way: the reception page renders
+    card_left: str | None = None
 
 
 class FakeStatus:

@@ -39,7 +39,7 @@ def test_identifiers_are_well_formed() -> None:
         assert re.fullmatch(r"[0-9]{4}", p.pin), p.id
         assert re.fullmatch(r"[0-9]{2}", p.branch), p.id
         assert re.fullmatch(r"[0-9]{7}", p.post_number), p.id
-        assert p.card_status in ("valid", "expired", "revoked", "none")
+        assert p.card_status in ("valid", "expiring", "grace", "expired", "revoked", "none")
         assert 0 <= p.pin_tries_left <= 3
         assert p.validity in ("1", "2", "3", "4", "5", "6")
 

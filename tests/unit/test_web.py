@@ -27,6 +27,7 @@ from device.events import (
     EventBus,
     PinRequested,
     VisitAborted,
+    VisitAnswered,
     VisitStateChanged,
 )
 from device.flow import ActiveVisit, VisitFlow, VisitState
@@ -72,6 +73,7 @@ class FakeFlow:
 
     current: ActiveVisit | None = None
     inputs: Any = field(default_factory=VisitInputs)
+    card_left: str | None = None  # the visit whose card stayed on the reader after it ended
 
     def enter_pin(self, visit_id: str, pin: str) -> bool:
         return bool(self.inputs.submit(visit_id, pin))
@@ -584,11 +586,13 @@ def test_kiosk_events_resume_mid_visit(setup: Setup) -> None:
         setup.bus.publish(PinRequested("abc1", 1, wrong_pin=True))
         setup.bus.publish(VisitStateChanged("abc1", "confirming"))
         setup.bus.publish(VisitStateChanged("abc1", "aborted"))  # comes with its own event
-        setup.bus.publish(ConfirmationStored(3, "abc1"))
+        setup.bus.publish(ConfirmationStored(3, "abc1"))  # the desk's: the answer says more
+        setup.bus.publish(VisitStateChanged("abc1", "stored"))  # its screen follows the answer
+        setup.bus.publish(VisitAnswered("abc1", "NOT_FOUND"))
         assert read_events(r, 3) == [
             ("pin_requested", {"visit_id": "abc1", "tries_left": 1, "wrong_pin": True}),
             ("state", {"visit_id": "abc1", "state": "confirming", "screen": "checking"}),
-            ("done", {"visit_id": "abc1"}),
+            ("done", {"visit_id": "abc1", "desk": True}),
         ]
     finally:
         r.close()

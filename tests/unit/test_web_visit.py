@@ -13,6 +13,7 @@ from device.events import (
     ConfirmationStored,
     ConsentRequested,
     StaffHelpRequested,
+    VisitAnswered,
     VisualCheckChosen,
 )
 from device.flow import ActiveVisit, VisitState
@@ -150,7 +151,12 @@ def test_wire_names_for_the_new_steps() -> None:
     )
     # A check typed at reception stores an answer with no visit: no kiosk screen changes.
     assert kiosk_wire(ConfirmationStored(7, None), "ja") is None
-    assert kiosk_wire(ConfirmationStored(7, "ab12"), "ja") == ("done", {"visit_id": "ab12"})
+    # A card visit's screen follows what its answer says (VisitAnswered), not the desk's event.
+    assert kiosk_wire(ConfirmationStored(7, "ab12"), "ja") is None
+    assert kiosk_wire(VisitAnswered("ab12", "VALID"), "ja") == (
+        "done",
+        {"visit_id": "ab12", "desk": False},
+    )
     # Reception learns that the patient is answering from the state change, not the kinds.
     assert staff_wire(ConsentRequested("ab12", ("drug",)), "ja") is None
 

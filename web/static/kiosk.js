@@ -17,10 +17,12 @@
   var dots = document.querySelectorAll("#pin-dots .dot");
   var errorText = document.getElementById("error-text");
   var askStaffButton = document.getElementById("ask-staff");
+  var cardNotice = document.getElementById("card-notice");
   var consentItems = document.querySelectorAll("#consent-kinds .consent-kind");
   var consentFirst = document.getElementById("consent-first");
   var consentSecond = document.getElementById("consent-second");
   var consentSubmit = document.getElementById("consent-submit");
+  var consentScreen = document.querySelector("section[data-screen=consent]");
   var asked = [];
   var answers = {};
   var current = "welcome";
@@ -30,14 +32,21 @@
   var timer = null;
   var shown = 0;  // how many times a screen was shown: a late answer must not undo a newer one
   var ended = {};  // visits that ended here: nothing later about them is shown (late answers)
-  // Screens that end a visit: read for a short while, then back to the start.
-  var ENDINGS = ["done", "offline_done", "error"];
+  var cardPresent = false;  // a card is on the reader (from the appliance's reader events)
+  // Screens that end a visit: read for a short while, then back to the start (or, while the
+  // card is still on the reader, to "please take your card").
+  var ENDINGS = ["done", "offline_done", "error", "see_desk", "grace_over"];
+  // Screens that stay until something happens: the card is taken, the appliance is back.
+  var UNTIMED = ["welcome", "take_card", "out_of_service"];
+  var DOWN_AFTER_MS = 4000;  // the event stream may reconnect this long before "out of service"
 
   function backToStart() {
     visitId = null;
     clearPin();
     clearConsent([]);
     errorText.textContent = "";
+    cardNotice.hidden = true;
+    cardNotice.textContent = "";
     // The next patient starts in the clinic's language.
     if (pageLang !== defaultLang) { window.location.replace("/?lang=" + defaultLang); return; }
     show("welcome");
@@ -51,10 +60,33 @@
       s.classList.toggle("active", on);
       s.hidden = !on;
     });
+    body.classList.toggle("down", name === "out_of_service");
+    body.setAttribute("data-screen", name);
     if (timer) { clearTimeout(timer); timer = null; }
-    if (name !== "welcome") {
-      timer = setTimeout(backToStart, ENDINGS.indexOf(name) >= 0 ? SHORT_MS : IDLE_MS);
+    if (UNTIMED.indexOf(name) < 0) {
+      timer = setTimeout(ENDINGS.indexOf(name) >= 0 ? afterEnding : backToStart,
+        ENDINGS.indexOf(name) >= 0 ? SHORT_MS : IDLE_MS);
     }
+  }
+
+  function afterEnding() {
+    if (cardPresent) { takeCard(); } else { backToStart(); }
+  }
+
+  function takeCard() {
+    visitId = null;
+    clearPin();
+    clearConsent([]);
+    cardNotice.hidden = true;
+    show("take_card");
+  }
+
+  function onCardNotice(d) {
+    if (visitId && d.visit_id !== visitId) { return; }
+    var template = cardNotice.getAttribute(d.kind === "grace" ? "data-grace" : "data-renew");
+    cardNotice.textContent = template.replace("{date}", d.date);
+    cardNotice.className = "card-notice " + d.kind;
+    cardNotice.hidden = false;
   }
 
   function touch() {
@@ -102,7 +134,7 @@
       if (!stillOn(sentAt)) { return; }
       if (r.status === 202) { show("checking"); }
       else if (r.status === 409) { backToStart(); }
-    }).catch(function () { sending = false; renderPin(); });
+    }).catch(function () { sending = false; renderPin(); unreachable(); });
   }
 
   function onPinRequested(d) {
@@ -137,7 +169,7 @@
       sending = false;
       if (!stillOn(sentAt)) { return; }
       if (r.status === 202) { show("staff"); } else if (r.status === 409) { backToStart(); }
-    }).catch(function () { sending = false; });
+    }).catch(function () { sending = false; unreachable(); });
   }
 
   // -- consent: one "agree to all", or a yes/no for each kind asked ----------------------
@@ -159,6 +191,7 @@
     answers = {};
     consentFirst.hidden = false;
     consentSecond.hidden = true;
+    consentScreen.classList.remove("each");
     consentItems.forEach(function (li) { li.querySelector(".consent-choice").hidden = true; });
     renderConsent();
   }
@@ -167,6 +200,7 @@
     answers = {};
     consentFirst.hidden = on;
     consentSecond.hidden = !on;
+    consentScreen.classList.toggle("each", on);
     consentItems.forEach(function (li) { li.querySelector(".consent-choice").hidden = !on; });
     renderConsent();
     touch();
@@ -183,7 +217,7 @@
       if (r.status === 202) { show("checking"); }
       else if (r.status === 409) { backToStart(); }
       else { renderConsent(); }
-    }).catch(function () { sending = false; renderConsent(); });
+    }).catch(function () { sending = false; renderConsent(); unreachable(); });
   }
 
   function agreeToAll() {
@@ -206,6 +240,7 @@
       backToStart();
       return;
     }
+    if (d.reason === "card_grace_over") { clearPin(); show("grace_over"); return; }
     errorText.textContent = d.text || "";
     show("error");
   }
@@ -240,50 +275,93 @@
 
   function data(ev) { return JSON.parse(ev.data); }
 
-  var source = new EventSource("/events");
-  source.addEventListener("state", function (ev) {
-    var d = data(ev);
-    if (d.screen === "welcome") {
-      if (ENDINGS.indexOf(current) >= 0) { return; }  // let the patient read it
-      if (current !== "welcome") { backToStart(); }
-      return;
-    }
-    if (ended[d.visit_id]) { return; }  // a visit that already ended here: not this patient's
-    visitId = d.visit_id;
-    // The PIN and consent screens are shown by their own events, which carry what they need.
-    if (d.screen === "pin" || d.screen === "consent") { return; }
-    if (d.screen === "staff" && current === "staff") { return; }
-    if (d.screen === current && ENDINGS.indexOf(current) >= 0) { return; }
-    // A visit kept offline ends on its own screen, not on "done" (the row was stored).
-    if (d.screen === "done" && current === "offline_done") { return; }
-    if (d.screen !== "pin") { clearPin(); }
-    show(d.screen);
-  });
-  source.addEventListener("pin_requested", function (ev) { onPinRequested(data(ev)); });
-  source.addEventListener("pin_blocked", function (ev) { visitId = data(ev).visit_id; clearPin(); show("blocked"); });
-  source.addEventListener("staff_help_requested", function (ev) { visitId = data(ev).visit_id; clearPin(); show("staff"); });
-  source.addEventListener("consent_requested", function (ev) { onConsentRequested(data(ev)); });
-  source.addEventListener("visit_aborted", function (ev) { onEnded(data(ev)); });
-  source.addEventListener("visit_failed", function (ev) { onEnded(data(ev)); });
-  source.addEventListener("done", function (ev) {
-    var d = data(ev);
-    // Only the running visit's answer: never one for a visit that ended (its card was taken
-    // and the answer came late), nor one arriving while the kiosk waits for the next card.
-    if (!visitId || d.visit_id !== visitId || ended[d.visit_id]) { return; }
-    if (current === "offline_done") { return; }  // stored offline: its own screen says so
+  // -- the appliance's events; "out of service" while they cannot be had -----------------
+  var source = null;
+  var downTimer = null;
+
+  function unreachable() {
+    if (downTimer) { clearTimeout(downTimer); downTimer = null; }
+    if (current === "out_of_service") { return; }
+    visitId = null;
     clearPin();
-    show("done");
-  });
-  source.addEventListener("central", function (ev) {
-    document.getElementById("central-outage").hidden = !data(ev).down;
-  });
-  source.addEventListener("reader_status", function (ev) {
-    var d = data(ev);
-    if (!d.card_present && (ENDINGS.indexOf(current) >= 0 || current === "blocked")) {
-      backToStart();
-    }
-  });
+    clearConsent([]);
+    cardNotice.hidden = true;
+    show("out_of_service");
+    connect();  // a request failed: look again at once; the stream's opening ends this screen
+  }
+
+  function connect() {
+    if (source) { source.close(); }
+    source = new EventSource("/events");
+    source.onopen = function () {
+      if (downTimer) { clearTimeout(downTimer); downTimer = null; }
+      if (current === "out_of_service") { backToStart(); }  // what follows says where we are
+    };
+    source.onerror = function () {
+      // The stream reconnects by itself after a normal end; only a lasting failure counts.
+      if (!downTimer && current !== "out_of_service") {
+        downTimer = setTimeout(unreachable, DOWN_AFTER_MS);
+      }
+      // A refused stream (an error page instead of events) is not retried by the browser.
+      if (source.readyState === EventSource.CLOSED) { setTimeout(connect, 2000); }
+    };
+    source.addEventListener("state", function (ev) {
+      var d = data(ev);
+      if (d.screen === "welcome") {
+        if (ENDINGS.indexOf(current) >= 0) { return; }  // let the patient read it
+        if (current !== "welcome") { backToStart(); }
+        return;
+      }
+      if (ended[d.visit_id]) { return; }  // a visit that already ended here: not this patient's
+      if (d.state === "card_placed") { cardPresent = true; }
+      visitId = d.visit_id;
+      // The PIN and consent screens are shown by their own events, which carry what they need.
+      if (d.screen === "pin" || d.screen === "consent") { return; }
+      if (d.screen === "staff" && current === "staff") { return; }
+      if (d.screen === current && ENDINGS.indexOf(current) >= 0) { return; }
+      // A visit kept offline ends on its own screen, not on "done" (the row was stored).
+      if (d.screen === "done" && current === "offline_done") { return; }
+      if (d.screen !== "pin") { clearPin(); }
+      show(d.screen);
+    });
+    source.addEventListener("pin_requested", function (ev) { onPinRequested(data(ev)); });
+    source.addEventListener("pin_blocked", function (ev) { visitId = data(ev).visit_id; clearPin(); show("blocked"); });
+    source.addEventListener("staff_help_requested", function (ev) { visitId = data(ev).visit_id; clearPin(); show("staff"); });
+    source.addEventListener("consent_requested", function (ev) { onConsentRequested(data(ev)); });
+    source.addEventListener("visit_aborted", function (ev) { onEnded(data(ev)); });
+    source.addEventListener("visit_failed", function (ev) { onEnded(data(ev)); });
+    source.addEventListener("done", function (ev) {
+      var d = data(ev);
+      // Only the running visit's answer: never one for a visit that ended (its card was taken
+      // and the answer came late), nor one arriving while the kiosk waits for the next card.
+      if (!visitId || d.visit_id !== visitId || ended[d.visit_id]) { return; }
+      if (current === "offline_done") { return; }  // stored offline: its own screen says so
+      clearPin();
+      // "Done" only for a valid answer; not found, invalid or an error: the desk explains.
+      show(d.desk ? "see_desk" : "done");
+    });
+    source.addEventListener("card_notice", function (ev) { onCardNotice(data(ev)); });
+    source.addEventListener("card_left", function (ev) {
+      var d = data(ev);
+      if (visitId && d.visit_id !== visitId) { return; }  // a newer visit is running
+      cardPresent = true;
+      if (current === "welcome" || current === "take_card" || ENDINGS.indexOf(current) >= 0) {
+        takeCard();
+      }
+    });
+    source.addEventListener("central", function (ev) {
+      document.getElementById("central-outage").hidden = !data(ev).down;
+    });
+    source.addEventListener("reader_status", function (ev) {
+      var d = data(ev);
+      cardPresent = d.card_present;
+      var waiting = ENDINGS.indexOf(current) >= 0 || current === "blocked" || current === "take_card";
+      if (!d.card_present && waiting) { backToStart(); }
+    });
+
+  }
 
   renderPin();
   show("welcome");
+  connect();
 })();
