@@ -22,6 +22,7 @@ from device.checks import ManualChecks
 from device.clinical import ClinicalRecords
 from device.clocktrust import ClockTrust
 from device.config import Config, load_config
+from device.deskalerts import DeskAlerts
 from device.confirm import Confirmations
 from device.errors_log import RecentErrors
 from device.events import EventBus, ReaderStatus
@@ -88,8 +89,11 @@ class Appliance:
     export: FaceExport  # face files for the receipt computer (a thread while export_dir is set)
     transport: QualificationTransport  # `central`, or the terminal's folders (central_mode)
     face_watcher: FaceWatcher | None  # the terminal's face/ folder (central_mode = folders)
+    desk_alerts: DeskAlerts | None = None  # alerts kept until acknowledged (a bus listener)
 
     def start(self) -> None:
+        if self.desk_alerts is not None:  # first: it must hear the first visit's events
+            self.desk_alerts.start()
         self.staff.start()
         self.kiosk.start()
         self.monitor.start()
@@ -119,6 +123,8 @@ class Appliance:
         if isinstance(self.transport, FolderTransport):
             self.transport.close()  # its file-event observer
         self.readers.close()
+        if self.desk_alerts is not None:
+            self.desk_alerts.stop()
         self.services.store.close()
 
 
@@ -342,4 +348,5 @@ def build_appliance(
         export,
         transport,
         face_watcher,
+        desk_alerts=DeskAlerts(store, bus),
     )

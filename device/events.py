@@ -104,6 +104,37 @@ class CentralUp:
     at: datetime
 
 
+@dataclass(frozen=True)
+class CardLeftOnReader:
+    """The visit ended and its card is still on the reader."""
+
+    visit_id: int
+    reader: str
+
+
+@dataclass(frozen=True)
+class CardGraceOver:
+    """The card's certificate is past its expiry grace: it confirms nothing any more; the
+    patient is sent to the desk with their 資格確認書."""
+
+    visit_id: int
+
+
+@dataclass(frozen=True)
+class DeskAlertRaised:
+    """A desk alert was kept (device/deskalerts.py) until someone acknowledges it."""
+
+    alert_id: int
+
+
+@dataclass(frozen=True)
+class DeskAlertAcknowledged:
+    """A person acknowledged a desk alert; `staff` is their display name."""
+
+    alert_id: int
+    staff: str
+
+
 Event = (
     VisitStarted
     | VisitStateChanged
@@ -118,6 +149,10 @@ Event = (
     | ReaderStatus
     | CentralDown
     | CentralUp
+    | CardLeftOnReader
+    | CardGraceOver
+    | DeskAlertRaised
+    | DeskAlertAcknowledged
 )
 
 

@@ -31,6 +31,7 @@ from sync.store.auditlog import (
     verify_audit_file,
 )
 from sync.store.consents import CachedClinical, ConsentRecord, Consents
+from sync.store.deskalerts import DeskAlertRow, DeskAlerts
 from sync.store.database import (
     Database,
     StoreError,
@@ -70,6 +71,7 @@ __all__ = [
     "CachedClinical",
     "Confirmation",
     "ConsentRecord",
+    "DeskAlertRow",
     "OutboxAlert",
     "OutboxCounts",
     "OutboxItem",
@@ -122,6 +124,7 @@ class Store:
         self._exports = Exports(database, audit=self._audit)
         self._face_files = FaceFiles(database)
         self._tokens = Tokens(database, audit=self._audit)
+        self._desk_alerts = DeskAlerts(database, audit=self._audit)
         try:
             database.check_key(
                 [
@@ -133,6 +136,7 @@ class Store:
                 ]
             )
             self._audit.key_chain()
+            self._visits.backfill_search_indexes()  # rows stored before migration 18
         except BaseException:
             self.close()
             raise
@@ -323,6 +327,26 @@ class Store:
 
     def find_by_birthdate(self, birthdate: str, limit: int = 20) -> list[Confirmation]:
         return self._visits.find_by_birthdate(birthdate, limit)
+
+    def find_by_insurer(self, insurer_number: str, limit: int = 20) -> list[Confirmation]:
+        return self._visits.find_by_insurer(insurer_number, limit)
+
+    # -- desk alerts ----------------------------------------------------------------------
+    def raise_desk_alert(
+        self, kind: str, *, visit_id: str = "", detail: str = "", actor: str = "appliance"
+    ) -> DeskAlertRow | None:
+        return self._desk_alerts.raise_alert(kind, visit_id=visit_id, detail=detail, actor=actor)
+
+    def acknowledge_desk_alert(
+        self, alert_id: int, *, actor: str, display_name: str
+    ) -> DeskAlertRow | None:
+        return self._desk_alerts.acknowledge(alert_id, actor=actor, display_name=display_name)
+
+    def desk_alert(self, alert_id: int) -> DeskAlertRow | None:
+        return self._desk_alerts.alert(alert_id)
+
+    def open_desk_alerts(self, limit: int = 100) -> list[DeskAlertRow]:
+        return self._desk_alerts.open_alerts(limit)
 
     def confirmation_raw(self, confirmation_id: int) -> bytes | None:
         return self._visits.confirmation_raw(confirmation_id)

@@ -257,6 +257,7 @@ def test_recheck_route(desk: Desk, staff: FlaskClient) -> None:
 
 # -- 限度額 in the row -------------------------------------------------------------------
 def test_row_shows_limit_certificate_compactly(desk: Desk, staff: FlaskClient) -> None:
+    desk.store._clock = lambda: datetime(2026, 4, 1, 1, tzinfo=UTC)  # within the period
     limited = qualification(
         limit=LimitInfo("01", "A03", "20250801", "20250801", "20260731"),
         elderly=ElderlyInfo(ratio="020"),
