@@ -22,8 +22,8 @@ from device.checks import ManualChecks
 from device.clinical import ClinicalRecords
 from device.clocktrust import ClockTrust
 from device.config import Config, load_config
-from device.deskalerts import DeskAlerts
 from device.confirm import Confirmations
+from device.deskalerts import DeskAlerts
 from device.errors_log import RecentErrors
 from device.events import EventBus, ReaderStatus
 from device.export import FaceExport

@@ -268,8 +268,7 @@ def confirmation_detail(
         header,
         search,
         tuple(
-            _qualification_view(q, n, lang, today)
-            for n, q in enumerate(result.results, start=1)
+            _qualification_view(q, n, lang, today) for n, q in enumerate(result.results, start=1)
         ),
     )
 

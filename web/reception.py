@@ -183,9 +183,7 @@ def create_blueprint(services: Services) -> Blueprint:
             abort(401)
         if not services.flow.switch_to_visual(visit_id, user.username):
             abort(409)
-        store.audit(
-            user.username, "visit.visual_confirmed", f"visit:{visit_id}", user.display_name
-        )
+        store.audit(user.username, "visit.visual_confirmed", f"visit:{visit_id}", user.display_name)
         return jsonify(ok=True, staff=user.display_name), 202
 
     def checks() -> ManualChecks:
@@ -259,7 +257,7 @@ def create_blueprint(services: Services) -> Blueprint:
             try:
                 query = search.parse_query(q)
             except search.QueryError as exc:
-                error = text(exc.key, lang)
+                error = text(exc.key, lang, part=exc.part) if exc.part else text(exc.key, lang)
                 if exc.detail:
                     error = f"{error} ({exc.detail})"
             else:

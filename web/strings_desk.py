@@ -178,15 +178,16 @@ STRINGS: dict[str, tuple[str, str]] = {
     "desk_search": ("検索", "Search"),
     "desk_search_label": ("資格確認の検索", "Search confirmations"),
     "desk_search_placeholder": (
-        "カナ氏名・生年月日・保険者番号 記号 番号",
-        "Kana name, birth date or insurer symbol number",
+        "カナ氏名（姓・名だけも可）・生年月日・保険者番号",
+        "Kana name (or surname / given name), birth date, insurer number",
     ),
     "desk_search_title": ("資格確認の検索", "Search confirmations"),
     "desk_search_hint": (
-        "カナ氏名（ひらがな可）、生年月日（S45.12.3 など）、"
-        "または「保険者番号 記号 番号」で検索できます。新しい順に最大50件",
-        "Search by kana name (hiragana works too), birth date (e.g. S45.12.3) or "
-        '"insurer symbol number". Newest first, up to 50',
+        "カナ氏名（ひらがな可。姓だけ・名だけでも可）、生年月日（S45.12.3 など）、"
+        "保険者番号だけ、または「保険者番号 記号 番号」で検索できます。新しい順に最大50件",
+        "Search by kana name (hiragana works too; the surname or given name alone as well), "
+        'birth date (e.g. S45.12.3), an insurer number alone, or "insurer symbol number". '
+        "Newest first, up to 50",
     ),
     "desk_search_kind_kana": ("カナ氏名", "kana name"),
     "desk_search_kind_birthdate": ("生年月日", "birth date"),
@@ -351,9 +352,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Record that you dealt with this and close it (your name is recorded)",
     ),
     "desk_alert_acked_by": ("{staff} が対応", "Handled by {staff}"),
-    "desk_alert_gone": (
-        "このお知らせは既に対応済みです", "This alert has already been dealt with"
-    ),
+    "desk_alert_gone": ("このお知らせは既に対応済みです", "This alert has already been dealt with"),
     "desk_notice_close": ("閉じる", "Close"),
     # -- the appliance unreachable from the desk page, and its restart
     "desk_unreachable": (

@@ -31,7 +31,6 @@ from sync.store.auditlog import (
     verify_audit_file,
 )
 from sync.store.consents import CachedClinical, ConsentRecord, Consents
-from sync.store.deskalerts import DeskAlertRow, DeskAlerts
 from sync.store.database import (
     Database,
     StoreError,
@@ -39,6 +38,7 @@ from sync.store.database import (
     holds_data,
     reserve_on_full,
 )
+from sync.store.deskalerts import DeskAlertRow, DeskAlerts
 from sync.store.exports import ExportCounts, ExportItem, Exports
 from sync.store.facefiles import FaceFiles
 from sync.store.instant import instant_of, instant_text
@@ -136,7 +136,8 @@ class Store:
                 ]
             )
             self._audit.key_chain()
-            self._visits.backfill_search_indexes()  # rows stored before migration 18
+            if database.schema_version >= visits.SEARCH_INDEX_MIGRATION:
+                self._visits.backfill_search_indexes()  # rows stored before it
         except BaseException:
             self.close()
             raise

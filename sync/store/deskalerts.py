@@ -94,7 +94,9 @@ class DeskAlerts(Part):
 
     def _rows(self, where: str, params: list[object]) -> list[DeskAlertRow]:
         with self._database.lock:
-            rows = self._db.execute(f"SELECT {_COLUMNS} FROM desk_alerts {where}", params).fetchall()
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM desk_alerts {where}", params
+            ).fetchall()
         return [
             DeskAlertRow(
                 int(r[0]),

@@ -92,6 +92,10 @@ class RetentionRefused(Exception):
         self.newer = newer
 
 
+# The migration that added the keyed hashes of surname, given name and insurer.
+SEARCH_INDEX_MIGRATION = 18
+
+
 def kana_parts(name_kana: str) -> tuple[str, str]:
     """(surname, given name) of a kana name written with a space between them; a name
     without one has no parts to search by alone ("", "")."""
