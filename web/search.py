@@ -62,12 +62,12 @@ def parse_query(q: str) -> SearchQuery:
     kana = to_katakana(text)
     if _KATAKANA.fullmatch(kana) and kana.strip("・"):
         return SearchQuery("kana", kana=kana)  # the whole name, or the surname or given alone
-    if _KANJI.search(text):
-        raise QueryError("desk_search_kanji")
-    try:
+    try:  # before the kanji check: 昭和54年2月14日 is a date
         return SearchQuery("birthdate", birthdate=validate_birthdate(text))
     except IdentifierError as exc:
         birthdate_error = identifier_error_text(exc)
+    if _KANJI.search(text) and not any(c.isdigit() for c in unicodedata.normalize("NFKC", text)):
+        raise QueryError("desk_search_kanji")
     parts = [p for p in _NUMBER_SEPARATORS.split(unicodedata.normalize("NFKC", text)) if p]
     if len(parts) < 2:
         word = parts[0] if parts else text
