@@ -12,14 +12,13 @@
   // replaced. What a visit leaves for staff comes as a desk alert (kept on the appliance).
   function showNotice(text, kind) {
     if (!notice) { return; }
-    notice.querySelector(".notice-text").textContent = text;
+    (notice.querySelector(".notice-text") || notice).textContent = text;
     notice.className = "notice " + (kind || "");
     notice.hidden = false;
   }
-  if (notice) {
-    notice.querySelector(".notice-close").addEventListener("click", function () {
-      notice.hidden = true;
-    });
+  var noticeClose = notice ? notice.querySelector(".notice-close") : null;
+  if (noticeClose) {
+    noticeClose.addEventListener("click", function () { notice.hidden = true; });
   }
 
   function fetchJson(url) {
