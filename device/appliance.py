@@ -23,6 +23,7 @@ from device.clinical import ClinicalRecords
 from device.clocktrust import TERMINAL_TIME_FRESH_S, ClockTrust, terminal_time
 from device.config import Config, load_config
 from device.confirm import Confirmations
+from device.deskalerts import DeskAlerts
 from device.errors_log import RecentErrors
 from device.events import EventBus, ReaderStatus
 from device.export import FaceExport
@@ -91,8 +92,11 @@ class Appliance:
     face_watcher: FaceWatcher | None  # the terminal's face/ folder (central_mode = folders)
     # The status light and the ticket printer: follow the bus, never block a visit.
     peripherals: Peripherals = field(default_factory=Peripherals)
+    desk_alerts: DeskAlerts | None = None  # alerts kept until acknowledged (a bus listener)
 
     def start(self) -> None:
+        if self.desk_alerts is not None:  # first: it must hear the first visit's events
+            self.desk_alerts.start()
         self.staff.start()
         self.kiosk.start()
         self.monitor.start()
@@ -124,6 +128,8 @@ class Appliance:
         if isinstance(self.transport, FolderTransport):
             self.transport.close()  # its file-event observer
         self.readers.close()
+        if self.desk_alerts is not None:
+            self.desk_alerts.stop()
         self.services.store.close()
 
 
@@ -378,4 +384,5 @@ def build_appliance(
         transport,
         face_watcher,
         peripherals,
+        desk_alerts=DeskAlerts(store, bus),
     )

@@ -218,12 +218,11 @@ class ManualChecks:
         """Validate (InputRejected), then ask, store and tell the desk through the one
         confirmation path (CheckFailed when the central gave no answer; queued for a re-check
         when it was unavailable). `charged`: the confirmation this one checks again.
-        `for_visit`: a card visit kept offline (its confirmation) that these numbers are the
-        card's: the answer is linked to the card, so its next visit finds them (前回確認)."""
-        if for_visit is not None:
-            found = self._store.confirmation(for_visit)
-            if found is None or not found.offline:
-                raise ConfirmationNotFound(f"no card visit kept offline: {for_visit}")
+        `for_visit`: a card visit that named nobody (kept offline, not found, refused: its
+        confirmation) whose card these numbers are: the answer is linked to the card, so its
+        next visit finds them (前回確認)."""
+        if for_visit is not None and not self.can_link(for_visit):
+            raise ConfirmationNotFound(f"no card visit without a name: {for_visit}")
         request = self._request(typed)
         file_id = request.file_id
         try:
@@ -254,6 +253,14 @@ class ManualChecks:
             raise CheckFailed(exc.reason, queued=queued, earlier=earlier) from exc.cause
         log.info("numbers check %s stored as confirmation %d", file_id, stored.id)
         return stored
+
+    def can_link(self, confirmation_id: int) -> bool:
+        """Whether a numbers check can be linked to this confirmation: a card visit that named
+        nobody (kept offline, or answered without a qualification: not found, refused)."""
+        found = self._store.confirmation(confirmation_id)
+        if found is None or found.kind != "card":
+            return False
+        return found.offline or not found.result.results
 
     def _last_answer_for(self, request: QualificationRequest) -> Confirmation | None:
         """The newest stored answer for the numbers asked about (any kind of check), or None."""

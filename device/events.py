@@ -153,6 +153,21 @@ class CardLeftOnReader:
     seconds: float
 
 
+@dataclass(frozen=True)
+class DeskAlertRaised:
+    """A desk alert was kept (device/deskalerts.py) until someone acknowledges it."""
+
+    alert_id: int
+
+
+@dataclass(frozen=True)
+class DeskAlertAcknowledged:
+    """A person acknowledged a desk alert; `staff` is their display name."""
+
+    alert_id: int
+    staff: str
+
+
 Event = (
     VisitStarted
     | VisitStateChanged
@@ -172,6 +187,8 @@ Event = (
     | CardGraceOver
     | VisitAnswered
     | CardLeftOnReader
+    | DeskAlertRaised
+    | DeskAlertAcknowledged
 )
 
 

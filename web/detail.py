@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sync.clock import JST
@@ -39,6 +39,7 @@ from web.present import (
     format_date,
     format_ratio,
     jst_timestamp,
+    period_ended,
     ratio_text,
     text,
 )
@@ -90,8 +91,18 @@ def _yes_no(value: bool, lang: str) -> str:
     return text("desk_yes" if value else "desk_no", lang)
 
 
-def _qualification_view(q: Qualification, index: int, lang: str) -> QualificationView:
-    ratio = ratio_text(q, lang)
+def _ended(valid_end: str, today: date | None, lang: str) -> str:
+    """A period's last day, marked when it is over by `today`."""
+    shown = format_date(valid_end)
+    if shown and period_ended(valid_end, today):
+        return f"{shown} ({text('desk_period_expired', lang)})"
+    return shown
+
+
+def _qualification_view(
+    q: Qualification, index: int, lang: str, today: date | None = None
+) -> QualificationView:
+    ratio = ratio_text(q, lang, today)
     fields = _fields(
         lang,
         [
@@ -138,7 +149,7 @@ def _qualification_view(q: Qualification, index: int, lang: str) -> Qualificatio
                     [
                         ("issue_date", format_date(q.elderly.issue_date)),
                         ("valid_start", format_date(q.elderly.valid_start)),
-                        ("valid_end", format_date(q.elderly.valid_end)),
+                        ("valid_end", _ended(q.elderly.valid_end, today, lang)),
                         ("ratio", format_ratio(q.elderly.ratio, lang) or q.elderly.ratio),
                     ],
                 ),
@@ -158,7 +169,7 @@ def _qualification_view(q: Qualification, index: int, lang: str) -> Qualificatio
                         ("limit_flag", _coded(LIMIT_CERTIFICATE_FLAG, q.limit.flag, lang)),
                         ("issue_date", format_date(q.limit.issue_date)),
                         ("valid_start", format_date(q.limit.valid_start)),
-                        ("valid_end", format_date(q.limit.valid_end)),
+                        ("valid_end", _ended(q.limit.valid_end, today, lang)),
                     ],
                 ),
             )
@@ -192,12 +203,16 @@ def _qualification_view(q: Qualification, index: int, lang: str) -> Qualificatio
 
 
 def confirmation_detail(
-    c: Confirmation, lang: str, staff: str = "", earlier: Confirmation | None = None
+    c: Confirmation,
+    lang: str,
+    staff: str = "",
+    earlier: Confirmation | None = None,
+    today: date | None = None,
 ) -> ConfirmationDetail:
     """Every field of a stored answer, labelled, for the detail page. A visit kept offline
     has no answer of its own: its row shows `earlier` (its 前回確認), which has its own page."""
     result = c.result
-    row = confirmation_row(c, lang, staff, earlier)
+    row = confirmation_row(c, lang, staff, earlier, today)
     kind = text(f"desk_kind_{c.kind}", lang) if c.kind in ("card", "numbers") else c.kind
     summary: tuple[Field, ...] = (
         (text("desk_f_badge", lang), row["badge"]["label"]),
@@ -252,7 +267,9 @@ def confirmation_detail(
         summary,
         header,
         search,
-        tuple(_qualification_view(q, n, lang) for n, q in enumerate(result.results, start=1)),
+        tuple(
+            _qualification_view(q, n, lang, today) for n, q in enumerate(result.results, start=1)
+        ),
     )
 
 

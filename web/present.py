@@ -198,14 +198,26 @@ class RatioText:
     elderly: str  # "高齢受給者 2割" for 70–74 with a recipient certificate
 
 
-def ratio_text(q: Qualification, lang: str) -> RatioText:
+def ratio_text(q: Qualification, lang: str, today: date | None = None) -> RatioText:
+    """With `today` (the injected clock's day in Japan), an 高齢受給者 period that has ended
+    says so instead of reading as the ratio to charge."""
     note = ("preschool" if lang == "en" else "未就学") if q.preschool else ""
     elderly = ""
     if q.elderly is not None and q.elderly.ratio:
         shown = format_ratio(q.elderly.ratio, lang)
         if shown:
             elderly = f"elderly {shown}" if lang == "en" else f"高齢受給者 {shown}"
+            if period_ended(q.elderly.valid_end, today):
+                span = date_span(q.elderly.valid_start, q.elderly.valid_end)
+                elderly = f"{elderly} {span} ({text('desk_period_expired', lang)})"
     return RatioText(format_ratio(q.contribution_ratio, lang), note, elderly)
+
+
+def period_ended(valid_end: str, today: date | None) -> bool:
+    """Whether a period ending on `valid_end` (YYYYMMDD, its last day) is over by `today`;
+    an unknown end or day is not called over."""
+    end = parse_yyyymmdd(valid_end)
+    return today is not None and end is not None and end < today
 
 
 def method_label(method: str, lang: str) -> str:
@@ -249,19 +261,24 @@ def _jst_stamp(value: str) -> str:
 
 
 def confirmation_row(
-    c: Confirmation, lang: str, staff: str = "", earlier: Confirmation | None = None
+    c: Confirmation,
+    lang: str,
+    staff: str = "",
+    earlier: Confirmation | None = None,
+    today: date | None = None,
 ) -> dict[str, Any]:
     """One reception table row, formatted for display, with the raw codes beside it.
     `staff` names who confirmed a 目視確認 visit. A visit kept offline (`c.offline`) has no
     answer of its own: it shows `earlier` (its 前回確認, by `c.earlier_id`) with its date and
-    age, under the offline badge, never as today's answer."""
+    age, under the offline badge, never as today's answer. `today` (the injected clock's day
+    in Japan) marks 限度額 and 高齢受給者 periods that have ended."""
     result = earlier.result if c.offline and earlier is not None else c.result
     first = result.results[0] if result.results else None
     shown_verdict = Verdict.OFFLINE if c.offline else verdict(result)
     shown_badge = Badge.of(shown_verdict)
     search = result.search
     if first is not None:
-        ratio = ratio_text(first, lang)
+        ratio = ratio_text(first, lang, today)
         name, kana, birth = first.name, first.name_kana, first.birthdate
         insurer_number, insurer_name = first.insurer_number, first.insurer_name
         symbol, number, branch = first.symbol, first.number, first.branch
@@ -282,11 +299,31 @@ def confirmation_row(
     if c.offline:
         message, source = _offline_texts(c, earlier, lang)
     more = len(result.results) - 1
-    limit = limit_text(first, lang)
+    limit = limit_text(first, lang, today)
+    time = c.created_at.astimezone(JST).strftime("%H:%M")
+    elderly_expired = (
+        first is not None
+        and first.elderly is not None
+        and bool(ratio.elderly)
+        and period_ended(first.elderly.valid_end, today)
+    )
+    # A card visit that named nobody (not found, refused, kept offline with nothing known):
+    # which visit it was, so the clerk can find the patient; it can be checked by numbers.
+    nameless_card = c.kind == "card" and not name
+    visit_note = ""
+    if nameless_card:
+        visit_note = text(
+            "desk_visit_note",
+            lang,
+            time=time,
+            method=method_label(c.method, lang),
+            state=shown_badge.en if lang == "en" else shown_badge.ja,
+        )
     return {
         "id": c.id,
         "created_at": c.created_at.isoformat(),
-        "time": c.created_at.astimezone(JST).strftime("%H:%M"),
+        "time": time,
+        "visit_note": visit_note,
         "date": c.created_at.astimezone(JST).strftime("%Y/%m/%d"),
         "name": name,
         "kana": kana,
@@ -302,6 +339,8 @@ def confirmation_row(
         "elderly_ratio": ratio.elderly,
         "limit": limit.text,
         "limit_title": limit.title,
+        "limit_expired": limit.expired,
+        "elderly_expired": elderly_expired,
         "url": f"/confirmations/{c.id}",
         "badge": {
             "code": shown_verdict.name,
@@ -318,8 +357,9 @@ def confirmation_row(
         "earlier_url": f"/confirmations/{earlier.id}" if c.offline and earlier else "",
         # 再照会 asks by numbers: offered only where there are numbers to ask with.
         "can_recheck": bool(insurer_number.strip() and number and birth),
-        # A card visit kept offline with nothing known: check it by numbers, linked to the card.
-        "numbers_for_visit": c.offline and earlier is None,
+        # A card visit with nothing known (kept offline without 前回確認, not found, refused):
+        # check it by numbers, linked to the card.
+        "numbers_for_visit": (c.offline and earlier is None) or (nameless_card and not c.offline),
         "raw": {
             "kind": c.kind,
             "method": c.method,
@@ -391,6 +431,7 @@ def start_of_today(now: datetime) -> datetime:
 class LimitText:
     text: str  # "限度額 ウ 2025/08/01〜2026/07/31"
     title: str  # the certificate's full name, for a tooltip
+    expired: bool = False  # its period ended before today: shown as such, not as current
 
 
 def date_span(start: str, end: str) -> str:
@@ -400,7 +441,7 @@ def date_span(start: str, end: str) -> str:
     return f"{format_date(start)}〜{format_date(end)}"
 
 
-def limit_text(q: Qualification | None, lang: str) -> LimitText:
+def limit_text(q: Qualification | None, lang: str, today: date | None = None) -> LimitText:
     if q is None or q.limit is None:
         return LimitText("", "")
     limit = q.limit
@@ -411,4 +452,7 @@ def limit_text(q: Qualification | None, lang: str) -> LimitText:
     if lang == "en" and limit.flag in LIMIT_CERTIFICATE_FLAG:
         title = f"{title}: {LIMIT_CERTIFICATE_FLAG[limit.flag].en}"
     parts = [text("desk_limit", lang), flag, date_span(limit.valid_start, limit.valid_end)]
-    return LimitText(" ".join(p for p in parts if p), title)
+    expired = period_ended(limit.valid_end, today)
+    if expired:
+        parts.append(f"({text('desk_period_expired', lang)})")
+    return LimitText(" ".join(p for p in parts if p), title, expired)

@@ -8,7 +8,9 @@ is the audited view of personal data, recorded under the signed-in staff user.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, jsonify, render_template, request
@@ -21,11 +23,16 @@ from device.checks import (
     ManualChecks,
     NumbersInput,
 )
+from device.deskalerts import AlertKind
 from device.events import (
+    CardGraceOver,
+    CardLeftOnReader,
     CentralDown,
     CentralUp,
     ConfirmationStored,
     ConsentRequested,
+    DeskAlertAcknowledged,
+    DeskAlertRaised,
     Event,
     PinBlocked,
     PinRequested,
@@ -40,7 +47,7 @@ from device.events import (
 from device.services import Services
 from device.status import DISK_FULL_FREE_BYTES
 from sync.clock import JST
-from sync.store import Confirmation
+from sync.store import Confirmation, DeskAlertRow, Store
 from web import search, sse
 from web.auth import audit_actor, current_user, require_role
 from web.detail import audit_lines, confirmation_detail, pretty_xml, recheck_comparisons
@@ -74,12 +81,19 @@ def create_blueprint(services: Services) -> Blueprint:
     bp.before_request(require_role("reception"))
     store = services.store
 
+    # Which run of the appliance served the page: a page that sees another after reconnecting
+    # reloads itself (the appliance restarted: new code, new settings).
+    boot = secrets.token_hex(8)
+
+    def today() -> date:
+        return store.now().astimezone(JST).date()  # the store's clock: trusted time
+
     def row(c: Confirmation, lang: str) -> dict[str, Any]:
         staff = ""
         if c.method == "visual" and c.visit_id:
             visit = store.visit(c.visit_id)
-            staff = visit.staff if visit else ""
-        return confirmation_row(c, lang, staff, earlier_of(c))
+            staff = display_name_of(store, visit.staff) if visit else ""
+        return confirmation_row(c, lang, staff, earlier_of(c), today())
 
     def earlier_of(c: Confirmation) -> Confirmation | None:
         """The 前回確認 an offline visit's row shows (its personal data: the view is audited,
@@ -114,7 +128,29 @@ def create_blueprint(services: Services) -> Blueprint:
             central=central_state(services),
             today=store.now().astimezone(JST).strftime("%Y-%m-%d"),
             statements_awaiting=services.statements.count_awaiting(),
+            desk_alerts=[alert_view(a, lang) for a in store.open_desk_alerts()],
+            boot=boot,
         )
+
+    @bp.get("/api/desk-alerts")
+    def desk_alerts() -> Response:
+        return jsonify(alerts=[alert_view(a, g.lang) for a in store.open_desk_alerts()])
+
+    @bp.post("/api/desk-alerts/<int:alert_id>/acknowledge")
+    def acknowledge_alert(alert_id: int) -> tuple[Response, int]:
+        """A staff member dealt with it: recorded under their user and display name."""
+        user = current_user()
+        if user is None:
+            abort(401)
+        done = store.acknowledge_desk_alert(
+            alert_id, actor=user.username, display_name=user.display_name
+        )
+        if done is None:
+            if store.desk_alert(alert_id) is None:
+                abort(404)
+            return jsonify(ok=False, message=text("desk_alert_gone", g.lang)), 409
+        services.bus.publish(DeskAlertAcknowledged(alert_id, user.display_name))
+        return jsonify(ok=True, staff=user.display_name), 200
 
     @bp.get("/api/confirmations")
     def confirmations() -> Response:
@@ -134,12 +170,21 @@ def create_blueprint(services: Services) -> Blueprint:
 
     @bp.post("/api/visits/<visit_id>/visual")
     def visual_check(visit_id: str) -> tuple[Response, int]:
-        """目視確認: staff looked at the card's photo and the patient; no PIN is used."""
+        """目視確認: staff looked at the card's photo and the patient; no PIN is used. The
+        request says they did (「写真と本人を確認しました」): without it nothing changes. The
+        staff member's display name is recorded with it."""
         if not VISIT_ID_FORMAT.fullmatch(visit_id):
             abort(404)
-        if not services.flow.switch_to_visual(visit_id, audit_actor()):
+        body = json_object()
+        if body.get("confirmed") is not True:
+            return jsonify(ok=False, message=text("visual_confirm_question", g.lang)), 422
+        user = current_user()
+        if user is None:
+            abort(401)
+        if not services.flow.switch_to_visual(visit_id, user.username):
             abort(409)
-        return jsonify(ok=True), 202
+        store.audit(user.username, "visit.visual_confirmed", f"visit:{visit_id}", user.display_name)
+        return jsonify(ok=True, staff=user.display_name), 202
 
     def checks() -> ManualChecks:
         return services.checks
@@ -212,7 +257,7 @@ def create_blueprint(services: Services) -> Blueprint:
             try:
                 query = search.parse_query(q)
             except search.QueryError as exc:
-                error = text(exc.key, lang)
+                error = text(exc.key, lang, part=exc.part) if exc.part else text(exc.key, lang)
                 if exc.detail:
                     error = f"{error} ({exc.detail})"
             else:
@@ -249,10 +294,10 @@ def create_blueprint(services: Services) -> Blueprint:
         staff = ""
         if found.method == "visual" and found.visit_id:
             visit = store.visit(found.visit_id)
-            staff = visit.staff if visit else ""
+            staff = display_name_of(store, visit.staff) if visit else ""
         return render_template(
             "confirmation.html",
-            detail=confirmation_detail(found, lang, staff, earlier_of(found)),
+            detail=confirmation_detail(found, lang, staff, earlier_of(found), today()),
             raw_xml=raw_xml,
             trail=audit_lines(store.audit_for_subject(subject), lang),
             rechecks=recheck_comparisons(store, found, lang),
@@ -266,7 +311,7 @@ def create_blueprint(services: Services) -> Blueprint:
         return sse.stream(
             subscription,
             lambda event: staff_wire(event, lang, services),
-            [("desk", desk_initial(services, lang)), *central_initial(services)],
+            [("desk", {**desk_initial(services, lang), "boot": boot}), *central_initial(services)],
         )
 
     return bp
@@ -322,8 +367,39 @@ def desk_initial(services: Services, lang: str) -> dict[str, Any]:
         data["tries_left"] = visit.tries_left
     data["visual_possible"] = state in VISUAL_STATES
     data["method"] = visit.method
-    data["staff"] = visit.staff
+    data["staff"] = display_name_of(services.store, visit.staff) if visit.staff else ""
     return data
+
+
+def display_name_of(store: Store, username: str) -> str:
+    """The name a person is shown by (their user name when the account is gone)."""
+    if not username:
+        return ""
+    user = store.user_by_username(username)
+    return user.display_name if user is not None else username
+
+
+def alert_view(alert: DeskAlertRow, lang: str) -> dict[str, Any]:
+    """A desk alert as the page shows it: when, what to do; ids and codes only besides."""
+    return {
+        "id": alert.id,
+        "kind": alert.kind,
+        "time": alert.created_at.astimezone(JST).strftime("%H:%M"),
+        "text": alert_text(alert, lang),
+        "visit_id": alert.visit_id,
+    }
+
+
+def alert_text(alert: DeskAlertRow, lang: str) -> str:
+    key = f"desk_alert_{alert.kind}"
+    if key not in STRINGS:  # a kind this version has no words for: shown, never hidden
+        return alert.kind
+    if alert.kind in (AlertKind.VISIT_ABORTED, AlertKind.VISIT_FAILED):
+        reason, _, more = alert.detail.partition(":")
+        detailed = f"{reason}_{more}"
+        why = text(detailed, lang) if more and detailed in STRINGS else reason_text(reason, lang)
+        return text(key, lang, reason=why)
+    return text(key, lang)
 
 
 def staff_wire(event: Event, lang: str, services: Services | None = None) -> sse.Wire | None:
@@ -350,7 +426,17 @@ def staff_wire(event: Event, lang: str, services: Services | None = None) -> sse
     if isinstance(event, StaffHelpRequested):
         return "staff_help_requested", {"visit_id": event.visit_id}
     if isinstance(event, VisualCheckChosen):
-        return "visual_check_chosen", {"visit_id": event.visit_id, "staff": event.staff}
+        staff = display_name_of(services.store, event.staff) if services else event.staff
+        return "visual_check_chosen", {"visit_id": event.visit_id, "staff": staff}
+    if isinstance(event, DeskAlertRaised):
+        found = services.store.desk_alert(event.alert_id) if services else None
+        if found is None:
+            return None
+        return "desk_alert", alert_view(found, lang)
+    if isinstance(event, DeskAlertAcknowledged):
+        return "desk_alert_acknowledged", {"id": event.alert_id, "staff": event.staff}
+    if isinstance(event, CardLeftOnReader | CardGraceOver):
+        return None  # the desk alert they raise says it (desk_alert)
     if isinstance(event, ConsentRequested):
         return None  # the state change says the patient is answering; the kinds are theirs
     if isinstance(event, VisitAborted | VisitFailed):

@@ -220,15 +220,16 @@ STRINGS: dict[str, tuple[str, str]] = {
     "desk_search": ("検索", "Search"),
     "desk_search_label": ("資格確認の検索", "Search confirmations"),
     "desk_search_placeholder": (
-        "カナ氏名・生年月日・保険者番号 記号 番号",
-        "Kana name, birth date or insurer symbol number",
+        "カナ氏名（姓・名だけも可）・生年月日・保険者番号",
+        "Kana name (or surname / given name), birth date, insurer number",
     ),
     "desk_search_title": ("資格確認の検索", "Search confirmations"),
     "desk_search_hint": (
-        "カナ氏名（ひらがな可）、生年月日（S45.12.3 など）、"
-        "または「保険者番号 記号 番号」で検索できます。新しい順に最大50件",
-        "Search by kana name (hiragana works too), birth date (e.g. S45.12.3) or "
-        '"insurer symbol number". Newest first, up to 50',
+        "カナ氏名（ひらがな可。姓だけ・名だけでも可）、生年月日（S45.12.3 など）、"
+        "保険者番号だけ、または「保険者番号 記号 番号」で検索できます。新しい順に最大50件",
+        "Search by kana name (hiragana works too; the surname or given name alone as well), "
+        'birth date (e.g. S45.12.3), an insurer number alone, or "insurer symbol number". '
+        "Newest first, up to 50",
     ),
     "desk_search_kind_kana": ("カナ氏名", "kana name"),
     "desk_search_kind_birthdate": ("生年月日", "birth date"),
@@ -360,4 +361,69 @@ STRINGS: dict[str, tuple[str, str]] = {
         "insurer {insurer}, numbers {numbers}, born {birthdate} (asked {when})",
     ),
     "recheck_gave_up_queued": ("{when} に照会", "asked {when}"),
+    # -- desk alerts (device/deskalerts.py AlertKind): kept until someone acknowledges them
+    "desk_alerts_title": ("対応が必要なお知らせ", "Needs attention"),
+    "desk_alert_help_requested": (
+        "患者さんが職員を呼んでいます。カードの写真とご本人を確認してください",
+        "A patient asks for staff. Check the patient against the card's photo",
+    ),
+    "desk_alert_pin_blocked": (
+        "暗証番号がロックされました。目視確認で進めるか、市区町村窓口での解除をご案内ください",
+        "The PIN is locked. Confirm visually, or send the patient to the city office to unlock it",
+    ),
+    "desk_alert_visit_aborted": (
+        "カード受付が中断しました（{reason}）。患者さんにお声がけください",
+        "A card visit was interrupted ({reason}). Please speak to the patient",
+    ),
+    "desk_alert_visit_failed": (
+        "カード受付ができませんでした（{reason}）。患者さんにお声がけください",
+        "A card visit failed ({reason}). Please speak to the patient",
+    ),
+    "desk_alert_card_left": (
+        "カードがリーダーに残っています。患者さんにお返しください",
+        "A card was left on the reader. Please return it to the patient",
+    ),
+    "desk_alert_card_grace_over": (
+        "カードの有効期限が切れています（猶予期間も終了）。資格確認書で「番号で照会」してください",
+        "The card has expired (grace period over). Check by numbers with the patient's "
+        "資格確認書 (eligibility certificate)",
+    ),
+    "desk_alert_ack": ("対応しました", "Done"),
+    "desk_alert_ack_hint": (
+        "対応したことを記録し、この表示を閉じます（お名前が記録されます）",
+        "Record that you dealt with this and close it (your name is recorded)",
+    ),
+    "desk_alert_acked_by": ("{staff} が対応", "Handled by {staff}"),
+    "desk_alert_gone": ("このお知らせは既に対応済みです", "This alert has already been dealt with"),
+    "desk_notice_close": ("閉じる", "Close"),
+    # -- the appliance unreachable from the desk page, and its restart
+    "desk_unreachable": (
+        "本体に接続できません（再接続を待っています）",
+        "Cannot reach the appliance (waiting to reconnect)",
+    ),
+    # -- 目視確認: one confirmation, the staff member's display name recorded
+    "visual_confirm_question": (
+        "カードの写真とご本人が同じ方であることを確認してください",
+        "Check that the patient is the person in the card's photo",
+    ),
+    "visual_confirm_yes": ("写真と本人を確認しました", "I checked the photo against the patient"),
+    "visual_confirm_cancel": ("やめる", "Cancel"),
+    # -- a card visit without a name: which visit it was
+    "desk_visit_note": (
+        "{time} カード受付（{method}）・{state}",
+        "Card visit at {time} ({method}): {state}",
+    ),
+    # -- 限度額 / 高齢受給者 periods that have ended
+    "desk_period_expired": ("期限切れ", "expired"),
+    # -- search: what was not understood
+    "desk_search_kind_insurer": ("保険者番号", "insurer number"),
+    "desk_search_kanji": (
+        "漢字の氏名では検索できません。氏名はカナ（ひらがな可）で入力してください（姓だけ・名だけでも可）",
+        "Names are searched in kana only (hiragana works too), the surname or the given name "
+        "alone as well",
+    ),
+    "desk_search_not_understood": (
+        "「{part}」を、カナ氏名・生年月日・保険者番号のどれとしても読めませんでした",
+        'Could not read "{part}" as a kana name, a birth date or an insurer number',
+    ),
 }

@@ -40,6 +40,7 @@ from sync.store.database import (
     holds_data,
     reserve_on_full,
 )
+from sync.store.deskalerts import DeskAlertRow, DeskAlerts
 from sync.store.exports import ExportCounts, ExportItem, Exports
 from sync.store.facefiles import FaceFiles
 from sync.store.instant import instant_of, instant_text
@@ -73,6 +74,7 @@ __all__ = [
     "CachedDocument",
     "Confirmation",
     "ConsentRecord",
+    "DeskAlertRow",
     "OutboxAlert",
     "OutboxCounts",
     "OutboxItem",
@@ -128,6 +130,7 @@ class Store:
         self._exports = Exports(database, audit=self._audit)
         self._face_files = FaceFiles(database)
         self._tokens = Tokens(database, audit=self._audit)
+        self._desk_alerts = DeskAlerts(database, audit=self._audit)
         try:
             database.check_key(
                 [
@@ -140,6 +143,8 @@ class Store:
                 ]
             )
             self._audit.key_chain()
+            if database.schema_version >= visits.SEARCH_INDEX_MIGRATION:
+                self._visits.backfill_search_indexes()  # rows stored before it
         except BaseException:
             self.close()
             raise
@@ -339,6 +344,26 @@ class Store:
 
     def find_by_birthdate(self, birthdate: str, limit: int = 20) -> list[Confirmation]:
         return self._visits.find_by_birthdate(birthdate, limit)
+
+    def find_by_insurer(self, insurer_number: str, limit: int = 20) -> list[Confirmation]:
+        return self._visits.find_by_insurer(insurer_number, limit)
+
+    # -- desk alerts ----------------------------------------------------------------------
+    def raise_desk_alert(
+        self, kind: str, *, visit_id: str = "", detail: str = "", actor: str = "appliance"
+    ) -> DeskAlertRow | None:
+        return self._desk_alerts.raise_alert(kind, visit_id=visit_id, detail=detail, actor=actor)
+
+    def acknowledge_desk_alert(
+        self, alert_id: int, *, actor: str, display_name: str
+    ) -> DeskAlertRow | None:
+        return self._desk_alerts.acknowledge(alert_id, actor=actor, display_name=display_name)
+
+    def desk_alert(self, alert_id: int) -> DeskAlertRow | None:
+        return self._desk_alerts.alert(alert_id)
+
+    def open_desk_alerts(self, limit: int = 100) -> list[DeskAlertRow]:
+        return self._desk_alerts.open_alerts(limit)
 
     def confirmation_raw(self, confirmation_id: int) -> bytes | None:
         return self._visits.confirmation_raw(confirmation_id)

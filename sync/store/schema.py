@@ -292,4 +292,31 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX clinical_documents_expires ON clinical_documents(expires_at);
     """,
+    """
+    -- Desk alerts (sync/store/deskalerts.py, issue 12): what a visit left for staff to act on,
+    -- kept until a person acknowledges it (who, by user and display name, and when).
+    CREATE TABLE desk_alerts (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,             -- a device.deskalerts.AlertKind value
+        visit_id TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT '',    -- a code saying more (an end reason, a reader)
+        created_at TEXT NOT NULL,
+        acknowledged_by TEXT NOT NULL DEFAULT '',
+        acknowledged_name TEXT NOT NULL DEFAULT '',
+        acknowledged_at TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX desk_alerts_open ON desk_alerts(acknowledged_at, id);
+    """,
+    """
+    -- Search by part of a name or by insurer alone (web/search.py, issue 12): keyed hashes of
+    -- the kana surname, the kana given name and the insurer number. Rows stored before are
+    -- indexed once at open (sync/store/visits.py backfill_search_indexes).
+    ALTER TABLE confirmations ADD COLUMN bi_kana_family TEXT NOT NULL DEFAULT '';
+    ALTER TABLE confirmations ADD COLUMN bi_kana_given TEXT NOT NULL DEFAULT '';
+    ALTER TABLE confirmations ADD COLUMN bi_insurer TEXT NOT NULL DEFAULT '';
+    ALTER TABLE confirmations ADD COLUMN search_indexed INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX confirmations_kana_family ON confirmations(bi_kana_family);
+    CREATE INDEX confirmations_kana_given ON confirmations(bi_kana_given);
+    CREATE INDEX confirmations_insurer ON confirmations(bi_insurer);
+    """,
 )

@@ -6,6 +6,7 @@ uses keyed hashes (blind indexes) of kana, birth date and insurance numbers.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,7 @@ from sync.store.auditlog import AuditLog
 from sync.store.consents import Consents
 from sync.store.database import Database, Part, reserve_on_full
 from sync.store.instant import instant_of, instant_text
-from sync.xmlmsg import QualificationResult, parse_result
+from sync.xmlmsg import Qualification, QualificationResult, parse_result
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,25 @@ class RetentionRefused(Exception):
         self.newer = newer
 
 
+# The migration that added the keyed hashes of surname, given name and insurer.
+SEARCH_INDEX_MIGRATION = 18
+
+
+def kana_parts(name_kana: str) -> tuple[str, str]:
+    """(surname, given name) of a kana name written with a space between them; a name
+    without one has no parts to search by alone ("", "")."""
+    parts = unicodedata.normalize("NFKC", name_kana).split()
+    if len(parts) < 2:
+        return "", ""
+    return parts[0], "".join(parts[1:])
+
+
+def insurer_key(insurer_number: str) -> str:
+    """An insurer number as indexed: digits, leading zeros dropped (6-digit 国保 numbers travel
+    padded to 8)."""
+    return insurer_number.strip().lstrip("0")
+
+
 def numbers_key(insurer_number: str, symbol: str, number: str) -> str:
     """What identifies an insured person's card for lookups: insurer, symbol, number."""
     return "|".join([insurer_number.strip().lstrip("0"), symbol.strip(), number.strip()])
@@ -142,8 +162,9 @@ class Visits(Part):
             row_id = int(
                 db.execute(
                     "INSERT INTO confirmations (file_id, visit_id, created_at, kind, method,"
-                    " source, badge, enc_result, bi_kana, bi_birthdate, bi_numbers, bi_card)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " source, badge, enc_result, bi_kana, bi_birthdate, bi_numbers, bi_card,"
+                    " bi_kana_family, bi_kana_given, bi_insurer, search_indexed)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
                     [
                         file_id,
                         visit.id if visit else None,
@@ -162,6 +183,7 @@ class Visits(Part):
                             else "",
                         ),
                         self._index("card", card) if card else self._card_of(card_from),
+                        *self._part_indexes(first),
                     ],
                 ).lastrowid
                 or 0
@@ -195,8 +217,8 @@ class Visits(Part):
             row_id = int(
                 db.execute(
                     "INSERT INTO confirmations (file_id, visit_id, created_at, kind, method,"
-                    " source, badge, enc_result, bi_card, earlier_id)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    " source, badge, enc_result, bi_card, earlier_id, search_indexed)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,1)",
                     [
                         file_id,
                         visit.id,
@@ -259,6 +281,43 @@ class Visits(Part):
     def _index(self, purpose: str, value: str) -> str:
         return self._database.cipher.blind_index(purpose, value) if value else ""
 
+    def _part_indexes(self, first: Qualification | None) -> tuple[str, str, str]:
+        """Keyed hashes of the kana surname, the kana given name and the insurer number."""
+        if first is None:
+            return "", "", ""
+        family, given = kana_parts(first.name_kana)
+        return (
+            self._index("kana_family", family),
+            self._index("kana_given", given),
+            self._index("insurer", insurer_key(first.insurer_number)),
+        )
+
+    def backfill_search_indexes(self, batch: int = 200) -> int:
+        """Index rows stored before migration 18 by surname, given name and insurer (their
+        answers decrypted here, once); the number of rows indexed."""
+        done = 0
+        while True:
+            with self._database.lock:
+                ids = [
+                    int(r[0])
+                    for r in self._db.execute(
+                        "SELECT id FROM confirmations WHERE search_indexed = 0 LIMIT ?", [batch]
+                    ).fetchall()
+                ]
+            if not ids:
+                return done
+            marks = ",".join("?" * len(ids))
+            rows = self._confirmations(f"WHERE id IN ({marks})", list(ids))
+            with self._database.write() as db:
+                for row in rows:
+                    results = row.result.results
+                    db.execute(
+                        "UPDATE confirmations SET bi_kana_family = ?, bi_kana_given = ?,"
+                        " bi_insurer = ?, search_indexed = 1 WHERE id = ?",
+                        [*self._part_indexes(results[0] if results else None), row.id],
+                    )
+            done += len(rows)
+
     def _insert_visit(self, visit: VisitRecord) -> None:
         self._db.execute(
             "INSERT INTO visits (id, started_at, ended_at, reader, method, state, reason, file_id,"
@@ -311,9 +370,26 @@ class Visits(Part):
         )
 
     def find_by_kana(self, kana: str, limit: int = 20) -> list[Confirmation]:
+        """The whole kana name, or the surname or the given name alone."""
         return self._confirmations(
-            "WHERE bi_kana = ? ORDER BY created_at DESC, id DESC LIMIT ?",
-            [self._index("kana", kana), limit],
+            "WHERE bi_kana = ? OR bi_kana_family = ? OR bi_kana_given = ?"
+            " ORDER BY created_at DESC, id DESC LIMIT ?",
+            [
+                self._index("kana", kana),
+                self._index("kana_family", kana),
+                self._index("kana_given", kana),
+                limit,
+            ],
+        )
+
+    def find_by_insurer(self, insurer_number: str, limit: int = 20) -> list[Confirmation]:
+        """Everyone insured by this insurer (6 or 8 digits, leading zeros aside)."""
+        key = insurer_key(insurer_number)
+        if not key:
+            return []
+        return self._confirmations(
+            "WHERE bi_insurer = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+            [self._index("insurer", key), limit],
         )
 
     def find_by_birthdate(self, birthdate: str, limit: int = 20) -> list[Confirmation]:

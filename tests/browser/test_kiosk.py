@@ -165,12 +165,13 @@ def test_blocked_card_is_confirmed_visually_from_reception(
     assert "ロック" in reception.inner_text("#staff-alert")
     reception.screenshot(path=str(SCREENSHOTS / "reception-visual.png"), full_page=True)
     reception.click("#visual-check")
+    reception.click("#visual-confirm-yes")  # asked once: 写真と本人を確認しました
     kiosk.wait("consent")
     kiosk.page.click("#consent-all")
     kiosk.wait("done")
     row = reception.wait_for_selector("#confirmations tr[data-confirmation-id]", timeout=WAIT_MS)
     assert person("P022").name in row.inner_text()
-    assert f"目視 ({RECEPTION[0]})" in row.query_selector("td.method").inner_text()
+    assert f"目視 ({RECEPTION[1]})" in row.query_selector("td.method").inner_text()  # shown by name
     visit = appliance.services.store.visit(appliance.services.flow.last_outcome.visit_id)
     assert visit is not None and visit.method == "visual" and visit.staff == RECEPTION[0]
     context.close()

@@ -257,6 +257,7 @@ def test_recheck_route(desk: Desk, staff: FlaskClient) -> None:
 
 # -- 限度額 in the row -------------------------------------------------------------------
 def test_row_shows_limit_certificate_compactly(desk: Desk, staff: FlaskClient) -> None:
+    desk.store._clock = lambda: datetime(2026, 4, 1, 1, tzinfo=UTC)  # within the period
     limited = qualification(
         limit=LimitInfo("01", "A03", "20250801", "20250801", "20260731"),
         elderly=ElderlyInfo(ratio="020"),
@@ -373,7 +374,8 @@ def test_search_errors_and_empty(desk: Desk, staff: FlaskClient, people: dict[st
     wrong = staff.get("/search", query_string={"q": "01130013 40199901 11"})
     assert wrong.status_code == 200
     assert "8桁目: 3 → 2" in html.unescape(wrong.get_data(as_text=True))
-    assert "認識できません" in staff.get("/search?q=hello").get_data(as_text=True)
+    unread = html.unescape(staff.get("/search?q=hello").get_data(as_text=True))
+    assert "「hello」を" in unread and "読めませんでした" in unread  # names what it could not read
     assert found_ids(staff.get("/search?q=").get_data(as_text=True)) == []
     # `csrf` reads the desk page, which audits its list: count only search entries
     searches = [e for e in desk.store.audit_entries() if e.action == "confirmation.search"]

@@ -166,9 +166,19 @@ def test_visual_check_records_the_signed_in_user(setup: Setup, staff: Any) -> No
     waiting_visit(setup, VisitState.PIN_BLOCKED)
     recorder = attach(setup, True)
     token = csrf_of(staff)
-    r = staff.post("/api/visits/ab12/visual", headers={"X-CSRF-Token": token})
+    # Asked once: nothing changes until the clerk says they checked the photo.
+    r = staff.post("/api/visits/ab12/visual", headers={"X-CSRF-Token": token}, json={})
+    assert r.status_code == 422 and recorder.calls == []
+    assert "写真" in r.get_json()["message"] or "本人" in r.get_json()["message"]
+    r = staff.post(
+        "/api/visits/ab12/visual", headers={"X-CSRF-Token": token}, json={"confirmed": True}
+    )
     assert r.status_code == 202
     assert recorder.calls == [("visual", "ab12", STAFF_USER)]
+    assert r.get_json()["staff"] == setup.services.store.user_by_username(STAFF_USER).display_name
+    last = setup.services.store.audit_entries(1)[0]
+    assert (last.action, last.subject) == ("visit.visual_confirmed", "visit:ab12")
+    assert last.detail == r.get_json()["staff"]
 
 
 def test_visual_check_without_csrf_is_refused_before_the_flow(setup: Setup, staff: Any) -> None:
@@ -179,7 +189,11 @@ def test_visual_check_without_csrf_is_refused_before_the_flow(setup: Setup, staf
 
 def test_visual_check_of_a_visit_that_moved_on_is_409(setup: Setup, staff: Any) -> None:
     attach(setup, False)
-    r = staff.post("/api/visits/ab12/visual", headers={"X-CSRF-Token": csrf_of(staff)})
+    r = staff.post(
+        "/api/visits/ab12/visual",
+        headers={"X-CSRF-Token": csrf_of(staff)},
+        json={"confirmed": True},
+    )
     assert r.status_code == 409
 
 

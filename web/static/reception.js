@@ -4,18 +4,21 @@
 "use strict";
 
 (function () {
-  var NOTICE_MS = 10000;
+  var SETTLE_MS = 10000;
   var notice = document.getElementById("desk-notice");
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
-  var noticeTimer = null;
 
+  // The answer to this clerk's own action (a re-check refused, ...): it stays until closed or
+  // replaced. What a visit leaves for staff comes as a desk alert (kept on the appliance).
   function showNotice(text, kind) {
     if (!notice) { return; }
-    notice.textContent = text;
+    (notice.querySelector(".notice-text") || notice).textContent = text;
     notice.className = "notice " + (kind || "");
     notice.hidden = false;
-    if (noticeTimer) { clearTimeout(noticeTimer); }
-    noticeTimer = setTimeout(function () { notice.hidden = true; }, NOTICE_MS);
+  }
+  var noticeClose = notice ? notice.querySelector(".notice-close") : null;
+  if (noticeClose) {
+    noticeClose.addEventListener("click", function () { notice.hidden = true; });
   }
 
   function fetchJson(url) {
@@ -94,6 +97,7 @@
       var open = VISUAL_STATES.indexOf(state) >= 0 && !!visualButton.getAttribute("data-visit-id");
       visualButton.hidden = !open;
       visualButton.disabled = false;
+      if (!open) { visualConfirm.hidden = true; }
       if (state === "pin_blocked") { alertStaff(staffAlert.getAttribute("data-blocked")); }
       else if (state === "awaiting_staff") { alertStaff(staffAlert.getAttribute("data-help")); }
       else { staffAlert.hidden = true; }
@@ -104,17 +108,30 @@
       staffAlert.hidden = false;
     }
 
+    // 目視確認 asks once: 「写真と本人を確認しました」 is what is sent (with the clerk's name).
+    var visualConfirm = document.getElementById("visual-confirm");
+    function askVisual() {
+      if (!visualButton.getAttribute("data-visit-id")) { return; }
+      visualConfirm.hidden = false;
+      document.getElementById("visual-confirm-yes").focus();
+    }
     function confirmVisually() {
       var id = visualButton.getAttribute("data-visit-id");
+      visualConfirm.hidden = true;
       if (!id) { return; }
       visualButton.disabled = true;
-      postJson("/api/visits/" + encodeURIComponent(id) + "/visual").then(function (res) {
+      postJson("/api/visits/" + encodeURIComponent(id) + "/visual", { confirmed: true }).then(function (res) {
         if (res.status === 202) { return; }  // visual_check_chosen updates the strip
         visualButton.disabled = false;
         showNotice(visualButton.getAttribute("data-refused"), "warn");
       }).catch(function () { visualButton.disabled = false; });
     }
-    visualButton.addEventListener("click", confirmVisually);
+    visualButton.addEventListener("click", askVisual);
+    document.getElementById("visual-confirm-yes").addEventListener("click", confirmVisually);
+    document.getElementById("visual-confirm-cancel").addEventListener("click", function () {
+      visualConfirm.hidden = true;
+      visualButton.focus();
+    });
 
     var settleTimer = null;
 
@@ -122,7 +139,7 @@
       if (settleTimer) { clearTimeout(settleTimer); settleTimer = null; }
       if (state === "done" || state === "stored") {
         // A finished visit shows briefly, then the desk is waiting again.
-        settleTimer = setTimeout(function () { setStatus("idle"); }, NOTICE_MS);
+        settleTimer = setTimeout(function () { setStatus("idle"); }, SETTLE_MS);
       }
       status.setAttribute("data-state", state);
       status.querySelector(".status-label").textContent = label || labels[state] || state;
@@ -136,6 +153,9 @@
         var value = row[el.getAttribute("data-field")];
         el.textContent = value === undefined || value === null ? "" : String(value);
         if (el.hasAttribute("data-optional")) { el.hidden = !value; }
+      });
+      tr.querySelectorAll("[data-flag-field]").forEach(function (el) {
+        el.toggleAttribute("data-expired", !!row[el.getAttribute("data-flag-field")]);
       });
       tr.querySelectorAll("[data-title-field]").forEach(function (el) {
         var title = row[el.getAttribute("data-title-field")];
@@ -207,6 +227,51 @@
 
     setUpManualCheck(checkStarted, checkDone);
 
+    // Desk alerts: kept on the appliance until someone says they dealt with it.
+    var alertsBox = document.getElementById("desk-alerts");
+    var alertList = alertsBox.querySelector(".desk-alert-list");
+    var alertTemplate = document.getElementById("desk-alert-template");
+    function refreshAlertsBox() {
+      alertsBox.hidden = !alertList.querySelector(".desk-alert");
+    }
+    function addAlert(a) {
+      if (alertList.querySelector('[data-alert-id="' + a.id + '"]')) { return; }
+      var li = alertTemplate.content.querySelector("li").cloneNode(true);
+      li.setAttribute("data-alert-id", String(a.id));
+      li.setAttribute("data-kind", a.kind);
+      li.querySelector(".desk-alert-time").textContent = a.time;
+      li.querySelector(".desk-alert-text").textContent = a.text;
+      alertList.appendChild(li);
+      refreshAlertsBox();
+    }
+    function dropAlert(id) {
+      var li = alertList.querySelector('[data-alert-id="' + id + '"]');
+      if (li) { li.remove(); }
+      refreshAlertsBox();
+    }
+    function reloadAlerts() {
+      fetchJson("/api/desk-alerts").then(function (d) {
+        var open = {};
+        d.alerts.forEach(function (a) { open[a.id] = true; addAlert(a); });
+        alertList.querySelectorAll("[data-alert-id]").forEach(function (li) {
+          if (!open[li.getAttribute("data-alert-id")]) { li.remove(); }
+        });
+        refreshAlertsBox();
+      }).catch(function () {});
+    }
+    alertList.addEventListener("click", function (ev) {
+      var button = ev.target.closest ? ev.target.closest("[data-acknowledge]") : null;
+      if (!button) { return; }
+      var li = button.closest("[data-alert-id]");
+      var id = li.getAttribute("data-alert-id");
+      button.disabled = true;
+      postJson("/api/desk-alerts/" + encodeURIComponent(id) + "/acknowledge").then(function (res) {
+        if (res.status === 200 || res.status === 409 || res.status === 404) { dropAlert(id); return; }
+        button.disabled = false;
+        showNotice(res.body.message || String(res.status), "error");
+      }).catch(function () { button.disabled = false; });
+    });
+
     function data(ev) { return JSON.parse(ev.data); }
 
     // Live events. EventSource reconnects by itself when a stream ends (each lasts minutes);
@@ -256,14 +321,28 @@
     setInterval(showOutage, 15000);
     on("central", function (ev) { setOutage(data(ev)); });
 
+    // While the appliance cannot be reached the reader's state is unknown: greyed, and said.
+    var boot = status.getAttribute("data-boot");
+    function unreachable(yes) {
+      status.classList.toggle("unreachable", yes);
+      status.setAttribute("aria-disabled", yes ? "true" : "false");
+      if (yes) {
+        status.querySelector(".status-detail").textContent = status.getAttribute("data-unreachable");
+        visualButton.hidden = true;
+        visualConfirm.hidden = true;
+      }
+    }
     on("open", function () {
       liveLost.hidden = true;
-      if (connectedOnce) { resync(); }
+      unreachable(false);
+      if (connectedOnce) { resync(); reloadAlerts(); }
       connectedOnce = true;
     });
-    on("error", function () { liveLost.hidden = false; });
+    on("error", function () { liveLost.hidden = false; unreachable(true); });
     on("desk", function (ev) {
       var d = data(ev);
+      // Another run of the appliance (it restarted): this page may be out of date.
+      if (d.boot && boot && d.boot !== boot) { window.location.reload(); return; }
       var detail = d.tries_left !== undefined ? triesTemplate.replace("{n}", d.tries_left) : "";
       if (d.staff) { detail = visualButton.getAttribute("data-by-template").replace("{staff}", d.staff); }
       setStatus(d.state, d.label, detail);
@@ -301,8 +380,8 @@
         visualButton.getAttribute("data-by-template").replace("{staff}", d.staff);
       offerVisual("visual_chosen");
     });
-    on("visit_aborted", function (ev) { showNotice(data(ev).text, "warn"); });
-    on("visit_failed", function (ev) { showNotice(data(ev).text, "error"); });
+    on("desk_alert", function (ev) { addAlert(data(ev)); });
+    on("desk_alert_acknowledged", function (ev) { dropAlert(data(ev).id); });
     on("confirmation_stored", function (ev) { stored(data(ev).confirmation_id); });
     on("reader_status", function (ev) {
       var d = data(ev);
