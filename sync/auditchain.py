@@ -248,8 +248,22 @@ class AuditAnchor:
             _drop_torn_tail(fd)
             self._fd = fd
         data = head.line(self._key).encode()
-        os.write(self._fd, data)
-        os.fsync(self._fd)
+        start = os.fstat(self._fd).st_size
+        try:
+            written = 0
+            while written < len(data):  # a nearly full disk may take part of it
+                written += os.write(self._fd, data[written:])
+            os.fsync(self._fd)
+        except OSError:
+            # Cut what a full disk took of the line, and open afresh next time (which drops a
+            # torn tail again): the next head must start a line of its own, or the two read
+            # as one altered line.
+            try:
+                os.ftruncate(self._fd, start)
+            except OSError:
+                pass
+            self._close()
+            raise
 
     def rewrite(self, heads: list[AnchoredHead]) -> None:
         """Replace the file by these lines at once (retention: the old heads are gone)."""

@@ -159,7 +159,7 @@ def test_disk_full_during_saves(
         for file_id, confirmation_id in desk.acknowledged.items():
             found = reopened.confirmation(confirmation_id)
             assert found is not None and found.file_id == file_id
-        assert reopened.verify_audit() is None
+        assert reopened.verify_audit_detail().ok, reopened.verify_audit_detail()
     finally:
         reopened.close()
     assert _integrity(path) == "ok"

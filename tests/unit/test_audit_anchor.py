@@ -488,3 +488,26 @@ def test_a_crash_right_after_keying_leaves_no_false_alarm(
     store.audit("admin", "login.success", "user:1")
     store.close()
     assert checked(path, keys) == AuditVerdict(True, 12, None, "")
+
+
+def test_a_head_a_full_disk_cut_short_leaves_no_fragment_before_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = b"k" * 32
+    anchor = AuditAnchor(tmp_path / "onshi.db.anchor", key)
+    anchor.start(AnchoredHead(0, 1, 1, "a" * 64))
+    real_write = os.write
+
+    def full_disk(fd: int, data: bytes) -> int:
+        if len(data) > 20:
+            return real_write(fd, data[:20])  # the disk took a part of the line
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full_disk)
+    with pytest.raises(OSError):
+        anchor.append(AnchoredHead(0, 2, 2, "b" * 64))
+    monkeypatch.setattr(os, "write", real_write)
+    anchor.append(AnchoredHead(0, 2, 2, "c" * 64))  # space again: the head written after
+    reading = anchor.read()
+    assert reading.forged_line == 0  # no line reads as altered
+    assert reading.last is not None and reading.last.head_hash == "c" * 64
