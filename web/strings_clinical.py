@@ -111,9 +111,9 @@ STRINGS: dict[str, tuple[str, str]] = {
         "この患者さんは保険者番号（資格確認書など）で確認したため、{what}の閲覧の同意を"
         "いただけません（同意はマイナ保険証をカードリーダーで読み取るときだけ得られます）。"
         "お薬手帳や問診で確認してください",
-        "This patient was checked by the insurance numbers (e.g. a qualification certificate), so no consent "
-        "to view {what} can exist: consent is given only when a My Number card is read. "
-        "Check the patient's medication notebook or ask the patient",
+        "This patient was checked by the insurance numbers (e.g. a qualification certificate), "
+        "so no consent to view {what} can exist: consent is given only when a My Number card "
+        "is read. Check the patient's medication notebook or ask the patient",
     ),
     "cl_refused_not_asked": (
         "この受付ではカードで{what}の閲覧の同意を確認していません（カードの電子証明書の期限切れ"
