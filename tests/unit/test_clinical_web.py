@@ -51,11 +51,11 @@ from web.auth import SESSION_COOKIE
 from web.clinical import (
     checkup_table,
     current_medicines,
+    judge,
     medicine_lines,
     merge_periods,
-    supply_days,
-    judge,
     reference_range,
+    supply_days,
 )
 
 PASSWORD = "correct horse battery staple"
