@@ -34,9 +34,15 @@ from sync.store import AuditEntry, Store
 from web.auth import audit_actor, current_user, require_role
 from web.bilingual import one_language
 from web.labels import consent_kind_text
+from web.people import actor_text
 from web.present import jst_timestamp, text
 from web.status_rows import status_row
-from web.strings_admin import SETTING_GROUPS, SETTING_HELP_JA, SETTING_LABELS
+from web.strings_admin import (
+    AUDIT_ACTIONS,
+    SETTING_GROUPS,
+    SETTING_HELP_JA,
+    SETTING_LABELS,
+)
 
 AUDIT_PAGE = 100
 FIELDS = "_fields"  # the settings a form carries (an unticked checkbox sends nothing)
@@ -94,7 +100,7 @@ def create_blueprint(services: Services) -> Blueprint:
     @bp.get("/status")
     def status() -> str:
         items = [status_row(item) for item in services.status.collect()]
-        return render_template("admin_status.html", items=items, at=_now_text())
+        return render_template("admin_status.html", items=items, at=_now_text(), lang=g.lang)
 
     @bp.get("/api/status")
     def status_json() -> ResponseReturnValue:
@@ -105,11 +111,11 @@ def create_blueprint(services: Services) -> Blueprint:
                 "ok": item.ok,
                 "level": item.level,
                 "level_text": text(f"admin_level_{item.level}", lang),
-                "label": item.label_en if lang == "en" else item.label_ja,
+                "label": item.label_in(lang),
                 "label_ja": item.label_ja,
                 "label_en": item.label_en,
-                "value": item.value,
-                "detail": item.detail,
+                "value": item.value_in(lang),
+                "detail": item.detail_in(lang),
             }
             for item in map(status_row, services.status.collect())
         ]
@@ -231,7 +237,7 @@ def create_blueprint(services: Services) -> Blueprint:
     # -- audit ---------------------------------------------------------------------------
     @bp.get("/audit")
     def audit() -> ResponseReturnValue:
-        return _audit_page(store, verdict=None)
+        return _audit_page(store, accounts, verdict=None)
 
     @bp.post("/audit/verify")
     def verify() -> ResponseReturnValue:
@@ -242,7 +248,7 @@ def create_blueprint(services: Services) -> Blueprint:
             else f"broken at id={verdict.first_bad_id} after {verdict.checked} entries"
         )
         store.audit(audit_actor(), "audit.verify", "audit", outcome)
-        return _audit_page(store, verdict=verdict)
+        return _audit_page(store, accounts, verdict=verdict)
 
     return bp
 
@@ -414,7 +420,11 @@ def _users_page(accounts: Accounts, *, done: bool = False, error: str = "") -> s
 
 
 # -- audit helpers ------------------------------------------------------------------------
-def _audit_page(store: Store, *, verdict: AuditVerdict | None) -> ResponseReturnValue:
+def _audit_page(
+    store: Store, accounts: Accounts, *, verdict: AuditVerdict | None
+) -> ResponseReturnValue:
+    lang: str = g.lang
+    names = {u.username: u.display_name for u in accounts.list_users()}
     args = request.args
     actor = args.get("actor", "").strip()[:64]
     action = args.get("action", "").strip()[:64]
@@ -454,8 +464,8 @@ def _audit_page(store: Store, *, verdict: AuditVerdict | None) -> ResponseReturn
     store.audit(audit_actor(), "audit.view", "audit", f"rows={len(entries)} {shown}".strip()[:300])
     page = render_template(
         "admin_audit.html",
-        entries=[_entry_view(e) for e in entries],
-        actions=store.audit_actions(),
+        entries=[_entry_view(e, names, lang) for e in entries],
+        actions=[(a, action_text(a, lang)) for a in store.audit_actions()],
         filters=filters,
         newest={k: v for k, v in filters.items() if v},
         older=(
@@ -479,15 +489,30 @@ def _day(value: str) -> date | None:
 class AuditRow:
     id: int
     at: str
-    actor: str
+    actor: str  # the username (or the part of the appliance), as the filter takes it
+    actor_name: str  # as a person reads it: the display name
     action: str
+    action_text: str
     subject: str
     detail: str
 
 
-def _entry_view(entry: AuditEntry) -> AuditRow:
+def action_text(action: str, lang: str) -> str:
+    """An audit action in words; one nobody worded yet shows as its code."""
+    words = AUDIT_ACTIONS.get(action)
+    return action if words is None else words[1 if lang == "en" else 0]
+
+
+def _entry_view(entry: AuditEntry, names: dict[str, str], lang: str) -> AuditRow:
     return AuditRow(
-        entry.id, jst_timestamp(entry.at), entry.actor, entry.action, entry.subject, entry.detail
+        entry.id,
+        jst_timestamp(entry.at),
+        entry.actor,
+        actor_text(entry.actor, names, lang),
+        entry.action,
+        action_text(entry.action, lang),
+        entry.subject,
+        entry.detail,
     )
 
 

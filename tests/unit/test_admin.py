@@ -482,6 +482,23 @@ def test_audit_viewer_filters_and_is_audited(admin: Admin) -> None:
     assert "actor=alice" in views[1][3]
 
 
+def test_audit_list_names_people_and_actions_in_words(admin: Admin) -> None:
+    from web.strings_admin import AUDIT_ACTIONS, AUDIT_ACTORS
+
+    admin.store.audit(DESK, "visit.visual_check", "visit:3")
+    admin.store.audit("reader", "confirmation.stored", "confirmation:9")
+    html = admin.client.get("/admin/audit?lang=ja").get_data(as_text=True)
+    row = html.split('data-action="visit.visual_check"', 1)[0].rsplit("<tr", 1)[1]
+    assert "受付 花子" in row and f">{DESK}<" not in row  # the display name, not the username
+    assert f'href="/admin/audit?actor={DESK}"' in row  # one click filters by that person
+    assert "目視確認" in html and "カードリーダー" in html and "確認結果を保存" in html
+    assert '<option value="visit.visual_check">目視確認</option>' in html
+    english = admin.client.get("/admin/audit?lang=en").get_data(as_text=True)
+    assert "visual check" in english and "card reader" in english and "目視確認" not in english
+    for words in (*AUDIT_ACTIONS.values(), *AUDIT_ACTORS.values()):
+        assert all(words) and words[0] != "" and words[1].isascii(), words
+
+
 def test_audit_viewer_pages_by_100(admin: Admin) -> None:
     for i in range(130):
         admin.store.audit("bulk", "bulk.entry", f"n:{i}")
@@ -536,9 +553,15 @@ def test_status_page_and_json(admin: Admin) -> None:
         ("central", "bad", False),
         ("certificate", "warn", None),
     ]
+    # one language per page: Japanese words on the Japanese page, English through the switch
+    assert "接続できません" in html and "unreachable" not in html and "days left" not in html
+    assert [i["value"] for i in data["items"]] == ["接続できません", "残り 12 日"]
     english = admin.client.get("/admin/api/status?lang=en").get_json()
     assert english["items"][0]["label"] == "Central service"
     assert english["items"][0]["level_text"] == "Problem"
+    assert [i["value"] for i in english["items"]] == ["unreachable", "12 days left"]
+    page = admin.client.get("/admin/status?lang=en").get_data(as_text=True)
+    assert "12 days left" in page and "残り" not in page
 
 
 def test_status_with_real_collector(tmp_path: Path, store: Store) -> None:
