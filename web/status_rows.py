@@ -15,6 +15,7 @@ from typing import Any
 from device.clocktrust import describe_seconds
 from device.status import Fact, Finding, StatusItem
 from sync.clock import JST
+from web.bilingual import one_language
 from web.present import STRINGS, text
 
 
@@ -72,8 +73,8 @@ def status_row(item: StatusItem) -> StatusRow:
 
 def finding_text(finding: Finding, lang: str) -> str:
     fact, values = finding.fact, finding.values
-    if fact is Fact.TEXT:
-        return str(values["text"])
+    if fact is Fact.TEXT:  # said by something else, maybe in both languages: the reader's side
+        return one_language(str(values["text"]), lang)
     if fact is Fact.LOG_RECORD:
         at: datetime = values["at"]
         who = f"{values['level']} {values['logger']}"
