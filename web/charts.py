@@ -248,7 +248,7 @@ def period_bar(
 
 def month_axis(first: date, last: date, lang: str, *, width: int = BAR_WIDTH) -> Markup:
     """The axis above the period bars: a tick per month, the year at each January (and at the
-    start), the month number every third month."""
+    start when no January is near), the month number every third month."""
     scale = _TimeScale(first, last, width)
     height = 30
     parts = [
@@ -261,7 +261,8 @@ def month_axis(first: date, last: date, lang: str, *, width: int = BAR_WIDTH) ->
     for index in range(start, _month_index(scale.end)):
         year, month = index // 12, index % 12 + 1
         x = scale.x(date(year, month, 1))
-        tall = month == 1 or index == start
+        # the year at each January, and at the start unless a January follows within 3 months
+        tall = month == 1 or (index == start and month <= 9)
         parts.append(
             f'<line class="chart-axis" x1="{x:.1f}" y1="{height - (10 if tall else 5)}" '
             f'x2="{x:.1f}" y2="{height - 1}"/>'
