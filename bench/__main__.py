@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import clinical, drain, faces, folders, offline, outage, startup, visits
+from bench import backup, clinical, drain, faces, folders, offline, outage, startup, visits
 
 
 def main() -> int:
@@ -16,6 +16,7 @@ def main() -> int:
     offline.main([])
     folders.main([])
     faces.main([])
+    backup.main([])
     return 0
 
 

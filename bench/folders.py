@@ -10,6 +10,10 @@ Two series: with file-system events (a local folder), and with rescans only at t
 `terminal_rescan_s` (a mounted SMB share, whose remote writes make no events): there the answer
 is found at the next rescan after it lands, so the overhead depends on when in the interval the
 terminal answers; the terminal's delays are spread over several intervals (fixed seed).
+
+The doctor's drug history goes the same way (`medical_info`, YZK requests): the overhead of a
+3-year drug XML answer and of the same history as a PDF (FileCategory 1), with file-system
+events, the answer being the simulated central's for a patient with a long history.
 """
 
 from __future__ import annotations
@@ -21,14 +25,27 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from device.settings import SETTINGS_BY_NAME
+from sim.central.medpdf import medinfo_pdf
+from sim.medical import drug_history
 from sim.population import person
 from sync.folders import FolderTransport
+from sync.medinfo import (
+    MedicalInfoRequest,
+    MedicalInfoResult,
+    build_medinfo_result,
+    parse_medinfo_request,
+    result_document_name,
+    result_file_name,
+)
 from sync.xmlmsg import (
     Qualification,
     QualificationRequest,
@@ -44,6 +61,8 @@ MIC = "1312345670"
 class BenchTerminal(FileSystemEventHandler):
     """Answers each request in req/ after `delay()` seconds; times what it did."""
 
+    prefixes: tuple[str, ...] = ("OQSsiquc01req_",)
+
     def __init__(self, root: Path, delay: list[float]) -> None:
         self.root = root
         self.delays = delay
@@ -54,7 +73,7 @@ class BenchTerminal(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         path = os.fsdecode(event.dest_path or event.src_path)
         name = os.path.basename(path)
-        if event.event_type != "moved" or not name.startswith("OQSsiquc01req_"):
+        if event.event_type != "moved" or not name.startswith(self.prefixes):
             return
         with self._lock:
             if name in self._seen:
@@ -66,6 +85,20 @@ class BenchTerminal(FileSystemEventHandler):
 
     def _answer(self, name: str, seen: float, delay: float) -> None:
         body = (self.root / "req" / name).read_bytes()
+        file_id, answer_name, answer = self._render(name, body)
+        if delay:
+            time.sleep(delay)
+        final = self.root / "res" / answer_name
+        temporary = final.with_name(f".{final.name}.tmp")
+        temporary.write_bytes(answer)
+        os.replace(temporary, final)
+        landed = time.perf_counter()
+        with self._lock:
+            self.spent[file_id] = landed - seen
+        os.replace(self.root / "req" / name, self.root / "trash" / name)
+
+    def _render(self, name: str, body: bytes) -> tuple[str, str, bytes]:
+        """(file id, the answer's file name, the answer)."""
         request = parse_request(body)
         p = person("P001")
         result = QualificationResult(
@@ -91,44 +124,86 @@ class BenchTerminal(FileSystemEventHandler):
             ),
         )
         answer = build_result(result, encoding="shift_jis")
-        if delay:
-            time.sleep(delay)
-        final = self.root / "res" / name.replace("req_", "res_")
-        temporary = final.with_name(f".{final.name}.tmp")
-        temporary.write_bytes(answer)
-        os.replace(temporary, final)
-        landed = time.perf_counter()
-        with self._lock:
-            self.spent[request.file_id] = landed - seen
-        os.replace(self.root / "req" / name, self.root / "trash" / name)
+        return request.file_id, name.replace("req_", "res_"), answer
 
 
-def series(count: int, *, watch: bool, rescan_s: float, delays: list[float]) -> list[float]:
+HISTORY = tuple(drug_history(person("P010"), date(2026, 4, 1)))
+
+
+class MedinfoBenchTerminal(BenchTerminal):
+    """Answers drug requests with P010's three years of drugs, as XML or as the PDF."""
+
+    prefixes = ("YZKsiquc01req_",)
+
+    def _render(self, name: str, body: bytes) -> tuple[str, str, bytes]:
+        request = parse_medinfo_request(body)
+        result = MedicalInfoResult(
+            kind="drug",
+            process_time="20260401093000",
+            medical_institution_code=MIC,
+            file_id=request.file_id,
+            segment_of_result="1",
+            start_month=request.start_month,
+            end_month=request.end_month,
+            months=HISTORY,
+        )
+        if request.file_category == "1":
+            pdf = medinfo_pdf(result)
+            return request.file_id, result_document_name("drug", request.file_id), pdf
+        answer = build_medinfo_result(result, encoding="shift_jis")
+        return request.file_id, result_file_name("drug", request.file_id), answer
+
+
+Ask = Callable[[FolderTransport, str], float]  # the transport, a file id → the round trip
+
+
+def _confirm(transport: FolderTransport, file_id: str) -> float:
+    p = person("P001")
+    search = SearchInfo(p.insurer_number, p.number, p.birthdate, p.symbol)
+    request = QualificationRequest(MIC, "20260401", file_id, "2", search=search)
+    return transport.confirm(request).round_trip_s
+
+
+P010 = person("P010")
+DRUGS = MedicalInfoRequest(
+    "drug", MIC, "", P010.insurer_number, P010.number, P010.birthdate, "202305", "202604"
+)
+
+
+def _drugs(file_category: str) -> Ask:
+    def ask(transport: FolderTransport, file_id: str) -> float:
+        request = replace(DRUGS, file_id=file_id, file_category=file_category)
+        return transport.medical_info(request).round_trip_s
+
+    return ask
+
+
+def series(
+    count: int,
+    *,
+    watch: bool,
+    rescan_s: float,
+    delays: list[float],
+    terminal_type: type[BenchTerminal] = BenchTerminal,
+    ask: Ask = _confirm,
+) -> list[float]:
     with tempfile.TemporaryDirectory(prefix="bench-folders-") as where:
         root = Path(where)
         for folder in ("req", "res", "face", "trash"):
             (root / folder).mkdir()
-        terminal = BenchTerminal(root, list(delays))
+        terminal = terminal_type(root, list(delays))
         observer = Observer()
         observer.schedule(terminal, str(root), recursive=True)  # moves pair within one watch
         observer.start()
-        p = person("P001")
         overheads: list[float] = []
         try:
             with FolderTransport(root, timeout_s=60, rescan_s=rescan_s, watch=watch) as transport:
                 for n in range(count):
                     file_id = f"bench{n:05d}"
-                    request = QualificationRequest(
-                        MIC,
-                        "20260401",
-                        file_id,
-                        "2",
-                        search=SearchInfo(p.insurer_number, p.number, p.birthdate, p.symbol),
-                    )
-                    answer = transport.confirm(request)
+                    round_trip = ask(transport, file_id)
                     while file_id not in terminal.spent:  # its note may come just after
                         time.sleep(0.0001)
-                    overheads.append(answer.round_trip_s - terminal.spent[file_id])
+                    overheads.append(round_trip - terminal.spent[file_id])
         finally:
             observer.stop()
             observer.join()
@@ -145,6 +220,7 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench.folders")
     parser.add_argument("--requests", type=int, default=200, help="with file-system events")
     parser.add_argument("--rescan-requests", type=int, default=12, help="with rescans only")
+    parser.add_argument("--medinfo-requests", type=int, default=50, help="drug XML and PDF")
     args = parser.parse_args(argv)
     rescan_s = float(SETTINGS_BY_NAME["terminal_rescan_s"].default)
 
@@ -153,6 +229,20 @@ def main(argv: list[str]) -> None:
     spread = random.Random(11)
     delays = [spread.uniform(0.1, 3 * rescan_s) for _ in range(args.rescan_requests)]
     rescans = series(args.rescan_requests, watch=False, rescan_s=rescan_s, delays=delays)
+    medinfo = args.medinfo_requests
+    drug_xml, drug_pdf = (
+        series(
+            medinfo,
+            watch=True,
+            rescan_s=rescan_s,
+            delays=[],
+            terminal_type=MedinfoBenchTerminal,
+            ask=_drugs(category),
+        )
+        for category in ("2", "1")
+    )
+    xml_size = len(build_medinfo_result(replace(_sample(), months=HISTORY), encoding="shift_jis"))
+    pdf_size = len(medinfo_pdf(replace(_sample(), months=HISTORY)))
 
     print("\nterminal folder transport: request → answer overhead, terminal's own time excluded")
     print("(median / p95; write + fsync + rename, noticing, reading, parsing, moving to trash/)")
@@ -161,6 +251,15 @@ def main(argv: list[str]) -> None:
     print(
         f"  rescans only, every {rescan_s:g} s (default), terminal takes 0.1–{3 * rescan_s:g} s "
         f"({args.rescan_requests}): {_ms(rescans)}"
+    )
+    print("  drug history (YZK, 36 months of P010), file-system events, terminal answers at once:")
+    print(f"    XML answer, {xml_size / 1024:.0f} KiB ({medinfo}): {_ms(drug_xml)}")
+    print(f"    PDF answer, {pdf_size / 1024:.0f} KiB ({medinfo}): {_ms(drug_pdf)}")
+
+
+def _sample() -> MedicalInfoResult:
+    return MedicalInfoResult(
+        "drug", "20260401093000", MIC, "sample", "1", "", "", "202305", "202604"
     )
 
 

@@ -20,7 +20,7 @@ from device.accounts import Accounts
 from device.apitokens import ApiTokens
 from device.checks import ManualChecks
 from device.clinical import ClinicalRecords
-from device.clocktrust import ClockTrust
+from device.clocktrust import TERMINAL_TIME_FRESH_S, ClockTrust, terminal_time
 from device.config import Config, load_config
 from device.confirm import Confirmations
 from device.errors_log import RecentErrors
@@ -184,12 +184,23 @@ def build_appliance(
     )
     # Rows, visits and dates of care are stamped with the time the central confirms; the
     # retention purge runs only while the clock is trusted (device/clocktrust.py). The
-    # terminal's folders have no time call: the clock is then trusted on NTP alone.
-    clock_trust = ClockTrust(
-        tolerance_s=config.clock_tolerance_s,
-        wall=clock,
-        central_time=None if folders else lambda: breaker.call(status_central.server_time),
-    )
+    # terminal's folders have no time call: the stamps of its answers tell the time, and a
+    # harmless request asks it when no answer came for an hour.
+    if isinstance(transport, FolderTransport):
+        harmless = transport.harmless
+        clock_trust = ClockTrust(
+            tolerance_s=config.clock_tolerance_s,
+            wall=clock,
+            central_time=lambda: terminal_time(lambda: breaker.call(harmless)),
+            observed_fresh_s=TERMINAL_TIME_FRESH_S,
+            care_fresh_s=2 * TERMINAL_TIME_FRESH_S,
+        )
+    else:
+        clock_trust = ClockTrust(
+            tolerance_s=config.clock_tolerance_s,
+            wall=clock,
+            central_time=lambda: breaker.call(status_central.server_time),
+        )
     # A named JPKI root file that cannot be used stops the start before anything is opened.
     trust = card_trust(config, clock_trust.now)
     store = open_store(config, clock_trust.now)
@@ -215,7 +226,13 @@ def build_appliance(
         retry_s=config.export_retry_s,
         clock=clock_trust.now,
     )
-    confirmations = Confirmations(transport=breaker, store=store, bus=bus, export=export)
+    confirmations = Confirmations(
+        transport=breaker,
+        store=store,
+        bus=bus,
+        export=export,
+        on_answer=clock_trust.observe_answer,
+    )
     outbox = Outbox(
         store=store,
         confirmations=confirmations,
@@ -280,8 +297,12 @@ def build_appliance(
         flow=flow,
         sandbox=sandbox,
         accounts=Accounts(store, clock=clock),
-        clinical=ClinicalRecords(
-            store, central, config.medical_institution_code, clock, breaker=breaker
+        clinical=ClinicalRecords(  # drug / checkup history the way the answers come
+            store,
+            transport if isinstance(transport, FolderTransport) else central,
+            config.medical_institution_code,
+            clock,
+            breaker=breaker,
         ),
         checks=checks,
         statements=Statements(store, clock_trust.care_now),

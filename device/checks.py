@@ -243,7 +243,13 @@ class ManualChecks:
                     earlier = self._last_answer_for(request)
                     charged = earlier.id if earlier is not None else None
                 queued = self._outbox.enqueue(
-                    request, "numbers", "numbers", actor, charged=charged, reason=exc.reason.value
+                    request,
+                    "numbers",
+                    "numbers",
+                    actor,
+                    charged=charged,
+                    card_from=for_visit,
+                    reason=exc.reason.value,
                 )
             raise CheckFailed(exc.reason, queued=queued, earlier=earlier) from exc.cause
         log.info("numbers check %s stored as confirmation %d", file_id, stored.id)

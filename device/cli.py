@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from device.cli_support import install_stop_signal, run_until_stopped
 from device.config import Config, ConfigError, load_config
 from device.errors_log import RecentErrors
+from device.logsetup import configure_logging
+from device.sdnotify import notify
 from device.settings import SETTINGS
 from reader.errors import ReaderError
 from reader.traffic import enable_traffic_logging
@@ -31,15 +33,21 @@ EXIT_OK, EXIT_USAGE, EXIT_CONFIG, EXIT_READER, EXIT_CENTRAL = 0, 64, 78, 69, 75
 EXIT_DATA = 65  # bad input for an admin command (EX_DATAERR)
 EXIT_AUDIT_BROKEN = 1  # `onshi audit verify`: the chain does not hold
 EXIT_UNCHECKED = 74  # `onshi audit verify` could not read the log: no verdict (EX_IOERR)
+# onshi backup / restore: the folder cannot be written, the store is in use, wrong passphrase.
+EXIT_CANTCREAT, EXIT_IN_USE, EXIT_WRONG_PASSPHRASE = 73, 75, 77
 
 COMMANDS: dict[str, str] = {
     "run": "Run the appliance: reader, visit flow, staff UI and kiosk",
-    "demo": "Run everything on this machine: pcscd, simulated central, appliance, sandbox page",
+    "demo": "Run everything on this machine: pcscd, simulated central (or with --central "
+    "folders the simulated terminal's folders), appliance, sandbox page",
     "sim central": "Run the simulated central eligibility service (mutual TLS)",
     "sim control": "Switch the running simulated central's faults: down, slow, flapping, "
     "changed answers after recovery",
-    "sim terminal": "Run a simulated 資格確認端末 on a folder: answers req/ files into res/ "
+    "sim terminal": "Run a simulated 資格確認端末 on a folder: answers req/ files into res/ and "
+    "writes face/ files for cards placed on its reader "
     "(faults: --delay, --half-written, --duplicate, --silent)",
+    "sim face": "Place a card on the running simulated terminal's own (face-authentication) "
+    "reader: it writes the visit's face/ file",
     "sim card": "Place a virtual JPKI card on a vpcd reader until stopped",
     "sim people": "List the synthetic population (ids, names, scenario, demo PIN)",
     "sim pki": "Create the test PKI (JPKI-like root, card, central and device certificates)",
@@ -49,6 +57,11 @@ COMMANDS: dict[str, str] = {
     "terminal's folders and report the round trip (central_mode = folders)",
     "settings": "List every setting with its default and help",
     "admin create-user": "Create a staff login; the password is asked twice (or --password-stdin)",
+    "backup": "Write an encrypted backup (database, audit anchor, store key) to backup_dir now "
+    "and keep backup_keep generations (passphrase: --passphrase-stdin, backup_passphrase_file, "
+    "or asked twice)",
+    "restore": "Restore a backup FILE: verify it whole, check its integrity and audit chain, "
+    "then swap it in with the appliance stopped (the replaced store is kept aside)",
     "audit verify": "Check the audit log's keyed chain and its anchor, read-only beside a running "
     "appliance; names the first entry that does not hold",
 }
@@ -75,6 +88,13 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=Path(".demo"),
         help="Where the demo keeps its PKI, database and card state",
+    )
+    demo.add_argument(
+        "--central",
+        choices=("api", "folders"),
+        default="api",
+        help="api: the simulated central over mutual TLS (default); folders: the simulated "
+        "official terminal's folders (central_mode = folders) on a temporary root",
     )
     sim = sub.add_parser("sim", help="Simulators: central, card, people, pki (see onshi sim -h)")
     sim.add_argument("args", nargs=argparse.REMAINDER)
@@ -105,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Read the password from the first line of stdin instead of prompting",
     )
+    _backup_parsers(sub)
     audit = sub.add_parser("audit", help="Audit log: verify (see onshi audit -h)")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help=COMMANDS["audit verify"])
@@ -123,9 +144,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from device.demo import run_demo
 
-            return run_demo(args.data, args.config, errors=RecentErrors().install())
+            return run_demo(
+                args.data, args.config, errors=RecentErrors().install(), central=args.central
+            )
         config = load_config(args.config)
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        configure_logging()  # <N>-prefixed lines without times under systemd's journal
         _apply_log_level(config)
         if args.command == "run":
             return _run(args.config, RecentErrors().install())
@@ -141,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _create_user(config, args)
         if args.command == "terminal":
             return _terminal_check(config, as_json=args.json)
+        if args.command in ("backup", "restore"):
+            return _backup_command(config, args)
     except (ConfigError, KeyFileError) as exc:  # KeyMismatchError too: never a new key
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
@@ -289,6 +314,116 @@ def _audit_verify(config: Config) -> int:
     return EXIT_AUDIT_BROKEN
 
 
+def _backup_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    backup = sub.add_parser("backup", help=COMMANDS["backup"])
+    backup.add_argument(
+        "--passphrase-stdin",
+        action="store_true",
+        help="Read the passphrase from the first line of stdin",
+    )
+    restore = sub.add_parser("restore", help=COMMANDS["restore"])
+    restore.add_argument("file", type=Path, help="The backup file (onshi-<time>.backup)")
+    restore.add_argument(
+        "--passphrase-stdin",
+        action="store_true",
+        help="Read the passphrase from the first line of stdin instead of asking",
+    )
+    restore.add_argument(
+        "--key-out",
+        type=Path,
+        help="Write the backup's store key to this new file instead of key_file (when key_file "
+        "is a systemd credential that cannot be replaced here)",
+    )
+
+
+def _backup_command(config: Config, args: argparse.Namespace) -> int:
+    """`onshi backup` / `onshi restore FILE` (device/backup.py); every refusal says what to do
+    and leaves the store as it was."""
+    from device import backup
+    from sync.clock import utc_now
+    from sync.store.backup import SnapshotError
+
+    try:
+        if args.command == "backup":
+            passphrase = _backup_passphrase(config, args.passphrase_stdin, twice=True)
+            written = backup.write_backup(config, passphrase, now=utc_now())
+            print(
+                f"バックアップを書きました / backup written: {written.path} "
+                f"({written.size:,} bytes; {_counts_text(written.counts)})"
+            )
+            for old in written.pruned:
+                print(f"  古い世代を削除 / old generation removed: {old.name}")
+            return EXIT_OK
+        passphrase = _backup_passphrase(config, args.passphrase_stdin, twice=False)
+        done = backup.restore_backup(
+            config,
+            args.file,
+            passphrase,
+            now=utc_now(),
+            actor=f"cli:{_os_user()}",
+            key_out=args.key_out,
+        )
+    except backup.WrongPassphrase as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_WRONG_PASSPHRASE
+    except backup.StoreInUse as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_IN_USE
+    except backup.BackupTargetError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CANTCREAT
+    except (backup.BackupError, EOFError) as exc:
+        print(str(exc) or "パスフレーズがありません / no passphrase given", file=sys.stderr)
+        return EXIT_DATA
+    except SnapshotError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_UNCHECKED
+    print(
+        f"戻しました / restored: backup made {done.created_at}; "
+        f"{_counts_text(done.counts)}; audit chain holds ({done.audit_checked} entries)"
+    )
+    if done.replaced is not None:
+        print(f"  元のデータは保管しました / the replaced store is kept in {done.replaced}")
+    if done.key_out is not None:
+        print(
+            f"  鍵を {done.key_out} に書き出しました。資格情報として封印し直し、このファイルを"
+            f"消してから起動してください / the backup's key is in {done.key_out}: seal it as the "
+            "store key credential, then delete that file, before starting:\n"
+            "    sudo mv /etc/credstore.encrypted/onshi-store-key "
+            "/etc/credstore.encrypted/onshi-store-key.replaced\n"
+            f"    sudo make seal-key KEY={done.key_out}   (docs/backup.md)"
+        )
+    elif done.key_replaced:
+        print("  鍵ファイルもバックアップの鍵にしました / key file replaced by the backup's key")
+    return EXIT_OK
+
+
+def _backup_passphrase(config: Config, from_stdin: bool, *, twice: bool) -> str:
+    """stdin's first line, else (for a backup) backup_passphrase_file, else asked."""
+    from device.backup import PassphraseError, read_passphrase_file
+
+    if from_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise EOFError("標準入力にパスフレーズがありません / no passphrase on stdin")
+        return line.removesuffix("\n").removesuffix("\r")
+    if twice and str(config.backup_passphrase_file) not in ("", "."):
+        try:
+            return read_passphrase_file(config.backup_passphrase_file)
+        except PassphraseError as exc:
+            if not sys.stdin.isatty():
+                raise
+            print(exc, file=sys.stderr)  # the service's credential, say: typed instead
+    first = getpass.getpass("パスフレーズ / passphrase: ")
+    if twice and getpass.getpass("もう一度 / again: ") != first:
+        raise PassphraseError("パスフレーズが一致しません / the two passphrases differ")
+    return first
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{table} {count:,}" for table, count in counts.items())
+
+
 def _run(config_path: Path | None, errors: RecentErrors) -> int:
     """Serve until Ctrl-C / SIGTERM; "restart" on the admin page rebuilds from the saved
     settings in this same process."""
@@ -301,6 +436,7 @@ def _run(config_path: Path | None, errors: RecentErrors) -> int:
         _apply_log_level(appliance.services.config)
         print(f"受付画面 / reception: {appliance.staff.base_url}/", flush=True)
         print(f"キオスク / kiosk:     {appliance.kiosk.base_url}/", flush=True)
+        notify("READY=1")  # systemd (Type=notify): the kiosk screen may start now
         return appliance
 
     run_until_stopped(start, stop)

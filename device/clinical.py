@@ -11,27 +11,36 @@ other call to it: while the circuit is open a view that has no cached copy is re
 ("unavailable", nothing sent) instead of waiting the connect deadline, and a view that cannot
 reach the central counts toward opening the circuit. A refusal by the central (no consent, an
 answer with SegmentOfResult 9) is an answer: it never opens the circuit.
+
+The same history can be had as the document the central (or the terminal) makes of it
+(`open_document`, a FileCategory 1 request): a PDF checked to be one whole PDF, kept encrypted
+(sync/store/clinicaldocs.py) under the same consent rules and for no longer, each view audited.
+Anything else that comes back (an XML answer, bytes that are not a PDF, one too large) is
+refused and nothing is kept.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 from sync.breaker import CircuitOpen
-from sync.central import CentralError, CentralFault, MedicalInfoAnswer
+from sync.central import CentralError, CentralFault
 from sync.clock import JST, utc_now
 from sync.codes import is_insured
 from sync.medinfo import (
     MEDICAL_INFO_KINDS,
+    PDF_MEDIA_TYPE,
+    MedicalInfoAnswer,
     MedicalInfoRequest,
     MedicalInfoResult,
+    check_pdf,
     parse_medinfo_result,
 )
-from sync.store import ConsentRecord, Store
+from sync.store import Confirmation, ConsentRecord, Store
 from sync.xmlmsg import MessageError, Qualification
 
 HISTORY_MONTHS = {"drug": 36, "checkup": 60}  # DOMAIN.md §3: drugs 3 years, checkups 5 years
@@ -49,11 +58,13 @@ REFUSAL_REASONS = (
     "unavailable",  # not reached or no answer in time: try again shortly
     "unreadable",  # the central answered something that cannot be read
     "untrusted",  # the certificates do not match: the administrator must fix the settings
+    "no_document",  # asked for the PDF, the central answered with XML only
 )
 
 
 class MedicalInfoSource(Protocol):
-    """What asks the central for the history (sync.central.CentralClient)."""
+    """What asks the central for the history: sync.central.CentralClient (central_mode api) or
+    sync.folders.FolderTransport (folders, through the official terminal)."""
 
     def medical_info(self, request: MedicalInfoRequest) -> MedicalInfoAnswer: ...
 
@@ -111,6 +122,20 @@ class ClinicalRecord:
     from_cache: bool
 
 
+@dataclass(frozen=True)
+class ClinicalDocument:
+    confirmation_id: int
+    kind: str
+    data: bytes  # checked: one whole PDF
+    media_type: str  # "application/pdf"
+    fetched_at: datetime
+    available_until: datetime
+    from_cache: bool
+
+
+_Opened = TypeVar("_Opened", ClinicalRecord, ClinicalDocument)
+
+
 class ClinicalRecords:
     """`central` asks for the history; `breaker` is the appliance's one circuit breaker, which
     every request to `central` goes through."""
@@ -155,25 +180,43 @@ class ClinicalRecords:
 
     def open(self, confirmation_id: int, kind: str, *, user: str) -> ClinicalRecord:
         """The history of one kind, from the cache or the central; ClinicalRefused otherwise."""
-        if kind not in MEDICAL_INFO_KINDS:
-            raise ValueError(f"unknown medical information kind: {kind!r}")
-        subject = f"confirmation:{confirmation_id}"
-        try:
-            record = self._open(confirmation_id, kind)
-        except ClinicalRefused as refused:
-            detail = f"{kind}:{refused.reason}" + (" circuit_open" if refused.circuit_open else "")
-            self._store.audit(user, "clinical.refused", subject, detail)
-            raise
-        source = "cache" if record.from_cache else "online"
-        self._store.audit(user, "clinical.view", subject, f"{kind} {source}")
-        return record
+        return self._audited(confirmation_id, kind, user, kind, self._open)
+
+    def open_document(self, confirmation_id: int, kind: str, *, user: str) -> ClinicalDocument:
+        """The history of one kind as the central's PDF, from the cache or the central, under
+        the same consent rules as `open`; ClinicalRefused otherwise."""
+        return self._audited(confirmation_id, kind, user, f"{kind}.pdf", self._open_document)
 
     def purge_expired(self) -> int:
         return self._store.purge_clinical_cache(self._clock())
 
+    def _audited(
+        self,
+        confirmation_id: int,
+        kind: str,
+        user: str,
+        what: str,
+        run: Callable[[int, str], _Opened],
+    ) -> _Opened:
+        if kind not in MEDICAL_INFO_KINDS:
+            raise ValueError(f"unknown medical information kind: {kind!r}")
+        subject = f"confirmation:{confirmation_id}"
+        try:
+            opened = run(confirmation_id, kind)
+        except ClinicalRefused as refused:
+            detail = f"{what}:{refused.reason}" + (" circuit_open" if refused.circuit_open else "")
+            self._store.audit(user, "clinical.refused", subject, detail)
+            raise
+        source = "cache" if opened.from_cache else "online"
+        self._store.audit(user, "clinical.view", subject, f"{what} {source}")
+        return opened
+
     # -- the rules ----------------------------------------------------------------------
-    def _open(self, confirmation_id: int, kind: str) -> ClinicalRecord:
-        now = self._clock()
+    def _consented(
+        self, confirmation_id: int, kind: str, now: datetime
+    ) -> tuple[Confirmation, datetime]:
+        """The confirmation and the end of its valid consent for `kind`; ClinicalRefused when
+        there is none."""
         confirmation = self._store.confirmation(confirmation_id)
         if confirmation is None:
             raise _refusal("no_confirmation", kind)
@@ -188,19 +231,12 @@ class ClinicalRecords:
             raise _refusal("cannot_consent" if confirmation.kind != "card" else "not_asked", kind)
         if status.state != "valid" or status.until is None:
             raise _refusal("no_consent", kind)
+        return confirmation, status.until
 
-        cached = self._store.clinical_cache(confirmation_id, kind, now)
-        if cached is not None:
-            try:
-                result = parse_medinfo_result(cached.data)
-            except MessageError:
-                result = None  # unreadable copy: fetch a fresh one, which replaces it
-            if result is not None and result.kind == kind:
-                return ClinicalRecord(
-                    confirmation_id, kind, result, cached.fetched_at, status.until, True
-                )
-
-        request = self._request(confirmation.result.results[0], kind, now)
+    def _ask(self, request: MedicalInfoRequest) -> MedicalInfoAnswer:
+        """The central's answer through the breaker; ClinicalRefused for every failure and for
+        an answer that is a refusal (SegmentOfResult other than 1)."""
+        kind = request.kind
         try:
             answer = self._breaker.call(lambda: self._central.medical_info(request))
         except CircuitOpen as exc:  # known to be down: nothing was sent, no wait
@@ -214,9 +250,45 @@ class ClinicalRecords:
             code = f"({result.error_code})" if result.error_code else ""
             detail = " ".join(p for p in (result.error_message, code) if p)
             raise ClinicalRefused("central", kind, detail=detail, answered=True)
+        return answer
+
+    def _open(self, confirmation_id: int, kind: str) -> ClinicalRecord:
+        now = self._clock()
+        confirmation, until = self._consented(confirmation_id, kind, now)
+        cached = self._store.clinical_cache(confirmation_id, kind, now)
+        if cached is not None:
+            try:
+                result = parse_medinfo_result(cached.data)
+            except MessageError:
+                result = None  # unreadable copy: fetch a fresh one, which replaces it
+            if result is not None and result.kind == kind:
+                return ClinicalRecord(confirmation_id, kind, result, cached.fetched_at, until, True)
+
+        answer = self._ask(self._request(confirmation.result.results[0], kind, now))
+        if answer.is_document:  # a source that answers an XML request with a PDF
+            raise _refusal("unreadable", kind)
         # Never kept longer than the consent it was fetched under.
-        self._store.put_clinical_cache(confirmation_id, kind, answer.raw, now, status.until)
-        return ClinicalRecord(confirmation_id, kind, result, now, status.until, False)
+        self._store.put_clinical_cache(confirmation_id, kind, answer.raw, now, until)
+        return ClinicalRecord(confirmation_id, kind, answer.result, now, until, False)
+
+    def _open_document(self, confirmation_id: int, kind: str) -> ClinicalDocument:
+        now = self._clock()
+        confirmation, until = self._consented(confirmation_id, kind, now)
+        kept = self._store.clinical_document(confirmation_id, kind, now)
+        if kept is not None and kept.media_type == PDF_MEDIA_TYPE:
+            return ClinicalDocument(
+                confirmation_id, kind, kept.data, kept.media_type, kept.fetched_at, until, True
+            )
+        request = self._request(confirmation.result.results[0], kind, now)
+        answer = self._ask(replace(request, file_category="1"))
+        if not answer.is_document:
+            raise _refusal("no_document", kind)
+        try:
+            data = check_pdf(answer.raw)  # whatever the source checked: nothing else is kept
+        except MessageError as exc:
+            raise _refusal("unreadable", kind) from exc
+        self._store.put_clinical_document(confirmation_id, kind, data, PDF_MEDIA_TYPE, now, until)
+        return ClinicalDocument(confirmation_id, kind, data, PDF_MEDIA_TYPE, now, until, False)
 
     def _request(self, q: Qualification, kind: str, now: datetime) -> MedicalInfoRequest:
         start, end = history_period(kind, now)

@@ -6,9 +6,17 @@ stored answers all read the clock, so a wrong clock loses data or sends last yea
 
 The wall clock is *trusted* when all of these hold:
 - the kernel says it is synchronised (``adjtimex``; see `kernel_synchronised`);
-- when the central service answers GET /v1/time, the two agree within `tolerance_s`;
+- when the central's time is known, the two agree within `tolerance_s`;
 - no jump of the wall clock against the monotonic clock (larger than `tolerance_s`) has been seen
   since the central last confirmed the time.
+
+Where the central's time comes from: over HTTPS, GET /v1/time at every measurement. Through the
+official terminal's folders there is no time call, but every answer is stamped by the national
+system (ProcessExecutionTime, to the second): each answer the box receives is an observation
+(`observe`, fed by device.confirm.Confirmations), taken with the middle of its round trip; a
+measurement uses one younger than `observed_fresh_s` and asks (`central_time`: a harmless request
+through the terminal) only when there is none. So a jump of the clock is confirmed or corrected
+by the next answer, not held until a restart.
 
 `now()` is the appliance's best knowledge of the time: the wall clock while it agrees with the
 central's time (carried forward on the monotonic clock from the last measurement), the central's
@@ -29,7 +37,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sync.central import CentralError
-from sync.clock import utc_now
+from sync.clock import JST, utc_now
+from sync.transport import CentralAnswer, CentralUnreadable
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +49,10 @@ JUMPS_KEPT = 20
 JUMP_SHOWN_S = 24 * 3600.0  # a jump stays on the status page this long (monotonic time)
 ESTIMATE_MAX_AGE_S = 24 * 3600.0  # older central time is not carried forward (monotonic drift)
 CARE_FRESH_S = 600.0  # the date of care asks the central again when its time is older
+# Through the terminal an answer's stamp this young stands for asking (one harmless request an
+# hour at most, on a quiet day; a busy desk's answers keep it fresh).
+TERMINAL_TIME_FRESH_S = 3600.0
+STAMP_RESOLUTION_S = 0.5  # ProcessExecutionTime is cut to the second: its middle
 
 
 class _Timex(ctypes.Structure):
@@ -136,6 +149,22 @@ def describe_seconds(seconds: float, lang: str = "en") -> str:
     return f"{sign}{number} {unit[0]}" if lang == "en" else f"{sign}{number}{unit[1]}"
 
 
+def stamped_instant(process_time: str) -> datetime:
+    """An answer's ProcessExecutionTime (YYYYMMDDHHmmss, Japan time) as an instant, at the
+    middle of its second. ValueError when it is not one."""
+    stamped = datetime.strptime(process_time, "%Y%m%d%H%M%S").replace(tzinfo=JST)
+    return stamped + timedelta(seconds=STAMP_RESOLUTION_S)
+
+
+def terminal_time(ask: Callable[[], CentralAnswer]) -> datetime:
+    """The central's time through the terminal's folders: the stamp of the answer `ask` gets
+    (a harmless request); CentralUnreadable when it carries none."""
+    try:
+        return stamped_instant(ask().result.process_time)
+    except ValueError as exc:
+        raise CentralUnreadable("ProcessExecutionTime is not a time") from exc
+
+
 class ClockTrust:
     def __init__(
         self,
@@ -145,8 +174,15 @@ class ClockTrust:
         monotonic: Callable[[], float] = time.monotonic,
         synchronised: Callable[[], bool | None] = kernel_synchronised,
         central_time: Callable[[], datetime] | None = None,
+        observed_fresh_s: float = 0.0,
+        care_fresh_s: float = CARE_FRESH_S,
     ) -> None:
+        """`observed_fresh_s`: an observation of the central's time (`observe`) this young is
+        used instead of asking `central_time` (0: always ask). `care_fresh_s`: how old the
+        central's time may be when a date of care is stamped before it is asked again."""
         self._tolerance = timedelta(seconds=tolerance_s)
+        self._observed_fresh_s = observed_fresh_s
+        self._care_fresh_s = care_fresh_s
         self._wall = wall
         self._monotonic = monotonic
         self._synchronised = synchronised
@@ -154,6 +190,7 @@ class ClockTrust:
         self._lock = threading.Lock()
         self._base: float | None = None  # wall minus monotonic at the previous reading, in s
         self._central: tuple[float, datetime] | None = None  # (monotonic, central time)
+        self._offset: tuple[float, float] | None = None  # (monotonic, this box minus central)
         self._pending: ClockJump | None = None  # seen, and not yet confirmed by the central
         self._jumps: deque[ClockJump] = deque(maxlen=JUMPS_KEPT)
         self._last: ClockReading | None = None
@@ -170,7 +207,10 @@ class ClockTrust:
         self._note_jump(wall_before, mono_before)
         offset: float | None = None
         problem = ""
-        if ask_central and self._central_time is not None:
+        observed = self._fresh_offset(mono_before)  # costs nothing: taken even unasked
+        if observed is not None:
+            offset = observed
+        elif ask_central and self._central_time is not None:
             try:
                 server = self._central_time()
             except CentralError as exc:
@@ -180,12 +220,9 @@ class ClockTrust:
                 # The central read its clock somewhere in the round trip: the middle is the best
                 # guess, on both clocks.
                 middle = (mono_after - mono_before) / 2
-                local = wall_before + timedelta(seconds=middle)
-                offset = (local - server).total_seconds()
-                with self._lock:
-                    self._central = (mono_before + middle, server)
-                    if abs(offset) <= self.tolerance_s:
-                        self._pending = None  # the central agrees with the present time
+                offset = self._record(
+                    mono_before + middle, wall_before + timedelta(seconds=middle), server
+                )
         elif ask_central:
             problem = "中央の時刻は未設定 / no central time source"
         with self._lock:
@@ -220,6 +257,49 @@ class ClockTrust:
                 describe_seconds(offset),
             )
         return reading
+
+    def observe(self, central: datetime, round_trip_s: float) -> None:
+        """The central's time as stamped on an answer just received (ProcessExecutionTime),
+        `round_trip_s` after its request was sent. An answer slower than the tolerance cannot
+        tell the time that closely and is not taken."""
+        if not 0 <= round_trip_s <= self.tolerance_s:
+            return
+        mono, wall = self._monotonic(), self._wall()
+        half = round_trip_s / 2
+        self._record(mono - half, wall - timedelta(seconds=half), central, seen=mono)
+
+    def observe_answer(self, answer: CentralAnswer) -> None:
+        """`observe` with an answer's stamp; an answer without a usable one tells nothing."""
+        try:
+            central = stamped_instant(answer.result.process_time)
+        except ValueError:
+            return
+        self.observe(central, answer.round_trip_s)
+
+    def _record(
+        self, mono: float, local: datetime, central: datetime, *, seen: float | None = None
+    ) -> float:
+        """The central's time `central` at `mono` (monotonic), when this box read `local`:
+        kept for `now`, and a jump it agrees with is confirmed. `seen`: when it was learnt,
+        if later than `mono`. Returns the offset."""
+        offset = (local - central).total_seconds()
+        with self._lock:
+            self._central = (mono, central)
+            self._offset = (mono if seen is None else seen, offset)
+            if abs(offset) <= self.tolerance_s:
+                self._pending = None  # the central agrees with the present time
+        return offset
+
+    def _fresh_offset(self, mono: float) -> float | None:
+        """The offset last observed, when younger than `observed_fresh_s` and later than any
+        unconfirmed jump (a jump after it is not answered by it)."""
+        with self._lock:
+            observed, pending = self._offset, self._pending
+        if observed is None or not 0 <= mono - observed[0] <= self._observed_fresh_s:
+            return None
+        if pending is not None and pending.monotonic >= observed[0]:
+            return None
+        return observed[1]
 
     def _note_jump(self, wall: datetime, mono: float) -> None:
         base = wall.timestamp() - mono
@@ -273,6 +353,6 @@ class ClockTrust:
         date of care of a check is never taken from a clock nobody has compared lately."""
         with self._lock:
             central = self._central
-        if central is None or not 0 <= self._monotonic() - central[0] <= CARE_FRESH_S:
+        if central is None or not 0 <= self._monotonic() - central[0] <= self._care_fresh_s:
             self.measure()
         return self.now()

@@ -83,6 +83,10 @@ class Config:
     outbox_backoff_base_s: int
     outbox_backoff_max_s: int
     outbox_give_up_h: int
+    backup_dir: Path
+    backup_keep: int
+    backup_at: str
+    backup_passphrase_file: Path
     demo: bool
     demo_data: Path
     log_level: str
@@ -328,11 +332,21 @@ def load_config(
             "terminal_root: central_mode = folders には資格確認端末の共有フォルダが必要です / "
             "central_mode = folders needs the terminal's shared root"
         )
+    if _given(values["backup_dir"]) and not _given(values["backup_passphrase_file"]):
+        errors.append(
+            "backup_passphrase_file: backup_dir の夜間バックアップにはパスフレーズのファイルが"
+            "必要です / the nightly backup to backup_dir needs its passphrase file"
+        )
     if errors:
         raise ConfigError("設定に誤りがあります / invalid settings:\n  " + "\n  ".join(errors))
     names = {f.name for f in fields(Config)} - {"sources"}
     assert names == set(SETTINGS_BY_NAME), "Config and SETTINGS must declare the same names"
     return Config(**values, sources=origin)
+
+
+def _given(path: Path) -> bool:
+    """A path setting that is set (its default "" reads back as ".")."""
+    return str(path) not in ("", ".")
 
 
 def stored_setting_problem(name: str, value: str) -> str | None:

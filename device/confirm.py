@@ -75,13 +75,17 @@ class Confirmations:
         store: Store,
         bus: EventBus,
         export: FaceExport | None = None,
+        on_answer: Callable[[CentralAnswer], None] | None = None,
     ) -> None:
         """`export`: the receipt computer's face files, queued with each card visit's answer
-        (None: nothing is exported — tools that store nothing for a receipt computer)."""
+        (None: nothing is exported — tools that store nothing for a receipt computer).
+        `on_answer`: told of every answer as it arrives (the clock check learns the central's
+        time from its stamp: device.clocktrust.ClockTrust.observe_answer)."""
         self._transport = transport
         self._store = store
         self._bus = bus
         self._export = export
+        self._on_answer = on_answer
 
     def nonce(self, *, label: str, run: Callable[[Callable[[], bytes]], bytes] = run_here) -> bytes:
         """A fresh challenge for a card to sign; ConfirmationFailed when there is none.
@@ -103,9 +107,12 @@ class Confirmations:
         `run` is handed the call and runs it: a card visit runs it on a thread it can stop
         waiting for when the card leaves (whatever `run` raises of its own passes through)."""
         try:
-            return run(lambda: self._transport.confirm(request))
+            answer = run(lambda: self._transport.confirm(request))
         except CentralError as exc:
             raise self._failed(exc, request, label) from exc
+        if self._on_answer is not None:
+            self._on_answer(answer)
+        return answer
 
     def keep(
         self,

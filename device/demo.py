@@ -3,6 +3,11 @@
 pcscd (only if none is running), the simulated central service and the appliance in demo mode
 with its sandbox page. Everything started here is stopped here; nothing is left running.
 The first start creates two staff logins with random passwords, kept in <data>/logins.txt (0600).
+
+`central="folders"` (`onshi demo --central folders`, `make demo MODE=folders`) is a clinic's
+shape instead: the appliance with central_mode = folders and, in place of the simulated central,
+`onshi sim terminal` on a temporary root (removed at the end) answering its req/ files and
+writing face/ files for cards placed on the official reader from the sandbox page.
 """
 
 from __future__ import annotations
@@ -12,8 +17,11 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +45,8 @@ DEMO_USERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     # An admin enrols a second factor (any TOTP app) at the first sign-in, as on a real box.
     ("admin", "管理 デモ", ("admin", "reception")),
 )
+CENTRAL_MODES = ("api", "folders")
+TERMINAL_START_S = 30.0  # for `onshi sim terminal` to make its folders (its PKI exists by then)
 PASSWORD_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"  # no 0/O, 1/l/I
 DEMO_PASSWORD_LENGTH = 16
 
@@ -75,10 +85,16 @@ def ensure_pcscd() -> subprocess.Popen[bytes] | None:
     raise DemoError("pcscd が起動しません / pcscd did not start (are you root?)")
 
 
-def demo_overrides(data: Path) -> dict[str, Any]:
+def demo_overrides(data: Path, terminal_root: Path | None = None) -> dict[str, Any]:
     """The settings the demo fixes: its own data, the simulated central and its test PKI
-    (`onshi sim pki` builds it under <data>/pki, sim/pki.py names the files), the vpcd reader."""
+    (`onshi sim pki` builds it under <data>/pki, sim/pki.py names the files), the vpcd reader;
+    with `terminal_root`, central_mode = folders on the simulated terminal there."""
     pki = data / "pki"
+    folders: dict[str, Any] = (
+        {"central_mode": "folders", "terminal_root": terminal_root}
+        if terminal_root is not None
+        else {}
+    )
     return {
         "demo": True,
         "demo_data": data,
@@ -90,10 +106,37 @@ def demo_overrides(data: Path) -> dict[str, Any]:
         # card certificates are checked against the test JPKI root while the central is down
         "jpki_root_file": pki / "jpki-root.pem",
         "reader": VPCD_READER,
+        **folders,
     }
 
 
-def run_demo(data: Path, config_path: Path | None, errors: RecentErrors | None = None) -> int:
+def run_demo(
+    data: Path,
+    config_path: Path | None,
+    errors: RecentErrors | None = None,
+    central: str = "api",
+) -> int:
+    """`central`: "api" (the simulated central over mutual TLS) or "folders" (the simulated
+    official terminal's folders)."""
+    if central not in CENTRAL_MODES:
+        raise ValueError(f"central must be one of {CENTRAL_MODES}")
+    with _terminal_root(central == "folders") as root:
+        return _run_demo(data, config_path, errors, root)
+
+
+@contextmanager
+def _terminal_root(wanted: bool) -> Iterator[Path | None]:
+    """A temporary root for the simulated terminal's folders, removed afterwards."""
+    if not wanted:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="onshi-terminal-") as where:
+        yield Path(where)
+
+
+def _run_demo(
+    data: Path, config_path: Path | None, errors: RecentErrors | None, terminal_root: Path | None
+) -> int:
     data = data.resolve()
     subprocess.run([sys.executable, "-m", "sim", "pki", "--data", str(data)], check=True)
     children: list[subprocess.Popen[bytes]] = []
@@ -107,29 +150,48 @@ def run_demo(data: Path, config_path: Path | None, errors: RecentErrors | None =
                 f"仮想リーダー {VPCD_READER!r} がありません / the vpcd reader is missing "
                 f"(found {readers}); install vsmartcard-vpcd and restart pcscd"
             )
-        children.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "sim",
-                    "central",
-                    "--data",
-                    str(data),
-                    "--port",
-                    str(DEMO_CENTRAL_PORT),
-                    "--control-port",
-                    str(DEMO_CONTROL_PORT),
-                ]
-            )
-        )
-        overrides = demo_overrides(data)
+        overrides = demo_overrides(data, terminal_root)
         config = load_settings(config_path, overrides=overrides)
-        probe = connect_central(config, timeout_s=2, retries=0)
-        try:
-            wait_for_central(probe)
-        finally:
-            probe.close()
+        if terminal_root is not None:
+            children.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "sim",
+                        "terminal",
+                        "--root",
+                        str(terminal_root),
+                        "--data",
+                        str(data),
+                        "--institution",
+                        config.medical_institution_code,
+                    ]
+                )
+            )
+            wait_for_terminal(terminal_root, children[-1])
+        else:
+            children.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "sim",
+                        "central",
+                        "--data",
+                        str(data),
+                        "--port",
+                        str(DEMO_CENTRAL_PORT),
+                        "--control-port",
+                        str(DEMO_CONTROL_PORT),
+                    ]
+                )
+            )
+            probe = connect_central(config, timeout_s=2, retries=0)
+            try:
+                wait_for_central(probe)
+            finally:
+                probe.close()
         stop = install_stop_signal()
         starts = 0
 
@@ -142,7 +204,7 @@ def run_demo(data: Path, config_path: Path | None, errors: RecentErrors | None =
             starts += 1
             if starts == 1:
                 try:
-                    _announce(appliance, data)
+                    _announce(appliance, data, terminal_root)
                 except BaseException:
                     appliance.stop()
                     raise
@@ -164,18 +226,25 @@ def run_demo(data: Path, config_path: Path | None, errors: RecentErrors | None =
     return 0
 
 
-def _announce(appliance: Appliance, data: Path) -> None:
+def _announce(appliance: Appliance, data: Path, terminal_root: Path | None = None) -> None:
     """Create the demo logins on a fresh database and print where everything is."""
     staff = appliance.staff.base_url
     accounts = appliance.services.accounts or Accounts(appliance.services.store)
     logins = ensure_demo_logins(accounts, data)
+    sandbox_note = (
+        "  (資格確認端末（模擬）のリーダーにもここでカードを置けます / place cards on the "
+        "simulated official terminal's reader there too)\n"
+        f"  資格確認端末 / terminal folders: {terminal_root}\n"
+        if terminal_root is not None
+        else "  (中央サービスの停止・遅延・断続もここで切り替えます / switch the simulated central "
+        "down, slow or flapping there too)\n"
+    )
     print(
         "\nonshi-edge デモ / demo is running:\n"
         f"  受付 / reception:        {staff}/\n"
         f"  仮想カード / sandbox:    {staff}/sandbox\n"
-        "  (中央サービスの停止・遅延・断続もここで切り替えます / switch the simulated central "
-        "down, slow or flapping there too)\n"
-        f"  キオスク / kiosk:        {appliance.kiosk.base_url}/\n"
+        + sandbox_note
+        + f"  キオスク / kiosk:        {appliance.kiosk.base_url}/\n"
         "  (職員画面は自己署名証明書の HTTPS です / the staff pages use HTTPS with a self-signed "
         "certificate: accept it once in the browser)\n"
         + logins_text(logins, data / LOGINS_FILE, f"{staff}/login")
@@ -230,3 +299,15 @@ def wait_for_central(client: CentralClient, seconds: float = 20) -> None:
                     "模擬中央サービスが起動しません / the simulated central did not start"
                 ) from None
             time.sleep(0.3)
+
+
+def wait_for_terminal(
+    root: Path, child: subprocess.Popen[bytes], seconds: float = TERMINAL_START_S
+) -> None:
+    """Return once the simulated terminal has made its folders; DemoError when it stops or
+    never does."""
+    deadline = time.monotonic() + seconds
+    while not all((root / name).is_dir() for name in ("req", "res", "face", "trash")):
+        if child.poll() is not None or time.monotonic() > deadline:
+            raise DemoError("模擬資格確認端末が起動しません / the simulated terminal did not start")
+        time.sleep(0.1)

@@ -14,6 +14,7 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from device.backup import nightly_backup
 from device.clocktrust import ClockTrust
 from device.retention import (
     RETENTION_HELD,
@@ -141,6 +142,12 @@ def _drain_outbox(services: Services, _: ClockTrust) -> int:
     return report.answered + report.gave_up
 
 
+def _backup(services: Services, trust: ClockTrust) -> int:
+    """The nightly encrypted backup to backup_dir once backup_at has passed (device/backup.py);
+    a failure is logged and tried again at the next run."""
+    return nightly_backup(services.config, services.store, trust.now())
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         "purge_clinical_cache",
@@ -189,6 +196,15 @@ JOBS: tuple[Job, ...] = (
         "outbox_give_up_h (it is not asked again)",
         _drain_outbox,
         every_setting="outbox_drain_every_s",
+    ),
+    Job(
+        "backup",
+        900,
+        "Writes the encrypted backup (database, audit anchor and store key, under the "
+        "passphrase in backup_passphrase_file) to backup_dir once a day after backup_at, and "
+        "removes generations beyond backup_keep; nothing when backup_dir is empty",
+        _backup,
+        first_after_s=180,
     ),
 )
 

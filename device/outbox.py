@@ -117,10 +117,12 @@ class Outbox:
         visit_id: str | None = None,
         charged: int | None = None,
         *,
+        card_from: int | None = None,
         reason: str = "",
     ) -> bool:
         """Queue a request the central did not answer (True); False when it is queued already.
-        `charged`: the id of the confirmation shown as 前回確認 when it was asked, if any."""
+        `charged`: the id of the confirmation shown as 前回確認 when it was asked, if any.
+        `card_from`: a card visit kept offline the answer is to be linked to (its card)."""
         queued = self._store.enqueue_recheck(
             request,
             kind=kind,
@@ -128,6 +130,7 @@ class Outbox:
             actor=actor,
             visit_id=visit_id,
             charged_id=charged,
+            card_from=card_from,
             reason=reason,
         )
         if queued:
@@ -181,6 +184,7 @@ class Outbox:
                     kind=item.kind,
                     method=item.method,
                     actor=item.actor,
+                    card_from=item.card_from,
                 )
                 answer_id = stored.id
             except Exception:

@@ -18,6 +18,7 @@ from typing import Any
 
 from device.cardtrust import CardTrust, load_roots, root_file_given
 from device.config import Config, load_config
+from device.storekey import credential_keys, credential_path, credential_wrong_message
 from reader.backend import ReaderBackend, load_backend
 from sync.breaker import BreakerChange, CircuitBreaker
 from sync.central import CentralClient, tls_context
@@ -46,7 +47,11 @@ def open_store(config: Config, clock: Callable[[], datetime] = utc_now) -> Store
 
 
 def store_keys(config: Config, *, create: bool) -> FieldKeys:
-    """The key file's keys; a new key file only when `create` and the database is new/empty."""
+    """The systemd credential's keys when there is one (device/storekey.py), else the key
+    file's; a new key file only when `create`, the database is new/empty and no credential."""
+    from_credential = credential_keys(config)
+    if from_credential is not None:
+        return from_credential
     key_path = config.store_key_path
     if key_path.exists() or not create or holds_data(config.database_path):
         try:
@@ -72,6 +77,8 @@ def missing_key_message(config: Config) -> str:
 
 
 def wrong_key_message(config: Config) -> str:
+    if credential_path() is not None:
+        return credential_wrong_message(config)
     key, db = config.store_key_path, config.database_path
     return (
         f"鍵ファイル {key} はデータベース {db} の鍵ではありません（鍵の確認値が一致しません）。"

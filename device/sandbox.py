@@ -1,7 +1,14 @@
-"""Demo only: places and removes virtual cards by running the card simulator as a child process.
+"""Demo only: places cards on the two readers of the demo by running the simulators' own
+commands as child processes, as an operator would (the appliance never imports the simulators).
 
-The appliance never imports the simulators; it starts `python -m sim card` like an operator
-would, so the card reaches the appliance through the real pcscd + vpcd path.
+- This box's reader (`CardSandbox`): `python -m sim card` plays the card on the vpcd reader, so
+  it reaches the appliance through the real pcscd + vpcd path.
+- The official terminal's reader (`OfficialReader`, central_mode = folders): `python -m sim
+  face --root <terminal_root>` hands the card to the running simulated terminal (`onshi sim
+  terminal`), which makes the visit and writes its face file into `face/`, where the
+  appliance's face watcher picks it up as it would the real terminal's. The hand-over is a
+  small request file in a folder the terminal already polls (sim/terminal.py says why): no
+  port, no server, and the command returns once the terminal has taken the card.
 """
 
 from __future__ import annotations
@@ -25,6 +32,14 @@ class DemoPerson:
     scenario: str
     pin: str
     has_card: bool  # False: this person has only a 資格確認書, no My Number card to place
+    # The numbers a 資格確認書 carries (insurer, symbol, number, branch) and the birth date
+    # (YYYYMMDD), for trying the numbers path.
+    insurer_number: str = ""
+    symbol: str = ""
+    number: str = ""
+    branch: str = ""
+    birthdate: str = ""
+    certificate: bool = False  # holds a 資格確認書 instead of a card
 
 
 class CardSandbox:
@@ -47,7 +62,18 @@ class CardSandbox:
             ).stdout
             self._people = [
                 DemoPerson(
-                    p["id"], p["name"], p["kana"], p["scenario"], p["pin"], p["card"] != "none"
+                    p["id"],
+                    p["name"],
+                    p["kana"],
+                    p["scenario"],
+                    p["pin"],
+                    p["card"] != "none",
+                    insurer_number=p["insurer_number"],
+                    symbol=p["symbol"],
+                    number=p["number"],
+                    branch=p["branch"],
+                    birthdate=p["birthdate"],
+                    certificate=bool(p["certificate"]),
                 )
                 for p in json.loads(out)
             ]
@@ -100,3 +126,46 @@ class CardSandbox:
 
     def close(self) -> None:
         self.remove()
+
+
+OFFICIAL_TIMEOUT_S = 5.0  # for the terminal to take the card (it looks every few ms)
+
+
+class OfficialReaderError(Exception):
+    """The simulated terminal did not take the card (not running, or silent)."""
+
+
+class OfficialReader:
+    """The simulated official terminal's face-authentication reader at `terminal_root`."""
+
+    def __init__(self, terminal_root: Path, timeout_s: float = OFFICIAL_TIMEOUT_S) -> None:
+        self._root = terminal_root
+        self._timeout_s = timeout_s
+        self._lock = threading.Lock()
+        self.last: str | None = None  # the last person whose card the terminal took
+
+    def place(self, person_id: str) -> None:
+        """Return once the terminal has taken the card; its face file follows after the
+        terminal's own delay. OfficialReaderError when it does not take it."""
+        command = [
+            sys.executable,
+            "-m",
+            "sim",
+            "face",
+            "--root",
+            str(self._root),
+            "--person",
+            person_id,
+            "--timeout",
+            repr(self._timeout_s),
+        ]
+        with self._lock:
+            try:
+                done = subprocess.run(
+                    command, capture_output=True, text=True, timeout=self._timeout_s + 30
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise OfficialReaderError(str(exc)) from None
+            if done.returncode != 0:
+                raise OfficialReaderError(done.stderr.strip()[-500:] or f"exit {done.returncode}")
+            self.last = person_id

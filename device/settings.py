@@ -108,6 +108,13 @@ def _consent_kinds(value: Any) -> str | None:
     return None
 
 
+def _time_of_day(value: Any) -> str | None:
+    match = re.fullmatch(r"(\d{2}):(\d{2})", str(value))
+    if match is None or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        return "HH:MM（00:00〜23:59）で指定してください / must be HH:MM (00:00–23:59)"
+    return None
+
+
 def _language(value: Any) -> str | None:
     if value not in ("ja", "en"):
         return "ja または en / must be ja or en"
@@ -544,6 +551,44 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=1,
         maximum=720,  # thirty days: past the default retention_days a person must have looked
         group="central",
+    ),
+    Setting(
+        "backup_dir",
+        Path,
+        Path(""),
+        "Folder the nightly encrypted backup is written to (a mounted USB stick or network "
+        "share; never created: a missing folder is an error); empty = no nightly backup",
+        editable=False,  # where patient data goes: decided on the box, never from a web page
+        group="retention",
+    ),
+    Setting(
+        "backup_keep",
+        int,
+        7,
+        "Backups kept in backup_dir (generations); the oldest beyond this are removed after a "
+        "new one is written",
+        minimum=1,
+        maximum=366,
+        group="retention",
+    ),
+    Setting(
+        "backup_at",
+        str,
+        "02:30",
+        "Time of day (Japan time, HH:MM) after which the nightly backup runs; a box that was "
+        "off then backs up when it is next on",
+        _time_of_day,
+        accepts="HH:MM (00:00–23:59)",
+        group="retention",
+    ),
+    Setting(
+        "backup_passphrase_file",
+        Path,
+        Path(""),
+        "File holding the nightly backup's passphrase (on the appliance a systemd credential; "
+        "chmod 600; never logged or stored in the database); required when backup_dir is set",
+        editable=False,  # a secret's place: decided on the box
+        group="retention",
     ),
     Setting(
         "demo",

@@ -9,15 +9,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from sim.card import CardError, VirtualCard
 from sim.pki import PkiPaths, build_pki
-from sim.population import DEFAULT_PIN, population
+from sim.population import DEFAULT_PIN, Person, population
 
 DATA_ENV = "ONSHI_SIM_DATA"
+DEFAULT_INSTITUTION = "1312345670"  # sim.terminal.DEFAULT_INSTITUTION, without importing it
 VPCD_PORTS = {0: 35963, 1: 35964}  # 'Virtual PCD 00 00' and 'Virtual PCD 00 01'
 
 
@@ -79,6 +81,28 @@ def _parser() -> argparse.ArgumentParser:
     terminal.add_argument("--silent", action="store_true", help="answer nothing (a hung terminal)")
     terminal.add_argument(
         "--utf-8", dest="utf8", action="store_true", help="answer in UTF-8 instead of Shift_JIS"
+    )
+    terminal.add_argument(
+        "--institution",
+        default=DEFAULT_INSTITUTION,
+        help=f"medical institution code of its face files (default {DEFAULT_INSTITUTION})",
+    )
+
+    face = sub.add_parser(
+        "face",
+        help="模擬資格確認端末の顔認証リーダーにカードを置く (face/ に結果) / place a card on the "
+        "simulated terminal's own reader: it writes a face/ file",
+    )
+    face.add_argument("--root", type=Path, required=True, help="the running terminal's root")
+    face.add_argument("--person", required=True, help="P001… (see `people`)")
+    face.add_argument(
+        "--no-consent", action="store_true", help="agree to no consent (default: agree to all)"
+    )
+    face.add_argument(
+        "--timeout",
+        type=float,
+        default=5.0,
+        help="seconds to wait for the terminal to take the card (default 5)",
     )
 
     control = sub.add_parser(
@@ -164,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _control(args, data)
         if args.command == "terminal":
             return _terminal(args, data)
+        if args.command == "face":
+            return _face(args)
         return _card(args, data)
     except (CardError, KeyError, OSError, ValueError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
@@ -171,7 +197,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def holds_certificate(p: Person, people: Sequence[Person]) -> bool:
+    """Whether the person holds a 資格確認書 instead of a My Number card: no card, and a record
+    that is their own (not another card holder's newer qualification, nor a duplicate)."""
+    newer = {q.newer_id for q in people if q.newer_id}
+    return p.card_status == "none" and p.registered and not p.duplicate_of and p.id not in newer
+
+
 def _people(as_json: bool) -> int:
+    people = population()
     rows = [
         {
             "id": p.id,
@@ -180,8 +214,15 @@ def _people(as_json: bool) -> int:
             "scenario": p.scenario,
             "pin": p.pin if p.card_status != "none" else "",
             "card": p.card_status,
+            # what a 資格確認書 (or the card's answer) shows, for the numbers path
+            "insurer_number": p.insurer_number,
+            "symbol": p.symbol,
+            "number": p.number,
+            "branch": p.branch,
+            "birthdate": p.birthdate,
+            "certificate": holds_certificate(p, people),
         }
-        for p in population()
+        for p in people
     ]
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -228,16 +269,58 @@ def _terminal(args: argparse.Namespace, data: Path) -> int:
 
     if args.delay < 0:
         raise ValueError("--delay must be 0 or more seconds")
-    service = CentralService(_pki(data), encoding="utf-8" if args.utf8 else "shift_jis")
+    if not re.fullmatch(r"[0-9]{10}", args.institution):
+        raise ValueError("--institution must be 10 digits")
+    paths = _pki(data)
+    service = CentralService(paths, encoding="utf-8" if args.utf8 else "shift_jis")
     faults = TerminalFaults(args.delay, args.half_written, args.duplicate, args.silent)
-    terminal = SimTerminal(args.root, service, faults)
+    terminal = SimTerminal(args.root, service, faults, pki=paths, institution=args.institution)
     switches = [n for n in ("half_written", "duplicate", "silent") if getattr(faults, n)]
-    print(f"terminal: {args.root.resolve()}  (req/ → res/, delay {faults.delay_s:g} s)", flush=True)
+    print(
+        f"terminal: {args.root.resolve()}  (req/ → res/, its reader → face/, "
+        f"delay {faults.delay_s:g} s)",
+        flush=True,
+    )
     print(f"faults: {', '.join(switches) or 'none'}", flush=True)
     try:
         terminal.serve_forever()
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+def _face(args: argparse.Namespace) -> int:
+    """Exit 0 once the running terminal has taken the card (its face file follows after the
+    terminal's delay), 1 when the person has no card or the terminal does not take it."""
+    from sim.terminal import TerminalCardError
+
+    try:
+        return _place_on_terminal(args)
+    except TerminalCardError as e:
+        print(f"エラー / error: {e}", file=sys.stderr)
+        return 1
+
+
+def _place_on_terminal(args: argparse.Namespace) -> int:
+    from sim.terminal import CONSENT_KINDS, TerminalCardError, place_on_reader, wait_taken
+
+    p = next((q for q in population() if q.id == args.person), None)
+    if p is None or p.card_status == "none":
+        raise TerminalCardError(
+            f"{args.person} のマイナンバーカードはありません / {args.person} has no My Number card"
+        )
+    if not (args.root / "face").is_dir():
+        raise TerminalCardError(
+            f"{args.root} は資格確認端末のフォルダではありません / {args.root} is not a terminal's "
+            "root (start onshi sim terminal --root first)"
+        )
+    request = place_on_reader(args.root, args.person, () if args.no_consent else CONSENT_KINDS)
+    if not wait_taken(request, args.timeout):
+        raise TerminalCardError(
+            "模擬資格確認端末がカードを読みません（起動していない、または --silent） / the "
+            "simulated terminal did not take the card (not running, or --silent)"
+        )
+    print(f"card {args.person} read on the terminal's reader: {args.root / 'face'}", flush=True)
     return 0
 
 

@@ -28,7 +28,6 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,9 +36,11 @@ import httpcore
 import httpx
 
 from sync.medinfo import (
+    PDF_MAGIC,
+    MedicalInfoAnswer,
     MedicalInfoRequest,
-    MedicalInfoResult,
     build_medinfo_request,
+    document_answer,
     parse_medinfo_result,
 )
 from sync.transport import (
@@ -83,13 +84,6 @@ REASON_BYTES = 4096  # read of a refusal's body: its reason, not a document
 
 # The earlier name of CentralUnreadable.
 CentralAnswerError = CentralUnreadable
-
-
-@dataclass(frozen=True)
-class MedicalInfoAnswer:
-    result: MedicalInfoResult  # a refusal (no consent, expired) is SegmentOfResult 9 + ErrorCode
-    raw: bytes  # exactly as received
-    round_trip_s: float
 
 
 # Endpoint of each medical information kind (sync.medinfo.MEDICAL_INFO_KINDS).
@@ -186,7 +180,8 @@ class CentralClient:
         """Drug information or specific health checkups for one patient under their consent.
 
         A refusal by the service (no consent, consent expired, person not found) is a normal
-        answer with SegmentOfResult 9, so its message can be shown verbatim.
+        answer with SegmentOfResult 9, so its message can be shown verbatim. Asked with
+        FileCategory 1, the answer may be the PDF itself (within this client's size cap).
         """
         path = MEDICAL_INFO_PATH.get(request.kind)
         if path is None:
@@ -196,6 +191,8 @@ class CentralClient:
             )
         raw = self._post_xml(path, build_medinfo_request(request))
         try:
+            if request.file_category == "1" and raw.startswith(PDF_MAGIC):
+                return document_answer(request, raw, self.last_round_trip_s or 0.0)
             result = parse_medinfo_result(raw)
         except MessageError as exc:
             raise CentralUnreadable(f"応答を解釈できません / malformed answer: {exc}") from exc

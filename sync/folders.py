@@ -35,6 +35,13 @@ An answer already waiting for the id (the terminal answered after an earlier att
 and the re-check queue asks again with the same ArbitraryFileIdentifier) is taken without
 sending the request again.
 
+Drug and checkup history (`medical_info`, the doctor's view) goes the same way with
+`YZKsiquc01req_<id>.xml` / `TKKsiquc01req_<id>.xml`: the answer is `…res_<id>.xml`, or with
+FileCategory 1 (PDF) `…res_<id>.pdf`, or an XML refusal under the same base name. A PDF is
+read again like a half-written XML until it is whole (`%PDF-` … `%%EOF`); one that does not
+begin with `%PDF-`, or is larger than sync.medinfo.MAX_DOCUMENT_BYTES, is unreadable at once
+(no more writing makes it a PDF).
+
 This is the only module that imports watchdog.
 """
 
@@ -46,15 +53,28 @@ import secrets
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from sync.clock import JST, utc_now
+from sync.medinfo import (
+    MAX_DOCUMENT_BYTES,
+    PDF_MAGIC,
+    MedicalInfoAnswer,
+    MedicalInfoRequest,
+    build_medinfo_request,
+    document_answer,
+    parse_medinfo_result,
+    result_document_name,
+)
+from sync.medinfo import request_file_name as medinfo_request_name
+from sync.medinfo import result_file_name as medinfo_result_name
 from sync.transport import (
     CentralAnswer,
     CentralUnavailable,
@@ -65,7 +85,6 @@ from sync.xmlmsg import (
     MAX_MESSAGE_BYTES,
     MessageError,
     QualificationRequest,
-    QualificationResult,
     SearchInfo,
     build_request,
     parse_result,
@@ -74,6 +93,7 @@ from sync.xmlmsg import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 REQUEST_FOLDER, RESULT_FOLDER, TRASH_FOLDER = "req", "res", "trash"
 DEFAULT_ENCODING = "shift_jis"  # the official terminal's files are Shift_JIS in practice
@@ -105,17 +125,21 @@ class _Waiters:
         self._lock = threading.Lock()
         self._events: dict[str, threading.Event] = {}
 
-    def add(self, name: str) -> threading.Event:
+    def add(self, *names: str) -> threading.Event:
+        """One event, set by any of `names` (the answers a request may get)."""
         event = threading.Event()
         with self._lock:
-            if name in self._events:
-                raise RuntimeError(f"already waiting for {name}")
-            self._events[name] = event
+            taken = [name for name in names if name in self._events]
+            if taken:
+                raise RuntimeError(f"already waiting for {taken[0]}")
+            for name in names:
+                self._events[name] = event
         return event
 
-    def remove(self, name: str) -> None:
+    def remove(self, *names: str) -> None:
         with self._lock:
-            self._events.pop(name, None)
+            for name in names:
+                self._events.pop(name, None)
 
     def wake(self, name: str) -> None:
         with self._lock:
@@ -197,31 +221,71 @@ class FolderTransport:
         """Write the request, wait for its answer, read it once."""
         if request.reference_classification != "2":
             raise CentralUnsupported(NO_CARD_PATH)
+        file_id = request.file_id
+
+        def read(name: str, raw: bytes) -> CentralAnswer:
+            result = parse_result(raw)  # MessageError: not whole yet, read again
+            _same_id(result.file_id, file_id)
+            return CentralAnswer(result=result, raw=raw, round_trip_s=0.0)
+
         # Both names come from the file id, checked to be safe in a file name (MessageError).
-        request_name = request_file_name(request.file_id)
-        result_name = result_file_name(request.file_id)
-        body = build_request(request, self._encoding)
-        started = self._clock()
-        deadline = started + self.timeout_s
-        wake = self._waiters.add(result_name)
-        try:
-            self._ensure_watching()
-            if self._find(result_name) is None:
-                self._write_request(request_name, body)
-            raw, result, where = self._wait(result_name, request.file_id, wake, deadline)
-        except CentralUnavailable:
-            self._take_back(request_name)
-            raise
-        finally:
-            self._waiters.remove(result_name)
-        round_trip = self._clock() - started
-        self._consumed(where)
-        return CentralAnswer(result=result, raw=raw, round_trip_s=round_trip)
+        answer, round_trip = self._exchange(
+            request_file_name(file_id),
+            lambda: build_request(request, self._encoding),
+            {result_file_name(file_id): (MAX_MESSAGE_BYTES, read)},
+        )
+        return CentralAnswer(result=answer.result, raw=answer.raw, round_trip_s=round_trip)
+
+    def medical_info(self, request: MedicalInfoRequest) -> MedicalInfoAnswer:
+        """Drug information (YZK) or specific health checkups (TKK) for one patient, as
+        sync.central.CentralClient.medical_info answers them: a refusal (no consent) is an
+        answer with SegmentOfResult 9; with FileCategory 1 the answer may be the PDF."""
+
+        def read_xml(name: str, raw: bytes) -> MedicalInfoAnswer:
+            result = parse_medinfo_result(raw)  # MessageError: not whole yet, read again
+            _same_id(result.file_id, request.file_id)
+            if result.kind != request.kind:
+                raise CentralUnreadable(
+                    "応答の種類が要求と違います / answer is of another kind "
+                    f"({result.kind} ≠ {request.kind})"
+                )
+            return MedicalInfoAnswer(result, raw, 0.0)
+
+        def read_pdf(name: str, raw: bytes) -> MedicalInfoAnswer:
+            if len(raw) > MAX_DOCUMENT_BYTES:  # it will not shrink: no use waiting
+                raise CentralUnreadable(
+                    f"資格確認端末の応答 {name} が大きすぎます (上限 {MAX_DOCUMENT_BYTES} バイト)"
+                    f" / the terminal's answer {name} is too large "
+                    f"(limit {MAX_DOCUMENT_BYTES} bytes)"
+                )
+            if len(raw) >= len(PDF_MAGIC) and not raw.startswith(PDF_MAGIC):
+                raise CentralUnreadable(  # no PDF begins otherwise: no use waiting either
+                    f"資格確認端末の応答 {name} は PDF ではありません / the terminal's answer "
+                    f"{name} is not a PDF"
+                )
+            return document_answer(request, raw, 0.0)  # MessageError: not whole yet
+
+        answers: dict[str, tuple[int, Callable[[str, bytes], MedicalInfoAnswer]]] = {
+            medinfo_result_name(request.kind, request.file_id): (MAX_MESSAGE_BYTES, read_xml)
+        }
+        if request.file_category == "1":
+            pdf = result_document_name(request.kind, request.file_id)
+            answers[pdf] = (MAX_DOCUMENT_BYTES, read_pdf)
+        answer, round_trip = self._exchange(
+            medinfo_request_name(request),
+            lambda: build_medinfo_request(request, self._encoding),
+            answers,
+        )
+        return MedicalInfoAnswer(answer.result, answer.raw, round_trip, answer.media_type)
 
     def health(self) -> float:
         """Round trip in seconds of a harmless request (the numbers of nobody, answered
         該当資格なし) through the terminal: whether it answers at all, for a probe while the
         circuit is open or a technician's check. Raises as `confirm` does."""
+        return self.harmless().round_trip_s
+
+    def harmless(self) -> CentralAnswer:
+        """The answer to a harmless request (see `health`); its stamp tells the time."""
         request = QualificationRequest(
             medical_institution_code=self.medical_institution_code,
             confirmation_date=self._wall().astimezone(JST).strftime("%Y%m%d"),
@@ -229,7 +293,7 @@ class FolderTransport:
             reference_classification="2",
             search=HARMLESS_SEARCH,
         )
-        return self.confirm(request).round_trip_s
+        return self.confirm(request)
 
     # -- lifecycle --
 
@@ -253,6 +317,37 @@ class FolderTransport:
         self.close()
 
     # -- the parts --
+
+    def _exchange(
+        self,
+        request_name: str,
+        build: Callable[[], bytes],
+        answers: Mapping[str, tuple[int, Callable[[str, bytes], T]]],
+    ) -> tuple[T, float]:
+        """Write the request (unless one of its answers is already waiting), wait for the first
+        of `answers` (file name → (size cap, reader)) that reads, move it to trash/; the
+        value read and the round trip in seconds. A reader raises MessageError for a file not
+        whole yet (read again until the deadline), CentralUnreadable for one that never will
+        be. No answer before the deadline, or folders that cannot be written: the request is
+        taken back and CentralUnavailable raised."""
+        body = build()
+        started = self._clock()
+        deadline = started + self.timeout_s
+        names = tuple(answers)
+        wake = self._waiters.add(*names)
+        try:
+            self._ensure_watching()
+            if all(self._find(name, answers[name][0]) is None for name in names):
+                self._write_request(request_name, body)
+            value, where = self._wait(answers, wake, deadline)
+        except CentralUnavailable:
+            self._take_back(request_name)
+            raise
+        finally:
+            self._waiters.remove(*names)
+        round_trip = self._clock() - started
+        self._consumed(where)
+        return value, round_trip
 
     def _ensure_watching(self) -> None:
         """Start the one observer, once `res/` is there (a share mounted late is watched from
@@ -307,14 +402,15 @@ class FolderTransport:
             ) from exc
         _sync_folder(self.requests)
 
-    def _find(self, name: str) -> tuple[bytes, Path] | None:
-        """The file's bytes and where they were read, from `res/`, else from `trash/` (the
-        terminal may have moved it in between); None when it is in neither."""
+    def _find(self, name: str, cap: int) -> tuple[bytes, Path] | None:
+        """The file's bytes (at most `cap` + 1 of them) and where they were read, from `res/`,
+        else from `trash/` (the terminal may have moved it in between); None when it is in
+        neither."""
         for folder in (self.results, self.trash):
             path = folder / name
             try:
                 with open(path, "rb") as file:  # read whole: a copy, whatever happens next
-                    return file.read(MAX_MESSAGE_BYTES + 1), path
+                    return file.read(cap + 1), path
             except FileNotFoundError:
                 continue
             except OSError as exc:  # a share that hiccups: look again at the next rescan
@@ -323,38 +419,40 @@ class FolderTransport:
         return None
 
     def _wait(
-        self, name: str, file_id: str, wake: threading.Event, deadline: float
-    ) -> tuple[bytes, QualificationResult, Path]:
-        unparsed: MessageError | None = None
+        self,
+        answers: Mapping[str, tuple[int, Callable[[str, bytes], T]]],
+        wake: threading.Event,
+        deadline: float,
+    ) -> tuple[T, Path]:
+        unparsed: tuple[str, MessageError] | None = None
         while True:
-            found = self._find(name)
-            if found is not None:
+            found_any = False
+            for name, (cap, read) in answers.items():
+                found = self._find(name, cap)
+                if found is None:
+                    continue
+                found_any = True
                 raw, where = found
                 try:
-                    result = parse_result(raw)
+                    return read(name, raw), where
                 except MessageError as exc:
-                    unparsed = exc  # half-written (or never whole): read again soon
-                else:
-                    if result.file_id != file_id:
-                        raise CentralUnreadable(
-                            "応答のファイル識別子が一致しません / answer is for another request "
-                            f"({result.file_id!r} ≠ {file_id!r})"
-                        )
-                    return raw, result, where
+                    unparsed = (name, exc)  # half-written (or never whole): read again soon
             remaining = deadline - self._clock()
             if remaining <= 0:
                 break
-            pause = self.rescan_s if found is None else self._parse_retry_s
+            pause = self._parse_retry_s if found_any else self.rescan_s
             wake.wait(min(pause, remaining))
             wake.clear()  # before the next read: a write after it wakes the next wait
         if unparsed is not None:
+            name, error = unparsed
             raise CentralUnreadable(
                 f"資格確認端末の応答 {name} を読めません / the terminal's answer {name} "
-                f"cannot be read: {unparsed}"
+                f"cannot be read: {error}"
             )
+        expected = " / ".join(answers)
         raise CentralUnavailable(
             f"資格確認端末が {self.timeout_s:g} 秒以内に応答しませんでした / the terminal did not "
-            f"answer within {self.timeout_s:g} s ({name} did not appear in {self.results})"
+            f"answer within {self.timeout_s:g} s ({expected} did not appear in {self.results})"
         )
 
     def _take_back(self, name: str) -> None:
@@ -376,6 +474,14 @@ class FolderTransport:
             pass  # the terminal moved it first
         except OSError as exc:
             log.warning("could not move the answer %s to trash/: %s", where.name, exc)
+
+
+def _same_id(answered: str, asked: str) -> None:
+    if answered != asked:
+        raise CentralUnreadable(
+            "応答のファイル識別子が一致しません / answer is for another request "
+            f"({answered!r} ≠ {asked!r})"
+        )
 
 
 def _remove_quietly(path: Path) -> None:

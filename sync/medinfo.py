@@ -5,6 +5,10 @@ request header carries the patient's insurance numbers under their own tag names
 (InsuranceCardSymbol, InsuredPersonIdentificationNumber, BranchNumber); the body the period
 in months. Shared by the appliance and the simulator, like sync/xmlmsg.py; malformed input
 raises MessageError naming the tag path, never echoing values.
+
+FileCategory 1 asks for the history as a PDF instead (DOMAIN.md §3, §8): the answer is then the
+document itself (a refusal stays an XML answer with SegmentOfResult 9). `document_answer` checks
+that such bytes are one whole PDF within MAX_DOCUMENT_BYTES before anyone keeps or shows them.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from sync.xmldoc import MAX_MESSAGE_BYTES, ROOT_TAG, Node, add_leaf, parse_document, serialize
 from sync.xmldoc import MessageError as MessageError  # re-exported: the error of this API
@@ -32,7 +37,7 @@ class MedicalInfoRequest:  # YZKsiquc01req (drug) / TKKsiquc01req (checkup)
     end_month: str  # MessageBody/EndDate YYYYMM
     symbol: str = ""  # MessageHeader/InsuranceCardSymbol (omitted when empty)
     branch: str = ""  # MessageHeader/BranchNumber (omitted when empty)
-    file_category: str = "2"  # MessageBody/FileCategory: 1 PDF, 2 XML (only 2 is used)
+    file_category: str = "2"  # MessageBody/FileCategory: 1 PDF, 2 XML
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,70 @@ class MedicalInfoResult:  # YZKsiquc01res / TKKsiquc01res
     exams: tuple[CheckupExam, ...] = ()  # checkup: MessageBody/CheckupList/CheckupInfo
 
 
+MediaType = Literal["application/xml", "application/pdf"]
+XML_MEDIA_TYPE: MediaType = "application/xml"
+PDF_MEDIA_TYPE: MediaType = "application/pdf"
+PDF_MAGIC = b"%PDF-"
+PDF_END = b"%%EOF"
+PDF_TAIL_BYTES = 1024  # "%%EOF" is within the last kilobyte of a whole PDF (ISO 32000 §7.5.5)
+MAX_DOCUMENT_BYTES = 4_000_000  # a drug PDF of 3 years is text: far below this
+
+
+@dataclass(frozen=True)
+class MedicalInfoAnswer:
+    """What the central (or the terminal) answered to a MedicalInfoRequest.
+
+    `media_type` XML: `raw` is the YZK/TKK answer document and `result` its reading; a refusal
+    (no consent, expired) is SegmentOfResult 9 + ErrorCode. PDF (asked with FileCategory 1):
+    `raw` is the checked PDF and `result` only the request's own header read as a normal
+    answer (SegmentOfResult 1, no lists), since the document carries no XML header."""
+
+    result: MedicalInfoResult
+    raw: bytes  # exactly as received
+    round_trip_s: float
+    media_type: MediaType = "application/xml"
+
+    @property
+    def is_document(self) -> bool:
+        return self.media_type == PDF_MEDIA_TYPE
+
+
+def check_pdf(data: bytes) -> bytes:
+    """`data` when it is one whole PDF within MAX_DOCUMENT_BYTES; MessageError otherwise (not
+    a PDF, cut short, too large)."""
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise MessageError(
+            f"PDF が大きすぎます ({len(data)} バイト、上限 {MAX_DOCUMENT_BYTES}) / "
+            f"PDF too large ({len(data)} bytes, limit {MAX_DOCUMENT_BYTES})"
+        )
+    if not data.startswith(PDF_MAGIC):
+        raise MessageError(
+            "PDF ではありません (%PDF- で始まりません) / not a PDF (no %PDF- header)"
+        )
+    if PDF_END not in data[-PDF_TAIL_BYTES:]:
+        raise MessageError(
+            "PDF が途中で切れています (%%EOF がありません) / PDF cut short (no %%EOF at its end)"
+        )
+    return data
+
+
+def document_answer(req: MedicalInfoRequest, data: bytes, round_trip_s: float) -> MedicalInfoAnswer:
+    """The answer to a FileCategory 1 request that came back as a PDF (MessageError when the
+    bytes are not one)."""
+    if req.file_category != "1":
+        raise MessageError("XML を求めた要求に PDF が返りました / a PDF answered a request for XML")
+    header = MedicalInfoResult(
+        kind=req.kind,
+        process_time="",
+        medical_institution_code=req.medical_institution_code,
+        file_id=req.file_id,
+        segment_of_result="1",
+        start_month=req.start_month,
+        end_month=req.end_month,
+    )
+    return MedicalInfoAnswer(header, check_pdf(data), round_trip_s, PDF_MEDIA_TYPE)
+
+
 # ---------------------------------------------------------------------------- wire format
 #
 # Both kinds share one XmlMsg layout; MessageHeader/MessageKind says which one a document is
@@ -123,6 +192,11 @@ def result_file_name(kind: str, file_id: str) -> str:
     return f"{_marker(kind)}siquc01res_{checked_file_id(file_id)}.xml"
 
 
+def result_document_name(kind: str, file_id: str) -> str:
+    """The PDF answer to a FileCategory 1 request: the answer's base name with `.pdf`."""
+    return f"{_marker(kind)}siquc01res_{checked_file_id(file_id)}.pdf"
+
+
 def _check_period(start: str, end: str, start_path: str, end_path: str) -> None:
     """StartDate/EndDate are YYYYMM months, start not after end."""
     for value, path in ((start, start_path), (end, end_path)):
@@ -150,8 +224,9 @@ def _check_size(data: bytes) -> bytes:
 # ---------------------------------------------------------------------------- building
 
 
-def build_medinfo_request(req: MedicalInfoRequest) -> bytes:
-    """UTF-8 YZKsiquc01req / TKKsiquc01req document with its XML declaration."""
+def build_medinfo_request(req: MedicalInfoRequest, encoding: str = "utf-8") -> bytes:
+    """YZKsiquc01req / TKKsiquc01req document in UTF-8 or Shift_JIS ("shift_jis"), with its
+    XML declaration."""
     marker = _marker(req.kind)
     _check_period(req.start_month, req.end_month, "StartDate", "EndDate")
     if req.file_category not in FILE_CATEGORIES:
@@ -170,7 +245,7 @@ def build_medinfo_request(req: MedicalInfoRequest) -> bytes:
     add_leaf(body, "StartDate", req.start_month, always=True)
     add_leaf(body, "EndDate", req.end_month, always=True)
     add_leaf(body, "FileCategory", req.file_category, always=True)
-    return _check_size(serialize(root, "utf-8"))
+    return _check_size(serialize(root, encoding))
 
 
 def _add_drug_months(body: ET.Element, months: tuple[DrugMonth, ...]) -> None:

@@ -26,6 +26,7 @@ from web import (
     kiosk,
     reception,
     recheck,
+    recovery,
     sandbox,
     statement,
 )
@@ -55,6 +56,7 @@ def create_staff_app(config: Config, services: Services) -> Flask:
     app.register_blueprint(clinical.create_blueprint(services))
     app.register_blueprint(admin.create_blueprint(services))
     app.register_blueprint(admin_tokens.create_blueprint(services.api_tokens))
+    app.register_blueprint(recovery.create_blueprint(services))
     app.register_blueprint(api.create_blueprint(services.store, services.api_tokens))
     app.extensions["onshi_links"] = {
         "sandbox": bool(config.demo and services.sandbox),

@@ -9,6 +9,10 @@ symbol as well as a colour.
 While the central is known to be unreachable (the circuit breaker, device/reachability.py) a
 page says so and since when: a cached copy says which time it shows, and a view with nothing
 cached says what to do meanwhile and offers to try again.
+
+Beside each view a link opens the same history as the central's PDF (`…/drug.pdf`): served
+inline to the browser's own viewer, only while the consent is valid, every view audited
+(device/clinical.py); a refusal is the same page as the view's.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, abort, g, render_template, url_for
+from flask import Blueprint, Response, abort, g, render_template, url_for
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
@@ -88,7 +92,47 @@ def create_blueprint(services: Services) -> Blueprint:
     def checkup(confirmation_id: int) -> ResponseReturnValue:
         return _view(store, records, reachability, confirmation_id, "checkup")
 
+    @bp.get("/confirmations/<int:confirmation_id>/drug.pdf", defaults={"kind": "drug"})
+    @bp.get("/confirmations/<int:confirmation_id>/checkup.pdf", defaults={"kind": "checkup"})
+    def document(confirmation_id: int, kind: str) -> ResponseReturnValue:
+        try:
+            opened = records.open_document(confirmation_id, kind, user=audit_actor())
+        except ClinicalRefused as refused:
+            retry = url_for("clinical.document", confirmation_id=confirmation_id, kind=kind)
+            return _refused_page(reachability, confirmation_id, kind, refused, retry)
+        response = Response(opened.data, mimetype=opened.media_type)
+        # Shown in the browser's own viewer, never saved by itself; the app's headers add
+        # no-store, nosniff and the CSP (a top-level PDF needs nothing more).
+        name = f"{kind}-{confirmation_id}.pdf"
+        response.headers["Content-Disposition"] = f'inline; filename="{name}"'
+        return response
+
     return bp
+
+
+def _refused_page(
+    reachability: CentralReachability,
+    confirmation_id: int,
+    kind: str,
+    refused: ClinicalRefused,
+    retry_url: str,
+) -> ResponseReturnValue:
+    lang: str = g.lang
+    if refused.reason == "no_confirmation":
+        abort(404)
+    down_since = reachability.current().down_since
+    return (
+        render_template(
+            "clinical_refused.html",
+            title=consent_kind_text(kind, lang),
+            message=refusal_text(refused, lang, down_since=down_since),
+            reason=refused.reason,
+            # the central may be back in a moment: the same page, asked again
+            retry_url=retry_url if refused.reason == "unavailable" else "",
+        ),
+        # Not reached is no refusal of this doctor: "try again later", as HTTP says it.
+        503 if refused.reason == "unavailable" else 403,
+    )
 
 
 def _view(
@@ -102,29 +146,15 @@ def _view(
     try:
         record = records.open(confirmation_id, kind, user=audit_actor())
     except ClinicalRefused as refused:
-        if refused.reason == "no_confirmation":
-            abort(404)
-        down_since = reachability.current().down_since
-        return (
-            render_template(
-                "clinical_refused.html",
-                title=consent_kind_text(kind, lang),
-                message=refusal_text(refused, lang, down_since=down_since),
-                reason=refused.reason,
-                # the central may be back in a moment: the same page, asked again
-                retry_url=url_for(f"clinical.{kind}", confirmation_id=confirmation_id)
-                if refused.reason == "unavailable"
-                else "",
-            ),
-            # Not reached is no refusal of this doctor: "try again later", as HTTP says it.
-            503 if refused.reason == "unavailable" else 403,
-        )
+        retry = url_for(f"clinical.{kind}", confirmation_id=confirmation_id)
+        return _refused_page(reachability, confirmation_id, kind, refused, retry)
     confirmation = store.confirmation(confirmation_id)
     if confirmation is None:  # purged between the two reads
         abort(404)
     down_since = reachability.current().down_since
     header = patient_header(confirmation, record, records.now(), lang, down_since=down_since)
     views = other_views(confirmation, records, kind, lang)
+    pdf_url = url_for("clinical.document", confirmation_id=confirmation_id, kind=kind)
     if kind == "drug":
         return render_template(
             "clinical_drug.html",
@@ -133,12 +163,14 @@ def _view(
             summary=current_medicines(record.result.months),
             lines=medicine_lines(record.result, lang),
             months=drug_timeline(record.result.months, lang),
+            pdf_url=pdf_url,
         )
     return render_template(
         "clinical_checkup.html",
         patient=header,
         views=views,
         table=checkup_table(record.result.exams, lang),
+        pdf_url=pdf_url,
     )
 
 

@@ -25,6 +25,7 @@ from web import (
     strings_fields,
     strings_kiosk,
     strings_reasons,
+    strings_recovery,
     strings_statement,
     strings_status,
 )
@@ -61,6 +62,7 @@ STRINGS = _merged(
     strings_status.STRINGS,
     strings_statement.STRINGS,
     strings_cardtrust.STRINGS,
+    strings_recovery.STRINGS,
 )
 
 # Reader / visit state shown on the reception status strip (device.flow.VisitState values).

@@ -333,6 +333,17 @@ SETTING_HELP_JA: dict[str, str] = {
         "（確認済みにするまで表示）"
     ),
     "audit_retention_days": "監査ログを保存する日数（既定は5年。365〜7305日）",
+    "backup_dir": (
+        "夜間の暗号化バックアップの書き出し先（接続した USB メモリやネットワーク共有。"
+        "作成はしません）。空欄はバックアップしない"
+    ),
+    "backup_passphrase_file": (
+        "夜間バックアップのパスフレーズのファイル（実機では systemd の資格情報。chmod 600）"
+    ),
+    "backup_keep": "バックアップ先に残す世代数（これより古いものは新しいバックアップの後に削除）",
+    "backup_at": (
+        "夜間バックアップを行う時刻（日本時間 HH:MM。その時刻に電源が切れていた場合は次の起動時）"
+    ),
     "demo": "デモモード（仮想カードのページを表示）。実際の医療機関では使いません",
     "demo_data": "デモ用のシミュレーターのデータ（テスト用 PKI・カード状態）",
     "log_level": "ログの詳しさ（TRAFFIC はカード通信を記録。暗証番号は伏せます）",
@@ -375,7 +386,7 @@ SETTING_GROUPS: dict[str, tuple[str, str]] = {
     "kiosk": ("キオスク（患者さんの画面）", "Kiosk (the patient's screen)"),
     "central": ("中央サービスとの接続", "Central service"),
     "security": ("証明書・鍵・時刻", "Certificates, keys and clock"),
-    "retention": ("保存期間・ディスク", "Retention and disk"),
+    "retention": ("保存期間・ディスク・バックアップ", "Retention, disk and backup"),
     "system": ("本体・画面・ログ", "Appliance, pages and log"),
 }
 
@@ -430,4 +441,8 @@ SETTING_LABELS: dict[str, tuple[str, str]] = {
     "demo": ("デモモード", "Demo mode"),
     "demo_data": ("デモ用データ", "Demo data"),
     "log_level": ("ログの詳しさ", "Log level"),
+    "backup_dir": ("バックアップの保存先", "Backup folder"),
+    "backup_keep": ("バックアップの保存世代数", "Backups kept"),
+    "backup_at": ("バックアップの時刻", "Backup time"),
+    "backup_passphrase_file": ("バックアップのパスフレーズ", "Backup passphrase file"),
 }

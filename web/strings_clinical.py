@@ -138,6 +138,11 @@ STRINGS: dict[str, tuple[str, str]] = {
         "The central service answered something unreadable. Try again; "
         "if it happens again, tell the administrator",
     ),
+    "cl_refused_no_document": (
+        "中央サービスはこの情報をPDFで提供しませんでした。画面の表示をご覧ください",
+        "The central service did not provide this information as a PDF. Use the page view instead",
+    ),
+    "cl_pdf_link": ("PDFで開く", "Open as PDF"),
     "cl_refused_untrusted": (
         "中央サービスとの証明書の設定が合っていません。再試行では解決しません。"
         "管理者に連絡してください",

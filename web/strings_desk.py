@@ -149,6 +149,40 @@ STRINGS: dict[str, tuple[str, str]] = {
         "停止中の番号照会と再照会は再照会待ちに入り、復旧後に自動で照会されます",
         "Number checks and re-checks made while it is down are queued and asked after recovery",
     ),
+    # demo: the simulated official terminal's reader, and 資格確認書 numbers (sandbox)
+    "col_box_reader": ("この機器のリーダー", "This box's reader"),
+    "col_official_reader": ("資格確認端末のリーダー", "The official terminal's reader"),
+    "official_reader_title": (
+        "デモ用: 資格確認端末（模擬）の顔認証リーダー",
+        "Demo: the simulated official terminal's reader",
+    ),
+    "official_last": ("資格確認端末で最後に読んだカード", "Last card read on the official reader"),
+    "official_reader_help": (
+        "「資格確認端末のリーダー」の「置く」を押すと、模擬資格確認端末が顔認証でそのカードを"
+        "確認し、結果ファイルを face/ に書きます。受付画面の一覧に自動で表示されます。"
+        "端末のフォルダ:",
+        "“Place” under “The official terminal's reader” has the simulated terminal check that "
+        "card by face and write its result file into face/; it appears on the reception list by "
+        "itself. The terminal's folder:",
+    ),
+    "official_unreachable": (
+        "模擬資格確認端末がカードを読みませんでした。onshi demo --central folders で起動して"
+        "ください",
+        "The simulated terminal did not take the card. Start it with onshi demo --central folders",
+    ),
+    "official_api_mode": (
+        "資格確認端末のリーダーは、端末のフォルダを使うデモで使えます（make demo MODE=folders）",
+        "The official terminal's reader is offered in the folders demo (make demo MODE=folders)",
+    ),
+    "certificate_title": (
+        "資格確認書をお持ちの方（番号で照会してみる）",
+        "People with a qualification certificate (try the numbers check)",
+    ),
+    "certificate_help": (
+        "受付画面の「保険者番号で照会」にこの番号と生年月日を入力してください",
+        "Type these numbers and the date of birth into “Check by insurance numbers” on the "
+        "reception page",
+    ),
     # reception desk: manual checks, re-check, search, detail page
     "desk_check_title": ("保険者番号で照会", "Check by insurance numbers"),
     "desk_insurer_number": ("保険者番号", "Insurer number"),

@@ -3,7 +3,8 @@ reader, and the histories served under them.
 
 Consent is recorded per (institution, person, kind) from card visits and lasts CONSENT_VALID;
 without a valid one a request is refused with SegmentOfResult 9 (EK01-EK03), never with an
-HTTP error, so the appliance can show the reason verbatim.
+HTTP error, so the appliance can show the reason verbatim. A request with FileCategory 1 is
+answered with the same history as a PDF (sim/central/medpdf.py); its refusals stay XML.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from sim.central.answers import (
     process_time,
     xml_answer,
 )
+from sim.central.medpdf import medinfo_pdf
 from sim.medical import checkup_history, drug_history
 from sim.population import Person
 from sync.clock import JST
 from sync.medinfo import (
+    PDF_MEDIA_TYPE,
     MedicalInfoRequest,
     MedicalInfoResult,
     build_medinfo_result,
@@ -108,12 +111,14 @@ class MedicalInfoDesk:
             )
         check_institution(req.medical_institution_code, institution)
         return self._replay.once(
-            (institution, kind, req.file_id),
-            body,
-            lambda: xml_answer(
-                build_medinfo_result(self._answer(req), encoding=encoding), encoding
-            ),
+            (institution, kind, req.file_id), body, lambda: self._render(req, encoding)
         )
+
+    def _render(self, req: MedicalInfoRequest, encoding: str) -> Answer:
+        result = self._answer(req)
+        if req.file_category == "1" and result.segment_of_result == "1":
+            return Answer(medinfo_pdf(result), PDF_MEDIA_TYPE)
+        return xml_answer(build_medinfo_result(result, encoding=encoding), encoding)
 
     def _answer(self, req: MedicalInfoRequest) -> MedicalInfoResult:
         matches = self._find(req.insurer_number, req.symbol, req.number, req.birthdate, req.branch)

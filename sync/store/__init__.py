@@ -21,7 +21,7 @@ from sync.auditchain import AuditAnchor, AuditVerdict
 from sync.clock import utc_now
 from sync.fieldcrypt import FieldCipher
 from sync.reserve import DiskState
-from sync.store import accounts, consents, outbox, statements, visits
+from sync.store import accounts, clinicaldocs, consents, outbox, statements, visits
 from sync.store.accounts import Accounts, SessionRow, UserExists, UserRow
 from sync.store.auditlog import (
     AUDIT_CHAIN_KEYED,
@@ -30,6 +30,8 @@ from sync.store.auditlog import (
     anchor_path_of,
     verify_audit_file,
 )
+from sync.store.backup import Snapshot, snapshot_file
+from sync.store.clinicaldocs import CachedDocument, ClinicalDocuments
 from sync.store.consents import CachedClinical, ConsentRecord, Consents
 from sync.store.database import (
     Database,
@@ -68,6 +70,7 @@ __all__ = [
     "ExportCounts",
     "ExportItem",
     "CachedClinical",
+    "CachedDocument",
     "Confirmation",
     "ConsentRecord",
     "OutboxAlert",
@@ -107,6 +110,8 @@ class Store:
         `anchor_path`: the audit anchor file (default <database>.anchor; none in memory)."""
         database = Database(path, cipher, clock, migrations=MIGRATIONS, reserve_bytes=reserve_bytes)
         self._database = database
+        self._path = None if database.in_memory else Path(path)
+        self._anchor_path = anchor_path
         anchor = (
             None
             if database.in_memory
@@ -114,6 +119,7 @@ class Store:
         )
         self._audit = AuditLog(database, anchor)
         self._consents = Consents(database)
+        self._clinical_documents = ClinicalDocuments(database)
         self._visits = Visits(database, audit=self._audit, consents=self._consents)
         self._accounts = Accounts(database)
         self._settings = Settings(database, audit=self._audit)
@@ -128,6 +134,7 @@ class Store:
                     visits.encrypted_sample,
                     accounts.encrypted_sample,
                     consents.encrypted_sample,
+                    clinicaldocs.encrypted_sample,
                     statements.encrypted_sample,
                     outbox.encrypted_sample,
                 ]
@@ -165,6 +172,15 @@ class Store:
 
     def disk_state(self) -> DiskState | None:
         return self._database.disk_state()
+
+    def backup_snapshot(self, target: Path) -> Snapshot:
+        """A consistent copy of the database in `target` and its anchor as read before it
+        (sync/store/backup.py); the appliance goes on writing meanwhile."""
+        if self._path is None:
+            raise StoreError("an in-memory store has no file to back up")
+        return snapshot_file(
+            self._path, target, self._database.cipher, anchor_path=self._anchor_path
+        )
 
     def close(self) -> None:
         with self._database.lock:
@@ -360,7 +376,28 @@ class Store:
         return self._consents.clinical_cache(confirmation_id, kind, now)
 
     def purge_clinical_cache(self, now: datetime) -> int:
-        return self._consents.purge_clinical_cache(now)
+        """Cached answers and documents whose consent has ended at `now`: how many."""
+        return self._consents.purge_clinical_cache(
+            now
+        ) + self._clinical_documents.purge_clinical_documents(now)
+
+    def put_clinical_document(
+        self,
+        confirmation_id: int,
+        kind: str,
+        data: bytes,
+        media_type: str,
+        fetched_at: datetime,
+        expires_at: datetime,
+    ) -> None:
+        self._clinical_documents.put_clinical_document(
+            confirmation_id, kind, data, media_type, fetched_at, expires_at
+        )
+
+    def clinical_document(
+        self, confirmation_id: int, kind: str, now: datetime
+    ) -> CachedDocument | None:
+        return self._clinical_documents.clinical_document(confirmation_id, kind, now)
 
     # -- users and sessions ---------------------------------------------------------------
     def add_user(
@@ -513,6 +550,7 @@ class Store:
         actor: str,
         visit_id: str | None = None,
         charged_id: int | None = None,
+        card_from: int | None = None,
         reason: str = "",
     ) -> bool:
         return self._outbox.enqueue(
@@ -522,6 +560,7 @@ class Store:
             actor=actor,
             visit_id=visit_id,
             charged_id=charged_id,
+            card_from=card_from,
             reason=reason,
         )
 

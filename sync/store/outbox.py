@@ -41,6 +41,7 @@ class OutboxItem:
     actor: str
     visit_id: str | None
     charged_id: int | None  # the confirmation shown as 前回確認 when it was queued
+    card_from: int | None  # a card visit kept offline whose card the answer is about
     created_at: datetime
     attempts: int
     next_at: datetime
@@ -80,8 +81,8 @@ class OutboxCounts:
 
 
 _ITEM_COLUMNS = (
-    "id, file_id, kind, method, actor, visit_id, charged_id, created_at, attempts, next_at,"
-    " state, outcome, answer_id, enc_request"
+    "id, file_id, kind, method, actor, visit_id, charged_id, card_from, created_at, attempts,"
+    " next_at, state, outcome, answer_id, enc_request"
 )
 _ALERT_COLUMNS = (
     "id, outbox_id, earlier_id, answer_id, changes, created_at, acknowledged_by, acknowledged_at"
@@ -107,6 +108,7 @@ class Outbox(Part):
         actor: str,
         visit_id: str | None = None,
         charged_id: int | None = None,
+        card_from: int | None = None,
         reason: str = "",
     ) -> bool:
         """Queue `request` (True), or nothing when its file identifier is already queued
@@ -118,8 +120,8 @@ class Outbox(Part):
         with self._database.write() as db:
             cursor = db.execute(
                 "INSERT INTO outbox (file_id, kind, method, actor, visit_id, charged_id,"
-                " enc_request, created_at, next_at, state, outcome)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(file_id) DO NOTHING",
+                " card_from, enc_request, created_at, next_at, state, outcome)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(file_id) DO NOTHING",
                 [
                     request.file_id,
                     kind,
@@ -127,6 +129,7 @@ class Outbox(Part):
                     actor,
                     visit_id,
                     charged_id,
+                    card_from,
                     blob,
                     instant_text(now),
                     instant_text(now),
@@ -337,14 +340,15 @@ class Outbox(Part):
                 actor=row[4],
                 visit_id=row[5],
                 charged_id=row[6],
-                created_at=instant_of(row[7]),
-                attempts=row[8],
-                next_at=instant_of(row[9]),
-                state=row[10],
-                outcome=row[11],
-                answer_id=row[12],
-                request=parse_request(cipher.decrypt(row[13], _request_binding(row[1])))
-                if row[13]
+                card_from=row[7],
+                created_at=instant_of(row[8]),
+                attempts=row[9],
+                next_at=instant_of(row[10]),
+                state=row[11],
+                outcome=row[12],
+                answer_id=row[13],
+                request=parse_request(cipher.decrypt(row[14], _request_binding(row[1])))
+                if row[14]
                 else None,
             )
             for row in rows

@@ -270,4 +270,26 @@ MIGRATIONS: tuple[str, ...] = (
         last_used_at TEXT NOT NULL DEFAULT ''
     );
     """,
+    """
+    -- A numbers check queued while the central was down for a card visit kept offline
+    -- (「番号で照会」 on its row): the card the answer is to be linked to when the re-check
+    -- is answered (device/outbox.py), as an answer asked at once would have been.
+    ALTER TABLE outbox ADD COLUMN card_from INTEGER
+        REFERENCES confirmations(id) ON DELETE SET NULL;
+    """,
+    """
+    -- Drug / checkup history as the PDF the central or terminal made of it (FileCategory 1;
+    -- sync/store/clinicaldocs.py, issue 11): encrypted, bound to (confirmation, kind), kept
+    -- no longer than the consent it was fetched under, gone with its confirmation.
+    CREATE TABLE clinical_documents (
+        confirmation_id INTEGER NOT NULL REFERENCES confirmations(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        fetched_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        enc_data BLOB NOT NULL,
+        PRIMARY KEY (confirmation_id, kind)
+    );
+    CREATE INDEX clinical_documents_expires ON clinical_documents(expires_at);
+    """,
 )

@@ -13,17 +13,20 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from device.checks import CheckFailed, ManualChecks, NumbersInput
+from device.clocktrust import TERMINAL_TIME_FRESH_S, ClockTrust, terminal_time
 from device.confirm import Confirmations
 from device.events import ConfirmationStored, EventBus
 from device.outbox import Outbox
 from sim.population import person
 from sync.breaker import CircuitBreaker
+from sync.clock import utc_now
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.folders import FolderTransport
 from sync.store import Store
@@ -227,3 +230,59 @@ def test_terminal_check_reports_the_round_trip_or_that_the_terminal_is_silent(
         command, env={**env, "ONSHI_CENTRAL_MODE": "api"}, capture_output=True, text=True
     )
     assert api.returncode == 78 and "central_mode" in api.stderr
+
+
+def test_the_terminals_answers_tell_the_time_a_box_set_wrong_is_found_and_corrected(
+    tmp_path: Path, data: Path, store: Store
+) -> None:
+    """No time call through the folders: the stamps of the terminal's answers are the central's
+    time (device/clocktrust.py). A box set ten minutes ahead is not trusted, and its rows are
+    stamped with the terminal's time instead."""
+    root = tmp_path / "terminal"
+    ahead = timedelta(minutes=10)
+    with (
+        sim_terminal(root, data, "--delay", "0.05"),
+        FolderTransport(
+            root, timeout_s=20, rescan_s=0.2, medical_institution_code=MEDICAL_INSTITUTION_CODE
+        ) as transport,
+    ):
+        trust = ClockTrust(
+            tolerance_s=30,
+            wall=lambda: utc_now() + ahead,
+            synchronised=lambda: True,
+            central_time=lambda: terminal_time(transport.harmless),
+            observed_fresh_s=TERMINAL_TIME_FRESH_S,
+        )
+        reading = trust.measure()  # nothing seen yet: one harmless request
+        assert reading.central_problem == ""
+        assert reading.offset_s == pytest.approx(ahead.total_seconds(), abs=3)
+        assert not reading.trusted
+        assert abs(trust.now() - utc_now()) < timedelta(seconds=3)
+        bus = EventBus()
+        confirmations = Confirmations(
+            transport=transport, store=store, bus=bus, on_answer=trust.observe_answer
+        )
+        checks = ManualChecks(
+            medical_institution_code=MEDICAL_INSTITUTION_CODE,
+            confirmations=confirmations,
+            store=store,
+        )
+        fresh = ClockTrust(
+            tolerance_s=30,
+            wall=utc_now,
+            synchronised=lambda: True,
+            central_time=None,  # answers alone
+            observed_fresh_s=TERMINAL_TIME_FRESH_S,
+        )
+        confirmations = Confirmations(
+            transport=transport, store=store, bus=bus, on_answer=fresh.observe_answer
+        )
+        ManualChecks(
+            medical_institution_code=MEDICAL_INSTITUTION_CODE,
+            confirmations=confirmations,
+            store=store,
+        ).check(as_typed("P001"), actor="uketsuke")
+        reading = fresh.measure()
+        assert reading.trusted and reading.offset_s == pytest.approx(0, abs=3)
+        checks.check(as_typed("P008"), actor="uketsuke")
+        assert trust.measure(ask_central=False).offset_s == pytest.approx(600, abs=3)

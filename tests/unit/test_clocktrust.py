@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,8 +15,12 @@ from device.clocktrust import (
     ClockTrust,
     describe_seconds,
     kernel_synchronised,
+    terminal_time,
 )
 from sync.central import CentralUnavailable
+from sync.clock import JST
+from sync.transport import CentralAnswer, CentralUnreadable
+from sync.xmlmsg import QualificationResult
 
 NOW = datetime(2026, 4, 1, 1, 30, tzinfo=UTC)
 YEAR = timedelta(days=365)
@@ -186,3 +191,97 @@ def test_describe_seconds() -> None:
     assert describe_seconds(9000) == "+2.5 h"
     assert describe_seconds(-YEAR.total_seconds()) == "-365 days"
     assert describe_seconds(-YEAR.total_seconds(), "ja") == "-365日"
+
+
+class Terminal(Clocks):
+    """Through the terminal's folders: the central's time only as the stamp of its answers."""
+
+    def trust(self, *, central: bool = True) -> ClockTrust:
+        return ClockTrust(
+            tolerance_s=30,
+            wall=self.wall,
+            monotonic=self.monotonic,
+            synchronised=lambda: self.synced,
+            central_time=self.central if central else None,
+            observed_fresh_s=3600,
+            care_fresh_s=7200,
+        )
+
+    def answer(self, round_trip_s: float = 1.0) -> CentralAnswer:
+        """An answer received now, stamped (to the second, Japan time) mid-way."""
+        stamped = self.true - timedelta(seconds=round_trip_s / 2)
+        result = QualificationResult(
+            process_time=stamped.astimezone(JST).strftime("%Y%m%d%H%M%S"),
+            confirmation_date="20260401",
+            medical_institution_code="1312345678",
+            file_id="f1",
+            reference_classification="2",
+            segment_of_result="1",
+        )
+        return CentralAnswer(result=result, raw=b"", round_trip_s=round_trip_s)
+
+
+def test_an_answers_stamp_tells_the_time_and_confirms_a_jump_without_asking() -> None:
+    terminal = Terminal()
+    trust = terminal.trust(central=False)  # answers alone
+    trust.observe_answer(terminal.answer())
+    assert trust.measure().offset_s == pytest.approx(0.0, abs=1.0)
+    terminal.elapse(60)
+    terminal.skew = YEAR  # set a year ahead by hand
+    reading = trust.measure()
+    assert reading.unconfirmed_jump is not None and not reading.trusted
+    assert abs(trust.now() - terminal.true) <= timedelta(seconds=1)  # the stamp, carried on
+    terminal.elapse(60)
+    terminal.skew = timedelta(0)  # NTP puts it right: another jump, unconfirmed so far
+    assert not trust.measure().trusted
+    terminal.elapse(60)
+    trust.observe_answer(terminal.answer())
+    assert trust.measure().trusted  # confirmed by the next answer: retention is not held
+
+
+def test_a_jump_after_the_last_stamp_is_asked_about_through_the_terminal() -> None:
+    terminal = Terminal()
+    trust = terminal.trust()
+    trust.observe_answer(terminal.answer())
+    assert trust.measure().trusted and terminal.central_calls == 0  # the stamp stood for it
+    assert trust.measure(ask_central=False).offset_s is not None  # the status page's view
+    terminal.elapse(60)
+    terminal.skew = YEAR
+    assert not trust.measure().trusted
+    assert terminal.central_calls == 1  # the stamp is older than the jump: asked
+
+
+def test_through_the_terminal_it_asks_only_when_no_answer_came_for_an_hour() -> None:
+    terminal = Terminal()
+    trust = terminal.trust()
+    trust.observe_answer(terminal.answer())
+    terminal.elapse(3000)
+    assert trust.measure().trusted and terminal.central_calls == 0
+    terminal.elapse(700)
+    assert trust.measure().trusted and terminal.central_calls == 1
+
+
+def test_a_slow_or_unstamped_answer_tells_nothing() -> None:
+    terminal = Terminal()
+    trust = terminal.trust(central=False)
+    trust.observe_answer(terminal.answer(round_trip_s=45))  # slower than the tolerance
+    assert trust.measure().offset_s is None
+    unstamped = replace(
+        terminal.answer(), result=replace(terminal.answer().result, process_time="")
+    )
+    trust.observe_answer(unstamped)
+    assert trust.measure().offset_s is None
+    terminal.skew = timedelta(minutes=5)
+    trust.measure()  # sees the jump: only a later answer speaks of it
+    terminal.elapse(1)
+    trust.observe_answer(terminal.answer())
+    reading = trust.measure()
+    assert reading.offset_s == pytest.approx(300, abs=1) and not reading.trusted
+
+
+def test_the_terminals_time_is_the_stamp_of_a_harmless_answer() -> None:
+    terminal = Terminal()
+    assert abs(terminal_time(terminal.answer) - terminal.true) <= timedelta(seconds=1)
+    bad = replace(terminal.answer(), result=replace(terminal.answer().result, process_time="x"))
+    with pytest.raises(CentralUnreadable):
+        terminal_time(lambda: bad)

@@ -119,6 +119,8 @@ def test_non_editable_settings_are_never_taken_from_the_store(
     assert {s.name for s in SETTINGS if not s.editable} == {
         "data_dir",
         "key_file",
+        "backup_dir",
+        "backup_passphrase_file",
         "demo",
         "demo_data",
         "central_url",

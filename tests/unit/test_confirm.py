@@ -270,3 +270,24 @@ def test_the_answer_is_parsed_once_on_its_way_from_the_wire_to_the_store(
 
 def test_reasons_are_the_ones_the_pages_know() -> None:
     assert {r.value for r in CENTRAL_REASONS.values()} <= {r.value for r in EndReason}
+
+
+def test_every_answer_is_told_as_it_arrives_and_a_failure_is_not(bus: EventBus) -> None:
+    heard: list[CentralAnswer] = []
+    path = Confirmations(
+        transport=cast(Any, ScriptedTransport()),
+        store=cast(Store, RecordingStore()),
+        bus=bus,
+        on_answer=heard.append,
+    )
+    path.ask(REQUEST, label="check x")
+    assert heard == [ANSWER]  # the clock check learns the central's time from its stamp
+    failing = Confirmations(
+        transport=cast(Any, ScriptedTransport(CentralUnavailable("down"))),
+        store=cast(Store, RecordingStore()),
+        bus=bus,
+        on_answer=heard.append,
+    )
+    with pytest.raises(ConfirmationFailed):
+        failing.ask(REQUEST, label="check y")
+    assert heard == [ANSWER]

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from device.cardtrust import CardTrust
-from device.checks import ConfirmationNotFound, ManualChecks, NumbersInput
+from device.checks import CheckFailed, ConfirmationNotFound, ManualChecks, NumbersInput
 from device.confirm import Confirmations
 from device.events import (
     ConfirmationStored,
@@ -307,6 +307,30 @@ def test_numbers_checked_for_a_card_never_seen_become_its_earlier_answer(box: Bo
     again = box.visit().confirmation
     assert again is not None and again.earlier_id == checked.id  # 前回確認 next time
     assert confirmation_row(again, "ja", earlier=checked)["numbers_for_visit"] is False
+
+
+def test_numbers_for_a_card_never_seen_queued_in_an_outage_link_the_card_when_answered(
+    box: Box,
+) -> None:
+    box.down = True
+    first = box.visit().confirmation
+    assert first is not None
+    box.central.confirm_down = True  # asked at once, and the central does not answer
+    typed = NumbersInput(INSURER, "記号1", "1234", "01", "19800401")
+    with pytest.raises(CheckFailed) as failed:
+        box.checks.check(typed, actor="reception", for_visit=first.id)
+    assert failed.value.queued
+    assert box.store.last_card_answer(_card_id(box.pki)) is None
+    [item] = box.store.outbox_items()
+    assert item.card_from == first.id
+    box.central.confirm_down = False
+    assert box.outbox.drain().answered == 1
+    answered = box.store.confirmation_id_for(item.file_id)
+    found = box.store.last_card_answer(_card_id(box.pki))
+    assert found is not None and found.id == answered  # the card's 前回確認 from now on
+    box.down = True
+    again = box.visit().confirmation
+    assert again is not None and again.earlier_id == answered
 
 
 def test_an_outage_learnt_from_the_nonce_goes_offline_without_consent(box: Box) -> None:

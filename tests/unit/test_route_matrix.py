@@ -55,6 +55,7 @@ AREAS: dict[str, str | frozenset[str]] = {
     "clinical": frozenset({"clinical"}),
     "admin": frozenset({"admin"}),
     "tokens": frozenset({"admin"}),  # the admin page of the read API's tokens
+    "recovery": frozenset({"admin"}),  # the recovery sheet: the store key
     "api": TOKEN,  # the read API for other systems (web/api.py)
 }
 ROLES = ("reception", "clinical", "admin")
