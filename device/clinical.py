@@ -49,7 +49,9 @@ T = TypeVar("T")
 CONSENT_STATES = ("valid", "refused", "expired", "not_asked")
 REFUSAL_REASONS = (
     "no_confirmation",
-    "no_consent",
+    "no_consent",  # the patient was asked and did not agree
+    "cannot_consent",  # checked by the insurance numbers (資格確認書): no consent can exist
+    "not_asked",  # a card visit that asked no consent for this kind (DOMAIN.md: expiry grace)
     "expired",
     "not_insured",
     "central",  # the central answered no (a refusal, or SegmentOfResult 9)
@@ -224,6 +226,9 @@ class ClinicalRecords:
         status = _status(kind, records.get(kind), now, confirmation.created_at)
         if status.state == "expired":
             raise _refusal("expired", kind, status.until)
+        if status.state == "not_asked":
+            # Consent is given only on the card reader: a check by the numbers has none.
+            raise _refusal("cannot_consent" if confirmation.kind != "card" else "not_asked", kind)
         if status.state != "valid" or status.until is None:
             raise _refusal("no_consent", kind)
         return confirmation, status.until

@@ -17,6 +17,8 @@ from reader.backend import BACKENDS
 from sync.codes import CONSENT_KINDS
 
 LOG_LEVELS = ("ERROR", "WARNING", "INFO", "DEBUG", "TRAFFIC")
+# The admin page's sections, in this order (their names are in web/strings_admin.py).
+GROUPS = ("reader", "kiosk", "central", "security", "retention", "system")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,9 @@ class Setting:
     maximum: float | None = None
     # Texts: what is accepted, as docs/configuration.md and `onshi settings` show it.
     accepts: str = ""
+    # Where the admin page shows it: one of GROUPS (tests/unit/test_settings_groups.py checks
+    # that every setting has one).
+    group: str = ""
 
     @property
     def range_text(self) -> str:
@@ -146,6 +151,7 @@ SETTINGS: tuple[Setting, ...] = (
         "医療機関コード (10 digits) sent in every request",
         _medical_institution_code,
         accepts="10 digits (quoted in TOML)",
+        group="central",
     ),
     Setting(
         "data_dir",
@@ -153,6 +159,7 @@ SETTINGS: tuple[Setting, ...] = (
         Path(".onshi"),
         "Directory for the database, its key file and the demo card state",
         editable=False,
+        group="system",
     ),
     Setting(
         "key_file",
@@ -161,6 +168,7 @@ SETTINGS: tuple[Setting, ...] = (
         "File holding the database encryption keys (default: <data_dir>/store.key; on the "
         "appliance a systemd credential)",
         editable=False,
+        group="security",
     ),
     Setting(
         "central_url",
@@ -170,6 +178,7 @@ SETTINGS: tuple[Setting, ...] = (
         _url,
         editable=False,  # where patient data goes: decided on the box, never from a web page
         accepts="https:// URL",
+        group="central",
     ),
     Setting(
         "central_ca",
@@ -177,6 +186,7 @@ SETTINGS: tuple[Setting, ...] = (
         Path(".demo/pki/central-ca.pem"),
         "CA certificate the central service's certificate must chain to (pinned)",
         editable=False,
+        group="security",
     ),
     Setting(
         "device_cert",
@@ -184,6 +194,7 @@ SETTINGS: tuple[Setting, ...] = (
         Path(".demo/pki/device.pem"),
         "This appliance's client certificate for mutual TLS",
         editable=False,
+        group="security",
     ),
     Setting(
         "device_key",
@@ -191,6 +202,7 @@ SETTINGS: tuple[Setting, ...] = (
         Path(".demo/pki/device.key"),
         "Private key of the client certificate",
         editable=False,
+        group="security",
     ),
     Setting(
         "jpki_root_file",
@@ -200,6 +212,7 @@ SETTINGS: tuple[Setting, ...] = (
         "certificates are checked against on the box while the central is unreachable; empty = "
         "not configured (card visits then cannot be proven offline)",
         editable=False,  # what makes a card trusted: decided on the box, never from a web page
+        group="security",
     ),
     Setting(
         "export_dir",
@@ -208,6 +221,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Folder the receipt computer reads face files from (the official terminal's face/ "
         "format): each card visit's answer is written there; empty = no files written",
         editable=False,  # a folder on this box or a mounted share: set where the mount is made
+        group="central",
     ),
     Setting(
         "export_retry_s",
@@ -217,6 +231,7 @@ SETTINGS: tuple[Setting, ...] = (
         "that is not mounted, a full disk); files are kept until written",
         minimum=1,
         maximum=3600,
+        group="central",
     ),
     Setting(
         "central_timeout_s",
@@ -225,6 +240,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds to wait for one central request before giving up",
         minimum=0.5,
         maximum=300,
+        group="central",
     ),
     Setting(
         "central_deadline_s",
@@ -234,6 +250,7 @@ SETTINGS: tuple[Setting, ...] = (
         "included",
         minimum=1,
         maximum=300,
+        group="central",
     ),
     Setting(
         "central_retries",
@@ -242,6 +259,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Extra attempts for idempotent central calls after a transport error",
         minimum=0,
         maximum=10,
+        group="central",
     ),
     Setting(
         "central_connect_timeout_s",
@@ -251,6 +269,7 @@ SETTINGS: tuple[Setting, ...] = (
         "retries included) before it counts as unreachable",
         minimum=0.2,
         maximum=60,
+        group="central",
     ),
     Setting(
         "central_breaker_failures",
@@ -260,6 +279,7 @@ SETTINGS: tuple[Setting, ...] = (
         "(then calls fail at once and the desk shows the outage)",
         minimum=1,
         maximum=20,
+        group="central",
     ),
     Setting(
         "central_breaker_open_s",
@@ -268,6 +288,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds the circuit stays open before one call probes the central again",
         minimum=1,
         maximum=3600,
+        group="central",
     ),
     Setting(
         "central_mode",
@@ -279,6 +300,7 @@ SETTINGS: tuple[Setting, ...] = (
         _central_mode,
         editable=False,  # where patient data goes: decided on the box, never from a web page
         accepts=", ".join(CENTRAL_MODES),
+        group="central",
     ),
     Setting(
         "terminal_root",
@@ -287,6 +309,7 @@ SETTINGS: tuple[Setting, ...] = (
         "The official terminal's shared root holding req/ res/ face/ trash/ (a mounted share); "
         "required when central_mode is folders",
         editable=False,  # where patient data goes: decided on the box, never from a web page
+        group="central",
     ),
     Setting(
         "terminal_rescan_s",
@@ -296,6 +319,7 @@ SETTINGS: tuple[Setting, ...] = (
         "(a mounted share delivers no file events for the terminal's own writes)",
         minimum=0.1,
         maximum=60,
+        group="central",
     ),
     Setting(
         "terminal_timeout_s",
@@ -305,12 +329,14 @@ SETTINGS: tuple[Setting, ...] = (
         "unavailable (the request file is then taken back)",
         minimum=1,
         maximum=300,
+        group="central",
     ),
     Setting(
         "reader",
         str,
         "",
         "Card reader to use: part of its PC/SC name; empty = the first reader found",
+        group="reader",
     ),
     Setting(
         "reader_backend",
@@ -319,6 +345,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Kind of card reader: pcsc (PC/SC through pcscd); each kind is a module in reader/",
         _reader_backend,
         accepts=", ".join(BACKENDS),
+        group="reader",
     ),
     Setting(
         "staff_host",
@@ -326,6 +353,7 @@ SETTINGS: tuple[Setting, ...] = (
         "127.0.0.1",
         "Address the staff web UI listens on (use the LAN address on the appliance)",
         editable=False,  # a wrong one would lock the admin out of the page that set it
+        group="system",
     ),
     Setting(
         "staff_port",
@@ -335,6 +363,7 @@ SETTINGS: tuple[Setting, ...] = (
         editable=False,
         minimum=0,  # 0: any free port (tests)
         maximum=65535,
+        group="system",
     ),
     Setting(
         "staff_tls_cert",
@@ -343,8 +372,16 @@ SETTINGS: tuple[Setting, ...] = (
         "Certificate (PEM) of the staff web UI's HTTPS; empty = a self-signed one made at first "
         "start in <data_dir>/staff-tls/",
         editable=False,
+        group="security",
     ),
-    Setting("staff_tls_key", Path, Path(""), "Private key (PEM) of staff_tls_cert", editable=False),
+    Setting(
+        "staff_tls_key",
+        Path,
+        Path(""),
+        "Private key (PEM) of staff_tls_cert",
+        editable=False,
+        group="security",
+    ),
     Setting(
         "kiosk_port",
         int,
@@ -353,6 +390,7 @@ SETTINGS: tuple[Setting, ...] = (
         editable=False,
         minimum=0,
         maximum=65535,
+        group="kiosk",
     ),
     Setting(
         "web_threads",
@@ -362,6 +400,7 @@ SETTINGS: tuple[Setting, ...] = (
         "(event_streams_max)",
         minimum=4,
         maximum=256,
+        group="system",
     ),
     Setting(
         "web_timeout_s",
@@ -371,6 +410,7 @@ SETTINGS: tuple[Setting, ...] = (
         "idle between requests, and a write to it may wait; then the connection is closed",
         minimum=1,
         maximum=120,
+        group="system",
     ),
     Setting(
         "event_streams_max",
@@ -380,6 +420,7 @@ SETTINGS: tuple[Setting, ...] = (
         "refused with 503 and its page tries again later",
         minimum=1,
         maximum=1000,
+        group="system",
     ),
     Setting(
         "disk_reserve_mb",
@@ -389,6 +430,7 @@ SETTINGS: tuple[Setting, ...] = (
         "still saved while an admin frees space, made again when space returns (0 = none)",
         minimum=0,
         maximum=1024,
+        group="retention",
     ),
     Setting(
         "pin_timeout_s",
@@ -397,6 +439,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds the kiosk waits for a PIN before the visit is abandoned",
         minimum=1,
         maximum=3600,
+        group="kiosk",
     ),
     Setting(
         "consent_timeout_s",
@@ -405,6 +448,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds the kiosk waits for the patient's consent answers before the visit is abandoned",
         minimum=1,
         maximum=3600,
+        group="kiosk",
     ),
     Setting(
         "staff_timeout_s",
@@ -413,6 +457,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds a visit waits for staff (visual check) after a locked PIN or a call for help",
         minimum=1,
         maximum=3600,
+        group="kiosk",
     ),
     Setting(
         "kiosk_reset_s",
@@ -421,6 +466,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds the kiosk shows a finished or failed visit before returning to the start",
         minimum=1,
         maximum=600,
+        group="kiosk",
     ),
     Setting(
         "card_left_alert_s",
@@ -439,6 +485,7 @@ SETTINGS: tuple[Setting, ...] = (
         "surgery (empty = no consent screen)",
         _consent_kinds,
         accepts="comma-separated kinds, or empty",
+        group="kiosk",
     ),
     Setting(
         "language",
@@ -447,6 +494,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Default language of the pages (ja or en)",
         _language,
         accepts="ja, en",
+        group="system",
     ),
     Setting(
         "retention_days",
@@ -455,6 +503,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Days confirmations are kept before purging",
         minimum=1,
         maximum=3660,  # ten years; the audit log has its own, longer retention
+        group="retention",
     ),
     Setting(
         "retention_max_share",
@@ -464,6 +513,7 @@ SETTINGS: tuple[Setting, ...] = (
         "run that would delete more deletes nothing and alerts the admin (1 = no limit)",
         minimum=0.01,
         maximum=1.0,
+        group="retention",
     ),
     Setting(
         "clock_tolerance_s",
@@ -473,6 +523,7 @@ SETTINGS: tuple[Setting, ...] = (
         "trusted; past it retention purges wait and the central's time is used",
         minimum=1.0,
         maximum=3600.0,
+        group="security",
     ),
     Setting(
         "audit_retention_days",
@@ -482,6 +533,7 @@ SETTINGS: tuple[Setting, ...] = (
         "without breaking the chain's verification",
         minimum=AUDIT_RETENTION_DAYS_RANGE[0],
         maximum=AUDIT_RETENTION_DAYS_RANGE[1],
+        group="retention",
     ),
     Setting(
         "outbox_drain_every_s",
@@ -491,6 +543,7 @@ SETTINGS: tuple[Setting, ...] = (
         "not answer while it was unavailable are asked again",
         minimum=5,
         maximum=3600,
+        group="central",
     ),
     Setting(
         "outbox_rate_per_s",
@@ -499,6 +552,7 @@ SETTINGS: tuple[Setting, ...] = (
         "The most re-checks sent to the central per second while the queue drains",
         minimum=0.1,
         maximum=100,
+        group="central",
     ),
     Setting(
         "outbox_backoff_base_s",
@@ -508,6 +562,7 @@ SETTINGS: tuple[Setting, ...] = (
         "doubled after each such attempt up to outbox_backoff_max_s",
         minimum=1,
         maximum=3600,
+        group="central",
     ),
     Setting(
         "outbox_backoff_max_s",
@@ -516,6 +571,7 @@ SETTINGS: tuple[Setting, ...] = (
         "The longest wait between two attempts of one queued re-check",
         minimum=1,
         maximum=86400,
+        group="central",
     ),
     Setting(
         "outbox_give_up_h",
@@ -525,6 +581,7 @@ SETTINGS: tuple[Setting, ...] = (
         "the desk shows an alert until a person acknowledges it (check that patient by hand)",
         minimum=1,
         maximum=720,  # thirty days: past the default retention_days a person must have looked
+        group="central",
     ),
     Setting(
         "backup_dir",
@@ -533,6 +590,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Folder the nightly encrypted backup is written to (a mounted USB stick or network "
         "share; never created: a missing folder is an error); empty = no nightly backup",
         editable=False,  # where patient data goes: decided on the box, never from a web page
+        group="retention",
     ),
     Setting(
         "backup_keep",
@@ -542,6 +600,7 @@ SETTINGS: tuple[Setting, ...] = (
         "new one is written",
         minimum=1,
         maximum=366,
+        group="retention",
     ),
     Setting(
         "backup_at",
@@ -551,6 +610,7 @@ SETTINGS: tuple[Setting, ...] = (
         "off then backs up when it is next on",
         _time_of_day,
         accepts="HH:MM (00:00–23:59)",
+        group="retention",
     ),
     Setting(
         "backup_passphrase_file",
@@ -559,6 +619,7 @@ SETTINGS: tuple[Setting, ...] = (
         "File holding the nightly backup's passphrase (on the appliance a systemd credential; "
         "chmod 600; never logged or stored in the database); required when backup_dir is set",
         editable=False,  # a secret's place: decided on the box
+        group="retention",
     ),
     Setting(
         "signal_light_url",
@@ -596,6 +657,7 @@ SETTINGS: tuple[Setting, ...] = (
         False,
         "Demo mode: shows the sandbox page that places virtual cards. Never on a real clinic",
         editable=False,
+        group="system",
     ),
     Setting(
         "demo_data",
@@ -603,6 +665,7 @@ SETTINGS: tuple[Setting, ...] = (
         Path(".demo"),
         "Simulator data (test PKI, card state) used by the demo sandbox",
         editable=False,
+        group="system",
     ),
     Setting(
         "log_level",
@@ -611,6 +674,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Logging level: ERROR, WARNING, INFO, DEBUG, or TRAFFIC (card APDUs, PIN masked)",
         _log_level,
         accepts=", ".join(LOG_LEVELS),
+        group="system",
     ),
 )
 

@@ -35,6 +35,7 @@ from web.auth import (
     require_role,
     safe_next,
 )
+from web.bilingual import one_language
 from web.present import text
 
 _B32_LENGTH = 32  # base32 of TOTP_SECRET_BYTES without padding
@@ -74,13 +75,15 @@ def create_blueprint(accounts: Accounts) -> Blueprint:
         secret = _secret_from_form(request.form.get("secret", ""))
         if secret is None:
             secret = accounts.new_totp_secret()  # damaged form: start again with a new one
-            return _enrol_page(accounts, current, secret, target, error=_BAD_SECRET), 422
+            error = text("account_enrol_again", _lang())
+            return _enrol_page(accounts, current, secret, target, error=error), 422
         try:
             accounts.enrol_totp(
                 current.user, secret, request.form.get("code", ""), actor=current.user.username
             )
         except AccountError as exc:
-            return _enrol_page(accounts, current, secret, target, error=str(exc)), 422
+            error = one_language(str(exc), _lang())
+            return _enrol_page(accounts, current, secret, target, error=error), 422
         accounts.complete_second_factor(request.cookies.get(SESSION_COOKIE, ""))
         if current.pending == PENDING_ENROL:
             return redirect(target, code=303)
@@ -96,7 +99,7 @@ def create_blueprint(accounts: Accounts) -> Blueprint:
         except LoginBlocked as blocked:
             return _account_page(user, error=_blocked(blocked)), 429
         except AccountError as exc:
-            return _account_page(user, error=str(exc)), 422
+            return _account_page(user, error=one_language(str(exc), _lang())), 422
         return redirect(url_for("account.page", done="totp_removed"), code=303)
 
     @bp.post("/password")
@@ -104,7 +107,7 @@ def create_blueprint(accounts: Accounts) -> Blueprint:
         user = _user()
         new = request.form.get("new_password", "")
         if new != request.form.get("new_password_again", ""):
-            return _account_page(user, error=_MISMATCH), 422
+            return _account_page(user, error=text("account_new_passwords_differ", _lang())), 422
         try:
             accounts.change_own_password(
                 user,
@@ -116,15 +119,18 @@ def create_blueprint(accounts: Accounts) -> Blueprint:
         except LoginBlocked as blocked:
             return _account_page(user, error=_blocked(blocked)), 429
         except AccountError as exc:
-            return _account_page(user, error=str(exc)), 422
+            return _account_page(user, error=one_language(str(exc), _lang())), 422
         return redirect(url_for("account.page", done="password_changed"), code=303)
 
     return bp
 
 
-_BAD_SECRET = "登録をやり直してください / please start the enrolment again"
-_MISMATCH = "新しいパスワードが一致しません / the new passwords do not match"
 _NOTICES = frozenset({"totp_enrolled", "totp_removed", "password_changed"})
+
+
+def _lang() -> str:
+    lang: str = g.get("lang", "ja")
+    return lang
 
 
 def _session() -> StaffSession:

@@ -26,16 +26,23 @@ from device.config import (
     stored_setting_problem,
 )
 from device.services import Services
-from device.settings import LOG_LEVELS, SETTINGS, SETTINGS_BY_NAME, Setting
+from device.settings import GROUPS, LOG_LEVELS, SETTINGS, SETTINGS_BY_NAME, Setting
 from sync.auditchain import AuditVerdict
 from sync.clock import JST
 from sync.codes import CONSENT_KINDS
 from sync.store import AuditEntry, Store
-from web.auth import audit_actor, require_role
+from web.auth import audit_actor, current_user, require_role
+from web.bilingual import one_language
 from web.labels import consent_kind_text
+from web.people import actor_text
 from web.present import jst_timestamp, text
 from web.status_rows import status_row
-from web.strings_admin import SETTING_HELP_JA
+from web.strings_admin import (
+    AUDIT_ACTIONS,
+    SETTING_GROUPS,
+    SETTING_HELP_JA,
+    SETTING_LABELS,
+)
 
 AUDIT_PAGE = 100
 FIELDS = "_fields"  # the settings a form carries (an unticked checkbox sends nothing)
@@ -55,6 +62,26 @@ class SettingRow:
     pending: bool  # saved but not yet running
     choices: tuple[tuple[str, str], ...] = ()
     error: str = ""
+    label: str = ""  # the setting's name in words (its key is shown beside)
+    group: str = ""  # device.settings.GROUPS
+
+
+@dataclass(frozen=True)
+class SettingGroup:
+    key: str
+    title: str
+    rows: tuple[SettingRow, ...]
+
+
+def grouped(rows: list[SettingRow], lang: str) -> list[SettingGroup]:
+    """The rows in the admin page's sections, in GROUPS order; an empty section is left out."""
+    out = []
+    for key in GROUPS:
+        members = tuple(row for row in rows if row.group == key)
+        if members:
+            title = SETTING_GROUPS[key][1 if lang == "en" else 0]
+            out.append(SettingGroup(key, title, members))
+    return out
 
 
 def create_blueprint(services: Services) -> Blueprint:
@@ -73,7 +100,7 @@ def create_blueprint(services: Services) -> Blueprint:
     @bp.get("/status")
     def status() -> str:
         items = [status_row(item) for item in services.status.collect()]
-        return render_template("admin_status.html", items=items, at=_now_text())
+        return render_template("admin_status.html", items=items, at=_now_text(), lang=g.lang)
 
     @bp.get("/api/status")
     def status_json() -> ResponseReturnValue:
@@ -84,11 +111,11 @@ def create_blueprint(services: Services) -> Blueprint:
                 "ok": item.ok,
                 "level": item.level,
                 "level_text": text(f"admin_level_{item.level}", lang),
-                "label": item.label_en if lang == "en" else item.label_ja,
+                "label": item.label_in(lang),
                 "label_ja": item.label_ja,
                 "label_en": item.label_en,
-                "value": item.value,
-                "detail": item.detail,
+                "value": item.value_in(lang),
+                "detail": item.detail_in(lang),
             }
             for item in map(status_row, services.status.collect())
         ]
@@ -100,7 +127,10 @@ def create_blueprint(services: Services) -> Blueprint:
         rows = setting_rows(config, store.stored_settings(), g.lang)
         return render_template(
             "admin_settings.html",
-            rows=rows,
+            groups=grouped(rows, g.lang),
+            first_error="",
+            first_error_label="",
+            errors=0,
             saved=request.args.get("saved") == "1",
             invalid=False,
         )
@@ -109,7 +139,7 @@ def create_blueprint(services: Services) -> Blueprint:
     def save_settings() -> ResponseReturnValue:
         stored = store.stored_settings()
         rows = setting_rows(config, stored, g.lang)
-        changes, errors = settings_changes(rows, request.form)
+        changes, errors = settings_changes(rows, request.form, g.lang)
         if errors:
             rows = [
                 _with(row, request.form, errors.get(row.setting.name, ""))
@@ -117,9 +147,15 @@ def create_blueprint(services: Services) -> Blueprint:
                 else row
                 for row in rows
             ]
+            # The first refused field, in the page's order, gets the focus.
+            ordered = [row for group in grouped(rows, g.lang) for row in group.rows]
+            first = next((row for row in ordered if row.error), None)
             page = render_template(
                 "admin_settings.html",
-                rows=rows,
+                groups=grouped(rows, g.lang),
+                first_error=first.setting.name if first is not None else "",
+                first_error_label=first.label if first is not None else "",
+                errors=len(errors),
                 saved=False,
                 invalid=True,
             )
@@ -168,6 +204,10 @@ def create_blueprint(services: Services) -> Blueprint:
     @bp.post("/users/<int:user_id>/disabled")
     def set_disabled(user_id: int) -> ResponseReturnValue:
         disabled = request.form.get("disabled") == "1"
+        me = current_user()
+        if disabled and me is not None and me.id == user_id:
+            # Not offered on the page; refused here too, in the reader's language.
+            return _users_page(accounts, error=text("admin_cannot_disable_self", g.lang)), 422
         return _user_action(
             accounts, lambda: accounts.set_disabled(user_id, disabled, actor=audit_actor())
         )
@@ -197,7 +237,7 @@ def create_blueprint(services: Services) -> Blueprint:
     # -- audit ---------------------------------------------------------------------------
     @bp.get("/audit")
     def audit() -> ResponseReturnValue:
-        return _audit_page(store, verdict=None)
+        return _audit_page(store, accounts, verdict=None)
 
     @bp.post("/audit/verify")
     def verify() -> ResponseReturnValue:
@@ -208,7 +248,7 @@ def create_blueprint(services: Services) -> Blueprint:
             else f"broken at id={verdict.first_bad_id} after {verdict.checked} entries"
         )
         store.audit(audit_actor(), "audit.verify", "audit", outcome)
-        return _audit_page(store, verdict=verdict)
+        return _audit_page(store, accounts, verdict=verdict)
 
     return bp
 
@@ -237,6 +277,8 @@ def setting_rows(config: Config, stored: dict[str, str], lang: str) -> list[Sett
                 help=SETTING_HELP_JA.get(setting.name, setting.help)
                 if lang == "ja"
                 else setting.help,
+                label=_label(setting.name, lang),
+                group=setting.group,
                 help_en=setting.help,
                 value=value,
                 running=running,
@@ -250,10 +292,16 @@ def setting_rows(config: Config, stored: dict[str, str], lang: str) -> list[Sett
     return rows
 
 
+def _label(name: str, lang: str) -> str:
+    words = SETTING_LABELS.get(name)
+    return name if words is None else words[1 if lang == "en" else 0]
+
+
 def settings_changes(
-    rows: list[SettingRow], form: MultiDict[str, str]
+    rows: list[SettingRow], form: MultiDict[str, str], lang: str = "ja"
 ) -> tuple[dict[str, str], dict[str, str]]:
-    """({name: new text}, {name: reason}) for the settings the form carries; validated all."""
+    """({name: new text}, {name: reason in `lang`}) for the settings the form carries; all of
+    them validated."""
     by_name = {row.setting.name: row for row in rows}
     changes: dict[str, str] = {}
     errors: dict[str, str] = {}
@@ -262,17 +310,17 @@ def settings_changes(
         if row is None:
             continue  # not a setting: nothing to save, nothing to show
         if row.locked:
-            errors[name] = "この画面では変更できません / cannot be changed here"
+            errors[name] = text("admin_not_here", lang)
             continue
         raw = _submitted(row, form)
         try:
             value = value_text(row.setting, parse_setting(row.setting, raw))
         except ValueError as exc:
-            errors[name] = str(exc)
+            errors[name] = one_language(str(exc), lang)
             continue
         problem = stored_setting_problem(name, value)  # the rules start-up applies, too
         if problem and _differs(row.setting, value, row.value):
-            errors[name] = problem
+            errors[name] = one_language(problem, lang)
             continue
         if _differs(row.setting, value, row.value):
             changes[name] = value
@@ -341,7 +389,9 @@ def _choices(setting: Setting, value: str, lang: str) -> tuple[tuple[str, str], 
 def _same_password(form: MultiDict[str, str]) -> str:
     password = form.get("password", "")
     if password != form.get("password_again", ""):
-        raise AccountError(text("admin_passwords_differ", "ja"))
+        raise AccountError(
+            f"{text('admin_passwords_differ', 'ja')} / {text('admin_passwords_differ', 'en')}"
+        )
     return password
 
 
@@ -349,16 +399,18 @@ def _user_action(accounts: Accounts, action: Any) -> ResponseReturnValue:
     try:
         action()
     except AccountError as exc:
-        return _users_page(accounts, error=str(exc)), 422
+        return _users_page(accounts, error=one_language(str(exc), g.lang)), 422
     return redirect(url_for("admin.users", done=1), code=303)
 
 
 def _users_page(accounts: Accounts, *, done: bool = False, error: str = "") -> str:
     lang: str = g.lang
     users = accounts.list_users()
+    me = current_user()
     return render_template(
         "admin_users.html",
         users=users,
+        me_id=me.id if me is not None else None,
         roles=[(r, role_label(r, lang)) for r in ROLES],
         role_names={r: role_label(r, lang) for r in ROLES},
         done=done,
@@ -368,7 +420,11 @@ def _users_page(accounts: Accounts, *, done: bool = False, error: str = "") -> s
 
 
 # -- audit helpers ------------------------------------------------------------------------
-def _audit_page(store: Store, *, verdict: AuditVerdict | None) -> ResponseReturnValue:
+def _audit_page(
+    store: Store, accounts: Accounts, *, verdict: AuditVerdict | None
+) -> ResponseReturnValue:
+    lang: str = g.lang
+    names = {u.username: u.display_name for u in accounts.list_users()}
     args = request.args
     actor = args.get("actor", "").strip()[:64]
     action = args.get("action", "").strip()[:64]
@@ -408,8 +464,8 @@ def _audit_page(store: Store, *, verdict: AuditVerdict | None) -> ResponseReturn
     store.audit(audit_actor(), "audit.view", "audit", f"rows={len(entries)} {shown}".strip()[:300])
     page = render_template(
         "admin_audit.html",
-        entries=[_entry_view(e) for e in entries],
-        actions=store.audit_actions(),
+        entries=[_entry_view(e, names, lang) for e in entries],
+        actions=[(a, action_text(a, lang)) for a in store.audit_actions()],
         filters=filters,
         newest={k: v for k, v in filters.items() if v},
         older=(
@@ -433,15 +489,30 @@ def _day(value: str) -> date | None:
 class AuditRow:
     id: int
     at: str
-    actor: str
+    actor: str  # the username (or the part of the appliance), as the filter takes it
+    actor_name: str  # as a person reads it: the display name
     action: str
+    action_text: str
     subject: str
     detail: str
 
 
-def _entry_view(entry: AuditEntry) -> AuditRow:
+def action_text(action: str, lang: str) -> str:
+    """An audit action in words; one nobody worded yet shows as its code."""
+    words = AUDIT_ACTIONS.get(action)
+    return action if words is None else words[1 if lang == "en" else 0]
+
+
+def _entry_view(entry: AuditEntry, names: dict[str, str], lang: str) -> AuditRow:
     return AuditRow(
-        entry.id, jst_timestamp(entry.at), entry.actor, entry.action, entry.subject, entry.detail
+        entry.id,
+        jst_timestamp(entry.at),
+        entry.actor,
+        actor_text(entry.actor, names, lang),
+        entry.action,
+        action_text(entry.action, lang),
+        entry.subject,
+        entry.detail,
     )
 
 

@@ -250,6 +250,8 @@ def _blueprint(accounts: Accounts) -> Blueprint:
         if old:
             accounts.end_session(old)  # never two sessions in one browser
         session.pop(LOGIN_TOKEN, None)  # a fresh login token for the next sign-in
+        if target == "/" and user.has("clinical"):
+            target = "/clinical/"  # a doctor's own page first (the desk is one click away)
         if user.has_totp:
             step = url_for("auth.login_totp_form", next=target)
         elif user.has("admin"):

@@ -33,10 +33,16 @@ from device.clinical import ClinicalRecord, ClinicalRecords, ClinicalRefused, Co
 from device.reachability import CentralReachability
 from device.services import Services
 from sync.clock import JST
-from sync.medinfo import MEDICAL_INFO_KINDS, CheckupExam, CheckupItem, DrugMonth
+from sync.medinfo import (
+    MEDICAL_INFO_KINDS,
+    CheckupExam,
+    CheckupItem,
+    DrugMonth,
+    MedicalInfoResult,
+)
 from sync.store import Confirmation, Store
 from web.auth import audit_actor, require_role
-from web.charts import line_chart, number_text
+from web.charts import line_chart, month_axis, number_text, period_bar
 from web.labels import SEX, consent_kind_text, label
 from web.present import STRINGS, format_birthdate, format_date, parse_yyyymmdd, text
 
@@ -44,6 +50,8 @@ LIST_HOURS = 24
 LIST_LIMIT = 200
 LIST_KINDS = ("card", "numbers")  # card visits and insurance-number checks
 CURRENT_MONTHS = 3  # "current medicines": dispensed within the last 3 months of the data
+REFILL_SLACK_DAYS = 14  # a refill this many days after the last supply ran out continues it
+LONGEST_SUPPLY_DAYS = 90  # a DosageDays beyond this is read as times (as-needed), not days
 MONTH_NAMES_EN = (
     "January",
     "February",
@@ -118,8 +126,6 @@ def _refused_page(
             "clinical_refused.html",
             title=consent_kind_text(kind, lang),
             message=refusal_text(refused, lang, down_since=down_since),
-            other=refusal_text(refused, "ja" if lang == "en" else "en", down_since=down_since),
-            other_message_lang="ja" if lang == "en" else "en",
             reason=refused.reason,
             # the central may be back in a moment: the same page, asked again
             retry_url=retry_url if refused.reason == "unavailable" else "",
@@ -147,21 +153,53 @@ def _view(
         abort(404)
     down_since = reachability.current().down_since
     header = patient_header(confirmation, record, records.now(), lang, down_since=down_since)
+    views = other_views(confirmation, records, kind, lang)
     pdf_url = url_for("clinical.document", confirmation_id=confirmation_id, kind=kind)
     if kind == "drug":
         return render_template(
             "clinical_drug.html",
             patient=header,
+            views=views,
             summary=current_medicines(record.result.months),
+            lines=medicine_lines(record.result, lang),
             months=drug_timeline(record.result.months, lang),
             pdf_url=pdf_url,
         )
     return render_template(
         "clinical_checkup.html",
         patient=header,
+        views=views,
         table=checkup_table(record.result.exams, lang),
         pdf_url=pdf_url,
     )
+
+
+@dataclass(frozen=True)
+class ViewLink:
+    kind: str
+    label: str
+    href: str  # empty: not viewable now (the note says why)
+    note: str
+    current: bool
+
+
+def other_views(c: Confirmation, records: ClinicalRecords, kind: str, lang: str) -> list[ViewLink]:
+    """The drug and checkup views of this patient's confirmation, for the links between them."""
+    statuses = records.consent_statuses(c.id, confirmed_at=c.created_at)
+    links = []
+    for other in MEDICAL_INFO_KINDS:
+        status = statuses[other]
+        chip = consent_chip(c, status, records.now(), lang)
+        links.append(
+            ViewLink(
+                other,
+                consent_kind_text(other, lang),
+                url_for(f"clinical.{other}", confirmation_id=c.id) if other != kind else "",
+                "" if status.valid else chip["text"],
+                other == kind,
+            )
+        )
+    return links
 
 
 # -- the list -----------------------------------------------------------------------------
@@ -178,7 +216,7 @@ def patient_rows(store: Store, records: ClinicalRecords, lang: str) -> list[dict
                 "id": c.id,
                 "time": c.created_at.astimezone(JST).strftime("%H:%M"),
                 **_person(c, now, lang),
-                "chips": [consent_chip(c.id, statuses[k], now, lang) for k in MEDICAL_INFO_KINDS],
+                "chips": [consent_chip(c, statuses[k], now, lang) for k in MEDICAL_INFO_KINDS],
             }
         )
     return rows
@@ -192,7 +230,7 @@ class RefusalText:
 
 
 def refusal_words(refused: ClinicalRefused, *, down_since: datetime | None = None) -> RefusalText:
-    """Why a history cannot be shown, in both languages (the page shows both)."""
+    """Why a history cannot be shown, in both languages (the page shows the reader's one)."""
     return RefusalText(
         refused.reason,
         refusal_text(refused, "ja", down_since=down_since),
@@ -230,19 +268,22 @@ def refusal_text(refused: ClinicalRefused, lang: str, *, down_since: datetime | 
 
 
 def consent_chip(
-    confirmation_id: int, status: ConsentStatus, now: datetime, lang: str
+    c: Confirmation, status: ConsentStatus, now: datetime, lang: str
 ) -> dict[str, str]:
     kind_label = consent_kind_text(status.kind, lang)
+    state = status.state
+    if state == "not_asked" and c.kind != "card":
+        state = "impossible"  # checked by the numbers: consent is only given at the card reader
     if status.state == "valid" and status.until is not None:
         shown = text("cl_consent_valid", lang, until=short_time(status.until, now))
-        href = url_for(f"clinical.{status.kind}", confirmation_id=confirmation_id)
+        href = url_for(f"clinical.{status.kind}", confirmation_id=c.id)
     else:
-        shown = text(f"cl_consent_{status.state}", lang)
+        shown = text(f"cl_consent_{state}", lang)
         href = ""
     return {
         "kind": status.kind,
         "label": kind_label,
-        "state": status.state,
+        "state": state,
         "text": shown,
         "href": href,
     }
@@ -384,6 +425,85 @@ def _months_before(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+@dataclass(frozen=True)
+class MedicineLine:
+    """One medicine of the condensed timeline: when it was supplied, as merged periods."""
+
+    name: str
+    ingredient: str
+    periods: str  # in words: "2024/01/05–2024/03/30, 2024/06/01–…"
+    bar: Markup
+    current: bool  # supplied up to the last dispensing month of the data
+
+
+@dataclass(frozen=True)
+class MedicineTimeline:
+    axis: Markup
+    lines: tuple[MedicineLine, ...]
+
+
+def supply_days(written: str) -> int:
+    """DosageDays as days of supply: 1 for as-needed counts and anything unreadable."""
+    s = unicodedata.normalize("NFKC", written).strip().removesuffix("日")
+    if not s.isdigit():
+        return 1
+    days = int(s)
+    return days if 1 <= days <= LONGEST_SUPPLY_DAYS else 1
+
+
+def merge_periods(spans: Sequence[tuple[date, date]]) -> list[tuple[date, date]]:
+    """Supplies that overlap or follow within REFILL_SLACK_DAYS become one period."""
+    merged: list[tuple[date, date]] = []
+    for begin, end in sorted(spans):
+        if merged and begin <= merged[-1][1] + timedelta(days=REFILL_SLACK_DAYS):
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((begin, end))
+    return merged
+
+
+def medicine_lines(result: MedicalInfoResult, lang: str) -> MedicineTimeline | None:
+    """One line per medicine with its periods, those taken latest first."""
+    spans: dict[str, list[tuple[date, date]]] = {}
+    names: dict[str, tuple[str, str]] = {}
+    for month in result.months:
+        for dispensing in month.dispensings:
+            day = parse_yyyymmdd(dispensing.date)
+            if day is None:
+                continue
+            for drug in dispensing.drugs:
+                key = drug.code or drug.name
+                end = day + timedelta(days=supply_days(drug.days) - 1)
+                spans.setdefault(key, []).append((day, end))
+                names[key] = (drug.name, drug.ingredient)
+    if not spans:
+        return None
+    first = min(begin for found in spans.values() for begin, _ in found)
+    last = max(begin for found in spans.values() for begin, _ in found)
+    first = min(first, _month_start(result.start_month) or first)
+    last = max(last, _month_start(result.end_month) or last)
+    latest_month = max(begin for found in spans.values() for begin, _ in found).replace(day=1)
+    keyed = []
+    for key, found in spans.items():
+        periods = merge_periods(found)
+        name, ingredient = names[key]
+        current = max(begin for begin, _ in found).replace(day=1) >= _months_before(latest_month, 1)
+        words = ", ".join(
+            f"{a:%Y/%m/%d}" if a == b else f"{a:%Y/%m/%d}–{b:%Y/%m/%d}" for a, b in periods
+        )
+        bar = period_bar(periods, first, last, label=name, current=current)
+        keyed.append((periods[-1][1], MedicineLine(name, ingredient, words, bar, current)))
+    keyed.sort(key=lambda pair: pair[1].name)
+    keyed.sort(key=lambda pair: pair[0], reverse=True)  # the latest taken first
+    return MedicineTimeline(month_axis(first, last, lang), tuple(line for _, line in keyed))
+
+
+def _month_start(yyyymm: str) -> date | None:
+    if len(yyyymm) != 6 or not yyyymm.isdigit() or not 1 <= int(yyyymm[4:]) <= 12:
+        return None
+    return date(int(yyyymm[:4]), int(yyyymm[4:]), 1)
+
+
 def drug_timeline(months: Sequence[DrugMonth], lang: str) -> list[MonthView]:
     out = []
     for m in sorted(months, key=lambda m: m.month, reverse=True):
@@ -520,13 +640,14 @@ def judge(value: str, reference: str) -> str:
 
 
 def checkup_table(exams: Sequence[CheckupExam], lang: str) -> CheckupTable:
-    ordered = sorted(exams, key=lambda e: e.date, reverse=True)
+    """Columns oldest to newest, left to right, the way the trend charts run."""
+    ordered = sorted(exams, key=lambda e: e.date)
     columns = tuple(ExamColumn(format_date(e.date), e.institution) for e in ordered)
     by_key = [{(i.code or i.name): i for i in exam.items} for exam in ordered]
     # Items in the order of the newest exam, then any only older exams have; the newest
     # name, unit and reference range stand for the row.
     first_seen: dict[str, CheckupItem] = {}
-    for items in by_key:
+    for items in reversed(by_key):
         for key, item in items.items():
             first_seen.setdefault(key, item)
     rows = []

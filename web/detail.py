@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -32,6 +33,7 @@ from web.labels import (
     consent_kind_text,
     label,
 )
+from web.people import display_name
 from web.present import (
     STRINGS,
     confirmation_row,
@@ -281,12 +283,15 @@ class AuditLine:
     detail: str
 
 
-def audit_lines(entries: list[AuditEntry], lang: str) -> list[AuditLine]:
+def audit_lines(
+    entries: list[AuditEntry], lang: str, name: Callable[[str], str] = str
+) -> list[AuditLine]:
+    """`name`: who an actor is as a person reads it (web/people.py namer)."""
     lines = []
     for entry in entries:
         key = f"desk_action_{entry.action}"
         action = text(key, lang) if key in STRINGS else entry.action
-        lines.append(AuditLine(jst_timestamp(entry.at), entry.actor, action, entry.detail))
+        lines.append(AuditLine(jst_timestamp(entry.at), name(entry.actor), action, entry.detail))
     return lines
 
 
@@ -330,7 +335,7 @@ def recheck_view(alert: OutboxAlert, store: Store, lang: str) -> RecheckView:
         ),
         confirmation_row(earlier, lang) if earlier is not None else None,
         confirmation_row(answer, lang) if answer is not None else None,
-        text("recheck_acked_by", lang, staff=alert.acknowledged_by)
+        text("recheck_acked_by", lang, staff=display_name(store, alert.acknowledged_by, lang))
         if alert.acknowledged_at is not None
         else "",
         text("recheck_gave_up_title" if alert.unanswered else "recheck_alerts_title", lang),

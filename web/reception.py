@@ -53,6 +53,7 @@ from web.auth import audit_actor, current_user, require_role
 from web.detail import audit_lines, confirmation_detail, pretty_xml, recheck_comparisons
 from web.field_errors import field_errors_text
 from web.inbound import json_object
+from web.people import namer
 from web.present import (
     DESK_STATES,
     STRINGS,
@@ -299,7 +300,7 @@ def create_blueprint(services: Services) -> Blueprint:
             "confirmation.html",
             detail=confirmation_detail(found, lang, staff, earlier_of(found), today()),
             raw_xml=raw_xml,
-            trail=audit_lines(store.audit_for_subject(subject), lang),
+            trail=audit_lines(store.audit_for_subject(subject), lang, namer(store, lang)),
             rechecks=recheck_comparisons(store, found, lang),
             disk_warning=disk_warning(services, lang),
         )

@@ -1,12 +1,13 @@
 """The admin status page's rows: device/status.py's items and findings in words and colours.
 
-A finding reads in both languages at once ("応答あり / running"); one that is the same in both
-(a size, a log line, an error message said by something else) is shown once.
+Each finding is worded in both languages; the page shows the reader's one (`value_in`,
+`detail_in`). `value` and `detail` give both at once ("応答あり / running") for a log or a
+test; one that is the same in both (a size, a log line, an error message said by something
+else) is given once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from device.clocktrust import describe_seconds
 from device.status import Fact, Finding, StatusItem
 from sync.clock import JST
+from web.bilingual import one_language
 from web.present import STRINGS, text
 
 
@@ -23,13 +25,36 @@ class StatusRow:
     ok: bool | None  # True green, None amber, False red
     label_ja: str
     label_en: str
-    value: str
-    detail: str
+    value_ja: str
+    value_en: str
+    details: tuple[tuple[str, str], ...]  # (Japanese, English) per finding
 
     @property
     def level(self) -> str:
         """ "ok", "warn" or "bad": the CSS class and the word shown beside the colour."""
         return "ok" if self.ok is True else "bad" if self.ok is False else "warn"
+
+    def label_in(self, lang: str) -> str:
+        return self.label_en if lang == "en" else self.label_ja
+
+    def value_in(self, lang: str) -> str:
+        return self.value_en if lang == "en" else self.value_ja
+
+    def detail_in(self, lang: str) -> str:
+        return "\n".join(en if lang == "en" else ja for ja, en in self.details)
+
+    @property
+    def value(self) -> str:
+        """Both languages at once (a log, a test), each line once when they are the same."""
+        return _joined(self.value_ja, self.value_en)
+
+    @property
+    def detail(self) -> str:
+        return "\n".join(_joined(ja, en) for ja, en in self.details)
+
+
+def _joined(ja: str, en: str) -> str:
+    return ja if ja == en else f"{ja} / {en}"
 
 
 def status_row(item: StatusItem) -> StatusRow:
@@ -40,15 +65,16 @@ def status_row(item: StatusItem) -> StatusRow:
         ok=item.ok,
         label_ja=label_ja,
         label_en=label_en,
-        value=finding_text(item.value),
-        detail="\n".join(finding_text(f) for f in item.detail),
+        value_ja=finding_text(item.value, "ja"),
+        value_en=finding_text(item.value, "en"),
+        details=tuple((finding_text(f, "ja"), finding_text(f, "en")) for f in item.detail),
     )
 
 
-def finding_text(finding: Finding) -> str:
+def finding_text(finding: Finding, lang: str) -> str:
     fact, values = finding.fact, finding.values
-    if fact is Fact.TEXT:
-        return str(values["text"])
+    if fact is Fact.TEXT:  # said by something else, maybe in both languages: the reader's side
+        return one_language(str(values["text"]), lang)
     if fact is Fact.LOG_RECORD:
         at: datetime = values["at"]
         who = f"{values['level']} {values['logger']}"
@@ -56,27 +82,30 @@ def finding_text(finding: Finding) -> str:
     if fact is Fact.READER_CARD:
         present = values["present"]
         card = "unknown" if present is None else "present" if present else "none"
-        return f"{values['reader']}: {_both('status_reader_card_' + card, {})}"
+        return f"{values['reader']}: {_words('status_reader_card_' + card, lang, {})}"
     if fact is Fact.NTP:
         synchronised = values["synchronised"]
         state = "unknown" if synchronised is None else "yes" if synchronised else "no"
-        return _both("status_ntp_" + state, {})
+        return _words("status_ntp_" + state, lang, {})
     if fact is Fact.CLOCK_OFFSET:
         seconds: float = values["seconds"]
         side = "ahead" if seconds >= 0 else "behind"
-        return _both(
+        return _words(
             "status_clock_" + side,
-            {"offset": f"{seconds:+.1f}"},
-            lambda lang: {"size": describe_seconds(abs(seconds), lang)[1:]},
+            lang,
+            {"offset": f"{seconds:+.1f}", "size": describe_seconds(abs(seconds), lang)[1:]},
         )
     if fact is Fact.CLOCK_JUMP:
         jump: float = values["seconds"]
-        return _both(
+        return _words(
             "status_clock_jump",
-            {"at": f"{values['at'].astimezone(JST):%Y-%m-%d %H:%M:%S}"},
-            lambda lang: {"size": describe_seconds(jump, lang)},
+            lang,
+            {
+                "at": f"{values['at'].astimezone(JST):%Y-%m-%d %H:%M:%S}",
+                "size": describe_seconds(jump, lang),
+            },
         )
-    return _both("status_" + fact.value, _shown(values))
+    return _words("status_" + fact.value, lang, _shown(values))
 
 
 def _shown(values: dict[str, Any]) -> dict[str, Any]:
@@ -96,16 +125,10 @@ def _shown(values: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-def _both(
-    key: str,
-    values: dict[str, Any],
-    per_lang: Callable[[str], dict[str, Any]] = lambda lang: {},
-) -> str:
-    """Japanese then English; `per_lang` adds the values whose words differ (秒 / s)."""
+def _words(key: str, lang: str, values: dict[str, Any]) -> str:
     if key not in STRINGS:  # a finding nobody worded yet: its name, not a failed page
         return key.removeprefix("status_")
-    ja, en = (text(key, lang, **values, **per_lang(lang)) for lang in ("ja", "en"))
-    return ja if ja == en else f"{ja} / {en}"
+    return text(key, lang, **values)
 
 
 def _audit_time(at: str) -> str:

@@ -38,9 +38,13 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Saved; applies after restart",
     ),
     "admin_invalid": (
-        "誤りがあります。何も保存していません",
-        "Some values are not valid. Nothing was saved",
+        "誤りがあります。何も保存していません。赤枠の欄を直してから、もう一度保存してください",
+        "Some values are not valid. Nothing was saved: correct the fields marked in red and "
+        "save again",
     ),
+    "admin_invalid_count": ("{n} か所", "{n} field(s)"),
+    "admin_not_here": ("この画面では変更できません", "This cannot be changed here"),
+    "admin_groups": ("設定の分類", "Setting groups"),
     "admin_restart": ("再起動して反映", "Restart to apply"),
     "admin_restarting_title": ("再起動しています", "Restarting"),
     "admin_restarting": (
@@ -68,14 +72,23 @@ STRINGS: dict[str, tuple[str, str]] = {
     "admin_password": ("パスワード（12文字以上）", "Password (12+ characters)"),
     "admin_password_again": ("もう一度", "Again"),
     "admin_create": ("追加", "Add"),
-    "admin_passwords_differ": (
-        "パスワードが一致しません / the two passwords differ",
-        "The two passwords differ",
+    "admin_passwords_differ": ("パスワードが一致しません", "The two passwords differ"),
+    "admin_you": ("あなた", "you"),
+    "admin_cannot_disable_self": (
+        "自分のアカウントは無効にできません（別の管理者が行います）",
+        "You cannot disable your own account (another admin can)",
     ),
+    "admin_disable_warning": (
+        "{name}（{username}）はすぐにログアウトされ、ログインできなくなります。"
+        "あとで「有効にする」で戻せます",
+        "{name} ({username}) is signed out at once and cannot sign in until enabled again",
+    ),
+    "admin_disable_confirm": ("無効にする（すぐにログアウト）", "Disable (signs them out now)"),
     "admin_user_done": ("変更しました", "Done"),
     "admin_unknown_user": ("その職員はいません", "No such user"),
     "admin_audit_title": ("管理 — 監査ログ", "Admin — audit log"),
     "admin_filter_actor": ("操作者", "Actor"),
+    "admin_filter_actor_by": ("操作者（ユーザー名）", "Actor (username)"),
     "admin_filter_action": ("操作", "Action"),
     "admin_filter_subject": ("対象（前方一致）", "Subject starts with"),
     "admin_filter_from": ("開始日", "From"),
@@ -178,6 +191,79 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
 }
 
+# What each audit action is, for the audit list (the code stays visible for the filter).
+AUDIT_ACTIONS: dict[str, tuple[str, str]] = {
+    "account.page": ("自分のアカウントを表示", "viewed own account"),
+    "api.read": ("API で確認結果を読み出し", "read answers through the API"),
+    "api_token.created": ("API トークンを作成", "created an API token"),
+    "api_token.revoked": ("API トークンを失効", "revoked an API token"),
+    "appliance.restart": ("再起動", "restarted the appliance"),
+    "audit.anchor_restarted": ("監査ログの起点を再設定", "restarted the audit anchor"),
+    "audit.chain_keyed": ("監査ログの連鎖に鍵を設定", "keyed the audit chain"),
+    "audit.retention": ("古い監査ログを削除", "removed old audit entries"),
+    "audit.retention_skipped": ("監査ログの削除を保留", "audit removal skipped"),
+    "audit.verify": ("監査ログの改ざん検査", "verified the audit chain"),
+    "audit.view": ("監査ログを閲覧", "viewed the audit log"),
+    "clinical.list": ("診療情報の患者一覧を閲覧", "viewed the clinical list"),
+    "clinical.refused": ("診療情報の閲覧を拒否", "clinical view refused"),
+    "clinical.view": ("診療情報を閲覧", "viewed clinical information"),
+    "confirmation.list": ("確認結果の一覧を閲覧", "viewed the confirmations"),
+    "confirmation.offline": ("オフラインで受付", "visit kept offline"),
+    "confirmation.raw": ("応答XMLを閲覧", "viewed the answer XML"),
+    "confirmation.search": ("患者を検索", "searched patients"),
+    "confirmation.stored": ("確認結果を保存", "stored a confirmation"),
+    "confirmation.view": ("確認結果を閲覧", "viewed a confirmation"),
+    "export.written": ("レセコンへ書き出し", "written for the receipt computer"),
+    "login.blocked": ("ログインを一時停止", "sign-in blocked"),
+    "login.failure": ("ログイン失敗", "sign-in failed"),
+    "login.second_factor": ("二要素の確認", "second factor checked"),
+    "login.success": ("ログイン", "signed in"),
+    "outbox.alert": ("再照会の知らせ", "re-check alert"),
+    "outbox.alert_acknowledged": ("再照会の知らせを確認済みに", "re-check alert acknowledged"),
+    "outbox.alerts_view": ("再照会の知らせを閲覧", "viewed re-check alerts"),
+    "outbox.answered": ("再照会に回答", "re-check answered"),
+    "outbox.ended": ("再照会を終了", "re-check ended"),
+    "outbox.gave_up": ("再照会を断念", "re-check given up"),
+    "outbox.queued": ("再照会の待ち行列へ", "queued for a re-check"),
+    "outbox.recovered": ("再照会を再開", "re-check recovered"),
+    "outbox.retry": ("再照会", "re-check sent again"),
+    "retention.held": ("保存期間の削除を保留", "retention purge held"),
+    "retention.purged": ("保存期間の削除", "retention purge"),
+    "retention.refused": ("保存期間の削除を中止", "retention purge refused"),
+    "retention.resumed": ("保存期間の削除を再開", "retention purge resumed"),
+    "sandbox.page": ("デモ用ページを表示", "viewed the sandbox"),
+    "setting.changed": ("設定を変更", "changed a setting"),
+    "statement.answered": ("申立書の照会に回答", "statement answered"),
+    "statement.awaiting": ("申立書の照会待ち", "statement awaiting an answer"),
+    "statement.list": ("申立書の一覧を閲覧", "viewed the statements"),
+    "statement.prefill": ("申立書に転記", "statement prefilled"),
+    "statement.resolved": ("申立書を解決済みに", "statement resolved"),
+    "statement.saved": ("申立書を保存", "statement saved"),
+    "statement.show": ("申立書を表示", "statement shown"),
+    "statement.view": ("申立書を閲覧", "viewed a statement"),
+    "user.created": ("職員を追加", "added a staff user"),
+    "user.disabled": ("職員を無効に", "disabled a staff user"),
+    "user.enabled": ("職員を有効に", "enabled a staff user"),
+    "user.password_changed": ("自分のパスワードを変更", "changed own password"),
+    "user.password_reset": ("パスワードを再設定", "reset a password"),
+    "user.roles": ("役割を変更", "changed roles"),
+    "user.totp_enrolled": ("二要素を登録", "enrolled a second factor"),
+    "user.totp_removed": ("二要素を解除", "removed the second factor"),
+    "user.totp_reset": ("二要素をリセット", "reset a second factor"),
+    "visit.visual_check": ("目視確認", "visual check"),
+}
+
+# Who did it, when it was not a person (the appliance's own parts).
+AUDIT_ACTORS: dict[str, tuple[str, str]] = {
+    "system": ("システム", "system"),
+    "reader": ("カードリーダー", "card reader"),
+    "anonymous": ("未ログイン", "not signed in"),
+    "outbox": ("再照会の処理", "re-check queue"),
+    "export": ("レセコンへの書き出し", "export"),
+    "terminal": ("資格確認端末", "official terminal"),
+    "demo": ("デモ", "demo"),
+}
+
 # Japanese help for each setting; the English help is Setting.help (device/settings.py).
 SETTING_HELP_JA: dict[str, str] = {
     "medical_institution_code": "医療機関コード（10桁）。すべての照会に付けて送ります",
@@ -247,6 +333,13 @@ SETTING_HELP_JA: dict[str, str] = {
         "（確認済みにするまで表示）"
     ),
     "audit_retention_days": "監査ログを保存する日数（既定は5年。365〜7305日）",
+    "backup_dir": (
+        "夜間の暗号化バックアップの書き出し先（接続した USB メモリやネットワーク共有。"
+        "作成はしません）。空欄はバックアップしない"
+    ),
+    "backup_passphrase_file": (
+        "夜間バックアップのパスフレーズのファイル（実機では systemd の資格情報。chmod 600）"
+    ),
     "backup_keep": "バックアップ先に残す世代数（これより古いものは新しいバックアップの後に削除）",
     "backup_at": (
         "夜間バックアップを行う時刻（日本時間 HH:MM。その時刻に電源が切れていた場合は次の起動時）"
@@ -254,4 +347,102 @@ SETTING_HELP_JA: dict[str, str] = {
     "demo": "デモモード（仮想カードのページを表示）。実際の医療機関では使いません",
     "demo_data": "デモ用のシミュレーターのデータ（テスト用 PKI・カード状態）",
     "log_level": "ログの詳しさ（TRAFFIC はカード通信を記録。暗証番号は伏せます）",
+    "reader_backend": "カードリーダーの種類。pcsc（pcscd 経由の PC/SC）",
+    "web_threads": (
+        "画面ごとの要求を処理するスレッド数（画面の自動更新の接続は event_streams_max で"
+        "別に数えます）"
+    ),
+    "web_timeout_s": (
+        "接続した端末が要求を送り終えるまで、または次の要求までに待つ秒数。過ぎると接続を閉じます"
+    ),
+    "event_streams_max": (
+        "受付・キオスク画面の自動更新の同時接続数の上限。超えた画面は少し後に自動で再接続します"
+    ),
+    "disk_reserve_mb": (
+        "data_dir に確保しておく予備領域（MiB）。ディスクが満杯になったら解放し、その間も確認結果を"
+        "保存できるようにします。0 は予備なし"
+    ),
+    "retention_max_share": (
+        "1回の保存期間削除で消してよい割合の上限。超える場合は何も削除せず管理者に知らせます"
+        "（1 は制限なし）"
+    ),
+    "clock_tolerance_s": (
+        "中央サービスの時刻とのずれ・時刻の跳びをどこまで許すか（秒）。超えると保存期間の削除を"
+        "保留し、中央の時刻を使います"
+    ),
+    "outbox_drain_every_s": (
+        "再照会の待ち行列を処理する間隔（秒）。中央サービスに接続できなかった番号での確認を再度照会します"
+    ),
+    "outbox_rate_per_s": "待ち行列の処理中に1秒間に送る再照会の上限",
+    "outbox_backoff_base_s": (
+        "接続できなかった再照会を次に送るまでの秒数。失敗のたびに2倍（outbox_backoff_max_s まで）"
+    ),
+    "outbox_backoff_max_s": "1件の再照会の試行の間隔の上限（秒）",
+}
+
+# The admin page's sections (device.settings.GROUPS): title and what belongs there.
+SETTING_GROUPS: dict[str, tuple[str, str]] = {
+    "reader": ("カードリーダー", "Card reader"),
+    "kiosk": ("キオスク（患者さんの画面）", "Kiosk (the patient's screen)"),
+    "central": ("中央サービスとの接続", "Central service"),
+    "security": ("証明書・鍵・時刻", "Certificates, keys and clock"),
+    "retention": ("保存期間・ディスク・バックアップ", "Retention, disk and backup"),
+    "system": ("本体・画面・ログ", "Appliance, pages and log"),
+}
+
+# Each setting's name as the admin page shows it (Japanese, English); the key stays visible.
+SETTING_LABELS: dict[str, tuple[str, str]] = {
+    "medical_institution_code": ("医療機関コード", "Medical institution code"),
+    "data_dir": ("データの保存先", "Data folder"),
+    "key_file": ("データベース暗号鍵", "Database key file"),
+    "central_url": ("中央サービスの URL", "Central service URL"),
+    "central_ca": ("中央サービスの CA 証明書", "Central CA certificate"),
+    "device_cert": ("端末のクライアント証明書", "Device certificate"),
+    "device_key": ("端末証明書の秘密鍵", "Device private key"),
+    "jpki_root_file": ("JPKI ルート証明書", "JPKI root certificate"),
+    "export_dir": ("レセコンへの書き出し先", "Export folder for the receipt computer"),
+    "export_retry_s": ("書き出しの再試行間隔", "Export retry interval"),
+    "central_timeout_s": ("応答の待ち時間", "Request timeout"),
+    "central_deadline_s": ("呼び出し全体の上限", "Call deadline"),
+    "central_retries": ("再試行の回数", "Retries"),
+    "central_connect_timeout_s": ("接続の待ち時間", "Connect timeout"),
+    "central_breaker_failures": ("遮断までの失敗回数", "Failures before the circuit opens"),
+    "central_breaker_open_s": ("遮断後の再確認まで", "Circuit open time"),
+    "central_mode": ("資格確認の経路", "Route to the national system"),
+    "terminal_root": ("資格確認端末の共有フォルダ", "Official terminal's shared folder"),
+    "terminal_rescan_s": ("応答フォルダの見直し間隔", "Answer folder rescan interval"),
+    "terminal_timeout_s": ("資格確認端末の応答の待ち時間", "Terminal answer timeout"),
+    "reader": ("使うカードリーダー", "Card reader"),
+    "reader_backend": ("カードリーダーの種類", "Reader kind"),
+    "staff_host": ("職員画面の待受アドレス", "Staff pages address"),
+    "staff_port": ("職員画面のポート", "Staff pages port"),
+    "staff_tls_cert": ("職員画面の HTTPS 証明書", "Staff pages certificate"),
+    "staff_tls_key": ("職員画面の HTTPS 秘密鍵", "Staff pages private key"),
+    "kiosk_port": ("キオスク画面のポート", "Kiosk port"),
+    "web_threads": ("処理スレッド数", "Worker threads"),
+    "web_timeout_s": ("接続の待ち時間（画面）", "Client timeout"),
+    "event_streams_max": ("自動更新の同時接続数", "Live streams at once"),
+    "disk_reserve_mb": ("ディスクの予備領域", "Disk reserve"),
+    "pin_timeout_s": ("暗証番号の待ち時間", "PIN timeout"),
+    "consent_timeout_s": ("同意の回答の待ち時間", "Consent timeout"),
+    "staff_timeout_s": ("職員の確認の待ち時間", "Staff check timeout"),
+    "kiosk_reset_s": ("最初の画面に戻るまで", "Back to the start after"),
+    "consent_kinds": ("同意を確認する情報", "Information asked consent for"),
+    "language": ("画面の言語", "Page language"),
+    "retention_days": ("確認結果の保存日数", "Days confirmations are kept"),
+    "retention_max_share": ("1回で削除する上限割合", "Largest share deleted at once"),
+    "clock_tolerance_s": ("許容する時刻のずれ", "Clock tolerance"),
+    "audit_retention_days": ("監査ログの保存日数", "Days the audit log is kept"),
+    "outbox_drain_every_s": ("再照会の処理間隔", "Re-check queue interval"),
+    "outbox_rate_per_s": ("再照会の送信速度", "Re-checks per second"),
+    "outbox_backoff_base_s": ("再照会の待ち（初回）", "Re-check first wait"),
+    "outbox_backoff_max_s": ("再照会の待ち（上限）", "Re-check longest wait"),
+    "outbox_give_up_h": ("再照会をやめるまで", "Stop re-checking after"),
+    "demo": ("デモモード", "Demo mode"),
+    "demo_data": ("デモ用データ", "Demo data"),
+    "log_level": ("ログの詳しさ", "Log level"),
+    "backup_dir": ("バックアップの保存先", "Backup folder"),
+    "backup_keep": ("バックアップの保存世代数", "Backups kept"),
+    "backup_at": ("バックアップの時刻", "Backup time"),
+    "backup_passphrase_file": ("バックアップのパスフレーズ", "Backup passphrase file"),
 }

@@ -35,13 +35,23 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     # drug page
     "cl_drug_title": ("薬剤情報", "Drug information"),
+    "cl_views": ("この患者さんの情報", "This patient's records"),
+    "cl_print_hint": ("印刷用に整えて印刷できます（Ctrl+P）", "Prints in a print layout (Ctrl+P)"),
+    "cl_lines_title": ("服用期間（薬剤ごと）", "Periods per medicine"),
+    "cl_lines_legend": (
+        "1行が1つの薬剤です。帯は調剤日から処方日数分の期間（14日以内の間隔はつなげて表示）。"
+        "濃い帯は直近の調剤月にも出ている薬剤です",
+        "One line per medicine. A bar runs from the dispensing day for the days supplied "
+        "(gaps of up to 14 days are joined). Dark bars: also dispensed in the latest month",
+    ),
+    "cl_now": ("継続中", "current"),
     "cl_summary_title": (
         "現在の服用薬（データ上の直近3か月）",
         "Current medicines (last 3 months of the data)",
     ),
     "cl_summary_last": ("最終調剤日", "Last dispensed"),
     "cl_summary_count": ("回数", "Times"),
-    "cl_timeline_title": ("調剤履歴（新しい順）", "Dispensing history (newest first)"),
+    "cl_timeline_title": ("月ごとの調剤（新しい順）", "Dispensings by month (newest first)"),
     "cl_dispensed_on": ("調剤日", "Dispensed"),
     "cl_pharmacy": ("調剤", "Dispensed by"),
     "cl_prescriber": ("処方", "Prescribed by"),
@@ -68,8 +78,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "cl_low": ("基準範囲より低い", "below the reference range"),
     "cl_abnormal": ("基準外", "outside the reference"),
     "cl_legend": (
-        "▲ 基準範囲より高い　▼ 基準範囲より低い　＊ 基準外",
-        "▲ above the reference range   ▼ below   ＊ outside the reference",
+        "左から古い順（グラフも同じ向き）。▲ 基準範囲より高い　▼ 基準範囲より低い　＊ 基準外",
+        "Oldest on the left, as in the charts. ▲ above the reference range   ▼ below   "
+        "＊ outside the reference",
     ),
     # refusal
     "cl_refused_title": ("閲覧できません", "Cannot be shown"),
@@ -96,6 +107,22 @@ STRINGS: dict[str, tuple[str, str]] = {
         "The patient has not agreed to share {what}. "
         "Consent is given on the card reader when the card is read",
     ),
+    "cl_refused_cannot_consent": (
+        "この患者さんは保険者番号（資格確認書など）で確認したため、{what}の閲覧の同意を"
+        "いただけません（同意はマイナ保険証をカードリーダーで読み取るときだけ得られます）。"
+        "お薬手帳や問診で確認してください",
+        "This patient was checked by the insurance numbers (e.g. a qualification certificate), "
+        "so no consent to view {what} can exist: consent is given only when a My Number card "
+        "is read. Check the patient's medication notebook or ask the patient",
+    ),
+    "cl_refused_not_asked": (
+        "この受付ではカードで{what}の閲覧の同意を確認していません（カードの電子証明書の期限切れ"
+        "の後や、同意を確認しない設定のとき）。お薬手帳や問診で確認してください",
+        "This card visit asked no consent to view {what} (after the card's certificate expired, "
+        "or the kiosk is set not to ask). Check the patient's medication notebook or ask the "
+        "patient",
+    ),
+    "cl_consent_impossible": ("同意不可（番号で確認）", "No consent (checked by numbers)"),
     "cl_refused_central": (
         "中央サービスから取得できませんでした: {detail}",
         "The central service did not provide the data: {detail}",

@@ -60,4 +60,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "then try again",
     ),
     "back_home": ("最初の画面へ", "Back to the start"),
+    # the account page's own refusals (web/account.py)
+    "account_enrol_again": ("登録をやり直してください", "Please start the enrolment again"),
+    "account_new_passwords_differ": (
+        "新しいパスワードが一致しません。同じものを2回入力してください",
+        "The new passwords do not match: type the same one twice",
+    ),
 }

@@ -1,6 +1,6 @@
 """The admin status page in words: each item's name ("status_<kind>", device.status.StatusKind)
-and what it found ("status_<fact>", device.status.Fact). The page shows a finding in both
-languages at once ("日本語 / English"), as an administrator may read either. Merged into
+and what it found ("status_<fact>", device.status.Fact). The page shows a finding in the
+reader's language, so each side says it all (the same values in both). Merged into
 present.STRINGS; read them with web/status_rows.py.
 """
 
@@ -33,7 +33,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "status_reader_card_unknown": ("不明", "unknown"),
     "status_reader_missing": (
         "設定のリーダー {reader} がありません",
-        "the configured reader is missing",
+        "the configured reader {reader} is missing",
     ),
     "status_central_reachable": ("応答あり {ms} ms", "reachable, {ms} ms round trip"),
     "status_circuit_closed": ("接続できています", "reachable: checks go through"),
@@ -61,7 +61,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "{size} behind the central ({offset} s)",
     ),
     "status_clock_offset_unknown": ("ずれ不明", "offset unknown"),
-    "status_clock_jump": ("時刻の跳び {size}", "clock jump {size} → {at} JST"),
+    "status_clock_jump": ("時刻の跳び {size}（{at} 日本時間）", "clock jump {size} → {at} JST"),
     "status_retention_waits": (
         "時刻が信頼できるまで保存期間の削除は保留します。NTP と時刻設定を確認してください",
         "retention purges wait until the clock is trusted: check NTP and the time settings",
@@ -83,7 +83,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "status_cert_unreadable": ("読めません", "cannot be read"),
     "status_cert_expired": ("期限切れ", "expired"),
     "status_cert_days_left": ("残り {days} 日", "{days} days left"),
-    "status_cert_expires": ("有効期限", "expires {at} JST"),
+    "status_cert_expires": ("有効期限 {at}（日本時間）", "expires {at} JST"),
     "status_jpki_root_none": ("未設定", "not configured"),
     "status_terminal_folders": (
         "資格確認端末のフォルダ経由（{root}）",
@@ -116,8 +116,11 @@ STRINGS: dict[str, tuple[str, str]] = {
         "while the central is unreachable",
     ),
     "status_database_size": ("{size} (DB + WAL)", "{size} (DB + WAL)"),
-    "status_database_labelled_size": ("データベース", "database: {size} (DB + WAL)"),
-    "status_disk_free": ("空き容量", "free space: {free}"),
+    "status_database_labelled_size": (
+        "データベース {size} (DB + WAL)",
+        "database: {size} (DB + WAL)",
+    ),
+    "status_disk_free": ("空き容量 {free}", "free space: {free}"),
     "status_disk_nearly_full": ("ディスクがほぼ満杯: 空き {free}", "disk nearly full: {free} free"),
     "status_disk_full": ("ディスクが満杯: 空き {free}", "disk full: {free} free"),
     "status_disk_reserve_in_use": (

@@ -237,9 +237,12 @@ def test_fuzz_config_values_files_and_environment(
 
         def admin_page(name: str = name, text: str = text) -> str | None:
             # The admin page's own path: the form's text through settings_changes.
-            changes, errors = settings_changes(rows, MultiDict({"_fields": [name], name: text}))
+            # The page says why in its reader's language: ask in both, check both.
+            form = MultiDict({"_fields": [name], name: text})
+            changes, errors = settings_changes(rows, form, "ja")
             if errors:
-                raise ValueError(errors[name])
+                english = settings_changes(rows, form, "en")[1]
+                raise ValueError(f"{errors[name]} / {english[name]}")
             saved = changes.get(name)
             if saved is not None:
                 return check_accepted(

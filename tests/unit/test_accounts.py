@@ -706,6 +706,9 @@ def test_account_page_refuses_while_blocked_with_the_sign_in_words(
     for _ in range(2):
         r = client.post("/account/password", data={**change, "current_password": "guess one!"})
         assert r.status_code == 422
+        # the reason in the page's language only
+        assert "現在のパスワードが違います" in r.get_data(as_text=True)
+        assert "not right" not in r.get_data(as_text=True)
     assert limiter.blocked("uketsuke", "127.0.0.1") is not None  # the request's address counted
     r = client.post("/account/password", data={**change, "current_password": PASSWORD})
     assert r.status_code == 429

@@ -234,16 +234,49 @@ def test_invalid_settings_save_nothing_and_say_why(admin: Admin) -> None:
     html = r.get_data(as_text=True)
     assert "何も保存していません" in html
     for name, reason in (
-        ("medical_institution_code", "10 digits"),
+        ("medical_institution_code", "10桁の数字"),
         ("log_level", "TRAFFIC"),
-        ("pin_timeout_s", "number"),
+        ("pin_timeout_s", "で指定してください"),
     ):
         row = html.split(f'id="setting-{name}"', 1)[1].split("</tr>", 1)[0]
         assert f'id="error-{name}"' in row and reason in row, name
+        assert 'aria-invalid="true"' in row and f"error-{name}" in row.split("aria-describedby")[1]
+        assert " / " not in row.split(f'id="error-{name}">')[1].split("</div>")[0]  # one language
     assert 'id="error-retention_days"' not in html
+    # the focus goes to the first refused field in the page's order (kiosk comes before central)
+    assert html.count(" autofocus") == 1
+    assert re.search(r'id="f-pin_timeout_s"[^>]* autofocus', html)
+    assert 'href="#f-pin_timeout_s"' in html
     assert 'name="medical_institution_code" value="12345"' in html  # what was typed, to fix
     assert admin.store.stored_settings() == {}
     assert not [a for a in admin.actions() if a[1] == "setting.changed"]
+
+
+def test_invalid_settings_in_english_say_why_in_english(admin: Admin) -> None:
+    r = admin.post("/admin/settings?lang=en", settings_form(medical_institution_code="12345"))
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    row = html.split('id="setting-medical_institution_code"', 1)[1].split("</tr>", 1)[0]
+    error = row.split('id="error-medical_institution_code">')[1].split("</div>")[0]
+    assert error == "must be 10 digits"
+    assert "Medical institution code" in row
+
+
+def test_settings_are_in_groups_with_japanese_labels(admin: Admin) -> None:
+    from device.settings import GROUPS, SETTINGS
+    from web.strings_admin import SETTING_GROUPS, SETTING_HELP_JA, SETTING_LABELS
+
+    html = admin.client.get("/admin/settings").get_data(as_text=True)
+    sections = re.findall(r'<section class="settings-group" id="group-(\w+)"', html)
+    assert sections == list(GROUPS)
+    for setting in SETTINGS:
+        assert setting.group in GROUPS, setting.name  # none is ungrouped
+        assert setting.name in SETTING_LABELS and setting.name in SETTING_HELP_JA, setting.name
+        section = html.split(f'id="group-{setting.group}"', 1)[1].split("</section>", 1)[0]
+        assert f'id="setting-{setting.name}"' in section, setting.name
+    assert set(SETTING_GROUPS) == set(GROUPS)
+    assert "カードリーダー" in html and "医療機関コード" in html
+    assert "Seconds the kiosk waits" not in html  # Japanese help only on a Japanese page
 
 
 def test_nan_infinities_and_out_of_range_numbers_are_refused_like_at_start(
@@ -261,7 +294,8 @@ def test_nan_infinities_and_out_of_range_numbers_are_refused_like_at_start(
         "central_retries": ("1000000", "between 0 and 10"),
         "central_timeout_s": ("١٠", "must be a number"),  # Arabic-Indic digits
     }
-    r = admin.post("/admin/settings", settings_form(**{k: v for k, (v, _) in typed.items()}))
+    form = settings_form(**{k: v for k, (v, _) in typed.items()})
+    r = admin.post("/admin/settings?lang=en", form)  # the reasons in English
     assert r.status_code == 422
     html = r.get_data(as_text=True)
     for name, (_value, reason) in typed.items():
@@ -271,8 +305,11 @@ def test_nan_infinities_and_out_of_range_numbers_are_refused_like_at_start(
     for name, (value, _reason) in typed.items():
         assert stored_setting_problem(name, value) is not None  # and start-up agrees
     page = admin.client.get("/admin/settings").get_data(as_text=True)
-    assert 'name="retention_days" value="31" step="1" min="1" max="3660"' in page  # the browser
-    assert 'name="central_timeout_s" value="10.0" step="any" min="0.5" max="300"' in page
+    # the browser knows the range too
+    assert re.search(r'name="retention_days" value="31" step="1"[^>]* min="1" max="3660"', page)
+    assert re.search(
+        r'name="central_timeout_s" value="10.0" step="any"[^>]* min="0.5" max="300"', page
+    )
 
 
 def test_the_kiosk_page_works_with_every_value_the_admin_page_accepts(
@@ -356,16 +393,20 @@ def test_create_user_refusals_are_422_with_the_reason(admin: Admin) -> None:
         "password": "a long nurse password",
         "password_again": "a long nurse password",
     }
-    for change, reason in (
-        ({"password_again": "something else entirely"}, "differ"),
-        ({"password": "short", "password_again": "short"}, "12"),
-        ({"roles": []}, "role"),
-        ({"username": DESK}, "already exists"),
-        ({"username": "Bad Name"}, "username"),
+    for change, reason, english in (
+        ({"password_again": "something else entirely"}, "一致しません", "differ"),
+        ({"password": "short", "password_again": "short"}, "12", "12"),
+        ({"roles": []}, "役割", "role"),
+        ({"username": DESK}, "既に存在します", "already exists"),
+        ({"username": "Bad Name"}, "ユーザー名", "username"),
     ):
-        r = admin.post("/admin/users", {**base, **change})
+        r = admin.post("/admin/users?lang=ja", {**base, **change})
         assert r.status_code == 422, change
-        assert reason in r.get_data(as_text=True), change
+        error = r.get_data(as_text=True).split('id="user-error">')[1].split("</p>")[0]
+        assert reason in error and english not in error.lower().replace("12", ""), change
+        r = admin.post("/admin/users?lang=en", {**base, **change})
+        error = r.get_data(as_text=True).split('id="user-error">')[1].split("</p>")[0]
+        assert english in error and "。" not in error, change
     assert admin.store.user_by_username("nurse") is None
 
 
@@ -398,8 +439,15 @@ def test_disable_enable_password_roles_and_totp_reset(admin: Admin) -> None:
 
 def test_last_admin_and_self_rules_come_back_as_422(admin: Admin) -> None:
     me = user_id(admin, ADMIN)
+    html = admin.client.get("/admin/users").get_data(as_text=True)
+    mine = html.split(f'id="user-{me}"', 1)[1].split("</tr>", 1)[0]
+    other = html.split(f'id="user-{user_id(admin, DESK)}"', 1)[1].split("</tr>", 1)[0]
+    assert 'name="disabled"' not in mine  # not offered on one's own account
+    assert 'class="danger-zone"' in other and "すぐにログアウト" in other
     r = admin.post(f"/admin/users/{me}/disabled", {"disabled": "1"})
     assert r.status_code == 422 and 'id="user-error"' in r.get_data(as_text=True)
+    assert "自分のアカウントは無効にできません" in r.get_data(as_text=True)
+    assert "you cannot" not in r.get_data(as_text=True).lower()
     r = admin.post(f"/admin/users/{me}/roles", {"roles": ["reception"]})
     assert r.status_code == 422
     summary = admin.accounts.user_by_id(me)
@@ -433,6 +481,23 @@ def test_audit_viewer_filters_and_is_audited(admin: Admin) -> None:
     views = [a for a in admin.actions() if a[1] == "audit.view"]
     assert len(views) == 6 and all(a[0] == ADMIN for a in views)
     assert "actor=alice" in views[1][3]
+
+
+def test_audit_list_names_people_and_actions_in_words(admin: Admin) -> None:
+    from web.strings_admin import AUDIT_ACTIONS, AUDIT_ACTORS
+
+    admin.store.audit(DESK, "visit.visual_check", "visit:3")
+    admin.store.audit("reader", "confirmation.stored", "confirmation:9")
+    html = admin.client.get("/admin/audit?lang=ja").get_data(as_text=True)
+    row = html.split('data-action="visit.visual_check"', 1)[0].rsplit("<tr", 1)[1]
+    assert "受付 花子" in row and f">{DESK}<" not in row  # the display name, not the username
+    assert f'href="/admin/audit?actor={DESK}"' in row  # one click filters by that person
+    assert "目視確認" in html and "カードリーダー" in html and "確認結果を保存" in html
+    assert '<option value="visit.visual_check">目視確認</option>' in html
+    english = admin.client.get("/admin/audit?lang=en").get_data(as_text=True)
+    assert "visual check" in english and "card reader" in english and "目視確認" not in english
+    for words in (*AUDIT_ACTIONS.values(), *AUDIT_ACTORS.values()):
+        assert all(words) and words[0] != "" and words[1].isascii(), words
 
 
 def test_audit_viewer_pages_by_100(admin: Admin) -> None:
@@ -489,9 +554,15 @@ def test_status_page_and_json(admin: Admin) -> None:
         ("central", "bad", False),
         ("certificate", "warn", None),
     ]
+    # one language per page: Japanese words on the Japanese page, English through the switch
+    assert "接続できません" in html and "unreachable" not in html and "days left" not in html
+    assert [i["value"] for i in data["items"]] == ["接続できません", "残り 12 日"]
     english = admin.client.get("/admin/api/status?lang=en").get_json()
     assert english["items"][0]["label"] == "Central service"
     assert english["items"][0]["level_text"] == "Problem"
+    assert [i["value"] for i in english["items"]] == ["unreachable", "12 days left"]
+    page = admin.client.get("/admin/status?lang=en").get_data(as_text=True)
+    assert "12 days left" in page and "残り" not in page
 
 
 def test_status_with_real_collector(tmp_path: Path, store: Store) -> None:

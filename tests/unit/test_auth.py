@@ -235,7 +235,16 @@ def test_login_csrf_is_refused(site: Site) -> None:
 )
 def test_open_redirect_refused(site: Site, target: str) -> None:
     r = sign_in(site.app.test_client(), "doctor", next_path=target)
-    assert r.status_code == 303 and r.headers["Location"] == "/"
+    # never the target given: the doctor's own landing page instead
+    assert r.status_code == 303 and r.headers["Location"] == "/clinical/"
+
+
+def test_a_doctor_lands_on_clinical_and_the_desk_on_reception(site: Site) -> None:
+    assert sign_in(site.app.test_client(), "doctor").headers["Location"] == "/clinical/"
+    assert sign_in(site.app.test_client(), "uketsuke").headers["Location"] == "/"
+    # an explicit page asked for is kept
+    r = sign_in(site.app.test_client(), "doctor", next_path="/probe/page")
+    assert r.headers["Location"] == "/probe/page"
 
 
 def test_safe_next_keeps_local_paths() -> None:

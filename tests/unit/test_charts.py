@@ -8,7 +8,7 @@ from datetime import date
 
 from markupsafe import Markup
 
-from web.charts import line_chart
+from web.charts import line_chart, month_axis, period_bar
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -48,8 +48,15 @@ def test_points_make_a_line_with_markers_and_end_labels() -> None:
     markers = svg.findall(f"{SVG}circle")
     assert len(markers) == 4
     assert [m.findtext(f"{SVG}title") for m in markers][0] == "2021/05/12: 5.6 %"
-    labels = [t.text for t in svg.findall(f"{SVG}text")]
+    labels = [t.text for t in svg.findall(f"{SVG}text") if t.get("class") == "chart-value"]
     assert labels == ["5.6", "7.7"]  # first and last value only
+    # the axes: a date under the points (one a year here) and the value scale on the left
+    dates = [t.text for t in svg.findall(f"{SVG}text") if t.get("class") == "chart-date"]
+    assert dates == ["2021", "2022", "2023", "2025"]
+    ticks = [t.text for t in svg.findall(f"{SVG}text") if t.get("class") == "chart-tick"]
+    assert ticks == ["5.6", "7.7"]  # without a reference range: the lowest and highest value
+    assert [t.text for t in svg.findall(f"{SVG}text") if t.get("class") == "chart-unit"] == ["%"]
+    assert len(svg.findall(f"{SVG}line")) == 2
     assert svg.find(f"{SVG}rect") is None  # no reference given, no band
 
 
@@ -65,6 +72,8 @@ def test_reference_band_and_points_outside_it() -> None:
     classes = [c.get("class") for c in svg.findall(f"{SVG}circle")]
     assert classes == ["chart-point out"] * 4
 
+    ticks = [t.text for t in svg.findall(f"{SVG}text") if t.get("class") == "chart-tick"]
+    assert ticks == ["5.5"]  # the scale names the reference bound
     both = parse(line_chart(POINTS, unit="%", reference=(5.0, 6.0)))
     band = both.find(f"{SVG}rect")
     assert band is not None
@@ -76,8 +85,10 @@ def test_single_point_is_one_marker_without_a_line() -> None:
     svg = parse(line_chart([(date(2025, 5, 10), 120.0)], unit="mmHg", width=200))
     assert svg.find(f"{SVG}polyline") is None
     (marker,) = svg.findall(f"{SVG}circle")
-    assert float(marker.get("cx", "0")) == 100.0  # centred
-    assert [t.text for t in svg.findall(f"{SVG}text")] == ["120"]
+    date_label = next(t for t in svg.findall(f"{SVG}text") if t.get("class") == "chart-date")
+    assert float(marker.get("cx", "0")) == float(date_label.get("x", "0"))  # over its date
+    assert date_label.text == "2025"
+    assert [t.text for t in svg.findall(f"{SVG}text") if t.get("class") == "chart-value"] == ["120"]
     assert svg.findtext(f"{SVG}title") == "2025/05/10: 120 mmHg"
 
 
@@ -91,6 +102,32 @@ def test_equal_values_still_draw_inside_the_box() -> None:
     coords = floats(svg.find(f"{SVG}polyline").get("points", ""))  # type: ignore[union-attr]
     assert coords[0][1] == coords[1][1]
     assert all(0 < y < 90 for _, y in coords)
+
+
+def test_dates_in_one_year_show_the_month() -> None:
+    svg = parse(line_chart([(date(2025, 1, 10), 1.0), (date(2025, 11, 10), 2.0)], unit=""))
+    dates = [t.text for t in svg.findall(f"{SVG}text") if t.get("class") == "chart-date"]
+    assert dates == ["2025/01", "2025/11"]
+
+
+def test_period_bar_and_month_axis() -> None:
+    first, last = date(2024, 1, 15), date(2025, 12, 3)
+    bar = parse(period_bar([(date(2024, 1, 1), date(2024, 1, 31))], first, last, label="薬A"))
+    (rect,) = bar.findall(f"{SVG}rect")
+    width = float(bar.get("width", "0"))
+    # January of the first year is 1/24 of two years, at the left edge
+    assert float(rect.get("x", "1")) == 0.0
+    assert abs(float(rect.get("width", "0")) - width / 24) < width / 365
+    assert bar.findtext(f"{SVG}title") == "薬A: 2024/01/01–2024/01/31"
+    assert len(bar.findall(f"{SVG}line")) == 2  # a line at each January
+    axis = parse(month_axis(first, last, "ja"))
+    years = [t.text for t in axis.findall(f"{SVG}text") if t.get("class") == "chart-year"]
+    assert years == ["2024年", "2025年"]
+    english = parse(month_axis(first, last, "en"))
+    assert [t.text for t in english.findall(f"{SVG}text") if t.get("class") == "chart-year"] == [
+        "2024",
+        "2025",
+    ]
 
 
 def test_all_text_is_escaped() -> None:

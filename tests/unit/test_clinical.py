@@ -265,20 +265,37 @@ def test_consent_to_another_kind_only(
     records: ClinicalRecords, store: Store, central: FakeCentral
 ) -> None:
     cid = save_card_visit(store, "P010", (agreed("checkup"), agreed("diagnosis")))
-    assert refusal(records, cid, "drug").reason == "no_consent"
+    assert refusal(records, cid, "drug").reason == "not_asked"
     assert central.requests == []
     assert records.open(cid, "checkup", user=DOCTOR).kind == "checkup"
 
 
 def test_not_asked(records: ClinicalRecords, store: Store, central: FakeCentral) -> None:
     cid = save_card_visit(store, "P010")
-    assert refusal(records, cid, "drug").reason == "no_consent"
+    shown = refusal(records, cid, "drug")
+    assert shown.reason == "not_asked"  # never asked is not "did not agree"
+    assert "同意していません" not in shown.ja and "not agreed" not in shown.en
+    assert "確認していません" in shown.ja
     assert central.requests == []
     statuses = records.consent_statuses(cid)
     assert {k: s.state for k, s in statuses.items()} == {
         "drug": "not_asked",
         "checkup": "not_asked",
     }
+
+
+def test_checked_by_the_numbers_cannot_consent(
+    records: ClinicalRecords, store: Store, central: FakeCentral
+) -> None:
+    """A 資格確認書 (insurance numbers typed at the desk) carries no consent: the refusal says
+    it could not be given, not that the patient said no."""
+    cid = save_card_visit(store, "P010", kind="numbers")
+    shown = refusal(records, cid, "checkup")
+    assert shown.reason == "cannot_consent"
+    assert "資格確認書" in shown.ja and "同意していません" not in shown.ja
+    assert "no consent to view specific health checkups can exist" in shown.en
+    assert central.requests == []
+    assert audit_of(store)[-1][3] == "checkup:cannot_consent"
 
 
 def test_expired_by_the_clock(

@@ -295,7 +295,7 @@ def test_the_pdf_is_refused_without_consent_and_for_bad_answers(
     assert r.status_code == 403
     assert 'data-reason="unreadable"' in page(r) and "answered something unreadable" in page(r)
     central.document = b""
-    r = doctor.get(f"/clinical/confirmations/{cid}/drug.pdf")
+    r = doctor.get(f"/clinical/confirmations/{cid}/drug.pdf?lang=ja")  # one language per page
     assert 'data-reason="no_document"' in page(r) and "PDFで提供しませんでした" in page(r)
     assert stored_documents(desk.store) == []
     central.document, central.error = PDF, CentralUnavailable("down")

@@ -25,7 +25,14 @@ from sim.medical import checkup_history
 from sim.population import person
 from sync.breaker import CircuitBreaker
 from sync.fieldcrypt import FieldCipher, FieldKeys
-from sync.medinfo import CheckupExam, CheckupItem, Dispensing, Drug, DrugMonth
+from sync.medinfo import (
+    CheckupExam,
+    CheckupItem,
+    Dispensing,
+    Drug,
+    DrugMonth,
+    MedicalInfoResult,
+)
 from sync.store import Store
 from tests.fake_services import services_with
 from tests.unit.test_clinical import (
@@ -45,7 +52,10 @@ from web.clinical import (
     checkup_table,
     current_medicines,
     judge,
+    medicine_lines,
+    merge_periods,
     reference_range,
+    supply_days,
 )
 
 PASSWORD = "correct horse battery staple"
@@ -234,6 +244,88 @@ def test_current_medicines_window_and_dedup() -> None:
     assert current_medicines(()) == []
 
 
+def test_medicine_lines_merge_refills_into_periods() -> None:
+    def drug(code: str, name: str, days: str = "28") -> Drug:
+        return Drug(code, name, name + "成分", "1", "錠", "1日1回朝食後", days)
+
+    def at(day: str, *drugs: Drug) -> Dispensing:
+        return Dispensing(day, "A薬局", "Bクリニック", drugs)
+
+    months = (
+        DrugMonth("202501", (at("20250106", drug("1", "降圧薬")),)),
+        DrugMonth("202502", (at("20250205", drug("1", "降圧薬"), drug("9", "頓用薬", "5回")),)),
+        # a gap of months: a new period
+        DrugMonth("202506", (at("20250610", drug("1", "降圧薬"), drug("2", "抗菌薬", "7")),)),
+    )
+    result = MedicalInfoResult(
+        "drug", "", "", "", "1", "", "", "202501", "202506", months=months, exams=()
+    )
+    timeline = medicine_lines(result, "ja")
+    assert timeline is not None
+    names = [line.name for line in timeline.lines]
+    assert names == ["降圧薬", "抗菌薬", "頓用薬"]  # the latest taken first
+    bp, antibiotic, as_needed = timeline.lines
+    assert bp.periods == "2025/01/06–2025/03/04, 2025/06/10–2025/07/07"
+    assert bp.current and antibiotic.current and not as_needed.current
+    assert antibiotic.periods == "2025/06/10–2025/06/16"
+    assert as_needed.periods == "2025/02/05"  # times, not days: one mark on its day
+    assert bp.bar.count('class="period current"') == 2
+    assert "2025年" in timeline.axis and "4月" in timeline.axis
+    assert "<script" not in str(bp.bar) and 'role="img"' in bp.bar
+    assert (
+        medicine_lines(
+            MedicalInfoResult("drug", "", "", "", "1", "", "", "", "", months=(), exams=()), "ja"
+        )
+        is None
+    )
+
+
+def test_supply_days_and_merging() -> None:
+    assert [supply_days(s) for s in ("28", "２８", "14日", "5回", "", "0", "365")] == [
+        28,
+        28,
+        14,
+        1,
+        1,
+        1,
+        1,
+    ]
+    d = date
+    assert merge_periods([(d(2025, 3, 1), d(2025, 3, 28)), (d(2025, 1, 1), d(2025, 1, 28))]) == [
+        (d(2025, 1, 1), d(2025, 1, 28)),
+        (d(2025, 3, 1), d(2025, 3, 28)),
+    ]
+    assert merge_periods([(d(2025, 1, 1), d(2025, 1, 28)), (d(2025, 2, 11), d(2025, 3, 10))]) == [
+        (d(2025, 1, 1), d(2025, 3, 10))  # 14 days late still continues it
+    ]
+
+
+def test_drug_and_checkup_views_link_each_other(desk: Desk, doctor: FlaskClient) -> None:
+    cid = save_card_visit(desk.store, "P010", (agreed("drug"), agreed("checkup")))
+    drug_html = page(doctor.get(f"/clinical/confirmations/{cid}/drug"))
+    assert f'href="/clinical/confirmations/{cid}/checkup"' in drug_html
+    assert 'class="cl-lines"' in drug_html
+    assert drug_html.index('class="cl-lines"') < drug_html.index('class="cl-timeline"')
+    checkup_html = page(doctor.get(f"/clinical/confirmations/{cid}/checkup"))
+    assert f'href="/clinical/confirmations/{cid}/drug"' in checkup_html
+    other = save_card_visit(desk.store, "P004", (agreed("drug"),), file_id="f2")
+    only_drug = page(doctor.get(f"/clinical/confirmations/{other}/drug"))
+    # the checkup view is still linked, saying why it will refuse
+    assert "同意なし" in only_drug or "未確認" in only_drug
+
+
+def test_numbers_check_refused_as_cannot_consent(desk: Desk, doctor: FlaskClient) -> None:
+    cid = save_card_visit(desk.store, "P010", kind="numbers")
+    listing = page(doctor.get("/clinical/"))
+    assert "同意不可（番号で確認）" in listing
+    r = doctor.get(f"/clinical/confirmations/{cid}/drug")
+    assert r.status_code == 403
+    html = page(r)
+    assert 'data-reason="cannot_consent"' in html and "資格確認書" in html
+    assert "同意していません" not in html
+    assert "medication notebook" not in html  # a Japanese page is Japanese only
+
+
 # -- checkup page -----------------------------------------------------------------------------
 def test_checkup_page(desk: Desk, doctor: FlaskClient) -> None:
     cid = save_card_visit(desk.store, "P010", (agreed("checkup"),))
@@ -243,7 +335,8 @@ def test_checkup_page(desk: Desk, doctor: FlaskClient) -> None:
     dates = re.findall(
         r'<th scope="col" class="cl-exam"><span class="cl-date">([\d/]+)</span>', html
     )
-    assert dates == sorted(dates, reverse=True) and len(dates) == len(exams)
+    # oldest on the left, the way each row's chart runs
+    assert dates == sorted(dates) and len(dates) == len(exams)
     assert "HbA1c" in html and "収縮期血圧" in html and "尿蛋白" in html
     assert html.count('<svg class="chart"') >= 10  # one per numeric item
     assert "<svg" not in html[html.index('data-item="1A010000000191111"') :].split("</tr>")[0]
@@ -279,19 +372,19 @@ def test_checkup_table_rows_columns_and_flags() -> None:
         ),
     )
     table = checkup_table([old, new], "en")
-    assert [c.date for c in table.columns] == ["2025/05/10", "2023/05/10"]
+    assert [c.date for c in table.columns] == ["2023/05/10", "2025/05/10"]  # oldest first
     assert [r.name for r in table.rows] == ["HbA1c", "尿糖", "HDL", "旧項目"]
     hba1c, urine, hdl, only_old = table.rows
     assert [(c.value, c.flag, c.symbol) for c in hba1c.cells if c] == [
-        ("6.1", "high", "▲"),
         ("5.4", "", ""),
+        ("6.1", "high", "▲"),
     ]
-    assert hba1c.cells[0] is not None and hba1c.cells[0].note == "above the reference range"
-    assert [c.flag if c else None for c in hdl.cells] == ["", "low"]
-    assert [c.flag if c else None for c in urine.cells] == ["abnormal", None]
+    assert hba1c.cells[1] is not None and hba1c.cells[1].note == "above the reference range"
+    assert [c.flag if c else None for c in hdl.cells] == ["low", ""]
+    assert [c.flag if c else None for c in urine.cells] == [None, "abnormal"]
     assert urine.chart == "" and "<svg" in hba1c.chart
     assert (hba1c.reference, hdl.reference, urine.reference) == ("≤ 5.5", "≥ 40", "(-)")
-    assert only_old.cells[0] is None
+    assert only_old.cells[1] is None
 
 
 @pytest.mark.parametrize(
@@ -330,7 +423,7 @@ def test_refusal_page(desk: Desk, doctor: FlaskClient) -> None:
     assert r.status_code == 403
     html = page(r)
     assert "患者さんは特定健診情報の閲覧に同意していません" in html
-    assert "The patient has not agreed to share specific health checkups" in html
+    assert "The patient has not agreed" not in html  # Japanese only; English by the switch
     assert 'data-reason="no_consent"' in html
     assert 'href="/clinical/"' in html
     assert desk.central.requests == []

@@ -467,6 +467,8 @@ def test_detail_page_lists_the_audit_trail(desk: Desk, staff: FlaskClient) -> No
     assert rows == 3
     assert "保存" in trail and trail.count("閲覧") == 2
     assert ADMIN_USER not in trail
+    # a person by their display name, the card reader in words
+    assert "受付 花子" in trail and f"<td>{STAFF_USER}</td>" not in trail
 
 
 # -- store: the audit trail of one subject ---------------------------------------------------------

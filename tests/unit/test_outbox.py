@@ -455,7 +455,7 @@ def test_alerts_are_listed_acknowledged_and_shown_on_the_detail_page(
     (seen,) = rig.store.outbox_alerts(open_only=False)
     assert seen.acknowledged_by == STAFF_USER
     detail = desk.get(f"/confirmations/{charged.id}").get_data(as_text=True)
-    assert f"確認済み（{STAFF_USER}）" in detail
+    assert "確認済み（受付 花子）" in detail  # the display name, not the username
 
 
 @pytest.mark.parametrize("change", list(AnswerChange), ids=str)

@@ -355,8 +355,11 @@ def test_readers_and_card_presence_from_the_bus(
             if "card present" in detail and "no card" in detail:
                 break
             time.sleep(0.02)
-        assert f"{READER}: カードあり / card present" in detail
-        assert f"{other}: カードなし / no card" in detail
+        row = status_row(status.collect()[0])
+        assert f"{READER}: カードあり" in row.detail_in("ja")
+        assert f"{other}: カードなし" in row.detail_in("ja")
+        assert "card" not in row.detail_in("ja")  # the Japanese page says it in Japanese only
+        assert f"{READER}: card present" in row.detail_in("en")
         bus.publish(ReaderStatus("", False, False))  # pcscd went away: presence unknown
         while (
             time.monotonic() < deadline and "card present" in status_row(status.collect()[0]).detail

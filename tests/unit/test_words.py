@@ -148,6 +148,8 @@ def test_every_status_fact_has_words(fact: Fact) -> None:
     for key in _STATUS_VARIANTS.get(fact, (fact.value,)):
         ja, en = STRINGS["status_" + key]
         assert ja and en and not _JAPANESE.search(en), key
+        # the page shows one language: each side says it all, with the same values
+        assert set(re.findall(r"{(\w+)}", ja)) == set(re.findall(r"{(\w+)}", en)), key
 
 
 # -- a kind the config accepts but nobody worded: shown by its key, not a 500 ---------------
