@@ -476,6 +476,7 @@ SETTINGS: tuple[Setting, ...] = (
         "(the kiosk asks for it to be taken at once)",
         minimum=1,
         maximum=600,
+        group="kiosk",
     ),
     Setting(
         "consent_kinds",
@@ -631,6 +632,7 @@ SETTINGS: tuple[Setting, ...] = (
         _port_url,
         editable=False,  # a device on this box: set where it is plugged in
         accepts=PORT_URL_ACCEPTS,
+        group="reader",
     ),
     Setting(
         "ticket_printer_url",
@@ -641,6 +643,7 @@ SETTINGS: tuple[Setting, ...] = (
         _port_url,
         editable=False,
         accepts=PORT_URL_ACCEPTS,
+        group="reader",
     ),
     Setting(
         "ticket_notice",
@@ -650,6 +653,7 @@ SETTINGS: tuple[Setting, ...] = (
         "お呼びするまでお待ちください). Never personal data",
         _ticket_notice,
         accepts="text, at most 120 characters",
+        group="kiosk",
     ),
     Setting(
         "demo",

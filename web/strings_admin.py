@@ -340,6 +340,22 @@ SETTING_HELP_JA: dict[str, str] = {
     "backup_passphrase_file": (
         "夜間バックアップのパスフレーズのファイル（実機では systemd の資格情報。chmod 600）"
     ),
+    "card_left_alert_s": (
+        "確認の終わったカードが読み取り機に置かれたままのとき、受付に知らせるまでの秒数"
+        "（キオスクはすぐにカードを取るよう案内します）"
+    ),
+    "signal_light_url": (
+        "状態ランプ・ブザー（docs/signal.md）の接続先。/dev/ttyUSB0、socket://ホスト:ポート、"
+        "loop://。空欄は接続なし。外れているときは状態ページに表示し、自動で再接続します"
+    ),
+    "ticket_printer_url": (
+        "受付票プリンタ（ESC/POS）の接続先。/dev/ttyUSB0、socket://ホスト:ポート、loop://。"
+        "空欄は接続なし"
+    ),
+    "ticket_notice": (
+        "受付票の番号の下に印字する案内（120 文字以内。空欄は「お呼びするまでお待ちください」）。"
+        "個人情報は書かないでください"
+    ),
     "backup_keep": "バックアップ先に残す世代数（これより古いものは新しいバックアップの後に削除）",
     "backup_at": (
         "夜間バックアップを行う時刻（日本時間 HH:MM。その時刻に電源が切れていた場合は次の起動時）"
@@ -442,6 +458,10 @@ SETTING_LABELS: dict[str, tuple[str, str]] = {
     "demo_data": ("デモ用データ", "Demo data"),
     "log_level": ("ログの詳しさ", "Log level"),
     "backup_dir": ("バックアップの保存先", "Backup folder"),
+    "card_left_alert_s": ("カード置き忘れの通知（秒）", "Card left on the reader alert (s)"),
+    "signal_light_url": ("状態ランプの接続先", "Status light port"),
+    "ticket_printer_url": ("受付票プリンタの接続先", "Ticket printer port"),
+    "ticket_notice": ("受付票の案内文", "Ticket notice"),
     "backup_keep": ("バックアップの保存世代数", "Backups kept"),
     "backup_at": ("バックアップの時刻", "Backup time"),
     "backup_passphrase_file": ("バックアップのパスフレーズ", "Backup passphrase file"),
