@@ -49,6 +49,8 @@ NOT_PAGES: dict[str, str] = {
     "static": "the pages' own CSS, scripts and icon",
     "reception.confirmations": "JSON for the desk's script",
     "reception.confirmation": "JSON for the desk's script",
+    "reception.desk_alerts": "JSON for the desk's script (its open alerts)",
+    "signal.light": "JSON for the sandbox's script (the simulated light)",
     "reception.events": "the desk's event stream (SSE)",
     "recheck.alerts": "JSON for the desk's script",
     "admin.status_json": "JSON for the status page's script",
