@@ -1,5 +1,5 @@
-"""A refused field in words, Japanese then English ("保険者番号が… / insurer number …"): the
-desk shows both at once beside the field, as staff may read either.
+"""A refused field in words: in the page's language, or Japanese then English
+("保険者番号が… / insurer number …") where no language is given (the CLI, logs).
 
 device.checks says which field is wrong and how (InputProblem, with the limit), and
 sync.identifiers how an identifier is wrong (IdentifierProblem, with the digit at fault and the
@@ -15,7 +15,7 @@ from device.checks import FieldError, InputProblem
 from sync.identifiers import IdentifierError
 from web.present import ERAS, STRINGS, text
 
-LANGS = ("ja", "en")  # both at once, Japanese first
+LANGS = ("ja", "en")  # both at once, Japanese first, where no language is given
 
 
 def field_name(field: str, lang: str) -> str:
@@ -24,29 +24,31 @@ def field_name(field: str, lang: str) -> str:
     return text(key, lang) if key in STRINGS else field
 
 
-def identifier_error_text(error: IdentifierError) -> str:
-    """ "保険者番号の検証番号が違います (8桁目: 4 → 5) / insurer number check digit is wrong …"."""
-    return _both(
+def identifier_error_text(error: IdentifierError, lang: str | None = None) -> str:
+    """ "保険者番号の検証番号が違います (8桁目: 4 → 5)" in `lang`; both languages when None."""
+    return _words(
         "identifier_" + error.problem.value,
         error.field,
         lambda lang: _identifier_values(error, lang),
+        lang,
     )
 
 
-def field_error_text(field: str, error: FieldError) -> str:
+def field_error_text(field: str, error: FieldError, lang: str | None = None) -> str:
     if error.problem is InputProblem.IDENTIFIER and error.identifier is not None:
-        return identifier_error_text(error.identifier)
-    return _both("input_" + error.problem.value, field, lambda lang: {"limit": error.limit})
+        return identifier_error_text(error.identifier, lang)
+    return _words("input_" + error.problem.value, field, lambda _: {"limit": error.limit}, lang)
 
 
-def field_errors_text(errors: dict[str, FieldError]) -> dict[str, str]:
+def field_errors_text(errors: dict[str, FieldError], lang: str | None = None) -> dict[str, str]:
     """device.checks.InputRejected.errors → field → words, as the desk's JSON carries them."""
-    return {field: field_error_text(field, error) for field, error in errors.items()}
+    return {field: field_error_text(field, error, lang) for field, error in errors.items()}
 
 
-def _both(key: str, field: str, values: Callable[[str], dict[str, Any]]) -> str:
-    ja, en = (text(key, lang, field=field_name(field, lang), **values(lang)) for lang in LANGS)
-    return f"{ja} / {en}"
+def _words(key: str, field: str, values: Callable[[str], dict[str, Any]], lang: str | None) -> str:
+    langs = LANGS if lang is None else (lang,)
+    said = [text(key, one, field=field_name(field, one), **values(one)) for one in langs]
+    return " / ".join(said)
 
 
 def _identifier_values(error: IdentifierError, lang: str) -> dict[str, Any]:

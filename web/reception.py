@@ -51,7 +51,7 @@ from sync.store import Confirmation, DeskAlertRow, Store
 from web import search, sse
 from web.auth import audit_actor, current_user, require_role
 from web.detail import audit_lines, confirmation_detail, pretty_xml, recheck_comparisons
-from web.field_errors import field_errors_text
+from web.field_errors import field_errors_text, identifier_error_text
 from web.inbound import json_object
 from web.people import namer
 from web.present import (
@@ -198,7 +198,7 @@ def create_blueprint(services: Services) -> Blueprint:
         except InputRejected as exc:
             return jsonify(
                 ok=False,
-                errors=field_errors_text(exc.errors),
+                errors=field_errors_text(exc.errors, g.lang),
                 message=text("desk_input_error", g.lang),
             ), 422
         except ConfirmationNotFound:  # the one to re-check is gone (purged meanwhile)
@@ -259,8 +259,8 @@ def create_blueprint(services: Services) -> Blueprint:
                 query = search.parse_query(q)
             except search.QueryError as exc:
                 error = text(exc.key, lang, part=exc.part) if exc.part else text(exc.key, lang)
-                if exc.detail:
-                    error = f"{error} ({exc.detail})"
+                if exc.identifier is not None:
+                    error = f"{error} ({identifier_error_text(exc.identifier, lang)})"
             else:
                 kind = query.kind
                 rows = [row(c, lang) for c in search.find(store, query)]

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from sync.identifiers import IdentifierError, validate_birthdate, validate_insurer_number
 from sync.store import Confirmation, Store
-from web.field_errors import identifier_error_text
 
 SEARCH_LIMIT = 50
 MAX_QUERY = 100
@@ -28,13 +27,13 @@ _KANJI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々]")
 
 class QueryError(ValueError):
     """A query of no kind; `key` names the present.STRINGS text to show, `part` the part typed
-    that could not be read (for that text's {part}), `detail` (when given) an identifier's own
-    "日本語 / English" complaint."""
+    that could not be read (for that text's {part}), `identifier` (when given) what was wrong
+    with it as an identifier (put in words in the page's language)."""
 
-    def __init__(self, key: str, detail: str = "", part: str = "") -> None:
+    def __init__(self, key: str, identifier: IdentifierError | None = None, part: str = "") -> None:
         super().__init__(key)
         self.key = key
-        self.detail = detail
+        self.identifier = identifier
         self.part = part
 
 
@@ -65,7 +64,7 @@ def parse_query(q: str) -> SearchQuery:
     try:  # before the kanji check: 昭和54年2月14日 is a date
         return SearchQuery("birthdate", birthdate=validate_birthdate(text))
     except IdentifierError as exc:
-        birthdate_error = identifier_error_text(exc)
+        birthdate_error = exc
     if _KANJI.search(text) and not any(c.isdigit() for c in unicodedata.normalize("NFKC", text)):
         raise QueryError("desk_search_kanji")
     parts = [p for p in _NUMBER_SEPARATORS.split(unicodedata.normalize("NFKC", text)) if p]
@@ -75,23 +74,19 @@ def parse_query(q: str) -> SearchQuery:
             try:  # an insurer number alone
                 return SearchQuery("insurer", insurer_number=validate_insurer_number(word))
             except IdentifierError as exc:
-                raise QueryError(
-                    "desk_search_not_understood", identifier_error_text(exc), part=word
-                ) from None
+                raise QueryError("desk_search_not_understood", exc, part=word) from None
         # One word of no kind: a mistyped date most likely when it has digits: say what is
         # wrong with it as a date.
         looks_like_date = any(c.isdigit() for c in text)
         raise QueryError(
-            "desk_search_not_understood", birthdate_error if looks_like_date else "", part=word
+            "desk_search_not_understood", birthdate_error if looks_like_date else None, part=word
         )
     if len(parts) > 4:  # insurer, symbol, number and a branch at most
         raise QueryError("desk_search_numbers_short")
     try:
         insurer = validate_insurer_number(parts[0])
     except IdentifierError as exc:
-        raise QueryError(
-            "desk_search_not_understood", identifier_error_text(exc), part=parts[0]
-        ) from None
+        raise QueryError("desk_search_not_understood", exc, part=parts[0]) from None
     if len(parts) == 2:
         symbol, number = "", parts[1]
     else:

@@ -161,6 +161,7 @@ def test_check_422_lists_every_field_and_sends_nothing(desk: Desk, staff: FlaskC
     errors = r.get_json()["errors"]
     assert set(errors) == {"insurer_number", "number", "birthdate"}
     assert "8桁目: 3 → 2" in errors["insurer_number"]  # the wrong check digit is pointed out
+    assert all(" / " not in e and "digit" not in e for e in errors.values())  # Japanese only
     assert desk.central.requests == []
     assert desk.store.count_confirmations() == 0
 

@@ -249,7 +249,7 @@ def test_parse_reads_each_kind_and_names_what_it_cannot() -> None:
     assert junk.value.key == "desk_search_not_understood" and junk.value.part == "12a45"
     with pytest.raises(search.QueryError) as digit:
         search.parse_query("06130012")  # a wrong check digit: not an insurer, nor a date
-    assert digit.value.part == "06130012" and digit.value.detail
+    assert digit.value.part == "06130012" and digit.value.identifier is not None
 
 
 def test_search_finds_by_surname_given_name_or_insurer_alone(
