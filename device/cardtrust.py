@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import SignatureAlgorithmOID
 
 from device.config import ConfigError
+from sync.cardexpiry import card_expiry
 
 JPKI_AUTH_POLICY = x509.ObjectIdentifier("1.2.392.200149.8.5.1.3.30")
 MIN_RSA_BITS = 2048
@@ -47,7 +48,7 @@ class CardTrustProblem(StrEnum):
     NOT_AUTH_CERT = "not_auth_cert"  # a CA, or without the user-authentication policy
     ROOT_EXPIRED = "root_expired"  # the root that issued it is not valid now
     NOT_YET_VALID = "not_yet_valid"
-    EXPIRED = "expired"
+    EXPIRED = "expired"  # past the grace that follows expiry (sync/cardexpiry.py)
 
 
 class CardUntrusted(Exception):
@@ -96,7 +97,11 @@ class CardTrust:
             raise CardUntrusted(CardTrustProblem.ROOT_EXPIRED, _name(root.subject))
         if now < cert.not_valid_before_utc:
             raise CardUntrusted(CardTrustProblem.NOT_YET_VALID)
-        if now > cert.not_valid_after_utc:
+        # Since 2025 a card whose certificate expired still confirms qualification until the
+        # end of the third month after (sync/cardexpiry.py); only past that is it no proof.
+        if now > cert.not_valid_after_utc and not (
+            card_expiry(cert.not_valid_after_utc, now).confirms_qualification
+        ):
             raise CardUntrusted(CardTrustProblem.EXPIRED)
         return cert
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,8 @@ from device.demo import demo_overrides
 from device.parts import card_trust
 from sim.cli import pki_dir
 from sim.pki import EXPIRED_AGO, JPKI_AUTH_POLICY, JPKI_ROOT_NAME, PkiPaths, pki_paths
+from sync.cardexpiry import card_expiry
+from sync.clock import JST
 
 START = datetime(2026, 4, 1, 0, 30, tzinfo=UTC)  # the instant the test PKI is built at
 GOOD, EXPIRED = "P001", "P019"  # sim/population.py: a valid card, an expired one
@@ -153,7 +155,10 @@ def test_validity_is_read_at_the_clock_at_each_check(pki: PkiPaths, root: x509.C
     assert trust.check(der)
     now[0] = card.not_valid_after_utc
     assert trust.check(der)
-    now[0] = card.not_valid_after_utc + timedelta(seconds=1)
+    now[0] = card.not_valid_after_utc + timedelta(seconds=1)  # expired, within its grace:
+    assert trust.check(der)  # it still confirms qualification (the 2025 rule)
+    grace = card_expiry(card.not_valid_after_utc, now[0]).grace_until
+    now[0] = datetime.combine(grace + timedelta(days=1), time(0, 0, 1), JST)
     assert problem(trust, der) is CardTrustProblem.EXPIRED
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -36,7 +36,8 @@ from device.statement import Statements
 from reader.connection import CardConnection
 from sim.card import VirtualCard
 from sim.pki import PkiPaths
-from sync.clock import utc_now
+from sync.cardexpiry import card_expiry
+from sync.clock import JST, utc_now
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
 from sync.transport import CentralAnswer, CentralUnavailable, QualificationTransport
@@ -373,7 +374,9 @@ def test_the_offline_row_is_rechecked_by_its_earlier_numbers(box: Box) -> None:
 def test_an_expired_card_is_not_taken_as_proof_offline(tmp_path: Path, sim_pki: PkiPaths) -> None:
     root = x509.load_pem_x509_certificate(sim_pki.jpki_root_cert.read_bytes())
     card = x509.load_der_x509_certificate(sim_pki.card_cert("P001").read_bytes())
-    later = card.not_valid_after_utc + timedelta(days=1)  # the card's expired, the root not
+    # the card's expired and past its grace (sync/cardexpiry.py), the root not
+    grace = card_expiry(card.not_valid_after_utc, card.not_valid_after_utc).grace_until
+    later = datetime.combine(grace + timedelta(days=1), time(12), JST)
     assert later < root.not_valid_after_utc
     expired = Box(tmp_path, sim_pki, CardTrust([root], lambda: later))
     try:
@@ -449,3 +452,23 @@ def _self_signed(name: str, now: datetime) -> x509.Certificate:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
+
+
+def test_a_card_in_its_grace_is_proof_offline_and_shares_nothing(
+    tmp_path: Path, sim_pki: PkiPaths
+) -> None:
+    """Expired, within the grace of the 2025 rules: it still confirms qualification, so in an
+    outage it is proven here like a valid card (no consent is asked offline anyway)."""
+    root = x509.load_pem_x509_certificate(sim_pki.jpki_root_cert.read_bytes())
+    card = x509.load_der_x509_certificate(sim_pki.card_cert("P001").read_bytes())
+    later = card.not_valid_after_utc + timedelta(days=1)
+    grace = Box(tmp_path, sim_pki, CardTrust([root], lambda: later))
+    try:
+        grace.down = True
+        outcome = grace.visit()
+        assert outcome.state is VisitState.OFFLINE_DONE
+        assert outcome.confirmation is not None
+        assert grace.store.consents(outcome.confirmation.id) == []
+    finally:
+        grace.events.close()
+        grace.store.close()
