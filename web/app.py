@@ -32,6 +32,7 @@ from web import (
     statement,
 )
 from web.inbound import RequestRefused
+from web.people import display_name
 from web.present import LANGUAGES, STRINGS, text
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,11 @@ def create_staff_app(config: Config, services: Services) -> Flask:
     auth.install(app, services.accounts)  # before the pages: the session loads first
     app.register_blueprint(account.create_blueprint(services.accounts))
     app.register_blueprint(reception.create_blueprint(services))
-    app.register_blueprint(statement.create_blueprint(services.statements))
+    app.register_blueprint(
+        statement.create_blueprint(
+            services.statements, lambda actor: display_name(services.store, actor, "ja")
+        )
+    )
     app.register_blueprint(recheck.create_blueprint(services))
     if config.demo and services.sandbox is not None:
         app.register_blueprint(sandbox.create_blueprint(services, services.sandbox))

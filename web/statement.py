@@ -5,6 +5,8 @@ and every pre-fill from an answer, is an audited view of personal data."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
@@ -30,7 +32,9 @@ def _optional_id(raw: str | None) -> int | None:
     return int(raw)
 
 
-def create_blueprint(statements: Statements) -> Blueprint:
+def create_blueprint(statements: Statements, staff_name: Callable[[str], str]) -> Blueprint:
+    """`staff_name`: the display name of the staff member who wrote a statement (the sheet is
+    printed in Japanese)."""
     bp = Blueprint("statement", __name__, url_prefix="/statements")
     bp.before_request(require_role("reception"))
 
@@ -129,6 +133,7 @@ def create_blueprint(statements: Statements) -> Blueprint:
             birthdate=format_birthdate(form.birthdate),
             made=row.created_at.astimezone(JST).strftime("%Y-%m-%d %H:%M"),
             made_day=row.created_at.astimezone(JST),
+            staff=staff_name(row.actor),
             saved=request.args.get("saved") == "1",
             t_ja=lambda key: text(key, "ja"),
         )

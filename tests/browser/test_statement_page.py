@@ -56,6 +56,7 @@ def test_a_statement_is_prefilled_checked_saved_and_printed(
     page.wait_for_selector("#statement-saved")
     sheet = page.inner_text("#statement-sheet")
     assert earlier.result.results[0].name in sheet and "03-1234-5678" in sheet
+    assert RECEPTION[1] in sheet and RECEPTION[0] not in sheet  # who wrote it, by name
     statement_id = int(page.get_attribute("#statement-sheet", "data-statement-id") or 0)
     stored = services.store.statement(statement_id)
     assert stored is not None and stored.confirmation_id == earlier.id
