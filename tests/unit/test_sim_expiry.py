@@ -5,12 +5,14 @@ is refused (EC03). The PKI is built at a fixed instant and the service's clock i
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import pytest
+from cryptography import x509
 
 from sim.central.service import CentralService
+from sync.cardexpiry import expiry_date, grace_until
 from sync.clock import JST
 from sync.codes import is_insured
 from sync.xmlmsg import ConsentAnswer
@@ -57,10 +59,17 @@ def test_past_grace_the_certificate_is_refused(
     service: CentralService, pki: Any, clock: Clock
 ) -> None:
     assert _visit(service, pki, "P019").error_code == "EC03"
-    # P050's certificate lapsed 20 days before NOW (2026-11-22): on 2026-11-02 in Japan, so
-    # its grace runs to the end of February 2027.
-    assert (NOW - timedelta(days=20)).astimezone(JST).date() == date(2026, 11, 2)
-    clock.now = datetime(2027, 3, 1, 0, 0, tzinfo=JST)
+    # P050's certificate lapsed within grace of NOW; its grace runs to the end of the third
+    # month after the month it lapsed in (read from the certificate: the PKI may reuse one
+    # made on another day that means the same at NOW).
+    not_after = x509.load_der_x509_certificate(
+        pki.card_cert("P050").read_bytes()
+    ).not_valid_after_utc
+    expired_on = expiry_date(not_after)
+    last = grace_until(expired_on)
+    assert expired_on < NOW.astimezone(JST).date() <= last
+    assert last.month == (expired_on.month + 2) % 12 + 1  # the end of the third month after
+    clock.now = datetime.combine(last + timedelta(days=1), time(0, 0), JST)
     assert _visit(service, pki, "P050").error_code == "EC03"
-    clock.now = datetime(2027, 2, 28, 23, 59, tzinfo=JST)
+    clock.now = datetime.combine(last, time(23, 59), JST)
     assert is_insured(_visit(service, pki, "P050", (ConsentAnswer("drug", True, CONSENTED),)))
