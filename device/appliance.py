@@ -9,6 +9,7 @@ constructed here and passed to the parts that use it.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from device.parts import (
 from device.reachability import CentralProbe, CentralReachability
 from device.sandbox import CardSandbox
 from device.services import Services
+from device.setup import FirstStart, shown
 from device.signal import Peripherals, build_peripherals
 from device.statement import Statements
 from device.status import ApplianceStatus
@@ -107,6 +109,8 @@ class Appliance:
         if self.face_watcher is not None:
             self.face_watcher.start()
         log.info("staff UI on %s/  kiosk on %s/", self.staff.base_url, self.kiosk.base_url)
+        if self.services.first_start is not None:
+            announce_setup_code(self.services.first_start.issue(), self.staff.base_url)
 
     def stop(self) -> None:
         self.probe.stop()
@@ -131,6 +135,20 @@ class Appliance:
         if self.desk_alerts is not None:
             self.desk_alerts.stop()
         self.services.store.close()
+
+
+def announce_setup_code(code: str | None, staff_url: str) -> None:
+    """The first start's setup code, on the console only (stderr: the journal under systemd),
+    never through the logger, so it reaches no log file or log shipper."""
+    if code is None:
+        return
+    print(
+        f"初期設定コード / first-start setup code: {shown(code)}  "
+        f"— 職員画面 {staff_url}/setup で最初の管理者を作成 / create the first admin there "
+        "(再起動まで有効・1回限り / one use, until the next restart)",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def start_appliance(
@@ -309,13 +327,15 @@ def build_appliance(
         else None
     )
     sandbox = CardSandbox(config.demo_data) if config.demo else None
+    accounts = Accounts(store, clock=clock)
     services = Services(
         config=config,
         store=store,
         bus=bus,
         flow=flow,
         sandbox=sandbox,
-        accounts=Accounts(store, clock=clock),
+        accounts=accounts,
+        first_start=FirstStart(accounts, store),
         clinical=ClinicalRecords(  # drug / checkup history the way the answers come
             store,
             transport if isinstance(transport, FolderTransport) else central,

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # built by their own modules; only the types are needed here
     from device.clinical import ClinicalRecords
     from device.outbox import Outbox
     from device.reachability import CentralReachability
+    from device.setup import FirstStart
     from device.signal import Peripherals
     from device.statement import Statements
     from device.status import ApplianceStatus
@@ -44,3 +45,4 @@ class Services:
     api_tokens: ApiTokens  # tokens of the read API for other systems (web/api.py)
     sandbox: CardSandbox | None = None  # only in demo mode
     peripherals: Peripherals | None = None  # status light and ticket printer (device/signal.py)
+    first_start: FirstStart | None = None  # the one-time setup code while no staff user exists

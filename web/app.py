@@ -28,6 +28,7 @@ from web import (
     recheck,
     recovery,
     sandbox,
+    setup,
     signal_api,
     statement,
 )
@@ -64,6 +65,9 @@ def create_staff_app(config: Config, services: Services) -> Flask:
     app.register_blueprint(admin.create_blueprint(services))
     app.register_blueprint(admin_tokens.create_blueprint(services.api_tokens))
     app.register_blueprint(recovery.create_blueprint(services))
+    app.register_blueprint(setup.create_blueprint(services.accounts, services.first_start))
+    if services.first_start is not None:
+        app.extensions["onshi_first_start"] = services.first_start.pending
     app.register_blueprint(api.create_blueprint(services.store, services.api_tokens))
     app.extensions["onshi_links"] = {
         "sandbox": bool(config.demo and services.sandbox),

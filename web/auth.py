@@ -20,6 +20,7 @@ from flask import (
     Flask,
     Response,
     abort,
+    current_app,
     g,
     jsonify,
     redirect,
@@ -91,7 +92,7 @@ def install(app: Flask, accounts: Accounts) -> None:
             return None  # reads, and requests that reach no view, change nothing
         if request.blueprint in TOKEN_GATED:
             return None  # no cookie authenticates there: nothing a foreign page could ride
-        if request.endpoint == "auth.login":
+        if request.endpoint in ("auth.login", "setup.create"):
             return None  # checked by the view against the login token
         current: StaffSession | None = g.staff_session
         sent = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER, "")
@@ -227,6 +228,8 @@ def _blueprint(accounts: Accounts) -> Blueprint:
         target = safe_next(request.args.get("next"))
         if current_user() is not None:
             return redirect(target, code=303)
+        if _first_start_pending():
+            return redirect(url_for("setup.form"), code=303)  # no staff user yet: 初期設定
         return _login_page(target, failed=False), 200
 
     @bp.post("/login")
@@ -303,6 +306,12 @@ def _blueprint(accounts: Accounts) -> Blueprint:
         return response
 
     return bp
+
+
+def _first_start_pending() -> bool:
+    """True while the appliance waits for its first admin (web/setup.py offers the form)."""
+    pending = current_app.extensions.get("onshi_first_start")
+    return bool(pending is not None and pending())
 
 
 def _return_path() -> str:

@@ -39,6 +39,7 @@ from device.events import (
 )
 from device.inputs import ConsentChoice
 from device.services import Services
+from device.setup import shown
 from sync.codes import CONSENT_KINDS, Verdict
 from web import sse
 from web.inbound import RequestRefused, json_object
@@ -100,6 +101,7 @@ def create_blueprint(services: Services) -> Blueprint:
             reset_ms=int(config.kiosk_reset_s * 1000),
             idle_ms=int((longest + 15) * 1000),
             central_down=central_down(services),
+            setup_code=_setup_code(services),
         )
 
     @bp.get("/events")
@@ -145,6 +147,14 @@ def create_blueprint(services: Services) -> Blueprint:
         return jsonify(ok=True), 202
 
     return bp
+
+
+def _setup_code(services: Services) -> str:
+    """The first start's code while no staff user exists: the kiosk is loopback-only, so it is
+    as private here as on the console."""
+    setup = services.first_start
+    code = setup.current() if setup is not None else None
+    return shown(code) if code is not None else ""
 
 
 def _visit_body() -> tuple[str, dict[str, Any]]:

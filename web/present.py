@@ -26,6 +26,7 @@ from web import (
     strings_kiosk,
     strings_reasons,
     strings_recovery,
+    strings_setup,
     strings_statement,
     strings_status,
 )
@@ -63,6 +64,7 @@ STRINGS = _merged(
     strings_statement.STRINGS,
     strings_cardtrust.STRINGS,
     strings_recovery.STRINGS,
+    strings_setup.STRINGS,
 )
 
 # Reader / visit state shown on the reception status strip (device.flow.VisitState values).

@@ -137,4 +137,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     # the check failed
     "error": ("確認できませんでした", "The check could not be completed"),
     "error_sub": ("受付にお声がけください", "Please talk to the reception"),
+    # first start: no staff user yet (device/setup.py); shown instead of the welcome screen
+    "setup_kiosk_title": ("初期設定が必要です", "First setup needed"),
+    "setup_kiosk_code": ("初期設定コード", "Setup code"),
+    "setup_kiosk_sub": (
+        "職員画面（/setup）でこのコードを入力し、最初の管理者を作成してください。"
+        "コードは1回限り、再起動まで有効です",
+        "Type this code on the staff page (/setup) to create the first admin. "
+        "It works once, until the next restart",
+    ),
 }

@@ -82,7 +82,9 @@ def appliance_factory(
     central.start()
     made: list[Appliance] = []
 
-    def make(clock: Callable[[], datetime] = utc_now, **overrides: Any) -> Appliance:
+    def make(
+        clock: Callable[[], datetime] = utc_now, *, users: bool = True, **overrides: Any
+    ) -> Appliance:
         config = load_config(
             environ={},
             overrides={
@@ -103,7 +105,7 @@ def appliance_factory(
         app = build_appliance(config, clock)
         accounts = app.services.accounts
         assert accounts is not None
-        for username, name, roles, password in (RECEPTION, DOCTOR):
+        for username, name, roles, password in (RECEPTION, DOCTOR) if users else ():
             accounts.create_user(username, name, roles, password, actor="test")
         app.start()
         made.append(app)

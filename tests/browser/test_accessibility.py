@@ -57,6 +57,7 @@ NOT_PAGES: dict[str, str] = {
     "api.confirmations": "the read API (JSON, bearer token)",
     "api.coverage_eligibility": "the read API (FHIR JSON, bearer token)",
     "clinical.document": "the central's PDF of a drug or checkup history, shown by the browser",
+    "setup.form": "only while no staff user exists (404 here): test_first_start.py checks it",
 }
 # Pages that need someone not (fully) signed in: visited in that state.
 SIGNED_OUT = {"auth.login_form"}

@@ -37,7 +37,8 @@
   // card is still on the reader, to "please take your card").
   var ENDINGS = ["done", "offline_done", "error", "see_desk", "grace_over"];
   // Screens that stay until something happens: the card is taken, the appliance is back.
-  var UNTIMED = ["welcome", "take_card", "out_of_service"];
+  var UNTIMED = ["welcome", "take_card", "out_of_service", "setup"];
+  var SETUP_RELOAD_MS = 5000;  // the setup screen looks again whether an admin exists
   var DOWN_AFTER_MS = 4000;  // the event stream may reconnect this long before "out of service"
 
   function backToStart() {
@@ -362,6 +363,13 @@
   }
 
   renderPin();
+  if (body.getAttribute("data-setup") === "1") {
+    // No staff user yet: the setup code stays until the first admin exists, then the page
+    // (looked at again every few seconds) comes back as the welcome screen.
+    show("setup");
+    setInterval(function () { window.location.replace("/"); }, SETUP_RELOAD_MS);
+    return;
+  }
   show("welcome");
   connect();
 })();
