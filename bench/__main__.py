@@ -12,6 +12,7 @@ from bench import (
     folders,
     offline,
     outage,
+    pinned,
     signal,
     startup,
     visits,
@@ -29,6 +30,7 @@ def main() -> int:
     faces.main([])
     backup.main([])
     signal.main([])
+    pinned.main([])
     return 0
 
 
