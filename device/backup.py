@@ -8,13 +8,10 @@ kept somewhere else fails exactly when it is needed. So the passphrase alone res
 backup is as strong as the passphrase (scrypt, at least PASSPHRASE_MIN characters; the recovery
 sheet, web/recovery.py, keeps the store key on paper for a database copied without a backup).
 
-The file. A header (magic, format version, the scrypt parameters and salt, a check value of the
-passphrase, the chunk size, when and from which schema) authenticated as the associated data of
-every chunk; then the payload in AES-256-GCM chunks of CHUNK bytes, each with its own nonce (its
-index and whether it is the last), so a 1 GB store needs neither 1 GB of memory to write nor to
-read, and a file cut short, reordered or altered anywhere is refused. The check value tells a
-wrong passphrase (refused at once, nothing written) from a damaged file. The payload: a manifest
-(JSON), then the key, the anchor and the database, byte for byte.
+The file (its format is device/backupfile.py): a header authenticated as the associated data of
+every chunk, then the payload in AES-256-GCM chunks; a wrong passphrase is refused at once, a
+file cut short or altered anywhere is refused. The payload: a manifest (JSON), then the key, the
+anchor and the database, byte for byte.
 
 Where the nightly job's passphrase comes from. From the file `backup_passphrase_file` names,
 read when the job runs and never kept: on the appliance a sealed systemd credential
@@ -44,7 +41,6 @@ sealed in its place.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
@@ -54,17 +50,29 @@ import secrets
 import shutil
 import struct
 import time as _time
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-
+from device.backupfile import (
+    CHUNK,
+    DAMAGED,
+    DEFAULT_KDF,
+    BackupError,
+    BackupUnreadable,
+    Header,
+    KdfParams,
+    Opener,
+    Sealer,
+    WrongPassphrase,
+    check_new_passphrase,
+    derive_key,
+    header_bytes,
+    read_header,
+    read_passphrase_file,
+)
 from device.config import Config
 from device.parts import store_keys
 from device.storekey import credential_path
@@ -82,60 +90,15 @@ from sync.store.backup import (
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"ONSHIBAK"
-FORMAT_VERSION = 1
-CHUNK = 1024 * 1024
-TAG = 16
-HEADER_MAX = 4096
 MANIFEST_MAX = 64 * 1024
-PASSPHRASE_MIN = 12
 SUFFIX = ".backup"
 NAME = re.compile(r"onshi-(\d{8}T\d{6}Z)\.backup")
 STAMP = "%Y%m%dT%H%M%SZ"
-CHECK_LABEL = b"onshi-edge backup passphrase check v1"
 BACKUP_WRITTEN, BACKUP_RESTORED = "backup.written", "backup.restored"
-
-
-@dataclass(frozen=True)
-class KdfParams:
-    """scrypt's cost: n=2^16, r=8 takes 64 MiB and about half a second on a Pi 4."""
-
-    n: int = 2**16
-    r: int = 8
-    p: int = 1
-
-    def valid(self) -> bool:
-        # Bounds on what a file may ask for: a forged header must not take a gigabyte.
-        return (
-            2**14 <= self.n <= 2**18
-            and self.n & (self.n - 1) == 0
-            and 1 <= self.r <= 16
-            and 128 * self.n * self.r <= 256 * 2**20  # scrypt's memory
-            and 1 <= self.p <= 4
-        )
-
-
-DEFAULT_KDF = KdfParams()
-
-
-class BackupError(Exception):
-    """A backup or restore refused; the message (ja / en) says what to do next."""
 
 
 class BackupTargetError(BackupError):
     """The backup folder is not there or cannot be written (a stick not mounted?)."""
-
-
-class PassphraseError(BackupError):
-    """No passphrase, or one too short for a new backup."""
-
-
-class WrongPassphrase(BackupError):
-    """The passphrase is not the backup's: nothing was written."""
-
-
-class BackupUnreadable(BackupError):
-    """Not a backup of this format, or cut short, altered or damaged."""
 
 
 class RestoreRefused(BackupError):
@@ -164,193 +127,6 @@ class RestoreDone:
     replaced: Path | None  # where the replaced store was put aside
     key_replaced: bool
     key_out: Path | None = None
-
-
-@dataclass(frozen=True)
-class Header:
-    raw: bytes  # as in the file: the associated data of every chunk
-    kdf: KdfParams
-    salt: bytes
-    check: str
-    chunk: int
-    created_at: str
-    schema_version: int
-
-
-# -- passphrases ------------------------------------------------------------------------------
-def normalized_passphrase(text: str) -> bytes:
-    """NFC, one trailing newline dropped: the same words typed on another keyboard or kept in a
-    file with a newline give the same key."""
-    return unicodedata.normalize("NFC", text.removesuffix("\n").removesuffix("\r")).encode()
-
-
-def check_new_passphrase(text: str) -> None:
-    if len(text.strip()) < PASSPHRASE_MIN:
-        raise PassphraseError(
-            f"パスフレーズは {PASSPHRASE_MIN} 文字以上にしてください / the passphrase must have "
-            f"at least {PASSPHRASE_MIN} characters"
-        )
-
-
-def read_passphrase_file(path: Path) -> str:
-    """The passphrase kept in `path` (a systemd credential on the appliance); never logged."""
-    if str(path) in ("", "."):
-        raise PassphraseError(
-            "backup_passphrase_file が設定されていません（夜間バックアップのパスフレーズの"
-            "ファイル） / backup_passphrase_file is not set: the nightly backup has no passphrase"
-        )
-    try:
-        if path.stat().st_mode & 0o077:
-            raise PassphraseError(
-                f"パスフレーズのファイルの権限が広すぎます (chmod 600) / the passphrase file "
-                f"{path} must not be readable by others (chmod 600)"
-            )
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise PassphraseError(
-            f"パスフレーズのファイルがありません / no passphrase file at {path}"
-        ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PassphraseError(
-            f"パスフレーズのファイルを読めません / cannot read the passphrase file {path}"
-        ) from exc
-    return text.splitlines()[0] if text.strip() else ""
-
-
-def _derive(passphrase: str, salt: bytes, kdf: KdfParams) -> tuple[bytes, str]:
-    """The AES key and the check value of a passphrase."""
-    out = Scrypt(salt=salt, length=64, n=kdf.n, r=kdf.r, p=kdf.p).derive(
-        normalized_passphrase(passphrase)
-    )
-    check = hmac.new(out[32:], CHECK_LABEL, hashlib.sha256).hexdigest()[:32]
-    return out[:32], check
-
-
-# -- the file -------------------------------------------------------------------------------
-def _header_bytes(fields: dict[str, object]) -> bytes:
-    body = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
-    return MAGIC + struct.pack(">BI", FORMAT_VERSION, len(body)) + body
-
-
-def read_header(file: BinaryIO) -> Header:
-    """The header of a backup file; BackupUnreadable when it is not one this version reads."""
-    start = file.read(len(MAGIC) + 5)
-    if len(start) < len(MAGIC) + 5 or not start.startswith(MAGIC):
-        raise BackupUnreadable(
-            "onshi のバックアップファイルではありません / this is not an onshi backup file"
-        )
-    version, length = struct.unpack(">BI", start[len(MAGIC) :])
-    if version != FORMAT_VERSION:
-        raise BackupUnreadable(
-            f"この版では読めない形式です (形式 {version}) / backup format {version} is not "
-            "readable by this version of onshi"
-        )
-    if length > HEADER_MAX:
-        raise BackupUnreadable(_DAMAGED)
-    body = file.read(length)
-    try:
-        fields = json.loads(body)
-        kdf = KdfParams(int(fields["n"]), int(fields["r"]), int(fields["p"]))
-        header = Header(
-            raw=start + body,
-            kdf=kdf,
-            salt=bytes.fromhex(fields["salt"]),
-            check=str(fields["check"]),
-            chunk=int(fields["chunk"]),
-            created_at=str(fields["created_at"]),
-            schema_version=int(fields["schema_version"]),
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BackupUnreadable(_DAMAGED) from exc
-    if fields.get("kdf") != "scrypt" or not kdf.valid() or not 1024 <= header.chunk <= 2**24:
-        raise BackupUnreadable(_DAMAGED)
-    return header
-
-
-_DAMAGED = (
-    "バックアップファイルが壊れているか、途中で切れているか、書き換えられています。"
-    "別の世代のバックアップを使ってください / the backup file is damaged, cut short or altered: "
-    "use another generation"
-)
-
-
-def _nonce(index: int, last: bool) -> bytes:
-    return index.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
-
-
-class _Sealer:
-    """Plaintext in, chunks out: every chunk but the last is full, the last is shorter (maybe
-    empty), so a reader knows the end without trusting anything unauthenticated."""
-
-    def __init__(self, out: BinaryIO, key: bytes, aad: bytes, chunk: int) -> None:
-        self._out, self._aead, self._aad, self._chunk = out, AESGCM(key), aad, chunk
-        self._buffer = bytearray()
-        self._index = 0
-
-    def write(self, data: bytes) -> None:
-        self._buffer += data
-        while len(self._buffer) > self._chunk:  # keep a full one back: it may be the last
-            self._emit(bytes(self._buffer[: self._chunk]), last=False)
-            del self._buffer[: self._chunk]
-
-    def close(self) -> None:
-        if len(self._buffer) == self._chunk:
-            self._emit(bytes(self._buffer), last=False)
-            self._buffer.clear()
-        self._emit(bytes(self._buffer), last=True)
-
-    def _emit(self, plain: bytes, *, last: bool) -> None:
-        self._out.write(self._aead.encrypt(_nonce(self._index, last), plain, self._aad))
-        self._index += 1
-
-
-class _Opener:
-    """Chunks in, plaintext out; BackupUnreadable at the first chunk that does not hold."""
-
-    def __init__(self, file: BinaryIO, key: bytes, header: Header) -> None:
-        self._file, self._aead, self._header = file, AESGCM(key), header
-        self._index = 0
-        self._done = False
-        self._buffer = b""
-
-    def read_exactly(self, size: int) -> bytes:
-        parts = [self._buffer[:size]]
-        have = len(parts[0])
-        self._buffer = self._buffer[size:]
-        while have < size:
-            chunk = self._next()
-            take = chunk[: size - have]
-            parts.append(take)
-            have += len(take)
-            self._buffer = chunk[len(take) :]
-        return b"".join(parts)
-
-    def finish(self) -> None:
-        """The rest must be nothing but the last chunk, and then the end of the file."""
-        if self._buffer:
-            raise BackupUnreadable(_DAMAGED)
-        while not self._done:
-            if self._next():
-                raise BackupUnreadable(_DAMAGED)
-
-    def _next(self) -> bytes:
-        if self._done:
-            raise BackupUnreadable(_DAMAGED)  # the manifest promised more than there is
-        size = self._header.chunk + TAG
-        block = self._file.read(size)
-        last = len(block) < size
-        if len(block) < TAG:
-            raise BackupUnreadable(_DAMAGED)
-        try:
-            plain = self._aead.decrypt(_nonce(self._index, last), block, self._header.raw)
-        except InvalidTag as exc:
-            raise BackupUnreadable(_DAMAGED) from exc
-        self._index += 1
-        if last:
-            if self._file.read(1):
-                raise BackupUnreadable(_DAMAGED)
-            self._done = True
-        return plain
 
 
 # -- writing a backup ---------------------------------------------------------------------------
@@ -389,8 +165,8 @@ def write_backup(
     try:
         taken = snapshot(plain)
         salt = secrets.token_bytes(16)
-        key, check = _derive(passphrase, salt, kdf)
-        header = _header_bytes(
+        key, check = derive_key(passphrase, salt, kdf)
+        header = header_bytes(
             {
                 "kdf": "scrypt",
                 "n": kdf.n,
@@ -416,7 +192,7 @@ def write_backup(
         try:
             with open(partial, "xb") as out:
                 out.write(header)
-                sealer = _Sealer(out, key, header, chunk)
+                sealer = Sealer(out, key, header, chunk)
                 sealer.write(struct.pack(">I", len(manifest)) + manifest)
                 sealer.write(keys.encryption + keys.index)
                 sealer.write(taken.anchor)
@@ -539,7 +315,7 @@ def restore_backup(
         ) from exc
     with file:
         header = read_header(file)
-        key, check = _derive(passphrase, header.salt, header.kdf)
+        key, check = derive_key(passphrase, header.salt, header.kdf)
         if not hmac.compare_digest(check, header.check):
             raise WrongPassphrase(
                 "パスフレーズが違います。何も変更していません / the passphrase is wrong: "
@@ -549,25 +325,25 @@ def restore_backup(
         staging = config.data_dir / f".restoring-{stamp}-{secrets.token_hex(4)}"
         staging.mkdir(mode=0o700)
         try:
-            staged = _unpack(_Opener(file, key, header), staging)
+            staged = _unpack(Opener(file, key, header), staging)
             done = _check_and_swap(config, staged, header, stamp, actor, key_out)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return done
 
 
-def _unpack(opener: _Opener, staging: Path) -> _Staged:
+def _unpack(opener: Opener, staging: Path) -> _Staged:
     (length,) = struct.unpack(">I", opener.read_exactly(4))
     if length > MANIFEST_MAX:
-        raise BackupUnreadable(_DAMAGED)
+        raise BackupUnreadable(DAMAGED)
     try:
         manifest = json.loads(opener.read_exactly(length))
         sizes = {str(f["name"]): int(f["size"]) for f in manifest["files"]}
         counts = {str(k): int(v) for k, v in manifest.get("counts", {}).items()}
     except (ValueError, KeyError, TypeError) as exc:
-        raise BackupUnreadable(_DAMAGED) from exc
+        raise BackupUnreadable(DAMAGED) from exc
     if set(sizes) != {"key", "anchor", "database"} or sizes["key"] != KEY_FILE_BYTES:
-        raise BackupUnreadable(_DAMAGED)
+        raise BackupUnreadable(DAMAGED)
     raw_key = opener.read_exactly(KEY_FILE_BYTES)
     anchor = staging / "onshi.db.anchor"
     database = staging / "onshi.db"

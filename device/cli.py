@@ -342,7 +342,7 @@ def _backup_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _backup_command(config: Config, args: argparse.Namespace) -> int:
     """`onshi backup` / `onshi restore FILE` (device/backup.py); every refusal says what to do
     and leaves the store as it was."""
-    from device import backup
+    from device import backup, backupfile
     from sync.clock import utc_now
     from sync.store.backup import SnapshotError
 
@@ -366,7 +366,7 @@ def _backup_command(config: Config, args: argparse.Namespace) -> int:
             actor=f"cli:{_os_user()}",
             key_out=args.key_out,
         )
-    except backup.WrongPassphrase as exc:
+    except backupfile.WrongPassphrase as exc:
         print(exc, file=sys.stderr)
         return EXIT_WRONG_PASSPHRASE
     except backup.StoreInUse as exc:
@@ -375,7 +375,7 @@ def _backup_command(config: Config, args: argparse.Namespace) -> int:
     except backup.BackupTargetError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CANTCREAT
-    except (backup.BackupError, EOFError) as exc:
+    except (backupfile.BackupError, EOFError) as exc:
         print(str(exc) or "パスフレーズがありません / no passphrase given", file=sys.stderr)
         return EXIT_DATA
     except SnapshotError as exc:
@@ -403,7 +403,7 @@ def _backup_command(config: Config, args: argparse.Namespace) -> int:
 
 def _backup_passphrase(config: Config, from_stdin: bool, *, twice: bool) -> str:
     """stdin's first line, else (for a backup) backup_passphrase_file, else asked."""
-    from device.backup import PassphraseError, read_passphrase_file
+    from device.backupfile import PassphraseError, read_passphrase_file
 
     if from_stdin:
         line = sys.stdin.readline()

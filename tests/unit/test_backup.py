@@ -14,16 +14,9 @@ from typing import Any, cast
 
 import pytest
 
-from device import backup
-from device.backup import (
-    BackupTargetError,
-    BackupUnreadable,
-    KdfParams,
-    PassphraseError,
-    RestoreRefused,
-    StoreInUse,
-    WrongPassphrase,
-)
+from device import backup, backupfile
+from device.backup import BackupTargetError, RestoreRefused, StoreInUse
+from device.backupfile import BackupUnreadable, KdfParams, PassphraseError, WrongPassphrase
 from device.clocktrust import ClockTrust
 from device.config import Config, ConfigError, load_config
 from device.jobs import Jobs
@@ -355,9 +348,9 @@ def test_a_passphrase_file_readable_by_others_is_refused(tmp_path: Path) -> None
     path.write_text(PASSPHRASE)
     os.chmod(path, 0o644)
     with pytest.raises(PassphraseError, match="chmod 600"):
-        backup.read_passphrase_file(path)
+        backupfile.read_passphrase_file(path)
     os.chmod(path, 0o600)
-    assert backup.read_passphrase_file(path) == PASSPHRASE
+    assert backupfile.read_passphrase_file(path) == PASSPHRASE
 
 
 def test_the_recovery_sheet_key_reads_back_as_the_key(tmp_path: Path) -> None:
@@ -452,12 +445,12 @@ def test_a_header_asking_for_too_much_memory_is_refused_before_deriving(tmp_path
     fill(config, 1)
     written = write(config)
     data = written.path.read_bytes()
-    body_start = len(backup.MAGIC) + 5
-    length = int.from_bytes(data[len(backup.MAGIC) + 1 : body_start], "big")
+    body_start = len(backupfile.MAGIC) + 5
+    length = int.from_bytes(data[len(backupfile.MAGIC) + 1 : body_start], "big")
     header = data[body_start : body_start + length].replace(b'"r":8', b'"r":16')
     header = header.replace(b'"n":16384', b'"n":262144')
     assert header != data[body_start : body_start + length]
-    forged = data[: len(backup.MAGIC) + 1] + len(header).to_bytes(4, "big") + header
+    forged = data[: len(backupfile.MAGIC) + 1] + len(header).to_bytes(4, "big") + header
     written.path.write_bytes(forged + data[body_start + length :])
     with pytest.raises(BackupUnreadable):
         restore(config, written.path)
