@@ -12,11 +12,11 @@ format only, like the firmware sketch).
 from __future__ import annotations
 
 import socket
-import socketserver
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from sim.tcpsim import TcpSimulator
 
 STATES = ("idle", "reading", "waiting", "confirmed", "staff", "down")
 HELLO = "ONSHI-LIGHT 1 sim-1.0"
@@ -28,7 +28,7 @@ class Shown:
     at: float  # time.monotonic() when the line arrived
 
 
-class SimLight:
+class SimLight(TcpSimulator):
     def __init__(
         self,
         host: str = "127.0.0.1",
@@ -36,17 +36,12 @@ class SimLight:
         *,
         on_change: Callable[[str], None] | None = None,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.state = "off"  # until the appliance says something
         self.history: list[Shown] = []
         self.buzzes: list[int] = []  # milliseconds of each buzz asked for
         self.lines = 0
         self._on_change = on_change
-        self._lock = threading.Condition()
-        self._server: socketserver.ThreadingTCPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
 
     # -- the protocol ------------------------------------------------------------------
     def answer(self, line: str) -> str:
@@ -82,52 +77,8 @@ class SimLight:
             return self._lock.wait_for(lambda: self.state == state, timeout_s)
 
     # -- the listener ------------------------------------------------------------------
-    def start(self) -> None:
-        light = self
-
-        class Handler(socketserver.StreamRequestHandler):
-            def handle(self) -> None:
-                with light._lock:
-                    light._connections.add(self.connection)
-                try:
-                    for raw in self.rfile:
-                        reply = light.answer(raw.decode("ascii", "replace"))
-                        self.wfile.write(reply.encode("ascii") + b"\n")
-                except OSError:
-                    pass
-                finally:
-                    with light._lock:
-                        light._connections.discard(self.connection)
-
-        class Server(socketserver.ThreadingTCPServer):
-            allow_reuse_address = True
-            daemon_threads = True
-
-        self._server = Server((self.host, self.port), Handler)
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"socket://{self.host}:{self.port}"
-
-    def stop(self) -> None:
-        """Unplugged: no listener, every connection cut."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            connection.close()
-        if self._thread is not None:
-            self._thread.join(2)
-            self._thread = None
+    def serve(self, connection: socket.socket) -> None:
+        with connection.makefile("rb") as lines:
+            for raw in lines:
+                reply = self.answer(raw.decode("ascii", "replace"))
+                connection.sendall(reply.encode("ascii") + b"\n")

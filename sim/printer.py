@@ -12,10 +12,10 @@ at once with 0x12, "online"). Text outside kanji mode is read as ASCII.
 from __future__ import annotations
 
 import socket
-import socketserver
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sim.tcpsim import TcpSimulator
 
 ESC, GS, FS, DLE, LF = 0x1B, 0x1D, 0x1C, 0x10, 0x0A
 STATUS_ONLINE = b"\x12"
@@ -169,22 +169,13 @@ def render_png(lines: list[PrintedLine], path: Path) -> None:
     image.save(path)
 
 
-class SimPrinter:
+class SimPrinter(TcpSimulator):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, out: Path | None = None) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.out = out
         self.tickets: list[list[PrintedLine]] = []
         self.raw: list[bytes] = []  # the bytes of each ticket, as received
         self.status_requests = 0
-        self._lock = threading.Condition()
-        self._server: socketserver.ThreadingTCPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
-
-    @property
-    def url(self) -> str:
-        return f"socket://{self.host}:{self.port}"
 
     def wait_for_tickets(self, count: int, timeout_s: float = 10.0) -> bool:
         with self._lock:
@@ -203,60 +194,18 @@ class SimPrinter:
             stem.with_suffix(".txt").write_text(render_text(lines), encoding="utf-8")
             render_png(lines, stem.with_suffix(".png"))
 
-    def start(self) -> None:
-        printer = self
-
-        class Handler(socketserver.BaseRequestHandler):
-            def handle(self) -> None:
-                interpreter = Interpreter()
-                raw = bytearray()
-                with printer._lock:
-                    printer._connections.add(self.request)
-                try:
-                    while data := self.request.recv(4096):
-                        raw += data
-                        answer, tickets = interpreter.feed(data)
-                        if answer:
-                            self.request.sendall(answer)
-                        with printer._lock:
-                            printer.status_requests = max(
-                                printer.status_requests, interpreter.status_requests
-                            )
-                        for lines in tickets:
-                            cut = raw.find(b"\x1dV")
-                            end = cut + (4 if raw[cut + 2] in (65, 66) else 3)
-                            ticket, raw[:] = bytes(raw[:end]), raw[end:]
-                            printer._keep(lines, ticket.replace(b"\x10\x04\x01", b""))
-                except OSError:
-                    pass
-                finally:
-                    with printer._lock:
-                        printer._connections.discard(self.request)
-
-        class Server(socketserver.ThreadingTCPServer):
-            allow_reuse_address = True
-            daemon_threads = True
-
-        self._server = Server((self.host, self.port), Handler)
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            connection.close()
-        if self._thread is not None:
-            self._thread.join(2)
-            self._thread = None
+    def serve(self, connection: socket.socket) -> None:
+        interpreter = Interpreter()
+        raw = bytearray()
+        while data := connection.recv(4096):
+            raw += data
+            answer, tickets = interpreter.feed(data)
+            if answer:
+                connection.sendall(answer)
+            with self._lock:
+                self.status_requests = max(self.status_requests, interpreter.status_requests)
+            for lines in tickets:
+                cut = raw.find(b"\x1dV")
+                end = cut + (4 if raw[cut + 2] in (65, 66) else 3)
+                ticket, raw[:] = bytes(raw[:end]), raw[end:]
+                self._keep(lines, ticket.replace(b"\x10\x04\x01", b""))
