@@ -16,12 +16,17 @@ The answer is parsed once, by the transport; the store is handed that parsed res
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
-from typing import TypeVar
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
 
-from device.events import ConfirmationStored, EventBus
+from device.events import ConfirmationStored, EventBus, PrecheckStored
 from device.export import FaceExport
 from device.reasons import EndReason
+from sync.bulkmsg import BulkAnswer, BulkQuery, BulkReceipt, BulkUnit, BulkUpload, ReferenceAnswer
+from sync.bulkmsg import ReferenceRequest
+from sync.precheck import PrecheckClass
 from sync.store import Confirmation, Store, VisitRecord
 from sync.transport import (
     CentralAnswer,
@@ -30,7 +35,10 @@ from sync.transport import (
     CentralUntrusted,
     QualificationTransport,
 )
-from sync.xmlmsg import QualificationRequest
+from sync.xmlmsg import QualificationRequest, QualificationResult
+
+if TYPE_CHECKING:
+    from sync.store import AppointmentRow
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +213,75 @@ class Confirmations:
             actor=actor,
             card_from=card_from,
         )
+
+    # -- the bulk inquiry (一括照会) and 照会番号 registration: same transport, same failures --
+    def bulk_upload(self, request: BulkUpload, *, label: str) -> BulkReceipt:
+        """Hand a batch to the central (OQSmuquc01): its reception number, or
+        ConfirmationFailed. The same file id uploaded again gets the same number."""
+        started = time.monotonic()
+        try:
+            receipt = self._transport.bulk_upload(request)
+        except CentralError as exc:
+            raise self._failed(exc, None, label) from exc
+        self._observe(receipt.process_time, started)
+        return receipt
+
+    def bulk_result(self, query: BulkQuery, *, label: str) -> BulkAnswer:
+        """Ask for a batch's answers (OQSmuquc02): `.ready` False means ask again later;
+        ConfirmationFailed when there is no answer."""
+        started = time.monotonic()
+        try:
+            answer = self._transport.bulk_result(query)
+        except CentralError as exc:
+            raise self._failed(exc, None, label) from exc
+        self._observe(answer.process_time, started)
+        return answer
+
+    def register_references(self, request: ReferenceRequest, *, label: str) -> ReferenceAnswer:
+        """Register patient numbers as 照会番号 (OQSsiimm01 for one, OQSmuimm01 for many): one
+        outcome per registration, or ConfirmationFailed."""
+        started = time.monotonic()
+        try:
+            answer = self._transport.register_references(request)
+        except CentralError as exc:
+            raise self._failed(exc, None, label) from exc
+        self._observe(answer.process_time, started)
+        return answer
+
+    def keep_precheck(
+        self,
+        appointment: AppointmentRow,
+        unit: BulkUnit | None,
+        klass: PrecheckClass,
+        *,
+        checked_at: datetime,
+        actor: str,
+    ) -> None:
+        """Store an appointment's pre-check (the unit's single-result XML, encrypted, with its
+        audit entry: Store.record_precheck), then tell the desk. `unit` None: the central
+        answered nothing for it (FAILED), nothing raw is kept."""
+        self._store.record_precheck(
+            appointment.id,
+            klass=klass.value,
+            raw=unit.raw if unit is not None else b"",
+            checked_at=checked_at,
+            actor=actor,
+        )
+        self._bus.publish(PrecheckStored(appointment.id, klass.value))
+
+    def _observe(self, process_time: str, started: float) -> None:
+        """Tell the clock check the central's stamp of a bulk answer, as `ask` does for one."""
+        if self._on_answer is None or not process_time:
+            return
+        stamp = QualificationResult(
+            process_time=process_time,
+            confirmation_date="",
+            medical_institution_code="",
+            file_id="",
+            reference_classification="",
+            segment_of_result="",
+        )
+        self._on_answer(CentralAnswer(stamp, b"", time.monotonic() - started))
 
     def _failed(
         self, exc: CentralError, request: QualificationRequest | None, label: str

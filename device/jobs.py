@@ -148,6 +148,14 @@ def _backup(services: Services, trust: ClockTrust) -> int:
     return nightly_backup(services.config, services.store, trust.now())
 
 
+def _bulk_inquiry(services: Services, _: ClockTrust) -> int:
+    """The nightly bulk pre-check once bulk_at has passed, then every batch whose upload or
+    poll is due (device/bulkrun.py); a second's tick, nothing to do most of the time."""
+    if services.bulk is None:
+        return 0
+    return services.bulk.tick()
+
+
 JOBS: tuple[Job, ...] = (
     Job(
         "purge_clinical_cache",
@@ -205,6 +213,15 @@ JOBS: tuple[Job, ...] = (
         "removes generations beyond backup_keep; nothing when backup_dir is empty",
         _backup,
         first_after_s=180,
+    ),
+    Job(
+        "bulk_inquiry",
+        1,
+        "Starts the nightly bulk pre-check (一括照会) of the next day's appointments once "
+        "bulk_at has passed, then uploads each batch and polls its reception number with "
+        "backoff (1 s, doubling up to bulk_poll_max_s) until its answers are classified",
+        _bulk_inquiry,
+        first_after_s=10,
     ),
 )
 

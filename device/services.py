@@ -15,6 +15,7 @@ from sync.store import Store
 if TYPE_CHECKING:  # built by their own modules; only the types are needed here
     from device.accounts import Accounts
     from device.apitokens import ApiTokens
+    from device.bulkrun import BulkRuns
     from device.checks import ManualChecks
     from device.clinical import ClinicalRecords
     from device.outbox import Outbox
@@ -46,3 +47,4 @@ class Services:
     sandbox: CardSandbox | None = None  # only in demo mode
     peripherals: Peripherals | None = None  # status light and ticket printer (device/signal.py)
     first_start: FirstStart | None = None  # the one-time setup code while no staff user exists
+    bulk: BulkRuns | None = None  # the bulk pre-check of appointments (device/bulkrun.py)

@@ -18,6 +18,7 @@ from sync.xmlmsg import Qualification, QualificationResult
 from web import (
     strings_admin,
     strings_auth,
+    strings_bulk,
     strings_cardtrust,
     strings_clinical,
     strings_common,
@@ -65,6 +66,7 @@ STRINGS = _merged(
     strings_cardtrust.STRINGS,
     strings_recovery.STRINGS,
     strings_setup.STRINGS,
+    strings_bulk.STRINGS,
 )
 
 # Reader / visit state shown on the reception status strip (device.flow.VisitState values).

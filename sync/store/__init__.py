@@ -10,7 +10,7 @@ text form (instant.py); the schema is the migrations in schema.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from threading import RLock
@@ -31,6 +31,7 @@ from sync.store.auditlog import (
     verify_audit_file,
 )
 from sync.store.backup import Snapshot, snapshot_file
+from sync.store.bulkruns import BulkBatchRow, BulkRunRow, BulkRuns
 from sync.store.clinicaldocs import CachedDocument, ClinicalDocuments
 from sync.store.consents import CachedClinical, ConsentRecord, Consents
 from sync.store.database import (
@@ -68,6 +69,8 @@ __all__ = [
     "OFFLINE",
     "SETTING_DEFAULT_MARK",
     "AuditEntry",
+    "BulkBatchRow",
+    "BulkRunRow",
     "ExportCounts",
     "ExportItem",
     "CachedClinical",
@@ -131,6 +134,7 @@ class Store:
         self._face_files = FaceFiles(database)
         self._tokens = Tokens(database, audit=self._audit)
         self._desk_alerts = DeskAlerts(database, audit=self._audit)
+        self._bulk_runs = BulkRuns(database, audit=self._audit)
         try:
             database.check_key(
                 [
@@ -364,6 +368,85 @@ class Store:
 
     def open_desk_alerts(self, limit: int = 100) -> list[DeskAlertRow]:
         return self._desk_alerts.open_alerts(limit)
+
+    # -- bulk pre-check runs and 照会番号 registrations (sync/store/bulkruns.py) ----------
+    def create_bulk_run(
+        self,
+        day: str,
+        *,
+        trigger: str,
+        actor: str,
+        batches: Sequence[tuple[str, Sequence[int]]],
+        first_at: datetime,
+    ) -> BulkRunRow:
+        return self._bulk_runs.create_run(
+            day, trigger=trigger, actor=actor, batches=batches, first_at=first_at
+        )
+
+    def bulk_run(self, run_id: int) -> BulkRunRow | None:
+        return self._bulk_runs.run(run_id)
+
+    def running_bulk_runs(self) -> list[BulkRunRow]:
+        return self._bulk_runs.running_runs()
+
+    def latest_bulk_run(self, day: str | None = None) -> BulkRunRow | None:
+        return self._bulk_runs.latest_run(day)
+
+    def finish_bulk_run(self, run_id: int, state: str, *, actor: str) -> None:
+        self._bulk_runs.finish_run(run_id, state, actor=actor)
+
+    def bulk_batches(self, run_id: int) -> list[BulkBatchRow]:
+        return self._bulk_runs.batches(run_id)
+
+    def bulk_batch(self, batch_id: int) -> BulkBatchRow | None:
+        return self._bulk_runs.batch(batch_id)
+
+    def due_bulk_batches(self, now: datetime) -> list[BulkBatchRow]:
+        return self._bulk_runs.due_batches(now)
+
+    def next_bulk_due(self) -> datetime | None:
+        return self._bulk_runs.next_due()
+
+    def bulk_batch_received(
+        self, batch_id: int, reception_number: str, *, next_at: datetime, actor: str
+    ) -> None:
+        self._bulk_runs.batch_received(batch_id, reception_number, next_at=next_at, actor=actor)
+
+    def bulk_batch_again(
+        self, batch_id: int, *, next_at: datetime, waiting: bool, reason: str = ""
+    ) -> None:
+        self._bulk_runs.batch_again(batch_id, next_at=next_at, waiting=waiting, reason=reason)
+
+    def bulk_batch_ended(
+        self,
+        batch_id: int,
+        *,
+        failed: bool,
+        reason: str,
+        done: int,
+        normal: int,
+        attention: int,
+        actor: str,
+    ) -> None:
+        self._bulk_runs.batch_ended(
+            batch_id,
+            failed=failed,
+            reason=reason,
+            done=done,
+            normal=normal,
+            attention=attention,
+            actor=actor,
+        )
+
+    def reference_key(self, reference_number: str, numbers: str) -> str:
+        """Keyed hash naming a 照会番号 registration (patient number with the card's numbers)."""
+        return self._bulk_runs.reference_key(reference_number, numbers)
+
+    def references_registered(self, keys: Iterable[str]) -> set[str]:
+        return self._bulk_runs.registered(keys)
+
+    def mark_references_registered(self, keys: Sequence[str], *, actor: str) -> None:
+        self._bulk_runs.mark_registered(keys, actor=actor)
 
     def confirmation_raw(self, confirmation_id: int) -> bytes | None:
         return self._visits.confirmation_raw(confirmation_id)
