@@ -77,7 +77,7 @@ class RunState(StrEnum):
 
 def backoff_s(attempts: int, cap_s: float) -> float:
     """1 s, 2 s, 4 s … after `attempts` calls without a step forward, never above `cap_s`."""
-    return min(cap_s, FIRST_POLL_S * 2 ** min(attempts, 30))
+    return min(cap_s, FIRST_POLL_S * float(2 ** min(attempts, 30)))
 
 
 def clinic_day(at: datetime, days: int = 0) -> str:
@@ -161,8 +161,9 @@ class BulkRuns:
             run = self._store.create_bulk_run(
                 day, trigger=trigger, actor=actor, batches=batches, first_at=self._clock()
             )
-        log.info("bulk run %d: %s, %d appointments in %d batches", run.id, day, run.total,
-                 len(batches))
+        log.info(
+            "bulk run %d: %s, %d appointments in %d batches", run.id, day, run.total, len(batches)
+        )
         self._publish(run.id)
         return run
 
@@ -322,11 +323,11 @@ class BulkRuns:
     def _keep(self, run: BulkRunRow, batch: BulkBatchRow, answer: BulkAnswer, label: str) -> None:
         units: dict[str, BulkUnit] = {}
         wanted = {entry_id(i) for i in batch.appointment_ids}
-        for unit in answer.units:
-            if unit.identifier not in wanted:
+        for received in answer.units:
+            if received.identifier not in wanted:
                 log.warning("%s: a unit for no entry of this batch is ignored", label)
                 continue
-            units[unit.identifier] = unit
+            units[received.identifier] = received
         appointments = {a.id: a for a in self._appointments(run.day, batch.appointment_ids)}
         checked_at = self._clock()
         counts = Counts()
@@ -422,9 +423,7 @@ class BulkRuns:
                 tuple(ReferenceRegistration(a.patient_number, search_of(a)) for _, a in chunk),
             )
             try:
-                answer = self._confirmations.register_references(
-                    request, label="reference numbers"
-                )
+                answer = self._confirmations.register_references(request, label="reference numbers")
             except ConfirmationFailed as failed:
                 log.warning("照会番号 not registered now (%s); the check goes on", failed.reason)
                 return registered

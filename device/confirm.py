@@ -24,8 +24,15 @@ from typing import TYPE_CHECKING, TypeVar
 from device.events import ConfirmationStored, EventBus, PrecheckStored
 from device.export import FaceExport
 from device.reasons import EndReason
-from sync.bulkmsg import BulkAnswer, BulkQuery, BulkReceipt, BulkUnit, BulkUpload, ReferenceAnswer
-from sync.bulkmsg import ReferenceRequest
+from sync.bulkmsg import (
+    BulkAnswer,
+    BulkQuery,
+    BulkReceipt,
+    BulkUnit,
+    BulkUpload,
+    ReferenceAnswer,
+    ReferenceRequest,
+)
 from sync.precheck import PrecheckClass
 from sync.store import Confirmation, Store, VisitRecord
 from sync.transport import (

@@ -45,7 +45,10 @@ def bulk_wire(progress: BulkProgress | None, lang: str) -> dict[str, Any]:
         "finished": finished,
         "label": text(f"bulk_state_{state.value}", lang),
         "progress": text(
-            "bulk_progress", lang, day=day_text(progress.day), done=progress.done,
+            "bulk_progress",
+            lang,
+            day=day_text(progress.day),
+            done=progress.done,
             total=progress.total,
         ),
         "summary": text(

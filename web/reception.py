@@ -50,9 +50,9 @@ from device.status import DISK_FULL_FREE_BYTES
 from sync.clock import JST
 from sync.store import Confirmation, DeskAlertRow, Store
 from web import search, sse
+from web.auth import audit_actor, current_user, require_role
 from web.bulk import bulk_wire
 from web.bulk import current as bulk_current
-from web.auth import audit_actor, current_user, require_role
 from web.detail import audit_lines, confirmation_detail, pretty_xml, recheck_comparisons
 from web.field_errors import field_errors_text, identifier_error_text
 from web.inbound import json_object

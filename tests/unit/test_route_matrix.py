@@ -52,6 +52,7 @@ AREAS: dict[str, str | frozenset[str]] = {
     "reception": frozenset({"reception"}),
     "statement": frozenset({"reception"}),
     "recheck": frozenset({"reception"}),  # the re-check queue's changed-answer alerts
+    "bulk": frozenset({"reception"}),  # 「今すぐ照会」 and the bulk pre-check's progress
     "sandbox": frozenset({"reception"}),
     "signal": frozenset({"reception"}),  # the sandbox's simulated light (demo only)
     "clinical": frozenset({"clinical"}),
