@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 ACTOR = "bulk"  # who the audit names for what a run does
 FIRST_POLL_S = 1.0  # the first poll after an upload, and the first wait after a failure
 NIGHTLY, NOW = "nightly", "now"  # what started a run
+PROGRESS_EVERY = 100  # appointments kept between two progress events inside one batch
 
 
 class RunState(StrEnum):
@@ -215,8 +216,8 @@ class BulkRuns:
                     )
                 touched.add(batch.run_id)
             for run in self._store.running_bulk_runs():
-                self._finish_if_ended(run)
-                touched.add(run.id)
+                if self._finish_if_ended(run):
+                    touched.add(run.id)
             for run_id in touched:
                 self._publish(run_id)
             return len(due)
@@ -342,6 +343,18 @@ class BulkRuns:
                 appointment, unit, klass, checked_at=checked_at, actor=ACTOR
             )
             counts = counts.add(klass)
+            if counts.done % PROGRESS_EVERY == 0:  # the bar moves while a large batch is kept
+                self._bus.publish(
+                    BulkProgress(
+                        run.id,
+                        run.day,
+                        run.total,
+                        run.done + counts.done,
+                        run.normal + counts.normal,
+                        run.attention + counts.attention,
+                        RunState.RUNNING.value,
+                    )
+                )
         missing = len(batch.appointment_ids) - len(units)
         if missing:
             log.warning("%s: %d entries had no unit in the answer (FAILED)", label, missing)
@@ -395,13 +408,14 @@ class BulkRuns:
         )
         self._bus.publish(BulkBatchFailed(run.id, batch.id, reason))
 
-    def _finish_if_ended(self, run: BulkRunRow) -> None:
+    def _finish_if_ended(self, run: BulkRunRow) -> bool:
         batches = self._store.bulk_batches(run.id)
         if any(b.open for b in batches):
-            return
+            return False
         failed = any(b.state == "failed" for b in batches)
         self._store.finish_bulk_run(run.id, FAILED if failed else DONE, actor=ACTOR)
         log.info("bulk run %d ended (%s)", run.id, "failed batches" if failed else "done")
+        return True
 
     def _register(self, appointments: Sequence[AppointmentRow], *, actor: str) -> int:
         """Register the patient numbers not yet registered; never raises for the central."""
