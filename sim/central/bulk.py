@@ -184,16 +184,21 @@ class BulkDesk:
         if self._monotonic() < job.ready_at:
             return None
         with self._lock:
-            if job.units is None:
-                job.answered_at = process_time(self._clock())
-                job.units = tuple(
-                    BulkUnit(
-                        entry.identifier,
-                        self._answer_entry(job.institution, job.confirmation_date, entry),
-                        b"",
-                    )
-                    for entry in job.entries
-                )
+            if job.units is not None:
+                return job.units
+        # answered outside the lock: each answer looks its 照会番号 up under it
+        answered_at = process_time(self._clock())
+        units = tuple(
+            BulkUnit(
+                entry.identifier,
+                self._answer_entry(job.institution, job.confirmation_date, entry),
+                b"",
+            )
+            for entry in job.entries
+        )
+        with self._lock:
+            if job.units is None:  # a concurrent ask may have answered it first
+                job.units, job.answered_at = units, answered_at
             return job.units
 
     # -- 照会番号 --
