@@ -254,3 +254,9 @@ class BulkDesk:
                 if number is not None:
                     return number
         return ""
+
+    def forget_references(self) -> None:
+        """Every institution's 照会番号 forgotten (tests sharing one simulated central)."""
+        with self._lock:
+            self._references.clear()
+            self._owners.clear()
