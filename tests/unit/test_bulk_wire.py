@@ -393,3 +393,13 @@ def test_the_breaker_counts_bulk_calls_like_any_other() -> None:
     with pytest.raises(CircuitOpen):
         breaker.bulk_result(BulkQuery(MIC, "q", "R1"))
     assert inner.calls == 3
+
+
+def test_a_registered_number_is_in_the_terminals_face_files(
+    sim_pki: Any, service: CentralService, tmp_path: Path
+) -> None:
+    terminal = SimTerminal(tmp_path, service, pki=sim_pki, institution=MIC)
+    request = ReferenceRequest(MIC, "r-f", (ReferenceRegistration("PN-FACE", numbers("P001")),))
+    service.register_references(build_reference_request(request), MIC)
+    _, data = terminal.face_file("P001")
+    assert parse_result(data, face=True).results[0].reference_number == "PN-FACE"
