@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from sim.central.answers import RequestRejected
+from sim.central.app import CLIENT_CERT_ENVIRON, create_app
 from sim.central.service import CentralService
 from sim.population import person
 from sim.terminal import SimTerminal, TerminalFaults
@@ -403,3 +404,20 @@ def test_a_registered_number_is_in_the_terminals_face_files(
     service.register_references(build_reference_request(request), MIC)
     _, data = terminal.face_file("P001")
     assert parse_result(data, face=True).results[0].reference_number == "PN-FACE"
+
+
+def test_the_bulk_routes_take_larger_bodies_than_a_single_request(
+    sim_pki: Any, service: CentralService
+) -> None:
+    app = create_app(service).test_client()
+    cert = {CLIENT_CERT_ENVIRON: Path(sim_pki.device_cert).read_text()}
+    padding = b"<!--" + b" " * 1_100_000 + b"-->"
+    body = build_bulk_upload(upload_of("P001")).replace(b"<XmlMsg>", padding + b"<XmlMsg>")
+    bulk = app.post("/v1/bulk", data=body, environ_base=cert)
+    assert bulk.status_code == 200, bulk.get_data()
+    receipt = parse_bulk_receipt(bulk.get_data())
+    single = app.post("/v1/qualification", data=body, environ_base=cert)
+    assert single.status_code == 413
+    query = build_bulk_query(BulkQuery(MIC, "q-1", receipt.reception_number))
+    answer = app.post("/v1/bulk/result", data=query, environ_base=cert)
+    assert parse_bulk_answer(answer.get_data()).ready
