@@ -29,10 +29,11 @@ Layouts (docs/central-api.md, "Bulk inquiry"):
   ProcessingResultStatus 1 registered / 2 not, ProcessingResultCode, ProcessingResultMessage).
 
 Each unit of a bulk answer is read on its own: `BulkUnit.raw` is the unit rebuilt as a
-standalone OQSsiquc01res document in UTF-8 (ReferenceClassification 2, its ArbitraryFileIdentifier the
-unit's ArbitraryIdentifier, the bulk header's times and codes), parsed by sync.xmlmsg like any
-single answer, so the store and the receipt computer see the usual layout. A unit whose body
-cannot be read does not lose the others: it becomes a unit with SegmentOfResult 9,
+standalone OQSsiquc01res document in UTF-8 (ReferenceClassification 2, its
+ArbitraryFileIdentifier the unit's ArbitraryIdentifier, the bulk header's times and codes),
+parsed by sync.xmlmsg like any single answer, so the store and the receipt computer see the
+usual layout. A unit whose body cannot be read does not lose the others: it becomes a unit with
+SegmentOfResult 9,
 ProcessingResultStatus 2 and ErrorCode UNREADABLE_UNIT_CODE (its message names the tag path),
 which the desk treats as "confirm again". A unit without a usable ArbitraryIdentifier (missing,
 unsafe, or repeated) cannot be tied to an entry: it is dropped and counted in
