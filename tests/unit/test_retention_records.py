@@ -202,6 +202,7 @@ def test_the_store_purge_directly(rig: Rig) -> None:
         "statements": (1, 1),
         "outbox": (1, 2),
         "outbox_alerts": (0, 0),
+        "appointments": (0, 0),
     }
     assert rig.store.purge_records_before(bound, actor="system", small_run=10) == RecordsPurged(
         1, 1, 0
