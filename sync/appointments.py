@@ -102,15 +102,23 @@ class AppointmentsRejected(ValueError):
         return sorted({p.line for p in self.problems})
 
 
+_NOT_TEXT = re.compile("[\x00\x80\uf8f0-\uf8f3]")
+
+
 def decode(data: bytes) -> str:
     """UTF-8 (BOM or not) when it is, else Shift_JIS (cp932); AppointmentsRejected otherwise."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     for encoding in ("utf-8", "cp932"):
         try:
-            return data.decode(encoding)
+            text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
+        # cp932 takes almost any bytes: NUL (UTF-16, a binary file) and the bytes Shift_JIS
+        # leaves unused (0x80, 0xA0, 0xFD-0xFF, decoded to U+0080 / U+F8F0-F8F3) say it is not.
+        if _NOT_TEXT.search(text) is None:
+            return text
+        break
     raise AppointmentsRejected([RowProblem(0, "", AppointmentProblem.ENCODING)])
 
 
