@@ -17,7 +17,7 @@ from device.checks import NumbersInput
 from sim.population import person
 from sync.clock import JST
 
-from .conftest import RECEPTION, login
+from .conftest import RECEPTION, SCREENSHOTS, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
@@ -78,6 +78,7 @@ def test_upload_refused_then_taken_and_the_arrival_row(
     assert "3 行目" in lines.nth(0).inner_text() and "予約日時" in lines.nth(0).inner_text()
     assert "4 行目" in lines.nth(1).inner_text() and "保険者番号" in lines.nth(1).inner_text()
     assert store.appointments_on(tomorrow.replace("-", "")) == []
+    desk.screenshot(path=str(SCREENSHOTS / "appointments-refused.png"), full_page=True)
 
     # A clean list dropped on the page (UTF-8): taken at once and listed for tomorrow.
     clean = "\n".join(
@@ -102,6 +103,7 @@ def test_upload_refused_then_taken_and_the_arrival_row(
     assert desk.locator("#appointments-list tbody tr").count() == 3
     assert desk.inner_text("#appointments-summary").startswith("3件（正常0件・要確認0件）")
     assert person("P002").name_kana.split()[0] in desk.inner_text("#appointments-list")
+    desk.screenshot(path=str(SCREENSHOTS / "appointments-list.png"), full_page=True)
 
     # A patient with an appointment today, pre-checked last night, arrives: the desk row of
     # today's answer shows the pre-check.
@@ -130,3 +132,4 @@ def test_upload_refused_then_taken_and_the_arrival_row(
     row = desk.locator("tr[data-confirmation-id] .precheck-note:not([hidden])").first
     row.wait_for(timeout=WAIT_MS)
     assert row.inner_text() == "前夜確認: 確認済・有効"
+    desk.screenshot(path=str(SCREENSHOTS / "appointments-desk-row.png"))
