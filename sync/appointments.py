@@ -162,7 +162,7 @@ def parse_appointments(data: bytes, *, today: date) -> list[AppointmentInput]:
     taken: list[AppointmentInput] = []
     seen: dict[tuple[str, datetime], int] = {}
     for line, cells in records[1:]:
-        row, found = _row(line, cells, columns, today)
+        row, found = _row(line, cells, columns, len(header), today)
         problems.extend(found)
         if row is None:
             continue
@@ -180,6 +180,8 @@ def parse_appointments(data: bytes, *, today: date) -> list[AppointmentInput]:
 
 
 def _columns(line: int, header: list[str]) -> dict[str, int]:
+    """Column key → its index in a row; MISSING_COLUMN for each required one the header lacks
+    (a column it does not know is left alone: exports carry more than these)."""
     columns: dict[str, int] = {}
     for index, name in enumerate(header):
         key = _BY_HEADER.get(_header_key(name))
@@ -192,15 +194,14 @@ def _columns(line: int, header: list[str]) -> dict[str, int]:
         raise AppointmentsRejected(
             [RowProblem(line, key, AppointmentProblem.MISSING_COLUMN) for key in missing]
         )
-    columns["_width"] = len(header)
     return columns
 
 
 def _row(
-    line: int, cells: list[str], columns: dict[str, int], today: date
+    line: int, cells: list[str], columns: dict[str, int], width: int, today: date
 ) -> tuple[AppointmentInput | None, list[RowProblem]]:
     problems: list[RowProblem] = []
-    if len(cells) > columns["_width"] and any(c.strip() for c in cells[columns["_width"] :]):
+    if any(extra.strip() for extra in cells[width:]):  # values beyond the named columns
         return None, [RowProblem(line, "", AppointmentProblem.COLUMNS)]
 
     def cell(key: str) -> str:
