@@ -19,6 +19,7 @@ from typing import Any
 
 from device.accounts import Accounts
 from device.apitokens import ApiTokens
+from device.appointments import Appointments
 from device.checks import ManualChecks
 from device.clinical import ClinicalRecords
 from device.clocktrust import TERMINAL_TIME_FRESH_S, ClockTrust, terminal_time
@@ -350,6 +351,7 @@ def build_appliance(
         restart=restart if restart is not None else threading.Event(),
         reachability=reachability,
         api_tokens=ApiTokens(store, clock),
+        appointments=Appointments(store, bus, clock_trust.now),
         peripherals=peripherals,
     )
 

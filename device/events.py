@@ -168,6 +168,16 @@ class DeskAlertAcknowledged:
     staff: str
 
 
+@dataclass(frozen=True)
+class AppointmentsImported:
+    """An appointments list was imported (device/appointments.py): how many rows, for which
+    days (YYYYMMDD in Japan). No personal data: the page asks the store."""
+
+    rows: int
+    days: tuple[str, ...]
+    day_count: int
+
+
 Event = (
     VisitStarted
     | VisitStateChanged
@@ -189,6 +199,7 @@ Event = (
     | CardLeftOnReader
     | DeskAlertRaised
     | DeskAlertAcknowledged
+    | AppointmentsImported
 )
 
 

@@ -17,6 +17,7 @@ from sync.store import Confirmation
 from sync.xmlmsg import Qualification, QualificationResult
 from web import (
     strings_admin,
+    strings_appointments,
     strings_auth,
     strings_cardtrust,
     strings_clinical,
@@ -65,6 +66,7 @@ STRINGS = _merged(
     strings_cardtrust.STRINGS,
     strings_recovery.STRINGS,
     strings_setup.STRINGS,
+    strings_appointments.STRINGS,
 )
 
 # Reader / visit state shown on the reception status strip (device.flow.VisitState values).
