@@ -735,7 +735,6 @@ def _public_expense_scenarios() -> list[Person]:
             ratio="020",
             preschool=True,
             qualified="20230115",
-            card_status="none",
             grants=(Grant(INFANT_SETAGAYA, with_check("100346"), "20230115", "20290331"),),
         ),
     ]
