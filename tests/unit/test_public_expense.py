@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.coverageeligibilityresponse import CoverageEligibilityResponse
 from flask.testing import FlaskClient
 
 from sim.central.service import CentralService
@@ -23,6 +25,7 @@ from sync.codes import (
     ticket_current,
     verdict,
 )
+from sync.fhir import PUBLIC_PAYER_SYSTEM, PUBLIC_RECIPIENT_SYSTEM, coverage_eligibility_response
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
 from sync.xmlmsg import (
@@ -41,10 +44,12 @@ from web.labels import PUBLIC_EXPENSE_KIND, PUBLIC_EXPENSE_SHORT
 from web.present import confirmation_row, public_expense_marks
 
 from .test_desk import Desk, desk
+from .test_read_api import FHIR, JSON, Api, api, check_bindings
+from .test_read_api import save as save_for_api
 from .test_web import qualification, result, save
 from .test_words import both
 
-__all__ = ["desk"]  # the desk fixture, on this module's store (a fixed clock)
+__all__ = ["api", "desk"]  # fixtures; desk on this module's store (a fixed clock)
 
 MIC = "1312345670"
 # 2026-06-15 10:30 JST: the June tickets are current, May's are over.
@@ -374,3 +379,60 @@ def test_desk_row_shows_the_marker(desk: Desk) -> None:
     assert 'class="public-expense"' in page and "医療券：指定医療機関 不一致" in page
     plain = confirmation_row(save(desk.store, result(qualification()), "pe4"), "en")
     assert plain["public_expense"] == "" and plain["public_expense_warning"] == ""
+
+
+# -- the read API and FHIR ------------------------------------------------------------------
+def test_read_api_passes_the_public_expense_through(api: Api) -> None:
+    save_for_api(api.store, result(aid(public_expenses=(INTRACTABLE,))), n=1)
+    save_for_api(api.store, result(qualification(public_expenses=(INTRACTABLE,))), n=2)
+    rows = api.get(JSON).get_json()["confirmations"]
+    q = rows[0]["qualification"]
+    assert q["card_classification"] == "A1"
+    assert q["public_expenses"] == [
+        {
+            "number": "54131008",
+            "recipient": "1234566",
+            "valid_start": "2025-10-01",
+            "valid_end": "2026-09-30",
+        }
+    ]
+    (ticket,) = q["medical_tickets"]
+    assert ticket["treatment_month"] == "202606" and ticket["institution_flag"] == "1"
+    assert ticket["self_pay_amount"] == 3000 and ticket["valid_end"] == "2026-06-30"
+    assert rows[1]["qualification"]["medical_tickets"] == []
+    bundle = api.get(FHIR).get_json(force=True)
+    Bundle.model_validate(bundle)
+    aid_response, insured_response = (e["resource"] for e in bundle["entry"])
+    for resource in (aid_response, insured_response):
+        check_bindings(resource)
+        CoverageEligibilityResponse.model_validate(resource)
+    # 医療扶助: the payor is a 公費負担者番号, the number a 受給者番号
+    assert aid_response["insurer"]["identifier"] == {
+        "system": PUBLIC_PAYER_SYSTEM,
+        "value": "12133005",
+    }
+    coverage = aid_response["contained"][1]
+    assert coverage["identifier"] == [{"system": PUBLIC_RECIPIENT_SYSTEM, "value": "4012365"}]
+    # the 公費 beside the insurance: a second Coverage and its own insurance entry
+    patient, main, extra = insured_response["contained"]
+    assert extra["id"] == "public-expense-1" and extra["subscriberId"] == "1234566"
+    assert extra["payor"] == [{"identifier": {"system": PUBLIC_PAYER_SYSTEM, "value": "54131008"}}]
+    assert extra["period"] == {"start": "2025-10-01", "end": "2026-09-30"}
+    first, second = insured_response["insurance"]
+    assert first["coverage"] == {"reference": "#coverage"}
+    # confirmed on 2026-04-01 (the test answers' date): in force
+    assert second == {
+        "coverage": {"reference": "#public-expense-1"},
+        "inforce": True,
+        "benefitPeriod": {"start": "2025-10-01", "end": "2026-09-30"},
+    }
+    ended = save_for_api(
+        api.store,
+        result(
+            qualification(public_expenses=(PublicExpense("54131008", "1234566", "", "20260331"),))
+        ),
+        n=3,
+    )
+    resource = coverage_eligibility_response(ended)
+    assert resource["insurance"][1]["inforce"] is False
+    assert resource["contained"][2]["status"] == "cancelled"
