@@ -388,8 +388,8 @@ def _add_qualification(parent: ET.Element, q: Qualification) -> None:
 def public_number_problem(value: str, length: int) -> str | None:
     """Why a 公費負担者番号 (8) or 受給者番号 (7) is not one: "length" (not that many ASCII
     digits) or "check_digit" (the last digit is not the insurer-number check digit); None
-    when it is well formed. The pages flag a bad check digit; a document is never built
-    with one."""
+    when it is well formed. Documents are refused for "length" only; the pages flag a bad
+    check digit."""
     if len(value) != length or not value.isascii() or not value.isdigit():
         return "length"
     if check_digit(value[:-1]) != int(value[-1]):
@@ -398,11 +398,10 @@ def public_number_problem(value: str, length: int) -> str | None:
 
 
 def _check_public_number(tag: str, value: str, length: int) -> None:
-    problem = public_number_problem(value, length)
-    if problem == "length":
+    """Shape only, as parse_result reads it: a wrong check digit read from the central is kept
+    (the pages flag it), so a stored answer can always be written again (the face files)."""
+    if public_number_problem(value, length) == "length":
         raise MessageError(f"{tag} は{length}桁の数字です / {tag} must be {length} digits", tag)
-    if problem == "check_digit":
-        raise MessageError(f"{tag} の検証番号が合いません / {tag} has a wrong check digit", tag)
 
 
 def _check_ticket(t: MedicalTicket) -> None:

@@ -25,6 +25,7 @@ from sync.codes import (
     ticket_current,
     verdict,
 )
+from sync.facefile import face_file_bytes
 from sync.fhir import PUBLIC_PAYER_SYSTEM, PUBLIC_RECIPIENT_SYSTEM, coverage_eligibility_response
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
@@ -167,18 +168,21 @@ def test_a_public_expense_without_its_numbers_is_refused() -> None:
         parse_result(body.replace(b"54131008", b"5413100"))  # 7 digits
 
 
-def test_check_digits_are_never_built_wrong_and_read_as_flagged() -> None:
+def test_check_digits_are_flagged_not_refused() -> None:
     assert public_number_problem("54131008", 8) is None
     assert public_number_problem("54131009", 8) == "check_digit"
     assert public_number_problem("5413100", 8) == "length"
+    assert public_number_problem("５４１３１００８", 8) == "length"  # full width: not on the wire
     with pytest.raises(MessageError, match="PublicExpenseNumber"):
-        build_result(result(qualification(public_expenses=(PublicExpense("54131009", "1234566"),))))
+        build_result(result(qualification(public_expenses=(PublicExpense("5413100", "1234566"),))))
     with pytest.raises(MessageError, match="RecipientNumber"):
-        build_result(result(qualification(public_expenses=(PublicExpense("54131008", "1234567"),))))
-    # read: kept as sent (the page flags it), the answer is not lost over it
+        build_result(result(qualification(public_expenses=(PublicExpense("54131008", "123"),))))
+    # a wrong check digit from the central is kept as sent (the page flags it) and can be
+    # written again (the face files for the receipt computer)
     body = build_result(result(qualification(public_expenses=(INTRACTABLE,))))
     read = parse_result(body.replace(b"54131008", b"54131009"))
     assert read.results[0].public_expenses[0].number == "54131009"
+    assert parse_result(build_result(read)) == read
 
 
 def test_codes_and_meanings() -> None:
@@ -436,3 +440,23 @@ def test_read_api_passes_the_public_expense_through(api: Api) -> None:
     resource = coverage_eligibility_response(ended)
     assert resource["insurance"][1]["inforce"] is False
     assert resource["contained"][2]["status"] == "cancelled"
+
+
+def test_face_file_for_the_receipt_computer_carries_the_ticket(service: CentralService) -> None:
+    res = _ask(service, person("P052"))
+    written = face_file_bytes(res)
+    assert b"<MedicalTicketInfo>" in written and b"\r\n" in written
+    again = parse_result(written, face=True).results[0]
+    assert again.medical_tickets == res.results[0].medical_tickets
+    infant = _ask(service, person("P055"))
+    assert parse_result(face_file_bytes(infant), face=True).results[0].public_expenses == (
+        infant.results[0].public_expenses
+    )
+
+
+def test_detail_page_flags_a_wrong_check_digit(desk: Desk) -> None:
+    wrong = PublicExpense("54131009", "1234567", "20251001", "20260930")
+    c = save(desk.store, result(qualification(public_expenses=(wrong,))), "pe5")
+    page = _page(desk.client(), f"/confirmations/{c.id}?lang=ja")
+    assert "54131009 (検証番号が合いません)" in page
+    assert "1234567 (検証番号が合いません)" in page
