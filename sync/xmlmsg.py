@@ -419,9 +419,16 @@ def _check_ticket(t: MedicalTicket) -> None:
             "DesignatedMedicalInstitutionFlag must be 0 or 1",
             "DesignatedMedicalInstitutionFlag",
         )
-    if t.self_pay_amount and not (t.self_pay_amount.isascii() and t.self_pay_amount.isdigit()):
+    if t.self_pay_amount and not _AMOUNT.fullmatch(t.self_pay_amount):
         raise MessageError(
-            "SelfPayAmount は数字です / SelfPayAmount must be digits", "SelfPayAmount"
+            "SelfPayAmount は9桁までの数字です / SelfPayAmount must be up to 9 digits",
+            "SelfPayAmount",
+        )
+    if t.institution_code and not _TEN.fullmatch(t.institution_code):
+        raise MessageError(
+            "DesignatedMedicalInstitutionCode は10桁の数字です / "
+            "DesignatedMedicalInstitutionCode must be 10 digits",
+            "DesignatedMedicalInstitutionCode",
         )
     if len(t.injury_names) > MAX_TICKET_LINES or len(t.remarks) > MAX_TICKET_LINES:
         raise MessageError("傷病名・備考は3つまでです / at most 3 injury names and 3 remarks")

@@ -460,3 +460,21 @@ def test_detail_page_flags_a_wrong_check_digit(desk: Desk) -> None:
     page = _page(desk.client(), f"/confirmations/{c.id}?lang=ja")
     assert "54131009 (検証番号が合いません)" in page
     assert "1234567 (検証番号が合いません)" in page
+
+
+@pytest.mark.parametrize(
+    ("ticket", "tag"),
+    [
+        (MedicalTicket(treatment_month="2026-6"), "MedicalTreatmentMonth"),
+        (MedicalTicket(institution_flag="2"), "DesignatedMedicalInstitutionFlag"),
+        (MedicalTicket(self_pay_amount="3,000"), "SelfPayAmount"),
+        (MedicalTicket(institution_code="13123"), "DesignatedMedicalInstitutionCode"),
+        (MedicalTicket(ticket_type="1"), "TicketType"),
+    ],
+)
+def test_a_ticket_the_other_side_would_refuse_is_never_built(
+    ticket: MedicalTicket, tag: str
+) -> None:
+    with pytest.raises(MessageError) as refused:
+        build_result(result(aid(medical_tickets=(ticket,))))
+    assert refused.value.path == tag
