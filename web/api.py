@@ -183,6 +183,29 @@ def _qualification(q: Qualification) -> dict[str, Any]:
         "qualification_date": iso_date(q.qualification_date) or None,
         "disqualification_date": iso_date(q.disqualification_date) or None,
         "consents": {c.kind: c.flag for c in q.consents},
+        "public_expenses": [
+            {
+                "number": e.number,
+                "recipient": e.recipient,
+                "valid_start": iso_date(e.valid_start) or None,
+                "valid_end": iso_date(e.valid_end) or None,
+            }
+            for e in q.public_expenses
+        ],
+        "medical_tickets": [
+            {
+                "ticket_type": t.ticket_type or None,
+                "valid_start": iso_date(t.valid_date) or None,
+                "valid_end": iso_date(t.expiration_date) or None,
+                "issue_number": t.issue_number or None,
+                "treatment_month": t.treatment_month or None,
+                "institution_code": t.institution_code or None,
+                "institution_flag": t.institution_flag or None,
+                "treatment_type": t.treatment_type or None,
+                "self_pay_amount": int(t.self_pay_amount) if t.self_pay_amount else None,
+            }
+            for t in q.medical_tickets
+        ],
     }
 
 

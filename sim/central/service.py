@@ -39,6 +39,7 @@ from sim.central.bulk import DEFAULT_BULK_DELAY_S, BulkDesk
 from sim.central.changes import changed_people
 from sim.central.faults import NORMAL, Faults, FaultSettings
 from sim.central.medinfo import CONSENT_VALID, MedicalInfoDesk
+from sim.central.publicexpense import medical_tickets, public_expenses
 from sim.pki import PkiPaths
 from sim.population import Person, population
 from sync.bulkmsg import BulkEntry
@@ -383,12 +384,17 @@ class CentralService:
             req.search is not None and req.search.limit_consent
         )
         results: tuple[Qualification, ...] = ()
+        on, institution = req.confirmation_date, req.medical_institution_code
         if not matches:
             validity = "4"
         elif len(matches) > 1:
             validity = "5"
             results = tuple(
-                self._referenced(institution, _qualification(p, consents, with_limit), p)
+                self._referenced(
+                    institution,
+                    _qualification(p, consents, with_limit, on=on, institution=institution),
+                    p,
+                )
                 for p in matches
             )
         else:
@@ -397,7 +403,10 @@ class CentralService:
             shown = self._by_id.get(holder.newer_id, holder) if validity == "3" else holder
             results = (
                 self._referenced(
-                    institution, _qualification(shown, consents, with_limit), shown, holder
+                    institution,
+                    _qualification(shown, consents, with_limit, on=on, institution=institution),
+                    shown,
+                    holder,
                 ),
             )
         code, message = VALIDITY_MESSAGE.get(validity, ("", ""))
@@ -471,8 +480,15 @@ def _consent_states(answers: Sequence[ConsentAnswer]) -> tuple[ConsentState, ...
 
 
 def _qualification(
-    p: Person, consents: tuple[ConsentState, ...], with_limit: bool
+    p: Person,
+    consents: tuple[ConsentState, ...],
+    with_limit: bool,
+    *,
+    on: str = "",
+    institution: str = "",
 ) -> Qualification:
+    """One record as answered; `on` (the confirmation date) and `institution` (the asking
+    one) place a 医療扶助 person's 医療券: without `on` the answer carries none."""
     return Qualification(
         card_classification=p.card_classification,
         insurer_number=p.insurer_number,
@@ -497,6 +513,8 @@ def _qualification(
         elderly=_elderly(p),
         limit=_limit(p) if with_limit else None,
         consents=consents,
+        public_expenses=public_expenses(p),
+        medical_tickets=medical_tickets(p, on, institution),
     )
 
 
