@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from bench import (
+    appointments,
     backup,
     clinical,
     drain,
@@ -31,6 +32,7 @@ def main() -> int:
     backup.main([])
     signal.main([])
     pinned.main([])
+    appointments.main([])
     return 0
 
 

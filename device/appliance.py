@@ -19,6 +19,7 @@ from typing import Any
 
 from device.accounts import Accounts
 from device.apitokens import ApiTokens
+from device.appointments import Appointments
 from device.bulkrun import BulkRuns
 from device.checks import ManualChecks
 from device.clinical import ClinicalRecords
@@ -351,6 +352,7 @@ def build_appliance(
         restart=restart if restart is not None else threading.Event(),
         reachability=reachability,
         api_tokens=ApiTokens(store, clock),
+        appointments=Appointments(store, bus, clock_trust.now),
         peripherals=peripherals,
         # The night-before bulk pre-check of appointments, through the same confirmations.
         bulk=BulkRuns(

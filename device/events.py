@@ -169,6 +169,16 @@ class DeskAlertAcknowledged:
 
 
 @dataclass(frozen=True)
+class AppointmentsImported:
+    """An appointments list was imported (device/appointments.py): how many rows, for which
+    days (YYYYMMDD in Japan). No personal data: the page asks the store."""
+
+    rows: int
+    days: tuple[str, ...]
+    day_count: int
+
+
+@dataclass(frozen=True)
 class BulkProgress:
     """A bulk pre-check run (device/bulkrun.py) moved: `done` of `total` appointments of `day`
     (YYYYMMDD) classified, `normal` of them VALID and `attention` not; `state` is a
@@ -223,6 +233,7 @@ Event = (
     | CardLeftOnReader
     | DeskAlertRaised
     | DeskAlertAcknowledged
+    | AppointmentsImported
     | BulkProgress
     | PrecheckStored
     | BulkBatchFailed

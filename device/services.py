@@ -15,6 +15,7 @@ from sync.store import Store
 if TYPE_CHECKING:  # built by their own modules; only the types are needed here
     from device.accounts import Accounts
     from device.apitokens import ApiTokens
+    from device.appointments import Appointments
     from device.bulkrun import BulkRuns
     from device.checks import ManualChecks
     from device.clinical import ClinicalRecords
@@ -44,6 +45,7 @@ class Services:
     restart: threading.Event  # set to rebuild the appliance with saved settings
     reachability: CentralReachability  # whether the central can be reached (circuit breaker)
     api_tokens: ApiTokens  # tokens of the read API for other systems (web/api.py)
+    appointments: Appointments  # the appointments list and its pre-check (「明日の予約」)
     sandbox: CardSandbox | None = None  # only in demo mode
     peripherals: Peripherals | None = None  # status light and ticket printer (device/signal.py)
     first_start: FirstStart | None = None  # the one-time setup code while no staff user exists

@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     central.add_argument(
         "--shift-jis", action="store_true", help="answer results in Shift_JIS instead of UTF-8"
     )
+    _bulk_flag(central)
     _fault_flags(central, starting=True)
     central.add_argument(
         "--control-port",
@@ -81,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     terminal.add_argument("--silent", action="store_true", help="answer nothing (a hung terminal)")
     terminal.add_argument(
         "--utf-8", dest="utf8", action="store_true", help="answer in UTF-8 instead of Shift_JIS"
+    )
+    _bulk_flag(terminal)
+    terminal.add_argument(
+        "--zip-bulk", action="store_true", help="write ready bulk answers (OQSmuquc02res) as .zip"
     )
     terminal.add_argument(
         "--institution",
@@ -248,6 +253,15 @@ def _people(as_json: bool) -> int:
     return 0
 
 
+def _bulk_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--bulk-delay",
+        type=float,
+        default=1.5,
+        help="seconds a bulk inquiry stays in progress (default 1.5; 0 for benches)",
+    )
+
+
 def _central(args: argparse.Namespace, data: Path) -> int:
     from sim.central.faults import FaultSettings, Mode
     from sim.central.remote import write_control_file
@@ -263,6 +277,7 @@ def _central(args: argparse.Namespace, data: Path) -> int:
     )
     server.service.latency_s = args.latency_ms / 1000
     server.service.fail_rate = args.fail_rate
+    server.service.bulk.delay_s = _bulk_delay(args)
     if args.shift_jis:
         server.service.encoding = "shift_jis"
     print(f"central: https://{args.host}:{args.port}  CA: {paths.central_ca_cert}", flush=True)
@@ -278,6 +293,12 @@ def _central(args: argparse.Namespace, data: Path) -> int:
     return 0
 
 
+def _bulk_delay(args: argparse.Namespace) -> float:
+    if args.bulk_delay < 0:
+        raise ValueError("--bulk-delay must be 0 or more seconds")
+    return float(args.bulk_delay)
+
+
 def _terminal(args: argparse.Namespace, data: Path) -> int:
     from sim.central.service import CentralService
     from sim.terminal import SimTerminal, TerminalFaults
@@ -287,9 +308,18 @@ def _terminal(args: argparse.Namespace, data: Path) -> int:
     if not re.fullmatch(r"[0-9]{10}", args.institution):
         raise ValueError("--institution must be 10 digits")
     paths = _pki(data)
-    service = CentralService(paths, encoding="utf-8" if args.utf8 else "shift_jis")
+    service = CentralService(
+        paths, encoding="utf-8" if args.utf8 else "shift_jis", bulk_delay_s=_bulk_delay(args)
+    )
     faults = TerminalFaults(args.delay, args.half_written, args.duplicate, args.silent)
-    terminal = SimTerminal(args.root, service, faults, pki=paths, institution=args.institution)
+    terminal = SimTerminal(
+        args.root,
+        service,
+        faults,
+        pki=paths,
+        institution=args.institution,
+        zip_bulk=args.zip_bulk,
+    )
     switches = [n for n in ("half_written", "duplicate", "silent") if getattr(faults, n)]
     print(
         f"terminal: {args.root.resolve()}  (req/ → res/, its reader → face/, "

@@ -19,6 +19,30 @@ SPACE = "\u3000"  # names are written with a full-width space between family and
 
 
 @dataclass(frozen=True)
+class Grant:
+    """A 公費 beside the insurance (難病, 乳幼児医療): what the answer's PublicExpenseInfo says."""
+
+    number: str  # 公費負担者番号, 8 digits with the insurer-number check digit
+    recipient: str  # 受給者番号, 7 digits, same check digit rule
+    valid_start: str
+    valid_end: str
+
+
+@dataclass(frozen=True)
+class AidTicket:
+    """A 医療扶助 ticket the welfare office issues for one month. Its dates follow the month
+    asked about (the request's QualificationConfirmationDate), so answers never drift."""
+
+    issue_number: str
+    month_offset: int = 0  # 0: the month asked about; -1: the month before (none issued since)
+    elsewhere: tuple[str, str] = ("", "")  # (code, name) of another designated institution
+    ticket_type: str = "01"  # 01 医療券, 02 調剤券
+    treatment_type: str = "02"  # 01 入院 02 入院外 03 歯科 04 調剤 05 訪問看護
+    self_pay: int = 0  # 本人支払額 (yen)
+    remarks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Person:
     id: str  # "P001"…
     scenario: str  # "有効・3割 / valid, 30 %"
@@ -53,6 +77,8 @@ class Person:
     registered: bool  # False → central answers 該当資格なし for the card
     duplicate_of: str = ""  # another record with the same numbers → 複数該当
     newer_id: str = ""  # validity 3: the record holding the newer qualification
+    grants: tuple[Grant, ...] = ()  # 公費 beside the insurance
+    aid_tickets: tuple[AidTicket, ...] = ()  # 医療扶助 (card classification A1) only
 
 
 @dataclass(frozen=True)
@@ -77,6 +103,17 @@ KOUKI_KANAGAWA = _Insurer(
     "神奈川県後期高齢者医療広域連合", "3914100", "神奈川県横浜市中区山下町", "2310023"
 )
 AID_SETAGAYA = _Insurer("世田谷区福祉事務所", "1213300", "東京都世田谷区太子堂", "1540004")
+AID_SUGINAMI = _Insurer("杉並区福祉事務所", "1213150", "東京都杉並区阿佐谷北", "1660001")
+
+
+def with_check(body: str) -> str:
+    """A 公費負担者番号 or 受給者番号 from the digits before its check digit."""
+    return body + str(check_digit(body))
+
+
+INTRACTABLE_TOKYO = with_check("5413100")  # 特定医療費（指定難病） 東京都
+INFANT_SETAGAYA = with_check("8813112")  # 乳幼児医療費助成 (マル乳) 世田谷区
+OTHER_CLINIC = ("1311234567", "杉並あおば内科クリニック")
 
 
 def _person(
@@ -107,6 +144,8 @@ def _person(
     card_classification: str = "01",
     duplicate_of: str = "",
     newer_id: str = "",
+    grants: tuple[Grant, ...] = (),
+    aid_tickets: tuple[AidTicket, ...] = (),
 ) -> Person:
     full_name = name[0] + SPACE + name[1]
     return Person(
@@ -141,6 +180,8 @@ def _person(
         registered=registered,
         duplicate_of=duplicate_of,
         newer_id=newer_id,
+        grants=grants,
+        aid_tickets=aid_tickets,
     )
 
 
@@ -607,10 +648,103 @@ def _expiry_scenarios() -> list[Person]:
     ]
 
 
+def _public_expense_scenarios() -> list[Person]:
+    """生活保護 (医療扶助 only: card classification A1, the month's 医療券), 難病 and 乳幼児医療
+    (公費 beside the insurance); after the expiry cards, so every earlier id stays."""
+    return [
+        _person(
+            "P051",
+            "生活保護・医療券あり（当院指定） / public assistance, this month's ticket for us",
+            ("石川", "正雄"),
+            ("イシカワ", "マサオ"),
+            "1",
+            "19580921",
+            AID_SETAGAYA,
+            "",
+            with_check("401236"),
+            block="3-14-2",
+            aid_tickets=(AidTicket("2604-00512"),),
+            ratio="",
+            card_classification="A1",
+            qualified="20230801",
+        ),
+        _person(
+            "P052",
+            "生活保護・医療券の指定医療機関が他院 / public assistance, ticket names another clinic",
+            ("森", "幸子"),
+            ("モリ", "サチコ"),
+            "2",
+            "19620304",
+            AID_SUGINAMI,
+            "",
+            with_check("305517"),
+            block="1-22-6",
+            aid_tickets=(
+                AidTicket(
+                    "2604-01877",
+                    elsewhere=OTHER_CLINIC,
+                    self_pay=3000,
+                    remarks=("他法併用なし",),
+                ),
+            ),
+            ratio="",
+            card_classification="A1",
+            qualified="20230801",
+        ),
+        _person(
+            "P053",
+            "生活保護・有効（未登録）・医療券は先月分 / aid unregistered, last month's ticket",
+            ("橋本", "勇"),
+            ("ハシモト", "イサム"),
+            "1",
+            "19491130",
+            AID_SETAGAYA,
+            "",
+            with_check("401871"),
+            validity="6",
+            block="4-8-1",
+            aid_tickets=(AidTicket("2603-00944", month_offset=-1),),
+            ratio="",
+            card_classification="A1",
+            qualified="20230801",
+        ),
+        _person(
+            "P054",
+            "難病 (特定医療費)・3割 / intractable disease (public expense 54), 30 %",
+            ("斎藤", "千尋"),
+            ("サイトウ", "チヒロ"),
+            "2",
+            "19870618",
+            KYOKAI,
+            "40155501",
+            "12",
+            block="2-30-4",
+            grants=(Grant(INTRACTABLE_TOKYO, with_check("708214"), "20251001", "20260930"),),
+        ),
+        _person(
+            "P055",
+            "乳幼児医療・国保の子 2割 / infant medical aid (local), 国保 child, 20 %",
+            ("山本", "蒼"),
+            ("ヤマモト", "アオイ"),
+            "1",
+            "20230115",
+            KOKUHO_SETAGAYA,
+            "世田谷",
+            "0456125",
+            block="4-3-18",
+            ratio="020",
+            preschool=True,
+            qualified="20230115",
+            grants=(Grant(INFANT_SETAGAYA, with_check("100346"), "20230115", "20290331"),),
+        ),
+    ]
+
+
 def population() -> tuple[Person, ...]:
     people = _scenarios()
     people += [_filler(i) for i in range(len(people) + 1, 49)]
     people += _expiry_scenarios()
+    people += _public_expense_scenarios()
     return tuple(people)
 
 

@@ -5,7 +5,9 @@ It watches `DIR/req/` and answers each request whose name's prefix it has a hand
 `OQSsiquc01req_<id>.xml` through the simulated central's own logic
 (sim.central.service.CentralService.qualify: the same population and the same answers as
 `onshi sim central`) into `DIR/res/OQSsiquc01res_<id>.xml` after `delay_s`, drug and checkup
-requests `YZKsiquc01req_…`/`TKKsiquc01req_…` through sim/terminal_medinfo.py, then moves the
+requests `YZKsiquc01req_…`/`TKKsiquc01req_…` through sim/terminal_medinfo.py, bulk inquiries
+`OQSmuquc01req_…`/`OQSmuquc02req_…` and 照会番号 registrations `OQSsiimm01req_…`/`OQSmuimm01req_…`
+through sim/terminal_bulk.py (with `zip_bulk`, ready bulk answers as `.zip`), then moves the
 handled request to `DIR/trash/`. Another kind of request is one more entry in `handlers`.
 Files whose names start with a dot or that end otherwise than `.xml` (temporary names of a
 writer) are ignored, as the terminal does.
@@ -53,6 +55,7 @@ from pathlib import Path
 from sim.central.answers import RequestRejected, process_time
 from sim.central.service import CentralService
 from sim.pki import PkiPaths
+from sim.terminal_bulk import BULK_PREFIXES, answer_bulk
 from sim.terminal_medinfo import answer_medinfo
 from sync.facefile import face_file_bytes, face_file_name
 from sync.xmlmsg import (
@@ -159,8 +162,10 @@ class SimTerminal:
         pki: PkiPaths | None = None,
         institution: str = DEFAULT_INSTITUTION,
         clock: Callable[[], datetime] | None = None,
+        zip_bulk: bool = False,
     ) -> None:
         self.root = root
+        self.zip_bulk = zip_bulk  # ready bulk answers written as .zip (DOMAIN §8)
         self.service = service
         self.faults = faults
         self.poll_s = poll_s
@@ -174,6 +179,7 @@ class SimTerminal:
             QUALIFICATION: self._qualification,
             DRUG: self._medinfo,  # sim/terminal_medinfo.py
             CHECKUP: self._medinfo,
+            **{prefix: self._bulk for prefix in BULK_PREFIXES},  # sim/terminal_bulk.py
         }
         self._seen: set[str] = set()
         self._lock = threading.Lock()
@@ -263,6 +269,10 @@ class SimTerminal:
 
     def _medinfo(self, name: str, body: bytes) -> Sequence[Reply]:
         answered = answer_medinfo(self.service, name, body)
+        return () if answered is None else (Reply(*answered),)
+
+    def _bulk(self, name: str, body: bytes) -> Sequence[Reply]:
+        answered = answer_bulk(self.service, name, body, zip_bulk=self.zip_bulk)
         return () if answered is None else (Reply(*answered),)
 
     def _answer(self, body: bytes) -> bytes | None:

@@ -28,6 +28,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
+from sync.bulkmsg import (
+    BulkAnswer,
+    BulkQuery,
+    BulkReceipt,
+    BulkUpload,
+    ReferenceAnswer,
+    ReferenceRequest,
+)
 from sync.transport import (
     CentralAnswer,
     CentralError,
@@ -108,6 +116,15 @@ class CircuitBreaker:
 
     def confirm(self, request: QualificationRequest) -> CentralAnswer:
         return self.call(lambda: self._inner.confirm(request))
+
+    def bulk_upload(self, request: BulkUpload) -> BulkReceipt:
+        return self.call(lambda: self._inner.bulk_upload(request))
+
+    def bulk_result(self, request: BulkQuery) -> BulkAnswer:
+        return self.call(lambda: self._inner.bulk_result(request))
+
+    def register_references(self, request: ReferenceRequest) -> ReferenceAnswer:
+        return self.call(lambda: self._inner.register_references(request))
 
     # -- any call to the same central -------------------------------------------------
     def call(self, run: Callable[[], T]) -> T:

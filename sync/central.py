@@ -30,11 +30,26 @@ import zlib
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpcore
 import httpx
 
+from sync.bulkmsg import (
+    MAX_BULK_BYTES,
+    BulkAnswer,
+    BulkQuery,
+    BulkReceipt,
+    BulkUpload,
+    ReferenceAnswer,
+    ReferenceRequest,
+    build_bulk_query,
+    build_bulk_upload,
+    build_reference_request,
+    parse_bulk_answer,
+    parse_bulk_receipt,
+    parse_reference_answer,
+)
 from sync.medinfo import (
     PDF_MAGIC,
     MedicalInfoAnswer,
@@ -51,6 +66,9 @@ from sync.transport import (
     CentralUnavailable,
     CentralUnreadable,
     CentralUntrusted,
+    checked_bulk_answer,
+    checked_receipt,
+    checked_reference_answer,
 )
 from sync.xmlmsg import (
     MAX_MESSAGE_BYTES,
@@ -76,6 +94,8 @@ __all__ = [
     "tls_context",
 ]
 
+T = TypeVar("T")
+
 DEFAULT_DEADLINE_S = 20.0
 # The encodings we ask for, and so the only ones we decode (each with a bounded inflater).
 ACCEPTED_ENCODINGS = "gzip, deflate"
@@ -88,6 +108,10 @@ CentralAnswerError = CentralUnreadable
 
 # Endpoint of each medical information kind (sync.medinfo.MEDICAL_INFO_KINDS).
 MEDICAL_INFO_PATH = {"drug": "/v1/drug-information", "checkup": "/v1/health-checkups"}
+# The bulk inquiry (OQSmuquc01/02) and 照会番号 registration (OQSsiimm01/OQSmuimm01).
+BULK_UPLOAD_PATH = "/v1/bulk"
+BULK_RESULT_PATH = "/v1/bulk/result"
+REFERENCES_PATH = "/v1/references"
 
 
 def tls_context(ca_file: Path, cert_file: Path, key_file: Path) -> ssl.SSLContext:
@@ -204,9 +228,28 @@ class CentralClient:
             )
         return MedicalInfoAnswer(result, raw, self.last_round_trip_s or 0.0)
 
+    def bulk_upload(self, request: BulkUpload) -> BulkReceipt:
+        """Send one bulk inquiry (OQSmuquc01req): its reception number. The same file id sent
+        again gets the same number, so the retries here (and a caller's) are safe."""
+        raw = self._post_xml(BULK_UPLOAD_PATH, build_bulk_upload(request), cap=MAX_BULK_BYTES)
+        return checked_receipt(_read(parse_bulk_receipt, raw), request)
+
+    def bulk_result(self, request: BulkQuery) -> BulkAnswer:
+        """The results of a reception number (OQSmuquc02req → OQSmuquc02res, up to
+        MAX_BULK_BYTES): ready, or in progress (ask again later, with a new file id)."""
+        raw = self._post_xml(BULK_RESULT_PATH, build_bulk_query(request), cap=MAX_BULK_BYTES)
+        return checked_bulk_answer(_read(parse_bulk_answer, raw), request)
+
+    def register_references(self, request: ReferenceRequest) -> ReferenceAnswer:
+        """Register 照会番号 (OQSsiimm01req / OQSmuimm01req): one outcome per registration."""
+        raw = self._post_xml(REFERENCES_PATH, build_reference_request(request), cap=MAX_BULK_BYTES)
+        return checked_reference_answer(_read(parse_reference_answer, raw), request)
+
     # -- transport --------------------------------------------------------------------
-    def _post_xml(self, path: str, body: bytes) -> bytes:
-        return self._send("POST", path, content=body, headers={"Content-Type": "application/xml"})
+    def _post_xml(self, path: str, body: bytes, *, cap: int = MAX_MESSAGE_BYTES) -> bytes:
+        return self._send(
+            "POST", path, content=body, headers={"Content-Type": "application/xml"}, cap=cap
+        )
 
     def _json(self, method: str, path: str) -> dict[str, Any]:
         body = self._send(method, path)
@@ -224,16 +267,18 @@ class CentralClient:
         pause = random.uniform(0, 0.2 * 2**attempt)
         self._sleep(max(0.0, min(pause, deadline - time.monotonic() - 0.1)))
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> bytes:
+    def _send(
+        self, method: str, path: str, *, cap: int = MAX_MESSAGE_BYTES, **kwargs: Any
+    ) -> bytes:
         """The body of a 200 answer, read within the deadline and the size cap."""
         deadline = time.monotonic() + self._deadline_s
         self._deadlines.at = deadline
         try:
-            return self._attempts(method, path, deadline, **kwargs)
+            return self._attempts(method, path, deadline, cap, **kwargs)
         finally:
             self._deadlines.at = None
 
-    def _attempts(self, method: str, path: str, deadline: float, **kwargs: Any) -> bytes:
+    def _attempts(self, method: str, path: str, deadline: float, cap: int, **kwargs: Any) -> bytes:
         attempt = 0
         connect_by = time.monotonic() + self._connect_s
         while True:
@@ -242,7 +287,7 @@ class CentralClient:
                 raise _late(self._deadline_s)
             started = time.perf_counter()
             try:
-                status, body = self._exchange(method, path, deadline, remaining, **kwargs)
+                status, body = self._exchange(method, path, deadline, remaining, cap, **kwargs)
             except httpx.TransportError as exc:
                 untrusted = _identity_failure(exc)
                 if untrusted is not None:
@@ -278,7 +323,7 @@ class CentralClient:
             return body
 
     def _exchange(
-        self, method: str, path: str, deadline: float, remaining: float, **kwargs: Any
+        self, method: str, path: str, deadline: float, remaining: float, cap: int, **kwargs: Any
     ) -> tuple[int, bytes]:
         """One attempt: the status and the decoded body, read as it streams in."""
         wait = min(self._timeout_s, remaining)
@@ -291,16 +336,16 @@ class CentralClient:
                 chunks, encoding = [response.content], ""
             if response.status_code != 200:
                 # Only the reason is wanted: a few bytes, and never an error of their own.
-                raw = _read_capped(chunks, deadline, self._deadline_s, REASON_BYTES)
+                raw = _read_capped(chunks, deadline, self._deadline_s, cap, REASON_BYTES)
                 try:
-                    return response.status_code, _decoded(raw, encoding)
+                    return response.status_code, _decoded(raw, encoding, cap)
                 except CentralUnreadable:
                     return response.status_code, b""
             declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > MAX_MESSAGE_BYTES:
-                raise _too_large(int(declared))
-            raw = _read_capped(chunks, deadline, self._deadline_s)
-            return response.status_code, _decoded(raw, encoding)
+            if declared.isdigit() and int(declared) > cap:
+                raise _too_large(int(declared), cap)
+            raw = _read_capped(chunks, deadline, self._deadline_s, cap)
+            return response.status_code, _decoded(raw, encoding, cap)
 
 
 class _Deadlines(threading.local):
@@ -391,7 +436,11 @@ def _deadline_transport(
 
 
 def _read_capped(
-    chunks: Iterable[bytes], deadline: float, deadline_s: float, keep: int | None = None
+    chunks: Iterable[bytes],
+    deadline: float,
+    deadline_s: float,
+    cap: int = MAX_MESSAGE_BYTES,
+    keep: int | None = None,
 ) -> bytes:
     """The body as sent, refused as soon as it passes the cap or the deadline; with `keep`,
     only its first `keep` bytes, the rest left unread."""
@@ -402,15 +451,15 @@ def _read_capped(
         if keep is not None and size >= keep:
             parts.append(chunk)
             return b"".join(parts)[:keep]
-        if size > MAX_MESSAGE_BYTES:
-            raise _too_large(size)
+        if size > cap:
+            raise _too_large(size, cap)
         parts.append(chunk)
         if time.monotonic() > deadline:
             raise _late(deadline_s)
     return b"".join(parts)
 
 
-def _decoded(raw: bytes, encoding: str) -> bytes:
+def _decoded(raw: bytes, encoding: str, cap: int = MAX_MESSAGE_BYTES) -> bytes:
     """The body with its Content-Encoding undone, never inflated past the cap (a small gzip
     body can hold gigabytes)."""
     codings = [c.strip().lower() for c in encoding.split(",") if c.strip()]
@@ -419,14 +468,14 @@ def _decoded(raw: bytes, encoding: str) -> bytes:
         if coding == "identity":
             continue
         if coding in ("gzip", "x-gzip"):
-            body = _inflate(body, zlib.MAX_WBITS | 16)
+            body = _inflate(body, zlib.MAX_WBITS | 16, cap)
         elif coding == "deflate":
             # "deflate" is zlib-wrapped by the standard, raw by some servers: accept both.
             # A zlib header: method 8 in the low nibble, the first two bytes a multiple of 31.
             wrapped = (
                 len(body) >= 2 and body[0] & 0x0F == 8 and int.from_bytes(body[:2], "big") % 31 == 0
             )
-            body = _inflate(body, zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+            body = _inflate(body, zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS, cap)
         else:
             raise CentralUnreadable(
                 f"応答の符号化を解読できません / answer in an unrequested encoding: {coding[:40]}"
@@ -434,28 +483,28 @@ def _decoded(raw: bytes, encoding: str) -> bytes:
     return body
 
 
-def _inflate(data: bytes, wbits: int) -> bytes:
+def _inflate(data: bytes, wbits: int, cap: int = MAX_MESSAGE_BYTES) -> bytes:
     inflater = zlib.decompressobj(wbits)
     try:
-        out = inflater.decompress(data, MAX_MESSAGE_BYTES + 1)
+        out = inflater.decompress(data, cap + 1)
     except zlib.error as exc:
         raise CentralUnreadable(
             f"応答を展開できません / answer does not decompress: {exc}"
         ) from exc
-    if len(out) > MAX_MESSAGE_BYTES or inflater.unconsumed_tail:
+    if len(out) > cap or inflater.unconsumed_tail:
         raise CentralUnreadable(
-            f"応答が展開すると大きすぎます (上限 {MAX_MESSAGE_BYTES} バイト) / "
-            f"answer too large once decompressed (limit {MAX_MESSAGE_BYTES} bytes)"
+            f"応答が展開すると大きすぎます (上限 {cap} バイト) / "
+            f"answer too large once decompressed (limit {cap} bytes)"
         )
     if not inflater.eof:
         raise CentralUnreadable("応答が途中で切れています / compressed answer is truncated")
     return out
 
 
-def _too_large(size: int) -> CentralUnreadable:
+def _too_large(size: int, cap: int = MAX_MESSAGE_BYTES) -> CentralUnreadable:
     return CentralUnreadable(
-        f"応答が大きすぎます ({size} バイト以上、上限 {MAX_MESSAGE_BYTES}) / "
-        f"answer too large ({size}+ bytes, limit {MAX_MESSAGE_BYTES})"
+        f"応答が大きすぎます ({size} バイト以上、上限 {cap}) / "
+        f"answer too large ({size}+ bytes, limit {cap})"
     )
 
 
@@ -492,6 +541,13 @@ def _identity_failure(exc: BaseException) -> CentralUntrusted | None:
             )
         cause = cause.__cause__ or cause.__context__
     return None
+
+
+def _read(parse: Callable[[bytes], T], raw: bytes) -> T:
+    try:
+        return parse(raw)
+    except MessageError as exc:
+        raise CentralUnreadable(f"応答を解釈できません / malformed answer: {exc}") from exc
 
 
 def _same_file_id(answered: str, sent: str) -> None:

@@ -6,8 +6,9 @@ verdict. The words for every code and verdict are the pages' (web/labels.py).
 from __future__ import annotations
 
 import enum
+from datetime import date
 
-from sync.xmlmsg import CONSENT_FLAG_TAG, QualificationResult
+from sync.xmlmsg import CONSENT_FLAG_TAG, MedicalTicket, Qualification, QualificationResult
 
 # The kinds of information a patient may agree to share (the setting consent_kinds), in the
 # spec's order: one per …ConsFlg tag of the wire format.
@@ -68,3 +69,72 @@ def verdict(result: QualificationResult) -> Verdict:
 
 # The store's name for it (it persists badge(result).name in confirmations.badge).
 badge = verdict
+
+
+# -- 公費 and 医療扶助 (DOMAIN §3, §8) ------------------------------------------------------------
+MEDICAL_AID_CLASSIFICATION = "A1"  # InsuredCardClassification of 医療扶助 (生活保護)
+TICKET_ELSEWHERE = "1"  # DesignatedMedicalInstitutionFlag: the ticket names another institution
+
+
+class PublicExpenseKind(enum.Enum):
+    """Which public expense a 公費負担者番号 is, by its 法別番号 (first two digits)."""
+
+    MEDICAL_AID = "MEDICAL_AID"  # 12 生活保護法 医療扶助
+    INTRACTABLE_DISEASE = "INTRACTABLE_DISEASE"  # 54 難病法 特定医療費
+    CHILD_CHRONIC = "CHILD_CHRONIC"  # 52 小児慢性特定疾病医療費
+    MENTAL_OUTPATIENT = "MENTAL_OUTPATIENT"  # 21 精神通院医療
+    # 80–99: programmes of prefectures and cities (乳幼児・子ども医療, ひとり親, 障害者 …);
+    # the numbers are each prefecture's own, so only "local" is known for sure.
+    LOCAL = "LOCAL"
+    OTHER = "OTHER"
+
+
+_KIND_BY_LAW = {
+    "12": PublicExpenseKind.MEDICAL_AID,
+    "54": PublicExpenseKind.INTRACTABLE_DISEASE,
+    "52": PublicExpenseKind.CHILD_CHRONIC,
+    "21": PublicExpenseKind.MENTAL_OUTPATIENT,
+}
+
+
+def public_expense_kind(number: str) -> PublicExpenseKind:
+    law = number.strip()[:2]
+    if law in _KIND_BY_LAW:
+        return _KIND_BY_LAW[law]
+    if len(law) == 2 and law.isascii() and law.isdigit() and int(law) >= 80:
+        return PublicExpenseKind.LOCAL
+    return PublicExpenseKind.OTHER
+
+
+def is_medical_aid(q: Qualification) -> bool:
+    """A 医療扶助 record: its insurer number and number are the 公費負担者番号 and 受給者番号."""
+    return q.card_classification == MEDICAL_AID_CLASSIFICATION or bool(q.medical_tickets)
+
+
+def _day(value: str) -> date | None:
+    if len(value) != 8 or not value.isascii() or not value.isdigit():
+        return None
+    try:
+        return date(int(value[:4]), int(value[4:6]), int(value[6:]))
+    except ValueError:
+        return None
+
+
+def period_over(valid_end: str, today: date | None) -> bool:
+    """Whether a period whose last day is `valid_end` (YYYYMMDD) is over by `today`; an
+    unknown end or day is never called over."""
+    end = _day(valid_end)
+    return today is not None and end is not None and end < today
+
+
+def ticket_current(ticket: MedicalTicket, today: date | None) -> bool:
+    """A 医療券 valid on `today` (an unknown day or open dates count as valid)."""
+    start = _day(ticket.valid_date)
+    if today is not None and start is not None and today < start:
+        return False
+    return not period_over(ticket.expiration_date, today)
+
+
+def ticket_elsewhere(ticket: MedicalTicket) -> bool:
+    """The ticket designates another medical institution (指定医療機関 不一致)."""
+    return ticket.institution_flag == TICKET_ELSEWHERE

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from datetime import UTC, date
 from typing import Any
 
-from sync.codes import Verdict, ratio_percent
+from sync.codes import Verdict, is_medical_aid, period_over, ratio_percent
 from sync.store import Confirmation
-from sync.xmlmsg import Qualification
+from sync.xmlmsg import PublicExpense, Qualification
 
 FHIR_JSON = "application/fhir+json"
 
@@ -24,6 +24,8 @@ INSURER_NUMBER_SYSTEM = "urn:oid:1.2.392.100495.20.3.61"
 INSURED_SYMBOL_SYSTEM = "urn:oid:1.2.392.100495.20.3.62"
 INSURED_NUMBER_SYSTEM = "urn:oid:1.2.392.100495.20.3.63"
 INSURED_BRANCH_SYSTEM = "http://jpfhir.jp/fhir/core/mhlw/IdSystem/InsuredPersonSubnumber"
+PUBLIC_PAYER_SYSTEM = "urn:oid:1.2.392.100495.20.3.71"  # 公費負担者番号
+PUBLIC_RECIPIENT_SYSTEM = "urn:oid:1.2.392.100495.20.3.72"  # 公費受給者番号
 # onshi-edge's own systems.
 FILE_ID_SYSTEM = "urn:onshi-edge:arbitrary-file-identifier"
 REQUEST_SYSTEM = "urn:onshi-edge:request-file"
@@ -77,8 +79,15 @@ def coverage_eligibility_response(row: Confirmation) -> dict[str, Any]:
             }
         ]
     if first is not None:
+        if is_medical_aid(first):  # its numbers are the 公費負担者番号 and 受給者番号
+            resource["insurer"] = _insurer(insurer_number, first.insurer_name, PUBLIC_PAYER_SYSTEM)
         resource["contained"] = [_patient(first), _coverage(first, result.validity)]
         resource["insurance"] = [_insurance(first, result.validity)]
+        on = _day(result.confirmation_date)
+        for n, expense in enumerate(first.public_expenses, start=1):
+            coverage, insurance = _public_expense(expense, n, on)
+            resource["contained"].append(coverage)
+            resource["insurance"].append(insurance)
     if resource["outcome"] == "error":
         code = result.error_code or result.processing_code
         error: dict[str, Any] = {"code": {}}
@@ -121,12 +130,12 @@ def searchset(
     }
 
 
-def _insurer(number: str, name: str) -> dict[str, Any]:
+def _insurer(number: str, name: str, system: str = INSURER_NUMBER_SYSTEM) -> dict[str, Any]:
     if not number and not name:
         return _absent("unknown")
     insurer: dict[str, Any] = {}
     if number:
-        insurer["identifier"] = {"system": INSURER_NUMBER_SYSTEM, "value": number}
+        insurer["identifier"] = {"system": system, "value": number}
     if name:
         insurer["display"] = name
     return insurer
@@ -171,12 +180,16 @@ def _coverage(q: Qualification, validity: str) -> dict[str, Any]:
         )
         if value
     ]
+    aid = is_medical_aid(q)
+    if aid:  # 受給者番号, not an insurance card's 番号
+        identifiers = [{"system": PUBLIC_RECIPIENT_SYSTEM, "value": q.number}] if q.number else []
+    payor_system = PUBLIC_PAYER_SYSTEM if aid else INSURER_NUMBER_SYSTEM
     coverage: dict[str, Any] = {
         "resourceType": "Coverage",
         "id": "coverage",
         "status": "active" if validity == "1" else "cancelled",
         "beneficiary": {"reference": "#patient"},
-        "payor": [_insurer(q.insurer_number, q.insurer_name)],
+        "payor": [_insurer(q.insurer_number, q.insurer_name, payor_system)],
     }
     if identifiers:
         coverage["identifier"] = identifiers
@@ -220,6 +233,36 @@ def _insurance(q: Qualification, validity: str) -> dict[str, Any]:
     if items:
         insurance["item"] = items
     return insurance
+
+
+def _public_expense(
+    e: PublicExpense, n: int, on: date | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A 公費 beside the insurance: a second contained Coverage (payor the 公費負担者番号,
+    identifier the 受給者番号) and its own insurance entry, in force unless its period ended
+    before the confirmation date."""
+    ref = f"public-expense-{n}"
+    ended = period_over(e.valid_end, on)
+    coverage: dict[str, Any] = {
+        "resourceType": "Coverage",
+        "id": ref,
+        "status": "cancelled" if ended else "active",
+        "identifier": [{"system": PUBLIC_RECIPIENT_SYSTEM, "value": e.recipient}],
+        "subscriberId": e.recipient,
+        "beneficiary": {"reference": "#patient"},
+        "payor": [{"identifier": {"system": PUBLIC_PAYER_SYSTEM, "value": e.number}}],
+    }
+    insurance: dict[str, Any] = {"coverage": {"reference": f"#{ref}"}, "inforce": not ended}
+    period = _period(e.valid_start, e.valid_end)
+    if period:
+        coverage["period"] = period
+        insurance["benefitPeriod"] = period
+    return coverage, insurance
+
+
+def _day(yyyymmdd: str) -> date | None:
+    text = iso_date(yyyymmdd)
+    return date.fromisoformat(text) if text else None
 
 
 def _copay_percent(description: str, percent: int) -> dict[str, Any]:

@@ -42,17 +42,29 @@ read again like a half-written XML until it is whole (`%PDF-` … `%%EOF`); one 
 begin with `%PDF-`, or is larger than sync.medinfo.MAX_DOCUMENT_BYTES, is unreadable at once
 (no more writing makes it a PDF).
 
+The bulk inquiry and 照会番号 registration (sync/bulkmsg.py) go the same way, with the same
+waits, rescans, half-written retries, trash/ and take-back: `OQSmuquc01req_<id>.xml` →
+`OQSmuquc01res_<id>.xml` (the reception number), `OQSmuquc02req_<id>.xml` →
+`OQSmuquc02res_<id>.xml` or `OQSmuquc02res_<id>.zip` (a bulk download may come zipped: one XML
+member, at most sync.bulkmsg.MAX_BULK_BYTES as stored and once inflated, read again while it is
+not a whole zip yet), `OQSsiimm01req_<id>.xml` (one registration) or `OQSmuimm01req_<id>.xml`
+(more) → `…res_<id>.xml`. Each poll of a bulk answer needs its own file id: an answer already
+in res/ or trash/ for an id is taken as that id's answer (an "in progress" one too).
+
 This is the only module that imports watchdog.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import secrets
 import threading
 import time
 import weakref
+import zipfile
+import zlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -62,6 +74,27 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
+from sync.bulkmsg import (
+    BULK_QUERY_REQUEST,
+    BULK_QUERY_RESULT,
+    BULK_UPLOAD_REQUEST,
+    BULK_UPLOAD_RESULT,
+    MAX_BULK_BYTES,
+    BulkAnswer,
+    BulkQuery,
+    BulkReceipt,
+    BulkUpload,
+    ReferenceAnswer,
+    ReferenceRequest,
+    build_bulk_query,
+    build_bulk_upload,
+    build_reference_request,
+    file_name,
+    parse_bulk_answer,
+    parse_bulk_receipt,
+    parse_reference_answer,
+    reference_prefixes,
+)
 from sync.clock import JST, utc_now
 from sync.medinfo import (
     MAX_DOCUMENT_BYTES,
@@ -80,6 +113,9 @@ from sync.transport import (
     CentralUnavailable,
     CentralUnreadable,
     CentralUnsupported,
+    checked_bulk_answer,
+    checked_receipt,
+    checked_reference_answer,
 )
 from sync.xmlmsg import (
     MAX_MESSAGE_BYTES,
@@ -277,6 +313,58 @@ class FolderTransport:
             answers,
         )
         return MedicalInfoAnswer(answer.result, answer.raw, round_trip, answer.media_type)
+
+    def bulk_upload(self, request: BulkUpload) -> BulkReceipt:
+        """One bulk inquiry (OQSmuquc01req): its reception number (OQSmuquc01res)."""
+
+        def read(name: str, raw: bytes) -> BulkReceipt:
+            receipt = parse_bulk_receipt(raw)  # MessageError: not whole yet, read again
+            _same_id(receipt.file_id, request.file_id)
+            return receipt
+
+        receipt, _ = self._exchange(
+            file_name(BULK_UPLOAD_REQUEST, request.file_id),
+            lambda: build_bulk_upload(request, self._encoding),
+            {file_name(BULK_UPLOAD_RESULT, request.file_id): (MAX_MESSAGE_BYTES, read)},
+        )
+        return checked_receipt(receipt, request)
+
+    def bulk_result(self, request: BulkQuery) -> BulkAnswer:
+        """The results of a reception number (OQSmuquc02req): the answer as XML or zipped."""
+
+        def read_xml(name: str, raw: bytes) -> BulkAnswer:
+            answer = parse_bulk_answer(raw)  # MessageError: not whole yet, read again
+            _same_id(answer.file_id, request.file_id)
+            return answer
+
+        def read_zip(name: str, raw: bytes) -> BulkAnswer:
+            return read_xml(name, _unzipped(name, raw, MAX_BULK_BYTES))
+
+        answer, _ = self._exchange(
+            file_name(BULK_QUERY_REQUEST, request.file_id),
+            lambda: build_bulk_query(request, self._encoding),
+            {
+                file_name(BULK_QUERY_RESULT, request.file_id): (MAX_BULK_BYTES, read_xml),
+                file_name(BULK_QUERY_RESULT, request.file_id, "zip"): (MAX_BULK_BYTES, read_zip),
+            },
+        )
+        return checked_bulk_answer(answer, request)
+
+    def register_references(self, request: ReferenceRequest) -> ReferenceAnswer:
+        """Register 照会番号: OQSsiimm01req for one, OQSmuimm01req for more."""
+        request_prefix, answer_prefix = reference_prefixes(request)
+
+        def read(name: str, raw: bytes) -> ReferenceAnswer:
+            answer = parse_reference_answer(raw)  # MessageError: not whole yet, read again
+            _same_id(answer.file_id, request.file_id)
+            return answer
+
+        answer, _ = self._exchange(
+            file_name(request_prefix, request.file_id),
+            lambda: build_reference_request(request, self._encoding),
+            {file_name(answer_prefix, request.file_id): (MAX_BULK_BYTES, read)},
+        )
+        return checked_reference_answer(answer, request)
 
     def health(self) -> float:
         """Round trip in seconds of a harmless request (the numbers of nobody, answered
@@ -482,6 +570,41 @@ def _same_id(answered: str, asked: str) -> None:
             "応答のファイル識別子が一致しません / answer is for another request "
             f"({answered!r} ≠ {asked!r})"
         )
+
+
+def _unzipped(name: str, raw: bytes, cap: int) -> bytes:
+    """The one XML member of a zipped answer, never inflated past `cap` (a small zip can hold
+    gigabytes). MessageError while it is not a whole zip yet (read again); CentralUnreadable
+    for a zip that will never do (no single XML member, too large, encrypted)."""
+    if len(raw) > cap:
+        raise _unreadable_zip(name, f"larger than {cap} bytes")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw))
+    except zipfile.BadZipFile:
+        raise MessageError(f"{name} is not a whole zip yet") from None
+    members = [info for info in archive.infolist() if not info.is_dir()]
+    if len(members) != 1 or not members[0].filename.lower().endswith(".xml"):
+        raise _unreadable_zip(name, "it does not hold exactly one XML file")
+    member = members[0]
+    if member.file_size > cap:
+        raise _unreadable_zip(name, f"its XML is larger than {cap} bytes")
+    try:
+        with archive.open(member) as file:
+            data = file.read(cap + 1)
+    except (zipfile.BadZipFile, zlib.error, EOFError):
+        raise MessageError(f"{name} is not a whole zip yet") from None
+    except (RuntimeError, NotImplementedError) as exc:  # encrypted, unknown compression
+        raise _unreadable_zip(name, str(exc)[:100]) from None
+    if len(data) > cap:
+        raise _unreadable_zip(name, f"its XML is larger than {cap} bytes once inflated")
+    return data
+
+
+def _unreadable_zip(name: str, why: str) -> CentralUnreadable:
+    return CentralUnreadable(
+        f"資格確認端末の応答 {name} を読めません / the terminal's answer {name} cannot be "
+        f"read: {why}"
+    )
 
 
 def _remove_quietly(path: Path) -> None:

@@ -21,6 +21,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar, Protocol
 
+from sync.bulkmsg import (
+    BulkAnswer,
+    BulkQuery,
+    BulkReceipt,
+    BulkUpload,
+    ReferenceAnswer,
+    ReferenceRequest,
+)
 from sync.xmlmsg import QualificationRequest, QualificationResult
 
 
@@ -96,7 +104,13 @@ class CentralAnswer:
 class QualificationTransport(Protocol):
     """Carries qualification requests to the central service and their answers back.
 
-    Both calls raise only CentralError subclasses for the central's failures."""
+    Every call raises only CentralError subclasses for the central's failures.
+
+    The bulk inquiry and 照会番号 registration (sync/bulkmsg.py) are idempotent by the request's
+    file id: the same upload sent again gets the same reception number, so a retry is safe.
+    An answer that refuses the whole request (SegmentOfResult 9: an unknown reception number,
+    a malformed upload) is raised as CentralRefused, so `bulk_result` returns only answers
+    that are ready (`.ready`) or in progress (ask again later, with a new file id)."""
 
     def nonce(self) -> bytes:
         """A fresh single-use challenge for a card to sign."""
@@ -105,3 +119,67 @@ class QualificationTransport(Protocol):
     def confirm(self, request: QualificationRequest) -> CentralAnswer:
         """The answer to one request; its file id is the request's."""
         ...
+
+    def bulk_upload(self, request: BulkUpload) -> BulkReceipt:
+        """Send one OQSmuquc01req (≤ MAX_BULK_ENTRIES entries): its reception number."""
+        ...
+
+    def bulk_result(self, request: BulkQuery) -> BulkAnswer:
+        """Ask for the results of a reception number (OQSmuquc02req); `.ready` False: the
+        central is still working, ask again later (each ask with its own file id)."""
+        ...
+
+    def register_references(self, request: ReferenceRequest) -> ReferenceAnswer:
+        """Register 照会番号 (OQSsiimm01req for one, OQSmuimm01req for more): one outcome
+        per registration."""
+        ...
+
+
+ABNORMAL_STATUS = 422  # CentralRefused.status of an answer with SegmentOfResult 9
+
+
+def abnormal_answer(error_code: str, error_message: str) -> CentralRefused:
+    """The refusal a bulk or registration answer with SegmentOfResult 9 stands for (its
+    ErrorCode and ErrorMessage, as the central wrote them, for the administrator)."""
+    reason = f"{error_code} {error_message}".strip() or "SegmentOfResult 9"
+    return CentralRefused(ABNORMAL_STATUS, reason[:500])
+
+
+def _same_request(answered: str, sent: str) -> None:
+    if answered != sent:
+        raise CentralUnreadable(
+            "応答のファイル識別子が一致しません / answer is for another request "
+            f"({answered!r} ≠ {sent!r})"
+        )
+
+
+def checked_receipt(receipt: BulkReceipt, request: BulkUpload) -> BulkReceipt:
+    """An upload's answer as both transports return it: for this upload, with a reception
+    number; SegmentOfResult 9 raised as CentralRefused."""
+    _same_request(receipt.file_id, request.file_id)
+    if receipt.segment_of_result == "9":
+        raise abnormal_answer(receipt.error_code, receipt.error_message)
+    if receipt.segment_of_result != "1" or not receipt.reception_number:
+        raise CentralUnreadable("受付番号がありません / answer without a reception number")
+    return receipt
+
+
+def checked_bulk_answer(answer: BulkAnswer, request: BulkQuery) -> BulkAnswer:
+    """A bulk answer as both transports return it: for this query and its reception number,
+    ready or in progress; SegmentOfResult 9 raised as CentralRefused."""
+    _same_request(answer.file_id, request.file_id)
+    if answer.segment_of_result == "9":
+        raise abnormal_answer(answer.error_code, answer.error_message)
+    if answer.reception_number and answer.reception_number != request.reception_number:
+        raise CentralUnreadable(
+            "応答の受付番号が一致しません / answer is for another reception number"
+        )
+    return answer
+
+
+def checked_reference_answer(answer: ReferenceAnswer, request: ReferenceRequest) -> ReferenceAnswer:
+    """A registration's answer as both transports return it (SegmentOfResult 9 raised)."""
+    _same_request(answer.file_id, request.file_id)
+    if answer.segment_of_result == "9":
+        raise abnormal_answer(answer.error_code, answer.error_message)
+    return answer

@@ -106,12 +106,12 @@ def _portable(char: str, codec: str) -> str:
     return f"&#{ord(char)};"
 
 
-def _decode(data: bytes) -> str:
+def _decode(data: bytes, limit: int = MAX_MESSAGE_BYTES) -> str:
     """Bytes → text per the XML declaration (expat itself cannot read multi-byte Shift_JIS)."""
-    if len(data) > MAX_MESSAGE_BYTES:
+    if len(data) > limit:
         raise MessageError(
-            f"メッセージが大きすぎます ({len(data)} バイト、上限 {MAX_MESSAGE_BYTES}) / "
-            f"message too large ({len(data)} bytes, limit {MAX_MESSAGE_BYTES})"
+            f"メッセージが大きすぎます ({len(data)} バイト、上限 {limit}) / "
+            f"message too large ({len(data)} bytes, limit {limit})"
         )
     has_bom = data.startswith(_UTF8_BOM)
     if has_bom:
@@ -147,8 +147,9 @@ def _decode(data: bytes) -> str:
     return text[found_text.end() :] if found_text else text
 
 
-def parse_document(data: bytes) -> Node:
-    text = _decode(data)
+def parse_document(data: bytes, *, limit: int = MAX_MESSAGE_BYTES) -> Node:
+    """The document's root; `limit`: its size cap in bytes (a bulk answer's is larger)."""
+    text = _decode(data, limit)
     try:
         root = DefusedET.fromstring(
             text, forbid_dtd=True, forbid_entities=True, forbid_external=True

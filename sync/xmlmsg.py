@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from sync.identifiers import check_digit
 from sync.xmldoc import MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES  # re-exported: callers size-check
 from sync.xmldoc import (
     ROOT_TAG,
@@ -40,6 +41,25 @@ CONSENT_FLAG_TAG: dict[str, str] = {
 }
 
 _FILE_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,99}")
+_MONTH = re.compile(r"[0-9]{4}(0[1-9]|1[0-2])")
+_CODE2 = re.compile(r"[0-9A-Za-z]{2}")
+# The tags of one <MedicalTicketInfo> in wire order (DOMAIN §8), after TicketType … Name;
+# InjuryName1..3 and Remarks1..3 are written from the tuples.
+_TICKET_TEXT_TAGS = (
+    ("prescriber_code", "PrescriptionIssuerMedicalInstitutionCode"),
+    ("prescriber_name", "PrescriptionIssuerMedicalInstitutionName"),
+)
+_TICKET_TAIL_TAGS = (
+    ("district_contact", "DistrictContactName"),
+    ("handling_contact", "HandlingContactName"),
+    ("single_or_combined", "SingleOrCombinedUse"),
+    ("social_insurance", "StatusOfSocialInsurance"),
+    ("consistency_flag", "ConsistencyFlag"),
+    ("infection", "StatusOfInfecton"),
+    ("elderly_care", "StatusOfElderlyMedicalCare"),
+    ("prefectural", "StatusOfPrefecturalExpenses"),
+)
+MAX_TICKET_LINES = 3  # InjuryName1..3, Remarks1..3
 _KIND_BY_FLAG_TAG = {tag: kind for kind, tag in CONSENT_FLAG_TAG.items()}
 
 
@@ -105,6 +125,40 @@ class ConsentState:  # consent flags echoed in a result
 
 
 @dataclass(frozen=True)
+class PublicExpense:  # <PublicExpenseResultList>/<PublicExpenseInfo> (tag names best-known)
+    number: str  # PublicExpenseNumber 公費負担者番号: 8 digits, insurer-number check digit
+    recipient: str  # RecipientNumber 受給者番号: 7 digits, same check digit rule
+    valid_start: str = ""  # PublicExpenseValidStartDate
+    valid_end: str = ""  # PublicExpenseValidEndDate
+
+
+@dataclass(frozen=True)
+class MedicalTicket:  # <PublicExpenseResultList>/<MedicalTicketInfo>: 医療扶助 医療券・調剤券
+    ticket_type: str = ""  # TicketType 01 医療券, 02 調剤券
+    valid_date: str = ""  # MedicalTicketValidDate (first day)
+    expiration_date: str = ""  # MedicalTicketExpirationDate (last day)
+    issue_number: str = ""  # IssueNumber 交付番号
+    treatment_month: str = ""  # MedicalTreatmentMonth YYYYMM
+    institution_code: str = ""  # DesignatedMedicalInstitutionCode
+    institution_flag: str = ""  # DesignatedMedicalInstitutionFlag 0 一致, 1 不一致
+    institution_name: str = ""  # DesignatedMedicalInstitutionName
+    prescriber_code: str = ""  # PrescriptionIssuerMedicalInstitutionCode (調剤券)
+    prescriber_name: str = ""  # PrescriptionIssuerMedicalInstitutionName
+    injury_names: tuple[str, ...] = ()  # InjuryName1..3
+    treatment_type: str = ""  # MedicalTreatmentType 01 入院 … 05 訪問看護
+    self_pay_amount: str = ""  # SelfPayAmount 本人支払額 (yen, digits)
+    district_contact: str = ""  # DistrictContactName
+    handling_contact: str = ""  # HandlingContactName
+    single_or_combined: str = ""  # SingleOrCombinedUse 1 単独, 2 併用 (best-known)
+    social_insurance: str = ""  # StatusOfSocialInsurance (shown as sent)
+    consistency_flag: str = ""  # ConsistencyFlag
+    infection: str = ""  # StatusOfInfecton (sic, as the wire spells it)
+    elderly_care: str = ""  # StatusOfElderlyMedicalCare
+    prefectural: str = ""  # StatusOfPrefecturalExpenses
+    remarks: tuple[str, ...] = ()  # Remarks1..3
+
+
+@dataclass(frozen=True)
 class Qualification:  # <ResultOfQualificationConfirmation>
     card_classification: str = ""  # InsuredCardClassification
     insurer_number: str = ""  # InsurerNumber
@@ -135,6 +189,11 @@ class Qualification:  # <ResultOfQualificationConfirmation>
     specific_diseases: tuple[str, ...] = ()  # SpecificDiseasesCertificateList/…/DiseaseCategory
     consents: tuple[ConsentState, ...] = ()  # PharmacistsInfoConsFlg, …
     reference_number: str = ""  # ReferenceNumber
+    # PublicExpenseResultList: 公費 beside the insurance (難病, 乳幼児医療 …) and, for 医療扶助
+    # (card classification A1, whose InsurerNumber/InsuredIdentificationNumber are the
+    # 公費負担者番号/受給者番号), the month's 医療券・調剤券.
+    public_expenses: tuple[PublicExpense, ...] = ()
+    medical_tickets: tuple[MedicalTicket, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -314,6 +373,8 @@ def _add_qualification(parent: ET.Element, q: Qualification) -> None:
         for category in q.specific_diseases:
             info = ET.SubElement(diseases, "SpecificDiseasesCertificateInfo")
             add_leaf(info, "SpecificDiseasesDiseaseCategory", category)
+    if q.public_expenses or q.medical_tickets:
+        _add_public_expenses(node, q)
     seen: set[str] = set()
     for consent in q.consents:
         prefix = _tag_prefix(_flag_tag(consent.kind, seen))
@@ -322,6 +383,87 @@ def _add_qualification(parent: ET.Element, q: Qualification) -> None:
         add_leaf(node, f"{prefix}ConsTime", consent.time)
         add_leaf(node, f"{prefix}AvailableTime", consent.available_time)
     add_leaf(node, "ReferenceNumber", q.reference_number)
+
+
+def public_number_problem(value: str, length: int) -> str | None:
+    """Why a 公費負担者番号 (8) or 受給者番号 (7) is not one: "length" (not that many ASCII
+    digits) or "check_digit" (the last digit is not the insurer-number check digit); None
+    when it is well formed. Documents are refused for "length" only; the pages flag a bad
+    check digit."""
+    if len(value) != length or not value.isascii() or not value.isdigit():
+        return "length"
+    if check_digit(value[:-1]) != int(value[-1]):
+        return "check_digit"
+    return None
+
+
+def _check_public_number(tag: str, value: str, length: int) -> None:
+    """Shape only, as parse_result reads it: a wrong check digit read from the central is kept
+    (the pages flag it), so a stored answer can always be written again (the face files)."""
+    if public_number_problem(value, length) == "length":
+        raise MessageError(f"{tag} は{length}桁の数字です / {tag} must be {length} digits", tag)
+
+
+def _check_ticket(t: MedicalTicket) -> None:
+    """A ticket the other side would refuse is never built (see _parse_ticket)."""
+    for tag, value, pattern in (
+        ("TicketType", t.ticket_type, _CODE2),
+        ("MedicalTreatmentType", t.treatment_type, _CODE2),
+        ("MedicalTreatmentMonth", t.treatment_month, _MONTH),
+    ):
+        if value and not pattern.fullmatch(value):
+            raise MessageError(f"{tag} の形式が違います / {tag} is malformed", tag)
+    if t.institution_flag not in ("", "0", "1"):
+        raise MessageError(
+            "DesignatedMedicalInstitutionFlag は 0 か 1 です / "
+            "DesignatedMedicalInstitutionFlag must be 0 or 1",
+            "DesignatedMedicalInstitutionFlag",
+        )
+    if t.self_pay_amount and not _AMOUNT.fullmatch(t.self_pay_amount):
+        raise MessageError(
+            "SelfPayAmount は9桁までの数字です / SelfPayAmount must be up to 9 digits",
+            "SelfPayAmount",
+        )
+    if t.institution_code and not _TEN.fullmatch(t.institution_code):
+        raise MessageError(
+            "DesignatedMedicalInstitutionCode は10桁の数字です / "
+            "DesignatedMedicalInstitutionCode must be 10 digits",
+            "DesignatedMedicalInstitutionCode",
+        )
+    if len(t.injury_names) > MAX_TICKET_LINES or len(t.remarks) > MAX_TICKET_LINES:
+        raise MessageError("傷病名・備考は3つまでです / at most 3 injury names and 3 remarks")
+
+
+def _add_public_expenses(parent: ET.Element, q: Qualification) -> None:
+    node = ET.SubElement(parent, "PublicExpenseResultList")
+    for expense in q.public_expenses:
+        _check_public_number("PublicExpenseNumber", expense.number, 8)
+        _check_public_number("RecipientNumber", expense.recipient, 7)
+        info = ET.SubElement(node, "PublicExpenseInfo")
+        add_leaf(info, "PublicExpenseNumber", expense.number, always=True)
+        add_leaf(info, "RecipientNumber", expense.recipient, always=True)
+        add_leaf(info, "PublicExpenseValidStartDate", expense.valid_start)
+        add_leaf(info, "PublicExpenseValidEndDate", expense.valid_end)
+    for t in q.medical_tickets:
+        _check_ticket(t)
+        info = ET.SubElement(node, "MedicalTicketInfo")
+        for tag, value in (
+            ("TicketType", t.ticket_type),
+            ("MedicalTicketValidDate", t.valid_date),
+            ("MedicalTicketExpirationDate", t.expiration_date),
+            ("IssueNumber", t.issue_number),
+            ("MedicalTreatmentMonth", t.treatment_month),
+            ("DesignatedMedicalInstitutionCode", t.institution_code),
+            ("DesignatedMedicalInstitutionFlag", t.institution_flag),
+            ("DesignatedMedicalInstitutionName", t.institution_name),
+            *((tag, getattr(t, name)) for name, tag in _TICKET_TEXT_TAGS),
+            *((f"InjuryName{n}", v) for n, v in enumerate(t.injury_names, start=1)),
+            ("MedicalTreatmentType", t.treatment_type),
+            ("SelfPayAmount", t.self_pay_amount),
+            *((tag, getattr(t, name)) for name, tag in _TICKET_TAIL_TAGS),
+            *((f"Remarks{n}", v) for n, v in enumerate(t.remarks, start=1)),
+        ):
+            add_leaf(info, tag, value)
 
 
 def build_result(res: QualificationResult, encoding: str = "utf-8") -> bytes:
@@ -449,7 +591,75 @@ def parse_request(data: bytes) -> QualificationRequest:
     )
 
 
+def _digits(node: Node, tag: str, pattern: re.Pattern[str], shape: str, *, required: bool) -> str:
+    value = node.text(tag, required=required)
+    if value and not pattern.fullmatch(value):
+        path = node.sub(tag)
+        raise MessageError(f"{path} の形式が違います ({shape}) / {path} must be {shape}", path)
+    return value
+
+
+_EIGHT = re.compile(r"[0-9]{8}")
+_SEVEN = re.compile(r"[0-9]{7}")
+_TEN = re.compile(r"[0-9]{10}")
+_AMOUNT = re.compile(r"[0-9]{1,9}")
+_FLAG = re.compile(r"[01]")
+
+
+def _parse_public_expense(node: Node) -> PublicExpense:
+    # Shape only: a wrong check digit is the central's to answer for, and the pages flag it
+    # (public_number_problem) rather than losing the whole answer over it.
+    return PublicExpense(
+        number=_digits(node, "PublicExpenseNumber", _EIGHT, "8 digits", required=True),
+        recipient=_digits(node, "RecipientNumber", _SEVEN, "7 digits", required=True),
+        valid_start=node.date("PublicExpenseValidStartDate", 8),
+        valid_end=node.date("PublicExpenseValidEndDate", 8),
+    )
+
+
+def _lines(node: Node, prefix: str) -> tuple[str, ...]:
+    """InjuryName1..3 / Remarks1..3 as a tuple without trailing empties (positions kept)."""
+    values = [node.text(f"{prefix}{n}") for n in range(1, MAX_TICKET_LINES + 1)]
+    while values and not values[-1]:
+        values.pop()
+    return tuple(values)
+
+
+def _parse_ticket(node: Node) -> MedicalTicket:
+    return MedicalTicket(
+        ticket_type=_digits(node, "TicketType", _CODE2, "2 characters", required=False),
+        valid_date=node.date("MedicalTicketValidDate", 8),
+        expiration_date=node.date("MedicalTicketExpirationDate", 8),
+        issue_number=node.text("IssueNumber"),
+        treatment_month=_digits(node, "MedicalTreatmentMonth", _MONTH, "YYYYMM", required=False),
+        institution_code=_digits(
+            node, "DesignatedMedicalInstitutionCode", _TEN, "10 digits", required=False
+        ),
+        institution_flag=_digits(
+            node, "DesignatedMedicalInstitutionFlag", _FLAG, "0 or 1", required=False
+        ),
+        institution_name=node.text("DesignatedMedicalInstitutionName"),
+        prescriber_code=node.text("PrescriptionIssuerMedicalInstitutionCode"),
+        prescriber_name=node.text("PrescriptionIssuerMedicalInstitutionName"),
+        injury_names=_lines(node, "InjuryName"),
+        treatment_type=_digits(
+            node, "MedicalTreatmentType", _CODE2, "2 characters", required=False
+        ),
+        self_pay_amount=_digits(node, "SelfPayAmount", _AMOUNT, "yen in digits", required=False),
+        district_contact=node.text("DistrictContactName"),
+        handling_contact=node.text("HandlingContactName"),
+        single_or_combined=node.text("SingleOrCombinedUse"),
+        social_insurance=node.text("StatusOfSocialInsurance"),
+        consistency_flag=node.text("ConsistencyFlag"),
+        infection=node.text("StatusOfInfecton"),
+        elderly_care=node.text("StatusOfElderlyMedicalCare"),
+        prefectural=node.text("StatusOfPrefecturalExpenses"),
+        remarks=_lines(node, "Remarks"),
+    )
+
+
 def _parse_qualification(node: Node) -> Qualification:
+    expense_node = node.child("PublicExpenseResultList")
     elderly_node = node.child("ElderlyRecipientCertificateInfo")
     limit_node = node.child("LimitApplicationCertificateRelatedInfo")
     diseases_node = node.child("SpecificDiseasesCertificateList")
@@ -512,6 +722,14 @@ def _parse_qualification(node: Node) -> Qualification:
             for kind, prefix in _consent_nodes(node)
         ),
         reference_number=node.text("ReferenceNumber"),
+        public_expenses=()
+        if expense_node is None
+        else tuple(
+            _parse_public_expense(info) for info in expense_node.children("PublicExpenseInfo")
+        ),
+        medical_tickets=()
+        if expense_node is None
+        else tuple(_parse_ticket(info) for info in expense_node.children("MedicalTicketInfo")),
     )
 
 

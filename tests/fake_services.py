@@ -11,6 +11,7 @@ import pytest
 
 from device.accounts import Accounts
 from device.apitokens import ApiTokens
+from device.appointments import Appointments
 from device.checks import ManualChecks
 from device.clinical import ClinicalRecords
 from device.config import Config
@@ -61,6 +62,7 @@ def services_with(
     outbox: Outbox | None = None,
     reachability: CentralReachability | None = None,
     api_tokens: ApiTokens | None = None,
+    appointments: Appointments | None = None,
 ) -> Services:
     bus = bus if bus is not None else EventBus()
     central = cast(Any, UnreachedCentral())
@@ -91,5 +93,8 @@ def services_with(
         outbox=outbox,
         reachability=reachability if reachability is not None else CentralReachability(bus),
         api_tokens=api_tokens if api_tokens is not None else ApiTokens(store),
+        appointments=appointments
+        if appointments is not None
+        else Appointments(store, bus, store.now),
         sandbox=sandbox,
     )

@@ -2,13 +2,16 @@
 
 Gated only by `Authorization: Bearer <token>` (tokens made on the admin page,
 device/apitokens.py): a staff session cookie opens nothing here, and since no cookie
-authenticates, no CSRF token is asked either (every route is a GET). Missing, unknown and
-revoked tokens get 401 with `WWW-Authenticate: Bearer`.
+authenticates, no CSRF token is asked either. Missing, unknown and revoked tokens get 401 with
+`WWW-Authenticate: Bearer`.
 
 Both routes page through the stored answers by id: `since` is the last id a client has seen,
 `limit` at most MAX_LIMIT rows. A request that returns answers is an audited view of personal
 data: one audit entry naming the token and the ids returned. The JSON shape and the FHIR
 mapping are in docs/api.md.
+
+`POST /appointments` takes the appointments list (text/csv, as the desk's upload does,
+device/appointments.py): 201 with the count, or 400 with every refused line and nothing stored.
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from flask import Blueprint, Response, g, request
 from flask.typing import ResponseReturnValue
 
 from device.apitokens import ApiTokens, token_actor
+from device.appointments import API, Appointments, AppointmentsRejected
 from sync.codes import ratio_percent
 from sync.fhir import FHIR_JSON, iso_date, searchset
 from sync.store import ApiTokenRow, Confirmation, Store
 from sync.xmlmsg import Qualification
+from web.appointments import UPLOAD_LIMIT, problem_text
 from web.present import text
 
 log = logging.getLogger(__name__)
@@ -59,7 +64,7 @@ class BadParameter(Exception):
         self.key = key
 
 
-def create_blueprint(store: Store, tokens: ApiTokens) -> Blueprint:
+def create_blueprint(store: Store, tokens: ApiTokens, appointments: Appointments) -> Blueprint:
     bp = Blueprint(BLUEPRINT, __name__, url_prefix=PREFIX)
 
     @bp.before_request
@@ -102,7 +107,39 @@ def create_blueprint(store: Store, tokens: ApiTokens) -> Blueprint:
         bundle = searchset(page.rows, base_url=base, self_url=request.url, next_url=next_url)
         return _fhir(bundle, 200)
 
+    @bp.post("/appointments")
+    def appointments_upload() -> ResponseReturnValue:
+        if request.mimetype not in CSV_TYPES:
+            message = text("api_appointments_type", g.lang)
+            return _json({"ok": False, "error": 415, "message": message}, 415)
+        data = request.get_data(cache=False)[:UPLOAD_LIMIT]
+        token: ApiTokenRow = g.api_token
+        try:
+            count = appointments.import_csv(data, actor=token_actor(token), source=API)
+        except AppointmentsRejected as rejected:
+            lang: str = g.lang
+            problems = [
+                {
+                    "line": p.line,
+                    "field": p.field or None,
+                    "problem": p.problem.value,
+                    "message": problem_text(p, lang),
+                }
+                for p in sorted(rejected.problems, key=lambda p: p.line)
+            ]
+            body = {
+                "ok": False,
+                "error": 400,
+                "message": text("appointments_refused", lang),
+                "problems": problems,
+            }
+            return _json(body, 400)
+        return _json({"ok": True, "imported": count}, 201)
+
     return bp
+
+
+CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 
 
 # -- the JSON shape ---------------------------------------------------------------------------
@@ -146,6 +183,29 @@ def _qualification(q: Qualification) -> dict[str, Any]:
         "qualification_date": iso_date(q.qualification_date) or None,
         "disqualification_date": iso_date(q.disqualification_date) or None,
         "consents": {c.kind: c.flag for c in q.consents},
+        "public_expenses": [
+            {
+                "number": e.number,
+                "recipient": e.recipient,
+                "valid_start": iso_date(e.valid_start) or None,
+                "valid_end": iso_date(e.valid_end) or None,
+            }
+            for e in q.public_expenses
+        ],
+        "medical_tickets": [
+            {
+                "ticket_type": t.ticket_type or None,
+                "valid_start": iso_date(t.valid_date) or None,
+                "valid_end": iso_date(t.expiration_date) or None,
+                "issue_number": t.issue_number or None,
+                "treatment_month": t.treatment_month or None,
+                "institution_code": t.institution_code or None,
+                "institution_flag": t.institution_flag or None,
+                "treatment_type": t.treatment_type or None,
+                "self_pay_amount": int(t.self_pay_amount) if t.self_pay_amount else None,
+            }
+            for t in q.medical_tickets
+        ],
     }
 
 

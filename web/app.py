@@ -21,6 +21,7 @@ from web import (
     admin,
     admin_tokens,
     api,
+    appointments,
     auth,
     bulk,
     clinical,
@@ -50,6 +51,8 @@ DISK_FULL_STATUS = 507  # Insufficient Storage: nothing of the request was store
 def create_staff_app(config: Config, services: Services) -> Flask:
     app = _base_app(config, "onshi_staff", no_store_static=False)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    # The appointments list's routes take up to its size cap: set before any hook reads a body.
+    app.before_request(appointments.allow_list_upload)
     auth.install(app, services.accounts)  # before the pages: the session loads first
     app.register_blueprint(account.create_blueprint(services.accounts))
     app.register_blueprint(reception.create_blueprint(services))
@@ -59,6 +62,7 @@ def create_staff_app(config: Config, services: Services) -> Flask:
         )
     )
     app.register_blueprint(recheck.create_blueprint(services))
+    app.register_blueprint(appointments.create_blueprint(services))
     app.register_blueprint(bulk.create_blueprint(services))
     if config.demo and services.sandbox is not None:
         app.register_blueprint(sandbox.create_blueprint(services, services.sandbox))
@@ -70,7 +74,9 @@ def create_staff_app(config: Config, services: Services) -> Flask:
     app.register_blueprint(setup.create_blueprint(services.accounts, services.first_start))
     if services.first_start is not None:
         app.extensions["onshi_first_start"] = services.first_start.pending
-    app.register_blueprint(api.create_blueprint(services.store, services.api_tokens))
+    app.register_blueprint(
+        api.create_blueprint(services.store, services.api_tokens, services.appointments)
+    )
     app.extensions["onshi_links"] = {
         "sandbox": bool(config.demo and services.sandbox),
         "clinical": True,

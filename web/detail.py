@@ -45,6 +45,7 @@ from web.present import (
     ratio_text,
     text,
 )
+from web.publicexpense import public_expense_sections
 
 Field = tuple[str, str]  # (label, value) as shown
 
@@ -53,13 +54,14 @@ Field = tuple[str, str]  # (label, value) as shown
 class Section:
     title: str
     fields: tuple[Field, ...]
+    warning: str = ""  # shown above the fields, e.g. a 医療券 naming another institution
 
 
 @dataclass(frozen=True)
 class QualificationView:
     title: str
     fields: tuple[Field, ...]
-    extra: tuple[Section, ...]  # elderly, 限度額, specific diseases, consent
+    extra: tuple[Section, ...]  # elderly, 限度額, specific diseases, 公費/医療券, consent
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,7 @@ def _qualification_view(
                 ),
             )
         )
+    extra.extend(Section(*part) for part in public_expense_sections(q, lang, today))
     if q.consents:
         consent_fields: list[Field] = []
         for state in q.consents:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple
 
-from sync.codes import Verdict
+from sync.codes import PublicExpenseKind, Verdict
 
 
 class Label(NamedTuple):
@@ -115,6 +115,58 @@ SPECIFIC_DISEASE_CATEGORY: dict[str, Label] = {
     "1": Label("人工透析を必要とする慢性腎不全", "chronic renal failure requiring dialysis"),
     "2": Label("先天性血液凝固因子障害", "congenital coagulation factor disorder"),
     "3": Label("血液凝固因子製剤の投与に起因するHIV感染症", "HIV infection from blood products"),
+}
+
+
+# -- 公費 and 医療扶助 (DOMAIN §8); codes the public sources do not give are best-known ----------
+TICKET_TYPE: dict[str, Label] = {
+    "01": Label("医療券", "medical ticket"),
+    "02": Label("調剤券", "dispensing ticket"),
+}
+
+MEDICAL_TREATMENT_TYPE: dict[str, Label] = {
+    "01": Label("入院", "inpatient"),
+    "02": Label("入院外", "outpatient"),
+    "03": Label("歯科", "dental"),
+    "04": Label("調剤", "dispensing"),
+    "05": Label("訪問看護", "home-visit nursing"),
+}
+
+DESIGNATED_INSTITUTION_FLAG: dict[str, Label] = {
+    "0": Label("一致", "this institution"),
+    "1": Label("不一致", "another institution"),
+}
+
+SINGLE_OR_COMBINED_USE: dict[str, Label] = {
+    "1": Label("単独", "medical aid alone"),
+    "2": Label("併用", "combined with other insurance"),
+}
+
+# The public expense a 公費負担者番号 belongs to: (full name, short name for the desk row).
+PUBLIC_EXPENSE_KIND: dict[PublicExpenseKind, Label] = {
+    PublicExpenseKind.MEDICAL_AID: Label("医療扶助（生活保護）", "medical aid (public assistance)"),
+    PublicExpenseKind.INTRACTABLE_DISEASE: Label(
+        "特定医療費（指定難病）", "designated intractable disease"
+    ),
+    PublicExpenseKind.CHILD_CHRONIC: Label(
+        "小児慢性特定疾病医療費", "specific chronic disease in children"
+    ),
+    PublicExpenseKind.MENTAL_OUTPATIENT: Label(
+        "自立支援医療（精神通院）", "outpatient psychiatric care support"
+    ),
+    PublicExpenseKind.LOCAL: Label(
+        "地方公費（乳幼児医療など）", "local public aid (infants and others)"
+    ),
+    PublicExpenseKind.OTHER: Label("公費負担医療", "public expense"),
+}
+
+PUBLIC_EXPENSE_SHORT: dict[PublicExpenseKind, Label] = {
+    PublicExpenseKind.MEDICAL_AID: Label("医療扶助", "medical aid"),
+    PublicExpenseKind.INTRACTABLE_DISEASE: Label("難病", "intractable disease"),
+    PublicExpenseKind.CHILD_CHRONIC: Label("小児慢性", "child chronic"),
+    PublicExpenseKind.MENTAL_OUTPATIENT: Label("精神通院", "psychiatric outpatient"),
+    PublicExpenseKind.LOCAL: Label("地方公費", "local aid"),
+    PublicExpenseKind.OTHER: Label("公費", "other"),
 }
 
 

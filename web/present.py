@@ -12,11 +12,21 @@ from datetime import date, datetime
 from typing import Any
 
 from sync.clock import JST
-from sync.codes import Verdict, ratio_percent, verdict
+from sync.codes import (
+    Verdict,
+    is_medical_aid,
+    period_over,
+    public_expense_kind,
+    ratio_percent,
+    ticket_current,
+    ticket_elsewhere,
+    verdict,
+)
 from sync.store import Confirmation
 from sync.xmlmsg import Qualification, QualificationResult
 from web import (
     strings_admin,
+    strings_appointments,
     strings_auth,
     strings_bulk,
     strings_cardtrust,
@@ -25,6 +35,7 @@ from web import (
     strings_desk,
     strings_fields,
     strings_kiosk,
+    strings_publicexpense,
     strings_reasons,
     strings_recovery,
     strings_setup,
@@ -34,6 +45,8 @@ from web import (
 from web.labels import (
     LIMIT_CERTIFICATE_CLASSIFICATION,
     LIMIT_CERTIFICATE_FLAG,
+    PUBLIC_EXPENSE_KIND,
+    PUBLIC_EXPENSE_SHORT,
     Badge,
     consent_kind_text,
     label,
@@ -66,6 +79,8 @@ STRINGS = _merged(
     strings_cardtrust.STRINGS,
     strings_recovery.STRINGS,
     strings_setup.STRINGS,
+    strings_appointments.STRINGS,
+    strings_publicexpense.STRINGS,
     strings_bulk.STRINGS,
 )
 
@@ -304,6 +319,7 @@ def confirmation_row(
         message, source = _offline_texts(c, earlier, lang)
     more = len(result.results) - 1
     limit = limit_text(first, lang, today)
+    public = public_expense_marks(first, lang, today)
     time = c.created_at.astimezone(JST).strftime("%H:%M")
     elderly_expired = (
         first is not None
@@ -345,6 +361,9 @@ def confirmation_row(
         "limit_title": limit.title,
         "limit_expired": limit.expired,
         "elderly_expired": elderly_expired,
+        "public_expense": public.text,
+        "public_expense_title": public.title,
+        "public_expense_warning": public.warning,
         "url": f"/confirmations/{c.id}",
         "badge": {
             "code": shown_verdict.name,
@@ -460,3 +479,46 @@ def limit_text(q: Qualification | None, lang: str, today: date | None = None) ->
     if expired:
         parts.append(f"({text('desk_period_expired', lang)})")
     return LimitText(" ".join(p for p in parts if p), title, expired)
+
+
+# -- 公費 and 医療扶助 in a desk row -----------------------------------------------------------
+@dataclass(frozen=True)
+class PublicExpenseMarks:
+    text: str  # "医療扶助" / "公費 難病": the compact marker
+    title: str  # the numbers and periods, for a tooltip
+    warning: str  # "医療券：指定医療機関 不一致", "医療券 期限切れ" …; "" when nothing to heed
+
+
+def public_expense_marks(
+    q: Qualification | None, lang: str, today: date | None = None
+) -> PublicExpenseMarks:
+    if q is None:
+        return PublicExpenseMarks("", "", "")
+    aid = is_medical_aid(q)
+    parts: list[str] = [text("pe_row_aid", lang)] if aid else []
+    kinds = dict.fromkeys(public_expense_kind(e.number) for e in q.public_expenses)
+    if kinds:
+        shorts = "・".join(pick(PUBLIC_EXPENSE_SHORT[k], lang) for k in kinds)
+        parts.append(text("pe_row_expense", lang, kinds=shorts))
+    titles = [
+        text(
+            "pe_row_title",
+            lang,
+            kind=pick(PUBLIC_EXPENSE_KIND[public_expense_kind(e.number)], lang),
+            number=e.number,
+            recipient=e.recipient,
+            period=date_span(e.valid_start, e.valid_end),
+        ).strip()
+        for e in q.public_expenses
+    ]
+    warnings: list[str] = []
+    if aid:
+        if any(ticket_elsewhere(t) for t in q.medical_tickets):
+            warnings.append(text("pe_row_elsewhere", lang))
+        if not q.medical_tickets:
+            warnings.append(text("pe_row_no_ticket", lang))
+        elif not any(ticket_current(t, today) for t in q.medical_tickets):
+            warnings.append(text("pe_row_ticket_expired", lang))
+    if any(period_over(e.valid_end, today) for e in q.public_expenses):
+        warnings.append(text("pe_row_expense_expired", lang))
+    return PublicExpenseMarks(" ・ ".join(parts), " / ".join(titles), " ・ ".join(warnings))

@@ -50,6 +50,7 @@ from device.status import DISK_FULL_FREE_BYTES
 from sync.clock import JST
 from sync.store import Confirmation, DeskAlertRow, Store
 from web import search, sse
+from web.appointments import precheck_note
 from web.auth import audit_actor, current_user, require_role
 from web.bulk import bulk_wire
 from web.bulk import current as bulk_current
@@ -97,7 +98,10 @@ def create_blueprint(services: Services) -> Blueprint:
         if c.method == "visual" and c.visit_id:
             visit = store.visit(c.visit_id)
             staff = display_name_of(store, visit.staff) if visit else ""
-        return confirmation_row(c, lang, staff, earlier_of(c), today())
+        shown = confirmation_row(c, lang, staff, earlier_of(c), today())
+        note = precheck_note(store, c, lang)  # the appointment's 前夜確認, if any
+        shown["precheck"] = note["text"] if note else ""
+        return shown
 
     def earlier_of(c: Confirmation) -> Confirmation | None:
         """The 前回確認 an offline visit's row shows (its personal data: the view is audited,

@@ -7,6 +7,7 @@ clients without a certificate issued by the device CA.
 
 from __future__ import annotations
 
+import gzip
 import time
 
 from cryptography import x509
@@ -16,20 +17,25 @@ from werkzeug.exceptions import HTTPException
 
 from sim.central.faults import Faults, SettingError
 from sim.central.service import CentralService, RequestRejected
+from sync.bulkmsg import MAX_BULK_BYTES
 from sync.xmlmsg import MAX_MESSAGE_BYTES
 
 CLIENT_CERT_ENVIRON = "SSL_CLIENT_CERT"
 CONTROL_PATH = "/sim/control"  # served only on the control listener (server.py)
+GZIP_FROM = 64_000  # bulk answers larger than this are gzipped for clients that accept it
 CONTROL_FIELDS = ("mode", "slow_s", "flap_s", "flap_seed", "changed_after_recovery")
 
 
 def create_app(service: CentralService) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_MESSAGE_BYTES
+    bulk_paths = frozenset({"/v1/bulk", "/v1/bulk/result", "/v1/references"})
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # readable Japanese errors
 
     @app.before_request
     def faults() -> Response | None:
+        if request.path in bulk_paths:
+            request.max_content_length = MAX_BULK_BYTES  # a bulk upload is larger
         if service.latency_s > 0:
             time.sleep(service.latency_s)
         service.faults.hold()  # slow mode
@@ -61,6 +67,25 @@ def create_app(service: CentralService) -> Flask:
 
     def _medical_info(kind: str) -> Response:
         answer = service.medical_info(request.get_data(), _institution(), kind)
+        return Response(answer.body, status=200, content_type=answer.content_type)
+
+    @app.post("/v1/bulk")
+    def bulk_upload() -> Response:
+        answer = service.bulk_upload(request.get_data(), _institution())
+        return Response(answer.body, status=200, content_type=answer.content_type)
+
+    @app.post("/v1/bulk/result")
+    def bulk_result() -> Response:
+        answer = service.bulk_result(request.get_data(), _institution())
+        response = Response(answer.body, status=200, content_type=answer.content_type)
+        if len(answer.body) > GZIP_FROM and "gzip" in request.headers.get("Accept-Encoding", ""):
+            response.set_data(gzip.compress(answer.body, compresslevel=5))
+            response.headers["Content-Encoding"] = "gzip"
+        return response
+
+    @app.post("/v1/references")
+    def references() -> Response:
+        answer = service.register_references(request.get_data(), _institution())
         return Response(answer.body, status=200, content_type=answer.content_type)
 
     @app.get("/v1/time")

@@ -15,6 +15,7 @@ from cheroot.wsgi import Server
 from flask import Flask
 
 from sim.central.app import CONTROL_PATH, create_app, create_control_app
+from sim.central.bulk import DEFAULT_BULK_DELAY_S
 from sim.central.faults import NORMAL, Faults, FaultSettings
 from sim.central.service import CentralService
 from sim.pki import PkiPaths
@@ -67,8 +68,16 @@ class CentralServer:
         clock: Callable[[], datetime] = utc_now,
         faults: FaultSettings = NORMAL,
         control_port: int = 0,
+        bulk_delay_s: float = DEFAULT_BULK_DELAY_S,
     ) -> None:
-        self.service = CentralService(pki, people, latency_s=latency_s, clock=clock, faults=faults)
+        self.service = CentralService(
+            pki,
+            people,
+            latency_s=latency_s,
+            clock=clock,
+            faults=faults,
+            bulk_delay_s=bulk_delay_s,
+        )
         self._pki = pki
         self._host = host
         # A fixed port from the start: cheroot marks only fixed ports SO_REUSEADDR, which

@@ -35,11 +35,14 @@ from sim.central.answers import (
     xml_answer,
 )
 from sim.central.answers import RequestRejected as RequestRejected  # re-exported for app.py
+from sim.central.bulk import DEFAULT_BULK_DELAY_S, BulkDesk
 from sim.central.changes import changed_people
 from sim.central.faults import NORMAL, Faults, FaultSettings
 from sim.central.medinfo import CONSENT_VALID, MedicalInfoDesk
+from sim.central.publicexpense import medical_tickets, public_expenses
 from sim.pki import PkiPaths
 from sim.population import Person, population
+from sync.bulkmsg import BulkEntry
 from sync.cardexpiry import CardStanding, card_expiry
 from sync.challenge import signed_payload
 from sync.clock import utc_now
@@ -122,6 +125,7 @@ class CentralService:
         encoding: str = "utf-8",
         clock: Callable[[], datetime] = utc_now,
         faults: FaultSettings = NORMAL,
+        bulk_delay_s: float = DEFAULT_BULK_DELAY_S,
     ) -> None:
         self.people = tuple(population() if people is None else people)
         self.latency_s = latency_s
@@ -143,6 +147,10 @@ class CentralService:
         self._replay = ReplayLog()
         # drug and checkup requests, and the consents given at card visits that allow them
         self.medical = MedicalInfoDesk(self._find, self._replay, self._now)
+        # bulk inquiries and the 照会番号 registry (bulk.py)
+        self.bulk = BulkDesk(
+            self._answer_entry, self._find, self._replay, self._now, delay_s=bulk_delay_s
+        )
         self._fail_next: list[int] = []
         self._outage = False
         self._random = random.Random()
@@ -304,6 +312,38 @@ class CentralService:
         `MedicalInfoDesk.medical_info`."""
         return self.medical.medical_info(body, institution, kind, self.encoding)
 
+    # -- bulk inquiry and 照会番号 (bulk.py) --
+
+    def bulk_upload(self, body: bytes, institution: str) -> Answer:
+        """OQSmuquc01req → OQSmuquc01res (a reception number)."""
+        return self.bulk.upload(body, institution, self.encoding, CHARACTER_CODE[self.encoding])
+
+    def bulk_result(self, body: bytes, institution: str) -> Answer:
+        """OQSmuquc02req → OQSmuquc02res (in progress, or every unit)."""
+        return self.bulk.result(body, institution, self.encoding, CHARACTER_CODE[self.encoding])
+
+    def register_references(self, body: bytes, institution: str) -> Answer:
+        """OQSsiimm01req / OQSmuimm01req → one outcome per registration."""
+        return self.bulk.register(body, institution, self.encoding, CHARACTER_CODE[self.encoding])
+
+    def _answer_entry(
+        self, institution: str, confirmation_date: str, entry: BulkEntry
+    ) -> QualificationResult:
+        """A bulk entry answered exactly as the single request with its numbers would be."""
+        req = QualificationRequest(
+            medical_institution_code=institution,
+            confirmation_date=confirmation_date,
+            file_id=entry.identifier,
+            reference_classification="2",
+            search=entry.search,
+        )
+        return self._result(req, self._search(req))
+
+    def _referenced(self, institution: str, q: Qualification, *people: Person) -> Qualification:
+        """`q` with the 照会番号 the institution registered for its person, if any."""
+        number = self.bulk.reference(institution, people)
+        return replace(q, reference_number=number) if number else q
+
     # -- people --
 
     def _card_group(self, holder: Person | None) -> list[Person]:
@@ -339,20 +379,36 @@ class CentralService:
 
     def _result(self, req: QualificationRequest, matches: list[Person]) -> QualificationResult:
         consents = _consent_states(req.consents)
+        institution = req.medical_institution_code
         with_limit = req.reference_classification == "1" or (
             req.search is not None and req.search.limit_consent
         )
         results: tuple[Qualification, ...] = ()
+        on, institution = req.confirmation_date, req.medical_institution_code
         if not matches:
             validity = "4"
         elif len(matches) > 1:
             validity = "5"
-            results = tuple(_qualification(p, consents, with_limit) for p in matches)
+            results = tuple(
+                self._referenced(
+                    institution,
+                    _qualification(p, consents, with_limit, on=on, institution=institution),
+                    p,
+                )
+                for p in matches
+            )
         else:
             holder = matches[0]
             validity = holder.validity
             shown = self._by_id.get(holder.newer_id, holder) if validity == "3" else holder
-            results = (_qualification(shown, consents, with_limit),)
+            results = (
+                self._referenced(
+                    institution,
+                    _qualification(shown, consents, with_limit, on=on, institution=institution),
+                    shown,
+                    holder,
+                ),
+            )
         code, message = VALIDITY_MESSAGE.get(validity, ("", ""))
         return QualificationResult(
             process_time=self._process_time(),
@@ -424,8 +480,15 @@ def _consent_states(answers: Sequence[ConsentAnswer]) -> tuple[ConsentState, ...
 
 
 def _qualification(
-    p: Person, consents: tuple[ConsentState, ...], with_limit: bool
+    p: Person,
+    consents: tuple[ConsentState, ...],
+    with_limit: bool,
+    *,
+    on: str = "",
+    institution: str = "",
 ) -> Qualification:
+    """One record as answered; `on` (the confirmation date) and `institution` (the asking
+    one) place a 医療扶助 person's 医療券: without `on` the answer carries none."""
     return Qualification(
         card_classification=p.card_classification,
         insurer_number=p.insurer_number,
@@ -450,6 +513,8 @@ def _qualification(
         elderly=_elderly(p),
         limit=_limit(p) if with_limit else None,
         consents=consents,
+        public_expenses=public_expenses(p),
+        medical_tickets=medical_tickets(p, on, institution),
     )
 
 

@@ -21,8 +21,17 @@ from sync.auditchain import AuditAnchor, AuditVerdict
 from sync.clock import utc_now
 from sync.fieldcrypt import FieldCipher
 from sync.reserve import DiskState
-from sync.store import accounts, clinicaldocs, consents, outbox, statements, visits
+from sync.store import (
+    accounts,
+    appointments,
+    clinicaldocs,
+    consents,
+    outbox,
+    statements,
+    visits,
+)
 from sync.store.accounts import Accounts, SessionRow, UserExists, UserRow
+from sync.store.appointments import AppointmentInput, AppointmentRow, Appointments
 from sync.store.auditlog import (
     AUDIT_CHAIN_KEYED,
     AuditEntry,
@@ -65,6 +74,8 @@ from sync.xmlmsg import QualificationRequest, QualificationResult
 __all__ = [
     "AUDIT_CHAIN_KEYED",
     "ApiTokenRow",
+    "AppointmentInput",
+    "AppointmentRow",
     "MIGRATIONS",
     "OFFLINE",
     "SETTING_DEFAULT_MARK",
@@ -134,6 +145,7 @@ class Store:
         self._face_files = FaceFiles(database)
         self._tokens = Tokens(database, audit=self._audit)
         self._desk_alerts = DeskAlerts(database, audit=self._audit)
+        self._appointments = Appointments(database, audit=self._audit)
         self._bulk_runs = BulkRuns(database, audit=self._audit)
         try:
             database.check_key(
@@ -144,6 +156,7 @@ class Store:
                     clinicaldocs.encrypted_sample,
                     statements.encrypted_sample,
                     outbox.encrypted_sample,
+                    appointments.encrypted_sample,
                 ]
             )
             self._audit.key_chain()
@@ -195,6 +208,42 @@ class Store:
         with self._database.lock:
             self._audit.close()
             self._database.close()
+
+    # -- appointments and their pre-check (sync/store/appointments.py) ---------------------
+    def import_appointments(
+        self, rows: Sequence[AppointmentInput], *, actor: str, source: str
+    ) -> int:
+        return self._appointments.import_appointments(rows, actor=actor, source=source)
+
+    def appointments_on(self, day: str) -> list[AppointmentRow]:
+        """The day's appointments (YYYYMMDD in Japan), ordered by time then id."""
+        return self._appointments.appointments_on(day)
+
+    def appointment(self, appointment_id: int) -> AppointmentRow | None:
+        return self._appointments.appointment(appointment_id)
+
+    def appointment_for_arrival(
+        self,
+        insurer_number: str,
+        symbol: str,
+        number: str,
+        birthdate: str,
+        day: str,
+        reference_number: str = "",
+    ) -> AppointmentRow | None:
+        return self._appointments.appointment_for_arrival(
+            insurer_number, symbol, number, birthdate, day, reference_number
+        )
+
+    def record_precheck(
+        self, appointment_id: int, *, klass: str, raw: bytes, checked_at: datetime, actor: str
+    ) -> None:
+        self._appointments.record_precheck(
+            appointment_id, klass=klass, raw=raw, checked_at=checked_at, actor=actor
+        )
+
+    def precheck_raw(self, appointment_id: int) -> bytes | None:
+        return self._appointments.precheck_raw(appointment_id)
 
     # -- 被保険者資格申立書 -----------------------------------------------------------------
     def save_statement(
@@ -734,7 +783,11 @@ class Store:
         """Statements made, re-check items finished and alerts acknowledged before `before`;
         RecordsRetentionRefused (nothing deleted) past the share rule."""
         retention = RecordsRetention(
-            self._database, audit=self._audit, statements=self._statements, outbox=self._outbox
+            self._database,
+            audit=self._audit,
+            statements=self._statements,
+            outbox=self._outbox,
+            appointments=self._appointments,
         )
         return retention.purge_before(before, actor=actor, max_share=max_share, small_run=small_run)
 

@@ -1,5 +1,6 @@
-"""Retention of the records kept beside the answers: the 申立書 (statements.py) and the
-re-check queue's finished items and acknowledged alerts (outbox.py).
+"""Retention of the records kept beside the answers: the 申立書 (statements.py), the
+re-check queue's finished items and acknowledged alerts (outbox.py), and the appointments whose
+time is past the bound (appointments.py).
 
 They follow the confirmations' retention: the job (device/jobs.py) runs this purge with the
 same bound, by the same trusted clock, right after the confirmations purge (whose guards,
@@ -14,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sync.store.appointments import Appointments
 from sync.store.auditlog import AuditLog
 from sync.store.database import Database, Part
 from sync.store.instant import instant_text
@@ -29,10 +31,11 @@ class RecordsPurged:
     statements: int = 0
     outbox: int = 0  # finished re-check items
     outbox_alerts: int = 0  # acknowledged alerts
+    appointments: int = 0  # appointments (and their pre-checks) before the bound
 
     @property
     def total(self) -> int:
-        return self.statements + self.outbox + self.outbox_alerts
+        return self.statements + self.outbox + self.outbox_alerts + self.appointments
 
 
 class RecordsRetentionRefused(Exception):
@@ -67,11 +70,13 @@ class RecordsRetention(Part):
         audit: AuditLog,
         statements: Statements,
         outbox: Outbox,
+        appointments: Appointments,
     ) -> None:
         super().__init__(database)
         self._audit = audit
         self._statements = statements
         self._outbox = outbox
+        self._appointments = appointments
 
     def purge_before(
         self,
@@ -91,18 +96,20 @@ class RecordsRetention(Part):
                 "statements": self._statements.aged(bound),
                 "outbox": items,
                 "outbox_alerts": alerts,
+                "appointments": self._appointments.aged(bound),
             }
             if any(over_share(old, total, max_share, small_run) for old, total in counts.values()):
                 raise RecordsRetentionRefused(before=shown, counts=counts)
             statements = self._statements.purge_before(bound)
             outbox, outbox_alerts = self._outbox.purge_before(bound)
-            purged = RecordsPurged(statements, outbox, outbox_alerts)
+            appointments = self._appointments.purge_before(bound)
+            purged = RecordsPurged(statements, outbox, outbox_alerts, appointments)
             if purged.total:
                 self._audit.append(
                     actor,
                     PURGED_ACTION,
                     SUBJECT,
                     f"statements={statements} outbox={outbox} outbox_alerts={outbox_alerts}"
-                    f" before={shown}",
+                    f" appointments={appointments} before={shown}",
                 )
         return purged

@@ -320,6 +320,31 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX confirmations_insurer ON confirmations(bi_insurer);
     """,
     """
+    -- Appointments from the receipt computer's list (sync/store/appointments.py, issue 14):
+    -- the personal fields one encrypted document bound to `ref`, keyed hashes to find a
+    -- patient on arrival; the night-before pre-check's class and answer (encrypted).
+    CREATE TABLE appointments (
+        id INTEGER PRIMARY KEY,
+        ref TEXT NOT NULL UNIQUE,
+        day TEXT NOT NULL,              -- YYYYMMDD in Japan
+        at TEXT NOT NULL,               -- the appointment's instant
+        bi_patient TEXT NOT NULL,
+        bi_numbers TEXT NOT NULL,
+        bi_birthdate TEXT NOT NULL,
+        enc_person BLOB NOT NULL,
+        imported_at TEXT NOT NULL,
+        imported_by TEXT NOT NULL,
+        source TEXT NOT NULL,           -- 'upload' (the desk page) or 'api'
+        precheck_class TEXT NOT NULL DEFAULT '',
+        prechecked_at TEXT NOT NULL DEFAULT '',
+        enc_precheck BLOB,
+        UNIQUE (day, bi_patient, at)
+    );
+    CREATE INDEX appointments_day ON appointments(day, at, id);
+    CREATE INDEX appointments_numbers ON appointments(day, bi_numbers, bi_birthdate);
+    CREATE INDEX appointments_at ON appointments(at);
+    """,
+    """
     -- Bulk pre-check runs (sync/store/bulkruns.py, issue 14): one run checks one day's
     -- appointments in batches; each batch keeps its file id (the idempotency key of its upload)
     -- and, once received, its reception number, so a restart in the middle polls the same

@@ -75,7 +75,8 @@ def _simulator_messages(pki: Any) -> list[bytes]:
     from sim.population import population
 
     people = population()
-    # One person per kind of answer (validity 1…6), plus elderly, limit and public aid ones.
+    # One person per kind of answer (validity 1…6), plus elderly, limit and public aid ones,
+    # one with a 医療券 and one with a 公費 beside the insurance.
     chosen: dict[str, Any] = {}
     for p in people:
         for key in (
@@ -83,6 +84,8 @@ def _simulator_messages(pki: Any) -> list[bytes]:
             "elderly" * bool(p.elderly_ratio),
             "limit" * bool(p.limit_classification),
             "aid" * (not p.contribution_ratio),
+            "ticket" * bool(p.aid_tickets),
+            "grant" * bool(p.grants),
         ):
             if key and key not in chosen:
                 chosen[key] = p

@@ -292,6 +292,8 @@ def test_json_of_an_online_answer(api: Api) -> None:
             "qualification_date": None,
             "disqualification_date": "2031-03-31",
             "consents": {"drug": "1"},
+            "public_expenses": [],
+            "medical_tickets": [],
         },
     }
     assert "山田　太郎" in r.get_data(as_text=True)  # UTF-8, not \\u escapes

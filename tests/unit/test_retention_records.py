@@ -111,7 +111,7 @@ def test_statements_follow_the_confirmations_retention(rig: Rig) -> None:
     entry = rig.store.audit_entries(1)[0]
     assert (entry.action, entry.subject) == (RETENTION_PURGED, "statements_outbox")
     assert entry.detail == (
-        "statements=1 outbox=0 outbox_alerts=0 before=2026-03-02T00:30:01+00:00"
+        "statements=1 outbox=0 outbox_alerts=0 appointments=0 before=2026-03-02T00:30:01+00:00"
     )
     assert rig.run() == 0  # nothing more: no second entry
     assert rig.store.audit_entries(1)[0].id == entry.id
@@ -157,7 +157,7 @@ def test_one_audit_entry_per_run_that_deleted_anything(rig: Rig) -> None:
     assert rig.run() == 3
     entries = rig.store.audit_entries()[: len(rig.store.audit_entries()) - before]
     assert [(e.action, e.detail.split(" before=")[0]) for e in entries] == [
-        (RETENTION_PURGED, "statements=1 outbox=2 outbox_alerts=0")
+        (RETENTION_PURGED, "statements=1 outbox=2 outbox_alerts=0 appointments=0")
     ]
 
 
@@ -202,6 +202,7 @@ def test_the_store_purge_directly(rig: Rig) -> None:
         "statements": (1, 1),
         "outbox": (1, 2),
         "outbox_alerts": (0, 0),
+        "appointments": (0, 0),
     }
     assert rig.store.purge_records_before(bound, actor="system", small_run=10) == RecordsPurged(
         1, 1, 0

@@ -20,6 +20,7 @@ from device.status import Fact, StatusKind
 from device.technician import VERDICT_JA
 from sync.codes import CONSENT_KINDS, Verdict
 from sync.identifiers import IdentifierProblem
+from sync.precheck import PrecheckClass
 from web import labels, strings_cardtrust
 from web.labels import CONSENT_KIND, Badge, consent_kind_text
 from web.present import DESK_STATES, STRINGS
@@ -200,3 +201,8 @@ def test_badge_members_are_complete() -> None:
         "ERROR",
         "OFFLINE",
     }
+
+
+@pytest.mark.parametrize("klass", list(PrecheckClass), ids=str)
+def test_every_precheck_class_has_words(klass: PrecheckClass) -> None:
+    both(STRINGS[f"precheck_{klass.value}"])
