@@ -7,6 +7,7 @@ import sys
 from bench import (
     appointments,
     backup,
+    bulk,
     clinical,
     drain,
     faces,
@@ -33,6 +34,7 @@ def main() -> int:
     signal.main([])
     pinned.main([])
     appointments.main([])
+    bulk.main([])
     return 0
 
 

@@ -221,7 +221,6 @@ JOBS: tuple[Job, ...] = (
         "bulk_at has passed, then uploads each batch and polls its reception number with "
         "backoff (1 s, doubling up to bulk_poll_max_s) until its answers are classified",
         _bulk_inquiry,
-        first_after_s=10,
     ),
 )
 

@@ -79,6 +79,11 @@ def create_blueprint(services: Services) -> Blueprint:
     def unavailable() -> ResponseReturnValue:
         return jsonify(ok=False, message=text("bulk_unavailable", g.lang)), 503
 
+    @bp.app_context_processor
+    def bulk_context() -> dict[str, Any]:
+        # for a page that shows the bar ({% include "_bulk_progress.html" %}, 「明日の予約」)
+        return {"bulk_status": lambda: current(services, g.lang)}
+
     @bp.get("/status")
     def status() -> ResponseReturnValue:
         return jsonify(current(services, g.lang))

@@ -99,3 +99,18 @@ def test_register_reference_numbers_by_hand(
     done = client.post("/bulk/register", json={}, headers={"X-CSRF-Token": csrf_of(client)})
     assert json.loads(done.data)["count"] == 2
     assert len(central.registrations) == 1
+
+
+def test_the_tomorrow_page_has_check_now_and_the_bar(
+    desk: tuple[FlaskClient, Appointments, FakeCentral, Clock],
+) -> None:
+    client, store, central, _ = desk
+    store.import_appointments(appointment_inputs(2, "20261130"), actor="t", source="t")
+    page = client.get("/appointments").get_data(as_text=True)
+    assert 'id="bulk-run-now"' in page and 'id="bulk-register"' in page
+    assert 'data-own-stream="true"' in page and "bulk.js" in page
+    client.post("/bulk/run", json={}, headers={"X-CSRF-Token": csrf_of(client)})
+    page = client.get("/appointments").get_data(as_text=True)
+    assert 'data-state="running"' in page
+    other_day = client.get("/appointments?day=2026-12-05").get_data(as_text=True)
+    assert 'id="bulk-run-now"' not in other_day  # the button checks tomorrow only

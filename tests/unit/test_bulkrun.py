@@ -153,9 +153,7 @@ class Bench:
     def reopen(self, **options: int) -> Bench:
         """Close the store and build everything again on the same files (a restart)."""
         self.store.close()
-        again = build(self.path, self.keys, self.clock, self.central, **options)
-        again.store.carry_over(self.store)
-        return again
+        return build(self.path, self.keys, self.clock, self.central, **options)
 
 
 def build(
@@ -441,3 +439,54 @@ def test_a_changed_limit_flag_against_the_stored_answer(bench: Bench) -> None:
     run = bench.runs.start(DAY)
     bench.runs.drive(run.id, sleep=bench.clock.sleep)
     assert classes(bench) == [PrecheckClass.LIMIT_CHANGED.value]
+
+
+def test_bulk_calls_fail_through_the_one_failure_path(bench: Bench) -> None:
+    from device.confirm import ConfirmationFailed
+    from device.reasons import EndReason
+
+    seen: list[str] = []
+    confirmations = Confirmations(
+        transport=bench.central,  # type: ignore[arg-type]
+        store=bench.store,
+        bus=bench.bus,
+        on_answer=lambda answer: seen.append(answer.result.process_time),
+    )
+    upload = BulkUpload(CODE, DAY, "f1", ())
+    receipt = confirmations.bulk_upload(upload, label="t")
+    assert seen == ["20261129200000"]  # the clock check hears the central's stamp
+    query = BulkQuery(CODE, "q1", receipt.reception_number)
+    assert not confirmations.bulk_result(query, label="t").ready
+    bench.central.down = True
+    with pytest.raises(ConfirmationFailed) as down:
+        confirmations.bulk_result(query, label="t")
+    assert down.value.reason is EndReason.CENTRAL_UNAVAILABLE and down.value.request is None
+    bench.central.down = False
+    bench.central.refuse_upload = True
+    with pytest.raises(ConfirmationFailed) as refused:
+        confirmations.bulk_upload(upload, label="t")
+    assert refused.value.reason is EndReason.CENTRAL_REFUSED
+    bench.central.refuse_registration = True
+    with pytest.raises(ConfirmationFailed):
+        confirmations.register_references(ReferenceRequest(CODE, "r1", ()), label="t")
+
+
+def test_keep_precheck_stores_the_unit_and_tells_the_desk(bench: Bench) -> None:
+    (appointment_id,) = add(bench, 1)
+    appointment = bench.store.appointment(appointment_id)
+    assert appointment is not None
+    seen = bench.bus.subscribe()
+    confirmations = Confirmations(
+        transport=bench.central,  # type: ignore[arg-type]
+        store=bench.store,
+        bus=bench.bus,
+    )
+    unit = BulkUnit(entry_id(appointment_id), result_for(appointment.number), b"<XmlMsg/>")
+    confirmations.keep_precheck(
+        appointment, unit, PrecheckClass.VALID, checked_at=START, actor="bulk"
+    )
+    stored = bench.store.appointment(appointment_id)
+    assert stored is not None and stored.precheck_class == "valid"
+    assert stored.prechecked_at == START
+    assert bench.store.precheck_raw(appointment_id) == b"<XmlMsg/>"
+    assert list(seen.drain()) == [PrecheckStored(appointment_id, "valid")]

@@ -7,8 +7,15 @@
   if (!box) { return; }
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
 
+  // A page listing the classes (「明日の予約」) shows the new ones once a run it watched ends.
+  var watched = ["running", "waiting"].indexOf(box.getAttribute("data-state")) >= 0;
   function render(d) {
     if (!d || !d.state) { return; }
+    if (!d.finished) { watched = true; }
+    if (d.finished && watched && box.getAttribute("data-reload-when-done") === "true") {
+      window.location.reload();
+      return;
+    }
     box.hidden = false;
     box.setAttribute("data-state", d.state);
     box.querySelector(".bulk-label").textContent = d.label;
