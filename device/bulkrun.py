@@ -51,7 +51,7 @@ from sync.bulkmsg import (
 )
 from sync.clock import JST
 from sync.precheck import PrecheckClass, classify, limit_flag
-from sync.store import BulkBatchRow, BulkRunRow, Store, numbers_key
+from sync.store import BatchEnd, BulkBatchRow, BulkRunRow, Store, numbers_key
 from sync.store.bulkruns import DONE, FAILED, PENDING, RUNNING
 from sync.transport import CentralFault, CentralRefused
 from sync.xmlmsg import SearchInfo
@@ -64,7 +64,6 @@ log = logging.getLogger(__name__)
 ACTOR = "bulk"  # who the audit names for what a run does
 FIRST_POLL_S = 1.0  # the first poll after an upload, and the first wait after a failure
 NIGHTLY, NOW = "nightly", "now"  # what started a run
-PROGRESS_EVERY = 100  # appointments kept between two progress events inside one batch
 
 
 class RunState(StrEnum):
@@ -330,8 +329,8 @@ class BulkRuns:
                 continue
             units[received.identifier] = received
         appointments = {a.id: a for a in self._appointments(run.day, batch.appointment_ids)}
-        checked_at = self._clock()
         counts = Counts()
+        kept: list[tuple[AppointmentRow, BulkUnit | None, PrecheckClass]] = []
         for appointment_id in batch.appointment_ids:
             appointment = appointments.get(appointment_id)
             if appointment is None:  # removed since the run began: nothing to store
@@ -339,33 +338,17 @@ class BulkRuns:
                 continue
             unit = units.get(entry_id(appointment_id))
             klass = PrecheckClass.FAILED if unit is None else self._classify(appointment, unit)
-            self._confirmations.keep_precheck(
-                appointment, unit, klass, checked_at=checked_at, actor=ACTOR
-            )
+            kept.append((appointment, unit, klass))
             counts = counts.add(klass)
-            if counts.done % PROGRESS_EVERY == 0:  # the bar moves while a large batch is kept
-                self._bus.publish(
-                    BulkProgress(
-                        run.id,
-                        run.day,
-                        run.total,
-                        run.done + counts.done,
-                        run.normal + counts.normal,
-                        run.attention + counts.attention,
-                        RunState.RUNNING.value,
-                    )
-                )
         missing = len(batch.appointment_ids) - len(units)
         if missing:
             log.warning("%s: %d entries had no unit in the answer (FAILED)", label, missing)
-        self._store.bulk_batch_ended(
-            batch.id,
-            failed=False,
-            reason="",
-            done=counts.done,
-            normal=counts.normal,
-            attention=counts.attention,
+        # The batch's pre-checks and its end: one transaction (kept whole, one commit).
+        self._confirmations.keep_prechecks(
+            kept,
+            checked_at=self._clock(),
             actor=ACTOR,
+            batch_end=BatchEnd(batch.id, False, "", counts.done, counts.normal, counts.attention),
         )
 
     def _classify(self, appointment: AppointmentRow, unit: BulkUnit) -> PrecheckClass:
@@ -389,22 +372,15 @@ class BulkRuns:
     def _fail(self, run: BulkRunRow, batch: BulkBatchRow, reason: str) -> None:
         """The batch ends without answers: every appointment of it FAILED, and an alert."""
         log.warning("bulk run %d batch %d failed: %s", run.id, batch.seq, reason)
-        checked_at = self._clock()
-        counts = Counts()
-        for appointment in self._appointments(run.day, batch.appointment_ids):
-            self._confirmations.keep_precheck(
-                appointment, None, PrecheckClass.FAILED, checked_at=checked_at, actor=ACTOR
-            )
-        for _ in batch.appointment_ids:
-            counts = counts.add(PrecheckClass.FAILED)
-        self._store.bulk_batch_ended(
-            batch.id,
-            failed=True,
-            reason=reason,
-            done=counts.done,
-            normal=0,
-            attention=counts.attention,
+        failed = len(batch.appointment_ids)
+        self._confirmations.keep_prechecks(
+            [
+                (appointment, None, PrecheckClass.FAILED)
+                for appointment in self._appointments(run.day, batch.appointment_ids)
+            ],
+            checked_at=self._clock(),
             actor=ACTOR,
+            batch_end=BatchEnd(batch.id, True, reason, failed, 0, failed),
         )
         self._bus.publish(BulkBatchFailed(run.id, batch.id, reason))
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
@@ -34,7 +34,7 @@ from sync.bulkmsg import (
     ReferenceRequest,
 )
 from sync.precheck import PrecheckClass
-from sync.store import Confirmation, Store, VisitRecord
+from sync.store import BatchEnd, Confirmation, PrecheckRecord, Store, VisitRecord
 from sync.transport import (
     CentralAnswer,
     CentralError,
@@ -265,16 +265,32 @@ class Confirmations:
         actor: str,
     ) -> None:
         """Store an appointment's pre-check (the unit's single-result XML, encrypted, with its
-        audit entry: Store.record_precheck), then tell the desk. `unit` None: the central
+        audit entry: Store.record_prechecks), then tell the desk. `unit` None: the central
         answered nothing for it (FAILED), nothing raw is kept."""
-        self._store.record_precheck(
-            appointment.id,
-            klass=klass.value,
-            raw=unit.raw if unit is not None else b"",
+        self.keep_prechecks([(appointment, unit, klass)], checked_at=checked_at, actor=actor)
+
+    def keep_prechecks(
+        self,
+        prechecks: Sequence[tuple[AppointmentRow, BulkUnit | None, PrecheckClass]],
+        *,
+        checked_at: datetime,
+        actor: str,
+        batch_end: BatchEnd | None = None,
+    ) -> None:
+        """`keep_precheck` for many, in one transaction with the end of their bulk batch
+        (`batch_end`); the desk is told of each once all are saved. StoreFullError when they
+        could not be saved: nothing is stored and nobody is told."""
+        self._store.record_prechecks(
+            [
+                PrecheckRecord(a.id, klass.value, unit.raw if unit is not None else b"")
+                for a, unit, klass in prechecks
+            ],
             checked_at=checked_at,
             actor=actor,
+            batch_end=batch_end,
         )
-        self._bus.publish(PrecheckStored(appointment.id, klass.value))
+        for appointment, _, klass in prechecks:
+            self._bus.publish(PrecheckStored(appointment.id, klass.value))
 
     def _observe(self, process_time: str, started: float) -> None:
         """Tell the clock check the central's stamp of a bulk answer, as `ask` does for one."""

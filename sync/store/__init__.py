@@ -40,7 +40,7 @@ from sync.store.auditlog import (
     verify_audit_file,
 )
 from sync.store.backup import Snapshot, snapshot_file
-from sync.store.bulkruns import BulkBatchRow, BulkRunRow, BulkRuns
+from sync.store.bulkruns import BatchEnd, BulkBatchRow, BulkRunRow, BulkRuns, PrecheckRecord
 from sync.store.clinicaldocs import CachedDocument, ClinicalDocuments
 from sync.store.consents import CachedClinical, ConsentRecord, Consents
 from sync.store.database import (
@@ -80,6 +80,7 @@ __all__ = [
     "OFFLINE",
     "SETTING_DEFAULT_MARK",
     "AuditEntry",
+    "BatchEnd",
     "BulkBatchRow",
     "BulkRunRow",
     "ExportCounts",
@@ -92,6 +93,7 @@ __all__ = [
     "OutboxAlert",
     "OutboxCounts",
     "OutboxItem",
+    "PrecheckRecord",
     "RetentionRefused",
     "SessionRow",
     "StatementRow",
@@ -486,6 +488,34 @@ class Store:
             attention=attention,
             actor=actor,
         )
+
+    @reserve_on_full
+    def record_prechecks(
+        self,
+        prechecks: Sequence[PrecheckRecord],
+        *,
+        checked_at: datetime,
+        actor: str,
+        batch_end: BatchEnd | None = None,
+    ) -> None:
+        """Several appointments' pre-checks (each with its audit entry) and, when given, the end
+        of the bulk batch they belong to, in one transaction: a batch is kept whole or not at
+        all, with one commit instead of one per appointment."""
+        with self._database.write():
+            for p in prechecks:
+                self._appointments.record_precheck(
+                    p.appointment_id, klass=p.klass, raw=p.raw, checked_at=checked_at, actor=actor
+                )
+            if batch_end is not None:
+                self._bulk_runs.batch_ended(
+                    batch_end.batch_id,
+                    failed=batch_end.failed,
+                    reason=batch_end.reason,
+                    done=batch_end.done,
+                    normal=batch_end.normal,
+                    attention=batch_end.attention,
+                    actor=actor,
+                )
 
     def reference_key(self, reference_number: str, numbers: str) -> str:
         """Keyed hash naming a 照会番号 registration (patient number with the card's numbers)."""

@@ -76,6 +76,27 @@ class BulkBatchRow:
         return self.state in OPEN_BATCH
 
 
+@dataclass(frozen=True)
+class PrecheckRecord:
+    """One appointment's pre-check to store: its class and the unit's answer (b"" if none)."""
+
+    appointment_id: int
+    klass: str  # a sync.precheck.PrecheckClass value
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class BatchEnd:
+    """How a batch ended, written with its appointments' pre-checks (Store.record_prechecks)."""
+
+    batch_id: int
+    failed: bool
+    reason: str
+    done: int
+    normal: int
+    attention: int
+
+
 class BulkRuns(Part):
     def __init__(self, database: Database, *, audit: AuditLog) -> None:
         super().__init__(database)
