@@ -176,7 +176,8 @@ class BulkRuns:
 
     def nightly(self) -> BulkRunRow | None:
         """The nightly run of the next day, once `bulk_at` has passed today (clinic time) and
-        no run of that day was started since then; None when there is nothing to start."""
+        no run of that day is going or was started since then; None when there is nothing to
+        start."""
         if self._at is None:
             return None
         now = self._clock()
@@ -186,8 +187,8 @@ class BulkRuns:
             return None
         day = clinic_day(now, 1)
         latest = self._store.latest_bulk_run(day)
-        if latest is not None and latest.created_at >= at:
-            return None
+        if latest is not None and (latest.running or latest.created_at >= at):
+            return None  # going already (one started by hand), or done since bulk_at
         return self.start(day, trigger=NIGHTLY, actor=ACTOR)
 
     # -- moving ---------------------------------------------------------------------------

@@ -371,6 +371,15 @@ def test_a_run_started_by_hand_before_bulk_at_does_not_stop_the_nightly_one(
     assert later is not None and later.id != early.id
 
 
+def test_a_run_going_at_bulk_at_is_not_started_again(bench: Bench) -> None:
+    add(bench, 1)
+    bench.clock.at = datetime(2026, 11, 29, 9, 59, tzinfo=UTC)  # 18:59 JST
+    going = bench.runs.start_tomorrow(actor="desk")
+    bench.clock.at = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+    assert bench.runs.nightly() is None
+    assert bench.store.latest_bulk_run(DAY).id == going.id  # type: ignore[union-attr]
+
+
 def test_no_bulk_at_means_no_nightly_run(tmp_path: Path) -> None:
     made = build(tmp_path, FieldKeys.generate(), Clock(), FakeCentral(), bulk_at="")
     add(made, 1)
