@@ -27,6 +27,11 @@ def day_text(day: str) -> str:
     return f"{int(day[4:6])}/{int(day[6:8])}"
 
 
+def _iso(day: str) -> str:
+    """YYYYMMDD as the list page's date field takes it (YYYY-MM-DD)."""
+    return f"{day[:4]}-{day[4:6]}-{day[6:8]}" if len(day) == 8 and day.isdigit() else ""
+
+
 def bulk_wire(progress: BulkProgress | None, lang: str) -> dict[str, Any]:
     """A run's progress as the desk's bar and summary show it (what the event carries, in
     words); {"state": ""} when no run was ever made."""
@@ -43,7 +48,8 @@ def bulk_wire(progress: BulkProgress | None, lang: str) -> dict[str, Any]:
         "attention": progress.attention,
         "state": state.value,
         "finished": finished,
-        "label": text(f"bulk_state_{state.value}", lang),
+        "label": text(f"bulk_state_{state.value}", lang, day=day_text(progress.day)),
+        "list_day": _iso(progress.day),
         "progress": text(
             "bulk_progress",
             lang,

@@ -6,7 +6,7 @@ from __future__ import annotations
 STRINGS: dict[str, tuple[str, str]] = {
     "bulk_state_running": ("一括照会中", "Checking in bulk"),
     "bulk_state_waiting": ("待機中（中央サービス停止）", "Waiting (central service down)"),
-    "bulk_state_done": ("一括照会が終わりました", "Bulk check finished"),
+    "bulk_state_done": ("{day} の予約の一括照会が終わりました", "Bulk check of {day} finished"),
     "bulk_state_failed": (
         "一括照会の一部ができませんでした（要確認に含めています）",
         "Part of the bulk check got no answers (counted as to check)",

@@ -55,6 +55,9 @@ def test_the_progress_event_goes_on_the_desk_wire_in_words() -> None:
     name, data = staff_wire(event, "ja")  # type: ignore[misc]
     assert name == "bulk_progress"
     assert data["summary"] == "200件（正常180件・要確認20件）" and data["finished"] is True
+    # the finished line names the day and opens that day's list
+    assert data["label"] == "11/30 の予約の一括照会が終わりました"
+    assert data["list_day"] == "2026-11-30"
     waiting = bulk_wire(BulkProgress(3, "20261130", 200, 50, 50, 0, "waiting"), "ja")
     assert waiting["label"] == "待機中（中央サービス停止）" and waiting["finished"] is False
     assert "50/200" in waiting["progress"] and day_text("20261130") == "11/30"

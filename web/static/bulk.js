@@ -24,7 +24,14 @@
     bar.value = d.done || 0;
     bar.hidden = !!d.finished;
     box.querySelector(".bulk-count").textContent = d.finished ? "" : d.progress;
-    box.querySelector(".bulk-summary").textContent = d.finished ? d.summary : "";
+    var summary = box.querySelector(".bulk-summary");
+    summary.textContent = d.finished ? d.summary : "";
+    // the finished summary opens that day's list (「明日の予約」)
+    if (d.finished && d.list_day) {
+      summary.href = summary.getAttribute("data-list") + "?day=" + encodeURIComponent(d.list_day);
+    } else {
+      summary.removeAttribute("href");
+    }
     document.dispatchEvent(new CustomEvent("onshi:bulk-rendered", { detail: d }));
   }
   document.addEventListener("onshi:bulk", function (ev) { render(ev.detail); });
