@@ -8,6 +8,7 @@ from bench import (
     appointments,
     backup,
     clinical,
+    desk,
     drain,
     faces,
     folders,
@@ -33,6 +34,7 @@ def main() -> int:
     signal.main([])
     pinned.main([])
     appointments.main([])
+    desk.main([])
     return 0
 
 
