@@ -300,8 +300,8 @@ def age_on(birth: date, today: date) -> int:
 
 
 def _person(c: Confirmation, now: datetime, lang: str) -> dict[str, str]:
-    first = c.result.results[0] if c.result.results else None
-    birth_raw = first.birthdate if first else (c.result.search.birthdate if c.result.search else "")
+    first = c.summary.results[0] if c.summary.results else None
+    birth_raw = first.birthdate if first else (c.summary.search.birthdate if c.summary.search else "")
     birth = parse_yyyymmdd(birth_raw)
     age = age_on(birth, now.astimezone(JST).date()) if birth else None
     return {

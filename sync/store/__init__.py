@@ -158,6 +158,8 @@ class Store:
             self._audit.key_chain()
             if database.schema_version >= visits.SEARCH_INDEX_MIGRATION:
                 self._visits.backfill_search_indexes()  # rows stored before it
+            if database.schema_version >= visits.SUMMARY_MIGRATION:
+                self._visits.backfill_summaries()  # rows stored before it
         except BaseException:
             self.close()
             raise
