@@ -7,16 +7,17 @@ postcode, which no list shows (an answer has one qualification, rarely a few: al
 so a verdict read from the summary is the answer's). `summary_of` reads it back as a
 QualificationResult, so a row is formatted by the same code from either.
 
-The encoding is JSON of the non-default fields with short keys, deflated: a few hundred bytes.
+The encoding is JSON of the non-default fields, deflated with the answers' dictionary
+(sync/packing.py): a few hundred bytes.
 """
 
 from __future__ import annotations
 
 import json
-import zlib
 from dataclasses import fields
 from typing import Any
 
+from sync.packing import pack, unpack
 from sync.xmlmsg import (
     ConsentState,
     ElderlyInfo,
@@ -43,12 +44,12 @@ def summarize(result: QualificationResult) -> bytes:
     if result.results:
         doc["q"] = [_plain(q) for q in result.results]
     text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
-    return zlib.compress(text.encode(), 9)
+    return pack(text.encode())
 
 
 def summary_of(data: bytes) -> QualificationResult:
     """The answer as far as the summary holds it."""
-    doc = json.loads(zlib.decompress(data))
+    doc = json.loads(unpack(data))
     if doc.get("v") != VERSION:
         raise ValueError(f"unknown row summary version {doc.get('v')!r}")
     header: dict[str, str] = doc.get("h", {})

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest
 
 from sync.auditchain import legacy_entry_hash
 from sync.fieldcrypt import FieldCipher, FieldKeys
+from sync.packing import unpack
 from sync.store import MIGRATIONS, Store, VisitRecord, anchor_path_of
 from sync.store.database import Database
 from sync.store.visits import SUMMARY_MIGRATION
@@ -111,7 +111,7 @@ def _build_at(version: int, reference: Path, target: Path, keys: FieldKeys) -> N
             "SELECT id, file_id, enc_result FROM main.confirmations"
         ).fetchall():
             binding = f"confirmations.enc_result:{file_id}"
-            raw = zlib.decompress(cipher.decrypt(enc, binding))
+            raw = unpack(cipher.decrypt(enc, binding))
             old.execute(
                 "UPDATE main.confirmations SET enc_result = ? WHERE id = ?",
                 [cipher.encrypt(raw, binding), row_id],
