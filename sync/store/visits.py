@@ -113,6 +113,9 @@ class RetentionRefused(Exception):
 SEARCH_INDEX_MIGRATION = 18
 # The migration that added row summaries and packed answers (renumbered when merged).
 SUMMARY_MIGRATION = 20
+# Rows given their summary when the store opens (the newest: what the lists show); the rest
+# by the summarize_answers job, a bounded number at a time, so an upgrade never holds the start.
+SUMMARIES_AT_OPEN = 2000
 
 
 def kana_parts(name_kana: str) -> tuple[str, str]:
@@ -596,17 +599,20 @@ class Visits(Part):
         # a face file's answer may lack its ArbitraryFileIdentifier (DOMAIN §8)
         return parse_result(raw, face=method == "face") if raw else _no_answer(file_id)
 
-    def backfill_summaries(self, batch: int = 200) -> int:
-        """Give rows stored before summaries theirs (each answer decrypted and parsed here,
-        once, in batches of short writes), and keep their answers packed; the number done."""
+    def backfill_summaries(self, limit: int | None = None, batch: int = 200) -> int:
+        """Give rows stored before summaries theirs, newest first (each answer decrypted and
+        parsed here, once, in batches of short writes), and keep their answers packed; at
+        most `limit` rows (None: all); the number done. Until then such a row is read by
+        parsing its answer, as before."""
         done = 0
         cipher = self._database.cipher
-        while True:
+        while limit is None or done < limit:
+            size = batch if limit is None else min(batch, limit - done)
             with self._database.lock:
                 rows = self._db.execute(
                     "SELECT id, file_id, method, enc_result, packed FROM confirmations"
-                    " WHERE enc_summary IS NULL LIMIT ?",
-                    [batch],
+                    " WHERE enc_summary IS NULL ORDER BY id DESC LIMIT ?",
+                    [size],
                 ).fetchall()
             if not rows:
                 return done
@@ -629,6 +635,7 @@ class Visits(Part):
                         values,
                     )
             done += len(rows)
+        return done
 
 
 def card_identity(issuer: bytes, serial_number: int) -> str:

@@ -220,6 +220,28 @@ def test_rows_stored_before_summaries_get_them_once(
     reopened.close()
 
 
+def test_a_bounded_backfill_takes_the_newest_rows_first(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(store, 10)
+    store._db.execute("UPDATE confirmations SET enc_summary = NULL")
+    store._db.conn.commit()
+    assert store.backfill_summaries(3) == 3
+    missing = [
+        int(r[0])
+        for r in store._db.execute(
+            "SELECT id FROM confirmations WHERE enc_summary IS NULL ORDER BY id"
+        ).fetchall()
+    ]
+    assert missing == list(range(1, 8))
+    # A row without its summary yet still reads, by parsing its answer as before.
+    parses = Parses(monkeypatch, allowed=True)
+    row = store.confirmation(1)
+    assert row is not None and row.summary.results and parses.calls == 1
+    assert store.backfill_summaries() == 7
+    assert store.backfill_summaries() == 0
+
+
 def test_summaries_and_answers_are_encrypted_at_rest(tmp_path: Path) -> None:
     path = tmp_path / "onshi.db"
     store = Store(path, FieldCipher(FieldKeys.generate()), lambda: NOW)
