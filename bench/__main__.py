@@ -9,6 +9,7 @@ from bench import (
     backup,
     bulk,
     clinical,
+    desk,
     drain,
     faces,
     folders,
@@ -35,6 +36,7 @@ def main() -> int:
     pinned.main([])
     appointments.main([])
     bulk.main([])
+    desk.main([])
     return 0
 
 

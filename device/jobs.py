@@ -142,6 +142,14 @@ def _drain_outbox(services: Services, _: ClockTrust) -> int:
     return report.answered + report.gave_up
 
 
+def _summarize_answers(services: Services, _: ClockTrust) -> int:
+    """Row summaries for answers stored before them, a bounded number a run (newest first)."""
+    return services.store.backfill_summaries(SUMMARIES_PER_RUN)
+
+
+SUMMARIES_PER_RUN = 2000
+
+
 def _backup(services: Services, trust: ClockTrust) -> int:
     """The nightly encrypted backup to backup_dir once backup_at has passed (device/backup.py);
     a failure is logged and tried again at the next run."""
@@ -221,6 +229,14 @@ JOBS: tuple[Job, ...] = (
         "bulk_at has passed, then uploads each batch and polls its reception number with "
         "backoff (1 s, doubling up to bulk_poll_max_s) until its answers are classified",
         _bulk_inquiry,
+    ),
+    Job(
+        "summarize_answers",
+        60,
+        "Gives answers stored before row summaries theirs (at most 2,000 a run, newest first, "
+        "in short writes) and keeps them deflated; nothing once every row has one",
+        _summarize_answers,
+        first_after_s=30,
     ),
 )
 

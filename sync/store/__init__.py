@@ -164,6 +164,9 @@ class Store:
             self._audit.key_chain()
             if database.schema_version >= visits.SEARCH_INDEX_MIGRATION:
                 self._visits.backfill_search_indexes()  # rows stored before it
+            if database.schema_version >= visits.SUMMARY_MIGRATION:
+                # The newest rows stored before it; the rest by the summarize_answers job.
+                self._visits.backfill_summaries(visits.SUMMARIES_AT_OPEN)
         except BaseException:
             self.close()
             raise
@@ -382,6 +385,10 @@ class Store:
 
     def confirmation(self, confirmation_id: int) -> Confirmation | None:
         return self._visits.confirmation(confirmation_id)
+
+    def backfill_summaries(self, limit: int | None = None) -> int:
+        """Row summaries for rows stored before them (Visits.backfill_summaries)."""
+        return self._visits.backfill_summaries(limit)
 
     def recent_confirmations(self, since: datetime, limit: int = 200) -> list[Confirmation]:
         return self._visits.recent_confirmations(since, limit)

@@ -385,4 +385,12 @@ MIGRATIONS: tuple[str, ...] = (
         registered_at TEXT NOT NULL
     );
     """,
+    """
+    -- Lists without parsing (sync/rowsummary.py, issue 15): what a list row shows of an answer,
+    -- a compact summary encrypted and bound to its row, made when the answer is saved; and
+    -- answers kept deflated (`packed` 1) before encryption. Rows stored before get both once
+    -- at open (sync/store/visits.py backfill_summaries).
+    ALTER TABLE confirmations ADD COLUMN enc_summary BLOB;
+    ALTER TABLE confirmations ADD COLUMN packed INTEGER NOT NULL DEFAULT 0;
+    """,
 )
