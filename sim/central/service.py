@@ -361,21 +361,32 @@ class CentralService:
     def _find(
         self, insurer_number: str, symbol: str, number: str, birthdate: str, branch: str
     ) -> list[Person]:
-        """Registered people with these insurance numbers (the branch only when given)."""
+        """Registered people with these insurance numbers (the branch only when given).
+
+        The symbol is matched as the national system tolerates it: exactly (after NFKC, so
+        full-width and half-width are one) first; failing that, with spaces, hyphens and case
+        aside, or left out altogether, when that leaves exactly one person with the insurer,
+        number and birth date asked. Such an answer is "valid" with the person's registered
+        numbers, which differ from those asked (記号番号の相違). The number itself is never
+        tolerated: a wrong number is 該当資格なし."""
         insurer = _trimmed(insurer_number)
-        symbol = _norm(symbol)
         number = _norm(number)
         branch = _norm(branch).zfill(2) if branch.strip() else ""
-        return [
+        candidates = [
             p
             for p in self.people
             if p.registered
             and _trimmed(p.insurer_number) == insurer
-            and _norm(p.symbol) == symbol
             and _norm(p.number) == number
             and p.birthdate == birthdate
             and (not branch or p.branch == branch)
         ]
+        exact = [p for p in candidates if _norm(p.symbol) == _norm(symbol)]
+        if exact:
+            return exact
+        loose = _loose(symbol)
+        tolerated = [p for p in candidates if not loose or _loose(p.symbol) == loose]
+        return tolerated if len(tolerated) == 1 else []
 
     def _result(self, req: QualificationRequest, matches: list[Person]) -> QualificationResult:
         consents = _consent_states(req.consents)
@@ -456,6 +467,14 @@ def _trimmed(insurer_number: str) -> str:
 
 def _norm(s: str) -> str:
     return unicodedata.normalize("NFKC", s).strip()
+
+
+_IGNORED_IN_SYMBOL = str.maketrans("", "", " \u3000-\u2010\u2212")
+
+
+def _loose(symbol: str) -> str:
+    """A symbol as the tolerant search compares it: NFKC, case, spaces and hyphens aside."""
+    return _norm(symbol).casefold().translate(_IGNORED_IN_SYMBOL)
 
 
 def _same_numbers(a: Person, b: Person) -> bool:
