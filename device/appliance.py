@@ -364,6 +364,7 @@ def build_appliance(
             batch_size=config.bulk_batch_size,
             poll_max_s=config.bulk_poll_max_s,
             bulk_at=config.bulk_at,
+            aid_day=config.aid_day,
         ),
     )
 

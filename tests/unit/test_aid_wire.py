@@ -204,7 +204,6 @@ def test_folders_carry_the_monthly_aid_bulk(terminal_root: Path, service: Centra
         assert [u.result.validity for u in answer.units] == ["1", "6"]
         with pytest.raises(CentralRefused, match="E404"):
             folders.aid_result(BulkQuery(MIC, "q-unknown", "0000"))
-    assert (root / "trash" / "OQSmutic01req_aid-1.xml").exists()
     assert (root / "trash" / f"OQSmutic02res_q-{polls}.xml").exists()
 
 
