@@ -365,6 +365,9 @@ def build_appliance(
             poll_max_s=config.bulk_poll_max_s,
             bulk_at=config.bulk_at,
             aid_day=config.aid_day,
+            keep_days=config.retention_days,
+            # the last reading of the retention job's (no call to the central here)
+            clock_trusted=lambda: (r := clock_trust.last_reading()) is not None and r.trusted,
         ),
     )
 

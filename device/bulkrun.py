@@ -75,6 +75,7 @@ log = logging.getLogger(__name__)
 ACTOR = "bulk"  # who the audit names for what a run does
 FIRST_POLL_S = 1.0  # the first poll after an upload, and the first wait after a failure
 NIGHTLY, NOW, MONTHLY = "nightly", "now", "monthly"  # what started a run
+PURGE_EVERY = timedelta(hours=1)  # how often the bulk job purges old runs
 AID_LAW = "12"  # 法別番号 of 生活保護 (医療扶助): the first two digits of its 公費負担者番号
 
 
@@ -141,6 +142,8 @@ class BulkRuns:
         poll_max_s: float = 60.0,
         bulk_at: str = "",
         aid_day: int = 0,
+        keep_days: int = 0,
+        clock_trusted: Callable[[], bool] = lambda: True,
         new_file_id: Callable[[], str] = lambda: secrets.token_hex(10),
     ) -> None:
         if not 1 <= batch_size <= MAX_BULK_ENTRIES:
@@ -154,6 +157,9 @@ class BulkRuns:
         self._poll_max_s = max(FIRST_POLL_S, poll_max_s)
         self._at = _time_of_day(bulk_at)
         self._aid_day = aid_day  # day of month of the 医療扶助 bulk; 0 = none
+        self._keep_days = keep_days  # runs older than this are purged (0 = kept)
+        self._clock_trusted = clock_trusted
+        self._purged_at: datetime | None = None
         self._new_file_id = new_file_id
         self._start_lock = threading.Lock()
         self._step_lock = threading.Lock()
@@ -254,7 +260,24 @@ class BulkRuns:
         """What the scheduled job runs: the nightly and monthly starts when due, then the due
         batches."""
         started = [self.nightly(), self.monthly_aid()]
-        return self.step() + sum(1 for s in started if s is not None)
+        called = self.step() + sum(1 for s in started if s is not None)
+        self.purge_old()
+        return called
+
+    def purge_old(self) -> int:
+        """Ended runs older than `keep_days` (the confirmations' retention), with their
+        batches and the 医療扶助 answers as old: at most once an hour, one short write, and
+        only while the clock is trusted (a clock gone wrong must not purge early)."""
+        if not self._keep_days or not self._clock_trusted():
+            return 0
+        now = self._clock()
+        if self._purged_at is not None and now - self._purged_at < PURGE_EVERY:
+            return 0
+        self._purged_at = now
+        purged = self._store.purge_bulk_runs(now - timedelta(days=self._keep_days), actor=ACTOR)
+        if purged:
+            log.info("bulk runs: %d older than %d days purged", purged, self._keep_days)
+        return purged
 
     def step(self) -> int:
         """One call for each batch that is due (upload or poll); runs whose batches have all

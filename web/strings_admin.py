@@ -202,6 +202,7 @@ AUDIT_ACTIONS: dict[str, tuple[str, str]] = {
     "bulk.answered": ("一括照会の結果を取得", "bulk batch answered"),
     "bulk.failed": ("一括照会が失敗", "bulk batch failed"),
     "bulk.finished": ("一括照会を終了", "finished a bulk pre-check"),
+    "bulk.purged": ("古い一括照会の記録を削除", "purged old bulk runs"),
     "aid.tickets_kept": (
         "医療券の一括取得結果を保存",
         "kept the medical aid tickets of a bulk run",

@@ -561,6 +561,11 @@ class Store:
         """The kept answer (XML) of a recipient for `month`; the caller audits the view."""
         return self._aid_tickets.answer(key, month)
 
+    def purge_bulk_runs(self, before: datetime, *, actor: str, limit: int = 500) -> int:
+        """Ended bulk runs (and their batches) created before `before`, and 医療扶助 answers
+        checked before it: one short transaction (sync/store/bulkruns.py)."""
+        return self._bulk_runs.purge(before, actor=actor, limit=limit)
+
     def reference_key(self, reference_number: str, numbers: str) -> str:
         """Keyed hash naming a 照会番号 registration (patient number with the card's numbers)."""
         return self._bulk_runs.reference_key(reference_number, numbers)

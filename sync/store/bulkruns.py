@@ -287,6 +287,41 @@ class BulkRuns(Part):
                 f"{reason} done={done} normal={normal} attention={attention}".strip(),
             )
 
+    # -- retention ------------------------------------------------------------------------
+    @reserve_on_full
+    def purge(self, before: datetime, *, actor: str, limit: int = 500) -> int:
+        """Delete up to `limit` ended runs created before `before` (their batches go with them)
+        and the 医療扶助 answers checked before it, in one short transaction with one audit
+        entry; how many runs went. A running run is never purged."""
+        cutoff = instant_text(before)
+        with self._database.write() as db:
+            ids = [
+                int(r[0])
+                for r in db.execute(
+                    "SELECT id FROM bulk_runs WHERE state != ? AND created_at < ? ORDER BY id"
+                    " LIMIT ?",
+                    [RUNNING, cutoff, limit],
+                ).fetchall()
+            ]
+            tickets = db.execute(
+                "DELETE FROM aid_tickets WHERE rowid IN (SELECT rowid FROM aid_tickets"
+                " WHERE checked_at < ? LIMIT ?)",
+                [cutoff, limit],
+            ).rowcount
+            if not ids and not tickets:
+                return 0
+            marks = ",".join("?" * len(ids))
+            if ids:
+                db.execute(f"DELETE FROM bulk_batches WHERE run_id IN ({marks})", ids)
+                db.execute(f"DELETE FROM bulk_runs WHERE id IN ({marks})", ids)
+            self._audit.append(
+                actor,
+                "bulk.purged",
+                "bulk_runs",
+                f"runs={len(ids)} aid_tickets={tickets} before={cutoff}",
+            )
+        return len(ids)
+
     # -- 照会番号 registrations ----------------------------------------------------------
     def reference_key(self, reference_number: str, numbers: str) -> str:
         return self._database.cipher.blind_index("reference", f"{reference_number}\x00{numbers}")

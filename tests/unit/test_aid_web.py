@@ -130,3 +130,49 @@ def test_recipients_and_month_days() -> None:
 )
 def test_words_in_both_languages(key: str) -> None:
     both(STRINGS[key])
+
+
+def test_old_runs_are_purged_by_the_bulk_job_itself(
+    desk: tuple[FlaskClient, Appointments, BulkRuns, Clock],
+) -> None:
+    _, store, _, clock = desk
+    trusted = [False]
+    runs = BulkRuns(
+        store=store,
+        confirmations=Confirmations(transport=FakeCentral(), store=store, bus=None),  # type: ignore[arg-type]
+        bus=None,  # type: ignore[arg-type]
+        medical_institution_code=CODE,
+        clock=clock,
+        keep_days=31,
+        clock_trusted=lambda: trusted[0],
+    )
+    with_recipient(store, runs.tomorrow())
+    ended = store.create_bulk_run(
+        "20261101", trigger="now", actor="t", batches=[], first_at=clock()
+    )
+    going = store.create_bulk_run(
+        "20261102", trigger="now", actor="t", batches=[("f-going", [1])], first_at=clock()
+    )
+    (batch,) = store.bulk_batches(going.id)
+    store.keep_aid_tickets(
+        "202611",
+        [AidTicketRecord(AID_INSURER, AID_NUMBER, AID_BORN, "1", b"<XmlMsg/>")],
+        checked_at=clock(),
+        actor="bulk",
+        run_id=going.id,
+        batch_end=BatchEnd(batch.id, False, "", 0, 0, 0),
+    )
+    key = store.aid_recipient_key(AID_INSURER, AID_NUMBER, AID_BORN)
+    clock.at += timedelta(days=30)
+    trusted[0] = True
+    assert runs.purge_old() == 0  # not old enough yet
+    clock.at += timedelta(days=2)
+    trusted[0] = False
+    runs._purged_at = None
+    assert runs.purge_old() == 0  # a clock not trusted purges nothing
+    trusted[0] = True
+    assert runs.purge_old() == 1
+    assert store.bulk_run(ended.id) is None and store.bulk_run(going.id) is not None
+    assert store.aid_ticket_answer(key, "202611") is None
+    assert runs.purge_old() == 0  # at most once an hour
+    assert [a.action for a in store.audit_entries()].count("bulk.purged") == 1
