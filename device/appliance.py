@@ -364,6 +364,10 @@ def build_appliance(
             batch_size=config.bulk_batch_size,
             poll_max_s=config.bulk_poll_max_s,
             bulk_at=config.bulk_at,
+            aid_day=config.aid_day,
+            keep_days=config.retention_days,
+            # the last reading of the retention job's (no call to the central here)
+            clock_trusted=lambda: (r := clock_trust.last_reading()) is not None and r.trusted,
         ),
     )
 

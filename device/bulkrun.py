@@ -23,10 +23,19 @@ FAILED. Before a batch is uploaded, the patient numbers not yet registered are r
 
 Progress is pushed on the bus (device.events.BulkProgress) after every step. Clocks are
 injected: nothing here reads today's date.
+
+The monthly 医療扶助 bulk (OQSmutic) is a run of another kind (AID) on the same batches, polls
+and backoff: its `day` is the treatment month (YYYYMM); its entries are the month's 医療扶助
+recipients (appointments of that month whose insurer number is a 生活保護 公費負担者番号, 法別
+12), one per (公費負担者番号, 受給者番号, birth date), each under its first appointment's
+identifier. Each recipient's answer (the month's 医療券) is kept per recipient and month
+(sync/store/aidtickets.py); 「明日の予約」 marks the appointments of recipients. It starts on
+`aid_day` of each month (once a month) and on demand (「医療券を一括取得」: tomorrow's month).
 """
 
 from __future__ import annotations
 
+import calendar
 import logging
 import secrets
 import threading
@@ -41,6 +50,8 @@ from device.confirm import ConfirmationFailed, Confirmations
 from device.events import BulkBatchFailed, BulkProgress, EventBus
 from sync.bulkmsg import (
     MAX_BULK_ENTRIES,
+    AidEntry,
+    AidUpload,
     BulkAnswer,
     BulkEntry,
     BulkQuery,
@@ -51,8 +62,8 @@ from sync.bulkmsg import (
 )
 from sync.clock import JST
 from sync.precheck import PrecheckClass, classify, limit_flag
-from sync.store import BatchEnd, BulkBatchRow, BulkRunRow, Store, numbers_key
-from sync.store.bulkruns import DONE, FAILED, PENDING, RUNNING
+from sync.store import AidTicketRecord, BatchEnd, BulkBatchRow, BulkRunRow, Store, numbers_key
+from sync.store.bulkruns import AID, DONE, FAILED, PENDING, RUNNING
 from sync.transport import CentralFault, CentralRefused
 from sync.xmlmsg import SearchInfo
 
@@ -63,7 +74,9 @@ log = logging.getLogger(__name__)
 
 ACTOR = "bulk"  # who the audit names for what a run does
 FIRST_POLL_S = 1.0  # the first poll after an upload, and the first wait after a failure
-NIGHTLY, NOW = "nightly", "now"  # what started a run
+NIGHTLY, NOW, MONTHLY = "nightly", "now", "monthly"  # what started a run
+PURGE_EVERY = timedelta(hours=1)  # how often the bulk job purges old runs
+AID_LAW = "12"  # 法別番号 of 生活保護 (医療扶助): the first two digits of its 公費負担者番号
 
 
 class RunState(StrEnum):
@@ -128,6 +141,9 @@ class BulkRuns:
         batch_size: int = MAX_BULK_ENTRIES,
         poll_max_s: float = 60.0,
         bulk_at: str = "",
+        aid_day: int = 0,
+        keep_days: int = 0,
+        clock_trusted: Callable[[], bool] = lambda: True,
         new_file_id: Callable[[], str] = lambda: secrets.token_hex(10),
     ) -> None:
         if not 1 <= batch_size <= MAX_BULK_ENTRIES:
@@ -140,6 +156,10 @@ class BulkRuns:
         self._batch_size = batch_size
         self._poll_max_s = max(FIRST_POLL_S, poll_max_s)
         self._at = _time_of_day(bulk_at)
+        self._aid_day = aid_day  # day of month of the 医療扶助 bulk; 0 = none
+        self._keep_days = keep_days  # runs older than this are purged (0 = kept)
+        self._clock_trusted = clock_trusted
+        self._purged_at: datetime | None = None
         self._new_file_id = new_file_id
         self._start_lock = threading.Lock()
         self._step_lock = threading.Lock()
@@ -191,11 +211,73 @@ class BulkRuns:
             return None  # going already (one started by hand), or done since bulk_at
         return self.start(day, trigger=NIGHTLY, actor=ACTOR)
 
+    # -- the monthly 医療扶助 bulk ---------------------------------------------------------
+    def start_aid(self, month: str, *, trigger: str = NOW, actor: str = ACTOR) -> BulkRunRow:
+        """A 医療扶助 run of `month` (YYYYMM): its recipients' 医療券; the running one when that
+        month already has one."""
+        with self._start_lock:
+            for run in self._store.running_bulk_runs():
+                if run.kind == AID and run.day == month:
+                    return run
+            ids = list(aid_recipients(self._store, month).values())
+            size = self._batch_size
+            batches = [
+                (self._new_file_id(), ids[start : start + size])
+                for start in range(0, len(ids), size)
+            ]
+            run = self._store.create_bulk_run(
+                month,
+                trigger=trigger,
+                actor=actor,
+                batches=batches,
+                first_at=self._clock(),
+                kind=AID,
+            )
+        log.info(
+            "aid run %d: %s, %d recipients in %d batches", run.id, month, run.total, len(batches)
+        )
+        return run
+
+    def start_aid_tomorrow(self, *, actor: str) -> BulkRunRow:
+        """「医療券を一括取得」: the month of tomorrow's appointments, now."""
+        return self.start_aid(self.tomorrow()[:6], trigger=NOW, actor=actor)
+
+    def monthly_aid(self) -> BulkRunRow | None:
+        """The month's 医療扶助 run, once `aid_day` (clinic time) has come and none of this
+        month was made yet; None when there is nothing to start."""
+        if not self._aid_day:
+            return None
+        local = self._clock().astimezone(JST)
+        if local.day < self._aid_day:
+            return None
+        month = local.strftime("%Y%m")
+        if self._store.latest_bulk_run(month, kind=AID) is not None:
+            return None
+        return self.start_aid(month, trigger=MONTHLY, actor=ACTOR)
+
     # -- moving ---------------------------------------------------------------------------
     def tick(self) -> int:
-        """What the scheduled job runs: the nightly start when due, then the due batches."""
-        started = self.nightly()
-        return self.step() + (1 if started is not None else 0)
+        """What the scheduled job runs: the nightly and monthly starts when due, then the due
+        batches."""
+        started = [self.nightly(), self.monthly_aid()]
+        called = self.step() + sum(1 for s in started if s is not None)
+        self.purge_old()
+        return called
+
+    def purge_old(self) -> int:
+        """Ended runs older than `keep_days` (the confirmations' retention), with their
+        batches and the 医療扶助 answers as old: at most once an hour, one short write, and
+        only while the clock is trusted (a clock gone wrong must not purge early)."""
+        if not self._keep_days or not self._clock_trusted():
+            return 0
+        now = self._clock()
+        if self._purged_at is not None and now - self._purged_at < PURGE_EVERY:
+            return 0
+        self._purged_at = now
+        purged = self._store.purge_bulk_runs(now - timedelta(days=self._keep_days), actor=ACTOR)
+        if purged:
+            log.info("bulk runs: %d older than %d days purged", purged, self._keep_days)
+        return purged
 
     def step(self) -> int:
         """One call for each batch that is due (upload or poll); runs whose batches have all
@@ -279,7 +361,10 @@ class BulkRuns:
         label = f"bulk run {run.id} batch {batch.seq}"
         try:
             if batch.state == PENDING:
-                self._upload(run, batch, label)
+                if run.kind == AID:
+                    self._upload_aid(run, batch, label)
+                else:
+                    self._upload(run, batch, label)
             else:
                 self._poll(run, batch, label)
         except ConfirmationFailed as failed:
@@ -308,9 +393,28 @@ class BulkRuns:
         )
         log.info("%s: received as %s", label, receipt.reception_number)
 
+    def _upload_aid(self, run: BulkRunRow, batch: BulkBatchRow, label: str) -> None:
+        request = AidUpload(
+            medical_institution_code=self._code,
+            treatment_month=run.day,
+            file_id=batch.file_id,
+            entries=tuple(
+                AidEntry(entry_id(a.id), a.insurer_number.strip(), a.number.strip(), a.birthdate)
+                for a in self._month_appointments(run.day, batch.appointment_ids)
+            ),
+        )
+        receipt = self._confirmations.aid_upload(request, label=label)
+        self._store.bulk_batch_received(
+            batch.id, receipt.reception_number, next_at=self._later(0), actor=ACTOR
+        )
+        log.info("%s: received as %s", label, receipt.reception_number)
+
     def _poll(self, run: BulkRunRow, batch: BulkBatchRow, label: str) -> None:
         query = BulkQuery(self._code, self._new_file_id(), batch.reception_number)
-        answer = self._confirmations.bulk_result(query, label=label)
+        if run.kind == AID:
+            answer = self._confirmations.aid_result(query, label=label)
+        else:
+            answer = self._confirmations.bulk_result(query, label=label)
         if answer.segment_of_result == "9":
             self._fail(run, batch, f"abnormal:{answer.error_code}".rstrip(":"))
             return
@@ -319,7 +423,40 @@ class BulkRuns:
                 batch.id, next_at=self._later(batch.attempts), waiting=False
             )
             return
-        self._keep(run, batch, answer, label)
+        if run.kind == AID:
+            self._keep_aid(run, batch, answer)
+        else:
+            self._keep(run, batch, answer, label)
+
+    def _keep_aid(self, run: BulkRunRow, batch: BulkBatchRow, answer: BulkAnswer) -> None:
+        """Each recipient's answer, kept per recipient and month, with the batch's end; a
+        recipient is "normal" when valid with a 医療券 of the month."""
+        units = {u.identifier: u for u in answer.units}
+        records: list[AidTicketRecord] = []
+        normal = 0
+        appointments = self._month_appointments(run.day, batch.appointment_ids)
+        for a in appointments:
+            unit = units.get(entry_id(a.id))
+            status = (
+                "" if unit is None or unit.result.processing_status != "1" else unit.result.validity
+            )
+            if status == "1" and has_ticket(unit, run.day):
+                normal += 1
+            raw = b"" if unit is None else unit.raw
+            records.append(
+                AidTicketRecord(
+                    a.insurer_number.strip(), a.number.strip(), a.birthdate, status, raw
+                )
+            )
+        done = len(batch.appointment_ids)
+        self._store.keep_aid_tickets(
+            run.day,
+            records,
+            checked_at=self._clock(),
+            actor=ACTOR,
+            run_id=run.id,
+            batch_end=BatchEnd(batch.id, False, "", done, normal, done - normal),
+        )
 
     def _keep(self, run: BulkRunRow, batch: BulkBatchRow, answer: BulkAnswer, label: str) -> None:
         units: dict[str, BulkUnit] = {}
@@ -374,6 +511,18 @@ class BulkRuns:
         """The batch ends without answers: every appointment of it FAILED, and an alert."""
         log.warning("bulk run %d batch %d failed: %s", run.id, batch.seq, reason)
         failed = len(batch.appointment_ids)
+        if run.kind == AID:  # no ticket kept: the desk asks for the paper 医療券 as before
+            self._store.bulk_batch_ended(
+                batch.id,
+                failed=True,
+                reason=reason,
+                done=failed,
+                normal=0,
+                attention=failed,
+                actor=ACTOR,
+            )
+            self._bus.publish(BulkBatchFailed(run.id, batch.id, reason))
+            return
         self._confirmations.keep_prechecks(
             [
                 (appointment, None, PrecheckClass.FAILED)
@@ -428,6 +577,11 @@ class BulkRuns:
         return registered
 
     # -- small parts ----------------------------------------------------------------------
+    def _month_appointments(self, month: str, ids: Sequence[int]) -> list[AppointmentRow]:
+        """The appointments `ids` (a run of `month` may span its days), in order."""
+        found = [self._store.appointment(i) for i in ids]
+        return [a for a in found if a is not None]
+
     def _appointments(self, day: str, ids: Sequence[int]) -> list[AppointmentRow]:
         wanted = set(ids)
         by_id = {a.id: a for a in self._store.appointments_on(day) if a.id in wanted}
@@ -443,9 +597,41 @@ class BulkRuns:
         return (RunState.WAITING if waiting else RunState.RUNNING).value
 
     def _publish(self, run_id: int) -> None:
+        run = self._store.bulk_run(run_id)
+        if run is None or run.kind == AID:  # the desk's progress bar is the pre-check's
+            return
         progress = self.progress(run_id)
         if progress is not None:
             self._bus.publish(progress)
+
+
+def is_aid_recipient(appointment: AppointmentRow) -> bool:
+    """Whether the appointment's insurer number is a 生活保護 公費負担者番号 (法別 12)."""
+    insurer = appointment.insurer_number.strip()
+    return len(insurer) == 8 and insurer.startswith(AID_LAW)
+
+
+def month_days(month: str) -> list[str]:
+    """YYYYMMDD of every day of `month` (YYYYMM)."""
+    year, number = int(month[:4]), int(month[4:])
+    return [f"{month}{d:02d}" for d in range(1, calendar.monthrange(year, number)[1] + 1)]
+
+
+def aid_recipients(store: Store, month: str) -> dict[tuple[str, str, str], int]:
+    """The month's 医療扶助 recipients: (公費負担者番号, 受給者番号, birth date) → the id of
+    their first appointment in the month."""
+    found: dict[tuple[str, str, str], int] = {}
+    for day in month_days(month):
+        for a in store.appointments_on(day):
+            if is_aid_recipient(a):
+                found.setdefault((a.insurer_number.strip(), a.number.strip(), a.birthdate), a.id)
+    return found
+
+
+def has_ticket(unit: BulkUnit | None, month: str) -> bool:
+    return unit is not None and any(
+        t.treatment_month == month for q in unit.result.results for t in q.medical_tickets
+    )
 
 
 def _reason(failed: ConfirmationFailed) -> str:

@@ -87,6 +87,7 @@ class Config:
     bulk_at: str
     bulk_batch_size: int
     bulk_poll_max_s: int
+    aid_day: int
     backup_dir: Path
     backup_keep: int
     backup_at: str

@@ -25,6 +25,7 @@ from device.events import ConfirmationStored, EventBus, PrecheckStored
 from device.export import FaceExport
 from device.reasons import EndReason
 from sync.bulkmsg import (
+    AidUpload,
     BulkAnswer,
     BulkQuery,
     BulkReceipt,
@@ -239,6 +240,27 @@ class Confirmations:
         started = time.monotonic()
         try:
             answer = self._transport.bulk_result(query)
+        except CentralError as exc:
+            raise self._failed(exc, None, label) from exc
+        self._observe(answer.process_time, started)
+        return answer
+
+    def aid_upload(self, request: AidUpload, *, label: str) -> BulkReceipt:
+        """Hand the month's 医療扶助 recipients to the central (OQSmutic01): a reception
+        number, or ConfirmationFailed; as bulk_upload."""
+        started = time.monotonic()
+        try:
+            receipt = self._transport.aid_upload(request)
+        except CentralError as exc:
+            raise self._failed(exc, None, label) from exc
+        self._observe(receipt.process_time, started)
+        return receipt
+
+    def aid_result(self, query: BulkQuery, *, label: str) -> BulkAnswer:
+        """Ask for their 医療券 (OQSmutic02): as bulk_result."""
+        started = time.monotonic()
+        try:
+            answer = self._transport.aid_result(query)
         except CentralError as exc:
             raise self._failed(exc, None, label) from exc
         self._observe(answer.process_time, started)

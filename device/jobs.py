@@ -227,7 +227,8 @@ JOBS: tuple[Job, ...] = (
         1,
         "Starts the nightly bulk pre-check (一括照会) of the next day's appointments once "
         "bulk_at has passed, then uploads each batch and polls its reception number with "
-        "backoff (1 s, doubling up to bulk_poll_max_s) until its answers are classified",
+        "backoff (1 s, doubling up to bulk_poll_max_s) until its answers are classified; on "
+        "aid_day each month, the month's 医療扶助 bulk (OQSmutic) the same way",
         _bulk_inquiry,
     ),
     Job(

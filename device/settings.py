@@ -610,6 +610,16 @@ SETTINGS: tuple[Setting, ...] = (
         group="central",
     ),
     Setting(
+        "aid_day",
+        int,
+        0,
+        "Day of the month (1–28, Japan time) on which the month's 医療扶助 recipients' 医療券 are "
+        "fetched in bulk (OQSmutic), once a month; 0 = none (「医療券を一括取得」 still works)",
+        minimum=0,
+        maximum=28,
+        group="central",
+    ),
+    Setting(
         "outbox_give_up_h",
         int,
         72,

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from sim.central.answers import Answer, RequestRejected, process_time
 from sim.central.service import CHARACTER_CODE, CentralService
 from sync.bulkmsg import (
+    AID_QUERY_REQUEST,
+    AID_UPLOAD_REQUEST,
     BULK_QUERY_REQUEST,
     BULK_UPLOAD_REQUEST,
     MAX_BULK_BYTES,
@@ -39,7 +41,14 @@ from sync.xmldoc import MessageError, parse_document
 
 log = logging.getLogger(__name__)
 
-BULK_PREFIXES = (BULK_UPLOAD_REQUEST, BULK_QUERY_REQUEST, REFERENCE_REQUEST, REFERENCES_REQUEST)
+BULK_PREFIXES = (
+    BULK_UPLOAD_REQUEST,
+    BULK_QUERY_REQUEST,
+    REFERENCE_REQUEST,
+    REFERENCES_REQUEST,
+    AID_UPLOAD_REQUEST,  # the monthly 医療扶助 bulk (OQSmutic), laid out as OQSmuquc
+    AID_QUERY_REQUEST,
+)
 _NAME = re.compile(
     r"(?P<prefix>OQS[a-z]{5}[0-9]{2}req)_(?P<suffix>[0-9A-Za-z][0-9A-Za-z_.-]*)\.xml"
 )
@@ -66,13 +75,16 @@ def answer_bulk(
         BULK_QUERY_REQUEST: service.bulk_result,
         REFERENCE_REQUEST: service.register_references,
         REFERENCES_REQUEST: service.register_references,
+        AID_UPLOAD_REQUEST: service.aid_upload,
+        AID_QUERY_REQUEST: service.aid_result,
     }
     reply = answer_name(name)
     try:
         data = answered[prefix](body, institution).body
     except RequestRejected as exc:
         return reply, _refusal(service, prefix, institution, file_id, exc)
-    if prefix == BULK_QUERY_REQUEST and zip_bulk and b"<BulkResultList" in data:
+    downloads = (BULK_QUERY_REQUEST, AID_QUERY_REQUEST)
+    if prefix in downloads and zip_bulk and b"<BulkResultList" in data:
         return reply.removesuffix(".xml") + ".zip", _zipped(reply, data)
     return reply, data
 
@@ -91,7 +103,7 @@ def _refusal(
     stamp = process_time(service.clock())
     code = CHARACTER_CODE[service.encoding]
     error = (f"E{exc.status}", exc.message)
-    if prefix == BULK_UPLOAD_REQUEST:
+    if prefix in (BULK_UPLOAD_REQUEST, AID_UPLOAD_REQUEST):
         receipt = BulkReceipt(file_id, "", stamp, "9", *error)
         return build_bulk_receipt(
             receipt,
@@ -99,7 +111,7 @@ def _refusal(
             character_code=code,
             encoding=service.encoding,
         )
-    if prefix == BULK_QUERY_REQUEST:
+    if prefix in (BULK_QUERY_REQUEST, AID_QUERY_REQUEST):
         answer = BulkAnswer(file_id, "", stamp, "9", error_code=error[0], error_message=error[1])
         return build_bulk_answer(
             answer,

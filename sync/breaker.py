@@ -29,6 +29,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from sync.bulkmsg import (
+    AidUpload,
     BulkAnswer,
     BulkQuery,
     BulkReceipt,
@@ -125,6 +126,12 @@ class CircuitBreaker:
 
     def register_references(self, request: ReferenceRequest) -> ReferenceAnswer:
         return self.call(lambda: self._inner.register_references(request))
+
+    def aid_upload(self, request: AidUpload) -> BulkReceipt:
+        return self.call(lambda: self._inner.aid_upload(request))
+
+    def aid_result(self, request: BulkQuery) -> BulkAnswer:
+        return self.call(lambda: self._inner.aid_result(request))
 
     # -- any call to the same central -------------------------------------------------
     def call(self, run: Callable[[], T]) -> T:

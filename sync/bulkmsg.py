@@ -77,6 +77,9 @@ BULK_UPLOAD_REQUEST, BULK_UPLOAD_RESULT = "OQSmuquc01req", "OQSmuquc01res"
 BULK_QUERY_REQUEST, BULK_QUERY_RESULT = "OQSmuquc02req", "OQSmuquc02res"
 REFERENCE_REQUEST, REFERENCE_RESULT = "OQSsiimm01req", "OQSsiimm01res"  # one registration
 REFERENCES_REQUEST, REFERENCES_RESULT = "OQSmuimm01req", "OQSmuimm01res"  # many
+# The monthly 医療扶助 bulk (医療券 download, DOMAIN §8 `tic`): keyed by MedicalTreatmentMonth.
+AID_UPLOAD_REQUEST, AID_UPLOAD_RESULT = "OQSmutic01req", "OQSmutic01res"
+AID_QUERY_REQUEST, AID_QUERY_RESULT = "OQSmutic02req", "OQSmutic02res"
 # ErrorCode of a unit whose body could not be read (made here, never sent by the central)
 UNREADABLE_UNIT_CODE = "UNREADABLE"
 
@@ -133,6 +136,7 @@ class BulkAnswer:  # OQSmuquc02res
     error_message: str = ""
     confirmation_date: str = ""  # QualificationConfirmationDate of the upload
     dropped: int = 0  # units read without a usable ArbitraryIdentifier (see the module doc)
+    treatment_month: str = ""  # MedicalTreatmentMonth YYYYMM: an OQSmutic02res (医療扶助)
 
     @property
     def ready(self) -> bool:
@@ -170,6 +174,22 @@ class ReferenceAnswer:  # OQSsiimm01res / OQSmuimm01res
     error_message: str = ""
 
 
+@dataclass(frozen=True)
+class AidEntry:  # one <MedicalTicketSearchInfo> of OQSmutic01req (tag names best-known)
+    identifier: str  # ArbitraryIdentifier, as in OQSmuquc01req
+    public_number: str  # PublicExpenseNumber 公費負担者番号 (8 digits, 法別 12 for 生活保護)
+    recipient: str  # RecipientNumber 受給者番号 (7 digits)
+    birthdate: str  # Birthdate YYYYMMDD
+
+
+@dataclass(frozen=True)
+class AidUpload:  # OQSmutic01req: the month's 医療扶助 recipients, for their 医療券
+    medical_institution_code: str
+    treatment_month: str  # MedicalTreatmentMonth YYYYMM
+    file_id: str  # ArbitraryFileIdentifier (idempotency key, as for OQSmuquc01req)
+    entries: tuple[AidEntry, ...]
+
+
 # ---------------------------------------------------------------------------- file names
 
 _PREFIXES = frozenset(
@@ -182,6 +202,10 @@ _PREFIXES = frozenset(
         REFERENCE_RESULT,
         REFERENCES_REQUEST,
         REFERENCES_RESULT,
+        AID_UPLOAD_REQUEST,
+        AID_UPLOAD_RESULT,
+        AID_QUERY_REQUEST,
+        AID_QUERY_RESULT,
     }
 )
 
@@ -257,10 +281,13 @@ def _answer_header(
     character_code: str,
     reception_number: str | None = None,
     confirmation_date: str | None = None,
+    treatment_month: str = "",
 ) -> None:
     header = _header(root)
     add_leaf(header, "ProcessExecutionTime", process_time, always=True)
-    if confirmation_date is not None:
+    if treatment_month:
+        add_leaf(header, "MedicalTreatmentMonth", treatment_month, always=True)
+    elif confirmation_date is not None:
         add_leaf(header, "QualificationConfirmationDate", confirmation_date, always=True)
     add_leaf(header, "MedicalInstitutionCode", institution, always=True)
     add_leaf(header, "ArbitraryFileIdentifier", file_id, always=True)
@@ -418,6 +445,7 @@ def build_bulk_answer(
         root,
         process_time=answer.process_time,
         confirmation_date=answer.confirmation_date,
+        treatment_month=answer.treatment_month,
         institution=medical_institution_code,
         file_id=answer.file_id,
         reception_number=answer.reception_number,
@@ -442,14 +470,19 @@ def build_bulk_answer(
 
 
 def parse_bulk_answer(data: bytes) -> BulkAnswer:
-    """OQSmuquc02res, up to MAX_BULK_BYTES; units read one by one (see the module doc)."""
+    """OQSmuquc02res (or OQSmutic02res, whose header carries MedicalTreatmentMonth instead of
+    QualificationConfirmationDate: its units are dated the month's first day), up to
+    MAX_BULK_BYTES; units read one by one (see the module doc)."""
     root = parse_document(data, limit=MAX_BULK_BYTES)
     header = root.require("MessageHeader")
     process_time = header.date("ProcessExecutionTime", 14, required=True)
     institution = header.text("MedicalInstitutionCode", required=True)
     file_id = header.text("ArbitraryFileIdentifier", required=True)
     segment = _segment(header)
-    confirmation_date = header.date("QualificationConfirmationDate", 8, required=segment == "1")
+    month = header.date("MedicalTreatmentMonth", 6)
+    confirmation_date = header.date(
+        "QualificationConfirmationDate", 8, required=segment == "1" and not month
+    ) or (f"{month}01" if month else "")
     reception = header.text("ReceptionNumber")
     error_code = header.text("ErrorCode")
     error_message = header.text("ErrorMessage")
@@ -462,6 +495,7 @@ def parse_bulk_answer(data: bytes) -> BulkAnswer:
         error_code=error_code,
         error_message=error_message,
         confirmation_date=confirmation_date,
+        treatment_month=month,
     )
     body = root.child("MessageBody")
     if segment != "1" or body is None:
@@ -500,7 +534,70 @@ def parse_bulk_answer(data: bytes) -> BulkAnswer:
         error_message=error_message,
         confirmation_date=confirmation_date,
         dropped=dropped,
+        treatment_month=month,
     )
+
+
+# ---------------------------------------------------------------------------- OQSmutic01
+# The receipt (OQSmutic01res) is laid out as OQSmuquc01res, the download request (OQSmutic02req)
+# as OQSmuquc02req and the answer (OQSmutic02res) as OQSmuquc02res with MedicalTreatmentMonth in
+# its header: build_bulk_receipt / build_bulk_query / build_bulk_answer and their parsers serve.
+# Each unit is a single answer for the recipient: QualificationValidity 1 with the month's
+# PublicExpenseResultList/MedicalTicketInfo, 6 有効（未登録: no ticket online for this clinic), or
+# 4 (no such recipient).
+
+
+def build_aid_upload(request: AidUpload, encoding: str = "utf-8") -> bytes:
+    """OQSmutic01req. Refused (MessageError) when empty, over MAX_BULK_ENTRIES, with a month
+    that is not YYYYMM, or an ArbitraryIdentifier repeated or unsafe in a file id."""
+    _entry_count(len(request.entries), "医療扶助の照会")
+    _unique_identifiers([e.identifier for e in request.entries], "ArbitraryIdentifier")
+    _check_month(request.treatment_month)
+    root = ET.Element(ROOT_TAG)
+    header = _header(root)
+    add_leaf(header, "MedicalTreatmentMonth", request.treatment_month, always=True)
+    add_leaf(header, "MedicalInstitutionCode", request.medical_institution_code, always=True)
+    add_leaf(header, "ArbitraryFileIdentifier", request.file_id, always=True)
+    body = ET.SubElement(root, "MessageBody")
+    for entry in request.entries:
+        node = ET.SubElement(body, "MedicalTicketSearchInfo")
+        add_leaf(node, "ArbitraryIdentifier", entry.identifier, always=True)
+        add_leaf(node, "PublicExpenseNumber", entry.public_number, always=True)
+        add_leaf(node, "RecipientNumber", entry.recipient, always=True)
+        add_leaf(node, "Birthdate", entry.birthdate, always=True)
+    return serialize(root, encoding)
+
+
+def parse_aid_upload(data: bytes) -> AidUpload:
+    root = parse_document(data, limit=MAX_BULK_BYTES)
+    header = root.require("MessageHeader")
+    month = header.date("MedicalTreatmentMonth", 6, required=True)
+    _check_month(month)
+    institution = header.text("MedicalInstitutionCode", required=True)
+    file_id = header.text("ArbitraryFileIdentifier", required=True)
+    body = root.require("MessageBody")
+    entries = tuple(
+        AidEntry(
+            identifier=node.text("ArbitraryIdentifier", required=True),
+            public_number=node.text("PublicExpenseNumber", required=True),
+            recipient=node.text("RecipientNumber", required=True),
+            birthdate=node.date("Birthdate", 8, required=True),
+        )
+        for node in body.children("MedicalTicketSearchInfo")
+    )
+    if not entries:
+        raise missing_tag(body.sub("MedicalTicketSearchInfo"))
+    _entry_count(len(entries), "医療扶助の照会")
+    _unique_identifiers([e.identifier for e in entries], "ArbitraryIdentifier")
+    return AidUpload(institution, month, file_id, entries)
+
+
+def _check_month(month: str) -> None:
+    if not (len(month) == 6 and month.isascii() and month.isdigit() and 1 <= int(month[4:]) <= 12):
+        raise MessageError(
+            "MedicalTreatmentMonth は YYYYMM です / MedicalTreatmentMonth must be YYYYMM",
+            "MessageHeader/MedicalTreatmentMonth",
+        )
 
 
 @dataclass(frozen=True)

@@ -37,12 +37,14 @@ import httpx
 
 from sync.bulkmsg import (
     MAX_BULK_BYTES,
+    AidUpload,
     BulkAnswer,
     BulkQuery,
     BulkReceipt,
     BulkUpload,
     ReferenceAnswer,
     ReferenceRequest,
+    build_aid_upload,
     build_bulk_query,
     build_bulk_upload,
     build_reference_request,
@@ -111,6 +113,9 @@ MEDICAL_INFO_PATH = {"drug": "/v1/drug-information", "checkup": "/v1/health-chec
 # The bulk inquiry (OQSmuquc01/02) and 照会番号 registration (OQSsiimm01/OQSmuimm01).
 BULK_UPLOAD_PATH = "/v1/bulk"
 BULK_RESULT_PATH = "/v1/bulk/result"
+# The monthly 医療扶助 bulk (OQSmutic01/02), laid out as the bulk inquiry.
+AID_UPLOAD_PATH = "/v1/aid"
+AID_RESULT_PATH = "/v1/aid/result"
 REFERENCES_PATH = "/v1/references"
 
 
@@ -238,6 +243,16 @@ class CentralClient:
         """The results of a reception number (OQSmuquc02req → OQSmuquc02res, up to
         MAX_BULK_BYTES): ready, or in progress (ask again later, with a new file id)."""
         raw = self._post_xml(BULK_RESULT_PATH, build_bulk_query(request), cap=MAX_BULK_BYTES)
+        return checked_bulk_answer(_read(parse_bulk_answer, raw), request)
+
+    def aid_upload(self, request: AidUpload) -> BulkReceipt:
+        """Send the month's 医療扶助 recipients (OQSmutic01req): a reception number."""
+        raw = self._post_xml(AID_UPLOAD_PATH, build_aid_upload(request), cap=MAX_BULK_BYTES)
+        return checked_receipt(_read(parse_bulk_receipt, raw), request)
+
+    def aid_result(self, request: BulkQuery) -> BulkAnswer:
+        """Their 医療券 (OQSmutic02req → OQSmutic02res): ready or in progress."""
+        raw = self._post_xml(AID_RESULT_PATH, build_bulk_query(request), cap=MAX_BULK_BYTES)
         return checked_bulk_answer(_read(parse_bulk_answer, raw), request)
 
     def register_references(self, request: ReferenceRequest) -> ReferenceAnswer:

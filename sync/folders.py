@@ -75,17 +75,23 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from sync.bulkmsg import (
+    AID_QUERY_REQUEST,
+    AID_QUERY_RESULT,
+    AID_UPLOAD_REQUEST,
+    AID_UPLOAD_RESULT,
     BULK_QUERY_REQUEST,
     BULK_QUERY_RESULT,
     BULK_UPLOAD_REQUEST,
     BULK_UPLOAD_RESULT,
     MAX_BULK_BYTES,
+    AidUpload,
     BulkAnswer,
     BulkQuery,
     BulkReceipt,
     BulkUpload,
     ReferenceAnswer,
     ReferenceRequest,
+    build_aid_upload,
     build_bulk_query,
     build_bulk_upload,
     build_reference_request,
@@ -316,21 +322,47 @@ class FolderTransport:
 
     def bulk_upload(self, request: BulkUpload) -> BulkReceipt:
         """One bulk inquiry (OQSmuquc01req): its reception number (OQSmuquc01res)."""
+        return self._upload(
+            request,
+            (BULK_UPLOAD_REQUEST, BULK_UPLOAD_RESULT),
+            lambda: build_bulk_upload(request, self._encoding),
+        )
 
+    def aid_upload(self, request: AidUpload) -> BulkReceipt:
+        """The month's 医療扶助 recipients (OQSmutic01req): a reception number (OQSmutic01res)."""
+        return self._upload(
+            request,
+            (AID_UPLOAD_REQUEST, AID_UPLOAD_RESULT),
+            lambda: build_aid_upload(request, self._encoding),
+        )
+
+    def _upload(
+        self,
+        request: BulkUpload | AidUpload,
+        prefixes: tuple[str, str],
+        build: Callable[[], bytes],
+    ) -> BulkReceipt:
         def read(name: str, raw: bytes) -> BulkReceipt:
             receipt = parse_bulk_receipt(raw)  # MessageError: not whole yet, read again
             _same_id(receipt.file_id, request.file_id)
             return receipt
 
         receipt, _ = self._exchange(
-            file_name(BULK_UPLOAD_REQUEST, request.file_id),
-            lambda: build_bulk_upload(request, self._encoding),
-            {file_name(BULK_UPLOAD_RESULT, request.file_id): (MAX_MESSAGE_BYTES, read)},
+            file_name(prefixes[0], request.file_id),
+            build,
+            {file_name(prefixes[1], request.file_id): (MAX_MESSAGE_BYTES, read)},
         )
         return checked_receipt(receipt, request)
 
+    def aid_result(self, request: BulkQuery) -> BulkAnswer:
+        """The 医療券 of a reception number (OQSmutic02req): the answer as XML or zipped."""
+        return self._download(request, (AID_QUERY_REQUEST, AID_QUERY_RESULT))
+
     def bulk_result(self, request: BulkQuery) -> BulkAnswer:
         """The results of a reception number (OQSmuquc02req): the answer as XML or zipped."""
+        return self._download(request, (BULK_QUERY_REQUEST, BULK_QUERY_RESULT))
+
+    def _download(self, request: BulkQuery, prefixes: tuple[str, str]) -> BulkAnswer:
 
         def read_xml(name: str, raw: bytes) -> BulkAnswer:
             answer = parse_bulk_answer(raw)  # MessageError: not whole yet, read again
@@ -341,11 +373,11 @@ class FolderTransport:
             return read_xml(name, _unzipped(name, raw, MAX_BULK_BYTES))
 
         answer, _ = self._exchange(
-            file_name(BULK_QUERY_REQUEST, request.file_id),
+            file_name(prefixes[0], request.file_id),
             lambda: build_bulk_query(request, self._encoding),
             {
-                file_name(BULK_QUERY_RESULT, request.file_id): (MAX_BULK_BYTES, read_xml),
-                file_name(BULK_QUERY_RESULT, request.file_id, "zip"): (MAX_BULK_BYTES, read_zip),
+                file_name(prefixes[1], request.file_id): (MAX_BULK_BYTES, read_xml),
+                file_name(prefixes[1], request.file_id, "zip"): (MAX_BULK_BYTES, read_zip),
             },
         )
         return checked_bulk_answer(answer, request)

@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import ClassVar, Protocol
 
 from sync.bulkmsg import (
+    AidUpload,
     BulkAnswer,
     BulkQuery,
     BulkReceipt,
@@ -134,6 +135,15 @@ class QualificationTransport(Protocol):
         per registration."""
         ...
 
+    def aid_upload(self, request: AidUpload) -> BulkReceipt:
+        """Send one 医療扶助 bulk (OQSmutic01req: the month's recipients): its reception
+        number, idempotent by file id as bulk_upload."""
+        ...
+
+    def aid_result(self, request: BulkQuery) -> BulkAnswer:
+        """The 医療券 of a reception number (OQSmutic02req → OQSmutic02res), as bulk_result."""
+        ...
+
 
 ABNORMAL_STATUS = 422  # CentralRefused.status of an answer with SegmentOfResult 9
 
@@ -153,7 +163,7 @@ def _same_request(answered: str, sent: str) -> None:
         )
 
 
-def checked_receipt(receipt: BulkReceipt, request: BulkUpload) -> BulkReceipt:
+def checked_receipt(receipt: BulkReceipt, request: BulkUpload | AidUpload) -> BulkReceipt:
     """An upload's answer as both transports return it: for this upload, with a reception
     number; SegmentOfResult 9 raised as CentralRefused."""
     _same_request(receipt.file_id, request.file_id)

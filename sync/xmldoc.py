@@ -49,8 +49,12 @@ _NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff
 _CR_STAND_IN = "\x00"
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _XML_SPACE = re.compile(r"[ \t\r\n]+")
-_DATE_DIGITS = {8: re.compile(r"[0-9]{8}"), 14: re.compile(r"[0-9]{14}")}
-_DATE_FORMAT = {8: ("日付", "YYYYMMDD"), 14: ("日時", "YYYYMMDDHHmmss")}
+_DATE_DIGITS = {
+    6: re.compile(r"[0-9]{6}"),
+    8: re.compile(r"[0-9]{8}"),
+    14: re.compile(r"[0-9]{14}"),
+}
+_DATE_FORMAT = {6: ("年月", "YYYYMM"), 8: ("日付", "YYYYMMDD"), 14: ("日時", "YYYYMMDDHHmmss")}
 
 
 class MessageError(ValueError):

@@ -17,6 +17,7 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from device.appointments import UPLOAD, AppointmentsRejected
+from device.bulkrun import is_aid_recipient
 from device.services import Services
 from sync.appointments import MAX_BYTES, AppointmentProblem, RowProblem
 from sync.clock import JST
@@ -144,6 +145,30 @@ def day_view(rows: list[AppointmentRow], lang: str, *, attention_only: bool) -> 
     }
 
 
+def aid_marks(store: Store, rows: list[AppointmentRow], day: date, lang: str) -> dict[int, str]:
+    """Appointment id → the words of its patient's 医療扶助 ticket for the day's month (only
+    the appointments of 医療扶助 recipients; statuses only, nothing decrypted)."""
+    month = day.strftime("%Y%m")
+    keys = {
+        r.id: store.aid_recipient_key(r.insurer_number.strip(), r.number.strip(), r.birthdate)
+        for r in rows
+        if is_aid_recipient(r)
+    }
+    if not keys:
+        return {}
+    kept = store.aid_ticket_status(list(keys.values()), month)
+    marks = {}
+    for appointment_id, key in keys.items():
+        found = kept.get(key)
+        if found is None:
+            marks[appointment_id] = text("aid_status_none", lang)
+        elif found.status in ("1", "6"):
+            marks[appointment_id] = text(f"aid_status_{found.status}", lang)
+        else:
+            marks[appointment_id] = text("aid_status_other", lang)
+    return marks
+
+
 def create_blueprint(services: Services) -> Blueprint:
     bp = Blueprint("appointments", __name__, url_prefix="/appointments")
     bp.before_request(require_role("reception"))
@@ -168,9 +193,12 @@ def create_blueprint(services: Services) -> Blueprint:
     ) -> str:
         lang: str = g.lang
         attention_only = request.args.get("attention") == "1"
-        view = day_view(
-            appointments.on_day(day, actor=audit_actor()), lang, attention_only=attention_only
-        )
+        rows = appointments.on_day(day, actor=audit_actor())
+        view = day_view(rows, lang, attention_only=attention_only)
+        marks = aid_marks(services.store, rows, day, lang)
+        for shown in view["rows"]:
+            shown["aid"] = marks.get(shown["id"], "")
+        aid = request.args.get("aid", "")
         return render_template(
             "appointments.html",
             day=day.strftime(DAY_FORMAT),
@@ -182,6 +210,7 @@ def create_blueprint(services: Services) -> Blueprint:
             bad_day=bad_day,
             no_file=no_file,
             max_mb=MAX_BYTES // (1024 * 1024),
+            aid_started=int(aid) if aid.isdigit() and len(aid) < 8 else None,
         )
 
     @bp.get("")

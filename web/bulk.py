@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, g, jsonify, redirect, url_for
 from flask.typing import ResponseReturnValue
 
 from device.bulkrun import BulkRuns, RunState
@@ -102,6 +102,16 @@ def create_blueprint(services: Services) -> Blueprint:
         run = bulk.start_tomorrow(actor=audit_actor())
         message = text("bulk_started" if run.total else "bulk_nothing", g.lang)
         return jsonify(ok=True, message=message, run=bulk_wire(bulk.progress(run.id), g.lang))
+
+    @bp.post("/aid")
+    def aid_now() -> ResponseReturnValue:
+        """「医療券を一括取得」 (a form on 「明日の予約」): the monthly 医療扶助 run of tomorrow's
+        month, now; back to the page, which says how many recipients are asked."""
+        bulk = runs()
+        if bulk is None:
+            return unavailable()
+        run = bulk.start_aid_tomorrow(actor=audit_actor())
+        return redirect(url_for("appointments.list_page", aid=run.total), code=303)
 
     @bp.post("/register")
     def register() -> ResponseReturnValue:

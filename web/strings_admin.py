@@ -202,6 +202,11 @@ AUDIT_ACTIONS: dict[str, tuple[str, str]] = {
     "bulk.answered": ("一括照会の結果を取得", "bulk batch answered"),
     "bulk.failed": ("一括照会が失敗", "bulk batch failed"),
     "bulk.finished": ("一括照会を終了", "finished a bulk pre-check"),
+    "bulk.purged": ("古い一括照会の記録を削除", "purged old bulk runs"),
+    "aid.tickets_kept": (
+        "医療券の一括取得結果を保存",
+        "kept the medical aid tickets of a bulk run",
+    ),
     "reference.registered": ("照会番号を登録", "registered reference numbers"),
     "appliance.restart": ("再起動", "restarted the appliance"),
     "audit.anchor_restarted": ("監査ログの起点を再設定", "restarted the audit anchor"),
@@ -412,6 +417,10 @@ SETTING_HELP_JA: dict[str, str] = {
         "一括照会の結果を取りに行く間隔の上限（秒）。1秒から倍にしていきます。"
         "中央サービスが停止中の再試行の間隔も同じです"
     ),
+    "aid_day": (
+        "その月の医療扶助の方の医療券を一括取得する日（1〜28日、日本時間。月1回）。"
+        "0なら自動では取得しません（「医療券を一括取得」は使えます）"
+    ),
 }
 
 # The admin page's sections (device.settings.GROUPS): title and what belongs there.
@@ -475,6 +484,7 @@ SETTING_LABELS: dict[str, tuple[str, str]] = {
     "bulk_at": ("一括照会の時刻", "Bulk pre-check time"),
     "bulk_batch_size": ("一括照会の1回の件数", "Bulk batch size"),
     "bulk_poll_max_s": ("一括照会の待ち（上限）", "Bulk poll longest wait"),
+    "aid_day": ("医療券の一括取得日", "Medical aid ticket day"),
     "demo": ("デモモード", "Demo mode"),
     "demo_data": ("デモ用データ", "Demo data"),
     "log_level": ("ログの詳しさ", "Log level"),

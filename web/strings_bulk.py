@@ -33,6 +33,27 @@ STRINGS: dict[str, tuple[str, str]] = {
         "照会番号を登録できませんでした。中央サービスにつながってから、もう一度押してください",
         "No reference numbers were registered. Press again once the central service answers",
     ),
+    "aid_run": ("医療券を一括取得", "Fetch medical aid tickets"),
+    "aid_run_hint": (
+        "明日の月の予約にある医療扶助の方の医療券を、中央サービスからまとめて取得します",
+        "Fetch the tickets of the medical aid (public assistance) patients with appointments "
+        "in tomorrow's month",
+    ),
+    "aid_started": (
+        "医療券の一括取得を始めました（{n}名）。終わると各予約に表示されます",
+        "Fetching the tickets of {n} medical aid patients; each appointment shows its result",
+    ),
+    "aid_nothing": (
+        "明日の月の予約に医療扶助の方はいません",
+        "No medical aid patients have appointments in tomorrow's month",
+    ),
+    "aid_status_1": ("医療券あり", "Ticket on file"),
+    "aid_status_6": (
+        "医療券 未登録（紙の医療券を確認）",
+        "No ticket online (ask for the paper ticket)",
+    ),
+    "aid_status_none": ("医療券 未取得", "Ticket not fetched"),
+    "aid_status_other": ("医療券 要確認", "Ticket: check at the desk"),
     "bulk_unavailable": (
         "一括照会はこの画面からは使えません。管理者にご連絡ください",
         "The bulk check is not available here. Please contact the administrator",

@@ -29,7 +29,7 @@ CONTROL_FIELDS = ("mode", "slow_s", "flap_s", "flap_seed", "changed_after_recove
 def create_app(service: CentralService) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_MESSAGE_BYTES
-    bulk_paths = frozenset({"/v1/bulk", "/v1/bulk/result", "/v1/references"})
+    bulk_paths = frozenset({"/v1/bulk", "/v1/bulk/result", "/v1/references", "/v1/aid"})
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # readable Japanese errors
 
     @app.before_request
@@ -82,6 +82,16 @@ def create_app(service: CentralService) -> Flask:
             response.set_data(gzip.compress(answer.body, compresslevel=5))
             response.headers["Content-Encoding"] = "gzip"
         return response
+
+    @app.post("/v1/aid")
+    def aid_upload() -> Response:
+        answer = service.aid_upload(request.get_data(), _institution())
+        return Response(answer.body, status=200, content_type=answer.content_type)
+
+    @app.post("/v1/aid/result")
+    def aid_result() -> Response:
+        answer = service.aid_result(request.get_data(), _institution())
+        return Response(answer.body, status=200, content_type=answer.content_type)
 
     @app.post("/v1/references")
     def references() -> Response:

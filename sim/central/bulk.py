@@ -14,6 +14,10 @@ carries it as ReferenceNumber. A registration names the person by insurance numb
 date; it is refused (not registered, with a code and message) when nobody or several people
 match, or when the number is already another person's. Registering a person again replaces
 their number.
+
+The monthly 医療扶助 bulk (OQSmutic01req → OQSmutic02res) is a job of the same kind keyed by
+its MedicalTreatmentMonth: each recipient (公費負担者番号, 受給者番号, birth date) is answered as
+a single answer dated the month's first day would be, carrying the month's 医療券.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from sim.central.answers import (
 from sim.population import Person
 from sync.bulkmsg import (
     MAX_REFERENCE_NUMBER,
+    AidEntry,
     BulkAnswer,
     BulkEntry,
     BulkReceipt,
@@ -45,6 +50,7 @@ from sync.bulkmsg import (
     build_bulk_answer,
     build_bulk_receipt,
     build_reference_answer,
+    parse_aid_upload,
     parse_bulk_query,
     parse_bulk_upload,
     parse_reference_request,
@@ -56,6 +62,8 @@ MAX_JOBS = 1000  # jobs kept (oldest dropped first); a dropped job's number is u
 
 # (institution, confirmation date, entry) → the single answer for that entry
 EntryAnswerer = Callable[[str, str, BulkEntry], QualificationResult]
+# (institution, treatment month YYYYMM, recipient) → the answer carrying their 医療券
+AidAnswerer = Callable[[str, str, AidEntry], QualificationResult]
 # (insurer number, symbol, number, birthdate, branch) → registered people with these numbers
 PersonFinder = Callable[[str, str, str, str, str], list[Person]]
 
@@ -70,10 +78,11 @@ BAD_NUMBER = ("R001", f"照会番号は {MAX_REFERENCE_NUMBER} 文字までの�
 class _Job:
     institution: str
     confirmation_date: str
-    entries: tuple[BulkEntry, ...]
+    entries: tuple[BulkEntry, ...] | tuple[AidEntry, ...]
     ready_at: float  # monotonic
     units: tuple[BulkUnit, ...] | None = None  # answered once, when first asked after ready_at
     answered_at: str = ""  # ProcessExecutionTime of the answers
+    treatment_month: str = ""  # an OQSmutic job (医療扶助): its MedicalTreatmentMonth
 
 
 class BulkDesk:
@@ -86,8 +95,10 @@ class BulkDesk:
         *,
         delay_s: float = DEFAULT_BULK_DELAY_S,
         monotonic: Callable[[], float] = time.monotonic,
+        answer_aid: AidAnswerer | None = None,
     ) -> None:
         self._answer_entry = answer_entry
+        self._answer_aid = answer_aid
         self._find = find
         self._replay = replay
         self._clock = clock
@@ -110,21 +121,35 @@ class BulkDesk:
         except MessageError as exc:
             raise RequestRejected(400, str(exc)) from None
         check_institution(upload.medical_institution_code, institution)
+        job = _Job(institution, upload.confirmation_date, upload.entries, 0.0)
+        return self._receive(job, upload.file_id, "bulk", body, encoding, code)
+
+    def aid_upload(self, body: bytes, institution: str, encoding: str, code: str) -> Answer:
+        """OQSmutic01req → OQSmutic01res with a reception number (as `upload`)."""
+        try:
+            upload = parse_aid_upload(body)
+        except MessageError as exc:
+            raise RequestRejected(400, str(exc)) from None
+        check_institution(upload.medical_institution_code, institution)
+        month = upload.treatment_month
+        job = _Job(institution, f"{month}01", upload.entries, 0.0, treatment_month=month)
+        return self._receive(job, upload.file_id, "aid", body, encoding, code)
+
+    def _receive(
+        self, job: _Job, file_id: str, kind: str, body: bytes, encoding: str, code: str
+    ) -> Answer:
+        institution = job.institution
 
         def receive() -> Answer:
             with self._lock:
                 self._counter += 1
                 stamp = process_time(self._clock())
                 number = f"{stamp[:8]}{self._counter:08d}"
-                self._jobs[(institution, number)] = _Job(
-                    institution,
-                    upload.confirmation_date,
-                    upload.entries,
-                    self._monotonic() + self.delay_s,
-                )
+                job.ready_at = self._monotonic() + self.delay_s
+                self._jobs[(institution, number)] = job
                 while len(self._jobs) > MAX_JOBS:
                     self._jobs.popitem(last=False)
-            receipt = BulkReceipt(upload.file_id, number, stamp)
+            receipt = BulkReceipt(file_id, number, stamp)
             data = build_bulk_receipt(
                 receipt,
                 medical_institution_code=institution,
@@ -133,7 +158,7 @@ class BulkDesk:
             )
             return xml_answer(data, encoding)
 
-        return self._replay.once((institution, "bulk", upload.file_id), body, receive)
+        return self._replay.once((institution, kind, file_id), body, receive)
 
     def result(self, body: bytes, institution: str, encoding: str, code: str) -> Answer:
         """OQSmuquc02req → OQSmuquc02res: in progress (SegmentOfResult 2) until the job is
@@ -160,6 +185,7 @@ class BulkDesk:
                 process_time=now,
                 segment_of_result="2",
                 confirmation_date=job.confirmation_date,
+                treatment_month=job.treatment_month,
             )
         else:
             normal = sum(1 for unit in units if unit.result.processing_status == "1")
@@ -173,6 +199,7 @@ class BulkDesk:
                 errors=len(units) - normal,
                 units=units,
                 confirmation_date=job.confirmation_date,
+                treatment_month=job.treatment_month,
             )
         data = build_bulk_answer(
             answer, medical_institution_code=institution, character_code=code, encoding=encoding
@@ -189,17 +216,18 @@ class BulkDesk:
         # answered outside the lock: each answer looks its 照会番号 up under it
         answered_at = process_time(self._clock())
         units = tuple(
-            BulkUnit(
-                entry.identifier,
-                self._answer_entry(job.institution, job.confirmation_date, entry),
-                b"",
-            )
-            for entry in job.entries
+            BulkUnit(entry.identifier, self._answer(job, entry), b"") for entry in job.entries
         )
         with self._lock:
             if job.units is None:  # a concurrent ask may have answered it first
                 job.units, job.answered_at = units, answered_at
             return job.units
+
+    def _answer(self, job: _Job, entry: BulkEntry | AidEntry) -> QualificationResult:
+        if isinstance(entry, AidEntry):
+            assert self._answer_aid is not None  # an OQSmutic job is only made with one
+            return self._answer_aid(job.institution, job.treatment_month, entry)
+        return self._answer_entry(job.institution, job.confirmation_date, entry)
 
     # -- 照会番号 --
 

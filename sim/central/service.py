@@ -42,7 +42,7 @@ from sim.central.medinfo import CONSENT_VALID, MedicalInfoDesk
 from sim.central.publicexpense import medical_tickets, public_expenses
 from sim.pki import PkiPaths
 from sim.population import Person, population
-from sync.bulkmsg import BulkEntry
+from sync.bulkmsg import AidEntry, BulkEntry
 from sync.cardexpiry import CardStanding, card_expiry
 from sync.challenge import signed_payload
 from sync.clock import utc_now
@@ -56,9 +56,12 @@ from sync.xmlmsg import (
     Qualification,
     QualificationRequest,
     QualificationResult,
+    SearchInfo,
     build_result,
     parse_request,
 )
+
+AID_CARD = "A1"  # InsuredCardClassification of a 医療扶助 record
 
 NONCE_BYTES = 32
 NONCE_TTL_S = 120.0
@@ -149,7 +152,12 @@ class CentralService:
         self.medical = MedicalInfoDesk(self._find, self._replay, self._now)
         # bulk inquiries and the 照会番号 registry (bulk.py)
         self.bulk = BulkDesk(
-            self._answer_entry, self._find, self._replay, self._now, delay_s=bulk_delay_s
+            self._answer_entry,
+            self._find,
+            self._replay,
+            self._now,
+            delay_s=bulk_delay_s,
+            answer_aid=self._answer_aid,
         )
         self._fail_next: list[int] = []
         self._outage = False
@@ -322,6 +330,14 @@ class CentralService:
         """OQSmuquc02req → OQSmuquc02res (in progress, or every unit)."""
         return self.bulk.result(body, institution, self.encoding, CHARACTER_CODE[self.encoding])
 
+    def aid_upload(self, body: bytes, institution: str) -> Answer:
+        """OQSmutic01req → OQSmutic01res (a reception number)."""
+        return self.bulk.aid_upload(body, institution, self.encoding, CHARACTER_CODE[self.encoding])
+
+    def aid_result(self, body: bytes, institution: str) -> Answer:
+        """OQSmutic02req → OQSmutic02res (in progress, or every recipient's 医療券)."""
+        return self.bulk.result(body, institution, self.encoding, CHARACTER_CODE[self.encoding])
+
     def register_references(self, body: bytes, institution: str) -> Answer:
         """OQSsiimm01req / OQSmuimm01req → one outcome per registration."""
         return self.bulk.register(body, institution, self.encoding, CHARACTER_CODE[self.encoding])
@@ -338,6 +354,20 @@ class CentralService:
             search=entry.search,
         )
         return self._result(req, self._search(req))
+
+    def _answer_aid(self, institution: str, month: str, entry: AidEntry) -> QualificationResult:
+        """A 医療扶助 recipient's answer for the month: a single answer dated its first day
+        (so it carries that month's 医療券); only 医療扶助 records (A1) are recipients."""
+        search = SearchInfo(entry.public_number, entry.recipient, entry.birthdate)
+        req = QualificationRequest(
+            medical_institution_code=institution,
+            confirmation_date=f"{month}01",
+            file_id=entry.identifier,
+            reference_classification="2",
+            search=search,
+        )
+        found = self._find(entry.public_number, "", entry.recipient, entry.birthdate, "")
+        return self._result(req, [p for p in found if p.card_classification == AID_CARD])
 
     def _referenced(self, institution: str, q: Qualification, *people: Person) -> Qualification:
         """`q` with the 照会番号 the institution registered for its person, if any."""
@@ -361,21 +391,32 @@ class CentralService:
     def _find(
         self, insurer_number: str, symbol: str, number: str, birthdate: str, branch: str
     ) -> list[Person]:
-        """Registered people with these insurance numbers (the branch only when given)."""
+        """Registered people with these insurance numbers (the branch only when given).
+
+        The symbol is matched as the national system tolerates it: exactly (after NFKC, so
+        full-width and half-width are one) first; failing that, with spaces, hyphens and case
+        aside, or left out altogether, when that leaves exactly one person with the insurer,
+        number and birth date asked. Such an answer is "valid" with the person's registered
+        numbers, which differ from those asked (記号番号の相違). The number itself is never
+        tolerated: a wrong number is 該当資格なし."""
         insurer = _trimmed(insurer_number)
-        symbol = _norm(symbol)
         number = _norm(number)
         branch = _norm(branch).zfill(2) if branch.strip() else ""
-        return [
+        candidates = [
             p
             for p in self.people
             if p.registered
             and _trimmed(p.insurer_number) == insurer
-            and _norm(p.symbol) == symbol
             and _norm(p.number) == number
             and p.birthdate == birthdate
             and (not branch or p.branch == branch)
         ]
+        exact = [p for p in candidates if _norm(p.symbol) == _norm(symbol)]
+        if exact:
+            return exact
+        loose = _loose(symbol)
+        tolerated = [p for p in candidates if not loose or _loose(p.symbol) == loose]
+        return tolerated if len(tolerated) == 1 else []
 
     def _result(self, req: QualificationRequest, matches: list[Person]) -> QualificationResult:
         consents = _consent_states(req.consents)
@@ -456,6 +497,14 @@ def _trimmed(insurer_number: str) -> str:
 
 def _norm(s: str) -> str:
     return unicodedata.normalize("NFKC", s).strip()
+
+
+_IGNORED_IN_SYMBOL = str.maketrans("", "", " \u3000-\u2010\u2212")
+
+
+def _loose(symbol: str) -> str:
+    """A symbol as the tolerant search compares it: NFKC, case, spaces and hyphens aside."""
+    return _norm(symbol).casefold().translate(_IGNORED_IN_SYMBOL)
 
 
 def _same_numbers(a: Person, b: Person) -> bool:

@@ -31,6 +31,7 @@ from sync.store import (
     visits,
 )
 from sync.store.accounts import Accounts, SessionRow, UserExists, UserRow
+from sync.store.aidtickets import AidTicketRecord, AidTicketRow, AidTickets
 from sync.store.appointments import AppointmentInput, AppointmentRow, Appointments
 from sync.store.auditlog import (
     AUDIT_CHAIN_KEYED,
@@ -74,6 +75,8 @@ from sync.xmlmsg import QualificationRequest, QualificationResult
 __all__ = [
     "AUDIT_CHAIN_KEYED",
     "ApiTokenRow",
+    "AidTicketRecord",
+    "AidTicketRow",
     "AppointmentInput",
     "AppointmentRow",
     "MIGRATIONS",
@@ -149,6 +152,7 @@ class Store:
         self._desk_alerts = DeskAlerts(database, audit=self._audit)
         self._appointments = Appointments(database, audit=self._audit)
         self._bulk_runs = BulkRuns(database, audit=self._audit)
+        self._aid_tickets = AidTickets(database, audit=self._audit)
         try:
             database.check_key(
                 [
@@ -436,9 +440,10 @@ class Store:
         actor: str,
         batches: Sequence[tuple[str, Sequence[int]]],
         first_at: datetime,
+        kind: str = "precheck",
     ) -> BulkRunRow:
         return self._bulk_runs.create_run(
-            day, trigger=trigger, actor=actor, batches=batches, first_at=first_at
+            day, trigger=trigger, actor=actor, batches=batches, first_at=first_at, kind=kind
         )
 
     def bulk_run(self, run_id: int) -> BulkRunRow | None:
@@ -447,8 +452,10 @@ class Store:
     def running_bulk_runs(self) -> list[BulkRunRow]:
         return self._bulk_runs.running_runs()
 
-    def latest_bulk_run(self, day: str | None = None) -> BulkRunRow | None:
-        return self._bulk_runs.latest_run(day)
+    def latest_bulk_run(
+        self, day: str | None = None, *, kind: str = "precheck"
+    ) -> BulkRunRow | None:
+        return self._bulk_runs.latest_run(day, kind=kind)
 
     def finish_bulk_run(self, run_id: int, state: str, *, actor: str) -> None:
         self._bulk_runs.finish_run(run_id, state, actor=actor)
@@ -523,6 +530,48 @@ class Store:
                     attention=batch_end.attention,
                     actor=actor,
                 )
+
+    # -- the monthly 医療扶助 bulk's answers (sync/store/aidtickets.py) -------------------
+    @reserve_on_full
+    def keep_aid_tickets(
+        self,
+        month: str,
+        records: Sequence[AidTicketRecord],
+        *,
+        checked_at: datetime,
+        actor: str,
+        run_id: int,
+        batch_end: BatchEnd,
+    ) -> None:
+        """A batch's recipients' answers and the batch's end, in one transaction."""
+        with self._database.write():
+            self._aid_tickets.record(
+                month, records, checked_at=checked_at, actor=actor, run_id=run_id
+            )
+            self._bulk_runs.batch_ended(
+                batch_end.batch_id,
+                failed=batch_end.failed,
+                reason=batch_end.reason,
+                done=batch_end.done,
+                normal=batch_end.normal,
+                attention=batch_end.attention,
+                actor=actor,
+            )
+
+    def aid_recipient_key(self, public_number: str, recipient: str, birthdate: str) -> str:
+        return self._aid_tickets.key(public_number, recipient, birthdate)
+
+    def aid_ticket_status(self, keys: Sequence[str], month: str) -> dict[str, AidTicketRow]:
+        return self._aid_tickets.status(keys, month)
+
+    def aid_ticket_answer(self, key: str, month: str) -> bytes | None:
+        """The kept answer (XML) of a recipient for `month`; the caller audits the view."""
+        return self._aid_tickets.answer(key, month)
+
+    def purge_bulk_runs(self, before: datetime, *, actor: str, limit: int = 500) -> int:
+        """Ended bulk runs (and their batches) created before `before`, and 医療扶助 answers
+        checked before it: one short transaction (sync/store/bulkruns.py)."""
+        return self._bulk_runs.purge(before, actor=actor, limit=limit)
 
     def reference_key(self, reference_number: str, numbers: str) -> str:
         """Keyed hash naming a 照会番号 registration (patient number with the card's numbers)."""

@@ -23,13 +23,16 @@ from sync.store.instant import instant_of, instant_text
 
 # Run states.
 RUNNING, DONE, FAILED = "running", "done", "failed"
+# Run kinds: the night-before pre-check of a day's appointments (OQSmuquc), and the monthly
+# 医療扶助 bulk of a month's recipients (OQSmutic; its `day` is the month, YYYYMM).
+PRECHECK, AID = "precheck", "aid"
 # Batch states: not yet received by the central, received (polling its reception number),
 # answered, ended without an answer.
 PENDING, POLLING, BATCH_DONE, BATCH_FAILED = "pending", "polling", "done", "failed"
 OPEN_BATCH = (PENDING, POLLING)
 
 _RUN_COLUMNS = (
-    "id, day, trigger, actor, state, total, done, normal, attention, created_at, finished_at"
+    "id, day, trigger, actor, state, total, done, normal, attention, created_at, finished_at, kind"
 )
 _BATCH_COLUMNS = (
     "id, run_id, seq, file_id, appointment_ids, state, reception_number, attempts, next_at,"
@@ -50,6 +53,7 @@ class BulkRunRow:
     attention: int  # of those, anything else
     created_at: datetime
     finished_at: datetime | None
+    kind: str = PRECHECK  # PRECHECK or AID
 
     @property
     def running(self) -> bool:
@@ -112,6 +116,7 @@ class BulkRuns(Part):
         actor: str,
         batches: Sequence[tuple[str, Sequence[int]]],
         first_at: datetime,
+        kind: str = PRECHECK,
     ) -> BulkRunRow:
         """A new run of `batches` (file id, appointment ids), all due at `first_at`; a run of
         no batch is done at once."""
@@ -122,8 +127,8 @@ class BulkRuns(Part):
             run_id = int(
                 db.execute(
                     "INSERT INTO bulk_runs (day, trigger, actor, state, total, created_at,"
-                    " finished_at) VALUES (?,?,?,?,?,?,?)",
-                    [day, trigger, actor, state, total, now, "" if batches else now],
+                    " finished_at, kind) VALUES (?,?,?,?,?,?,?,?)",
+                    [day, trigger, actor, state, total, now, "" if batches else now, kind],
                 ).lastrowid
                 or 0
             )
@@ -145,7 +150,8 @@ class BulkRuns(Part):
                 actor,
                 "bulk.started",
                 f"bulk_run:{run_id}",
-                f"day={day} trigger={trigger} appointments={total} batches={len(batches)}",
+                f"kind={kind} day={day} trigger={trigger} appointments={total}"
+                f" batches={len(batches)}",
             )
         run = self.run(run_id)
         assert run is not None
@@ -158,12 +164,12 @@ class BulkRuns(Part):
     def running_runs(self) -> list[BulkRunRow]:
         return self._runs("WHERE state = ? ORDER BY id", [RUNNING])
 
-    def latest_run(self, day: str | None = None) -> BulkRunRow | None:
-        """The newest run (of `day`, when given)."""
+    def latest_run(self, day: str | None = None, *, kind: str = PRECHECK) -> BulkRunRow | None:
+        """The newest run of `kind` (of `day`, when given)."""
         if day is None:
-            rows = self._runs("ORDER BY id DESC LIMIT 1", [])
+            rows = self._runs("WHERE kind = ? ORDER BY id DESC LIMIT 1", [kind])
         else:
-            rows = self._runs("WHERE day = ? ORDER BY id DESC LIMIT 1", [day])
+            rows = self._runs("WHERE kind = ? AND day = ? ORDER BY id DESC LIMIT 1", [kind, day])
         return rows[0] if rows else None
 
     @reserve_on_full
@@ -281,6 +287,41 @@ class BulkRuns(Part):
                 f"{reason} done={done} normal={normal} attention={attention}".strip(),
             )
 
+    # -- retention ------------------------------------------------------------------------
+    @reserve_on_full
+    def purge(self, before: datetime, *, actor: str, limit: int = 500) -> int:
+        """Delete up to `limit` ended runs created before `before` (their batches go with them)
+        and the 医療扶助 answers checked before it, in one short transaction with one audit
+        entry; how many runs went. A running run is never purged."""
+        cutoff = instant_text(before)
+        with self._database.write() as db:
+            ids = [
+                int(r[0])
+                for r in db.execute(
+                    "SELECT id FROM bulk_runs WHERE state != ? AND created_at < ? ORDER BY id"
+                    " LIMIT ?",
+                    [RUNNING, cutoff, limit],
+                ).fetchall()
+            ]
+            tickets = db.execute(
+                "DELETE FROM aid_tickets WHERE rowid IN (SELECT rowid FROM aid_tickets"
+                " WHERE checked_at < ? LIMIT ?)",
+                [cutoff, limit],
+            ).rowcount
+            if not ids and not tickets:
+                return 0
+            marks = ",".join("?" * len(ids))
+            if ids:
+                db.execute(f"DELETE FROM bulk_batches WHERE run_id IN ({marks})", ids)
+                db.execute(f"DELETE FROM bulk_runs WHERE id IN ({marks})", ids)
+            self._audit.append(
+                actor,
+                "bulk.purged",
+                "bulk_runs",
+                f"runs={len(ids)} aid_tickets={tickets} before={cutoff}",
+            )
+        return len(ids)
+
     # -- 照会番号 registrations ----------------------------------------------------------
     def reference_key(self, reference_number: str, numbers: str) -> str:
         return self._database.cipher.blind_index("reference", f"{reference_number}\x00{numbers}")
@@ -334,6 +375,7 @@ class BulkRuns(Part):
                 int(r[8]),
                 instant_of(r[9]),
                 instant_of(r[10]) if r[10] else None,
+                str(r[11]),
             )
             for r in fetched
         ]

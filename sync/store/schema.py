@@ -393,4 +393,20 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE confirmations ADD COLUMN enc_summary BLOB;
     ALTER TABLE confirmations ADD COLUMN packed INTEGER NOT NULL DEFAULT 0;
     """,
+    """
+    -- Issue 14: the monthly 医療扶助 bulk (OQSmutic) is a bulk run of
+    -- kind 'aid' (its day is the treatment month, YYYYMM; its batches list one appointment per
+    -- recipient); its answers are kept per recipient and month (sync/store/aidtickets.py): a
+    -- keyed hash of (公費負担者番号, 受給者番号, birth date), the validity, the encrypted unit.
+    ALTER TABLE bulk_runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'precheck';
+    CREATE TABLE aid_tickets (
+        bi_recipient TEXT NOT NULL,
+        month TEXT NOT NULL,            -- MedicalTreatmentMonth YYYYMM
+        status TEXT NOT NULL,           -- QualificationValidity, '' when not answered
+        enc_answer BLOB NOT NULL,
+        checked_at TEXT NOT NULL,
+        PRIMARY KEY (bi_recipient, month)
+    );
+    CREATE INDEX aid_tickets_checked ON aid_tickets(checked_at);
+    """,
 )

@@ -4,7 +4,8 @@ TLS to the simulated central, and the official terminal's folders with the real
 same Confirmations as the appliance.
 
 - 200 appointments of the synthetic population covering the classes the simulator can answer
-  (valid, invalid, not found, multiple, 医療扶助 not registered, a changed 限度額区分 against the
+  (valid, invalid, not found, multiple, 医療扶助 not registered, a symbol written otherwise or
+  left out that the central tolerates (記号番号の相違), a changed 限度額区分 against the
   patient's previous stored answer), with the box closed and built again on the same files in
   the middle of polling: the same reception numbers are polled, nothing is uploaded again, and
   every appointment ends with its class and the counts add up.
@@ -46,11 +47,17 @@ from .test_folder_transport import sim_terminal
 DAY = "20260601"  # a fixed day: the simulator's answers do not move with the calendar
 LIMIT_PERSON = "P010"  # 限度額 ウ (A03) now; the previous stored answer said ア (A01)
 BATCH = 80  # 200 appointments → three batches
+# 記号番号の相違: in the second pass through the population these people are listed with the
+# symbol written otherwise or left out; the central tolerates it and answers their registered
+# numbers, which differ from the list's.
+OTHER_SYMBOL = {"P001": "", "P008": "", "P019": "4012-0304"}
 
 
-def expected_class(p: Person, *, seeded: bool) -> PrecheckClass:
+def expected_class(p: Person, *, seeded: bool, other_symbol: bool = False) -> PrecheckClass:
     """What the simulator's answer for this person's numbers classifies as (`seeded`: the
-    limit person's previous answer is stored)."""
+    limit person's previous answer is stored; `other_symbol`: listed with OTHER_SYMBOL)."""
+    if other_symbol:
+        return PrecheckClass.NUMBERS_DIFFER
     if not p.registered or p.validity in ("4", "6"):
         return PrecheckClass.NOT_FOUND
     if p.validity in ("2", "3"):
@@ -72,17 +79,18 @@ def appointments(
     out = []
     for i in range(count):
         p = people[i % len(people)]
+        other = i // len(people) == 1 and p.id in OTHER_SYMBOL
         row = AppointmentInput(
             patient_number=f"K{i:05d}",
             kana=p.name_kana,
             birthdate=p.birthdate,
             insurer_number=p.insurer_number,
-            symbol=p.symbol,
+            symbol=OTHER_SYMBOL[p.id] if other else p.symbol,
             number=p.number,
             branch=p.branch,
             at=start + timedelta(minutes=2 * i),
         )
-        out.append((row, expected_class(p, seeded=seeded)))
+        out.append((row, expected_class(p, seeded=seeded, other_symbol=other)))
     return out
 
 
@@ -238,6 +246,7 @@ def test_200_appointments_every_class_and_a_restart_while_polling(
         PrecheckClass.INVALID,
         PrecheckClass.NOT_FOUND,
         PrecheckClass.MULTIPLE,
+        PrecheckClass.NUMBERS_DIFFER,
         PrecheckClass.LIMIT_CHANGED,
     }
     raw = box.store.precheck_raw(rows[0].id)

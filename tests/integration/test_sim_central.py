@@ -298,6 +298,24 @@ def test_search_not_found(client: httpx.Client) -> None:
     assert ask(client, search_request("P016")).validity == "4"  # unregistered record
 
 
+def test_search_with_a_tolerated_symbol_answers_the_registered_numbers(
+    client: httpx.Client,
+) -> None:
+    """記号番号の相違: the national system tolerates a symbol written otherwise or left out when
+    insurer, number and birth date match one person, and answers that person's numbers."""
+    p = person("P001")
+    for asked in ("４０１０２０３０", "4010-2030", "4010 2030", ""):
+        result = ask(client, search_request("P001", symbol=asked))
+        assert is_insured(result), asked
+        (q,) = result.results
+        assert (q.symbol, q.number, q.name) == (p.symbol, p.number, p.name), asked
+    # the number is never tolerated, nor a symbol that is another one
+    assert ask(client, search_request("P001", symbol="", number="16")).validity == "4"
+    assert ask(client, search_request("P001", symbol="40102031")).validity == "4"
+    # a symbol left out that leaves two people (P017, P018) finds none
+    assert ask(client, search_request("P017", symbol="")).validity == "4"
+
+
 def test_search_lost_qualification(client: httpx.Client) -> None:
     result = ask(client, search_request("P013"))
     assert result.validity == "2"

@@ -88,6 +88,14 @@ def test_valid_with_other_numbers_differs(found: Qualification) -> None:
     assert classify(answer(found), listed=LISTED) is PrecheckClass.NUMBERS_DIFFER
 
 
+@pytest.mark.parametrize("listed_symbol", ["", "記-A", "記 A"])
+def test_a_symbol_the_central_tolerated_differs(listed_symbol: str) -> None:
+    # the central answers "valid" with the registered symbol for one left out or written
+    # otherwise: the desk must correct the list's numbers, so it is 記号番号の相違
+    listed = replace(LISTED, symbol=listed_symbol)
+    assert classify(answer(CARD), listed=listed) is PrecheckClass.NUMBERS_DIFFER
+
+
 def test_numbers_compare_as_written_not_as_typed() -> None:
     # leading zeros of the insurer, full-width digits and spaces from a receipt computer
     typed = SearchInfo(insurer_number="6130012", number="１２３４ ", birthdate="", symbol=" 記A")
