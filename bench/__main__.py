@@ -14,6 +14,7 @@ from bench import (
     offline,
     outage,
     pinned,
+    scale,
     signal,
     startup,
     visits,
@@ -33,6 +34,7 @@ def main() -> int:
     signal.main([])
     pinned.main([])
     appointments.main([])
+    scale.main([])
     return 0
 
 
