@@ -35,7 +35,7 @@ from sync.store.instant import instant_text
 log = logging.getLogger(__name__)
 
 AUDIT_CHAIN_KEYED = "hmac-sha256-v1"  # store_meta.audit_chain once the chain is keyed
-_AUDIT_VERIFY_SLICE = 5000
+_AUDIT_VERIFY_SLICE = 1000  # entries read under the lock at a time (a few ms)
 _AUDIT_PAGE_MAX = 1000
 AUDIT_PURGE_BATCH = 500  # entries a retention batch removes: one short write
 # A slice of the walk that finds where audit retention stops: by id (the primary key), each

@@ -221,14 +221,23 @@ class Database:
                     hook()
 
     def between_batches(self) -> None:
-        """Between two write batches of a long job: every thread waiting for the lock gets it
-        first (StoreLock.let_waiting_in)."""
+        """Between two write batches of a long job (the retention purges): every thread
+        waiting for the lock gets it first (StoreLock.let_waiting_in); then what the batch
+        wrote is copied from the WAL into the database (a passive checkpoint, a short hold of
+        the lock of its own, after which waiting threads get in again). So no later commit,
+        a card save's, finds a WAL grown past the automatic checkpoint's size by the job and
+        copies it while others wait, and the WAL stays small whatever the backlog."""
+        self.lock.let_waiting_in()
+        if self.in_memory:
+            return
+        with self.lock:
+            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         self.lock.let_waiting_in()
 
     def checkpoint(self) -> None:
-        """Copy the WAL into the database and truncate it (after a retention purge). The
-        checkpoint copies at most what the last automatic checkpoint left (the purges write in
-        small batches); busy when another process reads meanwhile: then the next one does it."""
+        """Copy the WAL into the database and truncate it (after a retention purge): the
+        purges checkpoint after each batch, so little is left to copy. Busy when another
+        process reads meanwhile: then a later checkpoint does it."""
         if self.in_memory:
             return
         with self.lock:

@@ -18,6 +18,7 @@ from sync.store.auditlog import AuditLog
 from sync.store.consents import Consents
 from sync.store.database import Database, Part, reserve_on_full
 from sync.store.instant import instant_of, instant_text
+from sync.store.retention import add_progress, take_progress
 from sync.xmlmsg import Qualification, QualificationResult, parse_result
 
 
@@ -119,8 +120,10 @@ def numbers_key(insurer_number: str, symbol: str, number: str) -> str:
 # The instant column of each table the retention purge ages rows by (each indexed:
 # confirmations_created, visits_ended).
 _AGED_BY = (("confirmations", "created_at"), ("visits", "ended_at"))
-# Rows a retention batch deletes: one short write (a few ms) a card save may wait behind.
-PURGE_BATCH = 500
+# Rows a retention batch deletes: one short write a card save may wait behind. Each deleted
+# confirmation touches its ten indexes and what cascades from it: 200 took 4-7 ms a batch
+# (21 ms at most) on the development machine under load, 500 up to 80-130 ms (bench/scale.py).
+PURGE_BATCH = 200
 # retention_state: what the batches of the current run deleted so far ("confirmations=N
 # visits=M"), until its audit entry says it; left by a run stopped between two batches.
 _PROGRESS = "purge_progress"
@@ -130,11 +133,6 @@ def oldest_rows_sql(table: str, column: str) -> str:
     """The next batch of a retention purge: the oldest rows before the bound (?), at most
     the batch's size (?), found by a range of the instant's index."""
     return f"SELECT rowid FROM {table} WHERE {column} < ? ORDER BY {column} LIMIT ?"
-
-
-def _progress_counts(text: str) -> list[tuple[str, int]]:
-    pairs = (part.partition("=") for part in text.split())
-    return [(name, int(count)) for name, _, count in pairs if count.isdigit()]
 
 
 class Visits(Part):
@@ -493,17 +491,14 @@ class Visits(Part):
                 if went < batch:
                     break
         with self._database.write() as db:
-            progress = self._state(_PROGRESS)
-            if progress:
-                earlier = dict(_progress_counts(progress))
-                db.execute("DELETE FROM retention_state WHERE name = ?", [_PROGRESS])
-                done_c = earlier.get("confirmations", 0)
-                done_v = earlier.get("visits", 0)
+            done = take_progress(db, _PROGRESS)
+            if done:
                 self._audit.append(
                     actor,
                     "retention.purged",
                     "confirmations",
-                    f"confirmations={done_c} visits={done_v} before={shown}",
+                    f"confirmations={done.get('confirmations', 0)}"
+                    f" visits={done.get('visits', 0)} before={shown}",
                 )
         if any(deleted.values()):
             self._database.checkpoint()
@@ -525,9 +520,7 @@ class Visits(Part):
     def _count_progress(self, table: str, deleted: int) -> None:
         """Inside a batch's transaction: what went so far, until the run's audit entry says it
         (so a run stopped between two batches leaves its count to the next run's entry)."""
-        counts = dict(_progress_counts(self._state(_PROGRESS)))
-        counts[table] = counts.get(table, 0) + deleted
-        self._set_state(_PROGRESS, " ".join(f"{t}={n}" for t, n in sorted(counts.items())))
+        add_progress(self._db, _PROGRESS, {table: deleted})
 
     def _purge_refusal(
         self, bound: str, shown: str, watermark: str, max_share: float, small_run: int

@@ -20,7 +20,8 @@ from tests.unit.test_store import answer
 
 START = datetime(2026, 3, 2, 0, 30, tzinfo=UTC)
 BOUND = START + timedelta(days=30)
-OLD = 2500  # five batches of PURGE_BATCH
+OLD = 2500  # five batches of BATCH
+BATCH = 500
 KEPT = 3
 RAW = answer("template", consents=(ConsentState("drug", "1"),))
 PARSED = parse_result(RAW)
@@ -123,12 +124,12 @@ def test_a_purge_of_2500_rows_goes_in_five_batches_and_a_waiting_save_gets_in_be
 
     monkeypatch.setattr(store._visits, "_count_progress", in_batch)
 
-    assert store.purge_older_than(BOUND, actor="system") == (OLD, 0)
+    assert store._visits.purge_older_than(BOUND, actor="system", batch=500) == (OLD, 0)
 
     writer.join()
-    assert left == [OLD + KEPT - k * PURGE_BATCH for k in (1, 2, 3, 4, 5)]  # five batches
+    assert left == [OLD + KEPT - k * BATCH for k in (1, 2, 3, 4, 5)]  # five batches
     # The save that asked during the first batch got the lock before the second batch.
-    assert seen_by_writer == [OLD + KEPT - PURGE_BATCH]
+    assert seen_by_writer == [OLD + KEPT - BATCH]
     assert store.visit("waiting") is not None
     assert orphans(store) == 0 and count(store, "SELECT COUNT(*) FROM consents") == KEPT
     entry = store.audit_entries(1)[0]
@@ -171,11 +172,11 @@ def test_a_purge_stopped_between_batches_keeps_whole_rows_and_the_next_run_finis
 
     left = watch_batches(store, monkeypatch, killed)
     with pytest.raises(KeyboardInterrupt):
-        store.purge_older_than(BOUND, actor="system")
-    assert left == [OLD + KEPT - PURGE_BATCH, OLD + KEPT - 2 * PURGE_BATCH]  # stay deleted
-    assert count(store, "SELECT COUNT(*) FROM confirmations") == OLD + KEPT - 2 * PURGE_BATCH
+        store._visits.purge_older_than(BOUND, actor="system", batch=500)
+    assert left == [OLD + KEPT - BATCH, OLD + KEPT - 2 * BATCH]  # stay deleted
+    assert count(store, "SELECT COUNT(*) FROM confirmations") == OLD + KEPT - 2 * BATCH
     assert orphans(store) == 0  # every confirmation still there has its consent
-    assert count(store, "SELECT COUNT(*) FROM consents") == OLD + KEPT - 2 * PURGE_BATCH
+    assert count(store, "SELECT COUNT(*) FROM consents") == OLD + KEPT - 2 * BATCH
     assert "retention.purged" not in [e.action for e in store.audit_entries(5)]
     assert store.verify_audit() is None
     store.close()
@@ -184,7 +185,7 @@ def test_a_purge_stopped_between_batches_keeps_whole_rows_and_the_next_run_finis
         tmp_path / "onshi.db", FieldCipher(keys), clock=lambda: BOUND + timedelta(days=31)
     )
     try:
-        assert again.purge_older_than(BOUND, actor="system") == (OLD - 2 * PURGE_BATCH, 0)
+        assert again.purge_older_than(BOUND, actor="system") == (OLD - 2 * BATCH, 0)
         assert again.count_confirmations() == KEPT
         assert orphans(again) == 0
         entry = again.audit_entries(1)[0]
@@ -219,7 +220,7 @@ def test_visits_go_in_batches_too(tmp_path: Path, keys: FieldKeys) -> None:
 
         s._database.between_batches = between  # type: ignore[method-assign]
         assert s.purge_older_than(BOUND, actor="system") == (0, 1200)
-        assert calls == [701, 201, 1]
+        assert calls == [1201 - k * PURGE_BATCH for k in range(1, 7)]  # 1,200 in six batches
         assert s.visit("new") is not None
     finally:
         s.close()
@@ -307,3 +308,41 @@ def test_audit_retention_stopped_between_batches_verifies_and_the_next_run_finis
     finally:
         again.close()
     assert verify_audit_file(path, FieldCipher(keys)).ok
+
+
+def test_statements_go_in_batches_and_a_stopped_run_is_counted_by_the_next(
+    tmp_path: Path, keys: FieldKeys
+) -> None:
+    now = Clock(START)
+    s = Store(tmp_path / "s.db", FieldCipher(keys), clock=now)
+    try:
+        with s._database.write():
+            for n in range(1050):
+                now.at = START + timedelta(minutes=n)
+                s.save_statement({"name": "山田 太郎"}, actor="uketsuke")
+        now.at = BOUND
+        s.save_statement({"name": "山田 花子"}, actor="uketsuke")  # kept
+        handover = s._database.between_batches
+        left: list[int] = []
+
+        def killed() -> None:
+            left.append(count(s, "SELECT COUNT(*) FROM statements"))
+            if len(left) == 1:
+                raise KeyboardInterrupt("the appliance stops here")
+            handover()
+
+        s._database.between_batches = killed  # type: ignore[method-assign]
+        with pytest.raises(KeyboardInterrupt):
+            s.purge_records_before(BOUND, actor="system")
+        assert left == [551]
+        assert s.verify_audit() is None
+        assert s.purge_records_before(BOUND, actor="system").statements == 550
+        assert left == [551, 51, 1]  # three batches in all
+        entry = s.audit_entries(1)[0]
+        assert (entry.action, entry.detail) == (
+            "retention.purged",
+            f"statements=1050 outbox=0 outbox_alerts=0 before={BOUND.isoformat()}",
+        )
+        assert s.verify_audit() is None
+    finally:
+        s.close()
