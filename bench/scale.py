@@ -58,12 +58,17 @@ class BenchClock:
 
 @dataclass
 class Saves:
-    """Save latencies (seconds) with their start and end (perf_counter)."""
+    """Each save's start, the moment it had the store's lock, and its end (perf_counter)."""
 
-    spans: list[tuple[float, float]]
+    spans: list[tuple[float, float, float]]
 
     def during(self, start: float, end: float) -> list[float]:
-        return [b - a for a, b in self.spans if a < end and b > start]
+        """How long the saves that overlapped [start, end] took."""
+        return [c - a for a, _, c in self.spans if a < end and c > start]
+
+    def waits(self, start: float, end: float) -> list[float]:
+        """How long they waited for the lock: what the purge delayed them by."""
+        return [b - a for a, b, c in self.spans if a < end and c > start]
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -111,9 +116,18 @@ _RAW = _answer(0)
 _PARSED = parse_result(_RAW)
 
 
-def save_one(store: Store, name: str, n: int) -> tuple[float, float]:
+def save_one(store: Store, name: str, n: int) -> tuple[float, float, float]:
+    """A card answer saved as the card flow saves it; the lock is taken first here (it is
+    reentrant: the save takes it again at once) to tell the wait for it from the save."""
     at = NOW
     t0 = time.perf_counter()
+    with store._database.lock:
+        t1 = time.perf_counter()
+        save(store, name, n, at)
+    return t0, t1, time.perf_counter()
+
+
+def save(store: Store, name: str, n: int, at: datetime) -> None:
     store.save_confirmation(
         file_id=name,
         raw_result=_RAW,
@@ -124,7 +138,6 @@ def save_one(store: Store, name: str, n: int) -> tuple[float, float]:
         visit=VisitRecord(f"v{name}", at, at, "r", "pin", "done", file_id=name),
         card=f"card-{n}",
     )
-    return t0, time.perf_counter()
 
 
 def fill(store: Store, clock: BenchClock, count: int) -> float:
@@ -199,6 +212,12 @@ def timed_run(store: Store, path: Path, label: str, run: Callable[[], object]) -
             database.between_batches = handover  # type: ignore[method-assign]
     print(f"  {label:<38} {(end - start) * 1000:9.1f} ms  ({outcome})")
     print(f"  {'':<38} {_ms(saver.saves.during(start, end))}")
+    waits = saver.saves.waits(start, end)
+    if waits:
+        print(
+            f"  {'':<38} waited for the lock: p99 {percentile(waits, 99) * 1000:.1f} ms,"
+            f" longest {max(waits) * 1000:.1f} ms"
+        )
     if len(marks) > 2:
         # From the end of one hand-over to the start of the next: one batch (with the wait for
         # the lock, and the checkpoint, if any). The first batch is left out: its span from the
@@ -225,8 +244,8 @@ def run_size(count: int) -> None:
         print(f"  disk: {disk(store, path, count)}")
         alone = []
         for n in range(ALONE_SAVES):
-            a, b = save_one(store, f"alone-{n}", n)
-            alone.append(b - a)
+            a, _, c = save_one(store, f"alone-{n}", n)
+            alone.append(c - a)
             time.sleep(SAVE_EVERY_S)
         print(f"  card saves alone                         {_ms(alone)}")
         lowered = NOW - timedelta(days=31)

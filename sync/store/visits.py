@@ -478,12 +478,7 @@ class Visits(Part):
             delete = f"DELETE FROM {table} WHERE rowid IN ({oldest_rows_sql(table, column)})"
             while deleted[table] < aged[table]:
                 with self._database.write() as db:
-                    went = int(
-                        db.execute(
-                            delete,
-                            [bound, batch],
-                        ).rowcount
-                    )
+                    went = int(db.execute(delete, [bound, batch]).rowcount)
                     if went:
                         self._count_progress(table, went)
                 deleted[table] += went
