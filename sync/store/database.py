@@ -1,7 +1,9 @@
 """The one database object: the connection, the lock, the write path, migrations, the key check.
 
 One connection, one lock: every read and write goes through it, so there is exactly one writer
-(the system SQLite predates the WAL-reset fix of 3.51.3; one writer never races). WAL with
+(the system SQLite predates the WAL-reset fix of 3.51.3; one writer never races). A long job
+(the retention purges) writes in short batches and hands the lock to whoever waits between two
+(StoreLock, `between_batches`), so a card save never waits for more than one batch. WAL with
 synchronous=FULL: whatever a caller was told is saved survives kill -9 and power loss.
 A write that finds the disk full is rolled back whole and raises StoreFullError; the disk
 reserve beside the database (sync.reserve) can then be given up once and the write run again.
