@@ -6,6 +6,7 @@ uses keyed hashes (blind indexes) of kana, birth date and insurance numbers.
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -124,6 +125,8 @@ _AGED_BY = (("confirmations", "created_at"), ("visits", "ended_at"))
 # confirmation touches its ten indexes and what cascades from it: 200 took 4-7 ms a batch
 # (21 ms at most) on the development machine under load, 500 up to 80-130 ms (bench/scale.py).
 PURGE_BATCH = 200
+# Index entries the purge's guards count per hold of the lock (a few ms).
+_COUNT_CHUNK = 20_000
 # retention_state: what the batches of the current run deleted so far ("confirmations=N
 # visits=M"), until its audit entry says it; left by a run stopped between two batches.
 _PROGRESS = "purge_progress"
@@ -463,12 +466,15 @@ class Visits(Part):
         """
         bound = instant_text(before)  # ValueError for a naive time
         shown = before.astimezone(UTC).isoformat()  # as the audit entry has always said it
-        with self._database.write() as db:
-            if db.execute("PRAGMA foreign_keys").fetchone()[0] != 1:
+        with self._database.lock:
+            if self._db.execute("PRAGMA foreign_keys").fetchone()[0] != 1:
                 raise RuntimeError("foreign keys are off: consents would outlive their rows")
             watermark = self._state("newest_seen")
-            refused, aged = self._purge_refusal(bound, shown, watermark, max_share, small_run)
-            newest = self._newest_row(watermark)
+        # Counted a chunk of the index at a time, outside any transaction: a year of rows is a
+        # million index entries, too many to count while a card save waits.
+        refused, aged = self._purge_refusal(bound, shown, watermark, max_share, small_run)
+        with self._database.write():
+            newest = self._newest_row(self._state("newest_seen"))
             if newest:
                 self._set_state("newest_seen", newest)
         if refused is not None:
@@ -520,40 +526,69 @@ class Visits(Part):
     def _purge_refusal(
         self, bound: str, shown: str, watermark: str, max_share: float, small_run: int
     ) -> tuple[RetentionRefused | None, dict[str, int]]:
-        """The guards' decision, and the rows each table has before the bound."""
-        counts: dict[str, tuple[int, int, int]] = {}
+        """The guards' decision, and the rows each table has before the bound. A table's size
+        is counted only as far as the share rule needs it (exactly when it refuses)."""
+        aged: dict[str, int] = {}
+        newer = 0
         for table, column in _AGED_BY:
-            # Ranges of the instant's index (fixed-width text compares as the instant).
-            (old,) = self._db.execute(
-                f"SELECT COUNT(*) FROM {table} WHERE {column} < ?", [bound]
-            ).fetchone()
-            (total,) = self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
-            newer = 0
+            aged[table] = self._count(table, column, "", bound)
             if watermark and watermark < bound:
-                (newer,) = self._db.execute(
-                    f"SELECT COUNT(*) FROM {table} WHERE {column} > ? AND {column} < ?",
-                    [watermark, bound],
-                ).fetchone()
-            counts[table] = (int(old), int(total), int(newer))
-        (c_old, c_total, c_newer), (v_old, v_total, v_newer) = counts.values()
+                newer += self._count(table, column, watermark, bound)
         rule = ""
-        if c_newer or v_newer:
+        if newer:
             rule = "newer_than_seen"
-        elif any(old > small_run and old > max_share * total for old, total, _ in counts.values()):
-            rule = "share"
-        aged = {table: old for table, (old, _, _) in counts.items()}
+        else:
+            for table, column in _AGED_BY:
+                old = aged[table]
+                if old <= small_run:
+                    continue
+                # A table of more than old / max_share rows passes: counted no further.
+                enough = math.floor(old / max_share) + 1
+                total = self._count(table, column, "", "", enough)
+                if total < enough and old > max_share * total:
+                    rule = "share"
         if not rule:
             return None, aged
+        c_total, v_total = (self._count(table, column, "", "") for table, column in _AGED_BY)
         return RetentionRefused(
             rule=rule,
             before=shown,
             newest_seen=watermark,
-            confirmations=c_old,
+            confirmations=aged["confirmations"],
             confirmations_total=c_total,
-            visits=v_old,
+            visits=aged["visits"],
             visits_total=v_total,
-            newer=c_newer + v_newer,
+            newer=newer,
         ), aged
+
+    def _count(self, table: str, column: str, after: str, before: str, cap: int = 0) -> int:
+        """Rows whose instant `column` is after `after` and before `before` ('' for no limit),
+        counted through the column's index _COUNT_CHUNK entries at a time, each chunk in its
+        own short hold of the lock; stops at `cap` when one is given."""
+        counted = 0
+        lower = ">" if after else ">="  # every instant text is >= ''
+        upper, high = (f" AND {column} < ?", [before]) if before else ("", [])
+        while not cap or counted < cap:
+            with self._database.lock:
+                row = self._db.execute(
+                    f"SELECT {column} FROM {table} WHERE {column} {lower} ?{upper}"
+                    f" ORDER BY {column} LIMIT 1 OFFSET ?",
+                    [after, *high, _COUNT_CHUNK],
+                ).fetchone()
+                if row is None:
+                    (rest,) = self._db.execute(
+                        f"SELECT COUNT(*) FROM {table} WHERE {column} {lower} ?{upper}",
+                        [after, *high],
+                    ).fetchone()
+                    counted += int(rest)
+                    break
+                (chunk,) = self._db.execute(
+                    f"SELECT COUNT(*) FROM {table} WHERE {column} {lower} ? AND {column} <= ?",
+                    [after, row[0]],
+                ).fetchone()
+            counted += int(chunk)
+            after, lower = str(row[0]), ">"  # every row at that instant is counted
+        return min(counted, cap) if cap else counted
 
     def _newest_row(self, watermark: str) -> str:
         """The newest time of any confirmation or visit, or of the watermark, as instant text."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import sync.store.visits
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store, VisitRecord, verify_audit_file
 from sync.store.auditlog import RETENTION_WALK_SQL
@@ -344,5 +345,37 @@ def test_statements_go_in_batches_and_a_stopped_run_is_counted_by_the_next(
             f"statements=1050 outbox=0 outbox_alerts=0 before={BOUND.isoformat()}",
         )
         assert s.verify_audit() is None
+    finally:
+        s.close()
+
+
+def test_the_guards_count_through_the_index_a_chunk_at_a_time(
+    tmp_path: Path, keys: FieldKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of 7 index entries, instants repeated across chunk edges: the counts are exact,
+    a cap stops the count, and each chunk is an indexed range."""
+    monkeypatch.setattr(sync.store.visits, "_COUNT_CHUNK", 7)
+    s = Store(tmp_path / "c.db", FieldCipher(keys), clock=lambda: START)
+    try:
+        with s._database.write():
+            for n in range(60):
+                at = START + timedelta(minutes=n // 4)  # four visits at each instant
+                s._visits._insert_visit(VisitRecord(f"v{n}", at, at, "r", "", "aborted"))
+        text = [
+            (START + timedelta(minutes=m)).isoformat(timespec="microseconds") for m in range(16)
+        ]
+        count_of = s._visits._count
+        assert count_of("visits", "ended_at", "", "") == 60
+        assert count_of("visits", "ended_at", "", text[10]) == 40
+        assert count_of("visits", "ended_at", text[2], text[10]) == 28
+        assert count_of("visits", "ended_at", "", "", 25) == 25
+        assert count_of("visits", "ended_at", "", "", 61) == 60
+        with s._lock:
+            plan = s._db.execute(
+                "EXPLAIN QUERY PLAN SELECT ended_at FROM visits WHERE ended_at > ?"
+                " AND ended_at < ? ORDER BY ended_at LIMIT 1 OFFSET ?",
+                [text[2], text[10], 7],
+            ).fetchall()
+        assert "INDEX visits_ended (ended_at>? AND ended_at<?)" in str(plan)
     finally:
         s.close()
