@@ -10,7 +10,7 @@ deletes nothing and raises RecordsRetentionRefused. A queued re-check and an ale
 has acknowledged are never deleted. The rule is decided once, in a short write; then rows go in
 batches, each its own short transaction, the store's lock handed to waiting threads between two
 (as the confirmations purge does); one audit entry after the last batch when anything went,
-counting the batches of a run stopped before its entry too (`add_progress`).
+counting the batches of a run stopped before its entry too (progress.py).
 """
 
 from __future__ import annotations
@@ -18,45 +18,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import sqlite_utils
-
 from sync.store.appointments import Appointments
 from sync.store.auditlog import AuditLog
 from sync.store.database import Database, Part
 from sync.store.instant import instant_text
 from sync.store.outbox import Outbox
+from sync.store.progress import add_progress, take_progress
 from sync.store.statements import Statements
 
 PURGED_ACTION = "retention.purged"  # as the confirmations purge writes it
 SUBJECT = "statements_outbox"
 RECORDS_BATCH = 500  # rows of each table a batch deletes
 _PROGRESS = "records_progress"  # retention_state: what this run's batches deleted so far
-
-
-def add_progress(db: sqlite_utils.Database, name: str, counts: dict[str, int]) -> None:
-    """Inside a retention batch's transaction: add what it deleted to the run's count
-    (retention_state `name`, "table=N ..."), kept until the run's audit entry says it, so the
-    entry of the run after one stopped between two batches counts those batches too."""
-    total = take_progress(db, name, keep=True)
-    for table, deleted in counts.items():
-        total[table] = total.get(table, 0) + deleted
-    db.execute(
-        "INSERT INTO retention_state (name, value) VALUES (?, ?)"
-        " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-        [name, " ".join(f"{table}={n}" for table, n in sorted(total.items()))],
-    )
-
-
-def take_progress(db: sqlite_utils.Database, name: str, *, keep: bool = False) -> dict[str, int]:
-    """What the batches counted under `name` deleted ({} when nothing); removed unless `keep`
-    (inside the transaction that writes the run's audit entry)."""
-    row = db.execute("SELECT value FROM retention_state WHERE name = ?", [name]).fetchone()
-    if row is None:
-        return {}
-    if not keep:
-        db.execute("DELETE FROM retention_state WHERE name = ?", [name])
-    pairs = (part.partition("=") for part in str(row[0]).split())
-    return {table: int(n) for table, _, n in pairs if n.isdigit()}
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from sync.store.auditlog import AuditLog
 from sync.store.consents import Consents
 from sync.store.database import Database, Part, reserve_on_full
 from sync.store.instant import instant_of, instant_text
-from sync.store.retention import add_progress, take_progress
+from sync.store.progress import add_progress, take_progress
 from sync.xmlmsg import Qualification, QualificationResult, parse_result
 
 

@@ -342,7 +342,7 @@ def test_statements_go_in_batches_and_a_stopped_run_is_counted_by_the_next(
         entry = s.audit_entries(1)[0]
         assert (entry.action, entry.detail) == (
             "retention.purged",
-            f"statements=1050 outbox=0 outbox_alerts=0 before={BOUND.isoformat()}",
+            f"statements=1050 outbox=0 outbox_alerts=0 appointments=0 before={BOUND.isoformat()}",
         )
         assert s.verify_audit() is None
     finally:
