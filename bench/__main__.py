@@ -7,7 +7,9 @@ import sys
 from bench import (
     appointments,
     backup,
+    bulk,
     clinical,
+    desk,
     drain,
     faces,
     folders,
@@ -35,6 +37,8 @@ def main() -> int:
     pinned.main([])
     appointments.main([])
     scale.main([])
+    bulk.main([])
+    desk.main([])
     return 0
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from device.accounts import Accounts
 from device.apitokens import ApiTokens
 from device.appointments import Appointments
+from device.bulkrun import BulkRuns
 from device.checks import ManualChecks
 from device.clinical import ClinicalRecords
 from device.clocktrust import TERMINAL_TIME_FRESH_S, ClockTrust, terminal_time
@@ -353,6 +354,17 @@ def build_appliance(
         api_tokens=ApiTokens(store, clock),
         appointments=Appointments(store, bus, clock_trust.now),
         peripherals=peripherals,
+        # The night-before bulk pre-check of appointments, through the same confirmations.
+        bulk=BulkRuns(
+            store=store,
+            confirmations=confirmations,
+            bus=bus,
+            medical_institution_code=config.medical_institution_code,
+            clock=clock_trust.now,
+            batch_size=config.bulk_batch_size,
+            poll_max_s=config.bulk_poll_max_s,
+            bulk_at=config.bulk_at,
+        ),
     )
 
     def on_reader_event(event: ReaderEvent) -> None:

@@ -84,6 +84,9 @@ class Config:
     outbox_backoff_base_s: int
     outbox_backoff_max_s: int
     outbox_give_up_h: int
+    bulk_at: str
+    bulk_batch_size: int
+    bulk_poll_max_s: int
     backup_dir: Path
     backup_keep: int
     backup_at: str

@@ -16,13 +16,25 @@ The answer is parsed once, by the transport; the store is handed that parsed res
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import TypeVar
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
 
-from device.events import ConfirmationStored, EventBus
+from device.events import ConfirmationStored, EventBus, PrecheckStored
 from device.export import FaceExport
 from device.reasons import EndReason
-from sync.store import Confirmation, Store, VisitRecord
+from sync.bulkmsg import (
+    BulkAnswer,
+    BulkQuery,
+    BulkReceipt,
+    BulkUnit,
+    BulkUpload,
+    ReferenceAnswer,
+    ReferenceRequest,
+)
+from sync.precheck import PrecheckClass
+from sync.store import BatchEnd, Confirmation, PrecheckRecord, Store, VisitRecord
 from sync.transport import (
     CentralAnswer,
     CentralError,
@@ -30,7 +42,10 @@ from sync.transport import (
     CentralUntrusted,
     QualificationTransport,
 )
-from sync.xmlmsg import QualificationRequest
+from sync.xmlmsg import QualificationRequest, QualificationResult
+
+if TYPE_CHECKING:
+    from sync.store import AppointmentRow
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +220,91 @@ class Confirmations:
             actor=actor,
             card_from=card_from,
         )
+
+    # -- the bulk inquiry (一括照会) and 照会番号 registration: same transport, same failures --
+    def bulk_upload(self, request: BulkUpload, *, label: str) -> BulkReceipt:
+        """Hand a batch to the central (OQSmuquc01): its reception number, or
+        ConfirmationFailed. The same file id uploaded again gets the same number."""
+        started = time.monotonic()
+        try:
+            receipt = self._transport.bulk_upload(request)
+        except CentralError as exc:
+            raise self._failed(exc, None, label) from exc
+        self._observe(receipt.process_time, started)
+        return receipt
+
+    def bulk_result(self, query: BulkQuery, *, label: str) -> BulkAnswer:
+        """Ask for a batch's answers (OQSmuquc02): `.ready` False means ask again later;
+        ConfirmationFailed when there is no answer."""
+        started = time.monotonic()
+        try:
+            answer = self._transport.bulk_result(query)
+        except CentralError as exc:
+            raise self._failed(exc, None, label) from exc
+        self._observe(answer.process_time, started)
+        return answer
+
+    def register_references(self, request: ReferenceRequest, *, label: str) -> ReferenceAnswer:
+        """Register patient numbers as 照会番号 (OQSsiimm01 for one, OQSmuimm01 for many): one
+        outcome per registration, or ConfirmationFailed."""
+        started = time.monotonic()
+        try:
+            answer = self._transport.register_references(request)
+        except CentralError as exc:
+            raise self._failed(exc, None, label) from exc
+        self._observe(answer.process_time, started)
+        return answer
+
+    def keep_precheck(
+        self,
+        appointment: AppointmentRow,
+        unit: BulkUnit | None,
+        klass: PrecheckClass,
+        *,
+        checked_at: datetime,
+        actor: str,
+    ) -> None:
+        """Store an appointment's pre-check (the unit's single-result XML, encrypted, with its
+        audit entry: Store.record_prechecks), then tell the desk. `unit` None: the central
+        answered nothing for it (FAILED), nothing raw is kept."""
+        self.keep_prechecks([(appointment, unit, klass)], checked_at=checked_at, actor=actor)
+
+    def keep_prechecks(
+        self,
+        prechecks: Sequence[tuple[AppointmentRow, BulkUnit | None, PrecheckClass]],
+        *,
+        checked_at: datetime,
+        actor: str,
+        batch_end: BatchEnd | None = None,
+    ) -> None:
+        """`keep_precheck` for many, in one transaction with the end of their bulk batch
+        (`batch_end`); the desk is told of each once all are saved. StoreFullError when they
+        could not be saved: nothing is stored and nobody is told."""
+        self._store.record_prechecks(
+            [
+                PrecheckRecord(a.id, klass.value, unit.raw if unit is not None else b"")
+                for a, unit, klass in prechecks
+            ],
+            checked_at=checked_at,
+            actor=actor,
+            batch_end=batch_end,
+        )
+        for appointment, _, klass in prechecks:
+            self._bus.publish(PrecheckStored(appointment.id, klass.value))
+
+    def _observe(self, process_time: str, started: float) -> None:
+        """Tell the clock check the central's stamp of a bulk answer, as `ask` does for one."""
+        if self._on_answer is None or not process_time:
+            return
+        stamp = QualificationResult(
+            process_time=process_time,
+            confirmation_date="",
+            medical_institution_code="",
+            file_id="",
+            reference_classification="",
+            segment_of_result="",
+        )
+        self._on_answer(CentralAnswer(stamp, b"", time.monotonic() - started))
 
     def _failed(
         self, exc: CentralError, request: QualificationRequest | None, label: str

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from device.events import (
+    BulkBatchFailed,
     CardGraceOver,
     CardLeftOnReader,
     DeskAlertRaised,
@@ -46,6 +47,7 @@ class AlertKind(StrEnum):
     VISIT_FAILED = "visit_failed"  # detail: the end reason[:more] (card untrusted: expired)
     CARD_LEFT = "card_left"  # the visit ended with the card still on the reader
     CARD_GRACE_OVER = "card_grace_over"  # past the expiry grace: to the desk with 資格確認書
+    BULK_FAILED = "bulk_failed"  # a bulk pre-check batch got no answers; detail: the reason
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ RULES: dict[type[Any], Callable[[Any], Alert | None]] = {
     VisitFailed: lambda e: _ending(AlertKind.VISIT_FAILED, e),
     CardLeftOnReader: lambda e: Alert(AlertKind.CARD_LEFT, e.visit_id, e.reader),
     CardGraceOver: lambda e: Alert(AlertKind.CARD_GRACE_OVER, e.visit_id),
+    BulkBatchFailed: lambda e: Alert(AlertKind.BULK_FAILED, "", e.reason),
 }
 
 

@@ -178,6 +178,40 @@ class AppointmentsImported:
     day_count: int
 
 
+@dataclass(frozen=True)
+class BulkProgress:
+    """A bulk pre-check run (device/bulkrun.py) moved: `done` of `total` appointments of `day`
+    (YYYYMMDD) classified, `normal` of them VALID and `attention` not; `state` is a
+    device.bulkrun.RunState value ("running", "waiting" while the central is down, "done",
+    "failed")."""
+
+    run_id: int
+    day: str
+    total: int
+    done: int
+    normal: int
+    attention: int
+    state: str
+
+
+@dataclass(frozen=True)
+class PrecheckStored:
+    """An appointment's pre-check was stored; `klass` is its sync.precheck.PrecheckClass value."""
+
+    appointment_id: int
+    klass: str
+
+
+@dataclass(frozen=True)
+class BulkBatchFailed:
+    """A batch of a bulk run ended without answers (refused, unreadable, untrusted): `reason`
+    is the CentralFault value with the central's code; its appointments are FAILED."""
+
+    run_id: int
+    batch_id: int
+    reason: str
+
+
 Event = (
     VisitStarted
     | VisitStateChanged
@@ -200,6 +234,9 @@ Event = (
     | DeskAlertRaised
     | DeskAlertAcknowledged
     | AppointmentsImported
+    | BulkProgress
+    | PrecheckStored
+    | BulkBatchFailed
 )
 
 

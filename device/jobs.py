@@ -142,10 +142,26 @@ def _drain_outbox(services: Services, _: ClockTrust) -> int:
     return report.answered + report.gave_up
 
 
+def _summarize_answers(services: Services, _: ClockTrust) -> int:
+    """Row summaries for answers stored before them, a bounded number a run (newest first)."""
+    return services.store.backfill_summaries(SUMMARIES_PER_RUN)
+
+
+SUMMARIES_PER_RUN = 2000
+
+
 def _backup(services: Services, trust: ClockTrust) -> int:
     """The nightly encrypted backup to backup_dir once backup_at has passed (device/backup.py);
     a failure is logged and tried again at the next run."""
     return nightly_backup(services.config, services.store, trust.now())
+
+
+def _bulk_inquiry(services: Services, _: ClockTrust) -> int:
+    """The nightly bulk pre-check once bulk_at has passed, then every batch whose upload or
+    poll is due (device/bulkrun.py); a second's tick, nothing to do most of the time."""
+    if services.bulk is None:
+        return 0
+    return services.bulk.tick()
 
 
 JOBS: tuple[Job, ...] = (
@@ -205,6 +221,22 @@ JOBS: tuple[Job, ...] = (
         "removes generations beyond backup_keep; nothing when backup_dir is empty",
         _backup,
         first_after_s=180,
+    ),
+    Job(
+        "bulk_inquiry",
+        1,
+        "Starts the nightly bulk pre-check (一括照会) of the next day's appointments once "
+        "bulk_at has passed, then uploads each batch and polls its reception number with "
+        "backoff (1 s, doubling up to bulk_poll_max_s) until its answers are classified",
+        _bulk_inquiry,
+    ),
+    Job(
+        "summarize_answers",
+        60,
+        "Gives answers stored before row summaries theirs (at most 2,000 a run, newest first, "
+        "in short writes) and keeps them deflated; nothing once every row has one",
+        _summarize_answers,
+        first_after_s=30,
     ),
 )
 

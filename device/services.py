@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # built by their own modules; only the types are needed here
     from device.accounts import Accounts
     from device.apitokens import ApiTokens
     from device.appointments import Appointments
+    from device.bulkrun import BulkRuns
     from device.checks import ManualChecks
     from device.clinical import ClinicalRecords
     from device.outbox import Outbox
@@ -48,3 +49,4 @@ class Services:
     sandbox: CardSandbox | None = None  # only in demo mode
     peripherals: Peripherals | None = None  # status light and ticket printer (device/signal.py)
     first_start: FirstStart | None = None  # the one-time setup code while no staff user exists
+    bulk: BulkRuns | None = None  # the bulk pre-check of appointments (device/bulkrun.py)

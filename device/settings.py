@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from reader.backend import BACKENDS
+from sync.bulkmsg import MAX_BULK_ENTRIES
 from sync.codes import CONSENT_KINDS
 
 LOG_LEVELS = ("ERROR", "WARNING", "INFO", "DEBUG", "TRAFFIC")
@@ -113,6 +114,10 @@ def _time_of_day(value: Any) -> str | None:
     if match is None or int(match.group(1)) > 23 or int(match.group(2)) > 59:
         return "HH:MM（00:00〜23:59）で指定してください / must be HH:MM (00:00–23:59)"
     return None
+
+
+def _time_of_day_or_empty(value: Any) -> str | None:
+    return None if str(value) == "" else _time_of_day(value)
 
 
 PORT_URL_ACCEPTS = "empty (none), /dev/… device, socket://host:port, loop://"
@@ -572,6 +577,36 @@ SETTINGS: tuple[Setting, ...] = (
         "The longest wait between two attempts of one queued re-check",
         minimum=1,
         maximum=86400,
+        group="central",
+    ),
+    Setting(
+        "bulk_at",
+        str,
+        "19:00",
+        "Time of day (Japan time, HH:MM) after which the next day's appointments are pre-checked "
+        "in bulk (一括照会), once a day; empty = no nightly run (「今すぐ照会」 still works)",
+        _time_of_day_or_empty,
+        accepts="HH:MM (00:00–23:59), or empty (no nightly run)",
+        group="central",
+    ),
+    Setting(
+        "bulk_batch_size",
+        int,
+        MAX_BULK_ENTRIES,
+        "Appointments in one bulk inquiry upload; a longer list is split into batches "
+        "(the official limit is the maximum)",
+        minimum=1,
+        maximum=MAX_BULK_ENTRIES,
+        group="central",
+    ),
+    Setting(
+        "bulk_poll_max_s",
+        int,
+        60,
+        "The longest wait between two polls of a bulk inquiry's results (they start at 1 s and "
+        "double), and between two attempts while the central is unavailable",
+        minimum=1,
+        maximum=3600,
         group="central",
     ),
     Setting(

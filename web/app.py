@@ -23,6 +23,7 @@ from web import (
     api,
     appointments,
     auth,
+    bulk,
     clinical,
     kiosk,
     reception,
@@ -62,6 +63,7 @@ def create_staff_app(config: Config, services: Services) -> Flask:
     )
     app.register_blueprint(recheck.create_blueprint(services))
     app.register_blueprint(appointments.create_blueprint(services))
+    app.register_blueprint(bulk.create_blueprint(services))
     if config.demo and services.sandbox is not None:
         app.register_blueprint(sandbox.create_blueprint(services, services.sandbox))
         app.register_blueprint(signal_api.create_blueprint(services.peripherals))

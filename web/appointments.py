@@ -81,7 +81,7 @@ def precheck_note(store: Store, c: Confirmation, lang: str) -> dict[str, str] | 
     """The pre-check of the appointment a patient who arrived had today, for the desk row
     ("前夜確認: 有効"), or None: matched by the answer's 照会番号 when it carries one, else by
     the insurance numbers and birth date. The row is still confirmed at the desk as today."""
-    first = c.result.results[0] if c.result.results else None
+    first = c.summary.results[0] if c.summary.results else None
     if first is None:
         return None
     found = store.appointment_for_arrival(

@@ -300,8 +300,9 @@ def age_on(birth: date, today: date) -> int:
 
 
 def _person(c: Confirmation, now: datetime, lang: str) -> dict[str, str]:
-    first = c.result.results[0] if c.result.results else None
-    birth_raw = first.birthdate if first else (c.result.search.birthdate if c.result.search else "")
+    shown = c.summary  # the row's summary: no XML parsed for the list
+    first = shown.results[0] if shown.results else None
+    birth_raw = first.birthdate if first else (shown.search.birthdate if shown.search else "")
     birth = parse_yyyymmdd(birth_raw)
     age = age_on(birth, now.astimezone(JST).date()) if birth else None
     return {

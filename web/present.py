@@ -28,6 +28,7 @@ from web import (
     strings_admin,
     strings_appointments,
     strings_auth,
+    strings_bulk,
     strings_cardtrust,
     strings_clinical,
     strings_common,
@@ -80,6 +81,7 @@ STRINGS = _merged(
     strings_setup.STRINGS,
     strings_appointments.STRINGS,
     strings_publicexpense.STRINGS,
+    strings_bulk.STRINGS,
 )
 
 # Reader / visit state shown on the reception status strip (device.flow.VisitState values).
@@ -289,7 +291,7 @@ def confirmation_row(
     answer of its own: it shows `earlier` (its 前回確認, by `c.earlier_id`) with its date and
     age, under the offline badge, never as today's answer. `today` (the injected clock's day
     in Japan) marks 限度額 and 高齢受給者 periods that have ended."""
-    result = earlier.result if c.offline and earlier is not None else c.result
+    result = earlier.summary if c.offline and earlier is not None else c.summary
     first = result.results[0] if result.results else None
     shown_verdict = Verdict.OFFLINE if c.offline else verdict(result)
     shown_badge = Badge.of(shown_verdict)
@@ -410,7 +412,7 @@ def _offline_texts(c: Confirmation, earlier: Confirmation | None, lang: str) -> 
     days = (c.created_at.astimezone(JST).date() - earlier.created_at.astimezone(JST).date()).days
     age = text("age_today", lang) if days <= 0 else text("age_days", lang, n=days)
     when = earlier.created_at.astimezone(JST).strftime("%Y/%m/%d")
-    first = earlier.result.results[0] if earlier.result.results else None
+    first = earlier.summary.results[0] if earlier.summary.results else None
     has_numbers = first is not None and bool(first.insurer_number and first.number)
     todo = text("offline_earlier" if has_numbers else "offline_earlier_no_numbers", lang)
     return todo, text("offline_source", lang, date=when, age=age)
@@ -421,8 +423,8 @@ def earlier_summary(earlier: Confirmation, now: datetime, lang: str) -> str:
     it said and the ratio to charge."""
     days = (now.astimezone(JST).date() - earlier.created_at.astimezone(JST).date()).days
     age = text("age_today", lang) if days <= 0 else text("age_days", lang, n=days)
-    first = earlier.result.results[0] if earlier.result.results else None
-    badge = Badge.of(verdict(earlier.result))
+    first = earlier.summary.results[0] if earlier.summary.results else None
+    badge = Badge.of(verdict(earlier.summary))
     return text(
         "desk_check_earlier",
         lang,

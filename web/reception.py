@@ -25,6 +25,7 @@ from device.checks import (
 )
 from device.deskalerts import AlertKind
 from device.events import (
+    BulkProgress,
     CardGraceOver,
     CardLeftOnReader,
     CentralDown,
@@ -51,6 +52,8 @@ from sync.store import Confirmation, DeskAlertRow, Store
 from web import search, sse
 from web.appointments import precheck_note
 from web.auth import audit_actor, current_user, require_role
+from web.bulk import bulk_wire
+from web.bulk import current as bulk_current
 from web.detail import audit_lines, confirmation_detail, pretty_xml, recheck_comparisons
 from web.field_errors import field_errors_text, identifier_error_text
 from web.inbound import json_object
@@ -135,6 +138,7 @@ def create_blueprint(services: Services) -> Blueprint:
             statements_awaiting=services.statements.count_awaiting(),
             desk_alerts=[alert_view(a, lang) for a in store.open_desk_alerts()],
             boot=boot,
+            bulk=bulk_current(services, lang),
         )
 
     @bp.get("/api/desk-alerts")
@@ -409,6 +413,8 @@ def alert_text(alert: DeskAlertRow, lang: str) -> str:
 
 def staff_wire(event: Event, lang: str, services: Services | None = None) -> sse.Wire | None:
     """Event → (name, data) for reception; no personal data ever goes on this wire."""
+    if isinstance(event, BulkProgress):
+        return "bulk_progress", bulk_wire(event, lang)
     if isinstance(event, CentralUp):
         return "central", {"down": False}
     if isinstance(event, CentralDown):

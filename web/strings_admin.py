@@ -197,6 +197,12 @@ AUDIT_ACTIONS: dict[str, tuple[str, str]] = {
     "api.read": ("API で確認結果を読み出し", "read answers through the API"),
     "api_token.created": ("API トークンを作成", "created an API token"),
     "api_token.revoked": ("API トークンを失効", "revoked an API token"),
+    "bulk.started": ("一括照会を開始", "started a bulk pre-check"),
+    "bulk.received": ("一括照会を中央が受付", "bulk batch received by the central"),
+    "bulk.answered": ("一括照会の結果を取得", "bulk batch answered"),
+    "bulk.failed": ("一括照会が失敗", "bulk batch failed"),
+    "bulk.finished": ("一括照会を終了", "finished a bulk pre-check"),
+    "reference.registered": ("照会番号を登録", "registered reference numbers"),
     "appliance.restart": ("再起動", "restarted the appliance"),
     "audit.anchor_restarted": ("監査ログの起点を再設定", "restarted the audit anchor"),
     "audit.chain_keyed": ("監査ログの連鎖に鍵を設定", "keyed the audit chain"),
@@ -261,6 +267,7 @@ AUDIT_ACTORS: dict[str, tuple[str, str]] = {
     "outbox": ("再照会の処理", "re-check queue"),
     "export": ("レセコンへの書き出し", "export"),
     "terminal": ("資格確認端末", "official terminal"),
+    "bulk": ("一括照会", "bulk pre-check"),
     "demo": ("デモ", "demo"),
 }
 
@@ -394,6 +401,17 @@ SETTING_HELP_JA: dict[str, str] = {
         "接続できなかった再照会を次に送るまでの秒数。失敗のたびに2倍（outbox_backoff_max_s まで）"
     ),
     "outbox_backoff_max_s": "1件の再照会の試行の間隔の上限（秒）",
+    "bulk_at": (
+        "翌日の予約を一括照会する時刻（日本時間 HH:MM。1日1回）。空欄なら夜間の照会をしません"
+        "（「今すぐ照会」は使えます）"
+    ),
+    "bulk_batch_size": (
+        "一括照会で1回に送る予約の件数（多いときは分けて送ります。上限は公式の件数）"
+    ),
+    "bulk_poll_max_s": (
+        "一括照会の結果を取りに行く間隔の上限（秒）。1秒から倍にしていきます。"
+        "中央サービスが停止中の再試行の間隔も同じです"
+    ),
 }
 
 # The admin page's sections (device.settings.GROUPS): title and what belongs there.
@@ -454,6 +472,9 @@ SETTING_LABELS: dict[str, tuple[str, str]] = {
     "outbox_backoff_base_s": ("再照会の待ち（初回）", "Re-check first wait"),
     "outbox_backoff_max_s": ("再照会の待ち（上限）", "Re-check longest wait"),
     "outbox_give_up_h": ("再照会をやめるまで", "Stop re-checking after"),
+    "bulk_at": ("一括照会の時刻", "Bulk pre-check time"),
+    "bulk_batch_size": ("一括照会の1回の件数", "Bulk batch size"),
+    "bulk_poll_max_s": ("一括照会の待ち（上限）", "Bulk poll longest wait"),
     "demo": ("デモモード", "Demo mode"),
     "demo_data": ("デモ用データ", "Demo data"),
     "log_level": ("ログの詳しさ", "Log level"),

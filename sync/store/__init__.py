@@ -10,7 +10,7 @@ text form (instant.py); the schema is the migrations in schema.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -39,6 +39,7 @@ from sync.store.auditlog import (
     verify_audit_file,
 )
 from sync.store.backup import Snapshot, snapshot_file
+from sync.store.bulkruns import BatchEnd, BulkBatchRow, BulkRunRow, BulkRuns, PrecheckRecord
 from sync.store.clinicaldocs import CachedDocument, ClinicalDocuments
 from sync.store.consents import CachedClinical, ConsentRecord, Consents
 from sync.store.database import (
@@ -79,6 +80,9 @@ __all__ = [
     "OFFLINE",
     "SETTING_DEFAULT_MARK",
     "AuditEntry",
+    "BatchEnd",
+    "BulkBatchRow",
+    "BulkRunRow",
     "ExportCounts",
     "ExportItem",
     "CachedClinical",
@@ -89,6 +93,7 @@ __all__ = [
     "OutboxAlert",
     "OutboxCounts",
     "OutboxItem",
+    "PrecheckRecord",
     "RetentionRefused",
     "SessionRow",
     "StatementRow",
@@ -143,6 +148,7 @@ class Store:
         self._tokens = Tokens(database, audit=self._audit)
         self._desk_alerts = DeskAlerts(database, audit=self._audit)
         self._appointments = Appointments(database, audit=self._audit)
+        self._bulk_runs = BulkRuns(database, audit=self._audit)
         try:
             database.check_key(
                 [
@@ -158,6 +164,9 @@ class Store:
             self._audit.key_chain()
             if database.schema_version >= visits.SEARCH_INDEX_MIGRATION:
                 self._visits.backfill_search_indexes()  # rows stored before it
+            if database.schema_version >= visits.SUMMARY_MIGRATION:
+                # The newest rows stored before it; the rest by the summarize_answers job.
+                self._visits.backfill_summaries(visits.SUMMARIES_AT_OPEN)
         except BaseException:
             self.close()
             raise
@@ -377,6 +386,10 @@ class Store:
     def confirmation(self, confirmation_id: int) -> Confirmation | None:
         return self._visits.confirmation(confirmation_id)
 
+    def backfill_summaries(self, limit: int | None = None) -> int:
+        """Row summaries for rows stored before them (Visits.backfill_summaries)."""
+        return self._visits.backfill_summaries(limit)
+
     def recent_confirmations(self, since: datetime, limit: int = 200) -> list[Confirmation]:
         return self._visits.recent_confirmations(since, limit)
 
@@ -413,6 +426,113 @@ class Store:
 
     def open_desk_alerts(self, limit: int = 100) -> list[DeskAlertRow]:
         return self._desk_alerts.open_alerts(limit)
+
+    # -- bulk pre-check runs and 照会番号 registrations (sync/store/bulkruns.py) ----------
+    def create_bulk_run(
+        self,
+        day: str,
+        *,
+        trigger: str,
+        actor: str,
+        batches: Sequence[tuple[str, Sequence[int]]],
+        first_at: datetime,
+    ) -> BulkRunRow:
+        return self._bulk_runs.create_run(
+            day, trigger=trigger, actor=actor, batches=batches, first_at=first_at
+        )
+
+    def bulk_run(self, run_id: int) -> BulkRunRow | None:
+        return self._bulk_runs.run(run_id)
+
+    def running_bulk_runs(self) -> list[BulkRunRow]:
+        return self._bulk_runs.running_runs()
+
+    def latest_bulk_run(self, day: str | None = None) -> BulkRunRow | None:
+        return self._bulk_runs.latest_run(day)
+
+    def finish_bulk_run(self, run_id: int, state: str, *, actor: str) -> None:
+        self._bulk_runs.finish_run(run_id, state, actor=actor)
+
+    def bulk_batches(self, run_id: int) -> list[BulkBatchRow]:
+        return self._bulk_runs.batches(run_id)
+
+    def bulk_batch(self, batch_id: int) -> BulkBatchRow | None:
+        return self._bulk_runs.batch(batch_id)
+
+    def due_bulk_batches(self, now: datetime) -> list[BulkBatchRow]:
+        return self._bulk_runs.due_batches(now)
+
+    def next_bulk_due(self) -> datetime | None:
+        return self._bulk_runs.next_due()
+
+    def bulk_batch_received(
+        self, batch_id: int, reception_number: str, *, next_at: datetime, actor: str
+    ) -> None:
+        self._bulk_runs.batch_received(batch_id, reception_number, next_at=next_at, actor=actor)
+
+    def bulk_batch_again(
+        self, batch_id: int, *, next_at: datetime, waiting: bool, reason: str = ""
+    ) -> None:
+        self._bulk_runs.batch_again(batch_id, next_at=next_at, waiting=waiting, reason=reason)
+
+    def bulk_batch_ended(
+        self,
+        batch_id: int,
+        *,
+        failed: bool,
+        reason: str,
+        done: int,
+        normal: int,
+        attention: int,
+        actor: str,
+    ) -> None:
+        self._bulk_runs.batch_ended(
+            batch_id,
+            failed=failed,
+            reason=reason,
+            done=done,
+            normal=normal,
+            attention=attention,
+            actor=actor,
+        )
+
+    @reserve_on_full
+    def record_prechecks(
+        self,
+        prechecks: Sequence[PrecheckRecord],
+        *,
+        checked_at: datetime,
+        actor: str,
+        batch_end: BatchEnd | None = None,
+    ) -> None:
+        """Several appointments' pre-checks (each with its audit entry) and, when given, the end
+        of the bulk batch they belong to, in one transaction: a batch is kept whole or not at
+        all, with one commit instead of one per appointment."""
+        with self._database.write():
+            for p in prechecks:
+                self._appointments.record_precheck(
+                    p.appointment_id, klass=p.klass, raw=p.raw, checked_at=checked_at, actor=actor
+                )
+            if batch_end is not None:
+                self._bulk_runs.batch_ended(
+                    batch_end.batch_id,
+                    failed=batch_end.failed,
+                    reason=batch_end.reason,
+                    done=batch_end.done,
+                    normal=batch_end.normal,
+                    attention=batch_end.attention,
+                    actor=actor,
+                )
+
+    def reference_key(self, reference_number: str, numbers: str) -> str:
+        """Keyed hash naming a 照会番号 registration (patient number with the card's numbers)."""
+        return self._bulk_runs.reference_key(reference_number, numbers)
+
+    def references_registered(self, keys: Iterable[str]) -> set[str]:
+        return self._bulk_runs.registered(keys)
+
+    def mark_references_registered(self, keys: Sequence[str], *, actor: str) -> None:
+        self._bulk_runs.mark_registered(keys, actor=actor)
 
     def confirmation_raw(self, confirmation_id: int) -> bytes | None:
         return self._visits.confirmation_raw(confirmation_id)

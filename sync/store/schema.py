@@ -345,6 +345,55 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX appointments_at ON appointments(at);
     """,
     """
+    -- Bulk pre-check runs (sync/store/bulkruns.py, issue 14): one run checks one day's
+    -- appointments in batches; each batch keeps its file id (the idempotency key of its upload)
+    -- and, once received, its reception number, so a restart in the middle polls the same
+    -- number and never uploads again. No personal data: appointment ids and codes only.
+    CREATE TABLE bulk_runs (
+        id INTEGER PRIMARY KEY,
+        day TEXT NOT NULL,              -- YYYYMMDD (clinic time) of the appointments checked
+        trigger TEXT NOT NULL,          -- 'nightly' or 'now'
+        actor TEXT NOT NULL,
+        state TEXT NOT NULL,            -- 'running', 'done', 'failed'
+        total INTEGER NOT NULL,
+        done INTEGER NOT NULL DEFAULT 0,
+        normal INTEGER NOT NULL DEFAULT 0,
+        attention INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        finished_at TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX bulk_runs_day ON bulk_runs(day, id);
+    CREATE TABLE bulk_batches (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES bulk_runs(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        file_id TEXT NOT NULL UNIQUE,   -- ArbitraryFileIdentifier of the upload
+        appointment_ids TEXT NOT NULL,  -- comma-separated appointment ids, in entry order
+        state TEXT NOT NULL,            -- 'pending', 'polling', 'done', 'failed'
+        reception_number TEXT NOT NULL DEFAULT '',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at TEXT NOT NULL,
+        waiting INTEGER NOT NULL DEFAULT 0, -- the last attempt found the central unavailable
+        reason TEXT NOT NULL DEFAULT '',
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX bulk_batches_due ON bulk_batches(state, next_at);
+    -- 照会番号 registered with the central: a keyed hash of the patient number with the card's
+    -- numbers (a new card registers again); nothing readable.
+    CREATE TABLE reference_registrations (
+        bi_reference TEXT PRIMARY KEY,
+        registered_at TEXT NOT NULL
+    );
+    """,
+    """
+    -- Lists without parsing (sync/rowsummary.py, issue 15): what a list row shows of an answer,
+    -- a compact summary encrypted and bound to its row, made when the answer is saved; and
+    -- answers kept deflated (`packed` 1) before encryption. Rows stored before get both once
+    -- at open (sync/store/visits.py backfill_summaries).
+    ALTER TABLE confirmations ADD COLUMN enc_summary BLOB;
+    ALTER TABLE confirmations ADD COLUMN packed INTEGER NOT NULL DEFAULT 0;
+    """,
+    """
     -- Retention purges delete in small batches by an indexed range (issue 15): visits by the
     -- time they ended (confirmations have had confirmations_created since migration 1). A
     -- deleted confirmation sets NULL in face_files and outbox.card_from (ON DELETE SET NULL):

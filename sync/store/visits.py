@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import sqlite_utils
 
 from sync.codes import Verdict, badge
+from sync.packing import pack, unpack
+from sync.rowsummary import summarize, summary_of
 from sync.store.auditlog import AuditLog
 from sync.store.consents import Consents
 from sync.store.database import Database, Part, reserve_on_full
@@ -38,7 +42,14 @@ class VisitRecord:
 
 @dataclass(frozen=True)
 class Confirmation:
-    """One stored answer, decrypted in memory for display."""
+    """One stored answer, decrypted in memory for display.
+
+    `summary` is what a list row shows (sync/rowsummary.py): the answer without the
+    addresses, read from the row's compact summary without parsing the XML. `result` is the
+    whole answer: the XML is decrypted and parsed on first access only (the detail page, the
+    API, the export, a re-check). A Confirmation built from a parsed answer (just saved) has
+    it as both.
+    """
 
     id: int
     file_id: str
@@ -48,14 +59,20 @@ class Confirmation:
     method: str
     source: str
     badge: str
-    result: QualificationResult
+    summary: QualificationResult
     # A visit stored offline (source "offline") has no answer of its own (`result` is empty):
     # this is the card's last online answer shown beside it as 前回確認, if there was one.
     earlier_id: int | None = None
+    # Reads and parses the whole answer (None: `summary` is the whole answer).
+    load: Callable[[], QualificationResult] | None = field(default=None, repr=False, compare=False)
 
     @property
     def offline(self) -> bool:
         return self.source == OFFLINE
+
+    @cached_property
+    def result(self) -> QualificationResult:
+        return self.load() if self.load is not None else self.summary
 
 
 # `Confirmation.source` of a card visit made while the central was unreachable.
@@ -96,6 +113,11 @@ class RetentionRefused(Exception):
 
 # The migration that added the keyed hashes of surname, given name and insurer.
 SEARCH_INDEX_MIGRATION = 18
+# The migration that added row summaries and packed answers (renumbered when merged).
+SUMMARY_MIGRATION = 21
+# Rows given their summary when the store opens (the newest: what the lists show); the rest
+# by the summarize_answers job, a bounded number at a time, so an upgrade never holds the start.
+SUMMARIES_AT_OPEN = 2000
 
 
 def kana_parts(name_kana: str) -> tuple[str, str]:
@@ -181,8 +203,8 @@ class Visits(Part):
                 db.execute(
                     "INSERT INTO confirmations (file_id, visit_id, created_at, kind, method,"
                     " source, badge, enc_result, bi_kana, bi_birthdate, bi_numbers, bi_card,"
-                    " bi_kana_family, bi_kana_given, bi_insurer, search_indexed)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
+                    " bi_kana_family, bi_kana_given, bi_insurer, search_indexed, enc_summary,"
+                    " packed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1,?,1)",
                     [
                         file_id,
                         visit.id if visit else None,
@@ -191,7 +213,7 @@ class Visits(Part):
                         method,
                         source,
                         badge(result).name,
-                        cipher.encrypt(raw_result, _result_binding(file_id)),
+                        cipher.encrypt(_pack(raw_result), _result_binding(file_id)),
                         self._index("kana", first.name_kana if first else ""),
                         self._index("birthdate", first.birthdate if first else ""),
                         self._index(
@@ -202,6 +224,7 @@ class Visits(Part):
                         ),
                         self._index("card", card) if card else self._card_of(card_from),
                         *self._part_indexes(first),
+                        cipher.encrypt(summarize(result), _summary_binding(file_id)),
                     ],
                 ).lastrowid
                 or 0
@@ -235,8 +258,8 @@ class Visits(Part):
             row_id = int(
                 db.execute(
                     "INSERT INTO confirmations (file_id, visit_id, created_at, kind, method,"
-                    " source, badge, enc_result, bi_card, earlier_id, search_indexed)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,1)",
+                    " source, badge, enc_result, bi_card, earlier_id, search_indexed,"
+                    " enc_summary, packed) VALUES (?,?,?,?,?,?,?,?,?,?,1,?,1)",
                     [
                         file_id,
                         visit.id,
@@ -250,6 +273,9 @@ class Visits(Part):
                         self._database.cipher.encrypt(b"", _result_binding(file_id)),
                         self._index("card", card),
                         earlier_id,
+                        self._database.cipher.encrypt(
+                            summarize(_no_answer(file_id)), _summary_binding(file_id)
+                        ),
                     ],
                 ).lastrowid
                 or 0
@@ -420,11 +446,12 @@ class Visits(Part):
         """The answer exactly as central sent it (decrypted), for the admin's raw view."""
         with self._database.lock:
             row = self._db.execute(
-                "SELECT file_id, enc_result FROM confirmations WHERE id = ?", [confirmation_id]
+                "SELECT file_id, enc_result, packed FROM confirmations WHERE id = ?",
+                [confirmation_id],
             ).fetchone()
         if row is None:
             return None
-        return self._database.cipher.decrypt(row[1], _result_binding(row[0]))
+        return _unpack(self._database.cipher.decrypt(row[1], _result_binding(row[0])), row[2])
 
     def count_confirmations(self) -> int:
         with self._database.lock:
@@ -600,32 +627,101 @@ class Visits(Part):
         return instant_text(max(instant_of(c) for c in candidates)) if candidates else ""
 
     def _confirmations(self, where: str, params: list[Any]) -> list[Confirmation]:
+        """Rows as Confirmations: their summaries decrypted (no XML parsed); the whole answer
+        is read and parsed when a caller asks for `result`."""
         with self._database.lock:
             rows = self._db.execute(
                 "SELECT id, file_id, visit_id, created_at, kind, method, source, badge,"
-                f" enc_result, earlier_id FROM confirmations {where}",
+                f" enc_summary, earlier_id FROM confirmations {where}",
                 params,
             ).fetchall()
         cipher = self._database.cipher
         found = []
         for row in rows:
-            raw = cipher.decrypt(row[8], _result_binding(row[1]))
+            row_id, file_id, method = int(row[0]), str(row[1]), str(row[5])
+            if row[8] is not None:
+                summary = summary_of(cipher.decrypt(row[8], _summary_binding(file_id)))
+                load: Callable[[], QualificationResult] | None = self._loader(
+                    row_id, file_id, method, summary
+                )
+            else:  # stored before summaries and not yet given one: parsed now, whole
+                summary = self._parsed(row_id, file_id, method) or _no_answer(file_id)
+                load = None
             found.append(
                 Confirmation(
-                    row[0],
-                    row[1],
+                    row_id,
+                    file_id,
                     row[2],
                     instant_of(row[3]),
                     row[4],
-                    row[5],
+                    method,
                     row[6],
                     row[7],
-                    # a face file's answer may lack its ArbitraryFileIdentifier (DOMAIN §8)
-                    parse_result(raw, face=row[5] == "face") if raw else _no_answer(row[1]),
+                    summary,
                     row[9],
+                    load,
                 )
             )
         return found
+
+    def _loader(
+        self, row_id: int, file_id: str, method: str, summary: QualificationResult
+    ) -> Callable[[], QualificationResult]:
+        def load() -> QualificationResult:
+            # A row purged meanwhile: what it showed is all there is.
+            return self._parsed(row_id, file_id, method) or summary
+
+        return load
+
+    def _parsed(self, row_id: int, file_id: str, method: str) -> QualificationResult | None:
+        """The row's whole answer, decrypted and parsed (None when the row is gone)."""
+        with self._database.lock:
+            row = self._db.execute(
+                "SELECT enc_result, packed FROM confirmations WHERE id = ?", [row_id]
+            ).fetchone()
+        if row is None:
+            return None
+        raw = _unpack(self._database.cipher.decrypt(row[0], _result_binding(file_id)), row[1])
+        # a face file's answer may lack its ArbitraryFileIdentifier (DOMAIN §8)
+        return parse_result(raw, face=method == "face") if raw else _no_answer(file_id)
+
+    def backfill_summaries(self, limit: int | None = None, batch: int = 200) -> int:
+        """Give rows stored before summaries theirs, newest first (each answer decrypted and
+        parsed here, once, in batches of short writes), and keep their answers packed; at
+        most `limit` rows (None: all); the number done. Until then such a row is read by
+        parsing its answer, as before."""
+        done = 0
+        cipher = self._database.cipher
+        while limit is None or done < limit:
+            size = batch if limit is None else min(batch, limit - done)
+            with self._database.lock:
+                rows = self._db.execute(
+                    "SELECT id, file_id, method, enc_result, packed FROM confirmations"
+                    " WHERE enc_summary IS NULL ORDER BY id DESC LIMIT ?",
+                    [size],
+                ).fetchall()
+            if not rows:
+                return done
+            updates = []
+            for row_id, file_id, method, enc, packed in rows:
+                raw = _unpack(cipher.decrypt(enc, _result_binding(file_id)), packed)
+                result = parse_result(raw, face=method == "face") if raw else _no_answer(file_id)
+                updates.append(
+                    [
+                        cipher.encrypt(_pack(raw), _result_binding(file_id)),
+                        cipher.encrypt(summarize(result), _summary_binding(file_id)),
+                        row_id,
+                    ]
+                )
+            with self._database.write() as db:
+                for values in updates:
+                    db.execute(
+                        "UPDATE confirmations SET enc_result = ?, packed = 1, enc_summary = ?"
+                        " WHERE id = ? AND enc_summary IS NULL",
+                        values,
+                    )
+            done += len(rows)
+        return done
 
 
 def card_identity(issuer: bytes, serial_number: int) -> str:
@@ -648,6 +744,22 @@ def _no_answer(file_id: str) -> QualificationResult:
 
 def _result_binding(file_id: str) -> str:
     return f"confirmations.enc_result:{file_id}"
+
+
+def _summary_binding(file_id: str) -> str:
+    return f"confirmations.enc_summary:{file_id}"
+
+
+def _pack(raw: bytes) -> bytes:
+    """An answer as kept (then encrypted): deflated with the answers' dictionary (`packed`
+    1), a sixth of its size or so."""
+    return pack(raw)
+
+
+def _unpack(stored: bytes, packed: int) -> bytes:
+    """The answer exactly as received, from what `_pack` kept (`packed` 1) or a row stored
+    before answers were packed (0)."""
+    return unpack(stored) if packed else stored
 
 
 def encrypted_sample(db: sqlite_utils.Database) -> tuple[bytes, str] | None:

@@ -53,6 +53,7 @@ NOT_PAGES: dict[str, str] = {
     "signal.light": "JSON for the sandbox's script (the simulated light)",
     "reception.events": "the desk's event stream (SSE)",
     "recheck.alerts": "JSON for the desk's script",
+    "bulk.status": "JSON for the bulk pre-check bar's script",
     "admin.status_json": "JSON for the status page's script",
     "api.confirmations": "the read API (JSON, bearer token)",
     "api.coverage_eligibility": "the read API (FHIR JSON, bearer token)",

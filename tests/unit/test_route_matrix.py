@@ -53,6 +53,7 @@ AREAS: dict[str, str | frozenset[str]] = {
     "statement": frozenset({"reception"}),
     "recheck": frozenset({"reception"}),  # the re-check queue's changed-answer alerts
     "appointments": frozenset({"reception"}),  # 「明日の予約」: the list upload and the day
+    "bulk": frozenset({"reception"}),  # 「今すぐ照会」 and the bulk pre-check's progress
     "sandbox": frozenset({"reception"}),
     "signal": frozenset({"reception"}),  # the sandbox's simulated light (demo only)
     "clinical": frozenset({"clinical"}),

@@ -128,6 +128,19 @@ def test_a_value_moved_to_another_row_does_not_decrypt(store: Store, tmp_path: P
         (a.id, b.id),
     )
     db.commit()
+    reopened = Store(tmp_path / "onshi.db", FieldCipher(keys_at(tmp_path / "key")))
+    moved = reopened.confirmation(b.id)
+    assert moved is not None  # its summary is its own: the list row reads
+    with pytest.raises(DecryptError):
+        _ = moved.result  # the whole answer does not
+    reopened.close()
+    # A summary moved to another row does not decrypt either.
+    db.execute(
+        "UPDATE confirmations SET enc_summary = (SELECT enc_summary FROM confirmations"
+        " WHERE id = ?) WHERE id = ?",
+        (a.id, b.id),
+    )
+    db.commit()
     db.close()
     reopened = Store(tmp_path / "onshi.db", FieldCipher(keys_at(tmp_path / "key")))
     with pytest.raises(DecryptError):
@@ -187,7 +200,7 @@ def test_migrations_run_once(tmp_path: Path) -> None:
     keys = keys_at(tmp_path / "key")
     Store(tmp_path / "db", FieldCipher(keys)).close()
     again = Store(tmp_path / "db", FieldCipher(keys))
-    assert again.schema_version == len(MIGRATIONS) == 20
+    assert again.schema_version == len(MIGRATIONS) == 22
 
 
 def test_audit_chain_names_the_first_tampered_entry(store: Store, tmp_path: Path) -> None:

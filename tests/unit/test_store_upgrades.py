@@ -20,8 +20,10 @@ import pytest
 
 from sync.auditchain import legacy_entry_hash
 from sync.fieldcrypt import FieldCipher, FieldKeys
+from sync.packing import unpack
 from sync.store import MIGRATIONS, Store, VisitRecord, anchor_path_of
 from sync.store.database import Database
+from sync.store.visits import SUMMARY_MIGRATION
 from sync.xmlmsg import ConsentState, QualificationRequest, SearchInfo, parse_result
 
 from .test_store import answer
@@ -102,6 +104,18 @@ def _build_at(version: int, reference: Path, target: Path, keys: FieldKeys) -> N
         old.execute(
             f"INSERT INTO main.{table} ({names}) SELECT {', '.join(picks)} FROM ref.{table}"
         )
+    if version < SUMMARY_MIGRATION:
+        # Before it answers were kept as received, not deflated.
+        cipher = FieldCipher(keys)
+        for row_id, file_id, enc in old.execute(
+            "SELECT id, file_id, enc_result FROM main.confirmations"
+        ).fetchall():
+            binding = f"confirmations.enc_result:{file_id}"
+            raw = unpack(cipher.decrypt(enc, binding))
+            old.execute(
+                "UPDATE main.confirmations SET enc_result = ? WHERE id = ?",
+                [cipher.encrypt(raw, binding), row_id],
+            )
     if "store_meta" not in tables:
         # Before store_meta the chain was unkeyed: written as that code wrote it.
         prev = "0" * 64
@@ -140,6 +154,7 @@ def test_a_store_of_every_shipped_version_opens_and_reads(
         for i in range(ROWS):
             row = store.confirmation(i + 1)
             assert row is not None and row.file_id == f"f{i}"
+            assert row.summary.results[0].name == "髙橋 花子"
             assert row.result.results[0].name == "髙橋 花子"
             assert store.confirmation_raw(i + 1) == answer(f"f{i}", consents=CONSENTS)
             assert store.visit(f"v{i}") is not None
@@ -159,6 +174,11 @@ def test_a_store_of_every_shipped_version_opens_and_reads(
             assert store.export_counts().pending == ROWS
         if version >= 14:
             assert [t.name for t in store.api_tokens()] == ["chart"]
+        # Every row was given its summary and packed at open (older ones once).
+        unsummarized = store._db.execute(
+            "SELECT COUNT(*) FROM confirmations WHERE enc_summary IS NULL OR packed = 0"
+        ).fetchone()[0]
+        assert unsummarized == 0
         verdict = store.verify_audit_detail()
         assert verdict.ok, verdict.reason
         entries = store.audit_search(limit=1000)

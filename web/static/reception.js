@@ -380,6 +380,9 @@
         visualButton.getAttribute("data-by-template").replace("{staff}", d.staff);
       offerVisual("visual_chosen");
     });
+    on("bulk_progress", function (ev) {
+      document.dispatchEvent(new CustomEvent("onshi:bulk", { detail: data(ev) }));
+    });
     on("desk_alert", function (ev) { addAlert(data(ev)); });
     on("desk_alert_acknowledged", function (ev) { dropAlert(data(ev).id); });
     on("confirmation_stored", function (ev) { stored(data(ev).confirmation_id); });
