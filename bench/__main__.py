@@ -16,6 +16,7 @@ from bench import (
     offline,
     outage,
     pinned,
+    scale,
     signal,
     startup,
     visits,
@@ -35,6 +36,7 @@ def main() -> int:
     signal.main([])
     pinned.main([])
     appointments.main([])
+    scale.main([])
     bulk.main([])
     desk.main([])
     return 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from threading import RLock
 
 import sqlite_utils
 
@@ -48,6 +47,7 @@ from sync.store.database import (
     Database,
     StoreError,
     StoreFullError,
+    StoreLock,
     holds_data,
     reserve_on_full,
 )
@@ -181,7 +181,7 @@ class Store:
         return self._database.db
 
     @property
-    def _lock(self) -> RLock:
+    def _lock(self) -> StoreLock:
         return self._database.lock
 
     @property

@@ -35,8 +35,15 @@ from sync.store.instant import instant_text
 log = logging.getLogger(__name__)
 
 AUDIT_CHAIN_KEYED = "hmac-sha256-v1"  # store_meta.audit_chain once the chain is keyed
-_AUDIT_VERIFY_SLICE = 5000
+_AUDIT_VERIFY_SLICE = 1000  # entries read under the lock at a time (a few ms)
 _AUDIT_PAGE_MAX = 1000
+AUDIT_PURGE_BATCH = 500  # entries a retention batch removes: one short write
+# A slice of the walk that finds where audit retention stops: by id (the primary key), each
+# entry's time compared as an instant (bound, after id, newest id, slice size).
+RETENTION_WALK_SQL = (
+    "SELECT id, julianday(at) >= julianday(?) FROM audit WHERE id > ? AND id <= ?"
+    " ORDER BY id LIMIT ?"
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,7 @@ class AuditLog(Part):
         self._anchor_mode = "append"  # or restart (the file was lost), compact (retention)
         self._base = Checkpoint()
         self._audit_count = 0
+        self._pending_removed = 0  # entries a retention batch removed, once it commits
         database.on_commit(self._anchor_head, self._forget_pending)
 
     def close(self) -> None:
@@ -96,6 +104,7 @@ class AuditLog(Part):
     def _forget_pending(self) -> None:
         """The block was rolled back: nothing to anchor."""
         self._pending_head = self._pending_base = None
+        self._pending_removed = 0
         self._anchor_mode = "append"
 
     def _anchor_head(self) -> None:
@@ -104,11 +113,13 @@ class AuditLog(Part):
         head, self._pending_head = self._pending_head, None
         base, self._pending_base = self._pending_base, None
         mode, self._anchor_mode = self._anchor_mode, "append"
-        if head is None:
-            return
-        self._audit_count = head.count
+        removed, self._pending_removed = self._pending_removed, 0
         if base is not None:
             self._base = base
+        if head is None:
+            self._audit_count -= removed  # a retention batch: the head stays as anchored
+            return
+        self._audit_count = head.count
         if self._anchor is None:
             return
         try:
@@ -254,14 +265,22 @@ class AuditLog(Part):
                 last_id = row[0]
 
     # -- retention ----------------------------------------------------------------------
-    def purge_audit_before(self, before: datetime, *, actor: str) -> int:
+    def purge_audit_before(
+        self, before: datetime, *, actor: str, batch: int = AUDIT_PURGE_BATCH
+    ) -> int:
         """Remove the oldest entries written before `before`, as a prefix of the chain (never
         the newest entry); the last one removed becomes the signed checkpoint the first kept
-        entry links to, and the anchor file is rewritten to the new head. How many went."""
+        entry links to, and the anchor file is rewritten to the new head. How many went.
+
+        The chain is verified once, first; then entries go `batch` at a time, oldest first, each
+        batch with its checkpoint in its own short transaction, and every thread waiting for
+        the store's lock gets it between two batches. One `audit.retention` entry after the
+        last batch says what the run removed; the WAL is checkpointed and truncated. Stopped
+        between two batches, the chain verifies from the checkpoint reached and the next run
+        goes on from there."""
         if before.tzinfo is None:
             raise ValueError("aware datetime required")
         shown = before.astimezone(UTC).isoformat()  # as the audit entry has always said it
-        key = self._database.cipher.audit_key
         # Removing entries and rewriting the anchor would also remove the evidence of any
         # tampering: a chain that does not verify is kept whole for an admin to look at.
         verdict = self.verify_audit_detail()
@@ -279,34 +298,70 @@ class AuditLog(Part):
                 f"the chain does not verify at id={verdict.first_bad_id}",
             )
             return 0
-        with self._database.write() as db:
-            newest = self._last_id()
-            row = db.execute(
-                "SELECT MIN(id) FROM audit WHERE julianday(at) >= julianday(?)",
-                [instant_text(before)],
-            ).fetchone()
-            first_kept = int(row[0]) if row[0] is not None else newest
-            last_removed = min(first_kept, newest) - 1
-            if last_removed <= self._base.id:
-                return 0
-            found = db.execute("SELECT hash FROM audit WHERE id = ?", [last_removed]).fetchone()
-            if found is None:  # a hole in the chain: leave it to the verifier to report
-                return 0
-            removed = int(db.execute("DELETE FROM audit WHERE id <= ?", [last_removed]).rowcount)
-            checkpoint = Checkpoint(last_removed, str(found[0]))
-            self._database.set_meta("audit_base", checkpoint.seal(key))
-            head = db.execute("SELECT hash FROM audit WHERE id = ?", [newest]).fetchone()
-            self._pending_base = checkpoint
-            self._pending_head = AnchoredHead(
-                checkpoint.id, newest, self._audit_count - removed, str(head[0])
-            )
+        last_removed = self._retention_end(instant_text(before))
+        removed = 0
+        while self._base.id < last_removed:
+            went = self._remove_through(min(self._base.id + batch, last_removed))
+            if not went:  # a hole in the chain: leave it to the verifier to report
+                break
+            removed += went
+            self._database.between_batches()
+        if not removed:
+            return 0
+        with self._database.write():
+            # The anchor is rewritten to the head this entry makes, from the new base.
             self._anchor_mode = "compact"
             self.append(
                 actor,
                 "audit.retention",
                 "audit",
-                f"removed={removed} through id={last_removed} before={shown}",
+                f"removed={removed} through id={self._base.id} before={shown}",
             )
+        self._database.checkpoint()
+        return removed
+
+    def _retention_end(self, bound: str) -> int:
+        """The last entry a retention run before `bound` removes: the one before the first
+        entry written at or after it, never the newest entry. Walked from the base by id
+        (the primary key), a slice at a time under the lock: only what goes is read.
+        julianday(): entries signed before migration 6 keep the text form they were hashed
+        in, so `at` is compared as an instant, row by row, never as indexed text."""
+        with self._database.lock:
+            newest = self._last_id()
+            after = self._base.id
+        while True:
+            with self._database.lock:
+                rows = self._db.execute(
+                    RETENTION_WALK_SQL,
+                    [bound, after, newest, _AUDIT_VERIFY_SLICE],
+                ).fetchall()
+            if not rows:
+                return after
+            for entry_id, kept in rows:
+                if kept or entry_id == newest:
+                    return int(entry_id) - 1
+            after = int(rows[-1][0])
+
+    def _remove_through(self, last_removed: int) -> int:
+        """One batch of a retention run: the entries from the base through `last_removed` go,
+        and it becomes the signed checkpoint the first kept entry links to, in one short
+        transaction. The anchor keeps its heads until the run's entry rewrites it: a head
+        anchored from an older base still names an entry kept, and is checked by its hash.
+        How many went (0: `last_removed` is not there)."""
+        key = self._database.cipher.audit_key
+        with self._database.write() as db:
+            found = db.execute("SELECT hash FROM audit WHERE id = ?", [last_removed]).fetchone()
+            if found is None:
+                return 0
+            removed = int(
+                db.execute(
+                    "DELETE FROM audit WHERE id > ? AND id <= ?", [self._base.id, last_removed]
+                ).rowcount
+            )
+            checkpoint = Checkpoint(last_removed, str(found[0]))
+            self._database.set_meta("audit_base", checkpoint.seal(key))
+            self._pending_base = checkpoint
+            self._pending_removed = removed
         return removed
 
     # -- reading ------------------------------------------------------------------------

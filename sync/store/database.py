@@ -1,7 +1,9 @@
 """The one database object: the connection, the lock, the write path, migrations, the key check.
 
 One connection, one lock: every read and write goes through it, so there is exactly one writer
-(the system SQLite predates the WAL-reset fix of 3.51.3; one writer never races). WAL with
+(the system SQLite predates the WAL-reset fix of 3.51.3; one writer never races). A long job
+(the retention purges) writes in short batches and hands the lock to whoever waits between two
+(StoreLock, `between_batches`), so a card save never waits for more than one batch. WAL with
 synchronous=FULL: whatever a caller was told is saved survives kill -9 and power loss.
 A write that finds the disk full is rolled back whole and raises StoreFullError; the disk
 reserve beside the database (sync.reserve) can then be given up once and the write run again.
@@ -55,6 +57,69 @@ class StoreFullError(StoreError):
         self.reserve_left = reserve_left
 
 
+class StoreLock:
+    """The store's one lock (reentrant, used as `with database.lock:`), counting who waits for
+    it: a long job (the retention purges) works in short batches and, between two, hands the
+    lock to every thread that was waiting (`let_waiting_in`). A plain lock does not: the thread
+    that releases it takes it again before a waiting thread has woken up."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._counts = threading.Condition(threading.Lock())
+        self._arrived = 0  # acquisitions asked for
+        self._admitted = 0  # acquisitions granted
+        self._owner: int | None = None
+        self._depth = 0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        with self._counts:
+            self._arrived += 1
+        got = self._lock.acquire(blocking, timeout)
+        with self._counts:
+            if got:
+                self._admitted += 1
+                self._owner = threading.get_ident()
+                self._depth += 1
+            else:
+                self._arrived -= 1
+            self._counts.notify_all()
+        return got
+
+    def release(self) -> None:
+        with self._counts:
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+    def waiting(self) -> int:
+        """Threads waiting for the lock now."""
+        with self._counts:
+            return self._arrived - self._admitted
+
+    def held_here(self) -> bool:
+        """Whether this thread holds the lock (at any depth)."""
+        with self._counts:
+            return self._owner == threading.get_ident()
+
+    def let_waiting_in(self, timeout_s: float = 1.0) -> None:
+        """Between two batches of a long job (the lock released): wait until as many threads
+        have been granted the lock as had asked for it by now, so each one waiting gets in
+        before the job takes it again (at most `timeout_s`: a thread asking for it again and
+        again does not stall the job). Nothing to wait for when this thread still holds it."""
+        if self.held_here():
+            return
+        with self._counts:
+            target = self._arrived
+            self._counts.wait_for(lambda: self._admitted >= target, timeout_s)
+
+
 class Database:
     """The connection and what every group of tables shares: the lock, the clock, the cipher,
     the write path. `clock` may be replaced (the appliance's trusted clock, tests)."""
@@ -70,7 +135,7 @@ class Database:
     ) -> None:
         self.cipher = cipher
         self.clock = clock
-        self.lock = threading.RLock()
+        self.lock = StoreLock()
         self.in_memory = str(path) == ":memory:"
         self.reserve: DiskReserve | None = None
         self._depth = 0  # nested write blocks; the hooks run after the outermost
@@ -156,6 +221,29 @@ class Database:
             if self._depth == 0:
                 for hook in self._after_commit:
                     hook()
+
+    def between_batches(self) -> None:
+        """Between two write batches of a long job (the retention purges): every thread
+        waiting for the lock gets it first (StoreLock.let_waiting_in); then what the batch
+        wrote is copied from the WAL into the database (a passive checkpoint, a short hold of
+        the lock of its own, after which waiting threads get in again). So no later commit,
+        a card save's, finds a WAL grown past the automatic checkpoint's size by the job and
+        copies it while others wait, and the WAL stays small whatever the backlog."""
+        self.lock.let_waiting_in()
+        if self.in_memory:
+            return
+        with self.lock:
+            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        self.lock.let_waiting_in()
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it (after a retention purge): the
+        purges checkpoint after each batch, so little is left to copy. Busy when another
+        process reads meanwhile: then a later checkpoint does it."""
+        if self.in_memory:
+            return
+        with self.lock:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def release_reserve(self, full: StoreFullError) -> bool:
         """Give up the disk reserve after `full`; False when there is none left to give."""

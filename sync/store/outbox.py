@@ -388,17 +388,22 @@ class Outbox(Part):
             ).fetchone()
         return (int(items[0]), int(items[1])), (int(alerts[0]), int(alerts[1]))
 
-    def purge_before(self, bound: str) -> tuple[int, int]:
+    def purge_before(self, bound: str, limit: int = -1) -> tuple[int, int]:
         """Delete the items finished (answered or ended) before `bound` whose alert, if any, a
-        person has acknowledged, and the alerts acknowledged before `bound`; (items, alerts).
-        A queued item and an open alert are never deleted. Inside a caller's write block it
-        joins that transaction; the audit entry is the caller's."""
+        person has acknowledged, and the alerts acknowledged before `bound`; at most `limit`
+        of each (-1: all); (items, alerts). A queued item and an open alert are never
+        deleted. Inside a caller's write block it joins that transaction; the audit entry is
+        the caller's."""
         with self._database.write() as db:
             items = db.execute(
-                f"DELETE FROM outbox WHERE {_PURGEABLE_ITEM}", [ANSWERED, ENDED, bound]
+                f"DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE {_PURGEABLE_ITEM}"
+                " LIMIT ?)",
+                [ANSWERED, ENDED, bound, limit],
             ).rowcount
             alerts = db.execute(
-                f"DELETE FROM outbox_alerts WHERE {_PURGEABLE_ALERT}", [bound]
+                "DELETE FROM outbox_alerts WHERE id IN (SELECT id FROM outbox_alerts"
+                f" WHERE {_PURGEABLE_ALERT} LIMIT ?)",
+                [bound, limit],
             ).rowcount
         return int(items), int(alerts)
 

@@ -7,7 +7,10 @@ same bound, by the same trusted clock, right after the confirmations purge (whos
 visits.py, have then passed for that bound). The share rule is applied here too, per table: a
 run that would delete more than `max_share` of a table (runs of at most `small_run` rows aside)
 deletes nothing and raises RecordsRetentionRefused. A queued re-check and an alert no person
-has acknowledged are never deleted. One transaction, one audit entry when anything went.
+has acknowledged are never deleted. The rule is decided once, in a short write; then rows go in
+batches, each its own short transaction, the store's lock handed to waiting threads between two
+(as the confirmations purge does); one audit entry after the last batch when anything went,
+counting the batches of a run stopped before its entry too (progress.py).
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ from sync.store.auditlog import AuditLog
 from sync.store.database import Database, Part
 from sync.store.instant import instant_text
 from sync.store.outbox import Outbox
+from sync.store.progress import add_progress, take_progress
 from sync.store.statements import Statements
 
 PURGED_ACTION = "retention.purged"  # as the confirmations purge writes it
 SUBJECT = "statements_outbox"
+RECORDS_BATCH = 500  # rows of each table a batch deletes
+_PROGRESS = "records_progress"  # retention_state: what this run's batches deleted so far
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,7 @@ class RecordsRetention(Part):
         actor: str,
         max_share: float = 1.0,
         small_run: int = 0,
+        batch: int = RECORDS_BATCH,
     ) -> RecordsPurged:
         """Delete statements made, re-check items finished and alerts acknowledged before
         `before` (see the module's doc)."""
@@ -100,16 +107,51 @@ class RecordsRetention(Part):
             }
             if any(over_share(old, total, max_share, small_run) for old, total in counts.values()):
                 raise RecordsRetentionRefused(before=shown, counts=counts)
-            statements = self._statements.purge_before(bound)
-            outbox, outbox_alerts = self._outbox.purge_before(bound)
-            appointments = self._appointments.purge_before(bound)
-            purged = RecordsPurged(statements, outbox, outbox_alerts, appointments)
-            if purged.total:
+        purged = RecordsPurged()
+        while True:
+            with self._database.write() as db:
+                statements = self._statements.purge_before(bound, batch)
+                outbox, outbox_alerts = self._outbox.purge_before(bound, batch)
+                went = RecordsPurged(statements, outbox, outbox_alerts)
+                if went.total:
+                    add_progress(db, _PROGRESS, _counts(went))
+            purged = _plus(purged, went)
+            self._database.between_batches()
+            if max(_row(went)) < batch:
+                break
+        # The appointments in one write of their own: a few days' lists (they are not batched
+        # yet; Appointments.purge_before takes no limit).
+        with self._database.write() as db:
+            went = RecordsPurged(appointments=self._appointments.purge_before(bound))
+            if went.total:
+                add_progress(db, _PROGRESS, _counts(went))
+        purged = _plus(purged, went)
+        with self._database.write() as db:
+            done = take_progress(db, _PROGRESS)
+            if done:
                 self._audit.append(
                     actor,
                     PURGED_ACTION,
                     SUBJECT,
-                    f"statements={statements} outbox={outbox} outbox_alerts={outbox_alerts}"
-                    f" appointments={appointments} before={shown}",
+                    f"statements={done.get('statements', 0)} outbox={done.get('outbox', 0)}"
+                    f" outbox_alerts={done.get('outbox_alerts', 0)}"
+                    f" appointments={done.get('appointments', 0)} before={shown}",
                 )
+        if purged.total:
+            self._database.checkpoint()
         return purged
+
+
+_TABLES = ("statements", "outbox", "outbox_alerts", "appointments")
+
+
+def _row(purged: RecordsPurged) -> tuple[int, int, int, int]:
+    return purged.statements, purged.outbox, purged.outbox_alerts, purged.appointments
+
+
+def _counts(purged: RecordsPurged) -> dict[str, int]:
+    return dict(zip(_TABLES, _row(purged), strict=True))
+
+
+def _plus(a: RecordsPurged, b: RecordsPurged) -> RecordsPurged:
+    return RecordsPurged(*(x + y for x, y in zip(_row(a), _row(b), strict=True)))

@@ -409,4 +409,13 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX aid_tickets_checked ON aid_tickets(checked_at);
     """,
+    """
+    -- Retention purges delete in small batches by an indexed range (issue 15): visits by the
+    -- time they ended (confirmations have had confirmations_created since migration 1). A
+    -- deleted confirmation sets NULL in face_files and outbox.card_from (ON DELETE SET NULL):
+    -- without these indexes each deleted row scanned both tables.
+    CREATE INDEX visits_ended ON visits(ended_at);
+    CREATE INDEX face_files_confirmation ON face_files(confirmation_id);
+    CREATE INDEX outbox_card_from ON outbox(card_from);
+    """,
 )

@@ -166,15 +166,24 @@ class Statements(Part):
         """(statements made before `bound`, all statements): what a purge would delete."""
         with self._database.lock:
             old, total = self._db.execute(
-                "SELECT COALESCE(SUM(created_at < ?), 0), COUNT(*) FROM statements", [bound]
+                "SELECT (SELECT COUNT(*) FROM statements WHERE created_at < ?), COUNT(*)"
+                " FROM statements",
+                [bound],
             ).fetchone()
         return int(old), int(total)
 
-    def purge_before(self, bound: str) -> int:
-        """Delete the statements made before `bound` (instant text); inside a caller's write
-        block it joins that transaction. The audit entry is the caller's."""
+    def purge_before(self, bound: str, limit: int = -1) -> int:
+        """Delete the statements made before `bound` (instant text), oldest first, at most
+        `limit` (-1: all); inside a caller's write block it joins that transaction. The audit
+        entry is the caller's."""
         with self._database.write() as db:
-            return int(db.execute("DELETE FROM statements WHERE created_at < ?", [bound]).rowcount)
+            return int(
+                db.execute(
+                    "DELETE FROM statements WHERE id IN (SELECT id FROM statements"
+                    " WHERE created_at < ? ORDER BY created_at LIMIT ?)",
+                    [bound, limit],
+                ).rowcount
+            )
 
 
 def encrypted_sample(db: sqlite_utils.Database) -> tuple[bytes, str] | None:

@@ -6,6 +6,7 @@ uses keyed hashes (blind indexes) of kana, birth date and insurance numbers.
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from sync.store.auditlog import AuditLog
 from sync.store.consents import Consents
 from sync.store.database import Database, Part, reserve_on_full
 from sync.store.instant import instant_of, instant_text
+from sync.store.progress import add_progress, take_progress
 from sync.xmlmsg import Qualification, QualificationResult, parse_result
 
 
@@ -138,8 +140,24 @@ def numbers_key(insurer_number: str, symbol: str, number: str) -> str:
     return "|".join([insurer_number.strip().lstrip("0"), symbol.strip(), number.strip()])
 
 
-# The instant column of each table the retention purge ages rows by.
+# The instant column of each table the retention purge ages rows by (each indexed:
+# confirmations_created, visits_ended).
 _AGED_BY = (("confirmations", "created_at"), ("visits", "ended_at"))
+# Rows a retention batch deletes: one short write a card save may wait behind. Each deleted
+# confirmation touches its ten indexes and what cascades from it: 200 took 4-7 ms a batch
+# (21 ms at most) on the development machine under load, 500 up to 80-130 ms (bench/scale.py).
+PURGE_BATCH = 200
+# Index entries the purge's guards count per hold of the lock (a few ms).
+_COUNT_CHUNK = 20_000
+# retention_state: what the batches of the current run deleted so far ("confirmations=N
+# visits=M"), until its audit entry says it; left by a run stopped between two batches.
+_PROGRESS = "purge_progress"
+
+
+def oldest_rows_sql(table: str, column: str) -> str:
+    """The next batch of a retention purge: the oldest rows before the bound (?), at most
+    the batch's size (?), found by a range of the instant's index."""
+    return f"SELECT rowid FROM {table} WHERE {column} < ? ORDER BY {column} LIMIT ?"
 
 
 class Visits(Part):
@@ -453,11 +471,20 @@ class Visits(Part):
         actor: str,
         max_share: float = 1.0,
         small_run: int = 0,
+        batch: int = PURGE_BATCH,
     ) -> tuple[int, int]:
         """Delete confirmations created and visits ended before `before`; (confirmations, visits).
 
-        Consents and cached medical data go with their confirmation (ON DELETE CASCADE). One
-        transaction with one audit entry when anything was deleted; the audit log is kept.
+        Consents, cached medical data and queued face files go with their confirmation (ON
+        DELETE CASCADE), in the same batch. The guards are decided once, in a short write of
+        their own; then rows go `batch` at a time, oldest first, each batch its own short
+        transaction found by an indexed range, and every thread waiting for the store's lock
+        gets it between two batches (a card save waits for one batch at most, whatever the
+        backlog). One audit entry when anything was deleted, written after the last batch and
+        counting every batch (and those of a run that was stopped before its entry, see
+        `_PROGRESS`); the WAL is checkpointed and truncated afterwards. Stopped between two
+        batches (killed, a full disk), a run leaves whole rows deleted or kept, and the next run
+        deletes the rest by the same rule. The audit log is kept.
 
         A clock set far ahead makes every row look old, so a run deletes nothing and raises
         RetentionRefused when it would delete more than `max_share` of a table (runs of at most
@@ -466,77 +493,136 @@ class Visits(Part):
         """
         bound = instant_text(before)  # ValueError for a naive time
         shown = before.astimezone(UTC).isoformat()  # as the audit entry has always said it
-        refused: RetentionRefused | None = None
-        confirmations = visits = 0
-        with self._database.write() as db:
-            if db.execute("PRAGMA foreign_keys").fetchone()[0] != 1:
+        with self._database.lock:
+            if self._db.execute("PRAGMA foreign_keys").fetchone()[0] != 1:
                 raise RuntimeError("foreign keys are off: consents would outlive their rows")
-            row = db.execute(
-                "SELECT value FROM retention_state WHERE name = 'newest_seen'"
-            ).fetchone()
-            watermark = str(row[0]) if row else ""
-            refused = self._purge_refusal(bound, shown, watermark, max_share, small_run)
-            if refused is None:
-                confirmations = int(
-                    db.execute("DELETE FROM confirmations WHERE created_at < ?", [bound]).rowcount
-                )
-                visits = int(db.execute("DELETE FROM visits WHERE ended_at < ?", [bound]).rowcount)
-                if confirmations or visits:
-                    self._audit.append(
-                        actor,
-                        "retention.purged",
-                        "confirmations",
-                        f"confirmations={confirmations} visits={visits} before={shown}",
-                    )
-            newest = self._newest_row(watermark)
+            watermark = self._state("newest_seen")
+        # Counted a chunk of the index at a time, outside any transaction: a year of rows is a
+        # million index entries, too many to count while a card save waits.
+        refused, aged = self._purge_refusal(bound, shown, watermark, max_share, small_run)
+        with self._database.write():
+            newest = self._newest_row(self._state("newest_seen"))
             if newest:
-                db.execute(
-                    "INSERT INTO retention_state (name, value) VALUES ('newest_seen', ?)"
-                    " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                    [newest],
-                )
+                self._set_state("newest_seen", newest)
         if refused is not None:
             raise refused
-        return confirmations, visits
+        deleted = {table: 0 for table, _ in _AGED_BY}
+        for table, column in _AGED_BY:
+            delete = f"DELETE FROM {table} WHERE rowid IN ({oldest_rows_sql(table, column)})"
+            while deleted[table] < aged[table]:
+                with self._database.write() as db:
+                    went = int(db.execute(delete, [bound, batch]).rowcount)
+                    if went:
+                        self._count_progress(table, went)
+                deleted[table] += went
+                self._database.between_batches()
+                if went < batch:
+                    break
+        with self._database.write() as db:
+            done = take_progress(db, _PROGRESS)
+            if done:
+                self._audit.append(
+                    actor,
+                    "retention.purged",
+                    "confirmations",
+                    f"confirmations={done.get('confirmations', 0)}"
+                    f" visits={done.get('visits', 0)} before={shown}",
+                )
+        if any(deleted.values()):
+            self._database.checkpoint()
+        return deleted["confirmations"], deleted["visits"]
+
+    def _state(self, name: str) -> str:
+        row = self._db.execute(
+            "SELECT value FROM retention_state WHERE name = ?", [name]
+        ).fetchone()
+        return str(row[0]) if row else ""
+
+    def _set_state(self, name: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO retention_state (name, value) VALUES (?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            [name, value],
+        )
+
+    def _count_progress(self, table: str, deleted: int) -> None:
+        """Inside a batch's transaction: what went so far, until the run's audit entry says it
+        (so a run stopped between two batches leaves its count to the next run's entry)."""
+        add_progress(self._db, _PROGRESS, {table: deleted})
 
     def _purge_refusal(
         self, bound: str, shown: str, watermark: str, max_share: float, small_run: int
-    ) -> RetentionRefused | None:
-        counts: dict[str, tuple[int, int, int]] = {}
+    ) -> tuple[RetentionRefused | None, dict[str, int]]:
+        """The guards' decision, and the rows each table has before the bound. A table's size
+        is counted only as far as the share rule needs it (exactly when it refuses)."""
+        aged: dict[str, int] = {}
+        newer = 0
         for table, column in _AGED_BY:
-            old, total, newer = self._db.execute(
-                f"SELECT COALESCE(SUM({column} < ?), 0), COUNT(*),"
-                f" COALESCE(SUM({column} < ? AND {column} > ?), 0) FROM {table}",
-                [bound, bound, watermark or bound],
-            ).fetchone()
-            counts[table] = (int(old), int(total), int(newer) if watermark else 0)
-        (c_old, c_total, c_newer), (v_old, v_total, v_newer) = counts.values()
+            aged[table] = self._count(table, column, "", bound)
+            if watermark and watermark < bound:
+                newer += self._count(table, column, watermark, bound)
         rule = ""
-        if c_newer or v_newer:
+        if newer:
             rule = "newer_than_seen"
-        elif any(old > small_run and old > max_share * total for old, total, _ in counts.values()):
-            rule = "share"
+        else:
+            for table, column in _AGED_BY:
+                old = aged[table]
+                if old <= small_run:
+                    continue
+                # A table of more than old / max_share rows passes: counted no further.
+                enough = math.floor(old / max_share) + 1
+                total = self._count(table, column, "", "", enough)
+                if total < enough and old > max_share * total:
+                    rule = "share"
         if not rule:
-            return None
+            return None, aged
+        c_total, v_total = (self._count(table, column, "", "") for table, column in _AGED_BY)
         return RetentionRefused(
             rule=rule,
             before=shown,
             newest_seen=watermark,
-            confirmations=c_old,
+            confirmations=aged["confirmations"],
             confirmations_total=c_total,
-            visits=v_old,
+            visits=aged["visits"],
             visits_total=v_total,
-            newer=c_newer + v_newer,
-        )
+            newer=newer,
+        ), aged
+
+    def _count(self, table: str, column: str, after: str, before: str, cap: int = 0) -> int:
+        """Rows whose instant `column` is after `after` and before `before` ('' for no limit),
+        counted through the column's index _COUNT_CHUNK entries at a time, each chunk in its
+        own short hold of the lock; stops at `cap` when one is given."""
+        counted = 0
+        lower = ">" if after else ">="  # every instant text is >= ''
+        upper, high = (f" AND {column} < ?", [before]) if before else ("", [])
+        while not cap or counted < cap:
+            with self._database.lock:
+                row = self._db.execute(
+                    f"SELECT {column} FROM {table} WHERE {column} {lower} ?{upper}"
+                    f" ORDER BY {column} LIMIT 1 OFFSET ?",
+                    [after, *high, _COUNT_CHUNK],
+                ).fetchone()
+                if row is None:
+                    (rest,) = self._db.execute(
+                        f"SELECT COUNT(*) FROM {table} WHERE {column} {lower} ?{upper}",
+                        [after, *high],
+                    ).fetchone()
+                    counted += int(rest)
+                    break
+                (chunk,) = self._db.execute(
+                    f"SELECT COUNT(*) FROM {table} WHERE {column} {lower} ? AND {column} <= ?",
+                    [after, row[0]],
+                ).fetchone()
+            counted += int(chunk)
+            after, lower = str(row[0]), ">"  # every row at that instant is counted
+        return min(counted, cap) if cap else counted
 
     def _newest_row(self, watermark: str) -> str:
         """The newest time of any confirmation or visit, or of the watermark, as instant text."""
         candidates = [watermark] if watermark else []
         for table, column in _AGED_BY:
-            row = self._db.execute(
-                f"SELECT {column} FROM {table} ORDER BY {column} DESC LIMIT 1"
-            ).fetchone()
-            if row is not None:
+            row = self._db.execute(f"SELECT MAX({column}) FROM {table}").fetchone()
+            if row is not None and row[0] is not None:
                 candidates.append(str(row[0]))
         return instant_text(max(instant_of(c) for c in candidates)) if candidates else ""
 
