@@ -29,7 +29,8 @@ from sync.auditchain import (
     legacy_entry_hash,
 )
 from sync.fieldcrypt import FieldCipher, KeyMismatchError
-from sync.store.database import Database, Part, reserve_on_full
+from sync.store.auditqueue import AuditQueue, QueuedEntry
+from sync.store.database import Database, Part
 from sync.store.instant import instant_text
 
 log = logging.getLogger(__name__)
@@ -70,17 +71,18 @@ class AuditLog(Part):
         self._audit_count = 0
         self._pending_removed = 0  # entries a retention batch removed, once it commits
         database.on_commit(self._anchor_head, self._forget_pending)
+        self.queue = AuditQueue(database, self.append)
 
     def close(self) -> None:
         if self._anchor is not None:
             self._anchor.close()
 
     # -- writing ------------------------------------------------------------------------
-    @reserve_on_full
     def record(self, actor: str, action: str, subject: str, detail: str = "") -> None:
-        """One entry in a transaction of its own."""
-        with self._database.write():
-            self.append(actor, action, subject, detail)
+        """One entry on its own: returned once it is committed and anchored, in a commit
+        shared with the entries other threads asked for meanwhile (sync/store/auditqueue.py);
+        StoreFullError (after the reserve) when that commit failed, and then it is not kept."""
+        self.queue.record(QueuedEntry(actor, action, subject, detail))
 
     def append(self, actor: str, action: str, subject: str, detail: str) -> None:
         """Inside a write block: the entry, keyed and linked; its head is anchored after the

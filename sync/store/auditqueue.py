@@ -1,0 +1,137 @@
+"""Group commit for audit entries written on their own (views, logins, admin actions).
+
+Every view of personal data is audited before the data leaves the box: the request waits until
+its entry is committed (synchronous=FULL, one fsync) and anchored. Done one entry per
+transaction, under the store's one lock, concurrent views queue behind each other and a card
+save queues behind all of them. Here concurrent entries share one commit:
+
+- a thread that audits enqueues its entry and waits on its own event;
+- the first to find nobody leading leads: it takes the store's lock, takes up to `max_group`
+  entries in the order they came, appends them to the hash chain in ONE transaction (one
+  commit, one fsync, one anchor write) and wakes every waiter of that group, with the error
+  when the commit failed (then nothing of the group is in the chain and no view is shown);
+- it hands the lead to the oldest waiter left, which first lets every thread already waiting
+  for the store's lock in (a card save), so a save waits for at most one group.
+
+An entry written inside a write block (a card save's own entry) never comes here: it belongs to
+that block's transaction. Neither does one asked for by a thread that holds the store's lock:
+it would wait for a leader that needs that lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sync.store.database import Database, StoreFullError
+
+AUDIT_GROUP_MAX = 64  # entries in one commit: what a card save may wait for behind views
+
+
+@dataclass(frozen=True)
+class QueuedEntry:
+    actor: str
+    action: str
+    subject: str
+    detail: str
+
+
+@dataclass
+class _Waiter:
+    entry: QueuedEntry
+    done: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False  # woken to lead the next group, not because its entry is written
+    error: BaseException | None = None
+
+
+class AuditQueue:
+    """Entries waiting for the next group commit. `append` writes one entry inside a write
+    block (AuditLog.append)."""
+
+    def __init__(
+        self,
+        database: Database,
+        append: Callable[[str, str, str, str], None],
+        *,
+        max_group: int = AUDIT_GROUP_MAX,
+    ) -> None:
+        if max_group < 1:
+            raise ValueError("max_group must be at least 1")
+        self._database = database
+        self._append = append
+        self.max_group = max_group  # public: a test narrows it
+        self._mutex = threading.Lock()
+        self._queue: deque[_Waiter] = deque()
+        self._leading = False
+        self.groups = 0  # groups committed (tests, the bench)
+
+    def pending(self) -> int:
+        """Entries waiting (the one a leader is writing no longer counts)."""
+        with self._mutex:
+            return len(self._queue)
+
+    def record(self, entry: QueuedEntry) -> None:
+        """Return once `entry` is committed and anchored; raise what the commit raised (then the
+        entry is not in the chain)."""
+        if self._database.lock.held_here():
+            self._write([entry])  # inside this thread's own hold: its own (nested) write
+            return
+        waiter = _Waiter(entry)
+        with self._mutex:
+            self._queue.append(waiter)
+            lead = not self._leading
+            self._leading = True
+        if lead:
+            self._lead()
+        while True:
+            waiter.done.wait()
+            if not waiter.lead:
+                break
+            waiter.lead = False  # handed the lead: its own entry is in the group it writes
+            waiter.done.clear()
+            self._lead()
+        if waiter.error is not None:
+            raise waiter.error
+
+    def _lead(self) -> None:
+        group: list[_Waiter] = []
+        try:
+            # A thread already waiting for the lock (a card save) goes before this group.
+            self._database.lock.let_waiting_in()
+            with self._database.lock:
+                with self._mutex:  # what came while the lock was awaited joins this group
+                    while self._queue and len(group) < self.max_group:
+                        group.append(self._queue.popleft())
+                try:
+                    self._write([w.entry for w in group])
+                    self.groups += 1
+                except BaseException as exc:  # every waiter of the group gets it
+                    for waiter in group:
+                        waiter.error = exc
+        finally:
+            for waiter in group:
+                waiter.done.set()
+            with self._mutex:
+                if self._queue:
+                    following = self._queue[0]
+                    following.lead = True
+                    following.done.set()
+                else:
+                    self._leading = False
+
+    def _write(self, entries: Sequence[QueuedEntry]) -> None:
+        """One transaction; once more after a full disk's reserve is given up (the failed
+        attempt was rolled back whole, so nothing can be written twice)."""
+        try:
+            self._write_once(entries)
+        except StoreFullError as full:
+            if not self._database.release_reserve(full):
+                raise
+            self._write_once(entries)
+
+    def _write_once(self, entries: Sequence[QueuedEntry]) -> None:
+        with self._database.write():
+            for e in entries:
+                self._append(e.actor, e.action, e.subject, e.detail)
