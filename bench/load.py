@@ -29,7 +29,6 @@ import json
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,10 +63,10 @@ from datetime import UTC, datetime, timedelta
 from bench.backup import _answer
 from device.appliance import build_appliance
 from device.config import load_config
-from device.memory import tune_malloc
 from sync.store import VisitRecord
 from sync.xmlmsg import parse_result
 if sys.argv[4] == "1":
+    from device.memory import tune_malloc
     tune_malloc()  # as `onshi run` does (device/appliance.py start_appliance)
 data, rows = sys.argv[1], int(sys.argv[2])
 config = load_config(environ={}, overrides={
@@ -132,7 +131,12 @@ class Appliance:
         self, data: Path, rows: int, *, pin: bool, trace: bool, untuned: bool = False
     ) -> None:
         argv = [
-            sys.executable, "-c", CHILD, str(data), str(rows), "1" if trace else "0",
+            sys.executable,
+            "-c",
+            CHILD,
+            str(data),
+            str(rows),
+            "1" if trace else "0",
             "0" if untuned else "1",
         ]
         self.process = subprocess.Popen(
@@ -287,9 +291,7 @@ def main(argv: list[str]) -> None:
     )
     where = "pinned (" + " ".join(pinning.pinned([])[:-1]) + ")" if args.pinned else "unpinned"
     print(f"staff server load: {args.rows} confirmations today, appliance {where}, {load_note()}")
-    appliance = Appliance(
-        data, args.rows, pin=args.pinned, trace=args.trace, untuned=args.untuned
-    )
+    appliance = Appliance(data, args.rows, pin=args.pinned, trace=args.trace, untuned=args.untuned)
     clients: list[httpx.Client] = []
     try:
         most = max([*args.clients, MEMORY_CLIENTS])
@@ -359,15 +361,17 @@ def memory(
 
 
 def throughput(clients: list[httpx.Client], detail: Request, args: argparse.Namespace) -> None:
-    print(f"  {'clients':>7}  {'desk pages/s':>12} {'p50 ms':>7} {'p99 ms':>7}"
-          f"   {'detail views/s':>14} {'p50 ms':>7} {'p99 ms':>7}   load")
+    print(
+        f"  {'clients':>7}  {'desk pages/s':>12} {'p50 ms':>7} {'p99 ms':>7}"
+        f"   {'detail views/s':>14} {'p50 ms':>7} {'p99 ms':>7}   load"
+    )
     for k in args.clients:
         some = clients[:k]
         cells = []
         for request in (desk, detail):
-            drive(some, lambda i, n, r=request: r(some[i], n), total=2 * k)  # warm
+            drive(some, lambda i, n, r=request, c=some: r(c[i], n), total=2 * k)  # warm
             count, elapsed, times = drive(
-                some, lambda i, n, r=request: r(some[i], n), seconds=args.seconds
+                some, lambda i, n, r=request, c=some: r(c[i], n), seconds=args.seconds
             )
             cells.append((count / elapsed, _ms(times, 0.5), _ms(times, 0.99)))
         (dr, d50, d99), (vr, v50, v99) = cells
@@ -376,10 +380,6 @@ def throughput(clients: list[httpx.Client], detail: Request, args: argparse.Name
             f" {v99:>7.1f}   {os.getloadavg()[0]:.1f}"
         )
     sys.stdout.flush()
-
-
-def median_of(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 if __name__ == "__main__":

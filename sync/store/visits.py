@@ -336,7 +336,7 @@ class Visits(Part):
         )
 
     def visit(self, visit_id: str) -> VisitRecord | None:
-        with self._database.lock:
+        with self._database.reading():
             row = self._db.execute(
                 "SELECT id, started_at, ended_at, reader, method, state, reason, file_id, staff"
                 " FROM visits WHERE id = ?",
@@ -514,7 +514,7 @@ class Visits(Part):
         return instant_text(max(instant_of(c) for c in candidates)) if candidates else ""
 
     def _confirmations(self, where: str, params: list[Any]) -> list[Confirmation]:
-        with self._database.lock:
+        with self._database.reading():
             rows = self._db.execute(
                 "SELECT id, file_id, visit_id, created_at, kind, method, source, badge,"
                 f" enc_result, earlier_id FROM confirmations {where}",
