@@ -11,6 +11,7 @@ from bench import (
     drain,
     faces,
     folders,
+    load,
     offline,
     outage,
     pinned,
@@ -33,6 +34,7 @@ def main() -> int:
     signal.main([])
     pinned.main([])
     appointments.main([])
+    load.main([])
     return 0
 
 

@@ -91,9 +91,15 @@ with store._database.write():  # a bench helper's batch: one commit for the fill
             method="pin", actor="reader",
             visit=VisitRecord(f"v{n}", at, at, "r", "pin", "done", file_id=f"b{n}"),
             card=f"card-{n}").id)
+import statistics, threading, time
+audit_ms = []
+for n in range(50):  # what each desk load and detail view adds: one fsync'd audit commit
+    t0 = time.perf_counter()
+    store.audit("bench", "bench.audit", f"bench:{n}")
+    audit_ms.append(1000 * (time.perf_counter() - t0))
 app.start()
 print(json.dumps({"staff": app.staff.base_url, "kiosk": app.kiosk.base_url, "ids": ids,
-                  "pid": os.getpid()}), flush=True)
+                  "pid": os.getpid(), "audit_ms": statistics.median(audit_ms)}), flush=True)
 snaps = {}
 for line in sys.stdin:
     words = line.split()
@@ -107,6 +113,10 @@ for line in sys.stdin:
             tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
         ))
         print(json.dumps({"traced_mb": tracemalloc.get_traced_memory()[0] / 2**20}), flush=True)
+    elif words[0] == "stats":
+        readers = getattr(store._database, "readers", None)
+        print(json.dumps({"threads": threading.active_count(),
+                          "readers": readers.count() if readers is not None else -1}), flush=True)
     elif words[0] == "diff" and trace:
         out = []
         for key in ("lineno", "traceback"):
@@ -151,6 +161,7 @@ class Appliance:
         self.kiosk: str = hello["kiosk"]
         self.ids: list[int] = hello["ids"]
         self.pid: int = hello["pid"]
+        self.audit_ms: float = hello["audit_ms"]
 
     def _answer(self) -> Any:
         assert self.process.stdout is not None
@@ -299,6 +310,10 @@ def main(argv: list[str]) -> None:
         doctor = signed_in(appliance.staff, DOCTOR)
         kiosk = httpx.Client(base_url=appliance.kiosk, timeout=60)
         detail = detail_of(appliance.ids)
+        print(
+            f"  one audit entry alone (its own fsync'd commit, as each desk load and detail"
+            f" view makes): median {appliance.audit_ms:.1f} ms"
+        )
         if not args.skip_memory:
             memory(appliance, clients[:MEMORY_CLIENTS], doctor, kiosk, detail, args)
         if not args.skip_throughput and not args.trace:
@@ -345,11 +360,17 @@ def memory(
         more, more_s, _ = drive(clients, lambda i, n: mixed(i, n + first), total=rest)
         done, elapsed = done + more, elapsed + more_s
     rss["last"] = appliance.rss_mb()
+    stats = appliance.ask("stats")
+    later = f" → after {done:,} {rss['last']:.0f} MiB" if done > first else ""
     print(
         f"  RSS of the appliance ({len(clients)} clients; desk, detail, doctor's list, kiosk):"
-        f" ready {rss['ready']:.0f} MiB → after {first:,} requests {rss['first']:.0f} MiB →"
-        f" after {done:,} {rss['last']:.0f} MiB   (target ≤ 120 MB, flat;"
+        f" ready {rss['ready']:.0f} MiB → after {first:,} requests {rss['first']:.0f} MiB"
+        f"{later}   (target ≤ 120 MB, flat;"
         f" {done / elapsed:.0f} requests/s, {load_note()})"
+    )
+    print(
+        f"  threads {stats['threads']}, store read connections {stats['readers']}"
+        " (one per thread that has read; -1: none, all reads under the writer's lock)"
     )
     if args.trace:
         appliance.ask("snap last")
