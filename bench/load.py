@@ -73,6 +73,9 @@ config = load_config(environ={}, overrides={
     "data_dir": data + "/appliance", "staff_port": 0, "kiosk_port": 0,
     "central_ca": data + "/pki/central-ca.pem", "device_cert": data + "/pki/device.pem",
     "device_key": data + "/pki/device.key", "jpki_root_file": data + "/pki/jpki-root.pem",
+    # No card reader and no central: the bench is about the staff server, and must not take
+    # the reader or the central of tests running beside it.
+    "reader": "onshi-bench-no-such-reader", "central_url": "https://127.0.0.1:9",
 })
 app = build_appliance(config)
 accounts = app.services.accounts
