@@ -58,7 +58,7 @@ CHILD = r"""
 import json, os, sys, tracemalloc
 trace = sys.argv[3] == "1"
 if trace:
-    tracemalloc.start(12)
+    tracemalloc.start(6)
 from datetime import UTC, datetime, timedelta
 from bench.backup import _answer
 from device.appliance import build_appliance
