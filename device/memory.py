@@ -14,6 +14,13 @@ objects did not (bench/load.py, tracemalloc flat while RSS rose):
   desk page of 350 rows grows a heap of its own to that page's peak and keeps it. Two arenas
   (`ARENA_MAX`) is what bench/pinned.py runs with, and what fits an address-space limit.
 
+And one more, for address space rather than resident memory: **thread stacks** default to
+8 MiB each, reserved whether touched or not. The appliance runs 45 threads under load (32 web
+workers, jobs, streams, store readers), 360 MiB of a 512 MiB address-space limit
+(bench/pinned.py) before any heap; 32 busy clients then ran it out ("can't start new thread",
+MemoryError). Python 3.11 does not recurse on the C stack for Python calls: `THREAD_STACK`
+(2 MiB) is plenty, and only what a thread touches is ever resident.
+
 Applied once at start by the run path (device/appliance.py start_appliance), before the web
 servers start their threads. A variable already set in the environment (MALLOC_ARENA_MAX,
 MALLOC_MMAP_THRESHOLD_) wins: that is somebody's deliberate choice. Elsewhere than glibc this
@@ -26,6 +33,7 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import threading
 from collections.abc import Callable, Mapping
 
 log = logging.getLogger(__name__)
@@ -36,7 +44,10 @@ M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
 
 ARENA_MAX = 2
-MMAP_THRESHOLD = 256 * 1024  # a desk page's strings stay on the heap; a hash buffer does not
+# A page's buffers (a 350-row desk page is about 1 MiB) stay in the arenas, whose address space
+# is reserved anyway (under an address-space limit, a mapping per page for 32 clients at once
+# ran out of it); a hash buffer of 19 MiB does not.
+MMAP_THRESHOLD = 4 * 1024 * 1024
 TRIM_THRESHOLD = 2 * MMAP_THRESHOLD  # glibc's own ratio when it moves the threshold itself
 
 _ENVIRONMENT = {
@@ -53,6 +64,15 @@ def allocator_settings() -> dict[int, int]:
         M_MMAP_THRESHOLD: MMAP_THRESHOLD,
         M_TRIM_THRESHOLD: TRIM_THRESHOLD,
     }
+
+
+THREAD_STACK = 2 * 1024 * 1024
+
+
+def tune_threads() -> int:
+    """Stacks of threads started from now on: THREAD_STACK (returns the previous size, 0 for
+    the platform's default)."""
+    return threading.stack_size(THREAD_STACK)
 
 
 def tune_malloc(environ: Mapping[str, str] | None = None) -> dict[str, int]:

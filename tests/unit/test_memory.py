@@ -23,10 +23,10 @@ def test_fixed_mmap_threshold_and_two_arenas(monkeypatch: pytest.MonkeyPatch) ->
     applied = memory.tune_malloc(environ={})
     assert applied == {
         "MALLOC_ARENA_MAX": 2,
-        "MALLOC_MMAP_THRESHOLD_": 256 * 1024,
-        "MALLOC_TRIM_THRESHOLD_": 512 * 1024,
+        "MALLOC_MMAP_THRESHOLD_": 4 * 1024 * 1024,
+        "MALLOC_TRIM_THRESHOLD_": 8 * 1024 * 1024,
     }
-    assert (memory.M_MMAP_THRESHOLD, 256 * 1024) in fake.calls
+    assert (memory.M_MMAP_THRESHOLD, 4 * 1024 * 1024) in fake.calls
     # Below argon2id's 19 MiB sign-in buffer: that one is always mapped, and unmapped when freed.
     assert memory.MMAP_THRESHOLD < 19 * 1024 * 1024
 
@@ -53,3 +53,18 @@ def test_nothing_without_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_real_mallopt_is_found_here() -> None:
     """This machine's C library is glibc (Debian): the setting reaches the allocator."""
     assert memory._mallopt() is not None
+
+
+def test_thread_stacks_are_smaller_than_the_default() -> None:
+    import threading
+
+    before = memory.tune_threads()
+    try:
+        assert threading.stack_size() == memory.THREAD_STACK
+        ran = threading.Event()
+        thread = threading.Thread(target=ran.set)
+        thread.start()
+        thread.join()
+        assert ran.is_set()
+    finally:
+        threading.stack_size(before)
