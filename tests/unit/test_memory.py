@@ -23,10 +23,10 @@ def test_fixed_mmap_threshold_and_two_arenas(monkeypatch: pytest.MonkeyPatch) ->
     applied = memory.tune_malloc(environ={})
     assert applied == {
         "MALLOC_ARENA_MAX": 2,
-        "MALLOC_MMAP_THRESHOLD_": 4 * 1024 * 1024,
-        "MALLOC_TRIM_THRESHOLD_": 8 * 1024 * 1024,
+        "MALLOC_MMAP_THRESHOLD_": 256 * 1024,
+        "MALLOC_TRIM_THRESHOLD_": 512 * 1024,
     }
-    assert (memory.M_MMAP_THRESHOLD, 4 * 1024 * 1024) in fake.calls
+    assert (memory.M_MMAP_THRESHOLD, 256 * 1024) in fake.calls
     # Below argon2id's 19 MiB sign-in buffer: that one is always mapped, and unmapped when freed.
     assert memory.MMAP_THRESHOLD < 19 * 1024 * 1024
 
