@@ -13,7 +13,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # nothing where systemd or pcscd is not running; the tests and the demo then start their own).
 APT_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev gcc python3-dev python3-venv chromium fonts-noto-cjk opensc systemd cage
 
-.PHONY: setup apt venv demo run test test-fast test-shifted drills bench lint clean install install-packages install-app install-files install-system uninstall seal-key
+.PHONY: setup apt venv demo run test test-fast test-shifted drills bench bench-load lint clean install install-packages install-app install-files install-system uninstall seal-key
 
 setup: apt venv
 
@@ -60,6 +60,12 @@ drills: setup
 
 bench: setup
 	$(BIN)/python -m bench
+
+# The staff server alone under 1/8/32 HTTPS clients and 10,000 requests (bench/load.py):
+# `make bench-load ARGS=--pinned` runs the appliance on one core with 512 MiB (bench/pinned.py).
+ARGS ?=
+bench-load: venv
+	$(BIN)/python -m bench.load $(ARGS)
 
 lint: venv
 	$(BIN)/ruff check device reader sync web sim tests bench

@@ -13,6 +13,7 @@ from bench import (
     drain,
     faces,
     folders,
+    load,
     offline,
     outage,
     pinned,
@@ -39,6 +40,7 @@ def main() -> int:
     scale.main([])
     bulk.main([])
     desk.main([])
+    load.main([])
     return 0
 
 

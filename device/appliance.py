@@ -34,6 +34,7 @@ from device.facewatch import FaceInbox, FaceWatcher
 from device.flow import VisitFlow
 from device.inputs import VisitInputs
 from device.jobs import Jobs
+from device.memory import tune_malloc, tune_threads
 from device.offline import OfflineVisits
 from device.outbox import Outbox
 from device.parts import (
@@ -163,6 +164,8 @@ def start_appliance(
     """Build and start from the saved settings. If that fails, start from the file and the
     environment alone and say so: a value saved on the admin page (a missing certificate, a port
     in use) must never keep the appliance down, or the page to correct it with."""
+    tune_malloc()  # before any web worker thread exists (device/memory.py)
+    tune_threads()
     config = load_settings(config_path, overrides=overrides)
     try:
         return _started(build_appliance(config, restart=restart, errors=errors))

@@ -90,7 +90,7 @@ class Accounts(Part):
         return self._user("id = ?", user_id)
 
     def _user(self, where: str, value: object) -> UserRow | None:
-        with self._database.lock:
+        with self._database.reading():
             row = self._db.execute(
                 f"SELECT {_USER_COLUMNS} FROM users WHERE {where}",
                 [value],
@@ -99,14 +99,14 @@ class Accounts(Part):
 
     def list_users(self) -> list[UserRow]:
         """Every user by username; TOTP only as enrolled or not (nothing is decrypted)."""
-        with self._database.lock:
+        with self._database.reading():
             rows = self._db.execute(
                 f"SELECT {_USER_COLUMNS} FROM users ORDER BY username"
             ).fetchall()
         return [_user_row(row) for row in rows]
 
     def count_users(self) -> int:
-        with self._database.lock:
+        with self._database.reading():
             return int(self._db.execute("SELECT COUNT(*) FROM users").fetchone()[0])
 
     def set_user_disabled(self, user_id: int, disabled: bool) -> None:
@@ -181,7 +181,7 @@ class Accounts(Part):
         return SessionRow(token_hash, user_id, csrf_token, started, started, client)
 
     def session(self, token_hash: str) -> SessionRow | None:
-        with self._database.lock:
+        with self._database.reading():
             row = self._db.execute(
                 "SELECT token_hash, user_id, csrf_token, created_at, last_seen, client,"
                 " second_factor FROM sessions WHERE token_hash = ?",

@@ -249,7 +249,7 @@ class Appointments(Part):
         return self._database.cipher.decrypt(bytes(found[1]), _precheck_binding(str(found[0])))
 
     def _rows(self, where: str, params: list[object]) -> list[AppointmentRow]:
-        with self._database.lock:
+        with self._database.reading():
             rows = self._db.execute(
                 f"SELECT {_COLUMNS} FROM appointments {where}", params
             ).fetchall()

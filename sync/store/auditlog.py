@@ -376,7 +376,7 @@ class AuditLog(Part):
 
     def audit_for_subject(self, subject: str, limit: int = 200) -> list[AuditEntry]:
         """Who did what to one subject ("confirmation:7"), newest first (index audit_subject)."""
-        with self._database.lock:
+        with self._database.reading():
             rows = self._db.execute(
                 "SELECT * FROM audit WHERE subject = ? ORDER BY id DESC LIMIT ?", [subject, limit]
             ).fetchall()

@@ -1,9 +1,12 @@
 """The one database object: the connection, the lock, the write path, migrations, the key check.
 
-One connection, one lock: every read and write goes through it, so there is exactly one writer
-(the system SQLite predates the WAL-reset fix of 3.51.3; one writer never races). A long job
-(the retention purges) writes in short batches and hands the lock to whoever waits between two
-(StoreLock, `between_batches`), so a card save never waits for more than one batch. WAL with
+One writer connection, one lock: every write goes through it, so there is exactly one writer
+(the system SQLite predates the WAL-reset fix of 3.51.3; one writer never races). Reads that
+say so (`reading()`) run on a read-only connection of their own thread instead, without the
+lock: in WAL a reader sees the last commit and never waits for a writer's fsync, so the desk's
+reads no longer queue behind audit entries and card saves (Readers). A long job (the retention
+purges) writes in short batches and hands the lock to whoever waits between two (StoreLock,
+`between_batches`), so a card save never waits for more than one batch. WAL with
 synchronous=FULL: whatever a caller was told is saved survives kill -9 and power loss.
 A write that finds the disk full is rolled back whole and raises StoreFullError; the disk
 reserve beside the database (sync.reserve) can then be given up once and the write run again.
@@ -139,6 +142,7 @@ class Database:
         self.in_memory = str(path) == ":memory:"
         self.reserve: DiskReserve | None = None
         self._depth = 0  # nested write blocks; the hooks run after the outermost
+        self._writer: int | None = None  # the thread inside a write block, if any
         self._after_commit: list[Callable[[], None]] = []
         self._after_rollback: list[Callable[[], None]] = []
         if not self.in_memory:
@@ -157,6 +161,8 @@ class Database:
         except BaseException:
             self.db.close()
             raise
+        # After the migrations: a reader never sees a schema half made.
+        self.readers = None if self.in_memory else Readers(Path(path))
 
     # -- schema -----------------------------------------------------------------------
     def _migrate(self, migrations: tuple[str, ...]) -> None:
@@ -200,6 +206,7 @@ class Database:
             if self.reserve is not None and self._depth == 0:
                 self.reserve.before_write()
             self._depth += 1
+            self._writer = threading.get_ident()
             try:
                 with self.db.atomic() as db:
                     yield db
@@ -218,6 +225,8 @@ class Database:
                 raise
             finally:
                 self._depth -= 1
+                if self._depth == 0:
+                    self._writer = None
             if self._depth == 0:
                 for hook in self._after_commit:
                     hook()
@@ -258,7 +267,33 @@ class Database:
 
     def close(self) -> None:
         with self.lock:
+            if self.readers is not None:
+                self.readers.close()  # before the writer: never the last connection to go
             self.db.close()
+
+    # -- the read path ----------------------------------------------------------------------
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """A read: inside, `Part._db` is this thread's read-only connection, in one read
+        transaction (the statements see one snapshot, as under the lock), and the writer's lock
+        is not taken. Inside this thread's own write block, or for an in-memory store (whose
+        data only its one connection sees), it is the lock and the writer's connection."""
+        readers = self.readers
+        if readers is None or self._writer == threading.get_ident():
+            with self.lock:
+                yield
+            return
+        with readers.transaction():
+            yield
+
+    @property
+    def connection(self) -> sqlite_utils.Database:
+        """The connection for this thread now: its reader inside `reading()`, else the
+        writer's (whose use needs the lock)."""
+        readers = self.readers
+        if readers is not None and self._writer != threading.get_ident() and readers.active():
+            return readers.current()
+        return self.db
 
     # -- store_meta and the key check -------------------------------------------------------
     def meta(self, name: str) -> str | None:
@@ -306,7 +341,7 @@ class Part:
 
     @property
     def _db(self) -> sqlite_utils.Database:
-        return self._database.db
+        return self._database.connection
 
     def _now(self) -> datetime:
         return self._database.clock()
@@ -341,6 +376,105 @@ def reserve_on_full(
             return method(self, *args, **kwargs)
 
     return write
+
+
+class _Reader:
+    """One thread's read-only connection; closed when its thread ends (the thread-local slot
+    holding it goes) or when the database closes, whichever comes first."""
+
+    def __init__(self, path: Path) -> None:
+        conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA query_only=ON")  # exactly one writer: this one cannot write
+        conn.execute(f"PRAGMA cache_size=-{READER_CACHE_KIB}")
+        self.db = sqlite_utils.Database(conn)
+        self.depth = 0
+        self.closed = False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.db.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+READER_CACHE_KIB = 512  # per thread; the pages are in the OS's cache anyway
+
+
+class Readers:
+    """A read-only connection per thread that reads (the request workers, the jobs), opened
+    on first use. A thread's connection goes with the thread; all go when the database closes."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._local = threading.local()
+        self._lock = threading.RLock()
+        self._open: dict[int, _Reader] = {}  # id → reader, for close(); weak by thread end
+        self._closed = False
+
+    def _mine(self) -> _Reader:
+        reader: _Reader | None = getattr(self._local, "reader", None)
+        if reader is None or reader.closed:
+            with self._lock:
+                if self._closed:
+                    raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+                reader = _Reader(self._path)
+                self._open[id(reader)] = reader
+            self._local.reader = reader
+            weak = _ForgetAtThreadEnd(self._open, self._lock, id(reader))
+            self._local.finalizer = weak  # runs when the thread's slot is dropped
+        return reader
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        reader = self._mine()
+        reader.depth += 1
+        try:
+            if reader.depth == 1:
+                reader.db.execute("BEGIN")
+            yield
+        finally:
+            reader.depth -= 1
+            if reader.depth == 0 and not reader.closed:
+                reader.db.execute("COMMIT")  # a read transaction: ends the snapshot
+
+    def active(self) -> bool:
+        reader: _Reader | None = getattr(self._local, "reader", None)
+        return reader is not None and reader.depth > 0
+
+    def current(self) -> sqlite_utils.Database:
+        reader: _Reader = self._local.reader
+        return reader.db
+
+    def count(self) -> int:
+        """Open read connections (one per thread that has read and is still alive)."""
+        with self._lock:
+            return len(self._open)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            readers = list(self._open.values())
+            self._open.clear()
+        for reader in readers:
+            reader.close()
+
+
+class _ForgetAtThreadEnd:
+    """Held in a thread's slot beside its reader: when the thread ends, the slot goes and this
+    closes the reader and drops it from the open list."""
+
+    def __init__(self, open_readers: dict[int, _Reader], lock: threading.RLock, key: int) -> None:
+        self._open = open_readers
+        self._lock = lock
+        self._key = key
+
+    def __del__(self) -> None:
+        with self._lock:
+            reader = self._open.pop(self._key, None)
+        if reader is not None:
+            reader.close()
 
 
 def _disk_full(exc: BaseException, reserve: DiskReserve | None) -> bool:

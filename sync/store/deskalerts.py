@@ -93,7 +93,7 @@ class DeskAlerts(Part):
         return self._rows("WHERE acknowledged_at = '' ORDER BY id LIMIT ?", [limit])
 
     def _rows(self, where: str, params: list[object]) -> list[DeskAlertRow]:
-        with self._database.lock:
+        with self._database.reading():
             rows = self._db.execute(
                 f"SELECT {_COLUMNS} FROM desk_alerts {where}", params
             ).fetchall()

@@ -136,7 +136,7 @@ class Statements(Part):
         return len(ids)
 
     def _rows(self, where: str, params: list[object]) -> list[StatementRow]:
-        with self._database.lock:
+        with self._database.reading():
             rows = self._db.execute(
                 "SELECT id, ref, created_at, actor, visit_id, confirmation_id, enc_body,"
                 f" resolved_at, resolved_by, answer_id FROM statements {where}",

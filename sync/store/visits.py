@@ -380,7 +380,7 @@ class Visits(Part):
         )
 
     def visit(self, visit_id: str) -> VisitRecord | None:
-        with self._database.lock:
+        with self._database.reading():
             row = self._db.execute(
                 "SELECT id, started_at, ended_at, reader, method, state, reason, file_id, staff"
                 " FROM visits WHERE id = ?",
@@ -629,7 +629,7 @@ class Visits(Part):
     def _confirmations(self, where: str, params: list[Any]) -> list[Confirmation]:
         """Rows as Confirmations: their summaries decrypted (no XML parsed); the whole answer
         is read and parsed when a caller asks for `result`."""
-        with self._database.lock:
+        with self._database.reading():
             rows = self._db.execute(
                 "SELECT id, file_id, visit_id, created_at, kind, method, source, badge,"
                 f" enc_summary, earlier_id FROM confirmations {where}",
