@@ -6,6 +6,7 @@ import sys
 
 from bench import (
     appointments,
+    auditgroup,
     backup,
     bulk,
     clinical,
@@ -38,6 +39,7 @@ def main() -> int:
     pinned.main([])
     appointments.main([])
     scale.main([])
+    auditgroup.main([])
     bulk.main([])
     desk.main([])
     load.main([])
