@@ -221,6 +221,7 @@ def _run_demo(
             starts += 1
             if starts == 1:
                 try:
+                    _sample_appointments(appliance)
                     _announce(appliance, data, terminal_root)
                 except BaseException:
                     appliance.stop()
@@ -243,6 +244,27 @@ def _run_demo(
     return 0
 
 
+def _sample_appointments(appliance: Appliance) -> None:
+    """Tomorrow's sample appointments list (`onshi sim appointments`), imported as a receipt
+    computer would send it, so 「明日の予約」 and its 「今すぐ照会」 have something to check;
+    nothing when tomorrow already has appointments (a demo started again)."""
+    appointments = appliance.services.appointments
+    tomorrow = appointments.tomorrow()
+    if appliance.services.store.appointments_on(tomorrow.strftime("%Y%m%d")):
+        return
+    listed = subprocess.run(
+        [sys.executable, "-m", "sim", "appointments", "--day", tomorrow.isoformat()],
+        check=True,
+        capture_output=True,
+    )
+    count = appointments.import_csv(listed.stdout, actor="demo", source="demo")
+    print(
+        f"明日の予約（模擬）{count}件を取り込みました / imported {count} sample appointments "
+        "for tomorrow",
+        flush=True,
+    )
+
+
 def _announce(appliance: Appliance, data: Path, terminal_root: Path | None = None) -> None:
     """Create the demo logins on a fresh database and print where everything is."""
     staff = appliance.staff.base_url
@@ -260,6 +282,7 @@ def _announce(appliance: Appliance, data: Path, terminal_root: Path | None = Non
         "\nonshi-edge デモ / demo is running:\n"
         f"  受付 / reception:        {staff}/\n"
         f"  仮想カード / sandbox:    {staff}/sandbox\n"
+        f"  明日の予約 / tomorrow:   {staff}/appointments\n"
         + sandbox_note
         + f"  キオスク / kiosk:        {appliance.kiosk.base_url}/\n"
         "  (職員画面は自己署名証明書の HTTPS です / the staff pages use HTTPS with a self-signed "

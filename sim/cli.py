@@ -12,11 +12,14 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from datetime import date, timedelta
 from pathlib import Path
 
+from sim.appointments import sample_csv
 from sim.card import CardError, VirtualCard
 from sim.pki import PkiPaths, build_pki
 from sim.population import DEFAULT_PIN, Person, population
+from sync.clock import JST, utc_now
 
 DATA_ENV = "ONSHI_SIM_DATA"
 DEFAULT_INSTITUTION = "1312345670"  # sim.terminal.DEFAULT_INSTITUTION, without importing it
@@ -126,6 +129,16 @@ def _parser() -> argparse.ArgumentParser:
     people = sub.add_parser("people", help="模擬被保険者の一覧 / the synthetic population")
     people.add_argument("--json", action="store_true")
 
+    listed = sub.add_parser(
+        "appointments",
+        help="模擬予約一覧 (CSV) / a sample appointments list for 「明日の予約」",
+    )
+    listed.add_argument(
+        "--day", default="", help="YYYY-MM-DD of the appointments (default: tomorrow, Japan time)"
+    )
+    listed.add_argument("--utf-8", dest="utf8", action="store_true", help="UTF-8, not Shift_JIS")
+    listed.add_argument("--out", type=Path, default=None, help="write here, not to stdout")
+
     pki = sub.add_parser("pki", help="テスト用PKIの作成 / build the test PKI only")
     pki.add_argument("--data", type=Path, default=None, help=data_help)
     _peripheral_parsers(sub)
@@ -196,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "people":
             return _people(args.json)
+        if args.command == "appointments":
+            return _appointments(args.day, utf8=args.utf8, out=args.out)
         if args.command == "pki":
             paths = _pki(data)
             print(f"PKI: {paths.root}")
@@ -222,6 +237,24 @@ def holds_certificate(p: Person, people: Sequence[Person]) -> bool:
     that is their own (not another card holder's newer qualification, nor a duplicate)."""
     newer = {q.newer_id for q in people if q.newer_id}
     return p.card_status == "none" and p.registered and not p.duplicate_of and p.id not in newer
+
+
+def _appointments(day_text: str, *, utf8: bool, out: Path | None) -> int:
+    if day_text:
+        try:
+            day = date.fromisoformat(day_text)
+        except ValueError:
+            print("--day は YYYY-MM-DD です / --day takes YYYY-MM-DD", file=sys.stderr)
+            return 2
+    else:
+        day = (utc_now().astimezone(JST) + timedelta(days=1)).date()
+    data = sample_csv(day, encoding="utf-8" if utf8 else "cp932")
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        out.write_bytes(data)
+    return 0
 
 
 def _people(as_json: bool) -> int:

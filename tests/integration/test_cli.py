@@ -320,6 +320,13 @@ def test_demo_starts_everything_and_ctrl_c_stops_it(pcscd: list[str], tmp_path: 
         assert "職員ログイン".encode() in anonymous  # the desk is behind the login
         page = _sign_in(base, "reception", logins["reception"], tls).open(f"{base}/", timeout=10)
         assert "受付".encode() in page.read() and page.url.rstrip("/") == base
+        # tomorrow's sample list was imported, so 「明日の予約」 has something to check
+        imported = [line for line in lines if "sample appointments for tomorrow" in line]
+        assert imported and int(re.findall(r"imported (\d+) sample", imported[0])[0]) > 30
+        tomorrow = _sign_in(base, "reception", logins["reception"], tls).open(
+            f"{base}/appointments", timeout=10
+        )
+        assert b"K00001" in tomorrow.read()
         kiosk_page = urllib.request.urlopen(f"http://127.0.0.1:{kiosk}/", timeout=10).read()
         assert "カード".encode() in kiosk_page
         # Ctrl-C in a terminal reaches the whole process group, and often twice (make, then us).

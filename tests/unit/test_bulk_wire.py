@@ -332,9 +332,21 @@ def test_folders_register_a_reference_number(terminal_root: tuple[Path, SimTermi
     with FolderTransport(root, timeout_s=LONG_S, rescan_s=0.05) as folders:
         one = ReferenceRequest(MIC, "r-1", (ReferenceRegistration("PN-7", numbers("P001")),))
         assert folders.register_references(one).outcomes[0].registered
-        assert (root / "trash" / "OQSsiimm01req_r-1.xml").exists()
+        # the terminal moves the request to trash/ just after writing the answer
+        assert _appears(root / "trash" / "OQSsiimm01req_r-1.xml")
         answer = folders.confirm(single("P001"))
     assert answer.result.results[0].reference_number == "PN-7"
+
+
+def _appears(path: Path, within_s: float = 10.0) -> bool:
+    """Whether `path` exists now or within `within_s` (a move the other side makes after it
+    answered); a bound, not a timing claim."""
+    deadline = time.monotonic() + within_s
+    while not path.exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def zipped(*members: tuple[str, bytes]) -> bytes:
