@@ -37,11 +37,16 @@ CONTROL_HOST = "127.0.0.1"  # the fault switches are never offered beyond this m
 FAULT_POLL_S = 0.05  # how often the listener follows the fault state (flapping by the clock)
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+def _free_port(host: str, avoid: int = 0) -> int:
+    """A port free now, other than `avoid` (a port this server has picked but not bound yet:
+    the kernel may hand a just-probed port out again)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, 0))
+            found = int(probe.getsockname()[1])
+        if found != avoid:
+            return found
 
 
 def _serve(server: Server, name: str) -> threading.Thread:
@@ -87,8 +92,13 @@ class CentralServer:
         self._app = create_app(self.service)
         self._listener: Server | None = None
         self._listener_thread: threading.Thread | None = None
+        # The control listener's port is fixed here too: bound later to port 0, it could be
+        # given the service's port, probed above and not yet bound.
         self._control = self._server(
-            CONTROL_HOST, control_port, create_control_app(self.service.faults), 2
+            CONTROL_HOST,
+            control_port or _free_port(CONTROL_HOST, avoid=self._port),
+            create_control_app(self.service.faults),
+            2,
         )
         self._control_thread: threading.Thread | None = None
         self._lock = threading.Lock()
