@@ -3,7 +3,8 @@
 AES-256-GCM with a random 96-bit nonce per value; the associated data binds a ciphertext to
 its table, column and row so a value copied into another row does not decrypt.
 Blind indexes are HMAC-SHA256 of a normalised value with a second key, so equality search
-works without storing the value.
+works without storing the value; the store keeps the first TAG_BYTES bytes of each as a BLOB
+(`blind_tag`), the form migration 24 cut the earlier hex digests to (`tag_of_stored`).
 
 The key file also keys the audit chain and the database's key check: both use keys derived from
 the file's 64 bytes with HKDF (one purpose each), so the one secret kept outside the database
@@ -30,6 +31,13 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 KEY_FILE_BYTES = 64  # 32 for AES-GCM, 32 for HMAC
 NONCE_BYTES = 12
 KEY_CHECK_LABEL = b"onshi-edge store key check v1"
+# Bytes of a blind index the store keeps (of HMAC-SHA256's 32). 128 bits: a look-up matches
+# another person's row only when two different values share a tag; with n values indexed under
+# one purpose the chance that any two do is about n^2 / 2^129, 10^-26 for the 10^6 rows of
+# decades of a clinic (a tag that is UNIQUE, an appointment's patient, is as safe). Nothing is
+# gained against guessing either way: a tag is only computed with the index key. Each look-up
+# compares the whole stored tag (SQL equality), never a prefix of it.
+TAG_BYTES = 16
 
 
 class KeyFileError(Exception):
@@ -115,6 +123,21 @@ def normalize(value: str) -> str:
     return "".join(unicodedata.normalize("NFKC", value).split()).upper()
 
 
+def tag_of_stored(stored: str | bytes | None) -> str | bytes | None:
+    """A look-up column's value as migration 24 keeps it: a hex blind index (64 digits, as
+    stored before) becomes its tag (`FieldCipher.blind_tag` of the same value), "" (no value)
+    the empty BLOB; a tag already cut, or anything else, is kept as it is (the migration can
+    run over rows it has converted)."""
+    if stored == "":
+        return b""
+    if isinstance(stored, str) and len(stored) == 64:
+        try:
+            return bytes.fromhex(stored)[:TAG_BYTES]
+        except ValueError:
+            return stored
+    return stored
+
+
 class FieldCipher:
     def __init__(self, keys: FieldKeys) -> None:
         self._aead = AESGCM(keys.encryption)
@@ -132,10 +155,20 @@ class FieldCipher:
         except (InvalidTag, ValueError) as exc:
             raise DecryptError(f"cannot decrypt value bound to {binding}") from exc
 
-    def blind_index(self, purpose: str, value: str) -> str:
-        """Keyed hash of a normalised value; the purpose keeps indexes of different fields apart."""
+    def _digest(self, purpose: str, value: str) -> bytes:
         message = purpose.encode() + b"\x00" + normalize(value).encode()
-        return hmac.new(self._index_key, message, hashlib.sha256).hexdigest()
+        return hmac.new(self._index_key, message, hashlib.sha256).digest()
+
+    def blind_index(self, purpose: str, value: str) -> str:
+        """Keyed hash of a normalised value, whole and in hex (the keys of aid tickets and of
+        照会番号 registrations, which bind encrypted answers or are few); the purpose keeps
+        indexes of different fields apart."""
+        return self._digest(purpose, value).hex()
+
+    def blind_tag(self, purpose: str, value: str) -> bytes:
+        """The blind index as the store keeps it in its look-up columns: its first TAG_BYTES
+        bytes (the same bytes as the start of `blind_index`)."""
+        return self._digest(purpose, value)[:TAG_BYTES]
 
     @property
     def audit_key(self) -> bytes:

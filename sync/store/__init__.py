@@ -318,7 +318,7 @@ class Store:
             )
             if source == "online" and (card or card_from is not None):
                 index = (
-                    self._database.cipher.blind_index("card", card)
+                    self._database.lookup_tag("card", card)
                     if card
                     else self._visits.card_index_of(stored.id)
                 )

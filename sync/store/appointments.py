@@ -92,8 +92,8 @@ class Appointments(Part):
         super().__init__(database)
         self._audit = audit
 
-    def _index(self, purpose: str, value: str) -> str:
-        return self._database.cipher.blind_index(purpose, value) if value else ""
+    def _index(self, purpose: str, value: str) -> bytes:
+        return self._database.lookup_tag(purpose, value)
 
     @reserve_on_full
     def import_appointments(

@@ -30,15 +30,19 @@ from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 import sqlite_utils
 
-from sync.fieldcrypt import DecryptError, FieldCipher, KeyMismatchError
+from sync.fieldcrypt import DecryptError, FieldCipher, KeyMismatchError, tag_of_stored
 from sync.reserve import DiskReserve, DiskState
 from sync.store.instant import instant_text, normalized
+from sync.store.schema import Migration, Rewrite
 
 log = logging.getLogger(__name__)
 
 # Tables whose rows mean "this database holds data": a key is never made for it.
 _DATA_TABLES = ("confirmations", "visits", "audit", "users", "settings", "store_meta")
 _SQLITE_FULL, _SQLITE_IOERR = 13, 10
+# Rows a rewriting migration (schema.Rewrite) updates in one transaction: the WAL grows by
+# about that many rows' pages (some 6 MB of answers) whatever the table's size.
+REWRITE_BATCH = 5000
 
 # One encrypted value and its row binding, or None: what tells whether a key is the database's.
 EncryptedSample = Callable[[sqlite_utils.Database], tuple[bytes, str] | None]
@@ -133,7 +137,7 @@ class Database:
         cipher: FieldCipher,
         clock: Callable[[], datetime],
         *,
-        migrations: tuple[str, ...],
+        migrations: tuple[Migration, ...],
         reserve_bytes: int = 0,
     ) -> None:
         self.cipher = cipher
@@ -151,6 +155,8 @@ class Database:
         conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         # Migration 6 rewrites old instant text with it (microseconds: SQLite's own stop at ms).
         conn.create_function("instant_text", 1, normalized, deterministic=True)
+        # Migration 24 cuts the hex blind indexes to tags with it (this SQLite has no unhex).
+        conn.create_function("tag_of_stored", 1, tag_of_stored, deterministic=True)
         self.db = sqlite_utils.Database(conn)
         try:
             if not self.in_memory:
@@ -165,17 +171,23 @@ class Database:
         self.readers = None if self.in_memory else Readers(Path(path))
 
     # -- schema -----------------------------------------------------------------------
-    def _migrate(self, migrations: tuple[str, ...]) -> None:
-        """Each migration runs once, in order, inside one transaction with its version row."""
+    def _migrate(self, migrations: tuple[Migration, ...]) -> None:
+        """Each migration runs once, in order, inside one transaction with its version row (a
+        Rewrite: in short transactions before its version row's, see _rewrite)."""
         with self.lock:
             self.db.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                 "applied_at TEXT NOT NULL)"
             )
             done = {row[0] for row in self.db.execute("SELECT version FROM schema_migrations")}
-            for version, script in enumerate(migrations, start=1):
+            ran = False
+            for version, migration in enumerate(migrations, start=1):
                 if version in done:
                     continue
+                ran = True
+                if isinstance(migration, Rewrite):
+                    self._rewrite(migration)
+                script = "" if isinstance(migration, Rewrite) else migration
                 with self.db.atomic():
                     for statement in _statements(script):
                         self.db.execute(statement)
@@ -183,6 +195,46 @@ class Database:
                         "INSERT INTO schema_migrations VALUES (?, ?)",
                         [version, instant_text(self.clock())],
                     )
+            if ran and not self.in_memory:
+                # What the migrations wrote is copied into the database and the WAL truncated
+                # (a rewrite's batches reused it), so no start leaves a large one on the disk.
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _rewrite(self, migration: Rewrite) -> None:
+        """A Rewrite's parts, each a short transaction of its own followed by a passive
+        checkpoint (at start nothing else reads: the WAL is copied whole, and the next
+        transaction writes it from its start again): each statement of `before`, then
+        `UPDATE table SET columns` REWRITE_BATCH rows (by rowid) at a time, then each statement
+        of `after`. So the WAL holds one index or one batch, never the tables."""
+        for statement in _statements(migration.before):
+            self._apart(statement)
+        for table, columns in migration.rewrites:
+            after = -1
+            while True:
+                last, count = self.db.execute(
+                    f"SELECT MAX(rowid), COUNT(*) FROM (SELECT rowid FROM {table}"
+                    " WHERE rowid > ? ORDER BY rowid LIMIT ?)",
+                    [after, REWRITE_BATCH],
+                ).fetchone()
+                if not count:
+                    break
+                self._apart(
+                    f"UPDATE {table} SET {columns} WHERE rowid > ? AND rowid <= ?", [after, last]
+                )
+                after = int(last)
+        for statement in _statements(migration.after):
+            self._apart(statement)
+
+    def _apart(self, statement: str, params: list[object] | None = None) -> None:
+        with self.db.atomic():
+            self.db.execute(statement, params or [])
+        if not self.in_memory:
+            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def lookup_tag(self, purpose: str, value: str) -> bytes:
+        """What a look-up column keeps of `value`: its keyed tag (FieldCipher.blind_tag), or
+        the empty BLOB when there is no value."""
+        return self.cipher.blind_tag(purpose, value) if value else b""
 
     @property
     def schema_version(self) -> int:

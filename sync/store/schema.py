@@ -1,12 +1,33 @@
 """The schema, as the migrations that build it (sync.store.database runs them at open).
 
 Each migration runs once, in order, inside one transaction with its version row; a migration is
-never changed once released: a new one follows it.
+never changed once released: a new one follows it. A migration that rewrites every row of large
+tables (`Rewrite`) does so in short transactions, then writes its version row: one
+transaction would grow the WAL by the tables' whole size.
 """
 
 from __future__ import annotations
 
-MIGRATIONS: tuple[str, ...] = (
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """A migration that rewrites every row of large tables, in short transactions (Database.
+    _rewrite): each statement of `before`, then `UPDATE table SET columns` for each (table,
+    columns) of `rewrites` a batch of rows at a time, then each statement of `after`; the
+    version row last. A start stopped in the middle runs the whole migration again, so every
+    part must be safe to run over what it has done already (IF EXISTS, IF NOT EXISTS, a
+    rewrite that leaves a rewritten value as it is)."""
+
+    before: str
+    rewrites: tuple[tuple[str, str], ...]
+    after: str
+
+
+Migration = str | Rewrite
+
+MIGRATIONS: tuple[Migration, ...] = (
     """
     CREATE TABLE visits (
         id TEXT PRIMARY KEY,
@@ -418,4 +439,52 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX face_files_confirmation ON face_files(confirmation_id);
     CREATE INDEX outbox_card_from ON outbox(card_from);
     """,
+    Rewrite(
+        # Keyed hashes in less space (issue 15): the look-up columns of answers and
+        # appointments keep the first 16 bytes of each blind index as a BLOB (TAG_BYTES in
+        # sync/fieldcrypt.py says why 16 is enough) instead of its 64 hex digits, in the rows
+        # and in their indexes; no value is the empty BLOB. The columns stay declared TEXT:
+        # SQLite keeps a BLOB as it is whatever a column's declared type, and changing the type
+        # would rebuild confirmations, which other tables reference. The indexes go first and
+        # are built once after the rows (faster than updating them row by row, and a smaller
+        # WAL); tag_of_stored (sync.fieldcrypt) leaves a value it has cut as it is.
+        # aid_tickets and reference_registrations keep their whole hex keys: few rows, and an
+        # aid ticket's key is part of its answer's encryption binding.
+        before="""
+        DROP INDEX IF EXISTS confirmations_kana;
+        DROP INDEX IF EXISTS confirmations_birthdate;
+        DROP INDEX IF EXISTS confirmations_numbers;
+        DROP INDEX IF EXISTS confirmations_bi_card;
+        DROP INDEX IF EXISTS confirmations_kana_family;
+        DROP INDEX IF EXISTS confirmations_kana_given;
+        DROP INDEX IF EXISTS confirmations_insurer;
+        DROP INDEX IF EXISTS appointments_numbers;
+        """,
+        rewrites=(
+            (
+                "confirmations",
+                "bi_kana = tag_of_stored(bi_kana), bi_birthdate = tag_of_stored(bi_birthdate),"
+                " bi_numbers = tag_of_stored(bi_numbers), bi_card = tag_of_stored(bi_card),"
+                " bi_kana_family = tag_of_stored(bi_kana_family),"
+                " bi_kana_given = tag_of_stored(bi_kana_given),"
+                " bi_insurer = tag_of_stored(bi_insurer)",
+            ),
+            (
+                "appointments",
+                "bi_patient = tag_of_stored(bi_patient), bi_numbers = tag_of_stored(bi_numbers),"
+                " bi_birthdate = tag_of_stored(bi_birthdate)",
+            ),
+        ),
+        after="""
+        CREATE INDEX IF NOT EXISTS confirmations_kana ON confirmations(bi_kana);
+        CREATE INDEX IF NOT EXISTS confirmations_birthdate ON confirmations(bi_birthdate);
+        CREATE INDEX IF NOT EXISTS confirmations_numbers ON confirmations(bi_numbers);
+        CREATE INDEX IF NOT EXISTS confirmations_bi_card ON confirmations(bi_card, created_at);
+        CREATE INDEX IF NOT EXISTS confirmations_kana_family ON confirmations(bi_kana_family);
+        CREATE INDEX IF NOT EXISTS confirmations_kana_given ON confirmations(bi_kana_given);
+        CREATE INDEX IF NOT EXISTS confirmations_insurer ON confirmations(bi_insurer);
+        CREATE INDEX IF NOT EXISTS appointments_numbers
+            ON appointments(day, bi_numbers, bi_birthdate);
+        """,
+    ),
 )

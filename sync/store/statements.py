@@ -107,8 +107,8 @@ class Statements(Part):
                 self._audit.append(actor, "statement.resolved", f"statement:{statement_id}", "")
         return bool(changed)
 
-    def resolve_for_card(self, card_index: str, answer_id: int, *, actor: str) -> int:
-        """An online answer for the card of `card_index` (its keyed hash) closes the open
+    def resolve_for_card(self, card_index: bytes, answer_id: int, *, actor: str) -> int:
+        """An online answer for the card of `card_index` (its keyed tag) closes the open
         statements made from that card's offline visits; how many. Runs inside the caller's
         write (the answer's own transaction)."""
         if not card_index:

@@ -77,6 +77,9 @@ class Confirmation:
 
 # `Confirmation.source` of a card visit made while the central was unreachable.
 OFFLINE = "offline"
+# The look-up columns of a row with no personal data (an offline visit): no value is the empty
+# BLOB in every look-up column (migration 24), not the columns' older default ''.
+_NO_TAGS = ",".join(["X''"] * 6)
 
 
 class RetentionRefused(Exception):
@@ -259,7 +262,10 @@ class Visits(Part):
                 db.execute(
                     "INSERT INTO confirmations (file_id, visit_id, created_at, kind, method,"
                     " source, badge, enc_result, bi_card, earlier_id, search_indexed,"
-                    " enc_summary, packed) VALUES (?,?,?,?,?,?,?,?,?,?,1,?,1)",
+                    " enc_summary, packed, bi_kana, bi_birthdate, bi_numbers, bi_kana_family,"
+                    " bi_kana_given, bi_insurer) VALUES (?,?,?,?,?,?,?,?,?,?,1,?,1,"
+                    + _NO_TAGS
+                    + ")",
                     [
                         file_id,
                         visit.id,
@@ -299,16 +305,16 @@ class Visits(Part):
             earlier_id,
         )
 
-    def _card_of(self, confirmation_id: int | None) -> str:
+    def _card_of(self, confirmation_id: int | None) -> bytes:
         if confirmation_id is None:
-            return ""
+            return self._index("card", "")  # no card: no value
         row = self._db.execute(
             "SELECT bi_card FROM confirmations WHERE id = ?", [confirmation_id]
         ).fetchone()
-        return str(row[0]) if row else ""
+        return bytes(row[0]) if row else b""
 
-    def card_index_of(self, confirmation_id: int) -> str:
-        """The keyed hash of the card a confirmation is about ("" when none)."""
+    def card_index_of(self, confirmation_id: int) -> bytes:
+        """The keyed tag of the card a confirmation is about (b"" when none)."""
         with self._database.lock:
             return self._card_of(confirmation_id)
 
@@ -322,13 +328,13 @@ class Visits(Part):
         )
         return rows[0] if rows else None
 
-    def _index(self, purpose: str, value: str) -> str:
-        return self._database.cipher.blind_index(purpose, value) if value else ""
+    def _index(self, purpose: str, value: str) -> bytes:
+        return self._database.lookup_tag(purpose, value)
 
-    def _part_indexes(self, first: Qualification | None) -> tuple[str, str, str]:
-        """Keyed hashes of the kana surname, the kana given name and the insurer number."""
+    def _part_indexes(self, first: Qualification | None) -> tuple[bytes, bytes, bytes]:
+        """Keyed tags of the kana surname, the kana given name and the insurer number."""
         if first is None:
-            return "", "", ""
+            return b"", b"", b""
         family, given = kana_parts(first.name_kana)
         return (
             self._index("kana_family", family),

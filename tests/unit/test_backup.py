@@ -26,6 +26,7 @@ from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store, VisitRecord
 from sync.xmlmsg import parse_result
 from tests.unit.test_store import answer
+from tests.unit.test_store_tags import written_before_tags
 
 PASSPHRASE = "さくら色の診察券 2026 spring"
 FAST = KdfParams(n=2**14, r=8, p=1)  # the smallest cost a file may ask for: quick tests
@@ -486,3 +487,30 @@ def test_with_the_key_as_a_sealed_credential_a_restore_never_writes_a_key_beside
     assert not config.store_key_path.exists() and not done.key_replaced
     os.replace(tmp_path / "restored.key", credentials / "store-key")  # sealed again
     read_all(config, ids).close()
+
+
+def test_a_backup_from_before_migration_24_restores_migrated_and_its_look_ups_find(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = config_at(tmp_path)
+    with written_before_tags(monkeypatch):  # hex keyed hashes, schema 23
+        ids = fill(config, 3)
+        written = write(config)
+    assert written.schema_version == 23
+    shutil.rmtree(config.data_dir)
+
+    done = restore(config, written.path)
+
+    assert done.schema_version == 23 and done.counts["confirmations"] == 3
+    store = read_all(config, ids)
+    try:
+        assert store.schema_version == 24
+        newest_first = sorted(ids, reverse=True)
+        assert [c.id for c in store.find_by_kana("タカハシ ハナコ")] == newest_first
+        assert [c.id for c in store.find_by_numbers("06139015", "記号１", "73920418")] == (
+            newest_first
+        )
+        card = store.last_card_answer("card-1")
+        assert card is not None and card.id == ids[1]
+    finally:
+        store.close()

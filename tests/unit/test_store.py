@@ -200,7 +200,7 @@ def test_migrations_run_once(tmp_path: Path) -> None:
     keys = keys_at(tmp_path / "key")
     Store(tmp_path / "db", FieldCipher(keys)).close()
     again = Store(tmp_path / "db", FieldCipher(keys))
-    assert again.schema_version == len(MIGRATIONS) == 23
+    assert again.schema_version == len(MIGRATIONS) == 24
 
 
 def test_audit_chain_names_the_first_tampered_entry(store: Store, tmp_path: Path) -> None:
