@@ -311,7 +311,7 @@ class Visits(Part):
         row = self._db.execute(
             "SELECT bi_card FROM confirmations WHERE id = ?", [confirmation_id]
         ).fetchone()
-        return bytes(row[0]) if row else b""
+        return bytes(row[0]) if row and row[0] else b""
 
     def card_index_of(self, confirmation_id: int) -> bytes:
         """The keyed tag of the card a confirmation is about (b"" when none)."""
@@ -333,13 +333,11 @@ class Visits(Part):
 
     def _part_indexes(self, first: Qualification | None) -> tuple[bytes, bytes, bytes]:
         """Keyed tags of the kana surname, the kana given name and the insurer number."""
-        if first is None:
-            return b"", b"", b""
-        family, given = kana_parts(first.name_kana)
+        family, given = kana_parts(first.name_kana) if first else ("", "")
         return (
             self._index("kana_family", family),
             self._index("kana_given", given),
-            self._index("insurer", insurer_key(first.insurer_number)),
+            self._index("insurer", insurer_key(first.insurer_number) if first else ""),
         )
 
     def backfill_search_indexes(self, batch: int = 200) -> int:

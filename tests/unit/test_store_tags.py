@@ -17,7 +17,7 @@ from sync.fieldcrypt import TAG_BYTES, FieldCipher, FieldKeys, tag_of_stored
 from sync.store import MIGRATIONS, AppointmentInput, Store, VisitRecord
 from sync.store.appointments import PERSON_FIELDS
 from sync.store.database import Database
-from sync.xmlmsg import parse_result
+from sync.xmlmsg import QualificationResult, build_result, parse_result
 
 from .test_store import BIRTH, INSURER, KANA, NUMBER, answer
 
@@ -66,8 +66,8 @@ def written_before_tags(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def fill(store: Store) -> None:
     """Answers of two cards (one also visited offline, a 申立書 made from that visit), a
-    numbers check with no card, an answer of nobody, and two appointments (one with a patient
-    number, one without)."""
+    numbers check with no card, a card's answer of nobody (not found), and two appointments
+    (one with a patient number, one without)."""
     for i, card in enumerate(("card-a", "card-b", "")):
         raw = answer(f"f{i}")
         store.save_confirmation(
@@ -80,6 +80,28 @@ def fill(store: Store) -> None:
             visit=VisitRecord(f"v{i}", NOW, NOW, "r", "pin", "done", file_id=f"f{i}"),
             card=card,
         )
+    nobody = build_result(
+        QualificationResult(
+            process_time="20261122101500",
+            confirmation_date="20261122",
+            medical_institution_code="1312345670",
+            file_id="n1",
+            reference_classification="2",
+            segment_of_result="1",
+            processing_status="1",
+            validity="4",  # not found: no name, no numbers, nothing to index but the card
+            results=(),
+        )
+    )
+    store.save_confirmation(
+        file_id="n1",
+        raw_result=nobody,
+        result=parse_result(nobody),
+        kind="card",
+        method="pin",
+        actor="reader",
+        card="card-c",
+    )
     offline = store.save_offline_visit(
         file_id="o1",
         visit=VisitRecord("vo", NOW, NOW, "r", "pin", "done", file_id="o1"),
@@ -110,11 +132,15 @@ def lookups(store: Store) -> dict[str, object]:
         row = store.appointment_for_arrival(*key)
         return row.id if row else None
 
-    card_a, card_b = store.last_card_answer("card-a"), store.last_card_answer("card-b")
+    def card(name: str) -> int | None:
+        row = store.last_card_answer(name)
+        return row.id if row else None
+
     return {
-        "card-a": card_a.id if card_a else None,
-        "card-b": card_b.id if card_b else None,
-        "card-none": store.last_card_answer("card-z"),
+        "card-a": card("card-a"),
+        "card-b": card("card-b"),
+        "card-c": card("card-c"),  # an answer of nobody
+        "card-none": card("card-z"),
         "kana": ids(store.find_by_kana("ﾀｶﾊｼ ﾊﾅｺ")),  # normalised as before: NFKC, no spaces
         "family": ids(store.find_by_kana("タカハシ")),
         "given": ids(store.find_by_kana("ハナコ")),
@@ -179,6 +205,7 @@ def test_a_new_store_keeps_16_byte_tags_and_finds_by_them(tmp_path: Path) -> Non
     assert found == {
         "card-a": 1,
         "card-b": 2,
+        "card-c": 4,
         "card-none": None,
         "kana": [3, 2, 1],
         "family": [3, 2, 1],
@@ -200,8 +227,10 @@ def test_a_new_store_keeps_16_byte_tags_and_finds_by_them(tmp_path: Path) -> Non
         cipher.blind_tag("card", "card-a"),
         cipher.blind_tag("card", "card-b"),
         b"",  # the numbers check: no card
+        cipher.blind_tag("card", "card-c"),
         cipher.blind_tag("card", "card-a"),
     ]
+    assert values["confirmations.bi_kana"][3:] == [b"", b""]  # nobody's answer, offline
     # A tag is the start of the whole blind index, so the migration can cut one without the key.
     assert cipher.blind_tag("kana", KANA) == bytes.fromhex(cipher.blind_index("kana", KANA))[:16]
 
@@ -314,7 +343,7 @@ def test_a_start_stopped_in_the_middle_of_migration_24_finishes_it_at_the_next(
         with pytest.raises(sqlite3.OperationalError):
             Store(path, FieldCipher(keys), clock=lambda: NOW)
     half = stored_values(path)["confirmations.bi_card"]
-    assert [type(v) for v in half] == [bytes, bytes, str, str]  # the first batch stayed done
+    assert [type(v) for v in half] == [bytes, bytes, str, str, str]  # the first batch stayed
     assert not TAG_INDEXES & index_names(path)
 
     store = Store(path, FieldCipher(keys), clock=lambda: NOW)
