@@ -11,6 +11,7 @@ from bench import (
     bulk,
     clinical,
     desk,
+    disk,
     drain,
     faces,
     folders,
@@ -42,6 +43,7 @@ def main() -> int:
     auditgroup.main([])
     bulk.main([])
     desk.main([])
+    disk.main([])
     load.main([])
     return 0
 
