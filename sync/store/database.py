@@ -173,7 +173,8 @@ class Database:
     # -- schema -----------------------------------------------------------------------
     def _migrate(self, migrations: tuple[Migration, ...]) -> None:
         """Each migration runs once, in order, inside one transaction with its version row (a
-        Rewrite: in short transactions before its version row's, see _rewrite)."""
+        Rewrite of more rows than one batch: in short transactions before its version row's,
+        see _rewrite)."""
         with self.lock:
             self.db.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
@@ -185,9 +186,13 @@ class Database:
                 if version in done:
                     continue
                 ran = True
-                if isinstance(migration, Rewrite):
+                if not isinstance(migration, Rewrite):
+                    script = migration
+                elif self._rows_of(migration) > REWRITE_BATCH:
                     self._rewrite(migration)
-                script = "" if isinstance(migration, Rewrite) else migration
+                    script = ""
+                else:
+                    script = migration.whole()
                 with self.db.atomic():
                     for statement in _statements(script):
                         self.db.execute(statement)
@@ -224,6 +229,12 @@ class Database:
                 after = int(last)
         for statement in _statements(migration.after):
             self._apart(statement)
+
+    def _rows_of(self, migration: Rewrite) -> int:
+        return sum(
+            int(self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+            for table, _ in migration.rewrites
+        )
 
     def _apart(self, statement: str, params: list[object] | None = None) -> None:
         with self.db.atomic():

@@ -16,13 +16,19 @@ class Rewrite:
     """A migration that rewrites every row of large tables, in short transactions (Database.
     _rewrite): each statement of `before`, then `UPDATE table SET columns` for each (table,
     columns) of `rewrites` a batch of rows at a time, then each statement of `after`; the
-    version row last. A start stopped in the middle runs the whole migration again, so every
-    part must be safe to run over what it has done already (IF EXISTS, IF NOT EXISTS, a
-    rewrite that leaves a rewritten value as it is)."""
+    version row last (a store with no more rows than one batch: all in one transaction, as
+    any other migration). A start stopped in the middle runs the whole migration again, so
+    every part must be safe to run over what it has done already (IF EXISTS, IF NOT EXISTS,
+    a rewrite that leaves a rewritten value as it is)."""
 
     before: str
     rewrites: tuple[tuple[str, str], ...]
     after: str
+
+    def whole(self) -> str:
+        """The migration as one script (one transaction): for a store with few rows."""
+        updates = "".join(f"UPDATE {table} SET {columns};\n" for table, columns in self.rewrites)
+        return self.before + updates + self.after
 
 
 Migration = str | Rewrite

@@ -235,10 +235,13 @@ def test_a_new_store_keeps_16_byte_tags_and_finds_by_them(tmp_path: Path) -> Non
     assert cipher.blind_tag("kana", KANA) == bytes.fromhex(cipher.blind_index("kana", KANA))[:16]
 
 
+@pytest.mark.parametrize("batch", [None, 2], ids=["one transaction", "in batches"])
 def test_a_store_at_migration_23_migrates_and_every_look_up_finds_the_same_rows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int | None
 ) -> None:
     path, keys, before = written_at_23(tmp_path, monkeypatch)
+    if batch is not None:  # as a store of more rows than one batch is migrated
+        monkeypatch.setattr(sync.store.database, "REWRITE_BATCH", batch)
     hexes = stored_values(path)
     assert {len(v) for vs in hexes.values() for v in vs if isinstance(v, str)} == {0, 64}
     assert all(isinstance(v, str) for vs in hexes.values() for v in vs)  # as written then
