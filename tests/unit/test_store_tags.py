@@ -64,22 +64,30 @@ def written_before_tags(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
+def save(
+    store: Store, raw: bytes, card: str, visit: VisitRecord | None = None
+) -> sync.store.Confirmation:
+    """An answer as the card flow saves it, or as a numbers check does (no card)."""
+    result = parse_result(raw)
+    return store.save_confirmation(
+        file_id=result.file_id,
+        raw_result=raw,
+        result=result,
+        kind="card" if card else "numbers",
+        method="pin" if card else "numbers",
+        actor="reader",
+        visit=visit,
+        card=card,
+    )
+
+
 def fill(store: Store) -> None:
     """Answers of two cards (one also visited offline, a 申立書 made from that visit), a
     numbers check with no card, a card's answer of nobody (not found), and two appointments
     (one with a patient number, one without)."""
     for i, card in enumerate(("card-a", "card-b", "")):
-        raw = answer(f"f{i}")
-        store.save_confirmation(
-            file_id=f"f{i}",
-            raw_result=raw,
-            result=parse_result(raw),
-            kind="card" if card else "numbers",
-            method="pin" if card else "numbers",
-            actor="reader",
-            visit=VisitRecord(f"v{i}", NOW, NOW, "r", "pin", "done", file_id=f"f{i}"),
-            card=card,
-        )
+        visit = VisitRecord(f"v{i}", NOW, NOW, "r", "pin", "done", file_id=f"f{i}")
+        save(store, answer(f"f{i}"), card, visit)
     nobody = build_result(
         QualificationResult(
             process_time="20261122101500",
@@ -93,15 +101,7 @@ def fill(store: Store) -> None:
             results=(),
         )
     )
-    store.save_confirmation(
-        file_id="n1",
-        raw_result=nobody,
-        result=parse_result(nobody),
-        kind="card",
-        method="pin",
-        actor="reader",
-        card="card-c",
-    )
+    save(store, nobody, "card-c")
     offline = store.save_offline_visit(
         file_id="o1",
         visit=VisitRecord("vo", NOW, NOW, "r", "pin", "done", file_id="o1"),
@@ -254,16 +254,7 @@ def test_a_store_at_migration_23_migrates_and_every_look_up_finds_the_same_rows(
         assert before["by reference"] == 1 and before["by numbers"] == 2
         # Written after the migration, found with the rows from before it: an online answer
         # of card-a closes the 申立書 of its offline visit (bi_card of the migrated row).
-        raw = answer("f9")
-        saved = store.save_confirmation(
-            file_id="f9",
-            raw_result=raw,
-            result=parse_result(raw),
-            kind="card",
-            method="pin",
-            actor="reader",
-            card="card-a",
-        )
+        saved = save(store, answer("f9"), "card-a")
         assert store.last_card_answer("card-a") == saved
         assert store.open_statements() == []
         assert [c.id for c in store.find_by_kana("タカハシ")] == [saved.id, 3, 2, 1]
