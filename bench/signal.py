@@ -14,7 +14,8 @@ import time
 from datetime import UTC, datetime
 
 from device.events import EventBus, VisitStarted, VisitStateChanged
-from device.signal import SignalLight, TicketPrinter
+from device.light import SignalLight
+from device.printer import TicketPrinter
 from device.ticket import TicketBook
 from sim.light import SimLight
 from sim.printer import SimPrinter

@@ -46,11 +46,11 @@ from device.parts import (
     qualification_transport,
     reader_backend,
 )
+from device.peripherals import Peripherals, build_peripherals
 from device.reachability import CentralProbe, CentralReachability
 from device.sandbox import CardSandbox
 from device.services import Services
 from device.setup import FirstStart, shown
-from device.signal import Peripherals, build_peripherals
 from device.statement import Statements
 from device.status import ApplianceStatus
 from device.tls import staff_certificate

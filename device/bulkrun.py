@@ -1,82 +1,52 @@
-"""The bulk pre-check (一括照会) of one day's appointments: batches, reception numbers, polling.
+"""The bulk engine: runs of batches, reception numbers, polling (一括照会 and 医療扶助 alike).
 
-A run takes the appointments of one day (clinic time) and splits them into batches of at most
+A run takes the entries of one day (or month) and splits them into batches of at most
 `bulk_batch_size` (the official MAX_BULK_ENTRIES). Every batch is written before any call
 (sync/store/bulkruns.py): its file id, fixed when the run is made, is the idempotency key of
 its upload, so a batch whose upload was sent but whose answer was lost is uploaded again under
 the same id and the central hands back the same reception number. Once the reception number
-is received it is kept, and from then on the batch only polls it (OQSmuquc02): a restart in the
-middle of a run polls the same number and uploads nothing again.
+is received it is kept, and from then on the batch only polls it: a restart in the middle of a
+run polls the same number and uploads nothing again.
 
 `tick` is what the scheduled job (device/jobs.py `bulk_inquiry`) runs every second: the
-nightly run once `bulk_at` (clinic time) has passed, for the NEXT day's appointments, then
-every batch whose next call is due. Polls back off 1 s, 2 s, 4 s … up to `bulk_poll_max_s`.
-The central unavailable (or its circuit open) is no failure: the batch waits the same backoff
-and the run shows "waiting" until it answers. A refusal, an unreadable answer or a certificate
-mismatch ends that batch as failed: its appointments are FAILED and the desk gets an alert.
+scheduled starts of each kind, then every batch whose next call is due. Polls back off 1 s,
+2 s, 4 s … up to `bulk_poll_max_s`. The central unavailable (or its circuit open) is no
+failure: the batch waits the same backoff and the run shows "waiting" until it answers. A
+refusal, an unreadable answer or a certificate mismatch ends that batch as failed and the desk
+gets an alert.
 
-Each answered appointment is classified (sync.precheck.classify) and stored through
-Confirmations.keep_precheck, the one path to the central and to stored answers. Units whose
-identifier matches no entry are logged and ignored; entries the answer has no unit for are
-FAILED. Before a batch is uploaded, the patient numbers not yet registered are registered as
-照会番号 (OQSmuimm01); a refused or failed registration never holds the check up.
-
-Progress is pushed on the bus (device.events.BulkProgress) after every step. Clocks are
-injected: nothing here reads today's date.
-
-The monthly 医療扶助 bulk (OQSmutic) is a run of another kind (AID) on the same batches, polls
-and backoff: its `day` is the treatment month (YYYYMM); its entries are the month's 医療扶助
-recipients (appointments of that month whose insurer number is a 生活保護 公費負担者番号, 法別
-12), one per (公費負担者番号, 受給者番号, birth date), each under its first appointment's
-identifier. Each recipient's answer (the month's 医療券) is kept per recipient and month
-(sync/store/aidtickets.py); 「明日の予約」 marks the appointments of recipients. It starts on
-`aid_day` of each month (once a month) and on demand (「医療券を一括取得」: tomorrow's month).
+What a run is about, what a batch uploads and how its answers are kept is its kind's
+(device/bulkkind.py): the night-before pre-check of a day's appointments with its 照会番号
+registration (device/precheckrun.py) and the monthly 医療扶助 bulk of a month's recipients
+(device/aidrun.py). Progress is pushed on the bus (device.events.BulkProgress) after every
+step of a pre-check. Clocks are injected: nothing here reads today's date.
 """
 
 from __future__ import annotations
 
-import calendar
 import logging
 import secrets
 import threading
 import time as monotonic_time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
+from device.aidrun import AidRun
+from device.bulkkind import ACTOR, RunKind, RunParts, clinic_day
 from device.confirm import ConfirmationFailed, Confirmations
 from device.events import BulkBatchFailed, BulkProgress, EventBus
-from sync.bulkmsg import (
-    MAX_BULK_ENTRIES,
-    AidEntry,
-    AidUpload,
-    BulkAnswer,
-    BulkEntry,
-    BulkQuery,
-    BulkUnit,
-    BulkUpload,
-    ReferenceRegistration,
-    ReferenceRequest,
-)
-from sync.clock import JST
-from sync.precheck import PrecheckClass, classify, limit_flag
-from sync.store import AidTicketRecord, BatchEnd, BulkBatchRow, BulkRunRow, Store, numbers_key
-from sync.store.bulkruns import AID, DONE, FAILED, PENDING, RUNNING
+from device.precheckrun import PrecheckRun
+from sync.bulkmsg import MAX_BULK_ENTRIES, BulkQuery
+from sync.store import BulkBatchRow, BulkRunRow, Store
+from sync.store.bulkruns import DONE, FAILED, PENDING, RUNNING
 from sync.transport import CentralFault, CentralRefused
-from sync.xmlmsg import SearchInfo
-
-if TYPE_CHECKING:
-    from sync.store import AppointmentRow
 
 log = logging.getLogger(__name__)
 
-ACTOR = "bulk"  # who the audit names for what a run does
 FIRST_POLL_S = 1.0  # the first poll after an upload, and the first wait after a failure
 NIGHTLY, NOW, MONTHLY = "nightly", "now", "monthly"  # what started a run
 PURGE_EVERY = timedelta(hours=1)  # how often the bulk job purges old runs
-AID_LAW = "12"  # 法別番号 of 生活保護 (医療扶助): the first two digits of its 公費負担者番号
 
 
 class RunState(StrEnum):
@@ -93,42 +63,8 @@ def backoff_s(attempts: int, cap_s: float) -> float:
     return min(cap_s, FIRST_POLL_S * float(2 ** min(attempts, 30)))
 
 
-def clinic_day(at: datetime, days: int = 0) -> str:
-    """YYYYMMDD of `at` in the clinic's time zone, `days` later."""
-    return (at.astimezone(JST).date() + timedelta(days=days)).strftime("%Y%m%d")
-
-
-def entry_id(appointment_id: int) -> str:
-    """The ArbitraryIdentifier of an appointment's entry."""
-    return f"a{appointment_id}"
-
-
-def search_of(appointment: AppointmentRow) -> SearchInfo:
-    # The limit class is asked so a changed 限度額区分 shows the night before; the clinic asks
-    # it of its registered patients as it does for a numbers check at the desk.
-    return SearchInfo(
-        insurer_number=appointment.insurer_number,
-        number=appointment.number,
-        birthdate=appointment.birthdate,
-        symbol=appointment.symbol,
-        branch=appointment.branch,
-        limit_consent=True,
-    )
-
-
-@dataclass(frozen=True)
-class Counts:
-    done: int = 0
-    normal: int = 0
-    attention: int = 0
-
-    def add(self, klass: PrecheckClass) -> Counts:
-        normal = 0 if klass.needs_attention else 1
-        return Counts(self.done + 1, self.normal + normal, self.attention + 1 - normal)
-
-
 class BulkRuns:
-    """Starts runs (nightly, on demand) and moves their batches; thread-safe."""
+    """Starts runs (scheduled, on demand) of either kind and moves their batches; thread-safe."""
 
     def __init__(
         self,
@@ -149,43 +85,30 @@ class BulkRuns:
         if not 1 <= batch_size <= MAX_BULK_ENTRIES:
             raise ValueError(f"batch_size must be 1–{MAX_BULK_ENTRIES}")
         self._store = store
-        self._confirmations = confirmations
         self._bus = bus
         self._code = medical_institution_code
         self._clock = clock
         self._batch_size = batch_size
         self._poll_max_s = max(FIRST_POLL_S, poll_max_s)
-        self._at = _time_of_day(bulk_at)
-        self._aid_day = aid_day  # day of month of the 医療扶助 bulk; 0 = none
         self._keep_days = keep_days  # runs older than this are purged (0 = kept)
         self._clock_trusted = clock_trusted
         self._purged_at: datetime | None = None
         self._new_file_id = new_file_id
         self._start_lock = threading.Lock()
         self._step_lock = threading.Lock()
+        parts = RunParts(store, confirmations, medical_institution_code, clock)
+        self._precheck = PrecheckRun(
+            parts, batch_size=batch_size, new_file_id=new_file_id, bulk_at=bulk_at
+        )
+        self._aid = AidRun(parts, aid_day=aid_day)
+        kinds: tuple[RunKind, ...] = (self._precheck, self._aid)
+        self._kinds = {k.kind: k for k in kinds}
 
     # -- starting -------------------------------------------------------------------------
     def start(self, day: str, *, trigger: str = NOW, actor: str = ACTOR) -> BulkRunRow:
-        """A run of `day`'s appointments; the running one when that day already has one (a
-        second press of 「今すぐ照会」 starts nothing more)."""
-        with self._start_lock:
-            for run in self._store.running_bulk_runs():
-                if run.day == day:
-                    return run
-            ids = [a.id for a in self._store.appointments_on(day)]
-            size = self._batch_size
-            batches = [
-                (self._new_file_id(), ids[start : start + size])
-                for start in range(0, len(ids), size)
-            ]
-            run = self._store.create_bulk_run(
-                day, trigger=trigger, actor=actor, batches=batches, first_at=self._clock()
-            )
-        log.info(
-            "bulk run %d: %s, %d appointments in %d batches", run.id, day, run.total, len(batches)
-        )
-        self._publish(run.id)
-        return run
+        """A pre-check run of `day`'s appointments; the running one when that day already has
+        one (a second press of 「今すぐ照会」 starts nothing more)."""
+        return self._start(self._precheck, day, trigger=trigger, actor=actor)
 
     def start_tomorrow(self, *, actor: str) -> BulkRunRow:
         """「今すぐ照会」: the next day's appointments, now."""
@@ -195,65 +118,55 @@ class BulkRuns:
         return clinic_day(self._clock(), 1)
 
     def nightly(self) -> BulkRunRow | None:
-        """The nightly run of the next day, once `bulk_at` has passed today (clinic time) and
-        no run of that day is going or was started since then; None when there is nothing to
-        start."""
-        if self._at is None:
-            return None
-        now = self._clock()
-        local = now.astimezone(JST)
-        at = datetime.combine(local.date(), self._at, tzinfo=JST)
-        if local < at:
-            return None
-        day = clinic_day(now, 1)
-        latest = self._store.latest_bulk_run(day)
-        if latest is not None and (latest.running or latest.created_at >= at):
-            return None  # going already (one started by hand), or done since bulk_at
-        return self.start(day, trigger=NIGHTLY, actor=ACTOR)
+        """The nightly pre-check of the next day, when due (device/precheckrun.py); None when
+        there is nothing to start."""
+        day = self._precheck.due()
+        return None if day is None else self.start(day, trigger=NIGHTLY, actor=ACTOR)
 
-    # -- the monthly 医療扶助 bulk ---------------------------------------------------------
     def start_aid(self, month: str, *, trigger: str = NOW, actor: str = ACTOR) -> BulkRunRow:
         """A 医療扶助 run of `month` (YYYYMM): its recipients' 医療券; the running one when that
         month already has one."""
-        with self._start_lock:
-            for run in self._store.running_bulk_runs():
-                if run.kind == AID and run.day == month:
-                    return run
-            ids = list(aid_recipients(self._store, month).values())
-            size = self._batch_size
-            batches = [
-                (self._new_file_id(), ids[start : start + size])
-                for start in range(0, len(ids), size)
-            ]
-            run = self._store.create_bulk_run(
-                month,
-                trigger=trigger,
-                actor=actor,
-                batches=batches,
-                first_at=self._clock(),
-                kind=AID,
-            )
-        log.info(
-            "aid run %d: %s, %d recipients in %d batches", run.id, month, run.total, len(batches)
-        )
-        return run
+        return self._start(self._aid, month, trigger=trigger, actor=actor)
 
     def start_aid_tomorrow(self, *, actor: str) -> BulkRunRow:
         """「医療券を一括取得」: the month of tomorrow's appointments, now."""
         return self.start_aid(self.tomorrow()[:6], trigger=NOW, actor=actor)
 
     def monthly_aid(self) -> BulkRunRow | None:
-        """The month's 医療扶助 run, once `aid_day` (clinic time) has come and none of this
-        month was made yet; None when there is nothing to start."""
-        if not self._aid_day:
-            return None
-        local = self._clock().astimezone(JST)
-        if local.day < self._aid_day:
-            return None
-        month = local.strftime("%Y%m")
-        if self._store.latest_bulk_run(month, kind=AID) is not None:
-            return None
-        return self.start_aid(month, trigger=MONTHLY, actor=ACTOR)
+        """The month's 医療扶助 run, when due (device/aidrun.py); None when there is nothing
+        to start."""
+        month = self._aid.due()
+        return None if month is None else self.start_aid(month, trigger=MONTHLY, actor=ACTOR)
+
+    def _start(self, kind: RunKind, day: str, *, trigger: str, actor: str) -> BulkRunRow:
+        with self._start_lock:
+            for run in self._store.running_bulk_runs():
+                if run.kind == kind.kind and run.day == day:
+                    return run
+            ids = kind.members(day)
+            size = self._batch_size
+            batches = [
+                (self._new_file_id(), ids[start : start + size])
+                for start in range(0, len(ids), size)
+            ]
+            run = self._store.create_bulk_run(
+                day,
+                trigger=trigger,
+                actor=actor,
+                batches=batches,
+                first_at=self._clock(),
+                kind=kind.kind,
+            )
+        log.info(
+            "%s run %d: %s, %d entries in %d batches",
+            kind.kind,
+            run.id,
+            day,
+            run.total,
+            len(batches),
+        )
+        self._publish(run.id)
+        return run
 
     # -- moving ---------------------------------------------------------------------------
     def tick(self) -> int:
@@ -351,22 +264,20 @@ class BulkRuns:
     def register_day(self, day: str, *, actor: str) -> int:
         """Register the patient numbers of `day`'s appointments not yet registered; how many
         the central registered now (0 when it could not be asked)."""
-        return self._register(self._store.appointments_on(day), actor=actor)
+        return self._precheck.register_day(day, actor=actor)
 
     # -- one batch ------------------------------------------------------------------------
     def _advance(self, batch: BulkBatchRow) -> None:
         run = self._store.bulk_run(batch.run_id)
         if run is None or not run.running:
             return
+        kind = self._kinds[run.kind]
         label = f"bulk run {run.id} batch {batch.seq}"
         try:
             if batch.state == PENDING:
-                if run.kind == AID:
-                    self._upload_aid(run, batch, label)
-                else:
-                    self._upload(run, batch, label)
+                self._upload(kind, run, batch, label)
             else:
-                self._poll(run, batch, label)
+                self._poll(kind, run, batch, label)
         except ConfirmationFailed as failed:
             if failed.cause.fault is CentralFault.UNAVAILABLE:
                 self._store.bulk_batch_again(
@@ -376,162 +287,32 @@ class BulkRuns:
                     reason=CentralFault.UNAVAILABLE.value,
                 )
                 return
-            self._fail(run, batch, _reason(failed))
+            self._fail(kind, run, batch, _reason(failed))
 
-    def _upload(self, run: BulkRunRow, batch: BulkBatchRow, label: str) -> None:
-        appointments = self._appointments(run.day, batch.appointment_ids)
-        self._register(appointments, actor=ACTOR)
-        request = BulkUpload(
-            medical_institution_code=self._code,
-            confirmation_date=run.day,
-            file_id=batch.file_id,
-            entries=tuple(BulkEntry(entry_id(a.id), search_of(a)) for a in appointments),
-        )
-        receipt = self._confirmations.bulk_upload(request, label=label)
+    def _upload(self, kind: RunKind, run: BulkRunRow, batch: BulkBatchRow, label: str) -> None:
+        receipt = kind.upload(run, batch, label)
         self._store.bulk_batch_received(
             batch.id, receipt.reception_number, next_at=self._later(0), actor=ACTOR
         )
         log.info("%s: received as %s", label, receipt.reception_number)
 
-    def _upload_aid(self, run: BulkRunRow, batch: BulkBatchRow, label: str) -> None:
-        request = AidUpload(
-            medical_institution_code=self._code,
-            treatment_month=run.day,
-            file_id=batch.file_id,
-            entries=tuple(
-                AidEntry(entry_id(a.id), a.insurer_number.strip(), a.number.strip(), a.birthdate)
-                for a in self._month_appointments(run.day, batch.appointment_ids)
-            ),
-        )
-        receipt = self._confirmations.aid_upload(request, label=label)
-        self._store.bulk_batch_received(
-            batch.id, receipt.reception_number, next_at=self._later(0), actor=ACTOR
-        )
-        log.info("%s: received as %s", label, receipt.reception_number)
-
-    def _poll(self, run: BulkRunRow, batch: BulkBatchRow, label: str) -> None:
+    def _poll(self, kind: RunKind, run: BulkRunRow, batch: BulkBatchRow, label: str) -> None:
         query = BulkQuery(self._code, self._new_file_id(), batch.reception_number)
-        if run.kind == AID:
-            answer = self._confirmations.aid_result(query, label=label)
-        else:
-            answer = self._confirmations.bulk_result(query, label=label)
+        answer = kind.result(query, label)
         if answer.segment_of_result == "9":
-            self._fail(run, batch, f"abnormal:{answer.error_code}".rstrip(":"))
+            self._fail(kind, run, batch, f"abnormal:{answer.error_code}".rstrip(":"))
             return
         if not answer.ready:
             self._store.bulk_batch_again(
                 batch.id, next_at=self._later(batch.attempts), waiting=False
             )
             return
-        if run.kind == AID:
-            self._keep_aid(run, batch, answer)
-        else:
-            self._keep(run, batch, answer, label)
+        kind.keep(run, batch, answer, label)
 
-    def _keep_aid(self, run: BulkRunRow, batch: BulkBatchRow, answer: BulkAnswer) -> None:
-        """Each recipient's answer, kept per recipient and month, with the batch's end; a
-        recipient is "normal" when valid with a 医療券 of the month."""
-        units = {u.identifier: u for u in answer.units}
-        records: list[AidTicketRecord] = []
-        normal = 0
-        appointments = self._month_appointments(run.day, batch.appointment_ids)
-        for a in appointments:
-            unit = units.get(entry_id(a.id))
-            status = (
-                "" if unit is None or unit.result.processing_status != "1" else unit.result.validity
-            )
-            if status == "1" and has_ticket(unit, run.day):
-                normal += 1
-            raw = b"" if unit is None else unit.raw
-            records.append(
-                AidTicketRecord(
-                    a.insurer_number.strip(), a.number.strip(), a.birthdate, status, raw
-                )
-            )
-        done = len(batch.appointment_ids)
-        self._store.keep_aid_tickets(
-            run.day,
-            records,
-            checked_at=self._clock(),
-            actor=ACTOR,
-            run_id=run.id,
-            batch_end=BatchEnd(batch.id, False, "", done, normal, done - normal),
-        )
-
-    def _keep(self, run: BulkRunRow, batch: BulkBatchRow, answer: BulkAnswer, label: str) -> None:
-        units: dict[str, BulkUnit] = {}
-        wanted = {entry_id(i) for i in batch.appointment_ids}
-        for received in answer.units:
-            if received.identifier not in wanted:
-                log.warning("%s: a unit for no entry of this batch is ignored", label)
-                continue
-            units[received.identifier] = received
-        appointments = {a.id: a for a in self._appointments(run.day, batch.appointment_ids)}
-        counts = Counts()
-        kept: list[tuple[AppointmentRow, BulkUnit | None, PrecheckClass]] = []
-        for appointment_id in batch.appointment_ids:
-            appointment = appointments.get(appointment_id)
-            if appointment is None:  # removed since the run began: nothing to store
-                counts = counts.add(PrecheckClass.FAILED)
-                continue
-            unit = units.get(entry_id(appointment_id))
-            klass = PrecheckClass.FAILED if unit is None else self._classify(appointment, unit)
-            kept.append((appointment, unit, klass))
-            counts = counts.add(klass)
-        missing = len(batch.appointment_ids) - len(units)
-        if missing:
-            log.warning("%s: %d entries had no unit in the answer (FAILED)", label, missing)
-        # The batch's pre-checks and its end: one transaction (kept whole, one commit).
-        self._confirmations.keep_prechecks(
-            kept,
-            checked_at=self._clock(),
-            actor=ACTOR,
-            batch_end=BatchEnd(batch.id, False, "", counts.done, counts.normal, counts.attention),
-        )
-
-    def _classify(self, appointment: AppointmentRow, unit: BulkUnit) -> PrecheckClass:
-        listed = search_of(appointment)
-        klass = classify(unit.result, listed=listed)
-        if klass is not PrecheckClass.VALID or not limit_flag(unit.result):
-            return klass
-        # Only a valid answer carrying a limit flag can have changed it: then look up the
-        # patient's previous stored answer (by the list's numbers).
-        return classify(unit.result, listed=listed, previous_limit=self._previous_limit(listed))
-
-    def _previous_limit(self, listed: SearchInfo) -> str:
-        earlier = self._store.find_by_numbers(
-            listed.insurer_number, listed.symbol, listed.number, limit=5
-        )
-        for confirmation in earlier:
-            if confirmation.result.results:
-                return limit_flag(confirmation.result)
-        return ""
-
-    def _fail(self, run: BulkRunRow, batch: BulkBatchRow, reason: str) -> None:
-        """The batch ends without answers: every appointment of it FAILED, and an alert."""
+    def _fail(self, kind: RunKind, run: BulkRunRow, batch: BulkBatchRow, reason: str) -> None:
+        """The batch ends without answers (its kind keeps that), and an alert."""
         log.warning("bulk run %d batch %d failed: %s", run.id, batch.seq, reason)
-        failed = len(batch.appointment_ids)
-        if run.kind == AID:  # no ticket kept: the desk asks for the paper 医療券 as before
-            self._store.bulk_batch_ended(
-                batch.id,
-                failed=True,
-                reason=reason,
-                done=failed,
-                normal=0,
-                attention=failed,
-                actor=ACTOR,
-            )
-            self._bus.publish(BulkBatchFailed(run.id, batch.id, reason))
-            return
-        self._confirmations.keep_prechecks(
-            [
-                (appointment, None, PrecheckClass.FAILED)
-                for appointment in self._appointments(run.day, batch.appointment_ids)
-            ],
-            checked_at=self._clock(),
-            actor=ACTOR,
-            batch_end=BatchEnd(batch.id, True, reason, failed, 0, failed),
-        )
+        kind.fail(run, batch, reason)
         self._bus.publish(BulkBatchFailed(run.id, batch.id, reason))
 
     def _finish_if_ended(self, run: BulkRunRow) -> bool:
@@ -543,50 +324,7 @@ class BulkRuns:
         log.info("bulk run %d ended (%s)", run.id, "failed batches" if failed else "done")
         return True
 
-    def _register(self, appointments: Sequence[AppointmentRow], *, actor: str) -> int:
-        """Register the patient numbers not yet registered; never raises for the central."""
-        keyed: dict[str, AppointmentRow] = {}
-        for a in appointments:
-            if a.patient_number:
-                numbers = numbers_key(a.insurer_number, a.symbol, a.number)
-                keyed.setdefault(self._store.reference_key(a.patient_number, numbers), a)
-        if not keyed:
-            return 0
-        known = self._store.references_registered(keyed)
-        todo = [(k, a) for k, a in keyed.items() if k not in known]
-        registered = 0
-        for start in range(0, len(todo), self._batch_size):
-            chunk = todo[start : start + self._batch_size]
-            request = ReferenceRequest(
-                self._code,
-                self._new_file_id(),
-                tuple(ReferenceRegistration(a.patient_number, search_of(a)) for _, a in chunk),
-            )
-            try:
-                answer = self._confirmations.register_references(request, label="reference numbers")
-            except ConfirmationFailed as failed:
-                log.warning("照会番号 not registered now (%s); the check goes on", failed.reason)
-                return registered
-            ok = {o.reference_number for o in answer.outcomes if o.registered}
-            refused = len(chunk) - sum(1 for _, a in chunk if a.patient_number in ok)
-            if refused:
-                log.warning("照会番号: %d of %d not registered by the central", refused, len(chunk))
-            keys = [k for k, a in chunk if a.patient_number in ok]
-            self._store.mark_references_registered(keys, actor=actor)
-            registered += len(keys)
-        return registered
-
     # -- small parts ----------------------------------------------------------------------
-    def _month_appointments(self, month: str, ids: Sequence[int]) -> list[AppointmentRow]:
-        """The appointments `ids` (a run of `month` may span its days), in order."""
-        found = [self._store.appointment(i) for i in ids]
-        return [a for a in found if a is not None]
-
-    def _appointments(self, day: str, ids: Sequence[int]) -> list[AppointmentRow]:
-        wanted = set(ids)
-        by_id = {a.id: a for a in self._store.appointments_on(day) if a.id in wanted}
-        return [by_id[i] for i in ids if i in by_id]
-
     def _later(self, attempts: int) -> datetime:
         return self._clock() + timedelta(seconds=backoff_s(attempts, self._poll_max_s))
 
@@ -598,40 +336,12 @@ class BulkRuns:
 
     def _publish(self, run_id: int) -> None:
         run = self._store.bulk_run(run_id)
-        if run is None or run.kind == AID:  # the desk's progress bar is the pre-check's
+        kind = None if run is None else self._kinds.get(run.kind)
+        if kind is None or not kind.shows_progress:
             return
         progress = self.progress(run_id)
         if progress is not None:
             self._bus.publish(progress)
-
-
-def is_aid_recipient(appointment: AppointmentRow) -> bool:
-    """Whether the appointment's insurer number is a 生活保護 公費負担者番号 (法別 12)."""
-    insurer = appointment.insurer_number.strip()
-    return len(insurer) == 8 and insurer.startswith(AID_LAW)
-
-
-def month_days(month: str) -> list[str]:
-    """YYYYMMDD of every day of `month` (YYYYMM)."""
-    year, number = int(month[:4]), int(month[4:])
-    return [f"{month}{d:02d}" for d in range(1, calendar.monthrange(year, number)[1] + 1)]
-
-
-def aid_recipients(store: Store, month: str) -> dict[tuple[str, str, str], int]:
-    """The month's 医療扶助 recipients: (公費負担者番号, 受給者番号, birth date) → the id of
-    their first appointment in the month."""
-    found: dict[tuple[str, str, str], int] = {}
-    for day in month_days(month):
-        for a in store.appointments_on(day):
-            if is_aid_recipient(a):
-                found.setdefault((a.insurer_number.strip(), a.number.strip(), a.birthdate), a.id)
-    return found
-
-
-def has_ticket(unit: BulkUnit | None, month: str) -> bool:
-    return unit is not None and any(
-        t.treatment_month == month for q in unit.result.results for t in q.medical_tickets
-    )
 
 
 def _reason(failed: ConfirmationFailed) -> str:
@@ -640,10 +350,3 @@ def _reason(failed: ConfirmationFailed) -> str:
     if isinstance(cause, CentralRefused):
         return f"{cause.fault.value}:{cause.status}"
     return cause.fault.value
-
-
-def _time_of_day(text: str) -> time | None:
-    if not text:
-        return None
-    hour, minute = (int(part) for part in text.split(":"))
-    return time(hour, minute)

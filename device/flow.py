@@ -16,7 +16,7 @@ Why a visit ended is an EndReason; the pages put it in words.
 The certificate's expiry is read before anything is asked (device/cardexpiry.py): a card
 about to expire goes on with a notice, one in its grace is confirmed without consent, one past
 its grace ends the visit before the PIN. A card left on the reader after its visit ended is
-reported (CardLeftOnReader) once it has stayed card_left_alert_s.
+reported (CardLeftOnReader) once it has stayed card_left_alert_s (device/cardleft.py).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from typing import Protocol, TypeVar
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from device.cardexpiry import certificate_expiry, expiry_event
+from device.cardleft import Alarm, CardLeftWatch, start_alarm
 from device.cardproof import (
     BadCertificate,
     SignatureMismatch,
@@ -45,7 +46,6 @@ from device.cardtrust import CardUntrusted
 from device.confirm import CENTRAL_REASONS as CENTRAL_REASONS
 from device.confirm import ConfirmationFailed, Confirmations
 from device.events import (
-    CardLeftOnReader,
     ConsentRequested,
     EventBus,
     PinBlocked,
@@ -135,19 +135,6 @@ class ActiveVisit:
         self.cancelled.set()
 
 
-class Alarm(Protocol):
-    def cancel(self) -> None: ...
-
-
-def start_alarm(seconds: float, ring: Callable[[], None]) -> Alarm:
-    """Call `ring` on a thread of its own after `seconds`, unless cancelled first."""
-    timer = threading.Timer(seconds, ring)
-    timer.daemon = True
-    timer.name = "card-left"
-    timer.start()
-    return timer
-
-
 class InputSource(Protocol):
     def submit(self, visit_id: str, value: VisitInput) -> bool:
         """Hand something to the visit; False when it is not waiting for that."""
@@ -219,11 +206,7 @@ class VisitFlow:
         self._clock = clock
         self._on_refused = on_refused
         self._offline = offline
-        self._card_left_alert_s = card_left_alert_s
-        self._alarm = alarm
-        self._present: set[str] = set()  # readers with a card on them
-        self._left: tuple[str, str] | None = None  # (visit id, reader) of a card left behind
-        self._left_alarm: Alarm | None = None
+        self._cards = CardLeftWatch(bus, card_left_alert_s, alarm)
         self._lock = threading.Lock()
         self._current: ActiveVisit | None = None
         self._worker: threading.Thread | None = None
@@ -236,17 +219,15 @@ class VisitFlow:
     @property
     def card_left(self) -> str | None:
         """The visit whose card is still on the reader after the visit ended, if any."""
-        left = self._left
-        return left[0] if left is not None else None
+        return self._cards.visit
 
     # -- reader events (called from the reader monitor thread) ----------------------------
     def handle(self, event: ReaderEvent) -> None:
         """Never blocks: whatever the running visit waits for (a person, the card, the
         central), a removed card ends it and the next card starts a visit at once."""
         if isinstance(event, CardInserted):
+            self._cards.placed(event.reader)
             with self._lock:
-                self._present.add(event.reader)
-                self._forget_left_card()
                 previous = self._worker
                 if previous is not None and previous.is_alive():
                     visit = self._current
@@ -263,9 +244,7 @@ class VisitFlow:
                 )
                 self._worker.start()
         elif isinstance(event, CardRemovedEvent):
-            with self._lock:
-                self._present.discard(event.reader)
-                self._forget_left_card()
+            self._cards.removed(event.reader)
             visit = self._current
             if visit is not None and visit.reader == event.reader:
                 lost = event.cause is RemovalCause.SERVICE_LOST
@@ -276,34 +255,7 @@ class VisitFlow:
         if previous is not None:
             previous.join()  # it was cancelled: it ends within a poll of the central wait
         outcome = self.run_visit(reader)
-        self._watch_left_card(outcome.visit_id, reader)
-
-    # -- a card left on the reader after its visit -------------------------------------
-    def _watch_left_card(self, visit_id: str, reader: str) -> None:
-        """The visit ended: if its card is still there, tell the desk once it has stayed
-        card_left_alert_s (the kiosk asks for it at once)."""
-        with self._lock:
-            if reader not in self._present:
-                return
-            self._forget_left_card()
-            self._left = (visit_id, reader)
-            self._left_alarm = self._alarm(
-                self._card_left_alert_s, lambda: self._card_still_there(visit_id, reader)
-            )
-
-    def _card_still_there(self, visit_id: str, reader: str) -> None:
-        with self._lock:
-            if self._left != (visit_id, reader):
-                return  # taken (or another card placed) as the time ran out
-            self._left_alarm = None
-        self._bus.publish(CardLeftOnReader(visit_id, reader, self._card_left_alert_s))
-
-    def _forget_left_card(self) -> None:
-        """Under self._lock: the card left behind was taken, or a new visit starts."""
-        self._left = None
-        if self._left_alarm is not None:
-            self._left_alarm.cancel()
-            self._left_alarm = None
+        self._cards.visit_ended(outcome.visit_id, reader)
 
     # -- people acting on the running visit (web threads) ----------------------------------
     # The only doors into a running visit: the pages hand everything to these methods.

@@ -20,9 +20,9 @@ if TYPE_CHECKING:  # built by their own modules; only the types are needed here
     from device.checks import ManualChecks
     from device.clinical import ClinicalRecords
     from device.outbox import Outbox
+    from device.peripherals import Peripherals
     from device.reachability import CentralReachability
     from device.setup import FirstStart
-    from device.signal import Peripherals
     from device.statement import Statements
     from device.status import ApplianceStatus
 
@@ -47,6 +47,6 @@ class Services:
     api_tokens: ApiTokens  # tokens of the read API for other systems (web/api.py)
     appointments: Appointments  # the appointments list and its pre-check (「明日の予約」)
     sandbox: CardSandbox | None = None  # only in demo mode
-    peripherals: Peripherals | None = None  # status light and ticket printer (device/signal.py)
+    peripherals: Peripherals | None = None  # status light, ticket printer (device/peripherals.py)
     first_start: FirstStart | None = None  # the one-time setup code while no staff user exists
     bulk: BulkRuns | None = None  # the bulk pre-check of appointments (device/bulkrun.py)

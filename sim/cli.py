@@ -17,8 +17,9 @@ from pathlib import Path
 
 from sim.appointments import sample_csv
 from sim.card import CardError, VirtualCard
+from sim.people import DEFAULT_PIN, Person
 from sim.pki import PkiPaths, build_pki
-from sim.population import DEFAULT_PIN, Person, population
+from sim.population import population
 from sync.clock import JST, utc_now
 
 DATA_ENV = "ONSHI_SIM_DATA"

@@ -16,8 +16,8 @@ from typing import Any
 from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from device.aidrun import is_aid_recipient
 from device.appointments import UPLOAD, AppointmentsRejected
-from device.bulkrun import is_aid_recipient
 from device.services import Services
 from sync.appointments import MAX_BYTES, AppointmentProblem, RowProblem
 from sync.clock import JST

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from device.signal import Peripherals
+from device.peripherals import Peripherals
 from web.auth import require_role
 
 

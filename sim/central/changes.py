@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from sim.population import KYOKAI, Person
+from sim.people import KYOKAI, Person
 from sync.clock import JST
 
 LOST = "P001"

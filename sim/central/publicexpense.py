@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import calendar
 
-from sim.population import AidTicket, Person
+from sim.people import AidTicket, Person
 from sync.xmlmsg import MedicalTicket, PublicExpense
 
 SINGLE_USE = "1"  # SingleOrCombinedUse: 医療扶助 alone (no social insurance beside it)

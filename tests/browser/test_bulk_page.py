@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from device.appliance import Appliance
-from device.bulkrun import clinic_day
+from device.bulkkind import clinic_day
 from sim.population import person
 from sync.clock import JST
 from sync.store import AppointmentInput

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from device.appliance import Appliance
-from sim.population import OTHER_CLINIC, person
+from sim.grants import OTHER_CLINIC
+from sim.population import person
 
 from .conftest import RECEPTION, login
 from .test_desk_rows import free_port

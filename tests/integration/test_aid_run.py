@@ -10,7 +10,7 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from device.bulkrun import aid_recipients
+from device.aidrun import aid_recipients
 from sim.population import person
 from sync.clock import JST
 from sync.fieldcrypt import FieldKeys

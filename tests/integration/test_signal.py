@@ -11,7 +11,9 @@ import pytest
 
 from device.events import PinRequested
 from device.flow import VisitState
-from device.signal import Peripherals, SignalLight, TicketPrinter
+from device.light import SignalLight
+from device.peripherals import Peripherals
+from device.printer import TicketPrinter
 from device.ticket import TicketBook
 from sim.light import SimLight
 from sim.printer import SimPrinter

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from device.bulkrun import BulkRuns, aid_recipients, is_aid_recipient, month_days
+from device.aidrun import aid_recipients, is_aid_recipient, month_days
+from device.bulkrun import BulkRuns
 from device.confirm import Confirmations
 from sync.clock import JST
 from sync.fieldcrypt import FieldCipher, FieldKeys

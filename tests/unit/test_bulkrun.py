@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from device.bulkrun import BulkRuns, RunState, backoff_s, clinic_day, entry_id
+from device.bulkkind import clinic_day, entry_id
+from device.bulkrun import BulkRuns, RunState, backoff_s
 from device.confirm import Confirmations
 from device.deskalerts import AlertKind, DeskAlerts
 from device.events import BulkBatchFailed, BulkProgress, EventBus, PrecheckStored

@@ -7,7 +7,9 @@ from datetime import date
 
 import pytest
 
-from sim.population import DEFAULT_PIN, REFERENCE_DATE, Person, person, population
+from sim.grants import public_expense_scenarios
+from sim.people import DEFAULT_PIN
+from sim.population import REFERENCE_DATE, Person, person, population
 from sync.identifiers import validate_birthdate, validate_insurer_number
 
 KATAKANA = re.compile(r"[ァ-ヶー]+\u3000[ァ-ヶー]+")
@@ -138,3 +140,11 @@ def test_unknown_person_is_a_clear_key_error() -> None:
     with pytest.raises(KeyError, match="P999"):
         person("P999")
     assert person("P001").id == "P001"
+
+
+def test_the_public_expense_people_follow_every_other_id() -> None:
+    # sim/grants.py's people come last, in their order: no earlier id moved when they were added.
+    people = population()
+    grants = public_expense_scenarios()
+    assert list(people[-len(grants) :]) == grants
+    assert [p.id for p in grants] == ["P051", "P052", "P053", "P054", "P055"]

@@ -16,7 +16,8 @@ from fhir.resources.R4B.coverageeligibilityresponse import CoverageEligibilityRe
 from flask.testing import FlaskClient
 
 from sim.central.service import CentralService
-from sim.population import INFANT_SETAGAYA, INTRACTABLE_TOKYO, OTHER_CLINIC, person, population
+from sim.grants import INFANT_SETAGAYA, INTRACTABLE_TOKYO, OTHER_CLINIC
+from sim.population import person, population
 from sync.codes import (
     PublicExpenseKind,
     Verdict,

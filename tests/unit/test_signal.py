@@ -1,6 +1,6 @@
-"""The status light and the ticket printer (device/signal.py, device/ticket.py): the event →
-light mapping, the protocol frames through `loop://`, unplug and replug, the daily ticket
-number, the ESC/POS bytes, the status item, the settings, and the simulators' protocol."""
+"""The status light and the ticket printer (device/signal.py, light.py, printer.py, ticket.py):
+the event → light mapping, the protocol frames through `loop://`, unplug and replug, the daily
+ticket number, the ESC/POS bytes, the status item, the settings, and the simulators' protocol."""
 
 from __future__ import annotations
 
@@ -28,20 +28,10 @@ from device.events import (
     VisitStateChanged,
 )
 from device.flow import VisitState
-from device.signal import (
-    LightState,
-    PeripheralKind,
-    Peripherals,
-    PeripheralState,
-    Port,
-    PortUnplugged,
-    SerialPort,
-    SignalLight,
-    TicketPrinter,
-    light_hello,
-    light_send,
-    visit_light,
-)
+from device.light import LightState, SignalLight, light_hello, light_send, visit_light
+from device.peripherals import Peripherals
+from device.printer import TicketPrinter
+from device.signal import PeripheralKind, PeripheralState, Port, PortUnplugged, SerialPort
 from device.ticket import DEFAULT_NOTICE, Ticket, TicketBook, ticket_bytes
 from sim.light import SimLight
 from sim.printer import Interpreter, SimPrinter, render_png, render_text

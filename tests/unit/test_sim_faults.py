@@ -13,7 +13,8 @@ from sim.central.changes import MOVED_TO, NEW_NUMBER, NEW_SYMBOL
 from sim.central.faults import Faults, FaultSettings, FlapSchedule, Mode, SettingError
 from sim.central.service import CentralService
 from sim.cli import _fault_changes, _parser
-from sim.population import KYOKAI, person
+from sim.people import KYOKAI
+from sim.population import person
 from sync.xmlmsg import QualificationRequest, QualificationResult, SearchInfo, build_request
 from sync.xmlmsg import parse_result as parse
 
