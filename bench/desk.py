@@ -35,7 +35,7 @@ from sync.store import Store, VisitRecord
 from sync.xmlmsg import ConsentState, QualificationResult, SearchInfo, build_result
 from tests.fake_services import services_with  # the pages' services, central never asked
 from web.app import create_staff_app
-from web.appointments import precheck_note
+from web.appointments import precheck_notes
 from web.present import confirmation_row, start_of_today
 
 NOW = datetime(2031, 5, 7, 3, 0, tzinfo=UTC)  # 12:00 JST, a fixed busy day
@@ -171,12 +171,12 @@ def measure(client: Any, store: Store, size: int, today: date) -> None:
     since = start_of_today(NOW)
     found = store.recent_confirmations(since, 500)
     assert len(found) == size, len(found)
-    render, precheck = Timed("render_template"), Timed("precheck_note")
+    render, precheck = Timed("render_template"), Timed("precheck_notes")
     page = median_ms(lambda: get("/"))
     render_ms = render.spent / RUNS * 1000  # means: the parts of the page
     precheck_ms = precheck.spent / RUNS * 1000
     setattr(web.reception, "render_template", render_template)  # noqa: B010 (as it was)
-    setattr(web.reception, "precheck_note", precheck_note)  # noqa: B010
+    setattr(web.reception, "precheck_notes", precheck_notes)  # noqa: B010
     read = median_ms(lambda: store.recent_confirmations(since, 500))
     rows = median_ms(lambda: [confirmation_row(c, "ja", "", None, today) for c in found])
     named = next(c for c in found if c.result.results)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
@@ -50,7 +50,7 @@ from device.status import DISK_FULL_FREE_BYTES
 from sync.clock import JST
 from sync.store import Confirmation, DeskAlertRow, Store
 from web import search, sse
-from web.appointments import precheck_note
+from web.appointments import precheck_notes
 from web.auth import audit_actor, current_user, require_role
 from web.bulk import bulk_wire
 from web.bulk import current as bulk_current
@@ -94,18 +94,40 @@ def create_blueprint(services: Services) -> Blueprint:
         return store.now().astimezone(JST).date()  # the store's clock: trusted time
 
     def row(c: Confirmation, lang: str) -> dict[str, Any]:
-        staff = ""
-        if c.method == "visual" and c.visit_id:
-            visit = store.visit(c.visit_id)
-            staff = display_name_of(store, visit.staff) if visit else ""
-        shown = confirmation_row(c, lang, staff, earlier_of(c), today())
-        note = precheck_note(store, c, lang)  # the appointment's 前夜確認, if any
-        shown["precheck"] = note["text"] if note else ""
+        return shown_rows([c], lang)[0]
+
+    def shown_rows(
+        found: Sequence[Confirmation], lang: str, listing: tuple[str, str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """The rows of `found` as shown, with one look-up each for all of them: the earlier
+        answers of offline visits, the staff of 目視 visits, the appointments' 前夜確認. The
+        earlier answers are personal data shown: each view is audited naming the row it was
+        shown for, with `listing` (the list's own entry), in one commit before they leave."""
+        day = today()
+        wanted = {c.id: c.earlier_id for c in found if c.offline and c.earlier_id is not None}
+        earlier = store.confirmations_by_id(set(wanted.values())) if wanted else {}
+        entries = [
+            ("confirmation.view", f"confirmation:{e}", f"shown for confirmation:{c}")
+            for c, e in wanted.items()
+            if e in earlier
+        ]
+        if listing is not None:
+            entries.append(listing)
+        if entries:
+            store.audit_all(audit_actor(), entries)
+        staff = staff_names(store, found)
+        notes = precheck_notes(store, found, lang)
+        shown = []
+        for c, note in zip(found, notes, strict=True):
+            before = earlier.get(c.earlier_id) if c.offline and c.earlier_id else None
+            one = confirmation_row(c, lang, staff.get(c.id, ""), before, day)
+            one["precheck"] = note["text"] if note else ""
+            shown.append(one)
         return shown
 
     def earlier_of(c: Confirmation) -> Confirmation | None:
-        """The 前回確認 an offline visit's row shows (its personal data: the view is audited,
-        naming the row it was shown for)."""
+        """The 前回確認 an offline visit's detail shows (its personal data: the view is
+        audited, naming the row it was shown for)."""
         if not c.offline or c.earlier_id is None:
             return None
         earlier = store.confirmation(c.earlier_id)
@@ -120,9 +142,9 @@ def create_blueprint(services: Services) -> Blueprint:
 
     def today_rows(lang: str) -> list[dict[str, Any]]:
         since = start_of_today(store.now())  # the store's clock: trusted time, as rows are
-        rows = [row(c, lang) for c in store.recent_confirmations(since, TODAY_LIMIT)]
-        store.audit(audit_actor(), "confirmation.list", "confirmations:today", f"rows={len(rows)}")
-        return rows
+        found = store.recent_confirmations(since, TODAY_LIMIT)
+        listing = ("confirmation.list", "confirmations:today", f"rows={len(found)}")
+        return shown_rows(found, lang, listing)
 
     @bp.get("/")
     def desk() -> str:
@@ -271,9 +293,9 @@ def create_blueprint(services: Services) -> Blueprint:
                     error = f"{error} ({identifier_error_text(exc.identifier, lang)})"
             else:
                 kind = query.kind
-                rows = [row(c, lang) for c in search.find(store, query)]
                 # The kind of search only: the text typed is personal data.
-                store.audit(audit_actor(), "confirmation.search", "confirmations:search", kind)
+                listing = ("confirmation.search", "confirmations:search", kind)
+                rows = shown_rows(search.find(store, query), lang, listing)
         return render_template(
             "search.html",
             q=q[: search.MAX_QUERY],
@@ -378,6 +400,25 @@ def desk_initial(services: Services, lang: str) -> dict[str, Any]:
     data["method"] = visit.method
     data["staff"] = display_name_of(services.store, visit.staff) if visit.staff else ""
     return data
+
+
+def staff_names(store: Store, found: Sequence[Confirmation]) -> dict[int, str]:
+    """Confirmation id → who confirmed it, for the 目視 visits among `found` (one read of
+    their visits; each person's name looked up once)."""
+    visual = {c.id: c.visit_id for c in found if c.method == "visual" and c.visit_id}
+    if not visual:
+        return {}
+    visits = store.visits_by_id(set(visual.values()))
+    names: dict[str, str] = {}
+    staff: dict[int, str] = {}
+    for confirmation_id, visit_id in visual.items():
+        visit = visits.get(visit_id)
+        if visit is None:
+            continue
+        if visit.staff not in names:
+            names[visit.staff] = display_name_of(store, visit.staff)
+        staff[confirmation_id] = names[visit.staff]
+    return staff
 
 
 def display_name_of(store: Store, username: str) -> str:

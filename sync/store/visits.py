@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -393,6 +393,30 @@ class Visits(Part):
     def confirmation(self, confirmation_id: int) -> Confirmation | None:
         rows = self._confirmations("WHERE id = ?", [confirmation_id])
         return rows[0] if rows else None
+
+    def confirmations_by_id(self, ids: Collection[int]) -> dict[int, Confirmation]:
+        """Several answers in one read (those gone are missing)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        found = self._confirmations(f"WHERE id IN ({','.join('?' * len(wanted))})", [*wanted])
+        return {c.id: c for c in found}
+
+    def visits_by_id(self, visit_ids: Collection[str]) -> dict[str, VisitRecord]:
+        """Several visits in one read (those gone are missing)."""
+        wanted = sorted(set(visit_ids))
+        if not wanted:
+            return {}
+        with self._database.reading():
+            rows = self._db.execute(
+                "SELECT id, started_at, ended_at, reader, method, state, reason, file_id, staff"
+                f" FROM visits WHERE id IN ({','.join('?' * len(wanted))})",
+                wanted,
+            ).fetchall()
+        return {
+            row[0]: VisitRecord(row[0], instant_of(row[1]), instant_of(row[2]), *row[3:])
+            for row in rows
+        }
 
     def recent_confirmations(self, since: datetime, limit: int = 200) -> list[Confirmation]:
         return self._confirmations(
