@@ -237,9 +237,7 @@ class Appointments(Part):
         )
         return rows[0] if rows else None
 
-    def prechecks_for_arrivals(
-        self, arrivals: Sequence[Arrival]
-    ) -> list[ArrivalPrecheck | None]:
+    def prechecks_for_arrivals(self, arrivals: Sequence[Arrival]) -> list[ArrivalPrecheck | None]:
         """`appointment_for_arrival` for many arrivals in one query (a desk page's rows), in
         their order: by 照会番号 first, else by insurance numbers and birth date, the earliest
         of the day. Keyed hashes are computed only for the days that have appointments."""

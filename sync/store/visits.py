@@ -18,7 +18,7 @@ import sqlite_utils
 
 from sync.codes import Verdict, badge
 from sync.packing import pack, unpack
-from sync.rowsummary import summarize, summary_of
+from sync.rowsummary import SummaryReader, summarize
 from sync.store.auditlog import AuditLog
 from sync.store.consents import Consents
 from sync.store.database import Database, Part, reserve_on_full
@@ -165,6 +165,7 @@ class Visits(Part):
         super().__init__(database)
         self._audit = audit
         self._consents = consents
+        self._summary_of = SummaryReader()  # the desk's rows decoded once, not per page
 
     @reserve_on_full
     def record_visit(self, visit: VisitRecord, actor: str = "reader") -> None:
@@ -664,7 +665,7 @@ class Visits(Part):
         for row in rows:
             row_id, file_id, method = int(row[0]), str(row[1]), str(row[5])
             if row[8] is not None:
-                summary = summary_of(cipher.decrypt(row[8], _summary_binding(file_id)))
+                summary = self._summary_of(cipher.decrypt(row[8], _summary_binding(file_id)))
                 load: Callable[[], QualificationResult] | None = self._loader(
                     row_id, file_id, method, summary
                 )
