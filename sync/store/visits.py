@@ -381,15 +381,7 @@ class Visits(Part):
         )
 
     def visit(self, visit_id: str) -> VisitRecord | None:
-        with self._database.reading():
-            row = self._db.execute(
-                "SELECT id, started_at, ended_at, reader, method, state, reason, file_id, staff"
-                " FROM visits WHERE id = ?",
-                [visit_id],
-            ).fetchone()
-        if row is None:
-            return None
-        return VisitRecord(row[0], instant_of(row[1]), instant_of(row[2]), *row[3:])
+        return self.visits_by_id([visit_id]).get(visit_id)
 
     def confirmation(self, confirmation_id: int) -> Confirmation | None:
         rows = self._confirmations("WHERE id = ?", [confirmation_id])
