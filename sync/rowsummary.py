@@ -50,7 +50,7 @@ def summarize(result: QualificationResult) -> bytes:
 
 def summary_of(data: bytes) -> QualificationResult:
     """The answer as far as the summary holds it."""
-    doc = json.loads(unpack(data))
+    doc = json.loads(unpack(data).decode())  # as str: json.loads skips guessing the encoding
     if doc.get("v") != VERSION:
         raise ValueError(f"unknown row summary version {doc.get('v')!r}")
     header: dict[str, str] = doc.get("h", {})
