@@ -21,26 +21,22 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-from flask import render_template
-
 import web.reception
 from device.accounts import Accounts
 from device.config import load_config
 from device.flow import VisitFlow
-from sim.central.service import _qualification
-from sim.population import population
 from sync.clock import JST
 from sync.fieldcrypt import FieldCipher, FieldKeys
-from sync.store import Store, VisitRecord
-from sync.xmlmsg import ConsentState, QualificationResult, SearchInfo, build_result
+from sync.store import AppointmentInput, Store, VisitRecord
+from sync.xmlmsg import ConsentState, QualificationResult
+from tests.answers import answer as shared_answer
 from tests.fake_services import services_with  # the pages' services, central never asked
 from web.app import create_staff_app
-from web.appointments import precheck_note
-from web.present import confirmation_row, start_of_today
+from web.present import start_of_today
+from web.rowcache import RowFragments
 
 NOW = datetime(2031, 5, 7, 3, 0, tzinfo=UTC)  # 12:00 JST, a fixed busy day
 TODAY = NOW.astimezone(JST).strftime("%Y%m%d")
-MIC = "1312345670"
 PASSWORD = "bench-pass-12345"
 RUNS = 15
 
@@ -51,35 +47,16 @@ class NoVisit:
 
 def answer(n: int) -> tuple[bytes, QualificationResult, str]:
     """The n-th answer of the morning: (raw XML, parsed, kind)."""
-    people = population()
-    p = people[n % len(people)]
     when = (NOW - timedelta(minutes=n)).astimezone(JST).strftime("%Y%m%d%H%M%S")
     consents = (ConsentState("drug", "1", when, when), ConsentState("checkup", "0", when))
-    kind = "card" if n % 3 else "numbers"
-    found = n % 17 != 5
-    result = QualificationResult(
-        process_time=when,
-        confirmation_date=TODAY,
-        medical_institution_code=MIC,
-        file_id=f"f{n:06d}",
-        reference_classification="1" if kind == "card" else "2",
-        segment_of_result="1",
-        processing_status="1" if found else "2",
-        processing_code="" if found else "EQ0001",
-        processing_message="" if found else "該当する資格情報がありません。",
-        validity="1" if found else "",
-        character_code="1",
-        search=None
-        if kind == "card"
-        else SearchInfo(p.insurer_number, p.number, p.birthdate, p.symbol, p.branch),
-        results=(_qualification(p, consents, n % 2 == 0, on=TODAY, institution=MIC),)
-        if found
-        else (),
-    )
-    return build_result(result), result, kind
+    return shared_answer(n, when, found=n % 17 != 5, consents=consents)
 
 
 def fill(store: Store, start: int, end: int) -> None:
+    """Answers `start`..`end` of the morning: one in 23 a card visit kept offline beside an
+    earlier answer, one in 11 a 目視 visit; a third of the patients had an appointment today,
+    pre-checked the night before."""
+    booked: list[AppointmentInput] = []
     for n in range(start, end):
         if n % 23 == 7 and n > 0:  # a card visit kept offline, beside an earlier answer
             visit = VisitRecord(f"v{n:06d}", NOW, NOW, "r", "pin", "done", file_id=f"o{n:06d}")
@@ -93,25 +70,52 @@ def fill(store: Store, start: int, end: int) -> None:
             )
             continue
         raw, result, kind = answer(n)
+        visual = kind == "card" and n % 11 == 3
         store.save_confirmation(
             file_id=result.file_id,
             raw_result=raw,
             result=result,
             kind=kind,
-            method="pin" if kind == "card" else "numbers",
+            method="visual" if visual else "pin" if kind == "card" else "numbers",
             actor="bench",
+            visit=VisitRecord(f"w{n:06d}", NOW, NOW, "r", "visual", "done", staff="bench")
+            if visual
+            else None,
             card=f"card{n}" if kind == "card" else "",
             export=f"{result.file_id}.xml",  # the receipt computer's copy is queued
         )
+        first = result.results[0] if result.results else None
+        if first is not None and n % 3 == 1:
+            booked.append(
+                AppointmentInput(
+                    f"P{n:06d}",
+                    first.name_kana,
+                    first.birthdate,
+                    first.insurer_number,
+                    first.symbol,
+                    first.number,
+                    first.branch,
+                    NOW - timedelta(minutes=n + 30),
+                )
+            )
+    if booked:
+        store.import_appointments(booked, actor="bench", source="bench")
+        for appointment in store.appointments_on(TODAY):
+            if appointment.precheck_class:
+                continue
+            store.record_precheck(
+                appointment.id, klass="valid", raw=b"", checked_at=NOW, actor="bench"
+            )
 
 
 class Timed:
-    """Time spent inside a module-level function of web.reception while a page is served."""
+    """Time spent inside `owner.name` (a module-level function of web.reception, or a
+    store's method) while a page is served; `undo` puts it back."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, owner: Any, name: str) -> None:
+        self.owner, self.name = owner, name
         self.spent = 0.0
-        inner = getattr(web.reception, name)
+        self.inner = inner = getattr(owner, name)
 
         def timed(*args: Any, **kwargs: Any) -> Any:
             started = time.thread_time()
@@ -120,14 +124,63 @@ class Timed:
             finally:
                 self.spent += time.thread_time() - started
 
-        setattr(web.reception, name, timed)
+        setattr(owner, name, timed)
+
+    def undo(self) -> None:
+        if isinstance(self.owner, Store):
+            delattr(self.owner, self.name)  # the instance's own stand-in
+        else:
+            setattr(self.owner, self.name, self.inner)
 
 
-def median_ms(run: Any, runs: int = RUNS) -> float:
+class Macro(Timed):
+    """Time spent in the row macro's calls (row_macro hands out the macro)."""
+
+    def __init__(self) -> None:
+        super().__init__(web.reception, "row_macro")
+        made = self.inner
+
+        def timed_macro(lang: str) -> Any:
+            macro = made(lang)
+
+            def call(row: Any) -> Any:
+                started = time.thread_time()
+                try:
+                    return macro(row)
+                finally:
+                    self.spent += time.thread_time() - started
+
+            return call
+
+        setattr(web.reception, "row_macro", timed_macro)  # noqa: B010 (the timed one)
+
+
+class Recorded(RowFragments):
+    """The desk's rendered-row caches, kept here so a cold page can be had by emptying them."""
+
+    made: list[RowFragments] = []
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        Recorded.made.append(self)
+
+
+def forget(store: Store) -> None:
+    """A cold page: nothing rendered or decoded before (as after a restart, or at the first
+    load of the day)."""
+    for fragments in Recorded.made:
+        fragments.clear()
+    store._visits._summary_of.clear()  # noqa: SLF001 (the bench empties the store's memo)
+
+
+def median_ms(run: Any, runs: int = RUNS, before: Any = None) -> float:
     """The median CPU time of this thread (ms): on a shared machine, wall time would count
-    the neighbours' work too; the page does no waiting of its own besides the audit fsync."""
+    the neighbours' work too; the page does no waiting of its own besides the audit fsync.
+    `before` runs ahead of each run, untimed."""
     times = []
     for _ in range(runs):
+        if before is not None:
+            before()
         started = time.thread_time()
         run()
         times.append(time.thread_time() - started)
@@ -141,6 +194,7 @@ def signed_in(store: Store, folder: str) -> Any:
     services = services_with(
         config=config, store=store, flow=cast(VisitFlow, NoVisit()), accounts=accounts
     )
+    setattr(web.reception, "RowFragments", Recorded)  # noqa: B010 (caches the bench empties)
     client = create_staff_app(config, services).test_client()
     page = client.get("/login").get_data(as_text=True)
     token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
@@ -171,24 +225,29 @@ def measure(client: Any, store: Store, size: int, today: date) -> None:
     since = start_of_today(NOW)
     found = store.recent_confirmations(since, 500)
     assert len(found) == size, len(found)
-    render, precheck = Timed("render_template"), Timed("precheck_note")
-    page = median_ms(lambda: get("/"))
-    render_ms = render.spent / RUNS * 1000  # means: the parts of the page
-    precheck_ms = precheck.spent / RUNS * 1000
-    setattr(web.reception, "render_template", render_template)  # noqa: B010 (as it was)
-    setattr(web.reception, "precheck_note", precheck_note)  # noqa: B010
-    read = median_ms(lambda: store.recent_confirmations(since, 500))
-    rows = median_ms(lambda: [confirmation_row(c, "ja", "", None, today) for c in found])
+    for cold in (True, False):
+        get("/")  # warm: what the page before it rendered
+        parts = [
+            Timed(store, "recent_confirmations"),
+            Timed(web.reception, "confirmation_row"),
+            Timed(web.reception, "precheck_notes"),
+            Macro(),
+            Timed(web.reception, "render_template"),
+        ]
+        page = median_ms(lambda: get("/"), before=(lambda: forget(store)) if cold else None)
+        for part in parts:
+            part.undo()
+        read, rows, precheck, macro, template = (p.spent / RUNS * 1000 for p in parts)
+        rest = page - read - rows - precheck - macro - template
+        print(
+            f"  {size:4d} rows, {'cold' if cold else 'warm'}: desk page {page:5.1f} ms"
+            f" = read {read:4.1f} + rows {rows:4.1f} + appointment look-ups {precheck:4.1f}"
+            f" + row macro {macro:4.1f} + page template {template:4.1f} + rest {rest:4.1f}"
+        )
     named = next(c for c in found if c.result.results)
     kana = named.result.results[0].name_kana.split()[0]
     search = median_ms(lambda: get(f"/search?q={kana}"))
     clinical = median_ms(lambda: get("/clinical/"))
-    rest = page - read - rows - precheck_ms - render_ms
-    print(
-        f"  {size:4d} rows: desk page {page:6.1f} ms = read {read:5.1f}"
-        f" + rows {rows:5.1f} + appointment look-ups {precheck_ms:5.1f}"
-        f" + template {render_ms:5.1f} + rest {rest:5.1f}"
-    )
     print(f"             search ({kana}) {search:5.1f} ms; clinical list {clinical:5.1f} ms")
 
 

@@ -6,9 +6,11 @@ The appliance runs in a child process of its own (as `onshi run` would: the staf
 listener, the kiosk listener, the jobs), with a store holding `--rows` confirmations of today
 (350 by default: a busy morning) saved through the store's API, a signed-in reception user and
 a signed-in clinical user. This process drives it with httpx clients, one thread and one
-keep-alive connection (and one sign-in) each. The clients share the machine's cores with the
-server: on a 2-core machine the numbers are a floor; run with `--pinned` to put the appliance
-alone on CPU 0 under bench/pinned.py's limits (the clients then have the other core).
+keep-alive connection (and one sign-in) each: they stand where the staff's browsers stand,
+outside the appliance (whose only network clients are the central transports, DESIGN
+"Layout"). The clients share the machine's cores with the server: on a 2-core machine the
+numbers are a floor; run with `--pinned` to put the appliance alone on CPU 0 under
+bench/pinned.py's limits (the clients then have the other core).
 
 Printed:
 - RSS of the appliance when ready, after 1,000 and after 10,000 requests (a mix of desk page,
@@ -38,6 +40,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# The bench's client, not the appliance's: the import-linter contract "httpx only in the
+# central transports" covers the appliance's packages, which bench/ is not one of.
 import httpx
 
 from bench import pinned as pinning

@@ -10,6 +10,7 @@ Also the words of a pre-check on the desk row of a patient who arrived (`prechec
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from device.services import Services
 from sync.appointments import MAX_BYTES, AppointmentProblem, RowProblem
 from sync.clock import JST
 from sync.precheck import PrecheckClass
-from sync.store import AppointmentRow, Confirmation, Store
+from sync.store import AppointmentRow, Arrival, Confirmation, Store
 from web.auth import audit_actor, require_role
 from web.field_errors import field_name, identifier_error_text
 from web.present import format_birthdate, text
@@ -82,24 +83,43 @@ def precheck_note(store: Store, c: Confirmation, lang: str) -> dict[str, str] | 
     """The pre-check of the appointment a patient who arrived had today, for the desk row
     ("前夜確認: 有効"), or None: matched by the answer's 照会番号 when it carries one, else by
     the insurance numbers and birth date. The row is still confirmed at the desk as today."""
-    first = c.summary.results[0] if c.summary.results else None
-    if first is None:
-        return None
-    found = store.appointment_for_arrival(
-        first.insurer_number,
-        first.symbol,
-        first.number,
-        first.birthdate,
-        c.created_at.astimezone(JST).strftime("%Y%m%d"),
-        reference_number=first.reference_number,
-    )
-    if found is None or not found.precheck_class:
-        return None
-    return {
-        "text": text("precheck_badge", lang, klass=precheck_label(found.precheck_class, lang)),
-        "css": precheck_css(found.precheck_class),
-        "appointment_id": str(found.id),
-    }
+    return precheck_notes(store, [c], lang)[0]
+
+
+def precheck_notes(
+    store: Store, found: Sequence[Confirmation], lang: str
+) -> list[dict[str, str] | None]:
+    """`precheck_note` of each answer, in one look-up for them all (a desk page's rows)."""
+    arrivals: list[Arrival] = []
+    asked: list[int] = []  # the answers that name somebody, in `found`'s order
+    for i, c in enumerate(found):
+        first = c.summary.results[0] if c.summary.results else None
+        if first is None:
+            continue
+        asked.append(i)
+        arrivals.append(
+            Arrival(
+                first.insurer_number,
+                first.symbol,
+                first.number,
+                first.birthdate,
+                c.created_at.astimezone(JST).strftime("%Y%m%d"),
+                first.reference_number,
+            )
+        )
+    notes: list[dict[str, str] | None] = [None] * len(found)
+    words: dict[str, dict[str, str]] = {}  # per class: the same words on every row
+    for i, appointment in zip(asked, store.prechecks_for_arrivals(arrivals), strict=True):
+        if appointment is None or not appointment.precheck_class:
+            continue
+        klass = appointment.precheck_class
+        if klass not in words:
+            words[klass] = {
+                "text": text("precheck_badge", lang, klass=precheck_label(klass, lang)),
+                "css": precheck_css(klass),
+            }
+        notes[i] = {**words[klass], "appointment_id": str(appointment.appointment_id)}
+    return notes
 
 
 def day_view(rows: list[AppointmentRow], lang: str, *, attention_only: bool) -> dict[str, Any]:

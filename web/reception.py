@@ -7,14 +7,26 @@ is the audited view of personal data, recorded under the signed-in staff user.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from flask import Blueprint, Response, abort, g, jsonify, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    render_template,
+    request,
+)
 from flask.typing import ResponseReturnValue
+from markupsafe import Markup
 
 from device.checks import (
     CheckFailed,
@@ -50,7 +62,7 @@ from device.status import DISK_FULL_FREE_BYTES
 from sync.clock import JST
 from sync.store import Confirmation, DeskAlertRow, Store
 from web import search, sse
-from web.appointments import precheck_note
+from web.appointments import precheck_notes
 from web.auth import audit_actor, current_user, require_role
 from web.bulk import bulk_wire
 from web.bulk import current as bulk_current
@@ -60,6 +72,7 @@ from web.inbound import json_object
 from web.people import namer
 from web.present import (
     DESK_STATES,
+    LANGUAGES,
     STRINGS,
     confirmation_row,
     desk_state_label,
@@ -68,6 +81,7 @@ from web.present import (
     start_of_today,
     text,
 )
+from web.rowcache import RowFragments
 
 TODAY_LIMIT = 500
 VISIT_ID_FORMAT = re.compile(r"[0-9a-f]{1,64}")
@@ -94,18 +108,74 @@ def create_blueprint(services: Services) -> Blueprint:
         return store.now().astimezone(JST).date()  # the store's clock: trusted time
 
     def row(c: Confirmation, lang: str) -> dict[str, Any]:
-        staff = ""
-        if c.method == "visual" and c.visit_id:
-            visit = store.visit(c.visit_id)
-            staff = display_name_of(store, visit.staff) if visit else ""
-        shown = confirmation_row(c, lang, staff, earlier_of(c), today())
-        note = precheck_note(store, c, lang)  # the appointment's 前夜確認, if any
-        shown["precheck"] = note["text"] if note else ""
+        return shown_rows([c], lang)[0]
+
+    def shown_rows(
+        found: Sequence[Confirmation], lang: str, listing: tuple[str, str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        day = today()
+        return [as_row(one, lang, day) for one in beside(found, lang, listing)]
+
+    def beside(
+        found: Sequence[Confirmation], lang: str, listing: tuple[str, str, str] | None = None
+    ) -> list[Shown]:
+        """`found` with what their rows show beside each answer, with one look-up each for
+        all of them: the earlier answers of offline visits, the staff of 目視 visits, the
+        appointments' 前夜確認. The earlier answers are personal data shown: each view is
+        audited naming the row it was shown for, with `listing` (the list's own entry), in
+        one commit before they leave."""
+        wanted = {c.id: c.earlier_id for c in found if c.offline and c.earlier_id is not None}
+        earlier = store.confirmations_by_id(set(wanted.values())) if wanted else {}
+        entries = [
+            ("confirmation.view", f"confirmation:{e}", f"shown for confirmation:{c}")
+            for c, e in wanted.items()
+            if e in earlier
+        ]
+        if listing is not None:
+            entries.append(listing)
+        if entries:
+            store.audit_all(audit_actor(), entries)
+        staff = staff_names(store, found)
+        notes = precheck_notes(store, found, lang)
+        return [
+            Shown(
+                c,
+                staff.get(c.id, ""),
+                earlier.get(c.earlier_id) if c.offline and c.earlier_id else None,
+                note["text"] if note else "",
+            )
+            for c, note in zip(found, notes, strict=True)
+        ]
+
+    def as_row(one: Shown, lang: str, day: date) -> dict[str, Any]:
+        shown = confirmation_row(one.confirmation, lang, one.staff, one.earlier, day)
+        shown["precheck"] = one.precheck
         return shown
 
+    # Today's rows as rendered (web/rowcache.py): both languages of a full day.
+    fragments = RowFragments(TODAY_LIMIT * len(LANGUAGES))
+
+    def rendered_rows(lang: str) -> list[Markup]:
+        """Today's rows as the desk page shows them: each rendered once a day (and again
+        when what is beside it changes)."""
+        day = today()
+        macro: Callable[[dict[str, Any]], Markup] | None = None
+
+        def render(one: Shown) -> Markup:
+            nonlocal macro
+            if macro is None:  # the row macro, once per page that renders any
+                macro = row_macro(lang)
+            return macro(as_row(one, lang, day))
+
+        found, listing = today_found()
+        return [
+            fragments.row(day, one.key(lang), functools.partial(render, one))
+            for one in beside(found, lang, listing)
+        ]
+
     def earlier_of(c: Confirmation) -> Confirmation | None:
-        """The 前回確認 an offline visit's row shows (its personal data: the view is audited,
-        naming the row it was shown for)."""
+        """The 前回確認 an offline visit's detail shows (its personal data: the view is
+        audited, naming the row it was shown for)."""
         if not c.offline or c.earlier_id is None:
             return None
         earlier = store.confirmation(c.earlier_id)
@@ -118,18 +188,22 @@ def create_blueprint(services: Services) -> Blueprint:
             )
         return earlier
 
-    def today_rows(lang: str) -> list[dict[str, Any]]:
+    def today_found() -> tuple[list[Confirmation], tuple[str, str, str]]:
+        """Today's answers, newest first, and the list's audit entry."""
         since = start_of_today(store.now())  # the store's clock: trusted time, as rows are
-        rows = [row(c, lang) for c in store.recent_confirmations(since, TODAY_LIMIT)]
-        store.audit(audit_actor(), "confirmation.list", "confirmations:today", f"rows={len(rows)}")
-        return rows
+        found = store.recent_confirmations(since, TODAY_LIMIT)
+        return found, ("confirmation.list", "confirmations:today", f"rows={len(found)}")
+
+    def today_rows(lang: str) -> list[dict[str, Any]]:
+        found, listing = today_found()
+        return shown_rows(found, lang, listing)
 
     @bp.get("/")
     def desk() -> str:
         lang: str = g.lang
         return render_template(
             "reception.html",
-            rows=today_rows(lang),
+            rows=rendered_rows(lang),
             initial=desk_initial(services, lang),
             state_labels={k: desk_state_label(k, lang) for k in DESK_STATES},
             disk_warning=disk_warning(services, lang),
@@ -271,9 +345,9 @@ def create_blueprint(services: Services) -> Blueprint:
                     error = f"{error} ({identifier_error_text(exc.identifier, lang)})"
             else:
                 kind = query.kind
-                rows = [row(c, lang) for c in search.find(store, query)]
                 # The kind of search only: the text typed is personal data.
-                store.audit(audit_actor(), "confirmation.search", "confirmations:search", kind)
+                listing = ("confirmation.search", "confirmations:search", kind)
+                rows = shown_rows(search.find(store, query), lang, listing)
         return render_template(
             "search.html",
             q=q[: search.MAX_QUERY],
@@ -378,6 +452,49 @@ def desk_initial(services: Services, lang: str) -> dict[str, Any]:
     data["method"] = visit.method
     data["staff"] = display_name_of(services.store, visit.staff) if visit.staff else ""
     return data
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One answer and what its desk row shows beside it."""
+
+    confirmation: Confirmation
+    staff: str  # who confirmed a 目視 visit
+    earlier: Confirmation | None  # the 前回確認 of an offline visit
+    precheck: str  # the appointment's 前夜確認, in words
+
+    def key(self, lang: str) -> tuple[Any, ...]:
+        """What its rendered row depends on besides the day (web/rowcache.py)."""
+        c = self.confirmation
+        earlier = self.earlier.id if self.earlier is not None else None
+        return (c.id, c.file_id, lang, self.staff, self.precheck, earlier)
+
+
+def row_macro(lang: str) -> Callable[[dict[str, Any]], Markup]:
+    """The row macro of _row.html, with the page's words in `lang`."""
+    words = {"t": lambda key, **values: text(key, lang, **values)}
+    module = current_app.jinja_env.get_template("_row.html").make_module(words)
+    macro = module.confirmation_row  # type: ignore[attr-defined]
+    return cast(Callable[[dict[str, Any]], Markup], macro)
+
+
+def staff_names(store: Store, found: Sequence[Confirmation]) -> dict[int, str]:
+    """Confirmation id → who confirmed it, for the 目視 visits among `found` (one read of
+    their visits; each person's name looked up once)."""
+    visual = {c.id: c.visit_id for c in found if c.method == "visual" and c.visit_id}
+    if not visual:
+        return {}
+    visits = store.visits_by_id(set(visual.values()))
+    names: dict[str, str] = {}
+    staff: dict[int, str] = {}
+    for confirmation_id, visit_id in visual.items():
+        visit = visits.get(visit_id)
+        if visit is None:
+            continue
+        if visit.staff not in names:
+            names[visit.staff] = display_name_of(store, visit.staff)
+        staff[confirmation_id] = names[visit.staff]
+    return staff
 
 
 def display_name_of(store: Store, username: str) -> str:

@@ -10,7 +10,7 @@ text form (instant.py); the schema is the migrations in schema.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -31,7 +31,13 @@ from sync.store import (
 )
 from sync.store.accounts import Accounts, SessionRow, UserExists, UserRow
 from sync.store.aidtickets import AidTicketRecord, AidTicketRow, AidTickets
-from sync.store.appointments import AppointmentInput, AppointmentRow, Appointments
+from sync.store.appointments import (
+    AppointmentInput,
+    AppointmentRow,
+    Appointments,
+    Arrival,
+    ArrivalPrecheck,
+)
 from sync.store.auditlog import (
     AUDIT_CHAIN_KEYED,
     AuditEntry,
@@ -79,6 +85,8 @@ __all__ = [
     "AidTicketRow",
     "AppointmentInput",
     "AppointmentRow",
+    "Arrival",
+    "ArrivalPrecheck",
     "MIGRATIONS",
     "OFFLINE",
     "SETTING_DEFAULT_MARK",
@@ -244,6 +252,9 @@ class Store:
             insurer_number, symbol, number, birthdate, day, reference_number
         )
 
+    def prechecks_for_arrivals(self, arrivals: Sequence[Arrival]) -> list[ArrivalPrecheck | None]:
+        return self._appointments.prechecks_for_arrivals(arrivals)
+
     def record_precheck(
         self, appointment_id: int, *, klass: str, raw: bytes, checked_at: datetime, actor: str
     ) -> None:
@@ -389,6 +400,12 @@ class Store:
 
     def confirmation(self, confirmation_id: int) -> Confirmation | None:
         return self._visits.confirmation(confirmation_id)
+
+    def confirmations_by_id(self, ids: Collection[int]) -> dict[int, Confirmation]:
+        return self._visits.confirmations_by_id(ids)
+
+    def visits_by_id(self, visit_ids: Collection[str]) -> dict[str, VisitRecord]:
+        return self._visits.visits_by_id(visit_ids)
 
     def backfill_summaries(self, limit: int | None = None) -> int:
         """Row summaries for rows stored before them (Visits.backfill_summaries)."""
@@ -743,6 +760,10 @@ class Store:
     # -- audit ----------------------------------------------------------------------------
     def audit(self, actor: str, action: str, subject: str, detail: str = "") -> None:
         self._audit.record(actor, action, subject, detail)
+
+    def audit_all(self, actor: str, entries: Sequence[tuple[str, str, str]]) -> None:
+        """(action, subject, detail) entries of one view, committed together."""
+        self._audit.record_all(actor, entries)
 
     def audit_entries(self, limit: int = 1000) -> list[AuditEntry]:
         return self._audit.audit_entries(limit)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +31,7 @@ from sync.auditchain import (
 )
 from sync.fieldcrypt import FieldCipher, KeyMismatchError
 from sync.store.auditqueue import AuditQueue, QueuedEntry
-from sync.store.database import Database, Part
+from sync.store.database import Database, Part, reserve_on_full
 from sync.store.instant import instant_text
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,20 @@ class AuditLog(Part):
         shared with the entries other threads asked for meanwhile (sync/store/auditqueue.py);
         StoreFullError (after the reserve) when that commit failed, and then it is not kept."""
         self.queue.record(QueuedEntry(actor, action, subject, detail))
+
+    def record_all(self, actor: str, entries: Sequence[tuple[str, str, str]]) -> None:
+        """Several (action, subject, detail) entries of one view, committed together: one
+        alone shares the group commit (`record`), several are one commit of their own."""
+        if len(entries) == 1:
+            self.record(actor, *entries[0])
+        elif entries:
+            self._append_all(actor, entries)
+
+    @reserve_on_full
+    def _append_all(self, actor: str, entries: Sequence[tuple[str, str, str]]) -> None:
+        with self._database.write():
+            for action, subject, detail in entries:
+                self.append(actor, action, subject, detail)
 
     def append(self, actor: str, action: str, subject: str, detail: str) -> None:
         """Inside a write block: the entry, keyed and linked; its head is anchored after the

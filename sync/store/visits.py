@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -18,7 +18,7 @@ import sqlite_utils
 
 from sync.codes import Verdict, badge
 from sync.packing import pack, unpack
-from sync.rowsummary import summarize, summary_of
+from sync.rowsummary import SummaryReader, summarize
 from sync.store.auditlog import AuditLog
 from sync.store.consents import Consents
 from sync.store.database import Database, Part, reserve_on_full
@@ -168,6 +168,7 @@ class Visits(Part):
         super().__init__(database)
         self._audit = audit
         self._consents = consents
+        self._summary_of = SummaryReader()  # the desk's rows decoded once, not per page
 
     @reserve_on_full
     def record_visit(self, visit: VisitRecord, actor: str = "reader") -> None:
@@ -384,19 +385,35 @@ class Visits(Part):
         )
 
     def visit(self, visit_id: str) -> VisitRecord | None:
-        with self._database.reading():
-            row = self._db.execute(
-                "SELECT id, started_at, ended_at, reader, method, state, reason, file_id, staff"
-                " FROM visits WHERE id = ?",
-                [visit_id],
-            ).fetchone()
-        if row is None:
-            return None
-        return VisitRecord(row[0], instant_of(row[1]), instant_of(row[2]), *row[3:])
+        return self.visits_by_id([visit_id]).get(visit_id)
 
     def confirmation(self, confirmation_id: int) -> Confirmation | None:
         rows = self._confirmations("WHERE id = ?", [confirmation_id])
         return rows[0] if rows else None
+
+    def confirmations_by_id(self, ids: Collection[int]) -> dict[int, Confirmation]:
+        """Several answers in one read (those gone are missing)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        found = self._confirmations(f"WHERE id IN ({','.join('?' * len(wanted))})", [*wanted])
+        return {c.id: c for c in found}
+
+    def visits_by_id(self, visit_ids: Collection[str]) -> dict[str, VisitRecord]:
+        """Several visits in one read (those gone are missing)."""
+        wanted = sorted(set(visit_ids))
+        if not wanted:
+            return {}
+        with self._database.reading():
+            rows = self._db.execute(
+                "SELECT id, started_at, ended_at, reader, method, state, reason, file_id, staff"
+                f" FROM visits WHERE id IN ({','.join('?' * len(wanted))})",
+                wanted,
+            ).fetchall()
+        return {
+            row[0]: VisitRecord(row[0], instant_of(row[1]), instant_of(row[2]), *row[3:])
+            for row in rows
+        }
 
     def recent_confirmations(self, since: datetime, limit: int = 200) -> list[Confirmation]:
         return self._confirmations(
@@ -644,7 +661,7 @@ class Visits(Part):
         for row in rows:
             row_id, file_id, method = int(row[0]), str(row[1]), str(row[5])
             if row[8] is not None:
-                summary = summary_of(cipher.decrypt(row[8], _summary_binding(file_id)))
+                summary = self._summary_of(cipher.decrypt(row[8], _summary_binding(file_id)))
                 load: Callable[[], QualificationResult] | None = self._loader(
                     row_id, file_id, method, summary
                 )

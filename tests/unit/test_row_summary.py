@@ -17,8 +17,6 @@ from typing import Any
 import pytest
 
 import sync.store.visits
-from sim.central.service import _qualification
-from sim.population import population
 from sync.clock import JST
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.rowsummary import summarize, summary_of
@@ -26,42 +24,19 @@ from sync.store import Confirmation, Store, VisitRecord
 from sync.xmlmsg import (
     ConsentState,
     QualificationResult,
-    SearchInfo,
-    build_result,
     parse_result,
 )
+from tests.answers import answer as shared_answer
 from tests.unit.test_web import STAFF_HASH, build, sign_in
 from web.present import confirmation_row
 
 NOW = datetime(2031, 5, 7, 3, 0, tzinfo=UTC)
 DAY = "20310507"
-MIC = "1312345670"
 
 
 def answer(n: int) -> tuple[bytes, QualificationResult, str]:
-    people = population()
-    p = people[n % len(people)]
     consents = (ConsentState("drug", "1", DAY + "100000", DAY + "100000"),)
-    kind = "card" if n % 3 else "numbers"
-    found = n % 11 != 4
-    result = QualificationResult(
-        process_time=DAY + "110000",
-        confirmation_date=DAY,
-        medical_institution_code=MIC,
-        file_id=f"f{n:04d}",
-        reference_classification="1" if kind == "card" else "2",
-        segment_of_result="1",
-        processing_status="1" if found else "2",
-        processing_message="" if found else "該当する資格情報がありません。",
-        validity="1" if found else "",
-        search=None
-        if kind == "card"
-        else SearchInfo(p.insurer_number, p.number, p.birthdate, p.symbol, p.branch),
-        results=(_qualification(p, consents, n % 2 == 0, on=DAY, institution=MIC),)
-        if found
-        else (),
-    )
-    return build_result(result), result, kind
+    return shared_answer(n, DAY + "110000", found=n % 11 != 4, consents=consents)
 
 
 def fill(store: Store, count: int) -> None:
