@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import copy
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
@@ -239,45 +239,62 @@ def reference_prefixes(request: ReferenceRequest) -> tuple[str, str]:
 _E = TypeVar("_E")
 
 
-def _build_request(
-    header: tuple[tuple[str, str], ...],
-    entries: Iterable[_E],
-    write: Callable[[ET.Element, _E], object],
-    encoding: str,
-) -> bytes:
-    """A request document: its header leaves (all required), then `write` for each entry."""
-    root = ET.Element(ROOT_TAG)
-    add_required(root, "MessageHeader", *header)
-    body = ET.SubElement(root, "MessageBody")
-    for entry in entries:
-        write(body, entry)
-    return serialize(root, encoding)
-
-
 @dataclass(frozen=True)
-class _Listed(Generic[_E]):  # a request read: its header's values and its entries
-    date: str  # QualificationConfirmationDate / MedicalTreatmentMonth, "" when it has none
-    institution: str
-    file_id: str
-    entries: tuple[_E, ...]
+class _Listing(Generic[_E]):
+    """A request laid out as a list (OQSmuquc01req, OQSmutic01req, OQS…imm01req): a header
+    (`dated`: its date tag and digits, if any; then MedicalInstitutionCode and
+    ArbitraryFileIdentifier, all required) and 1 to MAX_BULK_ENTRIES `tag` entries (`what`,
+    named in the refusal), each `identifier` safe in a file id and unique, when it has one."""
+
+    dated: tuple[str, int] | None
+    tag: str
+    what: str
+    write: Callable[[ET.Element, _E], object]
+    read: Callable[[Node], _E]
+    identifier: Callable[[_E], str] | None = None
+
+    def check(self, entries: tuple[_E, ...]) -> None:
+        if not 1 <= len(entries) <= MAX_BULK_ENTRIES:
+            raise MessageError(
+                f"{self.what}は 1〜{MAX_BULK_ENTRIES} 件です ({len(entries)} 件) / "
+                f"1 to {MAX_BULK_ENTRIES} {self.what} per document ({len(entries)} given)"
+            )
+        seen: set[str] = set()
+        for identifier in map(self.identifier, entries) if self.identifier else ():
+            checked_file_id(identifier)
+            if identifier in seen:
+                raise MessageError(
+                    "ArbitraryIdentifier が重複しています / ArbitraryIdentifier repeated"
+                )
+            seen.add(identifier)
+
+    def build(self, head: tuple[str, ...], entries: tuple[_E, ...], encoding: str) -> bytes:
+        """`head`: the header's values, (date,) institution, file id."""
+        self.check(entries)
+        tags = (*([self.dated[0]] if self.dated else []), *_LISTING_TAGS)
+        root = ET.Element(ROOT_TAG)
+        add_required(root, "MessageHeader", *zip(tags, head, strict=True))
+        body = ET.SubElement(root, "MessageBody")
+        for entry in entries:
+            self.write(body, entry)
+        return serialize(root, encoding)
+
+    def parse(self, data: bytes) -> tuple[str, str, str, tuple[_E, ...]]:
+        """(date or "", institution, file id, entries), up to MAX_BULK_BYTES."""
+        root = parse_document(data, limit=MAX_BULK_BYTES)
+        header = root.require("MessageHeader")
+        date = "" if self.dated is None else header.date(*self.dated, required=True)
+        institution = header.text("MedicalInstitutionCode", required=True)
+        file_id = header.text("ArbitraryFileIdentifier", required=True)
+        body = root.require("MessageBody")
+        entries = tuple(self.read(node) for node in body.children(self.tag))
+        if not entries:
+            raise missing_tag(body.sub(self.tag))
+        self.check(entries)
+        return date, institution, file_id, entries
 
 
-def _read_request(
-    data: bytes, date: tuple[str, int] | None, tag: str, read: Callable[[Node], _E], what: str
-) -> _Listed[_E]:
-    """A request document's header (`date`: the dated tag and its digits) and its `tag`
-    entries: at least one, at most MAX_BULK_ENTRIES."""
-    root = parse_document(data, limit=MAX_BULK_BYTES)
-    header = root.require("MessageHeader")
-    dated = "" if date is None else header.date(date[0], date[1], required=True)
-    institution = header.text("MedicalInstitutionCode", required=True)
-    file_id = header.text("ArbitraryFileIdentifier", required=True)
-    body = root.require("MessageBody")
-    entries = tuple(read(node) for node in body.children(tag))
-    if not entries:
-        raise missing_tag(body.sub(tag))
-    _entry_count(len(entries), what)
-    return _Listed(dated, institution, file_id, entries)
+_LISTING_TAGS = ("MedicalInstitutionCode", "ArbitraryFileIdentifier")
 
 
 def _count(node: Node, tag: str) -> int | None:
@@ -336,58 +353,31 @@ def _read_answer(data: bytes, limit: int) -> tuple[Node, _Head]:
     return root, _Head(header, process_time, file_id, segment, *error)
 
 
-def _unique_identifiers(identifiers: Iterable[str], what: str) -> None:
-    seen: set[str] = set()
-    for identifier in identifiers:
-        checked_file_id(identifier)
-        if identifier in seen:
-            raise MessageError(f"{what} が重複しています / {what} repeated")
-        seen.add(identifier)
-
-
-def _entry_count(count: int, what: str) -> None:
-    if not 1 <= count <= MAX_BULK_ENTRIES:
-        raise MessageError(
-            f"{what}は 1〜{MAX_BULK_ENTRIES} 件です ({count} 件) / "
-            f"1 to {MAX_BULK_ENTRIES} {what} per document ({count} given)"
-        )
-
-
-def _check_entries(entries: tuple[BulkEntry, ...] | tuple[AidEntry, ...], what: str) -> None:
-    """A bulk's entries: 1 to MAX_BULK_ENTRIES, each ArbitraryIdentifier safe and unique."""
-    _entry_count(len(entries), what)
-    _unique_identifiers((e.identifier for e in entries), "ArbitraryIdentifier")
-
-
 # ---------------------------------------------------------------------------- OQSmuquc01
+
+
+_BULK: _Listing[BulkEntry] = _Listing(
+    ("QualificationConfirmationDate", 8),
+    "QualificationConfirmSearchInfo",
+    "照会",
+    write=lambda body, e: add_search(body, e.search, key=("ArbitraryIdentifier", e.identifier)),
+    read=lambda node: BulkEntry(
+        node.text("ArbitraryIdentifier", required=True), parse_search(node)
+    ),
+    identifier=lambda e: e.identifier,
+)
 
 
 def build_bulk_upload(request: BulkUpload, encoding: str = "utf-8") -> bytes:
     """OQSmuquc01req. Refused (MessageError) when empty, over MAX_BULK_ENTRIES, or when an
     ArbitraryIdentifier is repeated or unsafe in a file id (letters, digits, `_-.`)."""
-    _check_entries(request.entries, "照会")
-    return _build_request(
-        (
-            ("QualificationConfirmationDate", request.confirmation_date),
-            ("MedicalInstitutionCode", request.medical_institution_code),
-            ("ArbitraryFileIdentifier", request.file_id),
-        ),
-        request.entries,
-        lambda body, e: add_search(body, e.search, key=("ArbitraryIdentifier", e.identifier)),
-        encoding,
-    )
+    head = (request.confirmation_date, request.medical_institution_code, request.file_id)
+    return _BULK.build(head, request.entries, encoding)
 
 
 def parse_bulk_upload(data: bytes) -> BulkUpload:
-    listed = _read_request(
-        data,
-        ("QualificationConfirmationDate", 8),
-        "QualificationConfirmSearchInfo",
-        lambda node: BulkEntry(node.text("ArbitraryIdentifier", required=True), parse_search(node)),
-        "照会",
-    )
-    _check_entries(listed.entries, "照会")
-    return BulkUpload(listed.institution, listed.date, listed.file_id, listed.entries)
+    date, institution, file_id, entries = _BULK.parse(data)
+    return BulkUpload(institution, date, file_id, entries)
 
 
 def build_bulk_receipt(
@@ -536,45 +526,37 @@ def parse_bulk_answer(data: bytes) -> BulkAnswer:
 # 4 (no such recipient).
 
 _AID_TAGS = ("ArbitraryIdentifier", "PublicExpenseNumber", "RecipientNumber", "Birthdate")
+_AID: _Listing[AidEntry] = _Listing(
+    ("MedicalTreatmentMonth", 6),
+    "MedicalTicketSearchInfo",
+    "医療扶助の照会",
+    write=lambda body, e: add_required(
+        body,
+        "MedicalTicketSearchInfo",
+        *zip(_AID_TAGS, (e.identifier, e.public_number, e.recipient, e.birthdate), strict=True),
+    ),
+    read=lambda node: AidEntry(
+        identifier=node.text("ArbitraryIdentifier", required=True),
+        public_number=node.text("PublicExpenseNumber", required=True),
+        recipient=node.text("RecipientNumber", required=True),
+        birthdate=node.date("Birthdate", 8, required=True),
+    ),
+    identifier=lambda e: e.identifier,
+)
 
 
 def build_aid_upload(request: AidUpload, encoding: str = "utf-8") -> bytes:
     """OQSmutic01req. Refused (MessageError) when empty, over MAX_BULK_ENTRIES, with a month
     that is not YYYYMM, or an ArbitraryIdentifier repeated or unsafe in a file id."""
-    _check_entries(request.entries, "医療扶助の照会")
     _check_month(request.treatment_month)
-    return _build_request(
-        (
-            ("MedicalTreatmentMonth", request.treatment_month),
-            ("MedicalInstitutionCode", request.medical_institution_code),
-            ("ArbitraryFileIdentifier", request.file_id),
-        ),
-        request.entries,
-        lambda body, e: add_required(
-            body,
-            "MedicalTicketSearchInfo",
-            *zip(_AID_TAGS, (e.identifier, e.public_number, e.recipient, e.birthdate), strict=True),
-        ),
-        encoding,
-    )
+    head = (request.treatment_month, request.medical_institution_code, request.file_id)
+    return _AID.build(head, request.entries, encoding)
 
 
 def parse_aid_upload(data: bytes) -> AidUpload:
-    listed = _read_request(
-        data,
-        ("MedicalTreatmentMonth", 6),
-        "MedicalTicketSearchInfo",
-        lambda node: AidEntry(
-            identifier=node.text("ArbitraryIdentifier", required=True),
-            public_number=node.text("PublicExpenseNumber", required=True),
-            recipient=node.text("RecipientNumber", required=True),
-            birthdate=node.date("Birthdate", 8, required=True),
-        ),
-        "医療扶助の照会",
-    )
-    _check_month(listed.date)
-    _check_entries(listed.entries, "医療扶助の照会")
-    return AidUpload(listed.institution, listed.date, listed.file_id, listed.entries)
+    month, institution, file_id, entries = _AID.parse(data)
+    _check_month(month)
+    return AidUpload(institution, month, file_id, entries)
 
 
 def _check_month(month: str) -> None:
@@ -630,30 +612,6 @@ def _check_reference(number: str) -> None:
         )
 
 
-def build_reference_request(request: ReferenceRequest, encoding: str = "utf-8") -> bytes:
-    """OQSsiimm01req (one registration) or OQSmuimm01req (more): the same layout."""
-    _entry_count(len(request.registrations), "登録")
-    numbers = [r.reference_number for r in request.registrations]
-    for number in numbers:
-        _check_reference(number)
-    if len(set(numbers)) != len(numbers):
-        raise MessageError("ReferenceNumber が重複しています / ReferenceNumber repeated")
-    return _build_request(
-        (
-            ("MedicalInstitutionCode", request.medical_institution_code),
-            ("ArbitraryFileIdentifier", request.file_id),
-        ),
-        request.registrations,
-        lambda body, r: add_search(
-            body,
-            r.search,
-            tag="ReferenceNumberRegistrationInfo",
-            key=("ReferenceNumber", r.reference_number),
-        ),
-        encoding,
-    )
-
-
 def _read_registration(node: Node) -> ReferenceRegistration:
     number = node.text("ReferenceNumber", required=True)
     if len(number) > MAX_REFERENCE_NUMBER:
@@ -666,11 +624,34 @@ def _read_registration(node: Node) -> ReferenceRegistration:
     return ReferenceRegistration(number, parse_search(node))
 
 
+_REFERENCES: _Listing[ReferenceRegistration] = _Listing(
+    None,
+    "ReferenceNumberRegistrationInfo",
+    "登録",
+    write=lambda body, r: add_search(
+        body,
+        r.search,
+        tag="ReferenceNumberRegistrationInfo",
+        key=("ReferenceNumber", r.reference_number),
+    ),
+    read=_read_registration,
+)
+
+
+def build_reference_request(request: ReferenceRequest, encoding: str = "utf-8") -> bytes:
+    """OQSsiimm01req (one registration) or OQSmuimm01req (more): the same layout."""
+    numbers = [r.reference_number for r in request.registrations]
+    for number in numbers:
+        _check_reference(number)
+    if len(set(numbers)) != len(numbers):
+        raise MessageError("ReferenceNumber が重複しています / ReferenceNumber repeated")
+    head = (request.medical_institution_code, request.file_id)
+    return _REFERENCES.build(head, request.registrations, encoding)
+
+
 def parse_reference_request(data: bytes) -> ReferenceRequest:
-    listed = _read_request(
-        data, None, "ReferenceNumberRegistrationInfo", _read_registration, "登録"
-    )
-    return ReferenceRequest(listed.institution, listed.file_id, listed.entries)
+    _, institution, file_id, registrations = _REFERENCES.parse(data)
+    return ReferenceRequest(institution, file_id, registrations)
 
 
 def build_reference_answer(
