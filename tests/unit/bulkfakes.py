@@ -1,9 +1,14 @@
-"""Appointments for the bulk run's tests: a day's list of people with numbers 1000, 1001, …"""
+"""Shared parts of the bulk tests: a day's list of people with numbers 1000, 1001, …; asking a
+transport for a bulk answer until it is ready; waiting, bounded, for what the other side does
+after it answered."""
 
 from __future__ import annotations
 
+import time as clock
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 
+from sync.bulkmsg import BulkAnswer, BulkQuery
 from sync.clock import JST
 from sync.store import AppointmentInput, Store
 
@@ -27,3 +32,27 @@ def appointment_inputs(count: int, day: str) -> list[AppointmentInput]:
         )
         for i in range(count)
     ]
+
+
+def poll_until_ready(
+    ask: Callable[[BulkQuery], BulkAnswer], institution: str, reception_number: str
+) -> tuple[BulkAnswer, int]:
+    """Ask `ask` (a transport's bulk_result or aid_result) with a new file id each time, q-1,
+    q-2, …, until the answer is ready: (that answer, how many asks); fails after 100 asks."""
+    for polls in range(1, 101):
+        answer = ask(BulkQuery(institution, f"q-{polls}", reception_number))
+        if answer.ready:
+            return answer, polls
+        clock.sleep(0.05)
+    raise AssertionError("the bulk answer was not ready after 100 asks")
+
+
+def within(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
+    """Whether `condition` holds now or within `seconds` (a move the other side makes after it
+    answered); a bound, not a timing claim."""
+    deadline = clock.monotonic() + seconds
+    while not condition():
+        if clock.monotonic() > deadline:
+            return False
+        clock.sleep(0.01)
+    return True

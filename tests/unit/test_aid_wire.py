@@ -4,7 +4,6 @@ circuit breaker."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,8 @@ from sync.bulkmsg import (
 from sync.central import AID_RESULT_PATH, AID_UPLOAD_PATH, CentralClient
 from sync.folders import FolderTransport
 from sync.transport import CentralRefused, CentralUnavailable
+
+from .bulkfakes import poll_until_ready
 
 MIC = "1312345670"
 MONTH = "202604"
@@ -193,14 +194,7 @@ def test_folders_carry_the_monthly_aid_bulk(terminal_root: Path, service: Centra
     service.bulk.delay_s = 0.2
     with FolderTransport(root, timeout_s=LONG_S, rescan_s=0.05) as folders:
         receipt = folders.aid_upload(upload_of("P051", "P053"))
-        polls = 0
-        while True:
-            polls += 1
-            answer = folders.aid_result(BulkQuery(MIC, f"q-{polls}", receipt.reception_number))
-            if answer.ready:
-                break
-            assert polls < 100
-            time.sleep(0.05)
+        answer, polls = poll_until_ready(folders.aid_result, MIC, receipt.reception_number)
         assert [u.result.validity for u in answer.units] == ["1", "6"]
         with pytest.raises(CentralRefused, match="E404"):
             folders.aid_result(BulkQuery(MIC, "q-unknown", "0000"))
