@@ -301,14 +301,8 @@ class Confirmations:
         """Tell the clock check the central's stamp of a bulk answer, as `ask` does for one."""
         if self._on_answer is None or not process_time:
             return
-        stamp = QualificationResult(
-            process_time=process_time,
-            confirmation_date="",
-            medical_institution_code="",
-            file_id="",
-            reference_classification="",
-            segment_of_result="",
-        )
+        # Only the central's time is read by the clock check: the rest of the stamp is empty.
+        stamp = QualificationResult(process_time, "", "", "", "", "")
         self._on_answer(CentralAnswer(stamp, b"", time.monotonic() - started))
 
     def _failed(

@@ -271,7 +271,7 @@ class _Listing(Generic[_E]):
     def build(self, head: tuple[str, ...], entries: tuple[_E, ...], encoding: str) -> bytes:
         """`head`: the header's values, (date,) institution, file id."""
         self.check(entries)
-        tags = (*([self.dated[0]] if self.dated else []), *_LISTING_TAGS)
+        tags = ((self.dated[0],) if self.dated else ()) + _LISTING_TAGS
         root = ET.Element(ROOT_TAG)
         add_required(root, "MessageHeader", *zip(tags, head, strict=True))
         body = ET.SubElement(root, "MessageBody")

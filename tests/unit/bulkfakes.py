@@ -1,6 +1,6 @@
 """Shared parts of the bulk tests: a day's list of people with numbers 1000, 1001, …; asking a
 transport for a bulk answer until it is ready; waiting, bounded, for what the other side does
-after it answered."""
+after it answered; a central that is down for every bulk call."""
 
 from __future__ import annotations
 
@@ -8,9 +8,19 @@ import time as clock
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
 
-from sync.bulkmsg import BulkAnswer, BulkQuery
+from sync.bulkmsg import (
+    AidUpload,
+    BulkAnswer,
+    BulkQuery,
+    BulkReceipt,
+    BulkUpload,
+    ReferenceAnswer,
+    ReferenceRequest,
+)
 from sync.clock import JST
 from sync.store import AppointmentInput, Store
+from sync.transport import CentralAnswer, CentralRefused, CentralUnavailable
+from sync.xmlmsg import QualificationRequest
 
 # The bulk tests' store: the appointments live in the database, so a restart keeps them.
 Appointments = Store
@@ -56,3 +66,36 @@ def within(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
             return False
         clock.sleep(0.01)
     return True
+
+
+class DownCentral:
+    """A transport whose bulk calls find the central down (CentralUnavailable), but for the
+    registration, which it refuses (an answer); `calls` counts the calls that reached it."""
+
+    calls = 0
+
+    def nonce(self) -> bytes:
+        raise AssertionError
+
+    def confirm(self, request: QualificationRequest) -> CentralAnswer:
+        raise AssertionError
+
+    def _down(self) -> CentralUnavailable:
+        self.calls += 1
+        return CentralUnavailable("down")
+
+    def bulk_upload(self, request: BulkUpload) -> BulkReceipt:
+        raise self._down()
+
+    def bulk_result(self, request: BulkQuery) -> BulkAnswer:
+        raise self._down()
+
+    def aid_upload(self, request: AidUpload) -> BulkReceipt:
+        raise self._down()
+
+    def aid_result(self, request: BulkQuery) -> BulkAnswer:
+        raise self._down()
+
+    def register_references(self, request: ReferenceRequest) -> ReferenceAnswer:
+        self.calls += 1
+        raise CentralRefused(400, "no")

@@ -36,7 +36,7 @@ from sync.central import AID_RESULT_PATH, AID_UPLOAD_PATH, CentralClient
 from sync.folders import FolderTransport
 from sync.transport import CentralRefused, CentralUnavailable
 
-from .bulkfakes import poll_until_ready
+from .bulkfakes import DownCentral, poll_until_ready
 
 MIC = "1312345670"
 MONTH = "202604"
@@ -201,21 +201,9 @@ def test_folders_carry_the_monthly_aid_bulk(terminal_root: Path, service: Centra
     assert (root / "trash" / f"OQSmutic02res_q-{polls}.xml").exists()
 
 
-class Down:
-    calls = 0
-
-    def aid_upload(self, request: AidUpload) -> BulkReceipt:
-        self.calls += 1
-        raise CentralUnavailable("down")
-
-    def aid_result(self, request: BulkQuery) -> BulkAnswer:
-        self.calls += 1
-        raise CentralUnavailable("down")
-
-
 def test_the_breaker_counts_aid_calls_like_any_other() -> None:
-    inner = Down()
-    breaker = CircuitBreaker(inner, failures=2, open_s=60, clock=lambda: 0.0)  # type: ignore[arg-type]
+    inner = DownCentral()
+    breaker = CircuitBreaker(inner, failures=2, open_s=60, clock=lambda: 0.0)
     for _ in range(2):
         with pytest.raises(CentralUnavailable):
             breaker.aid_upload(upload_of("P051"))

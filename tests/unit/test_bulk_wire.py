@@ -57,7 +57,7 @@ from sync.xmlmsg import (
     parse_result,
 )
 
-from .bulkfakes import poll_until_ready, within
+from .bulkfakes import DownCentral, poll_until_ready, within
 
 MIC = "1312345670"
 LONG_S = 20.0
@@ -355,30 +355,8 @@ def test_a_zipped_answer_is_one_xml_within_the_cap() -> None:
 # -- the circuit breaker ---------------------------------------------------------------------
 
 
-class Down:
-    calls = 0
-
-    def nonce(self) -> bytes:
-        raise AssertionError
-
-    def confirm(self, request: QualificationRequest) -> Any:
-        raise AssertionError
-
-    def bulk_upload(self, request: BulkUpload) -> BulkReceipt:
-        self.calls += 1
-        raise CentralUnavailable("down")
-
-    def bulk_result(self, request: BulkQuery) -> BulkAnswer:
-        self.calls += 1
-        raise CentralUnavailable("down")
-
-    def register_references(self, request: ReferenceRequest) -> Any:
-        self.calls += 1
-        raise CentralRefused(400, "no")
-
-
 def test_the_breaker_counts_bulk_calls_like_any_other() -> None:
-    inner = Down()
+    inner = DownCentral()
     breaker = CircuitBreaker(inner, failures=2, open_s=60, clock=lambda: 0.0)
     request = ReferenceRequest(MIC, "r", (ReferenceRegistration("A", numbers("P001")),))
     with pytest.raises(CentralRefused):  # an answer: does not count
