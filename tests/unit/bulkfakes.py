@@ -7,20 +7,12 @@ from __future__ import annotations
 import time as clock
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
+from typing import NoReturn
 
-from sync.bulkmsg import (
-    AidUpload,
-    BulkAnswer,
-    BulkQuery,
-    BulkReceipt,
-    BulkUpload,
-    ReferenceAnswer,
-    ReferenceRequest,
-)
+from sync.bulkmsg import BulkAnswer, BulkQuery
 from sync.clock import JST
 from sync.store import AppointmentInput, Store
-from sync.transport import CentralAnswer, CentralRefused, CentralUnavailable
-from sync.xmlmsg import QualificationRequest
+from sync.transport import CentralRefused, CentralUnavailable
 
 # The bulk tests' store: the appointments live in the database, so a restart keeps them.
 Appointments = Store
@@ -74,28 +66,28 @@ class DownCentral:
 
     calls = 0
 
-    def nonce(self) -> bytes:
+    def nonce(self) -> NoReturn:
         raise AssertionError
 
-    def confirm(self, request: QualificationRequest) -> CentralAnswer:
+    def confirm(self, request: object) -> NoReturn:
         raise AssertionError
 
     def _down(self) -> CentralUnavailable:
         self.calls += 1
         return CentralUnavailable("down")
 
-    def bulk_upload(self, request: BulkUpload) -> BulkReceipt:
+    def bulk_upload(self, request: object) -> NoReturn:
         raise self._down()
 
-    def bulk_result(self, request: BulkQuery) -> BulkAnswer:
+    def bulk_result(self, request: object) -> NoReturn:
         raise self._down()
 
-    def aid_upload(self, request: AidUpload) -> BulkReceipt:
+    def aid_upload(self, request: object) -> NoReturn:
         raise self._down()
 
-    def aid_result(self, request: BulkQuery) -> BulkAnswer:
+    def aid_result(self, request: object) -> NoReturn:
         raise self._down()
 
-    def register_references(self, request: ReferenceRequest) -> ReferenceAnswer:
+    def register_references(self, request: object) -> NoReturn:
         self.calls += 1
         raise CentralRefused(400, "no")
