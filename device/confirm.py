@@ -59,6 +59,8 @@ CENTRAL_REASONS: dict[CentralFault, EndReason] = {
 }
 
 _T = TypeVar("_T")
+# A bulk or registration answer: each carries the central's ProcessExecutionTime.
+_Stamped = TypeVar("_Stamped", BulkReceipt, BulkAnswer, ReferenceAnswer)
 
 
 def run_here(call: Callable[[], _T]) -> _T:
@@ -226,52 +228,33 @@ class Confirmations:
     def bulk_upload(self, request: BulkUpload, *, label: str) -> BulkReceipt:
         """Hand a batch to the central (OQSmuquc01): its reception number, or
         ConfirmationFailed. The same file id uploaded again gets the same number."""
-        started = time.monotonic()
-        try:
-            receipt = self._transport.bulk_upload(request)
-        except CentralError as exc:
-            raise self._failed(exc, None, label) from exc
-        self._observe(receipt.process_time, started)
-        return receipt
+        return self._bulk_call(lambda: self._transport.bulk_upload(request), label)
 
     def bulk_result(self, query: BulkQuery, *, label: str) -> BulkAnswer:
         """Ask for a batch's answers (OQSmuquc02): `.ready` False means ask again later;
         ConfirmationFailed when there is no answer."""
-        started = time.monotonic()
-        try:
-            answer = self._transport.bulk_result(query)
-        except CentralError as exc:
-            raise self._failed(exc, None, label) from exc
-        self._observe(answer.process_time, started)
-        return answer
+        return self._bulk_call(lambda: self._transport.bulk_result(query), label)
 
     def aid_upload(self, request: AidUpload, *, label: str) -> BulkReceipt:
         """Hand the month's 医療扶助 recipients to the central (OQSmutic01): a reception
         number, or ConfirmationFailed; as bulk_upload."""
-        started = time.monotonic()
-        try:
-            receipt = self._transport.aid_upload(request)
-        except CentralError as exc:
-            raise self._failed(exc, None, label) from exc
-        self._observe(receipt.process_time, started)
-        return receipt
+        return self._bulk_call(lambda: self._transport.aid_upload(request), label)
 
     def aid_result(self, query: BulkQuery, *, label: str) -> BulkAnswer:
         """Ask for their 医療券 (OQSmutic02): as bulk_result."""
-        started = time.monotonic()
-        try:
-            answer = self._transport.aid_result(query)
-        except CentralError as exc:
-            raise self._failed(exc, None, label) from exc
-        self._observe(answer.process_time, started)
-        return answer
+        return self._bulk_call(lambda: self._transport.aid_result(query), label)
 
     def register_references(self, request: ReferenceRequest, *, label: str) -> ReferenceAnswer:
         """Register patient numbers as 照会番号 (OQSsiimm01 for one, OQSmuimm01 for many): one
         outcome per registration, or ConfirmationFailed."""
+        return self._bulk_call(lambda: self._transport.register_references(request), label)
+
+    def _bulk_call(self, call: Callable[[], _Stamped], label: str) -> _Stamped:
+        """One bulk or registration call: a failure passes `_failed` once (ConfirmationFailed);
+        an answer's ProcessExecutionTime feeds the clock check, as `ask` does for one."""
         started = time.monotonic()
         try:
-            answer = self._transport.register_references(request)
+            answer = call()
         except CentralError as exc:
             raise self._failed(exc, None, label) from exc
         self._observe(answer.process_time, started)
@@ -318,14 +301,8 @@ class Confirmations:
         """Tell the clock check the central's stamp of a bulk answer, as `ask` does for one."""
         if self._on_answer is None or not process_time:
             return
-        stamp = QualificationResult(
-            process_time=process_time,
-            confirmation_date="",
-            medical_institution_code="",
-            file_id="",
-            reference_classification="",
-            segment_of_result="",
-        )
+        # Only the central's time is read by the clock check: the rest of the stamp is empty.
+        stamp = QualificationResult(process_time, "", "", "", "", "")
         self._on_answer(CentralAnswer(stamp, b"", time.monotonic() - started))
 
     def _failed(

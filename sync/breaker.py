@@ -28,23 +28,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
-from sync.bulkmsg import (
-    AidUpload,
-    BulkAnswer,
-    BulkQuery,
-    BulkReceipt,
-    BulkUpload,
-    ReferenceAnswer,
-    ReferenceRequest,
-)
 from sync.transport import (
-    CentralAnswer,
     CentralError,
     CentralFault,
     CentralUnavailable,
     QualificationTransport,
+    RelayTransport,
 )
-from sync.xmlmsg import QualificationRequest
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +73,9 @@ class CircuitOpen(CentralUnavailable):
         self.retry_in_s = retry_in_s
 
 
-class CircuitBreaker:
-    """Implements sync.transport.QualificationTransport around `inner`; thread-safe."""
+class CircuitBreaker(RelayTransport):
+    """Implements sync.transport.QualificationTransport around `inner` (each call through
+    `call`); thread-safe."""
 
     def __init__(
         self,
@@ -99,7 +90,7 @@ class CircuitBreaker:
             raise ValueError("failures must be at least 1")
         if open_s < 0:
             raise ValueError("open_s must not be negative")
-        self._inner = inner
+        super().__init__(inner)
         self._failures = failures
         self._open_s = open_s
         self._clock = clock
@@ -110,28 +101,6 @@ class CircuitBreaker:
         self._first_failure: float | None = None  # clock() of the run's first failure
         self._opened_at = 0.0
         self._probe_out = False
-
-    # -- the transport ----------------------------------------------------------------
-    def nonce(self) -> bytes:
-        return self.call(self._inner.nonce)
-
-    def confirm(self, request: QualificationRequest) -> CentralAnswer:
-        return self.call(lambda: self._inner.confirm(request))
-
-    def bulk_upload(self, request: BulkUpload) -> BulkReceipt:
-        return self.call(lambda: self._inner.bulk_upload(request))
-
-    def bulk_result(self, request: BulkQuery) -> BulkAnswer:
-        return self.call(lambda: self._inner.bulk_result(request))
-
-    def register_references(self, request: ReferenceRequest) -> ReferenceAnswer:
-        return self.call(lambda: self._inner.register_references(request))
-
-    def aid_upload(self, request: AidUpload) -> BulkReceipt:
-        return self.call(lambda: self._inner.aid_upload(request))
-
-    def aid_result(self, request: BulkQuery) -> BulkAnswer:
-        return self.call(lambda: self._inner.aid_result(request))
 
     # -- any call to the same central -------------------------------------------------
     def call(self, run: Callable[[], T]) -> T:

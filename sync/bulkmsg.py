@@ -45,14 +45,15 @@ from __future__ import annotations
 
 import copy
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Generic, TypeVar
 
 from sync.xmldoc import (
     MAX_MESSAGE_BYTES,
     ROOT_TAG,
     MessageError,
     Node,
-    add_flag,
     add_leaf,
     missing_tag,
     parse_document,
@@ -61,9 +62,13 @@ from sync.xmldoc import (
 from sync.xmlmsg import (
     QualificationResult,
     SearchInfo,
+    add_required,
+    add_search,
     build_result,
     checked_file_id,
     parse_result,
+    parse_search,
+    result_root,
 )
 
 # How many entries one OQSmuquc01req carries at most; a longer list is split into batches.
@@ -231,32 +236,65 @@ def reference_prefixes(request: ReferenceRequest) -> tuple[str, str]:
 
 # ---------------------------------------------------------------------------- common parts
 
-
-def _header(root: ET.Element) -> ET.Element:
-    return ET.SubElement(root, "MessageHeader")
+_E = TypeVar("_E")
 
 
-def _add_search(parent: ET.Element, tag: str, search: SearchInfo, first: tuple[str, str]) -> None:
-    node = ET.SubElement(parent, tag)
-    add_leaf(node, first[0], first[1], always=True)
-    add_leaf(node, "InsurerNumber", search.insurer_number, always=True)
-    add_leaf(node, "InsuredCardSymbol", search.symbol)
-    add_leaf(node, "InsuredIdentificationNumber", search.number, always=True)
-    add_leaf(node, "InsuredBranchNumber", search.branch)
-    add_leaf(node, "Birthdate", search.birthdate, always=True)
-    if tag == "QualificationConfirmSearchInfo":
-        add_flag(node, "LimitApplicationCertificateRelatedConsFlg", search.limit_consent)
+@dataclass(frozen=True)
+class _Listing(Generic[_E]):
+    """A request laid out as a list (OQSmuquc01req, OQSmutic01req, OQS…imm01req): a header
+    (`dated`: its date tag and digits, if any; then MedicalInstitutionCode and
+    ArbitraryFileIdentifier, all required) and 1 to MAX_BULK_ENTRIES `tag` entries (`what`,
+    named in the refusal), each `identifier` safe in a file id and unique, when it has one."""
+
+    dated: tuple[str, int] | None
+    tag: str
+    what: str
+    write: Callable[[ET.Element, _E], object]
+    read: Callable[[Node], _E]
+    identifier: Callable[[_E], str] | None = None
+
+    def check(self, entries: tuple[_E, ...]) -> None:
+        if not 1 <= len(entries) <= MAX_BULK_ENTRIES:
+            raise MessageError(
+                f"{self.what}は 1〜{MAX_BULK_ENTRIES} 件です ({len(entries)} 件) / "
+                f"1 to {MAX_BULK_ENTRIES} {self.what} per document ({len(entries)} given)"
+            )
+        seen: set[str] = set()
+        for identifier in map(self.identifier, entries) if self.identifier else ():
+            checked_file_id(identifier)
+            if identifier in seen:
+                raise MessageError(
+                    "ArbitraryIdentifier が重複しています / ArbitraryIdentifier repeated"
+                )
+            seen.add(identifier)
+
+    def build(self, head: tuple[str, ...], entries: tuple[_E, ...], encoding: str) -> bytes:
+        """`head`: the header's values, (date,) institution, file id."""
+        self.check(entries)
+        tags = ((self.dated[0],) if self.dated else ()) + _LISTING_TAGS
+        root = ET.Element(ROOT_TAG)
+        add_required(root, "MessageHeader", *zip(tags, head, strict=True))
+        body = ET.SubElement(root, "MessageBody")
+        for entry in entries:
+            self.write(body, entry)
+        return serialize(root, encoding)
+
+    def parse(self, data: bytes) -> tuple[str, str, str, tuple[_E, ...]]:
+        """(date or "", institution, file id, entries), up to MAX_BULK_BYTES."""
+        root = parse_document(data, limit=MAX_BULK_BYTES)
+        header = root.require("MessageHeader")
+        date = "" if self.dated is None else header.date(*self.dated, required=True)
+        institution = header.text("MedicalInstitutionCode", required=True)
+        file_id = header.text("ArbitraryFileIdentifier", required=True)
+        body = root.require("MessageBody")
+        entries = tuple(self.read(node) for node in body.children(self.tag))
+        if not entries:
+            raise missing_tag(body.sub(self.tag))
+        self.check(entries)
+        return date, institution, file_id, entries
 
 
-def _parse_search(node: Node) -> SearchInfo:
-    return SearchInfo(
-        insurer_number=node.text("InsurerNumber", required=True),
-        number=node.text("InsuredIdentificationNumber", required=True),
-        birthdate=node.date("Birthdate", 8, required=True),
-        symbol=node.text("InsuredCardSymbol"),
-        branch=node.text("InsuredBranchNumber"),
-        limit_consent=node.flag("LimitApplicationCertificateRelatedConsFlg"),
-    )
+_LISTING_TAGS = ("MedicalInstitutionCode", "ArbitraryFileIdentifier")
 
 
 def _count(node: Node, tag: str) -> int | None:
@@ -269,101 +307,77 @@ def _count(node: Node, tag: str) -> int | None:
     return int(value)
 
 
-def _answer_header(
-    root: ET.Element,
-    *,
-    process_time: str,
-    institution: str,
-    file_id: str,
-    segment: str,
-    error_code: str,
-    error_message: str,
-    character_code: str,
-    reception_number: str | None = None,
-    confirmation_date: str | None = None,
-    treatment_month: str = "",
-) -> None:
-    header = _header(root)
-    add_leaf(header, "ProcessExecutionTime", process_time, always=True)
-    if treatment_month:
-        add_leaf(header, "MedicalTreatmentMonth", treatment_month, always=True)
-    elif confirmation_date is not None:
-        add_leaf(header, "QualificationConfirmationDate", confirmation_date, always=True)
+def _answer_root(
+    answer: BulkReceipt | BulkAnswer | ReferenceAnswer, institution: str, character_code: str
+) -> ET.Element:
+    """An answer's document with its header: OQSmuquc01res / OQSmutic01res (a receipt),
+    OQSmuquc02res / OQSmutic02res (dated by the day or, 医療扶助, the month), OQS…imm01res."""
+    root = ET.Element(ROOT_TAG)
+    header = add_required(root, "MessageHeader", ("ProcessExecutionTime", answer.process_time))
+    if isinstance(answer, BulkAnswer) and answer.treatment_month:
+        add_leaf(header, "MedicalTreatmentMonth", answer.treatment_month, always=True)
+    elif isinstance(answer, BulkAnswer):
+        add_leaf(header, "QualificationConfirmationDate", answer.confirmation_date, always=True)
     add_leaf(header, "MedicalInstitutionCode", institution, always=True)
-    add_leaf(header, "ArbitraryFileIdentifier", file_id, always=True)
-    if reception_number is not None:
-        add_leaf(header, "ReceptionNumber", reception_number)
-    add_leaf(header, "SegmentOfResult", segment, always=True)
-    add_leaf(header, "ErrorCode", error_code)
-    add_leaf(header, "ErrorMessage", error_message)
+    add_leaf(header, "ArbitraryFileIdentifier", answer.file_id, always=True)
+    if not isinstance(answer, ReferenceAnswer):
+        add_leaf(header, "ReceptionNumber", answer.reception_number)
+    add_leaf(header, "SegmentOfResult", answer.segment_of_result, always=True)
+    add_leaf(header, "ErrorCode", answer.error_code)
+    add_leaf(header, "ErrorMessage", answer.error_message)
     add_leaf(header, "CharacterCodeIdentifier", character_code)
+    return root
 
 
-def _segment(header: Node) -> str:
+@dataclass(frozen=True)
+class _Head:  # what every answer's header carries
+    node: Node
+    process_time: str
+    file_id: str
+    segment: str
+    error_code: str
+    error_message: str
+
+
+def _read_answer(data: bytes, limit: int) -> tuple[Node, _Head]:
+    """An answer document and its header: SegmentOfResult 1, 2 or 9."""
+    root = parse_document(data, limit=limit)
+    header = root.require("MessageHeader")
+    process_time = header.date("ProcessExecutionTime", 14, required=True)
+    file_id = header.text("ArbitraryFileIdentifier", required=True)
     segment = header.text("SegmentOfResult", required=True)
     if segment not in ("1", "2", "9"):
         path = header.sub("SegmentOfResult")
         raise MessageError(f"{path} は 1・2・9 のいずれかです / {path} must be 1, 2 or 9", path)
-    return segment
-
-
-def _unique_identifiers(identifiers: list[str], what: str) -> None:
-    seen: set[str] = set()
-    for identifier in identifiers:
-        checked_file_id(identifier)
-        if identifier in seen:
-            raise MessageError(f"{what} が重複しています / {what} repeated")
-        seen.add(identifier)
-
-
-def _entry_count(count: int, what: str) -> None:
-    if not 1 <= count <= MAX_BULK_ENTRIES:
-        raise MessageError(
-            f"{what}は 1〜{MAX_BULK_ENTRIES} 件です ({count} 件) / "
-            f"1 to {MAX_BULK_ENTRIES} {what} per document ({count} given)"
-        )
+    error = (header.text("ErrorCode"), header.text("ErrorMessage"))
+    return root, _Head(header, process_time, file_id, segment, *error)
 
 
 # ---------------------------------------------------------------------------- OQSmuquc01
 
 
+_BULK: _Listing[BulkEntry] = _Listing(
+    ("QualificationConfirmationDate", 8),
+    "QualificationConfirmSearchInfo",
+    "照会",
+    write=lambda body, e: add_search(body, e.search, key=("ArbitraryIdentifier", e.identifier)),
+    read=lambda node: BulkEntry(
+        node.text("ArbitraryIdentifier", required=True), parse_search(node)
+    ),
+    identifier=lambda e: e.identifier,
+)
+
+
 def build_bulk_upload(request: BulkUpload, encoding: str = "utf-8") -> bytes:
     """OQSmuquc01req. Refused (MessageError) when empty, over MAX_BULK_ENTRIES, or when an
     ArbitraryIdentifier is repeated or unsafe in a file id (letters, digits, `_-.`)."""
-    _entry_count(len(request.entries), "照会")
-    _unique_identifiers([e.identifier for e in request.entries], "ArbitraryIdentifier")
-    root = ET.Element(ROOT_TAG)
-    header = _header(root)
-    add_leaf(header, "QualificationConfirmationDate", request.confirmation_date, always=True)
-    add_leaf(header, "MedicalInstitutionCode", request.medical_institution_code, always=True)
-    add_leaf(header, "ArbitraryFileIdentifier", request.file_id, always=True)
-    body = ET.SubElement(root, "MessageBody")
-    for entry in request.entries:
-        _add_search(
-            body,
-            "QualificationConfirmSearchInfo",
-            entry.search,
-            ("ArbitraryIdentifier", entry.identifier),
-        )
-    return serialize(root, encoding)
+    head = (request.confirmation_date, request.medical_institution_code, request.file_id)
+    return _BULK.build(head, request.entries, encoding)
 
 
 def parse_bulk_upload(data: bytes) -> BulkUpload:
-    root = parse_document(data, limit=MAX_BULK_BYTES)
-    header = root.require("MessageHeader")
-    confirmation_date = header.date("QualificationConfirmationDate", 8, required=True)
-    institution = header.text("MedicalInstitutionCode", required=True)
-    file_id = header.text("ArbitraryFileIdentifier", required=True)
-    body = root.require("MessageBody")
-    entries = tuple(
-        BulkEntry(node.text("ArbitraryIdentifier", required=True), _parse_search(node))
-        for node in body.children("QualificationConfirmSearchInfo")
-    )
-    if not entries:
-        raise missing_tag(body.sub("QualificationConfirmSearchInfo"))
-    _entry_count(len(entries), "照会")
-    _unique_identifiers([e.identifier for e in entries], "ArbitraryIdentifier")
-    return BulkUpload(institution, confirmation_date, file_id, entries)
+    date, institution, file_id, entries = _BULK.parse(data)
+    return BulkUpload(institution, date, file_id, entries)
 
 
 def build_bulk_receipt(
@@ -374,36 +388,19 @@ def build_bulk_receipt(
     encoding: str = "utf-8",
 ) -> bytes:
     """OQSmuquc01res."""
-    root = ET.Element(ROOT_TAG)
-    _answer_header(
-        root,
-        process_time=receipt.process_time,
-        institution=medical_institution_code,
-        file_id=receipt.file_id,
-        reception_number=receipt.reception_number,
-        segment=receipt.segment_of_result,
-        error_code=receipt.error_code,
-        error_message=receipt.error_message,
-        character_code=character_code,
-    )
-    return serialize(root, encoding)
+    return serialize(_answer_root(receipt, medical_institution_code, character_code), encoding)
 
 
 def parse_bulk_receipt(data: bytes) -> BulkReceipt:
     """OQSmuquc01res; a ReceptionNumber is required unless the segment is 9 (refused)."""
-    root = parse_document(data)
-    header = root.require("MessageHeader")
-    process_time = header.date("ProcessExecutionTime", 14, required=True)
-    file_id = header.text("ArbitraryFileIdentifier", required=True)
-    segment = _segment(header)
-    reception = header.text("ReceptionNumber", required=segment != "9")
+    _, head = _read_answer(data, MAX_MESSAGE_BYTES)
     return BulkReceipt(
-        file_id=file_id,
-        reception_number=reception,
-        process_time=process_time,
-        segment_of_result=segment,
-        error_code=header.text("ErrorCode"),
-        error_message=header.text("ErrorMessage"),
+        file_id=head.file_id,
+        reception_number=head.node.text("ReceptionNumber", required=head.segment != "9"),
+        process_time=head.process_time,
+        segment_of_result=head.segment,
+        error_code=head.error_code,
+        error_message=head.error_message,
     )
 
 
@@ -415,10 +412,13 @@ def build_bulk_query(query: BulkQuery, encoding: str = "utf-8") -> bytes:
     if not query.reception_number:
         raise MessageError("ReceptionNumber が空です / ReceptionNumber is empty")
     root = ET.Element(ROOT_TAG)
-    header = _header(root)
-    add_leaf(header, "MedicalInstitutionCode", query.medical_institution_code, always=True)
-    add_leaf(header, "ArbitraryFileIdentifier", query.file_id, always=True)
-    add_leaf(header, "ReceptionNumber", query.reception_number, always=True)
+    add_required(
+        root,
+        "MessageHeader",
+        ("MedicalInstitutionCode", query.medical_institution_code),
+        ("ArbitraryFileIdentifier", query.file_id),
+        ("ReceptionNumber", query.reception_number),
+    )
     return serialize(root, encoding)
 
 
@@ -440,20 +440,7 @@ def build_bulk_answer(
 ) -> bytes:
     """OQSmuquc02res: each unit's body is its `result`'s body as build_result writes it (so
     whatever a single answer carries, a unit carries too)."""
-    root = ET.Element(ROOT_TAG)
-    _answer_header(
-        root,
-        process_time=answer.process_time,
-        confirmation_date=answer.confirmation_date,
-        treatment_month=answer.treatment_month,
-        institution=medical_institution_code,
-        file_id=answer.file_id,
-        reception_number=answer.reception_number,
-        segment=answer.segment_of_result,
-        error_code=answer.error_code,
-        error_message=answer.error_message,
-        character_code=character_code,
-    )
+    root = _answer_root(answer, medical_institution_code, character_code)
     if answer.segment_of_result == "1":
         body = ET.SubElement(root, "MessageBody")
         add_leaf(body, "NumberOfProcessingResult", str(answer.processed), always=True)
@@ -461,11 +448,10 @@ def build_bulk_answer(
         add_leaf(body, "NumberOfError", str(answer.errors), always=True)
         units = ET.SubElement(body, "BulkResultList")
         for unit in answer.units:
-            node = ET.SubElement(units, "BulkResult")
-            add_leaf(node, "ArbitraryIdentifier", unit.identifier, always=True)
-            single = parse_document(build_result(unit.result)).child("MessageBody")
+            node = add_required(units, "BulkResult", ("ArbitraryIdentifier", unit.identifier))
+            single = result_root(unit.result).find("MessageBody")
             if single is not None:
-                node.extend(list(single.element))
+                node.extend(list(single))
     return serialize(root, encoding)
 
 
@@ -473,33 +459,34 @@ def parse_bulk_answer(data: bytes) -> BulkAnswer:
     """OQSmuquc02res (or OQSmutic02res, whose header carries MedicalTreatmentMonth instead of
     QualificationConfirmationDate: its units are dated the month's first day), up to
     MAX_BULK_BYTES; units read one by one (see the module doc)."""
-    root = parse_document(data, limit=MAX_BULK_BYTES)
-    header = root.require("MessageHeader")
-    process_time = header.date("ProcessExecutionTime", 14, required=True)
-    institution = header.text("MedicalInstitutionCode", required=True)
-    file_id = header.text("ArbitraryFileIdentifier", required=True)
-    segment = _segment(header)
+    root, head = _read_answer(data, MAX_BULK_BYTES)
+    header = head.node
     month = header.date("MedicalTreatmentMonth", 6)
-    confirmation_date = header.date(
-        "QualificationConfirmationDate", 8, required=segment == "1" and not month
-    ) or (f"{month}01" if month else "")
-    reception = header.text("ReceptionNumber")
-    error_code = header.text("ErrorCode")
-    error_message = header.text("ErrorMessage")
-    character_code = header.text("CharacterCodeIdentifier")
     answer = BulkAnswer(
-        file_id=file_id,
-        reception_number=reception,
-        process_time=process_time,
-        segment_of_result=segment,
-        error_code=error_code,
-        error_message=error_message,
-        confirmation_date=confirmation_date,
+        file_id=head.file_id,
+        reception_number=header.text("ReceptionNumber"),
+        process_time=head.process_time,
+        segment_of_result=head.segment,
+        error_code=head.error_code,
+        error_message=head.error_message,
+        confirmation_date=header.date(
+            "QualificationConfirmationDate", 8, required=head.segment == "1" and not month
+        )
+        or (f"{month}01" if month else ""),
         treatment_month=month,
     )
     body = root.child("MessageBody")
-    if segment != "1" or body is None:
+    if head.segment != "1" or body is None:
         return answer
+    stamp = QualificationResult(
+        process_time=head.process_time,
+        confirmation_date=answer.confirmation_date,
+        medical_institution_code=header.text("MedicalInstitutionCode", required=True),
+        file_id="",
+        reference_classification="2",
+        segment_of_result="1",
+        character_code=header.text("CharacterCodeIdentifier"),
+    )
     units: list[BulkUnit] = []
     seen: set[str] = set()
     dropped = 0
@@ -515,26 +502,18 @@ def parse_bulk_answer(data: bytes) -> BulkAnswer:
             dropped += 1
             continue
         seen.add(identifier)
-        stamp = _UnitStamp(process_time, confirmation_date, institution, identifier, character_code)
-        units.append(_unit(node, stamp))
+        units.append(_unit(node, replace(stamp, file_id=identifier)))
     processed = _count(body, "NumberOfProcessingResult")
     normal = _count(body, "NumberOfNormalProcessing")
     errors = _count(body, "NumberOfError")
     found_normal = sum(1 for u in units if u.result.processing_status == "1")
-    return BulkAnswer(
-        file_id=file_id,
-        reception_number=reception,
-        process_time=process_time,
-        segment_of_result=segment,
+    return replace(
+        answer,
         processed=len(units) + dropped if processed is None else processed,
         normal=found_normal if normal is None else normal,
         errors=len(units) + dropped - found_normal if errors is None else errors,
         units=tuple(units),
-        error_code=error_code,
-        error_message=error_message,
-        confirmation_date=confirmation_date,
         dropped=dropped,
-        treatment_month=month,
     )
 
 
@@ -546,49 +525,37 @@ def parse_bulk_answer(data: bytes) -> BulkAnswer:
 # PublicExpenseResultList/MedicalTicketInfo, 6 有効（未登録: no ticket online for this clinic), or
 # 4 (no such recipient).
 
+_AID_TAGS = ("ArbitraryIdentifier", "PublicExpenseNumber", "RecipientNumber", "Birthdate")
+_AID: _Listing[AidEntry] = _Listing(
+    ("MedicalTreatmentMonth", 6),
+    "MedicalTicketSearchInfo",
+    "医療扶助の照会",
+    write=lambda body, e: add_required(
+        body,
+        "MedicalTicketSearchInfo",
+        *zip(_AID_TAGS, (e.identifier, e.public_number, e.recipient, e.birthdate), strict=True),
+    ),
+    read=lambda node: AidEntry(
+        identifier=node.text("ArbitraryIdentifier", required=True),
+        public_number=node.text("PublicExpenseNumber", required=True),
+        recipient=node.text("RecipientNumber", required=True),
+        birthdate=node.date("Birthdate", 8, required=True),
+    ),
+    identifier=lambda e: e.identifier,
+)
+
 
 def build_aid_upload(request: AidUpload, encoding: str = "utf-8") -> bytes:
     """OQSmutic01req. Refused (MessageError) when empty, over MAX_BULK_ENTRIES, with a month
     that is not YYYYMM, or an ArbitraryIdentifier repeated or unsafe in a file id."""
-    _entry_count(len(request.entries), "医療扶助の照会")
-    _unique_identifiers([e.identifier for e in request.entries], "ArbitraryIdentifier")
     _check_month(request.treatment_month)
-    root = ET.Element(ROOT_TAG)
-    header = _header(root)
-    add_leaf(header, "MedicalTreatmentMonth", request.treatment_month, always=True)
-    add_leaf(header, "MedicalInstitutionCode", request.medical_institution_code, always=True)
-    add_leaf(header, "ArbitraryFileIdentifier", request.file_id, always=True)
-    body = ET.SubElement(root, "MessageBody")
-    for entry in request.entries:
-        node = ET.SubElement(body, "MedicalTicketSearchInfo")
-        add_leaf(node, "ArbitraryIdentifier", entry.identifier, always=True)
-        add_leaf(node, "PublicExpenseNumber", entry.public_number, always=True)
-        add_leaf(node, "RecipientNumber", entry.recipient, always=True)
-        add_leaf(node, "Birthdate", entry.birthdate, always=True)
-    return serialize(root, encoding)
+    head = (request.treatment_month, request.medical_institution_code, request.file_id)
+    return _AID.build(head, request.entries, encoding)
 
 
 def parse_aid_upload(data: bytes) -> AidUpload:
-    root = parse_document(data, limit=MAX_BULK_BYTES)
-    header = root.require("MessageHeader")
-    month = header.date("MedicalTreatmentMonth", 6, required=True)
+    month, institution, file_id, entries = _AID.parse(data)
     _check_month(month)
-    institution = header.text("MedicalInstitutionCode", required=True)
-    file_id = header.text("ArbitraryFileIdentifier", required=True)
-    body = root.require("MessageBody")
-    entries = tuple(
-        AidEntry(
-            identifier=node.text("ArbitraryIdentifier", required=True),
-            public_number=node.text("PublicExpenseNumber", required=True),
-            recipient=node.text("RecipientNumber", required=True),
-            birthdate=node.date("Birthdate", 8, required=True),
-        )
-        for node in body.children("MedicalTicketSearchInfo")
-    )
-    if not entries:
-        raise missing_tag(body.sub("MedicalTicketSearchInfo"))
-    _entry_count(len(entries), "医療扶助の照会")
-    _unique_identifiers([e.identifier for e in entries], "ArbitraryIdentifier")
     return AidUpload(institution, month, file_id, entries)
 
 
@@ -600,42 +567,22 @@ def _check_month(month: str) -> None:
         )
 
 
-@dataclass(frozen=True)
-class _UnitStamp:  # the bulk header's values a unit's standalone document carries
-    process_time: str
-    confirmation_date: str
-    institution: str
-    identifier: str
-    character_code: str
-
-
-def _unit(node: Node, stamp: _UnitStamp) -> BulkUnit:
-    """One unit as a standalone OQSsiquc01res document, parsed as a single answer; one that
-    cannot be read becomes an abnormal unit (SegmentOfResult 9) naming where it failed."""
-    root = ET.Element(ROOT_TAG)
-    header = _header(root)
-    add_leaf(header, "ProcessExecutionTime", stamp.process_time, always=True)
-    add_leaf(header, "QualificationConfirmationDate", stamp.confirmation_date, always=True)
-    add_leaf(header, "MedicalInstitutionCode", stamp.institution, always=True)
-    add_leaf(header, "ArbitraryFileIdentifier", stamp.identifier, always=True)
-    add_leaf(header, "ReferenceClassification", "2", always=True)
-    add_leaf(header, "SegmentOfResult", "1", always=True)
-    add_leaf(header, "CharacterCodeIdentifier", stamp.character_code)
+def _unit(node: Node, stamp: QualificationResult) -> BulkUnit:
+    """One unit as a standalone OQSsiquc01res document (`stamp`: the bulk header's values and
+    the unit's ArbitraryIdentifier as its file id), parsed as a single answer; one that cannot
+    be read becomes an abnormal unit (SegmentOfResult 9) naming where it failed."""
+    root = result_root(stamp)
     body = ET.SubElement(root, "MessageBody")
     for child in node.element:
         if child.tag != "ArbitraryIdentifier":
             body.append(copy.deepcopy(child))
     try:
         raw = serialize(root, "utf-8")
-        return BulkUnit(stamp.identifier, parse_result(raw), raw)
+        return BulkUnit(stamp.file_id, parse_result(raw), raw)
     except MessageError as exc:
         where = _unit_path(exc.path, node.path)
-        failed = QualificationResult(
-            process_time=stamp.process_time,
-            confirmation_date=stamp.confirmation_date,
-            medical_institution_code=stamp.institution,
-            file_id=stamp.identifier,
-            reference_classification="2",
+        failed = replace(
+            stamp,
             segment_of_result="9",
             processing_status="2",
             error_code=UNREADABLE_UNIT_CODE,
@@ -643,10 +590,8 @@ def _unit(node: Node, stamp: _UnitStamp) -> BulkUnit:
                 f"一括照会のこの結果を読めません ({where})。窓口で確認してください / this unit of "
                 f"the bulk answer cannot be read ({where}); confirm at the desk"
             ),
-            character_code=stamp.character_code,
         )
-        raw = build_result(failed)
-        return BulkUnit(stamp.identifier, failed, raw)
+        return BulkUnit(stamp.file_id, failed, build_result(failed))
 
 
 def _unit_path(path: str | None, unit_path: str) -> str:
@@ -667,50 +612,46 @@ def _check_reference(number: str) -> None:
         )
 
 
+def _read_registration(node: Node) -> ReferenceRegistration:
+    number = node.text("ReferenceNumber", required=True)
+    if len(number) > MAX_REFERENCE_NUMBER:
+        path = node.sub("ReferenceNumber")
+        raise MessageError(
+            f"{path} は {MAX_REFERENCE_NUMBER} 文字までです / "
+            f"{path} is longer than {MAX_REFERENCE_NUMBER}",
+            path,
+        )
+    return ReferenceRegistration(number, parse_search(node))
+
+
+_REFERENCES: _Listing[ReferenceRegistration] = _Listing(
+    None,
+    "ReferenceNumberRegistrationInfo",
+    "登録",
+    write=lambda body, r: add_search(
+        body,
+        r.search,
+        tag="ReferenceNumberRegistrationInfo",
+        key=("ReferenceNumber", r.reference_number),
+    ),
+    read=_read_registration,
+)
+
+
 def build_reference_request(request: ReferenceRequest, encoding: str = "utf-8") -> bytes:
     """OQSsiimm01req (one registration) or OQSmuimm01req (more): the same layout."""
-    _entry_count(len(request.registrations), "登録")
     numbers = [r.reference_number for r in request.registrations]
     for number in numbers:
         _check_reference(number)
     if len(set(numbers)) != len(numbers):
         raise MessageError("ReferenceNumber が重複しています / ReferenceNumber repeated")
-    root = ET.Element(ROOT_TAG)
-    header = _header(root)
-    add_leaf(header, "MedicalInstitutionCode", request.medical_institution_code, always=True)
-    add_leaf(header, "ArbitraryFileIdentifier", request.file_id, always=True)
-    body = ET.SubElement(root, "MessageBody")
-    for registration in request.registrations:
-        _add_search(
-            body,
-            "ReferenceNumberRegistrationInfo",
-            registration.search,
-            ("ReferenceNumber", registration.reference_number),
-        )
-    return serialize(root, encoding)
+    head = (request.medical_institution_code, request.file_id)
+    return _REFERENCES.build(head, request.registrations, encoding)
 
 
 def parse_reference_request(data: bytes) -> ReferenceRequest:
-    root = parse_document(data, limit=MAX_BULK_BYTES)
-    header = root.require("MessageHeader")
-    institution = header.text("MedicalInstitutionCode", required=True)
-    file_id = header.text("ArbitraryFileIdentifier", required=True)
-    body = root.require("MessageBody")
-    registrations: list[ReferenceRegistration] = []
-    for node in body.children("ReferenceNumberRegistrationInfo"):
-        number = node.text("ReferenceNumber", required=True)
-        if len(number) > MAX_REFERENCE_NUMBER:
-            path = node.sub("ReferenceNumber")
-            raise MessageError(
-                f"{path} は {MAX_REFERENCE_NUMBER} 文字までです / "
-                f"{path} is longer than {MAX_REFERENCE_NUMBER}",
-                path,
-            )
-        registrations.append(ReferenceRegistration(number, _parse_search(node)))
-    if not registrations:
-        raise missing_tag(body.sub("ReferenceNumberRegistrationInfo"))
-    _entry_count(len(registrations), "登録")
-    return ReferenceRequest(institution, file_id, tuple(registrations))
+    _, institution, file_id, registrations = _REFERENCES.parse(data)
+    return ReferenceRequest(institution, file_id, registrations)
 
 
 def build_reference_answer(
@@ -720,17 +661,7 @@ def build_reference_answer(
     character_code: str = "",
     encoding: str = "utf-8",
 ) -> bytes:
-    root = ET.Element(ROOT_TAG)
-    _answer_header(
-        root,
-        process_time=answer.process_time,
-        institution=medical_institution_code,
-        file_id=answer.file_id,
-        segment=answer.segment_of_result,
-        error_code=answer.error_code,
-        error_message=answer.error_message,
-        character_code=character_code,
-    )
+    root = _answer_root(answer, medical_institution_code, character_code)
     if answer.outcomes:
         body = ET.SubElement(root, "MessageBody")
         for outcome in answer.outcomes:
@@ -743,11 +674,7 @@ def build_reference_answer(
 
 
 def parse_reference_answer(data: bytes) -> ReferenceAnswer:
-    root = parse_document(data, limit=MAX_BULK_BYTES)
-    header = root.require("MessageHeader")
-    process_time = header.date("ProcessExecutionTime", 14, required=True)
-    file_id = header.text("ArbitraryFileIdentifier", required=True)
-    segment = _segment(header)
+    root, head = _read_answer(data, MAX_BULK_BYTES)
     outcomes: list[ReferenceOutcome] = []
     body = root.child("MessageBody")
     for node in () if body is None else body.children("ReferenceNumberRegistrationResult"):
@@ -764,12 +691,12 @@ def parse_reference_answer(data: bytes) -> ReferenceAnswer:
             )
         )
     return ReferenceAnswer(
-        file_id=file_id,
-        process_time=process_time,
+        file_id=head.file_id,
+        process_time=head.process_time,
         outcomes=tuple(outcomes),
-        segment_of_result=segment,
-        error_code=header.text("ErrorCode"),
-        error_message=header.text("ErrorMessage"),
+        segment_of_result=head.segment,
+        error_code=head.error_code,
+        error_message=head.error_message,
     )
 
 

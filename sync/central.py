@@ -35,23 +35,7 @@ from typing import Any, TypeVar
 import httpcore
 import httpx
 
-from sync.bulkmsg import (
-    MAX_BULK_BYTES,
-    AidUpload,
-    BulkAnswer,
-    BulkQuery,
-    BulkReceipt,
-    BulkUpload,
-    ReferenceAnswer,
-    ReferenceRequest,
-    build_aid_upload,
-    build_bulk_query,
-    build_bulk_upload,
-    build_reference_request,
-    parse_bulk_answer,
-    parse_bulk_receipt,
-    parse_reference_answer,
-)
+from sync import bulkmsg as bulk
 from sync.medinfo import (
     PDF_MAGIC,
     MedicalInfoAnswer,
@@ -61,6 +45,14 @@ from sync.medinfo import (
     parse_medinfo_result,
 )
 from sync.transport import (
+    AID_RESULT,
+    AID_UPLOAD,
+    BULK_RESULT,
+    BULK_UPLOAD,
+    REFERENCES,
+    BulkAnswerT,
+    BulkExchange,
+    BulkRequestT,
     CentralAnswer,
     CentralError,
     CentralFault,
@@ -68,9 +60,7 @@ from sync.transport import (
     CentralUnavailable,
     CentralUnreadable,
     CentralUntrusted,
-    checked_bulk_answer,
-    checked_receipt,
-    checked_reference_answer,
+    same_request,
 )
 from sync.xmlmsg import (
     MAX_MESSAGE_BYTES,
@@ -198,11 +188,8 @@ class CentralClient:
     def confirm(self, request: QualificationRequest) -> CentralAnswer:
         """Send one qualification request; the answer's file id must match ours."""
         raw = self._post_xml("/v1/qualification", build_request(request))
-        try:
-            result = parse_result(raw)
-        except MessageError as exc:
-            raise CentralUnreadable(f"応答を解釈できません / malformed answer: {exc}") from exc
-        _same_file_id(result.file_id, request.file_id)
+        result = _read(parse_result, raw)
+        same_request(result.file_id, request.file_id)
         return CentralAnswer(result, raw, self.last_round_trip_s or 0.0)
 
     def medical_info(self, request: MedicalInfoRequest) -> MedicalInfoAnswer:
@@ -225,7 +212,7 @@ class CentralClient:
             result = parse_medinfo_result(raw)
         except MessageError as exc:
             raise CentralUnreadable(f"応答を解釈できません / malformed answer: {exc}") from exc
-        _same_file_id(result.file_id, request.file_id)
+        same_request(result.file_id, request.file_id)
         if result.kind != request.kind:
             raise CentralUnreadable(
                 "応答の種類が要求と違います / answer is of another kind "
@@ -233,32 +220,33 @@ class CentralClient:
             )
         return MedicalInfoAnswer(result, raw, self.last_round_trip_s or 0.0)
 
-    def bulk_upload(self, request: BulkUpload) -> BulkReceipt:
+    def bulk_upload(self, request: bulk.BulkUpload) -> bulk.BulkReceipt:
         """Send one bulk inquiry (OQSmuquc01req): its reception number. The same file id sent
         again gets the same number, so the retries here (and a caller's) are safe."""
-        raw = self._post_xml(BULK_UPLOAD_PATH, build_bulk_upload(request), cap=MAX_BULK_BYTES)
-        return checked_receipt(_read(parse_bulk_receipt, raw), request)
+        return self._bulk(BULK_UPLOAD_PATH, BULK_UPLOAD, request)
 
-    def bulk_result(self, request: BulkQuery) -> BulkAnswer:
+    def bulk_result(self, request: bulk.BulkQuery) -> bulk.BulkAnswer:
         """The results of a reception number (OQSmuquc02req → OQSmuquc02res, up to
         MAX_BULK_BYTES): ready, or in progress (ask again later, with a new file id)."""
-        raw = self._post_xml(BULK_RESULT_PATH, build_bulk_query(request), cap=MAX_BULK_BYTES)
-        return checked_bulk_answer(_read(parse_bulk_answer, raw), request)
+        return self._bulk(BULK_RESULT_PATH, BULK_RESULT, request)
 
-    def aid_upload(self, request: AidUpload) -> BulkReceipt:
+    def aid_upload(self, request: bulk.AidUpload) -> bulk.BulkReceipt:
         """Send the month's 医療扶助 recipients (OQSmutic01req): a reception number."""
-        raw = self._post_xml(AID_UPLOAD_PATH, build_aid_upload(request), cap=MAX_BULK_BYTES)
-        return checked_receipt(_read(parse_bulk_receipt, raw), request)
+        return self._bulk(AID_UPLOAD_PATH, AID_UPLOAD, request)
 
-    def aid_result(self, request: BulkQuery) -> BulkAnswer:
+    def aid_result(self, request: bulk.BulkQuery) -> bulk.BulkAnswer:
         """Their 医療券 (OQSmutic02req → OQSmutic02res): ready or in progress."""
-        raw = self._post_xml(AID_RESULT_PATH, build_bulk_query(request), cap=MAX_BULK_BYTES)
-        return checked_bulk_answer(_read(parse_bulk_answer, raw), request)
+        return self._bulk(AID_RESULT_PATH, AID_RESULT, request)
 
-    def register_references(self, request: ReferenceRequest) -> ReferenceAnswer:
+    def register_references(self, request: bulk.ReferenceRequest) -> bulk.ReferenceAnswer:
         """Register 照会番号 (OQSsiimm01req / OQSmuimm01req): one outcome per registration."""
-        raw = self._post_xml(REFERENCES_PATH, build_reference_request(request), cap=MAX_BULK_BYTES)
-        return checked_reference_answer(_read(parse_reference_answer, raw), request)
+        return self._bulk(REFERENCES_PATH, REFERENCES, request)
+
+    def _bulk(
+        self, path: str, exchange: BulkExchange[BulkRequestT, BulkAnswerT], request: BulkRequestT
+    ) -> BulkAnswerT:
+        raw = self._post_xml(path, exchange.build(request, "utf-8"), cap=bulk.MAX_BULK_BYTES)
+        return exchange.check(_read(exchange.parse, raw), request)
 
     # -- transport --------------------------------------------------------------------
     def _post_xml(self, path: str, body: bytes, *, cap: int = MAX_MESSAGE_BYTES) -> bytes:
@@ -563,14 +551,6 @@ def _read(parse: Callable[[bytes], T], raw: bytes) -> T:
         return parse(raw)
     except MessageError as exc:
         raise CentralUnreadable(f"応答を解釈できません / malformed answer: {exc}") from exc
-
-
-def _same_file_id(answered: str, sent: str) -> None:
-    if answered != sent:
-        raise CentralUnreadable(
-            "応答のファイル識別子が一致しません / answer is for another request "
-            f"({answered!r} ≠ {sent!r})"
-        )
 
 
 def _reason(body: bytes) -> str:

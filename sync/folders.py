@@ -74,33 +74,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
-from sync.bulkmsg import (
-    AID_QUERY_REQUEST,
-    AID_QUERY_RESULT,
-    AID_UPLOAD_REQUEST,
-    AID_UPLOAD_RESULT,
-    BULK_QUERY_REQUEST,
-    BULK_QUERY_RESULT,
-    BULK_UPLOAD_REQUEST,
-    BULK_UPLOAD_RESULT,
-    MAX_BULK_BYTES,
-    AidUpload,
-    BulkAnswer,
-    BulkQuery,
-    BulkReceipt,
-    BulkUpload,
-    ReferenceAnswer,
-    ReferenceRequest,
-    build_aid_upload,
-    build_bulk_query,
-    build_bulk_upload,
-    build_reference_request,
-    file_name,
-    parse_bulk_answer,
-    parse_bulk_receipt,
-    parse_reference_answer,
-    reference_prefixes,
-)
+from sync import bulkmsg as bulk
 from sync.clock import JST, utc_now
 from sync.medinfo import (
     MAX_DOCUMENT_BYTES,
@@ -115,13 +89,19 @@ from sync.medinfo import (
 from sync.medinfo import request_file_name as medinfo_request_name
 from sync.medinfo import result_file_name as medinfo_result_name
 from sync.transport import (
+    AID_RESULT,
+    AID_UPLOAD,
+    BULK_RESULT,
+    BULK_UPLOAD,
+    REFERENCES,
+    BulkAnswerT,
+    BulkExchange,
+    BulkRequestT,
     CentralAnswer,
     CentralUnavailable,
     CentralUnreadable,
     CentralUnsupported,
-    checked_bulk_answer,
-    checked_receipt,
-    checked_reference_answer,
+    same_request,
 )
 from sync.xmlmsg import (
     MAX_MESSAGE_BYTES,
@@ -267,7 +247,7 @@ class FolderTransport:
 
         def read(name: str, raw: bytes) -> CentralAnswer:
             result = parse_result(raw)  # MessageError: not whole yet, read again
-            _same_id(result.file_id, file_id)
+            same_request(result.file_id, file_id)
             return CentralAnswer(result=result, raw=raw, round_trip_s=0.0)
 
         # Both names come from the file id, checked to be safe in a file name (MessageError).
@@ -285,7 +265,7 @@ class FolderTransport:
 
         def read_xml(name: str, raw: bytes) -> MedicalInfoAnswer:
             result = parse_medinfo_result(raw)  # MessageError: not whole yet, read again
-            _same_id(result.file_id, request.file_id)
+            same_request(result.file_id, request.file_id)
             if result.kind != request.kind:
                 raise CentralUnreadable(
                     "応答の種類が要求と違います / answer is of another kind "
@@ -320,83 +300,59 @@ class FolderTransport:
         )
         return MedicalInfoAnswer(answer.result, answer.raw, round_trip, answer.media_type)
 
-    def bulk_upload(self, request: BulkUpload) -> BulkReceipt:
+    def bulk_upload(self, request: bulk.BulkUpload) -> bulk.BulkReceipt:
         """One bulk inquiry (OQSmuquc01req): its reception number (OQSmuquc01res)."""
-        return self._upload(
-            request,
-            (BULK_UPLOAD_REQUEST, BULK_UPLOAD_RESULT),
-            lambda: build_bulk_upload(request, self._encoding),
-        )
+        names = (bulk.BULK_UPLOAD_REQUEST, bulk.BULK_UPLOAD_RESULT)
+        return self._bulk(request, BULK_UPLOAD, names, cap=MAX_MESSAGE_BYTES)
 
-    def aid_upload(self, request: AidUpload) -> BulkReceipt:
+    def aid_upload(self, request: bulk.AidUpload) -> bulk.BulkReceipt:
         """The month's 医療扶助 recipients (OQSmutic01req): a reception number (OQSmutic01res)."""
-        return self._upload(
-            request,
-            (AID_UPLOAD_REQUEST, AID_UPLOAD_RESULT),
-            lambda: build_aid_upload(request, self._encoding),
-        )
+        names = (bulk.AID_UPLOAD_REQUEST, bulk.AID_UPLOAD_RESULT)
+        return self._bulk(request, AID_UPLOAD, names, cap=MAX_MESSAGE_BYTES)
 
-    def _upload(
-        self,
-        request: BulkUpload | AidUpload,
-        prefixes: tuple[str, str],
-        build: Callable[[], bytes],
-    ) -> BulkReceipt:
-        def read(name: str, raw: bytes) -> BulkReceipt:
-            receipt = parse_bulk_receipt(raw)  # MessageError: not whole yet, read again
-            _same_id(receipt.file_id, request.file_id)
-            return receipt
-
-        receipt, _ = self._exchange(
-            file_name(prefixes[0], request.file_id),
-            build,
-            {file_name(prefixes[1], request.file_id): (MAX_MESSAGE_BYTES, read)},
-        )
-        return checked_receipt(receipt, request)
-
-    def aid_result(self, request: BulkQuery) -> BulkAnswer:
+    def aid_result(self, request: bulk.BulkQuery) -> bulk.BulkAnswer:
         """The 医療券 of a reception number (OQSmutic02req): the answer as XML or zipped."""
-        return self._download(request, (AID_QUERY_REQUEST, AID_QUERY_RESULT))
+        names = (bulk.AID_QUERY_REQUEST, bulk.AID_QUERY_RESULT)
+        return self._bulk(request, AID_RESULT, names, zipped=True)
 
-    def bulk_result(self, request: BulkQuery) -> BulkAnswer:
+    def bulk_result(self, request: bulk.BulkQuery) -> bulk.BulkAnswer:
         """The results of a reception number (OQSmuquc02req): the answer as XML or zipped."""
-        return self._download(request, (BULK_QUERY_REQUEST, BULK_QUERY_RESULT))
+        names = (bulk.BULK_QUERY_REQUEST, bulk.BULK_QUERY_RESULT)
+        return self._bulk(request, BULK_RESULT, names, zipped=True)
 
-    def _download(self, request: BulkQuery, prefixes: tuple[str, str]) -> BulkAnswer:
-
-        def read_xml(name: str, raw: bytes) -> BulkAnswer:
-            answer = parse_bulk_answer(raw)  # MessageError: not whole yet, read again
-            _same_id(answer.file_id, request.file_id)
-            return answer
-
-        def read_zip(name: str, raw: bytes) -> BulkAnswer:
-            return read_xml(name, _unzipped(name, raw, MAX_BULK_BYTES))
-
-        answer, _ = self._exchange(
-            file_name(prefixes[0], request.file_id),
-            lambda: build_bulk_query(request, self._encoding),
-            {
-                file_name(prefixes[1], request.file_id): (MAX_BULK_BYTES, read_xml),
-                file_name(prefixes[1], request.file_id, "zip"): (MAX_BULK_BYTES, read_zip),
-            },
-        )
-        return checked_bulk_answer(answer, request)
-
-    def register_references(self, request: ReferenceRequest) -> ReferenceAnswer:
+    def register_references(self, request: bulk.ReferenceRequest) -> bulk.ReferenceAnswer:
         """Register 照会番号: OQSsiimm01req for one, OQSmuimm01req for more."""
-        request_prefix, answer_prefix = reference_prefixes(request)
+        return self._bulk(request, REFERENCES, bulk.reference_prefixes(request))
 
-        def read(name: str, raw: bytes) -> ReferenceAnswer:
-            answer = parse_reference_answer(raw)  # MessageError: not whole yet, read again
-            _same_id(answer.file_id, request.file_id)
+    def _bulk(
+        self,
+        request: BulkRequestT,
+        exchange: BulkExchange[BulkRequestT, BulkAnswerT],
+        names: tuple[str, str],
+        *,
+        cap: int = bulk.MAX_BULK_BYTES,
+        zipped: bool = False,
+    ) -> BulkAnswerT:
+        """One bulk or registration call: `names` the request's and the answer's prefixes,
+        the answer up to `cap` (a receipt is a header only), or zipped when `zipped`."""
+
+        def read_xml(name: str, raw: bytes) -> BulkAnswerT:
+            answer = exchange.parse(raw)  # MessageError: not whole yet, read again
+            same_request(answer.file_id, request.file_id)
             return answer
 
+        def read_zip(name: str, raw: bytes) -> BulkAnswerT:
+            return read_xml(name, _unzipped(name, raw, bulk.MAX_BULK_BYTES))
+
+        readers = {bulk.file_name(names[1], request.file_id): (cap, read_xml)}
+        if zipped:
+            readers[bulk.file_name(names[1], request.file_id, "zip")] = (cap, read_zip)
         answer, _ = self._exchange(
-            file_name(request_prefix, request.file_id),
-            lambda: build_reference_request(request, self._encoding),
-            {file_name(answer_prefix, request.file_id): (MAX_BULK_BYTES, read)},
+            bulk.file_name(names[0], request.file_id),
+            lambda: exchange.build(request, self._encoding),
+            readers,
         )
-        return checked_reference_answer(answer, request)
+        return exchange.check(answer, request)
 
     def health(self) -> float:
         """Round trip in seconds of a harmless request (the numbers of nobody, answered
@@ -594,14 +550,6 @@ class FolderTransport:
             pass  # the terminal moved it first
         except OSError as exc:
             log.warning("could not move the answer %s to trash/: %s", where.name, exc)
-
-
-def _same_id(answered: str, asked: str) -> None:
-    if answered != asked:
-        raise CentralUnreadable(
-            "応答のファイル識別子が一致しません / answer is for another request "
-            f"({answered!r} ≠ {asked!r})"
-        )
 
 
 def _unzipped(name: str, raw: bytes, cap: int) -> bytes:

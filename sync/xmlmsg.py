@@ -241,14 +241,33 @@ def result_file_name(file_id: str, face: bool = False) -> str:
 # ---------------------------------------------------------------------------- building
 
 
-def _add_search(parent: ET.Element, search: SearchInfo) -> None:
-    node = ET.SubElement(parent, "QualificationConfirmSearchInfo")
+def add_required(parent: ET.Element, tag: str, *leaves: tuple[str, str]) -> ET.Element:
+    """A new <tag> under `parent` holding each (tag, value) leaf, written even when empty
+    (also used by sync/bulkmsg.py)."""
+    node = ET.SubElement(parent, tag)
+    for name, value in leaves:
+        add_leaf(node, name, value, always=True)
+    return node
+
+
+def add_search(
+    parent: ET.Element,
+    search: SearchInfo,
+    *,
+    tag: str = "QualificationConfirmSearchInfo",
+    key: tuple[str, str] | None = None,
+) -> None:
+    """A search block: <QualificationConfirmSearchInfo>, or (sync/bulkmsg.py) another `tag`
+    laid out the same, `key` its first leaf (an ArbitraryIdentifier, a ReferenceNumber); the
+    consent flag belongs to QualificationConfirmSearchInfo only."""
+    node = add_required(parent, tag, *(() if key is None else (key,)))
     add_leaf(node, "InsurerNumber", search.insurer_number, always=True)
     add_leaf(node, "InsuredCardSymbol", search.symbol)
     add_leaf(node, "InsuredIdentificationNumber", search.number, always=True)
     add_leaf(node, "InsuredBranchNumber", search.branch)
     add_leaf(node, "Birthdate", search.birthdate, always=True)
-    add_flag(node, "LimitApplicationCertificateRelatedConsFlg", search.limit_consent)
+    if tag == "QualificationConfirmSearchInfo":
+        add_flag(node, "LimitApplicationCertificateRelatedConsFlg", search.limit_consent)
 
 
 def _flag_tag(kind: str, seen: set[str]) -> str:
@@ -308,7 +327,7 @@ def build_request(req: QualificationRequest, encoding: str = "utf-8") -> bytes:
     add_leaf(header, "ReferenceClassification", req.reference_classification, always=True)
     body = ET.SubElement(root, "MessageBody")
     if req.search is not None:
-        _add_search(body, req.search)
+        add_search(body, req.search)
     if req.card is not None:
         _check_card(req.card)
         card = ET.SubElement(body, "CardAuthenticationInfo")
@@ -468,6 +487,12 @@ def _add_public_expenses(parent: ET.Element, q: Qualification) -> None:
 
 def build_result(res: QualificationResult, encoding: str = "utf-8") -> bytes:
     """Result document in UTF-8 or Shift_JIS ("shift_jis"), with its XML declaration."""
+    return serialize(result_root(res), encoding)
+
+
+def result_root(res: QualificationResult) -> ET.Element:
+    """The result document's tree, as build_result writes it (sync/bulkmsg.py builds a bulk
+    answer's units from it)."""
     root = ET.Element(ROOT_TAG)
     header = ET.SubElement(root, "MessageHeader")
     add_leaf(header, "ProcessExecutionTime", res.process_time, always=True)
@@ -498,18 +523,19 @@ def build_result(res: QualificationResult, encoding: str = "utf-8") -> bytes:
         add_leaf(body, "QualificationValidity", res.validity)
         add_leaf(body, "PrescriptionIssueSelect", res.prescription_issue_select)
         if res.search is not None:
-            _add_search(body, res.search)
+            add_search(body, res.search)
         if res.results:
             result_list = ET.SubElement(body, "ResultList")
             for qualification in res.results:
                 _add_qualification(result_list, qualification)
-    return serialize(root, encoding)
+    return root
 
 
 # ---------------------------------------------------------------------------- parsing
 
 
-def _parse_search(node: Node, *, strict: bool) -> SearchInfo:
+def parse_search(node: Node, *, strict: bool = True) -> SearchInfo:
+    """A search block (also a bulk entry's or a registration's: sync/bulkmsg.py)."""
     return SearchInfo(
         insurer_number=node.text("InsurerNumber", required=strict),
         number=node.text("InsuredIdentificationNumber", required=strict),
@@ -585,7 +611,7 @@ def parse_request(data: bytes) -> QualificationRequest:
         confirmation_date=confirmation_date,
         file_id=file_id,
         reference_classification=reference,
-        search=None if search_node is None else _parse_search(search_node, strict=True),
+        search=None if search_node is None else parse_search(search_node),
         card=card,
         consents=tuple(consents),
     )
@@ -778,7 +804,7 @@ def parse_result(data: bytes, *, face: bool = False) -> QualificationResult:
         error_code=error_code,
         error_message=error_message,
         character_code=character_code,
-        search=None if search_node is None else _parse_search(search_node, strict=False),
+        search=None if search_node is None else parse_search(search_node, strict=False),
         results=()
         if list_node is None
         else tuple(

@@ -4,7 +4,6 @@ circuit breaker."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,8 @@ from sync.bulkmsg import (
 from sync.central import AID_RESULT_PATH, AID_UPLOAD_PATH, CentralClient
 from sync.folders import FolderTransport
 from sync.transport import CentralRefused, CentralUnavailable
+
+from .bulkfakes import DownCentral, poll_until_ready
 
 MIC = "1312345670"
 MONTH = "202604"
@@ -193,35 +194,16 @@ def test_folders_carry_the_monthly_aid_bulk(terminal_root: Path, service: Centra
     service.bulk.delay_s = 0.2
     with FolderTransport(root, timeout_s=LONG_S, rescan_s=0.05) as folders:
         receipt = folders.aid_upload(upload_of("P051", "P053"))
-        polls = 0
-        while True:
-            polls += 1
-            answer = folders.aid_result(BulkQuery(MIC, f"q-{polls}", receipt.reception_number))
-            if answer.ready:
-                break
-            assert polls < 100
-            time.sleep(0.05)
+        answer, polls = poll_until_ready(folders.aid_result, MIC, receipt.reception_number)
         assert [u.result.validity for u in answer.units] == ["1", "6"]
         with pytest.raises(CentralRefused, match="E404"):
             folders.aid_result(BulkQuery(MIC, "q-unknown", "0000"))
     assert (root / "trash" / f"OQSmutic02res_q-{polls}.xml").exists()
 
 
-class Down:
-    calls = 0
-
-    def aid_upload(self, request: AidUpload) -> BulkReceipt:
-        self.calls += 1
-        raise CentralUnavailable("down")
-
-    def aid_result(self, request: BulkQuery) -> BulkAnswer:
-        self.calls += 1
-        raise CentralUnavailable("down")
-
-
 def test_the_breaker_counts_aid_calls_like_any_other() -> None:
-    inner = Down()
-    breaker = CircuitBreaker(inner, failures=2, open_s=60, clock=lambda: 0.0)  # type: ignore[arg-type]
+    inner = DownCentral()
+    breaker = CircuitBreaker(inner, failures=2, open_s=60, clock=lambda: 0.0)
     for _ in range(2):
         with pytest.raises(CentralUnavailable):
             breaker.aid_upload(upload_of("P051"))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,6 +56,8 @@ from sync.xmlmsg import (
     build_request,
     parse_result,
 )
+
+from .bulkfakes import DownCentral, poll_until_ready, within
 
 MIC = "1312345670"
 LONG_S = 20.0
@@ -309,14 +310,7 @@ def test_folders_carry_a_bulk_inquiry(
     ids = list(SCENARIOS)
     with FolderTransport(root, timeout_s=LONG_S, rescan_s=0.05) as folders:
         receipt = folders.bulk_upload(upload_of(*ids))
-        polls = 0
-        while True:
-            polls += 1
-            answer = folders.bulk_result(BulkQuery(MIC, f"q-{polls}", receipt.reception_number))
-            if answer.ready:
-                break
-            assert polls < 100
-            time.sleep(0.05)
+        answer, polls = poll_until_ready(folders.bulk_result, MIC, receipt.reception_number)
         assert [u.identifier for u in answer.units] == [f"a{i}" for i in range(len(ids))]
         assert [u.result.validity for u in answer.units] == list(SCENARIOS.values())
         with pytest.raises(CentralRefused, match="E404"):
@@ -324,7 +318,8 @@ def test_folders_carry_a_bulk_inquiry(
     assert polls > 1  # it was in progress first
     suffix = ".zip" if zipped else ".xml"
     assert (root / "trash" / f"OQSmuquc02res_q-{polls}{suffix}").exists()
-    assert not list((root / "req").iterdir())
+    # the terminal moves each request to trash/ just after writing its answer
+    assert within(lambda: not list((root / "req").iterdir()))
 
 
 def test_folders_register_a_reference_number(terminal_root: tuple[Path, SimTerminal]) -> None:
@@ -333,20 +328,9 @@ def test_folders_register_a_reference_number(terminal_root: tuple[Path, SimTermi
         one = ReferenceRequest(MIC, "r-1", (ReferenceRegistration("PN-7", numbers("P001")),))
         assert folders.register_references(one).outcomes[0].registered
         # the terminal moves the request to trash/ just after writing the answer
-        assert _appears(root / "trash" / "OQSsiimm01req_r-1.xml")
+        assert within((root / "trash" / "OQSsiimm01req_r-1.xml").exists)
         answer = folders.confirm(single("P001"))
     assert answer.result.results[0].reference_number == "PN-7"
-
-
-def _appears(path: Path, within_s: float = 10.0) -> bool:
-    """Whether `path` exists now or within `within_s` (a move the other side makes after it
-    answered); a bound, not a timing claim."""
-    deadline = time.monotonic() + within_s
-    while not path.exists():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def zipped(*members: tuple[str, bytes]) -> bytes:
@@ -371,30 +355,8 @@ def test_a_zipped_answer_is_one_xml_within_the_cap() -> None:
 # -- the circuit breaker ---------------------------------------------------------------------
 
 
-class Down:
-    calls = 0
-
-    def nonce(self) -> bytes:
-        raise AssertionError
-
-    def confirm(self, request: QualificationRequest) -> Any:
-        raise AssertionError
-
-    def bulk_upload(self, request: BulkUpload) -> BulkReceipt:
-        self.calls += 1
-        raise CentralUnavailable("down")
-
-    def bulk_result(self, request: BulkQuery) -> BulkAnswer:
-        self.calls += 1
-        raise CentralUnavailable("down")
-
-    def register_references(self, request: ReferenceRequest) -> Any:
-        self.calls += 1
-        raise CentralRefused(400, "no")
-
-
 def test_the_breaker_counts_bulk_calls_like_any_other() -> None:
-    inner = Down()
+    inner = DownCentral()
     breaker = CircuitBreaker(inner, failures=2, open_s=60, clock=lambda: 0.0)
     request = ReferenceRequest(MIC, "r", (ReferenceRegistration("A", numbers("P001")),))
     with pytest.raises(CentralRefused):  # an answer: does not count
