@@ -260,11 +260,11 @@ class Appointments(Part):
                 index("patient_number", a.reference_number),
                 index("numbers", numbers_key(a.insurer_number, a.symbol, a.number))
                 if a.number and a.birthdate
-                else "",
-                index("birthdate", a.birthdate) if a.number and a.birthdate else "",
+                else b"",
+                index("birthdate", a.birthdate) if a.number and a.birthdate else b"",
             )
             if a.day in booked
-            else ("", "", "")
+            else (b"", b"", b"")
             for a in arrivals
         ]
         patients = sorted({k[0] for k in keys if k[0]})
@@ -277,8 +277,8 @@ class Appointments(Part):
                 f" OR bi_numbers IN ({','.join('?' * len(numbers))})) ORDER BY at, id",
                 [*sorted(booked), *patients, *numbers],
             ).fetchall()
-        by_patient: dict[tuple[str, str], ArrivalPrecheck] = {}
-        by_numbers: dict[tuple[str, str, str], ArrivalPrecheck] = {}
+        by_patient: dict[tuple[str, bytes], ArrivalPrecheck] = {}
+        by_numbers: dict[tuple[str, bytes, bytes], ArrivalPrecheck] = {}
         for row_id, day, patient, numbers_index, birthdate, klass in rows:
             found = ArrivalPrecheck(int(row_id), str(klass))
             by_patient.setdefault((day, patient), found)  # the earliest of the day
