@@ -168,3 +168,55 @@ def test_an_entry_asked_for_while_holding_the_lock_is_written_at_once(store: Sto
         store.audit("reception", "confirmation.view", "confirmation:1")
         assert viewed(store) == ["confirmation:1"]
     assert store.verify_audit_detail().ok
+
+
+def committers(store: Store) -> list[int]:
+    """The thread of each commit, in order."""
+    counted: list[int] = []
+    getattr(store, "_database").on_commit(  # noqa: B009
+        lambda: counted.append(threading.get_ident()), lambda: None
+    )
+    return counted
+
+
+def test_a_leader_writes_what_queued_meanwhile_as_a_second_group_then_passes_the_lead(
+    store: Store,
+) -> None:
+    queue = queue_of(store)
+    queue.max_group = 2
+    assert queue.lead_groups == 2
+    threads = committers(store)
+    views = Views(store)
+    subjects = [f"confirmation:{n}" for n in range(1, 6)]
+    with lock_of(store):
+        views.queued_in_order(subjects)
+        until(lambda: lock_of(store).waiting() == 1)  # the leader, for the lock
+    views.join()
+    assert views.errors == {}
+    assert viewed(store) == subjects
+    first, fifth = views.threads[0].ident, views.threads[4].ident
+    # [1, 2] and [3, 4] by the first view's thread; [5] by the one it handed the lead to
+    assert threads == [first, first, fifth]
+    assert queue.groups == 3
+    assert store.verify_audit_detail().ok
+
+
+def test_a_failed_group_reaches_its_own_waiters_only_and_the_leader_writes_the_next(
+    store: Store,
+) -> None:
+    queue = queue_of(store)
+    queue.max_group = 2
+    failing = fail_commits(store, times=2)  # the first group: its try and its retry without reserve
+    threads = committers(store)
+    views = Views(store)
+    subjects = [f"confirmation:{n}" for n in range(1, 5)]
+    with lock_of(store):
+        views.queued_in_order(subjects)
+    views.join()
+    assert failing.times == 0
+    assert sorted(views.errors) == subjects[:2]
+    assert all(isinstance(e, StoreFullError) for e in views.errors.values())
+    assert viewed(store) == subjects[2:]
+    assert threads == [views.threads[0].ident]  # the failed group's leader wrote the next
+    assert queue.groups == 1
+    assert store.verify_audit_detail().ok
