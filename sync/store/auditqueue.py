@@ -10,12 +10,8 @@ save queues behind all of them. Here concurrent entries share one commit:
   entries in the order they came, appends them to the hash chain in ONE transaction (one
   commit, one fsync, one anchor write) and wakes every waiter of that group, with the error
   when the commit failed (then nothing of the group is in the chain and no view is shown);
-- when entries queued while it committed, it writes them as a second group itself (up to
-  `lead_groups` groups in all): a burst is drained by the thread already awake, not by waking a
-  sleeping waiter to lead (a wake-up costs about as much as an fsync);
-- then it hands the lead to the oldest waiter left. Before each group the leader lets every
-  thread already waiting for the store's lock in (a card save), so a save waits for at most
-  one group.
+- it hands the lead to the oldest waiter left, which first lets every thread already waiting
+  for the store's lock in (a card save), so a save waits for at most one group.
 
 An entry written inside a write block (a card save's own entry) never comes here: it belongs to
 that block's transaction. Neither does one asked for by a thread that holds the store's lock:
@@ -32,7 +28,6 @@ from dataclasses import dataclass, field
 from sync.store.database import Database, StoreFullError
 
 AUDIT_GROUP_MAX = 64  # entries in one commit: what a card save may wait for behind views
-AUDIT_LEAD_GROUPS = 2  # groups one leader writes before it hands the lead on
 
 
 @dataclass(frozen=True)
@@ -61,14 +56,12 @@ class AuditQueue:
         append: Callable[[str, str, str, str], None],
         *,
         max_group: int = AUDIT_GROUP_MAX,
-        lead_groups: int = AUDIT_LEAD_GROUPS,
     ) -> None:
-        if max_group < 1 or lead_groups < 1:
-            raise ValueError("max_group and lead_groups must be at least 1")
+        if max_group < 1:
+            raise ValueError("max_group must be at least 1")
         self._database = database
         self._append = append
         self.max_group = max_group  # public: a test narrows it
-        self.lead_groups = lead_groups  # public: the bench compares
         self._mutex = threading.Lock()
         self._queue: deque[_Waiter] = deque()
         self._leading = False
@@ -103,19 +96,6 @@ class AuditQueue:
             raise waiter.error
 
     def _lead(self) -> None:
-        """Write groups while entries wait, up to `lead_groups`; then pass the lead on."""
-        written = 0
-        try:
-            while True:
-                self._commit_group()
-                written += 1
-                with self._mutex:
-                    if not self._queue or written >= self.lead_groups:
-                        break
-        finally:
-            self._pass_lead()
-
-    def _commit_group(self) -> None:
         group: list[_Waiter] = []
         try:
             # A thread already waiting for the lock (a card save) goes before this group.
@@ -133,16 +113,13 @@ class AuditQueue:
         finally:
             for waiter in group:
                 waiter.done.set()
-
-    def _pass_lead(self) -> None:
-        """To the oldest waiter left, woken to lead; nobody leads when none is left."""
-        with self._mutex:
-            if self._queue:
-                following = self._queue[0]
-                following.lead = True
-                following.done.set()
-            else:
-                self._leading = False
+            with self._mutex:
+                if self._queue:
+                    following = self._queue[0]
+                    following.lead = True
+                    following.done.set()
+                else:
+                    self._leading = False
 
     def _write(self, entries: Sequence[QueuedEntry]) -> None:
         """One transaction; once more after a full disk's reserve is given up (the failed
