@@ -1,9 +1,8 @@
 """Audit entries written on their own (views) from 1, 8 and 32 threads on a file-backed store
-(synchronous=FULL, the anchor file): entries/s and commits with one commit per entry (as
-before), with the group commit whose leader hands the lead on after one group ("lead 1") and
-with the leader writing what queued meanwhile as a second group first ("lead 2", the default);
-and how long a card save waits meanwhile (median and worst). Views/s is also given per second
-of CPU the process used (time.process_time), as the machine is shared.
+(synchronous=FULL, the anchor file): entries/s and commits, with the group commit and with one
+commit per entry (as before), and how long a card save waits meanwhile (median and worst).
+Views/s is also given per second of CPU the process used (time.process_time), as the machine
+is shared.
 
 `--fsync-ms 5` adds a fixed sleep to every commit, under the store's lock (as a slower fsync
 holds it): what a Pi's SD card, where an fsync costs several ms, would see.
@@ -50,8 +49,7 @@ class Result:
     saves: list[float]  # how long each card save took, s
 
 
-def run(threads: int, seconds: float, lead_groups: int, fsync_s: float) -> Result:
-    """`lead_groups` 0: one commit per entry, no queue."""
+def run(threads: int, seconds: float, grouped: bool, fsync_s: float) -> Result:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "onshi.db", FieldCipher(FieldKeys.generate()))
         database: Any = getattr(store, "_database")  # noqa: B009
@@ -59,9 +57,7 @@ def run(threads: int, seconds: float, lead_groups: int, fsync_s: float) -> Resul
         database.on_commit(lambda: commits.__setitem__(0, commits[0] + 1), lambda: None)
         if fsync_s:
             database.on_commit(lambda: time.sleep(fsync_s), lambda: None)
-        if lead_groups:
-            getattr(store, "_audit").queue.lead_groups = lead_groups  # noqa: B009
-        record = store.audit if lead_groups else one_commit_each(store)
+        record = store.audit if grouped else one_commit_each(store)
         done = [0] * threads
         stop = threading.Event()
         saves: list[float] = []
@@ -97,9 +93,6 @@ def run(threads: int, seconds: float, lead_groups: int, fsync_s: float) -> Resul
         return Result(entries / seconds, entries, commits[0] - start_commits, cpu, saves)
 
 
-MODES = ((0, "single"), (1, "lead 1"), (2, "lead 2"))
-
-
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench.auditgroup")
     parser.add_argument("--seconds", type=float, default=3.0)
@@ -111,13 +104,13 @@ def main(argv: list[str]) -> None:
     slower = f", every commit {args.fsync_ms:g} ms slower" if args.fsync_ms else ""
     print(f"audit group commit (load average {os.getloadavg()[0]:.2f}{slower})")
     for threads in args.threads:
-        for lead_groups, name in MODES:
-            r = run(threads, args.seconds, lead_groups, args.fsync_ms / 1000)
+        for grouped in (False, True):
+            r = run(threads, args.seconds, grouped, args.fsync_ms / 1000)
             worst = max(r.saves) * 1000 if r.saves else 0.0
             median = statistics.median(r.saves) * 1000 if r.saves else 0.0
             per_cpu = r.entries / r.cpu_s if r.cpu_s else 0.0
             print(
-                f"  {threads:>2} threads {name:<6}: {r.rate:8.0f} views/s"
+                f"  {threads:>2} threads {'group ' if grouped else 'single'}: {r.rate:8.0f} views/s"
                 f" ({per_cpu:6.0f} per CPU s), {r.entries} entries in {r.commits} commits,"
                 f" card save p50 {median:.1f} ms worst {worst:.1f} ms"
             )
