@@ -136,6 +136,10 @@ class FaultyCentral:
         self._stop.set()
         if self._thread is None:
             return
+        try:  # wakes the accept thread at once; a close alone leaves it blocked in accept()
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._listener.close()
         with self._lock:
             for conn in self._connections:
@@ -145,6 +149,7 @@ class FaultyCentral:
                     pass
                 conn.close()
         self._thread.join(5)
+        assert not self._thread.is_alive(), "the faulty central's accept thread did not end"
 
     def __enter__(self) -> FaultyCentral:
         return self

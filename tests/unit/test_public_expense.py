@@ -216,8 +216,8 @@ def _ask(service: CentralService, p: Any, on: str = "20260615") -> Qualification
 
 
 @pytest.fixture(scope="module")
-def service(sim_pki: Any) -> CentralService:
-    return CentralService(sim_pki, clock=lambda: NOW)
+def service(pki_at: Any) -> CentralService:
+    return CentralService(pki_at(NOW), clock=lambda: NOW)
 
 
 def test_population_has_the_public_expense_people() -> None:
@@ -280,8 +280,8 @@ def test_intractable_and_infant_public_expense(service: CentralService) -> None:
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "shift_jis"])
-def test_sim_answers_round_trip(sim_pki: Any, encoding: str) -> None:
-    service = CentralService(sim_pki, encoding=encoding, clock=lambda: NOW)
+def test_sim_answers_round_trip(pki_at: Any, encoding: str) -> None:
+    service = CentralService(pki_at(NOW), encoding=encoding, clock=lambda: NOW)
     for pid in ("P051", "P052", "P053", "P054", "P055"):
         res = _ask(service, person(pid))
         assert parse_result(build_result(res, encoding)) == res

@@ -135,7 +135,7 @@ def test_the_whole_answer_is_parsed_once_on_first_use(
 def test_desk_search_live_row_and_clinical_list_do_not_parse(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.generate()))  # today's clock
+    store = Store(tmp_path / "onshi.db", FieldCipher(FieldKeys.generate()), clock=lambda: NOW)
     fill(store, 30)
     store.add_user("doctor", "医師 一郎", ("clinical",), STAFF_HASH)
     setup = build(tmp_path, store)
