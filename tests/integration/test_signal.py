@@ -63,8 +63,12 @@ def test_light_and_ticket_follow_visits_through_unplug_and_replug(
         assert desk.inputs.submit(request.visit_id, person.pin)
         assert desk.finish().state is VisitState.DONE
         assert sim_light.wait_for("confirmed")
+        # The light shows the newest state it is asked for: a card read faster than a line to
+        # the board skips "reading" before the PIN (it shows during signing). Between idle and
+        # confirmed it shows only the visit's own states, the PIN's wait among them.
         shown = [s.state for s in sim_light.history]
-        assert shown.index("reading") < shown.index("waiting") < shown.index("confirmed")
+        during = shown[shown.index("idle") + 1 : shown.index("confirmed")]
+        assert "waiting" in during and set(during) <= {"reading", "waiting"}, shown
         assert sim_printer.wait_for_tickets(1)
         assert [line.text for line in sim_printer.tickets[0]][:2] == ["受付番号", "1"]
         desk.remove(desk.cards[-1])
