@@ -62,6 +62,7 @@ from sync.clock import utc_now
 from sync.folders import FolderTransport
 from sync.transport import QualificationTransport
 from web.app import create_kiosk_app, create_staff_app
+from web.deskrows import DeskRows, desk_rows
 from web.server import WebServer
 
 log = logging.getLogger(__name__)
@@ -98,12 +99,15 @@ class Appliance:
     # The status light and the ticket printer: follow the bus, never block a visit.
     peripherals: Peripherals = field(default_factory=Peripherals)
     desk_alerts: DeskAlerts | None = None  # alerts kept until acknowledged (a bus listener)
+    desk_rows: DeskRows | None = None  # today's desk rows rendered ahead (a bus listener)
 
     def start(self) -> None:
         if self.desk_alerts is not None:  # first: it must hear the first visit's events
             self.desk_alerts.start()
         self.staff.start()
         self.kiosk.start()
+        if self.desk_rows is not None:  # in its own thread: the start does not wait for it
+            self.desk_rows.start()
         self.monitor.start()
         self.jobs.start()
         self.probe.start()
@@ -128,6 +132,8 @@ class Appliance:
             self.services.sandbox.close()
         self.staff.stop()
         self.kiosk.stop()
+        if self.desk_rows is not None:
+            self.desk_rows.stop()
         self.status.close()
         self.status_central.close()
         self.status_readers.close()
@@ -388,8 +394,9 @@ def build_appliance(
 
     monitor = backend.watch(on_reader_event, config.reader)
     certificate, private_key = staff_certificate(config)
+    staff_app = create_staff_app(config, services)
     staff = WebServer(
-        create_staff_app(config, services),
+        staff_app,
         config.staff_host,
         config.staff_port,
         config.web_threads,
@@ -426,4 +433,5 @@ def build_appliance(
         face_watcher,
         peripherals,
         desk_alerts=DeskAlerts(store, bus),
+        desk_rows=desk_rows(staff_app),
     )
