@@ -14,6 +14,7 @@ after VACUUM (per table with `dbstat` when SQLite has it).
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import tempfile
 import time
@@ -27,6 +28,7 @@ import web.reception
 from device.accounts import Accounts
 from device.config import load_config
 from device.flow import VisitFlow
+from device.memory import GEN0_THRESHOLD
 from sync.clock import JST
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import AppointmentInput, Store, VisitRecord
@@ -216,6 +218,7 @@ def pages(sizes: list[int]) -> None:
                 fill(store, done, size)
                 done = size
                 measure(client, store, size, today)
+            collector(client, done)
         finally:
             store.close()
 
@@ -271,6 +274,37 @@ def timed_page(get: Callable[[str], None], store: Store, size: int, mode: str, b
         f"  {size:4d} rows, {mode:>13s}: desk page {page:5.1f} ms"
         f" = read {read:4.1f} + rows {rows:4.1f} + appointment look-ups {precheck:4.1f}"
         f" + row macro {macro:4.1f} + page template {template:4.1f} + rest {rest:4.1f}"
+    )
+
+
+def collector(client: Any, size: int) -> None:
+    """The warm page with Python's collector as it comes, frozen after start and with fewer
+    young collections (device/memory.py tune_gc), and with no collector at all."""
+    default = gc.get_threshold()
+
+    def warm() -> str:  # the mean too: a full collection is one page in many
+        times = []
+        for _ in range(3 * RUNS):
+            started = time.thread_time()
+            client.get("/")
+            times.append((time.thread_time() - started) * 1000)
+        return f"{statistics.median(times):4.1f}/{statistics.mean(times):4.1f}"
+
+    plain = warm()
+    gc.collect()
+    gc.freeze()
+    frozen = warm()
+    gc.set_threshold(GEN0_THRESHOLD, *default[1:])
+    tuned = warm()
+    gc.disable()
+    off = warm()
+    gc.enable()
+    gc.unfreeze()
+    gc.set_threshold(*default)
+    print(
+        f"  collector, warm page at {size} rows (median/mean of {3 * RUNS}, ms): as Python"
+        f" sets it {plain}, frozen {frozen}, frozen + young every {GEN0_THRESHOLD} {tuned},"
+        f" none {off}"
     )
 
 

@@ -34,7 +34,7 @@ from device.facewatch import FaceInbox, FaceWatcher
 from device.flow import VisitFlow
 from device.inputs import VisitInputs
 from device.jobs import Jobs
-from device.memory import tune_malloc, tune_threads
+from device.memory import tune_gc, tune_malloc, tune_threads
 from device.offline import OfflineVisits
 from device.outbox import Outbox
 from device.parts import (
@@ -186,6 +186,7 @@ def start_appliance(
 
 
 def _started(appliance: Appliance) -> Appliance:
+    tune_gc()  # assembled: what lives for the whole run is left out of collections
     try:
         appliance.start()
     except BaseException:
