@@ -16,8 +16,6 @@ Rows are rendered ahead, in every language, by one thread (`start`; the applianc
 from __future__ import annotations
 
 import functools
-import logging
-import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -28,19 +26,17 @@ from markupsafe import Markup
 
 from device.events import (
     AppointmentsImported,
+    BusListener,
     ConfirmationStored,
     Event,
     EventBus,
     PrecheckStored,
-    Subscription,
 )
 from sync.clock import JST
 from sync.store import Confirmation, Store
 from web.appointments import precheck_notes
 from web.present import LANGUAGES, confirmation_row, start_of_today, text
 from web.rowcache import RowFragments
-
-log = logging.getLogger(__name__)
 
 TODAY_LIMIT = 500
 STOP_POLL_S = 0.5  # how soon stop() is heard, and how often the day is looked at
@@ -72,12 +68,9 @@ class DeskRows:
     def __init__(self, app: Flask, store: Store, bus: EventBus) -> None:
         self._app = app
         self._store = store
-        self._bus = bus
         # Both languages of a full day.
         self._fragments = RowFragments(TODAY_LIMIT * len(LANGUAGES))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._subscription: Subscription | None = None
+        self._listener = BusListener(bus, "desk-rows", self.handle, STOP_POLL_S)
         self._warmed: date | None = None  # the day the warm-up last rendered whole
         self._stale = False  # what is beside rows changed since
 
@@ -170,30 +163,10 @@ class DeskRows:
     def start(self) -> None:
         """Render today's rows, then each new one, in a thread (subscribed before returning:
         no answer stored after falls between)."""
-        self._stop.clear()
-        self._subscription = self._bus.subscribe()
-        self._thread = threading.Thread(target=self._run, name="desk-rows", daemon=True)
-        self._thread.start()
+        self._listener.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        if self._subscription is not None:
-            self._subscription.close()
-            self._subscription = None
-
-    def _run(self) -> None:
-        subscription = self._subscription
-        assert subscription is not None
-        event: Event | None = None
-        while not self._stop.is_set():
-            try:
-                self.handle(event)
-            except Exception:  # a bug or a closed store must not stop the warm-up
-                log.exception("desk rows not rendered ahead")
-            event = subscription.get(STOP_POLL_S)
+        self._listener.stop(timeout)
 
 
 def desk_rows(app: Flask) -> DeskRows:
