@@ -18,6 +18,7 @@ from device.events import ConfirmationStored, PrecheckStored
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import Store
 from web.deskrows import DeskRows, desk_rows
+from web.rowcache import RowFragments
 
 from .test_desk_batched import INSURER, book, offline_beside
 from .test_web import Setup, audit_actions, build, qualification, result, save
@@ -151,3 +152,15 @@ def test_new_precheck_words_render_the_row_anew(
     page = client.get("/").get_data(as_text=True)
     assert "前夜確認: " in page and "確認済・有効" not in page
     assert len(renders.langs) == 5  # served from the row rendered ahead
+
+
+def test_a_full_row_cache_lets_the_first_rendered_row_go() -> None:
+    fragments = RowFragments(2)
+    today = NOW.date()
+    for key in ("a", "b", "c"):
+        fragments.row(today, key, lambda key=key: Markup(key))  # type: ignore[misc]
+    assert len(fragments) == 2
+    again: list[str] = []
+    for key in ("c", "b", "a"):
+        fragments.row(today, key, lambda key=key: again.append(key) or Markup(key))  # type: ignore[misc]
+    assert again == ["a"]  # "b" and "c" were kept; "a" went first
