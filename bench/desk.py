@@ -14,17 +14,21 @@ after VACUUM (per table with `dbstat` when SQLite has it).
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
+import web.deskrows
 import web.reception
 from device.accounts import Accounts
 from device.config import load_config
 from device.flow import VisitFlow
+from device.memory import GEN0_THRESHOLD
 from sync.clock import JST
 from sync.fieldcrypt import FieldCipher, FieldKeys
 from sync.store import AppointmentInput, Store, VisitRecord
@@ -32,6 +36,7 @@ from sync.xmlmsg import ConsentState, QualificationResult
 from tests.answers import answer as shared_answer
 from tests.fake_services import services_with  # the pages' services, central never asked
 from web.app import create_staff_app
+from web.deskrows import desk_rows
 from web.present import start_of_today
 from web.rowcache import RowFragments
 
@@ -109,7 +114,7 @@ def fill(store: Store, start: int, end: int) -> None:
 
 
 class Timed:
-    """Time spent inside `owner.name` (a module-level function of web.reception, or a
+    """Time spent inside `owner.name` (a module-level function of web/, or a
     store's method) while a page is served; `undo` puts it back."""
 
     def __init__(self, owner: Any, name: str) -> None:
@@ -137,7 +142,7 @@ class Macro(Timed):
     """Time spent in the row macro's calls (row_macro hands out the macro)."""
 
     def __init__(self) -> None:
-        super().__init__(web.reception, "row_macro")
+        super().__init__(web.deskrows, "row_macro")
         made = self.inner
 
         def timed_macro(lang: str) -> Any:
@@ -152,7 +157,7 @@ class Macro(Timed):
 
             return call
 
-        setattr(web.reception, "row_macro", timed_macro)  # noqa: B010 (the timed one)
+        setattr(web.deskrows, "row_macro", timed_macro)  # noqa: B010 (the timed one)
 
 
 class Recorded(RowFragments):
@@ -194,7 +199,7 @@ def signed_in(store: Store, folder: str) -> Any:
     services = services_with(
         config=config, store=store, flow=cast(VisitFlow, NoVisit()), accounts=accounts
     )
-    setattr(web.reception, "RowFragments", Recorded)  # noqa: B010 (caches the bench empties)
+    setattr(web.deskrows, "RowFragments", Recorded)  # noqa: B010 (caches the bench empties)
     client = create_staff_app(config, services).test_client()
     page = client.get("/login").get_data(as_text=True)
     token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
@@ -213,6 +218,7 @@ def pages(sizes: list[int]) -> None:
                 fill(store, done, size)
                 done = size
                 measure(client, store, size, today)
+            collector(client, done)
         finally:
             store.close()
 
@@ -225,30 +231,81 @@ def measure(client: Any, store: Store, size: int, today: date) -> None:
     since = start_of_today(NOW)
     found = store.recent_confirmations(since, 500)
     assert len(found) == size, len(found)
-    for cold in (True, False):
-        get("/")  # warm: what the page before it rendered
-        parts = [
-            Timed(store, "recent_confirmations"),
-            Timed(web.reception, "confirmation_row"),
-            Timed(web.reception, "precheck_notes"),
-            Macro(),
-            Timed(web.reception, "render_template"),
-        ]
-        page = median_ms(lambda: get("/"), before=(lambda: forget(store)) if cold else None)
-        for part in parts:
-            part.undo()
-        read, rows, precheck, macro, template = (p.spent / RUNS * 1000 for p in parts)
-        rest = page - read - rows - precheck - macro - template
-        print(
-            f"  {size:4d} rows, {'cold' if cold else 'warm'}: desk page {page:5.1f} ms"
-            f" = read {read:4.1f} + rows {rows:4.1f} + appointment look-ups {precheck:4.1f}"
-            f" + row macro {macro:4.1f} + page template {template:4.1f} + rest {rest:4.1f}"
-        )
+    rows = desk_rows(client.application)
+
+    def warmed_up() -> None:  # what the background warm-up leaves (web/deskrows.py)
+        forget(store)
+        rows.warm_today()
+
+    # cold: as if nothing ran before; after warm-up: the start's warm-up (or the stored
+    # answers' own) has rendered the rows; warm: the page before it rendered them.
+    for mode, before in (("cold", lambda: forget(store)), ("after warm-up", warmed_up)):
+        timed_page(get, store, size, mode, before)
+    timed_page(get, store, size, "warm", None)
     named = next(c for c in found if c.result.results)
     kana = named.result.results[0].name_kana.split()[0]
     search = median_ms(lambda: get(f"/search?q={kana}"))
     clinical = median_ms(lambda: get("/clinical/"))
     print(f"             search ({kana}) {search:5.1f} ms; clinical list {clinical:5.1f} ms")
+
+
+def timed_page(get: Callable[[str], None], store: Store, size: int, mode: str, before: Any) -> None:
+    get("/")  # warm: what the page before it rendered
+    parts = [
+        Timed(store, "recent_confirmations"),
+        Timed(web.deskrows, "confirmation_row"),
+        Timed(web.deskrows, "precheck_notes"),
+        Macro(),
+        Timed(web.reception, "render_template"),
+    ]
+
+    def untimed() -> None:  # what runs before each page counts in none of its parts
+        spent = [part.spent for part in parts]
+        before()
+        for part, was in zip(parts, spent, strict=True):
+            part.spent = was
+
+    page = median_ms(lambda: get("/"), before=untimed if before is not None else None)
+    for part in parts:
+        part.undo()
+    read, rows, precheck, macro, template = (p.spent / RUNS * 1000 for p in parts)
+    rest = page - read - rows - precheck - macro - template
+    print(
+        f"  {size:4d} rows, {mode:>13s}: desk page {page:5.1f} ms"
+        f" = read {read:4.1f} + rows {rows:4.1f} + appointment look-ups {precheck:4.1f}"
+        f" + row macro {macro:4.1f} + page template {template:4.1f} + rest {rest:4.1f}"
+    )
+
+
+def collector(client: Any, size: int) -> None:
+    """The warm page with Python's collector as it comes, frozen after start and with fewer
+    young collections (device/memory.py tune_gc), and with no collector at all."""
+    default = gc.get_threshold()
+
+    def warm() -> str:  # the mean too: a full collection is one page in many
+        times = []
+        for _ in range(3 * RUNS):
+            started = time.thread_time()
+            client.get("/")
+            times.append((time.thread_time() - started) * 1000)
+        return f"{statistics.median(times):4.1f}/{statistics.mean(times):4.1f}"
+
+    plain = warm()
+    gc.collect()
+    gc.freeze()
+    frozen = warm()
+    gc.set_threshold(GEN0_THRESHOLD, *default[1:])
+    tuned = warm()
+    gc.disable()
+    off = warm()
+    gc.enable()
+    gc.unfreeze()
+    gc.set_threshold(*default)
+    print(
+        f"  collector, warm page at {size} rows (median/mean of {3 * RUNS}, ms): as Python"
+        f" sets it {plain}, frozen {frozen}, frozen + young every {GEN0_THRESHOLD} {tuned},"
+        f" none {off}"
+    )
 
 
 def disk(count: int) -> None:

@@ -105,6 +105,9 @@ for n in range(50):  # what each desk load and detail view adds: one fsync'd aud
     t0 = time.perf_counter()
     store.audit("bench", "bench.audit", f"bench:{n}")
     audit_ms.append(1000 * (time.perf_counter() - t0))
+if sys.argv[4] == "1":
+    from device.memory import tune_gc
+    tune_gc()  # as start_appliance does once the appliance is assembled
 app.start()
 print(json.dumps({"staff": app.staff.base_url, "kiosk": app.kiosk.base_url, "ids": ids,
                   "pid": os.getpid(), "audit_ms": statistics.median(audit_ms)}), flush=True)

@@ -34,7 +34,7 @@ from device.facewatch import FaceInbox, FaceWatcher
 from device.flow import VisitFlow
 from device.inputs import VisitInputs
 from device.jobs import Jobs
-from device.memory import tune_malloc, tune_threads
+from device.memory import tune_gc, tune_malloc, tune_threads
 from device.offline import OfflineVisits
 from device.outbox import Outbox
 from device.parts import (
@@ -62,6 +62,7 @@ from sync.clock import utc_now
 from sync.folders import FolderTransport
 from sync.transport import QualificationTransport
 from web.app import create_kiosk_app, create_staff_app
+from web.deskrows import DeskRows, desk_rows
 from web.server import WebServer
 
 log = logging.getLogger(__name__)
@@ -98,12 +99,15 @@ class Appliance:
     # The status light and the ticket printer: follow the bus, never block a visit.
     peripherals: Peripherals = field(default_factory=Peripherals)
     desk_alerts: DeskAlerts | None = None  # alerts kept until acknowledged (a bus listener)
+    desk_rows: DeskRows | None = None  # today's desk rows rendered ahead (a bus listener)
 
     def start(self) -> None:
         if self.desk_alerts is not None:  # first: it must hear the first visit's events
             self.desk_alerts.start()
         self.staff.start()
         self.kiosk.start()
+        if self.desk_rows is not None:  # in its own thread: the start does not wait for it
+            self.desk_rows.start()
         self.monitor.start()
         self.jobs.start()
         self.probe.start()
@@ -128,6 +132,8 @@ class Appliance:
             self.services.sandbox.close()
         self.staff.stop()
         self.kiosk.stop()
+        if self.desk_rows is not None:
+            self.desk_rows.stop()
         self.status.close()
         self.status_central.close()
         self.status_readers.close()
@@ -180,6 +186,7 @@ def start_appliance(
 
 
 def _started(appliance: Appliance) -> Appliance:
+    tune_gc()  # assembled: what lives for the whole run is left out of collections
     try:
         appliance.start()
     except BaseException:
@@ -388,8 +395,9 @@ def build_appliance(
 
     monitor = backend.watch(on_reader_event, config.reader)
     certificate, private_key = staff_certificate(config)
+    staff_app = create_staff_app(config, services)
     staff = WebServer(
-        create_staff_app(config, services),
+        staff_app,
         config.staff_host,
         config.staff_port,
         config.web_threads,
@@ -426,4 +434,5 @@ def build_appliance(
         face_watcher,
         peripherals,
         desk_alerts=DeskAlerts(store, bus),
+        desk_rows=desk_rows(staff_app),
     )

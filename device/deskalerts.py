@@ -10,7 +10,6 @@ a restart. Ids and codes only: no personal data goes into an alert.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -18,6 +17,7 @@ from typing import Any
 
 from device.events import (
     BulkBatchFailed,
+    BusListener,
     CardGraceOver,
     CardLeftOnReader,
     DeskAlertRaised,
@@ -25,7 +25,6 @@ from device.events import (
     EventBus,
     PinBlocked,
     StaffHelpRequested,
-    Subscription,
     VisitAborted,
     VisitFailed,
 )
@@ -91,9 +90,7 @@ class DeskAlerts:
     def __init__(self, store: Store, bus: EventBus) -> None:
         self._store = store
         self._bus = bus
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._subscription: Subscription | None = None
+        self._listener = BusListener(bus, "desk-alerts", self._heard, STOP_POLL_S)
 
     def handle(self, event: Event) -> DeskAlertRow | None:
         """The alert `event` raises, kept and announced; None when it raises none (or the same
@@ -112,28 +109,11 @@ class DeskAlerts:
     def start(self) -> None:
         """Listen from now on (subscribed before returning: no event published after falls
         between)."""
-        self._stop.clear()
-        self._subscription = self._bus.subscribe()
-        self._thread = threading.Thread(target=self._run, name="desk-alerts", daemon=True)
-        self._thread.start()
+        self._listener.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        if self._subscription is not None:
-            self._subscription.close()
-            self._subscription = None
+        self._listener.stop(timeout)
 
-    def _run(self) -> None:
-        subscription = self._subscription
-        assert subscription is not None
-        while not self._stop.is_set():
-            event = subscription.get(STOP_POLL_S)
-            if event is None:
-                continue
-            try:
-                self.handle(event)
-            except Exception:  # a full disk or a bug must not stop the listener
-                log.exception("desk alert for %s not kept", type(event).__name__)
+    def _heard(self, event: Event | None) -> None:
+        if event is not None:  # a full disk or a bug is logged; the listener goes on
+            self.handle(event)

@@ -6,9 +6,10 @@ store for it, and that view is audited.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -292,6 +293,57 @@ class EventBus:
                 sub._queue.put_nowait(event)
             except queue.Full:
                 pass  # a stuck page must not stall the card flow
+
+
+class BusListener:
+    """A thread that hands each event on the bus to `handle`, and None when none came for
+    `poll_s` (which is also how soon stop() is heard). An exception in `handle` is logged and
+    the listening goes on: a bug or a full disk must not stop it."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        name: str,
+        handle: Callable[[Event | None], object],
+        poll_s: float = 0.5,
+    ) -> None:
+        self._bus = bus
+        self._name = name
+        self._handle = handle
+        self._poll_s = poll_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._subscription: Subscription | None = None
+
+    def start(self) -> None:
+        """Listen from now on (subscribed before returning: no event published after falls
+        between); `handle(None)` runs first."""
+        self._stop.clear()
+        self._subscription = self._bus.subscribe()
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if self._subscription is not None:
+            self._subscription.close()
+            self._subscription = None
+
+    def _run(self) -> None:
+        subscription = self._subscription
+        assert subscription is not None
+        event: Event | None = None
+        while not self._stop.is_set():
+            try:
+                self._handle(event)
+            except Exception:
+                logging.getLogger(__name__).exception(
+                    "%s: %s not handled", self._name, type(event).__name__
+                )
+            event = subscription.get(self._poll_s)
 
 
 def event_name(event: Event) -> str:

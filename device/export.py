@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from device.events import ConfirmationStored, EventBus, Subscription
+from device.events import BusListener, ConfirmationStored, Event, EventBus
 from sync.clock import JST, utc_now
 from sync.facefile import face_file_bytes, face_file_name
 from sync.store import Store
@@ -58,9 +58,8 @@ class FaceExport:
         self._retry_s = retry_s
         self._clock = clock
         self._lock = threading.Lock()  # one round at a time
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._subscription: Subscription | None = None
+        self._listener: BusListener | None = None
+        self._next_round = 0.0  # when the writer looks at the queue again by itself
 
     @property
     def enabled(self) -> bool:
@@ -106,34 +105,21 @@ class FaceExport:
     def start(self, bus: EventBus) -> None:
         if self._directory is None:
             return
-        self._stop.clear()
-        self._subscription = bus.subscribe()
-        self._thread = threading.Thread(target=self._run, name="face-export", daemon=True)
-        self._thread.start()
+        self._next_round = 0.0  # the first round at once: files left by the last run
+        self._listener = BusListener(bus, "face-export", self._heard, STOP_POLL_S)
+        self._listener.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        if self._subscription is not None:
-            self._subscription.close()
-            self._subscription = None
+        if self._listener is not None:
+            self._listener.stop(timeout)
+            self._listener = None
 
-    def _run(self) -> None:
-        subscription = self._subscription
-        assert subscription is not None
-        while not self._stop.is_set():  # the first round at once: files left by the last run
-            try:
-                self.write_pending()
-            except Exception:  # a bug must not stop the writer: the queue keeps the files
-                log.exception("export: the round failed")
-            # Until an answer is stored, or retry_s; in short waits, so stop() is prompt.
-            deadline = time.monotonic() + self._retry_s
-            while not self._stop.is_set() and (left := deadline - time.monotonic()) > 0:
-                event = subscription.get(min(left, STOP_POLL_S))
-                if isinstance(event, ConfirmationStored):
-                    break
+    def _heard(self, event: Event | None) -> None:
+        """A round when an answer is stored, or retry_s after the last (a round that fails is
+        logged; the queue keeps its files for the next)."""
+        if isinstance(event, ConfirmationStored) or time.monotonic() >= self._next_round:
+            self._next_round = time.monotonic() + self._retry_s
+            self.write_pending()
 
 
 def _write_whole(path: Path, data: bytes) -> None:

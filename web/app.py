@@ -34,6 +34,7 @@ from web import (
     signal_api,
     statement,
 )
+from web.deskrows import EXTENSION, DeskRows
 from web.inbound import RequestRefused
 from web.people import display_name
 from web.present import LANGUAGES, STRINGS, text
@@ -55,7 +56,10 @@ def create_staff_app(config: Config, services: Services) -> Flask:
     app.before_request(appointments.allow_list_upload)
     auth.install(app, services.accounts)  # before the pages: the session loads first
     app.register_blueprint(account.create_blueprint(services.accounts))
-    app.register_blueprint(reception.create_blueprint(services))
+    # Today's desk rows, rendered ahead by a thread the appliance starts (web/deskrows.py).
+    rows = DeskRows(app, services.store, services.bus)
+    app.extensions[EXTENSION] = rows
+    app.register_blueprint(reception.create_blueprint(services, rows))
     app.register_blueprint(
         statement.create_blueprint(
             services.statements, lambda actor: display_name(services.store, actor, "ja")

@@ -7,19 +7,15 @@ is the audited view of personal data, recorded under the signed-in staff user.
 
 from __future__ import annotations
 
-import functools
 import re
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import date
-from typing import Any, cast
+from typing import Any
 
 from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     g,
     jsonify,
     render_template,
@@ -60,30 +56,25 @@ from device.events import (
 from device.services import Services
 from device.status import DISK_FULL_FREE_BYTES
 from sync.clock import JST
-from sync.store import Confirmation, DeskAlertRow, Store
+from sync.store import Confirmation, DeskAlertRow
 from web import search, sse
-from web.appointments import precheck_notes
 from web.auth import audit_actor, current_user, require_role
 from web.bulk import bulk_wire
 from web.bulk import current as bulk_current
+from web.deskrows import AuditEntry, DeskRows, Shown, as_row, display_name_of
 from web.detail import audit_lines, confirmation_detail, pretty_xml, recheck_comparisons
 from web.field_errors import field_errors_text, identifier_error_text
 from web.inbound import json_object
 from web.people import namer
 from web.present import (
     DESK_STATES,
-    LANGUAGES,
     STRINGS,
-    confirmation_row,
     desk_state_label,
     earlier_summary,
     reason_text,
-    start_of_today,
     text,
 )
-from web.rowcache import RowFragments
 
-TODAY_LIMIT = 500
 VISIT_ID_FORMAT = re.compile(r"[0-9a-f]{1,64}")
 # States in which reception may switch the visit to 目視確認.
 VISUAL_STATES = ("awaiting_pin", "awaiting_staff", "pin_blocked")
@@ -95,7 +86,7 @@ MAX_FIELD_CHARS = 100  # far beyond any real value: a bound, not the validation
 CHECK_FAILED_STATUS = {"central_unavailable": 503}
 
 
-def create_blueprint(services: Services) -> Blueprint:
+def create_blueprint(services: Services, rows: DeskRows) -> Blueprint:
     bp = Blueprint("reception", __name__, url_prefix="")
     bp.before_request(require_role("reception"))
     store = services.store
@@ -104,74 +95,36 @@ def create_blueprint(services: Services) -> Blueprint:
     # reloads itself (the appliance restarted: new code, new settings).
     boot = secrets.token_hex(8)
 
-    def today() -> date:
-        return store.now().astimezone(JST).date()  # the store's clock: trusted time
+    today = rows.today
 
     def row(c: Confirmation, lang: str) -> dict[str, Any]:
         return shown_rows([c], lang)[0]
 
     def shown_rows(
-        found: Sequence[Confirmation], lang: str, listing: tuple[str, str, str] | None = None
+        found: Sequence[Confirmation], lang: str, listing: AuditEntry | None = None
     ) -> list[dict[str, Any]]:
         day = today()
         return [as_row(one, lang, day) for one in beside(found, lang, listing)]
 
     def beside(
-        found: Sequence[Confirmation], lang: str, listing: tuple[str, str, str] | None = None
+        found: Sequence[Confirmation], lang: str, listing: AuditEntry | None = None
     ) -> list[Shown]:
-        """`found` with what their rows show beside each answer, with one look-up each for
-        all of them: the earlier answers of offline visits, the staff of 目視 visits, the
-        appointments' 前夜確認. The earlier answers are personal data shown: each view is
-        audited naming the row it was shown for, with `listing` (the list's own entry), in
-        one commit before they leave."""
-        wanted = {c.id: c.earlier_id for c in found if c.offline and c.earlier_id is not None}
-        earlier = store.confirmations_by_id(set(wanted.values())) if wanted else {}
-        entries = [
-            ("confirmation.view", f"confirmation:{e}", f"shown for confirmation:{c}")
-            for c, e in wanted.items()
-            if e in earlier
-        ]
+        """`found` with what their rows show beside each answer (DeskRows.beside). The
+        earlier answers are personal data shown: each view is audited naming the row it was
+        shown for, with `listing` (the list's own entry), in one commit before they leave."""
+        shown, entries = rows.beside(found, lang)
         if listing is not None:
             entries.append(listing)
         if entries:
             store.audit_all(audit_actor(), entries)
-        staff = staff_names(store, found)
-        notes = precheck_notes(store, found, lang)
-        return [
-            Shown(
-                c,
-                staff.get(c.id, ""),
-                earlier.get(c.earlier_id) if c.offline and c.earlier_id else None,
-                note["text"] if note else "",
-            )
-            for c, note in zip(found, notes, strict=True)
-        ]
-
-    def as_row(one: Shown, lang: str, day: date) -> dict[str, Any]:
-        shown = confirmation_row(one.confirmation, lang, one.staff, one.earlier, day)
-        shown["precheck"] = one.precheck
         return shown
 
-    # Today's rows as rendered (web/rowcache.py): both languages of a full day.
-    fragments = RowFragments(TODAY_LIMIT * len(LANGUAGES))
-
     def rendered_rows(lang: str) -> list[Markup]:
-        """Today's rows as the desk page shows them: each rendered once a day (and again
-        when what is beside it changes)."""
+        """Today's rows as the desk page shows them: rendered ahead (web/deskrows.py), else
+        now, once a day (and again when what is beside them changes)."""
         day = today()
-        macro: Callable[[dict[str, Any]], Markup] | None = None
-
-        def render(one: Shown) -> Markup:
-            nonlocal macro
-            if macro is None:  # the row macro, once per page that renders any
-                macro = row_macro(lang)
-            return macro(as_row(one, lang, day))
-
         found, listing = today_found()
-        return [
-            fragments.row(day, one.key(lang), functools.partial(render, one))
-            for one in beside(found, lang, listing)
-        ]
+        return rows.rendered(beside(found, lang, listing), lang, day)
 
     def earlier_of(c: Confirmation) -> Confirmation | None:
         """The 前回確認 an offline visit's detail shows (its personal data: the view is
@@ -188,10 +141,9 @@ def create_blueprint(services: Services) -> Blueprint:
             )
         return earlier
 
-    def today_found() -> tuple[list[Confirmation], tuple[str, str, str]]:
+    def today_found() -> tuple[list[Confirmation], AuditEntry]:
         """Today's answers, newest first, and the list's audit entry."""
-        since = start_of_today(store.now())  # the store's clock: trusted time, as rows are
-        found = store.recent_confirmations(since, TODAY_LIMIT)
+        found = rows.found_today()
         return found, ("confirmation.list", "confirmations:today", f"rows={len(found)}")
 
     def today_rows(lang: str) -> list[dict[str, Any]]:
@@ -452,57 +404,6 @@ def desk_initial(services: Services, lang: str) -> dict[str, Any]:
     data["method"] = visit.method
     data["staff"] = display_name_of(services.store, visit.staff) if visit.staff else ""
     return data
-
-
-@dataclass(frozen=True)
-class Shown:
-    """One answer and what its desk row shows beside it."""
-
-    confirmation: Confirmation
-    staff: str  # who confirmed a 目視 visit
-    earlier: Confirmation | None  # the 前回確認 of an offline visit
-    precheck: str  # the appointment's 前夜確認, in words
-
-    def key(self, lang: str) -> tuple[Any, ...]:
-        """What its rendered row depends on besides the day (web/rowcache.py)."""
-        c = self.confirmation
-        earlier = self.earlier.id if self.earlier is not None else None
-        return (c.id, c.file_id, lang, self.staff, self.precheck, earlier)
-
-
-def row_macro(lang: str) -> Callable[[dict[str, Any]], Markup]:
-    """The row macro of _row.html, with the page's words in `lang`."""
-    words = {"t": lambda key, **values: text(key, lang, **values)}
-    module = current_app.jinja_env.get_template("_row.html").make_module(words)
-    macro = module.confirmation_row  # type: ignore[attr-defined]
-    return cast(Callable[[dict[str, Any]], Markup], macro)
-
-
-def staff_names(store: Store, found: Sequence[Confirmation]) -> dict[int, str]:
-    """Confirmation id → who confirmed it, for the 目視 visits among `found` (one read of
-    their visits; each person's name looked up once)."""
-    visual = {c.id: c.visit_id for c in found if c.method == "visual" and c.visit_id}
-    if not visual:
-        return {}
-    visits = store.visits_by_id(set(visual.values()))
-    names: dict[str, str] = {}
-    staff: dict[int, str] = {}
-    for confirmation_id, visit_id in visual.items():
-        visit = visits.get(visit_id)
-        if visit is None:
-            continue
-        if visit.staff not in names:
-            names[visit.staff] = display_name_of(store, visit.staff)
-        staff[confirmation_id] = names[visit.staff]
-    return staff
-
-
-def display_name_of(store: Store, username: str) -> str:
-    """The name a person is shown by (their user name when the account is gone)."""
-    if not username:
-        return ""
-    user = store.user_by_username(username)
-    return user.display_name if user is not None else username
 
 
 def alert_view(alert: DeskAlertRow, lang: str) -> dict[str, Any]:

@@ -19,8 +19,8 @@ from markupsafe import Markup
 
 
 class RowFragments:
-    """The rendered rows of one day, at most `size` (emptied whole when full: a day past
-    that many rows times the languages shown is a day that renders them again)."""
+    """The rendered rows of one day, at most `size`: when full, the row rendered first goes
+    (the oldest answer's, or a row's earlier version), so the day's newest rows stay."""
 
     def __init__(self, size: int) -> None:
         self._size = size
@@ -47,7 +47,7 @@ class RowFragments:
         html = render()
         with self._lock:
             if day == self._day:
-                if len(self._rows) >= self._size:
-                    self._rows.clear()
+                if key not in self._rows and len(self._rows) >= self._size:
+                    del self._rows[next(iter(self._rows))]  # dicts keep insertion order
                 self._rows[key] = html
         return html
