@@ -1,14 +1,14 @@
 """The desk at a busy morning: the reception list, search results and the doctor's list with
 50 / 250 / 500 answers of today in a real SQLite store (encrypted, keyed hashes), through the
-staff app (Flask's test client, a signed-in user), and the disk each answer takes.
+staff app (Flask's test client, a signed-in user). The disk each answer takes is
+bench/disk.py's.
 
 Answers are the simulated central's for its whole population (cards, 限度額, 高齢受給者,
 公費 and 医療扶助, expired periods), plus not-found answers and visits kept offline.
 Printed per size (CPU time of the serving thread, medians: the machine may be shared): the
 page's time, and its parts: reading the rows from the store
 (decrypting, and parsing where a list still parses), building the row dicts, and the rest
-(the template and the request). Then bytes per confirmation with the file as written and
-after VACUUM (per table with `dbstat` when SQLite has it).
+(the template and the request).
 """
 
 from __future__ import annotations
@@ -308,46 +308,12 @@ def collector(client: Any, size: int) -> None:
     )
 
 
-def disk(count: int) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "onshi.db"
-        store = Store(path, FieldCipher(FieldKeys.generate()), lambda: NOW)
-        try:
-            fill(store, 0, count)
-            db = store._database.db  # noqa: SLF001 (a bench reads the file's own accounts)
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            written = path.stat().st_size
-            db.execute("VACUUM")
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            vacuumed = path.stat().st_size
-            tables: list[tuple[str, int]] = []
-            try:
-                tables = [
-                    (str(name), int(size))
-                    for name, size in db.execute(
-                        "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC"
-                    ).fetchall()
-                ]
-            except Exception:  # noqa: BLE001 (SQLite built without dbstat)
-                tables = []
-        finally:
-            store.close()
-    print(
-        f"  disk, {count} confirmations: {written / count:6.0f} B each as written,"
-        f" {vacuumed / count:6.0f} B after VACUUM"
-    )
-    for name, size in tables[:8]:
-        print(f"    {name:40s} {size / count:6.0f} B per confirmation")
-
-
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench.desk")
     parser.add_argument("--sizes", default="50,250,500")
-    parser.add_argument("--disk", type=int, default=2000)
     args = parser.parse_args(argv)
     print(f"desk, search and clinical list (median of {RUNS}, Flask test client):")
     pages([int(s) for s in args.sizes.split(",")])
-    disk(args.disk)
     print()
 
 
