@@ -538,15 +538,7 @@ class Store:
                     p.appointment_id, klass=p.klass, raw=p.raw, checked_at=checked_at, actor=actor
                 )
             if batch_end is not None:
-                self._bulk_runs.batch_ended(
-                    batch_end.batch_id,
-                    failed=batch_end.failed,
-                    reason=batch_end.reason,
-                    done=batch_end.done,
-                    normal=batch_end.normal,
-                    attention=batch_end.attention,
-                    actor=actor,
-                )
+                self._end_batch(batch_end, actor)
 
     # -- the monthly 医療扶助 bulk's answers (sync/store/aidtickets.py) -------------------
     @reserve_on_full
@@ -565,15 +557,19 @@ class Store:
             self._aid_tickets.record(
                 month, records, checked_at=checked_at, actor=actor, run_id=run_id
             )
-            self._bulk_runs.batch_ended(
-                batch_end.batch_id,
-                failed=batch_end.failed,
-                reason=batch_end.reason,
-                done=batch_end.done,
-                normal=batch_end.normal,
-                attention=batch_end.attention,
-                actor=actor,
-            )
+            self._end_batch(batch_end, actor)
+
+    def _end_batch(self, end: BatchEnd, actor: str) -> None:
+        """Inside the caller's transaction: a bulk batch's end, as its results are kept."""
+        self._bulk_runs.batch_ended(
+            end.batch_id,
+            failed=end.failed,
+            reason=end.reason,
+            done=end.done,
+            normal=end.normal,
+            attention=end.attention,
+            actor=actor,
+        )
 
     def aid_recipient_key(self, public_number: str, recipient: str, birthdate: str) -> str:
         return self._aid_tickets.key(public_number, recipient, birthdate)
