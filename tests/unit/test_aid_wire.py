@@ -5,6 +5,7 @@ circuit breaker."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from .bulkfakes import DownCentral, poll_until_ready
 
 MIC = "1312345670"
 MONTH = "202604"
+NOW = datetime(2026, 4, 1, 13, 0, tzinfo=UTC)  # 22:00 JST on the day asked about
 LONG_S = 20.0
 
 
@@ -97,8 +99,9 @@ def test_the_answer_carries_the_month_in_its_header() -> None:
 
 
 @pytest.fixture
-def service(sim_pki: Any) -> CentralService:
-    return CentralService(sim_pki, bulk_delay_s=0.0)
+def service(pki_at: Any) -> CentralService:
+    # The central's PKI and clock from the day the requests ask about, not from today.
+    return CentralService(pki_at(NOW), bulk_delay_s=0.0, clock=lambda: NOW)
 
 
 def answered(service: CentralService, upload: AidUpload) -> BulkAnswer:

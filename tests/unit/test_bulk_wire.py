@@ -9,6 +9,7 @@ import gzip
 import io
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,7 @@ from sync.xmlmsg import (
 from .bulkfakes import DownCentral, poll_until_ready, within
 
 MIC = "1312345670"
+NOW = datetime(2026, 4, 1, 13, 0, tzinfo=UTC)  # 22:00 JST on the day asked about
 LONG_S = 20.0
 
 # person → QualificationValidity a single answer gives (the population's scenarios)
@@ -202,8 +204,9 @@ def test_client_retries_an_upload_with_the_same_file_id() -> None:
 
 
 @pytest.fixture
-def service(sim_pki: Any) -> CentralService:
-    return CentralService(sim_pki, bulk_delay_s=0.0)
+def service(pki_at: Any) -> CentralService:
+    # The central's PKI and clock from the day the requests ask about, not from today.
+    return CentralService(pki_at(NOW), bulk_delay_s=0.0, clock=lambda: NOW)
 
 
 def test_the_same_upload_twice_gets_the_same_reception_number(service: CentralService) -> None:
@@ -371,9 +374,9 @@ def test_the_breaker_counts_bulk_calls_like_any_other() -> None:
 
 
 def test_a_registered_number_is_in_the_terminals_face_files(
-    sim_pki: Any, service: CentralService, tmp_path: Path
+    pki_at: Any, service: CentralService, tmp_path: Path
 ) -> None:
-    terminal = SimTerminal(tmp_path, service, pki=sim_pki, institution=MIC)
+    terminal = SimTerminal(tmp_path, service, pki=pki_at(NOW), institution=MIC, clock=lambda: NOW)
     request = ReferenceRequest(MIC, "r-f", (ReferenceRegistration("PN-FACE", numbers("P001")),))
     service.register_references(build_reference_request(request), MIC)
     _, data = terminal.face_file("P001")
@@ -381,10 +384,10 @@ def test_a_registered_number_is_in_the_terminals_face_files(
 
 
 def test_the_bulk_routes_take_larger_bodies_than_a_single_request(
-    sim_pki: Any, service: CentralService
+    pki_at: Any, service: CentralService
 ) -> None:
     app = create_app(service).test_client()
-    cert = {CLIENT_CERT_ENVIRON: Path(sim_pki.device_cert).read_text()}
+    cert = {CLIENT_CERT_ENVIRON: Path(pki_at(NOW).device_cert).read_text()}
     padding = b"<!--" + b" " * 1_100_000 + b"-->"
     body = build_bulk_upload(upload_of("P001")).replace(b"<XmlMsg>", padding + b"<XmlMsg>")
     bulk = app.post("/v1/bulk", data=body, environ_base=cert)
