@@ -61,7 +61,7 @@ def with_recipient(store: Appointments, day: str) -> None:
 def test_fetch_tickets_needs_the_token_and_asks_each_recipient_once(
     desk: tuple[FlaskClient, Appointments, BulkRuns, Clock],
 ) -> None:
-    client, store, runs, _ = desk
+    client, store, runs, clock = desk
     tomorrow = runs.tomorrow()
     with_recipient(store, tomorrow)
     assert client.post("/bulk/aid", data={}).status_code == 403
@@ -80,7 +80,7 @@ def test_fetch_tickets_needs_the_token_and_asks_each_recipient_once(
     store.keep_aid_tickets(
         run.day,
         [AidTicketRecord(AID_INSURER, AID_NUMBER, AID_BORN, "1", b"<XmlMsg/>")],
-        checked_at=datetime(2026, 11, 29, tzinfo=JST),
+        checked_at=clock(),  # the test's clock, not a date of its own
         actor="bulk",
         run_id=run.id,
         batch_end=BatchEnd(batch.id, False, "", 1, 1, 0),
