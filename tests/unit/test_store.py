@@ -85,7 +85,10 @@ def test_answer_round_trip_and_lookups(store: Store) -> None:
     assert [c.id for c in store.find_by_birthdate(BIRTH)] == [saved.id]
     assert [c.id for c in store.find_by_numbers("06139015", "記号1", NUMBER)] == [saved.id]
     assert store.find_by_numbers("06139015", "記号1", "1") == []
-    assert [c.id for c in store.recent_confirmations(utc_now().replace(hour=0))] == [saved.id]
+    # Since a minute before the save: "now with the hour set to 0" is now itself in the first
+    # hour of a UTC day, after the save.
+    since = saved.created_at - timedelta(minutes=1)
+    assert [c.id for c in store.recent_confirmations(since)] == [saved.id]
 
 
 def test_no_plaintext_personal_data_in_the_file(store: Store, tmp_path: Path) -> None:
