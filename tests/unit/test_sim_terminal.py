@@ -38,8 +38,17 @@ def request_for(person_id: str, file_id: str) -> QualificationRequest:
 
 
 def drop(root: Path, request: QualificationRequest) -> Path:
-    path = root / "req" / request_file_name(request.file_id)
-    path.write_bytes(build_request(request, "shift_jis"))
+    return place(
+        root / "req" / request_file_name(request.file_id), build_request(request, "shift_jis")
+    )
+
+
+def place(path: Path, body: bytes) -> Path:
+    """Put a request where the terminal looks the way the appliance does: written under a
+    temporary name, then renamed. A plain write can be seen half-written and go unanswered."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(body)
+    os.replace(temporary, path)
     return path
 
 

@@ -31,7 +31,7 @@ from sync.xmlmsg import build_request, parse_result, request_file_name
 from tests.face_reader import read_face_file
 
 from .test_face_export import CODE, NOW
-from .test_sim_terminal import request_for, wait_for, wait_gone
+from .test_sim_terminal import place, request_for, wait_for, wait_gone
 
 LONG_S = 20.0
 STAMP = "20260401103000"  # NOW in Japan time
@@ -210,7 +210,7 @@ def test_another_kind_of_request_is_one_more_handler(
         wait_gone(tmp_path / "req" / "TKKsiquc01req_k1.xml")
         # the qualification handler is still there
         body = build_request(request_for("P001", "q1"), "shift_jis")
-        (tmp_path / "req" / request_file_name("q1")).write_bytes(body)
+        place(tmp_path / "req" / request_file_name("q1"), body)
         wait_for(tmp_path / "res" / "OQSsiquc01res_q1.xml")
     finally:
         terminal.stop()
