@@ -98,8 +98,7 @@ class AuditQueue:
     def _lead(self) -> None:
         group: list[_Waiter] = []
         try:
-            # A thread already waiting for the lock (a card save) goes before this group.
-            self._database.lock.let_waiting_in()
+            # The lock is granted in turn: a card save already waiting goes before this group.
             with self._database.lock:
                 with self._mutex:  # what came while the lock was awaited joins this group
                     while self._queue and len(group) < self.max_group:

@@ -4,9 +4,9 @@ One writer connection, one lock: every write goes through it, so there is exactl
 (the system SQLite predates the WAL-reset fix of 3.51.3; one writer never races). Reads that
 say so (`reading()`) run on a read-only connection of their own thread instead, without the
 lock: in WAL a reader sees the last commit and never waits for a writer's fsync, so the desk's
-reads no longer queue behind audit entries and card saves (Readers). A long job (the retention
-purges) writes in short batches and hands the lock to whoever waits between two (StoreLock,
-`between_batches`), so a card save never waits for more than one batch. WAL with
+reads no longer queue behind audit entries and card saves (Readers). The lock is granted in the
+order it was asked for (StoreLock) and a long job (the retention purges) writes in short
+batches, so a card save never waits for more than one batch. WAL with
 synchronous=FULL: whatever a caller was told is saved survives kill -9 and power loss.
 A write that finds the disk full is rolled back whole and raises StoreFullError; the disk
 reserve beside the database (sync.reserve) can then be given up once and the write run again.
@@ -65,32 +65,49 @@ class StoreFullError(StoreError):
 
 
 class StoreLock:
-    """The store's one lock (reentrant, used as `with database.lock:`), counting who waits for
-    it: a long job (the retention purges) works in short batches and, between two, hands the
-    lock to every thread that was waiting (`let_waiting_in`). A plain lock does not: the thread
-    that releases it takes it again before a waiting thread has woken up."""
+    """The store's one lock (reentrant, used as `with database.lock:`), granted in the order it
+    was asked for.
+
+    A plain lock is not: a thread that releases it and asks again at once (a long job in short
+    holds: a purge's batches, a count or a check a slice at a time, an audit group) takes it
+    again before a waiting thread has woken up, so a card save could wait through many short
+    holds. Here a thread asking for the lock first waits until every thread that asked before
+    it has had it, so a save waits for the hold in progress and those queued ahead of it, never
+    for a loop. A turn is awaited at most `TURN_WAIT_S` (after that the thread goes on as a
+    plain lock would): a hold longer than that is long whatever the order."""
+
+    TURN_WAIT_S = 1.0
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._counts = threading.Condition(threading.Lock())
-        self._arrived = 0  # acquisitions asked for
-        self._admitted = 0  # acquisitions granted
+        self._arrived = 0  # first acquisitions asked for (not re-entries)
+        self._admitted = 0  # of those, granted or given up
         self._owner: int | None = None
         self._depth = 0
 
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+    def acquire(self) -> bool:
+        me = threading.get_ident()
         with self._counts:
-            self._arrived += 1
-        got = self._lock.acquire(blocking, timeout)
-        with self._counts:
-            if got:
-                self._admitted += 1
-                self._owner = threading.get_ident()
+            if self._owner == me:
                 self._depth += 1
-            else:
-                self._arrived -= 1
+                return self._lock.acquire()  # a re-entry: held already, at once
+            ahead = self._arrived
+            self._arrived += 1
+            self._counts.wait_for(lambda: self._admitted >= ahead, self.TURN_WAIT_S)
+        try:
+            self._lock.acquire()
+        except BaseException:  # interrupted: those behind it must not wait for its turn
+            with self._counts:
+                self._admitted += 1
+                self._counts.notify_all()
+            raise
+        with self._counts:
+            self._admitted += 1
+            self._owner = me
+            self._depth = 1
             self._counts.notify_all()
-        return got
+        return True
 
     def release(self) -> None:
         with self._counts:
@@ -114,17 +131,6 @@ class StoreLock:
         """Whether this thread holds the lock (at any depth)."""
         with self._counts:
             return self._owner == threading.get_ident()
-
-    def let_waiting_in(self, timeout_s: float = 1.0) -> None:
-        """Between two batches of a long job (the lock released): wait until as many threads
-        have been granted the lock as had asked for it by now, so each one waiting gets in
-        before the job takes it again (at most `timeout_s`: a thread asking for it again and
-        again does not stall the job). Nothing to wait for when this thread still holds it."""
-        if self.held_here():
-            return
-        with self._counts:
-            target = self._arrived
-            self._counts.wait_for(lambda: self._admitted >= target, timeout_s)
 
 
 class Database:
@@ -295,18 +301,17 @@ class Database:
                     hook()
 
     def between_batches(self) -> None:
-        """Between two write batches of a long job (the retention purges): every thread
-        waiting for the lock gets it first (StoreLock.let_waiting_in); then what the batch
+        """Between two write batches of a long job (the retention purges): what the batch
         wrote is copied from the WAL into the database (a passive checkpoint, a short hold of
-        the lock of its own, after which waiting threads get in again). So no later commit,
+        the lock of its own, taken in turn: every thread that asked for the lock during the
+        batch has it first, and those asking during the checkpoint before the next batch). So
+        no later commit,
         a card save's, finds a WAL grown past the automatic checkpoint's size by the job and
         copies it while others wait, and the WAL stays small whatever the backlog."""
-        self.lock.let_waiting_in()
         if self.in_memory:
             return
         with self.lock:
             self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        self.lock.let_waiting_in()
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database and truncate it (after a retention purge): the
