@@ -70,9 +70,10 @@ from device.config import load_config
 from sync.store import VisitRecord
 from sync.xmlmsg import parse_result
 if sys.argv[4] == "1":
-    from device.memory import tune_malloc, tune_threads
+    from device.memory import tune_malloc, tune_switching, tune_threads
     tune_malloc()
     tune_threads()  # as `onshi run` does (device/appliance.py start_appliance)
+    tune_switching()
 data, rows = sys.argv[1], int(sys.argv[2])
 config = load_config(environ={}, overrides={
     "data_dir": data + "/appliance", "staff_port": 0, "kiosk_port": 0,

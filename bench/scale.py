@@ -35,6 +35,7 @@ from pathlib import Path
 
 from bench.backup import _answer
 from device.config import load_config
+from device.memory import tune_switching
 from device.parts import open_store
 from sync.store import Store, VisitRecord
 from sync.xmlmsg import parse_result
@@ -287,6 +288,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--million", action="store_true", help="also 10^6 (takes long)")
     args = parser.parse_args(argv)
     sizes = list(args.confirmations) + ([1_000_000] if args.million else [])
+    tune_switching()  # as `onshi run` does: saves beside a Python-bound check (device/memory.py)
     for count in sizes:
         run_size(count)
 

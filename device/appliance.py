@@ -34,7 +34,7 @@ from device.facewatch import FaceInbox, FaceWatcher
 from device.flow import VisitFlow
 from device.inputs import VisitInputs
 from device.jobs import Jobs
-from device.memory import tune_gc, tune_malloc, tune_threads
+from device.memory import tune_gc, tune_malloc, tune_switching, tune_threads
 from device.offline import OfflineVisits
 from device.outbox import Outbox
 from device.parts import (
@@ -172,6 +172,7 @@ def start_appliance(
     in use) must never keep the appliance down, or the page to correct it with."""
     tune_malloc()  # before any web worker thread exists (device/memory.py)
     tune_threads()
+    tune_switching()
     config = load_settings(config_path, overrides=overrides)
     try:
         return _started(build_appliance(config, restart=restart, errors=errors))

@@ -68,3 +68,14 @@ def test_thread_stacks_are_smaller_than_the_default() -> None:
         assert ran.is_set()
     finally:
         threading.stack_size(before)
+
+
+def test_threads_hand_the_interpreter_on_sooner() -> None:
+    import sys
+
+    before = memory.tune_switching()
+    try:
+        assert sys.getswitchinterval() == pytest.approx(memory.SWITCH_INTERVAL_S)
+        assert memory.SWITCH_INTERVAL_S < before
+    finally:
+        sys.setswitchinterval(before)
