@@ -18,6 +18,7 @@ from typing import Any
 
 from device.cardtrust import CardTrust, load_roots, root_file_given
 from device.config import Config, load_config
+from device.sdnotify import still_starting
 from device.storekey import credential_keys, credential_path, credential_wrong_message
 from reader.backend import ReaderBackend, load_backend
 from sync.breaker import BreakerChange, CircuitBreaker
@@ -41,6 +42,7 @@ def open_store(config: Config, clock: Callable[[], datetime] = utc_now) -> Store
             FieldCipher(keys),
             clock=clock,
             reserve_bytes=config.disk_reserve_mb * 1024 * 1024,
+            migrating=still_starting,  # a large store's migration may outlast the start timeout
         )
     except KeyMismatchError as exc:
         raise KeyMismatchError(wrong_key_message(config)) from exc

@@ -1,6 +1,7 @@
 """Telling systemd how the service is doing (sd_notify(3)): READY=1 once both listeners answer,
-so units ordered after onshi.service (the kiosk screen) start when the kiosk page can be loaded.
-Does nothing outside a Type=notify unit (no NOTIFY_SOCKET)."""
+so units ordered after onshi.service (the kiosk screen) start when the kiosk page can be loaded;
+while a long migration runs at start, that it is still starting. Does nothing outside a
+Type=notify unit (no NOTIFY_SOCKET)."""
 
 from __future__ import annotations
 
@@ -24,3 +25,18 @@ def notify(state: str, environ: Mapping[str, str] | None = None) -> bool:
     except OSError:
         return False
     return True
+
+
+# How much longer than its start timeout systemd waits each time the appliance says it is
+# still starting: a few batches of a migration at least, on an SD card.
+START_EXTENSION_S = 60
+
+
+def still_starting(environ: Mapping[str, str] | None = None) -> bool:
+    """A start that goes on longer than usual (a large store's migration): systemd extends its
+    start timeout (TimeoutStartSec) by START_EXTENSION_S from now instead of killing it."""
+    return notify(
+        f"EXTEND_TIMEOUT_USEC={START_EXTENSION_S * 1_000_000}\n"
+        "STATUS=データベースを更新しています / migrating the database",
+        environ,
+    )

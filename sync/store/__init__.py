@@ -134,10 +134,19 @@ class Store:
         *,
         reserve_bytes: int = 0,
         anchor_path: Path | None = None,
+        migrating: Callable[[], object] = lambda: None,
     ):
         """`reserve_bytes`: disk held back beside the database for a full disk (sync.reserve);
-        `anchor_path`: the audit anchor file (default <database>.anchor; none in memory)."""
-        database = Database(path, cipher, clock, migrations=MIGRATIONS, reserve_bytes=reserve_bytes)
+        `anchor_path`: the audit anchor file (default <database>.anchor; none in memory);
+        `migrating`: called as a migration done in batches goes on (Database)."""
+        database = Database(
+            path,
+            cipher,
+            clock,
+            migrations=MIGRATIONS,
+            reserve_bytes=reserve_bytes,
+            migrating=migrating,
+        )
         self._database = database
         self._path = None if database.in_memory else Path(path)
         self._anchor_path = anchor_path

@@ -145,7 +145,11 @@ class Database:
         *,
         migrations: tuple[Migration, ...],
         reserve_bytes: int = 0,
+        migrating: Callable[[], object] = lambda: None,
     ) -> None:
+        """`migrating` is called after each short transaction of a migration done in batches
+        (a large store's first start after an upgrade: the appliance tells systemd it is still
+        starting)."""
         self.cipher = cipher
         self.clock = clock
         self.lock = StoreLock()
@@ -155,6 +159,7 @@ class Database:
         self._writer: int | None = None  # the thread inside a write block, if any
         self._after_commit: list[Callable[[], None]] = []
         self._after_rollback: list[Callable[[], None]] = []
+        self._migrating = migrating
         if not self.in_memory:
             _private_files(Path(path))
             self.reserve = DiskReserve(Path(path).parent, reserve_bytes)
@@ -247,6 +252,7 @@ class Database:
             self.db.execute(statement, params or [])
         if not self.in_memory:
             self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        self._migrating()
 
     def lookup_tag(self, purpose: str, value: str) -> bytes:
         """What a look-up column keeps of `value`: its keyed tag (FieldCipher.blind_tag), or

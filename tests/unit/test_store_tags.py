@@ -16,7 +16,8 @@ import sync.store
 from sync.fieldcrypt import TAG_BYTES, FieldCipher, FieldKeys, tag_of_stored
 from sync.store import MIGRATIONS, AppointmentInput, Store, VisitRecord
 from sync.store.appointments import PERSON_FIELDS
-from sync.store.database import Database
+from sync.store.database import Database, _statements
+from sync.store.schema import Rewrite
 from sync.xmlmsg import QualificationResult, build_result, parse_result
 
 from .test_store import BIRTH, INSURER, KANA, NUMBER, answer
@@ -349,3 +350,33 @@ def test_a_start_stopped_in_the_middle_of_migration_24_finishes_it_at_the_next(
     assert TAG_INDEXES <= index_names(path)
     values = stored_values(path)
     assert all(isinstance(v, bytes) for vs in values.values() for v in vs)
+
+
+@pytest.mark.parametrize("batch", [None, 2], ids=["one transaction", "in batches"])
+def test_a_migration_in_batches_says_after_each_part_that_it_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int | None
+) -> None:
+    """So `onshi run` can tell systemd it is still starting (device/parts.py open_store)."""
+    path, keys, _ = written_at_23(tmp_path, monkeypatch)
+    migration = MIGRATIONS[TAGS_MIGRATION - 1]
+    assert isinstance(migration, Rewrite)
+    parts = len(_statements(migration.before)) + len(_statements(migration.after))
+    with sqlite3.connect(path) as conn:
+        for table, _ in migration.rewrites:
+            rows = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            parts += -(-rows // 2)  # batches of two
+    if batch is not None:
+        monkeypatch.setattr(sync.store.database, "REWRITE_BATCH", batch)
+    versions: list[int] = []
+
+    def migrating() -> None:
+        with sqlite3.connect(path) as conn:  # what another process sees: each part committed
+            versions.append(
+                conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0]
+            )
+
+    Store(path, FieldCipher(keys), clock=lambda: NOW, migrating=migrating).close()
+    if batch is None:
+        assert versions == []  # a small store migrates in one transaction
+    else:
+        assert versions == [TAGS_MIGRATION - 1] * parts

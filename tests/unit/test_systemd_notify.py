@@ -16,7 +16,7 @@ import device.appliance
 import device.cli
 from device.cli import EXIT_OK
 from device.errors_log import RecentErrors
-from device.sdnotify import notify
+from device.sdnotify import START_EXTENSION_S, notify, still_starting
 
 UNIT = Path(__file__).resolve().parents[2] / "systemd" / "onshi.service"
 
@@ -83,3 +83,11 @@ def test_onshi_run_is_ready_once_the_appliance_has_started(
     assert order == ["started", "stopped"]
     assert sock.recv(64) == b"READY=1"
     assert "Type=notify" in UNIT.read_text().splitlines()
+
+
+def test_a_long_start_asks_systemd_for_more_time(manager: tuple[str, socket.socket]) -> None:
+    path, sock = manager
+    assert still_starting({"NOTIFY_SOCKET": path})
+    sent = sock.recv(256).decode().split("\n")
+    assert sent[0] == f"EXTEND_TIMEOUT_USEC={START_EXTENSION_S * 1_000_000}"
+    assert sent[1].startswith("STATUS=") and "migrating the database" in sent[1]
