@@ -31,7 +31,7 @@ from sync.auditchain import (
 )
 from sync.fieldcrypt import FieldCipher, KeyMismatchError
 from sync.store.auditqueue import AuditQueue, QueuedEntry
-from sync.store.database import Database, Part, reserve_on_full
+from sync.store.database import Database, Part
 from sync.store.instant import instant_text
 
 log = logging.getLogger(__name__)
@@ -84,21 +84,12 @@ class AuditLog(Part):
         """One entry on its own: returned once it is committed and anchored, in a commit
         shared with the entries other threads asked for meanwhile (sync/store/auditqueue.py);
         StoreFullError (after the reserve) when that commit failed, and then it is not kept."""
-        self.queue.record(QueuedEntry(actor, action, subject, detail))
+        self.queue.record([QueuedEntry(actor, action, subject, detail)])
 
     def record_all(self, actor: str, entries: Sequence[tuple[str, str, str]]) -> None:
-        """Several (action, subject, detail) entries of one view, committed together: one
-        alone shares the group commit (`record`), several are one commit of their own."""
-        if len(entries) == 1:
-            self.record(actor, *entries[0])
-        elif entries:
-            self._append_all(actor, entries)
-
-    @reserve_on_full
-    def _append_all(self, actor: str, entries: Sequence[tuple[str, str, str]]) -> None:
-        with self._database.write():
-            for action, subject, detail in entries:
-                self.append(actor, action, subject, detail)
+        """Several (action, subject, detail) entries of one view, committed together, in the
+        group commit shared with other threads' entries like one entry (`record`)."""
+        self.queue.record([QueuedEntry(actor, *entry) for entry in entries])
 
     def append(self, actor: str, action: str, subject: str, detail: str) -> None:
         """Inside a write block: the entry, keyed and linked; its head is anchored after the

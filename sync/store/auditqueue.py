@@ -5,13 +5,16 @@ its entry is committed (synchronous=FULL, one fsync) and anchored. Done one entr
 transaction, under the store's one lock, concurrent views queue behind each other and a card
 save queues behind all of them. Here concurrent entries share one commit:
 
-- a thread that audits enqueues its entry and waits on its own event;
-- the first to find nobody leading leads: it takes the store's lock, takes up to `max_group`
-  entries in the order they came, appends them to the hash chain in ONE transaction (one
-  commit, one fsync, one anchor write) and wakes every waiter of that group, with the error
-  when the commit failed (then nothing of the group is in the chain and no view is shown);
-- it hands the lead to the oldest waiter left, which first lets every thread already waiting
-  for the store's lock in (a card save), so a save waits for at most one group.
+- a thread that audits enqueues its entries (one, or a page's few, kept together) and waits on
+  its own event;
+- the first to find nobody leading leads: it takes the store's lock, takes the waiters in the
+  order they came, up to `max_group` entries (always at least one waiter), appends their
+  entries to the hash chain in ONE transaction (one commit, one fsync, one anchor write) and
+  wakes every waiter of that group, with the error when the commit failed (then nothing of the
+  group is in the chain and no view is shown);
+- it hands the lead to the oldest waiter left. The store's lock is granted in the order it was
+  asked for (StoreLock), so a card save already waiting for it goes before the next group: a
+  save waits for at most one group.
 
 An entry written inside a write block (a card save's own entry) never comes here: it belongs to
 that block's transaction. Neither does one asked for by a thread that holds the store's lock:
@@ -40,7 +43,7 @@ class QueuedEntry:
 
 @dataclass
 class _Waiter:
-    entry: QueuedEntry
+    entries: Sequence[QueuedEntry]  # committed together, never split between two groups
     done: threading.Event = field(default_factory=threading.Event)
     lead: bool = False  # woken to lead the next group, not because its entry is written
     error: BaseException | None = None
@@ -68,17 +71,19 @@ class AuditQueue:
         self.groups = 0  # groups committed (tests, the bench)
 
     def pending(self) -> int:
-        """Entries waiting (the one a leader is writing no longer counts)."""
+        """Waiters (threads) waiting (those of the group a leader is writing no longer count)."""
         with self._mutex:
             return len(self._queue)
 
-    def record(self, entry: QueuedEntry) -> None:
-        """Return once `entry` is committed and anchored; raise what the commit raised (then the
-        entry is not in the chain)."""
-        if self._database.lock.held_here():
-            self._write([entry])  # inside this thread's own hold: its own (nested) write
+    def record(self, entries: Sequence[QueuedEntry]) -> None:
+        """Return once `entries` are committed (in one transaction) and anchored; raise what the
+        commit raised (then none of them is in the chain)."""
+        if not entries:
             return
-        waiter = _Waiter(entry)
+        if self._database.lock.held_here():
+            self._write(entries)  # inside this thread's own hold: its own (nested) write
+            return
+        waiter = _Waiter(entries)
         with self._mutex:
             self._queue.append(waiter)
             lead = not self._leading
@@ -101,10 +106,14 @@ class AuditQueue:
             # The lock is granted in turn: a card save already waiting goes before this group.
             with self._database.lock:
                 with self._mutex:  # what came while the lock was awaited joins this group
-                    while self._queue and len(group) < self.max_group:
+                    size = 0
+                    while self._queue and (
+                        not group or size + len(self._queue[0].entries) <= self.max_group
+                    ):
                         group.append(self._queue.popleft())
+                        size += len(group[-1].entries)
                 try:
-                    self._write([w.entry for w in group])
+                    self._write([e for w in group for e in w.entries])
                     self.groups += 1
                 except BaseException as exc:  # every waiter of the group gets it
                     for waiter in group:

@@ -168,3 +168,38 @@ def test_an_entry_asked_for_while_holding_the_lock_is_written_at_once(store: Sto
         store.audit("reception", "confirmation.view", "confirmation:1")
         assert viewed(store) == ["confirmation:1"]
     assert store.verify_audit_detail().ok
+
+
+def test_a_pages_entries_share_the_group_commit_and_are_never_split(store: Store) -> None:
+    queue = queue_of(store)
+    queue.max_group = 3
+    counted = commits(store)
+    errors: list[BaseException] = []
+
+    def page(subjects: list[str]) -> None:
+        try:
+            store.audit_all("reception", [("desk.list", s, "") for s in subjects])
+        except BaseException as exc:  # noqa: BLE001 - kept for the assertion
+            errors.append(exc)
+
+    pages = [["a1"], ["b1", "b2", "b3"], ["c1"], ["d1"]]
+    threads = [threading.Thread(target=page, args=(subjects,)) for subjects in pages]
+    with lock_of(store):  # a write in progress: every page arriving meanwhile waits
+        for n, thread in enumerate(threads, start=1):
+            thread.start()
+            until(lambda n=n: queue.pending() == n)  # type: ignore[misc]
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    entries = sorted(store.audit_entries(), key=lambda e: e.id)
+    assert [e.subject for e in entries if e.action == "desk.list"] == [
+        "a1",
+        "b1",
+        "b2",
+        "b3",
+        "c1",
+        "d1",
+    ]
+    # [a1] alone (b's three would make four), [b1 b2 b3], then [c1 d1]
+    assert len(counted) == 3 and queue.groups == 3
+    assert store.verify_audit_detail().ok
