@@ -23,7 +23,7 @@ from pathlib import Path
 
 from device.confirm import Confirmations
 from sync.facefile import parse_face_name
-from sync.folders import FolderWatch
+from sync.folderwatch import FolderWatch
 from sync.store import Store
 from sync.transport import CentralAnswer
 from sync.xmldoc import MessageError

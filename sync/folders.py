@@ -10,7 +10,7 @@ to its official name, so the terminal never reads half a request. The encoding i
 in the official files, named in the XML declaration (characters it cannot carry are written as
 character references by sync/xmldoc.py).
 
-Waiting: one watchdog observer per transport (a thread; file-system events under the root,
+Waiting: one file-system watch per transport (a thread; events under the root,
 `res/` and `trash/` among them) wakes the request waiting for that file name; every waiter
 also looks for itself each `rescan_s`, because a mounted SMB share delivers no inotify events
 for writes made by the other side. A file that does not parse yet is read again shortly (the
@@ -51,7 +51,7 @@ not a whole zip yet), `OQSsiimm01req_<id>.xml` (one registration) or `OQSmuimm01
 (more) → `…res_<id>.xml`. Each poll of a bulk answer needs its own file id: an answer already
 in res/ or trash/ for an id is taken as that id's answer (an "in progress" one too).
 
-This is the only module that imports watchdog.
+The events come from sync/folderwatch.py (the only module that imports watchdog).
 """
 
 from __future__ import annotations
@@ -70,12 +70,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver
-
 from sync import bulkmsg as bulk
 from sync.clock import JST, utc_now
+from sync.folderwatch import NameWatch
 from sync.medinfo import (
     MAX_DOCUMENT_BYTES,
     PDF_MAGIC,
@@ -122,9 +119,6 @@ DEFAULT_ENCODING = "shift_jis"  # the official terminal's files are Shift_JIS in
 DEFAULT_RESCAN_S = 2.0
 DEFAULT_TIMEOUT_S = 30.0
 PARSE_RETRY_S = 0.05  # a file that does not parse yet is read again this soon
-# Events that may mean a file is there or complete; opening and reading (our own reads
-# included) are not among them, so reading a half-written file does not wake its reader.
-_WAKING_EVENTS = frozenset({"created", "modified", "moved", "closed", "deleted"})
 
 # The numbers of nobody (an insurer number no 法別番号 has, a birth date before the system): a
 # request for them is answered 該当資格なし and says only that the terminal answers.
@@ -140,8 +134,8 @@ NO_CARD_PATH = (
 
 class _Waiters:
     """File name → the event that wakes the request waiting for it. Shared by the transport and
-    its observer's handler (and not the transport itself, so a transport nobody holds any
-    more is collected and its observer stopped)."""
+    its watch (and not the transport itself, so a transport nobody holds any more is
+    collected and its watch stopped)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -172,25 +166,6 @@ class _Waiters:
     def __len__(self) -> int:
         with self._lock:
             return len(self._events)
-
-
-class _WakeOnFile(FileSystemEventHandler):
-    def __init__(self, waiters: _Waiters) -> None:
-        self._waiters = waiters
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type not in _WAKING_EVENTS:
-            return
-        for path in (event.src_path, event.dest_path):
-            if path:
-                self._waiters.wake(os.path.basename(os.fsdecode(path)))
-
-
-def _stop_observer(observer: BaseObserver) -> None:
-    observer.unschedule_all()
-    observer.stop()
-    if observer.is_alive() and threading.current_thread() is not observer:
-        observer.join(5)
 
 
 class FolderTransport:
@@ -227,8 +202,8 @@ class FolderTransport:
         self._parse_retry_s = parse_retry_s
         self._clock = clock
         self._waiters = _Waiters()
-        self._lock = threading.Lock()  # the observer's start and stop
-        self._observer: BaseObserver | None = None
+        self._lock = threading.Lock()  # the watch's start and stop
+        self._events: NameWatch | None = None
         self._closed = False
         self._stopper: weakref.finalize[..., FolderTransport] | None = None
 
@@ -377,12 +352,12 @@ class FolderTransport:
     def watching(self) -> bool:
         """Whether file-system events are being received (else rescans alone find answers)."""
         with self._lock:
-            return self._observer is not None and self._observer.is_alive()
+            return self._events is not None and self._events.alive
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            stopper, self._stopper, self._observer = self._stopper, None, None
+            stopper, self._stopper, self._events = self._stopper, None, None
         if stopper is not None:
             stopper()
 
@@ -426,22 +401,16 @@ class FolderTransport:
         return value, round_trip
 
     def _ensure_watching(self) -> None:
-        """Start the one observer, once `res/` is there (a share mounted late is watched from
+        """Start the one watch, once `res/` is there (a share mounted late is watched from
         the first request after it appears). Without events the rescans still find answers."""
         if not self._watch:
             return
         with self._lock:
-            if self._observer is not None or self._closed or not self.results.is_dir():
+            if self._events is not None or self._closed or not self.results.is_dir():
                 return
-            observer = Observer()
-            observer.name = "terminal-folders"
-            handler = _WakeOnFile(self._waiters)
+            events = NameWatch(self.root, self._waiters.wake, name="terminal-folders")
             try:
-                # One watch of the whole root, not one per folder: a file moved from res/ to
-                # trash/ is then one event (inotify pairs the two halves of a move only within
-                # one watch; an unpaired half holds every later event back for half a second).
-                observer.schedule(handler, str(self.root), recursive=True)
-                observer.start()
+                events.start()
             except OSError as exc:  # e.g. the inotify watch limit
                 log.warning(
                     "no file-system events for %s (%s): finding answers by rescanning every %g s",
@@ -451,10 +420,10 @@ class FolderTransport:
                 )
                 self._watch = False
                 return
-            self._observer = observer
-            # The observer holds the waiters, never the transport: a transport nobody holds
-            # any more is collected, and this stops its observer.
-            self._stopper = weakref.finalize(self, _stop_observer, observer)
+            self._events = events
+            # The watch holds the waiters, never the transport: a transport nobody holds
+            # any more is collected, and this stops its watch.
+            self._stopper = weakref.finalize(self, events.stop)
 
     def _write_request(self, name: str, body: bytes) -> None:
         final = self.requests / name
@@ -606,54 +575,3 @@ def _sync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-class _CallOnFile(FileSystemEventHandler):
-    def __init__(self, on_file: Callable[[Path], None]) -> None:
-        self._on_file = on_file
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory or event.event_type not in _ARRIVING_EVENTS:
-            return
-        # A file moved in arrives under its new name; one written in place under its own.
-        path = event.dest_path if event.event_type == "moved" else event.src_path
-        if path:
-            self._on_file(Path(os.fsdecode(path)))
-
-
-# Events after which a file may have arrived, or grown complete, in a watched folder.
-_ARRIVING_EVENTS = frozenset({"created", "modified", "moved", "closed"})
-
-
-class FolderWatch:
-    """File-system events for one folder (the terminal's `face/`): `on_file(path)` for each file
-    that arrives or changes there, on the watcher's own thread, so it must return quickly and
-    must not raise. Events are a speed-up only (a share delivers none for the other side's
-    writes): the caller rescans as well. `start()` returns False when no events can be had
-    (no such folder yet, the inotify watch limit)."""
-
-    def __init__(self, folder: Path, on_file: Callable[[Path], None]) -> None:
-        self.folder = folder
-        self._on_file = on_file
-        self._observer: BaseObserver | None = None
-
-    def start(self) -> bool:
-        if self._observer is not None:
-            return True
-        if not self.folder.is_dir():
-            return False
-        observer = Observer()
-        observer.name = "face-folder"
-        try:
-            observer.schedule(_CallOnFile(self._on_file), str(self.folder), recursive=False)
-            observer.start()
-        except OSError as exc:
-            log.warning("no file-system events for %s (%s): rescanning only", self.folder, exc)
-            return False
-        self._observer = observer
-        return True
-
-    def stop(self) -> None:
-        observer, self._observer = self._observer, None
-        if observer is not None:
-            _stop_observer(observer)

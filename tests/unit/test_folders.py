@@ -278,7 +278,7 @@ def test_when_the_events_never_come_the_rescan_still_finds_the_answer(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A share mounted over SMB: the observer runs, but the other side's writes make no event.
-    monkeypatch.setattr("sync.folders._WAKING_EVENTS", frozenset())
+    monkeypatch.setattr("sync.folderwatch._NAMING_EVENTS", frozenset())
     with (
         FolderTransport(root, timeout_s=LONG_S, rescan_s=0.1) as transport,
         Terminal(root),
