@@ -361,10 +361,7 @@ def _terminal(args: argparse.Namespace, data: Path) -> int:
         flush=True,
     )
     print(f"faults: {', '.join(switches) or 'none'}", flush=True)
-    try:
-        terminal.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    terminal.serve_forever()
     return 0
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -76,7 +75,7 @@ def sim_terminal(root: Path, data: Path, *flags: str) -> Iterator[subprocess.Pop
         assert time.monotonic() < deadline
         yield process
     finally:
-        process.send_signal(signal.SIGINT)
+        process.terminate()  # SIGTERM: SIGINT is ignored when the suite runs in the background
         try:
             process.wait(10)
         except subprocess.TimeoutExpired:
