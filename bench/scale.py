@@ -195,7 +195,7 @@ def timed_run(store: Store, path: Path, label: str, run: Callable[[], object]) -
     marks: list[float] = []
     if handover is not None:
 
-        def between() -> None:  # the end of a batch, and (after the hand-over) the next start
+        def between() -> None:  # the end of a batch, and (after its checkpoint) the next start
             marks.append(time.perf_counter())
             handover()
             marks.append(time.perf_counter())
@@ -220,8 +220,8 @@ def timed_run(store: Store, path: Path, label: str, run: Callable[[], object]) -
             f" longest {max(waits) * 1000:.1f} ms"
         )
     if len(marks) > 2:
-        # From the end of one hand-over to the start of the next: one batch (with the wait for
-        # the lock, and the checkpoint, if any). The first batch is left out: its span from the
+        # From the end of one batch's checkpoint to the end of the next batch: one batch, with
+        # its wait for the lock. The first batch is left out: its span from the
         # run's start holds the guards' decision (and the audit chain's check, in slices).
         spans = [b - a for a, b in zip(marks[1::2], marks[2::2], strict=False)]
         held = f"{len(marks) // 2} batches, longest {max(spans) * 1000:.1f} ms"
