@@ -53,7 +53,6 @@ from sync.store.database import (
     Database,
     StoreError,
     StoreFullError,
-    StoreLock,
     holds_data,
     reserve_on_full,
 )
@@ -61,6 +60,7 @@ from sync.store.deskalerts import DeskAlertRow, DeskAlerts
 from sync.store.exports import ExportCounts, ExportItem, Exports
 from sync.store.facefiles import FaceFiles
 from sync.store.instant import instant_of, instant_text
+from sync.store.lock import StoreLock
 from sync.store.outbox import Outbox, OutboxAlert, OutboxCounts, OutboxItem
 from sync.store.retention import RecordsPurged, RecordsRetention
 from sync.store.schema import MIGRATIONS

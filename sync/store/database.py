@@ -4,8 +4,8 @@ One writer connection, one lock: every write goes through it, so there is exactl
 (the system SQLite predates the WAL-reset fix of 3.51.3; one writer never races). Reads that
 say so (`reading()`) run on a read-only connection of their own thread instead, without the
 lock: in WAL a reader sees the last commit and never waits for a writer's fsync, so the desk's
-reads no longer queue behind audit entries and card saves (Readers). The lock is granted in the
-order it was asked for (StoreLock) and a long job (the retention purges) writes in short
+reads no longer queue behind audit entries and card saves (readers.py). The lock is granted in the
+order it was asked for (lock.py) and a long job (the retention purges) writes in short
 batches, so a card save never waits for more than one batch. WAL with
 synchronous=FULL: whatever a caller was told is saved survives kill -9 and power loss.
 A write that finds the disk full is rolled back whole and raises StoreFullError; the disk
@@ -33,6 +33,8 @@ import sqlite_utils
 from sync.fieldcrypt import DecryptError, FieldCipher, KeyMismatchError, tag_of_stored
 from sync.reserve import DiskReserve, DiskState
 from sync.store.instant import instant_text, normalized
+from sync.store.lock import StoreLock
+from sync.store.readers import Readers
 from sync.store.schema import Migration, Rewrite
 
 log = logging.getLogger(__name__)
@@ -62,75 +64,6 @@ class StoreFullError(StoreError):
         super().__init__(f"disk full: {free_bytes} bytes free, nothing was written")
         self.free_bytes = free_bytes
         self.reserve_left = reserve_left
-
-
-class StoreLock:
-    """The store's one lock (reentrant, used as `with database.lock:`), granted in the order it
-    was asked for.
-
-    A plain lock is not: a thread that releases it and asks again at once (a long job in short
-    holds: a purge's batches, a count or a check a slice at a time, an audit group) takes it
-    again before a waiting thread has woken up, so a card save could wait through many short
-    holds. Here a thread asking for the lock first waits until every thread that asked before
-    it has had it, so a save waits for the hold in progress and those queued ahead of it, never
-    for a loop. A turn is awaited at most `TURN_WAIT_S` (after that the thread goes on as a
-    plain lock would): a hold longer than that is long whatever the order."""
-
-    TURN_WAIT_S = 1.0
-
-    def __init__(self) -> None:
-        self._lock = threading.RLock()
-        self._counts = threading.Condition(threading.Lock())
-        self._arrived = 0  # first acquisitions asked for (not re-entries)
-        self._admitted = 0  # of those, granted or given up
-        self._owner: int | None = None
-        self._depth = 0
-
-    def acquire(self) -> bool:
-        me = threading.get_ident()
-        with self._counts:
-            if self._owner == me:
-                self._depth += 1
-                return self._lock.acquire()  # a re-entry: held already, at once
-            ahead = self._arrived
-            self._arrived += 1
-            self._counts.wait_for(lambda: self._admitted >= ahead, self.TURN_WAIT_S)
-        try:
-            self._lock.acquire()
-        except BaseException:  # interrupted: those behind it must not wait for its turn
-            with self._counts:
-                self._admitted += 1
-                self._counts.notify_all()
-            raise
-        with self._counts:
-            self._admitted += 1
-            self._owner = me
-            self._depth = 1
-            self._counts.notify_all()
-        return True
-
-    def release(self) -> None:
-        with self._counts:
-            self._depth -= 1
-            if self._depth == 0:
-                self._owner = None
-        self._lock.release()
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *_: object) -> None:
-        self.release()
-
-    def waiting(self) -> int:
-        """Threads waiting for the lock now."""
-        with self._counts:
-            return self._arrived - self._admitted
-
-    def held_here(self) -> bool:
-        """Whether this thread holds the lock (at any depth)."""
-        with self._counts:
-            return self._owner == threading.get_ident()
 
 
 class Database:
@@ -450,105 +383,6 @@ def reserve_on_full(
             return method(self, *args, **kwargs)
 
     return write
-
-
-class _Reader:
-    """One thread's read-only connection; closed when its thread ends (the thread-local slot
-    holding it goes) or when the database closes, whichever comes first."""
-
-    def __init__(self, path: Path) -> None:
-        conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA query_only=ON")  # exactly one writer: this one cannot write
-        conn.execute(f"PRAGMA cache_size=-{READER_CACHE_KIB}")
-        self.db = sqlite_utils.Database(conn)
-        self.depth = 0
-        self.closed = False
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.db.close()
-
-    def __del__(self) -> None:
-        self.close()
-
-
-READER_CACHE_KIB = 512  # per thread; the pages are in the OS's cache anyway
-
-
-class Readers:
-    """A read-only connection per thread that reads (the request workers, the jobs), opened
-    on first use. A thread's connection goes with the thread; all go when the database closes."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._local = threading.local()
-        self._lock = threading.RLock()
-        self._open: dict[int, _Reader] = {}  # id → reader, for close(); weak by thread end
-        self._closed = False
-
-    def _mine(self) -> _Reader:
-        reader: _Reader | None = getattr(self._local, "reader", None)
-        if reader is None or reader.closed:
-            with self._lock:
-                if self._closed:
-                    raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
-                reader = _Reader(self._path)
-                self._open[id(reader)] = reader
-            self._local.reader = reader
-            weak = _ForgetAtThreadEnd(self._open, self._lock, id(reader))
-            self._local.finalizer = weak  # runs when the thread's slot is dropped
-        return reader
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        reader = self._mine()
-        reader.depth += 1
-        try:
-            if reader.depth == 1:
-                reader.db.execute("BEGIN")
-            yield
-        finally:
-            reader.depth -= 1
-            if reader.depth == 0 and not reader.closed:
-                reader.db.execute("COMMIT")  # a read transaction: ends the snapshot
-
-    def active(self) -> bool:
-        reader: _Reader | None = getattr(self._local, "reader", None)
-        return reader is not None and reader.depth > 0
-
-    def current(self) -> sqlite_utils.Database:
-        reader: _Reader = self._local.reader
-        return reader.db
-
-    def count(self) -> int:
-        """Open read connections (one per thread that has read and is still alive)."""
-        with self._lock:
-            return len(self._open)
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            readers = list(self._open.values())
-            self._open.clear()
-        for reader in readers:
-            reader.close()
-
-
-class _ForgetAtThreadEnd:
-    """Held in a thread's slot beside its reader: when the thread ends, the slot goes and this
-    closes the reader and drops it from the open list."""
-
-    def __init__(self, open_readers: dict[int, _Reader], lock: threading.RLock, key: int) -> None:
-        self._open = open_readers
-        self._lock = lock
-        self._key = key
-
-    def __del__(self) -> None:
-        with self._lock:
-            reader = self._open.pop(self._key, None)
-        if reader is not None:
-            reader.close()
 
 
 def _disk_full(exc: BaseException, reserve: DiskReserve | None) -> bool:

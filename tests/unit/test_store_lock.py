@@ -1,4 +1,4 @@
-"""The store's one lock (sync/store/database.py StoreLock): granted in the order it was asked
+"""The store's one lock (sync/store/lock.py StoreLock): granted in the order it was asked
 for, so a loop of short holds (a purge's batches, a count a chunk at a time) never keeps a
 card save waiting for more than the hold in progress."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 
-from sync.store.database import StoreLock
+from sync.store.lock import StoreLock
 
 from .test_audit_group import until
 

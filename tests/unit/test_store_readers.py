@@ -1,5 +1,5 @@
 """The store's read path: reads on their own thread's read-only connection, never behind the
-writer's lock, and exactly one connection that writes (sync/store/database.py Readers)."""
+writer's lock, and exactly one connection that writes (sync/store/readers.py Readers)."""
 
 from __future__ import annotations
 
