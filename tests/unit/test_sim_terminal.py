@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from sync.xmlmsg import (
 )
 
 MIC = "1312345670"
+NOW = datetime(2026, 4, 1, 1, 30, tzinfo=UTC)  # 10:30 JST on the day the requests ask about
 LONG_S = 20.0
 
 
@@ -69,8 +71,9 @@ def wait_gone(path: Path) -> None:
 
 
 @pytest.fixture
-def service(sim_pki: Any) -> CentralService:
-    return CentralService(sim_pki, encoding="shift_jis")
+def service(pki_at: Any) -> CentralService:
+    # The central's PKI and clock from the day the requests ask about (20260401), not today.
+    return CentralService(pki_at(NOW), encoding="shift_jis", clock=lambda: NOW)
 
 
 def started(root: Path, service: CentralService, faults: TerminalFaults) -> SimTerminal:
