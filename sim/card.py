@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sim.pki import PkiPaths
 from sim.population import person
+from sim.stopsignal import stop_on_sigterm
 
 ATR = bytes.fromhex("3BE000FF8131FE4514")
 JPKI_AID = bytes.fromhex("D392F000260100000001")
@@ -410,23 +410,15 @@ class VirtualCard:
     def serve_forever(self) -> None:
         """Stay inserted until Ctrl-C, SIGTERM or vpcd closing the connection."""
         stop = threading.Event()
-        previous = None
-        if threading.current_thread() is threading.main_thread():
-
-            def on_term(signum: int, frame: FrameType | None) -> None:
-                stop.set()
-
-            previous = signal.signal(signal.SIGTERM, on_term)
-        self.insert()
-        try:
-            while not stop.is_set() and self.inserted:
-                stop.wait(0.2)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.remove()
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+        with stop_on_sigterm(stop):
+            self.insert()
+            try:
+                while not stop.is_set() and self.inserted:
+                    stop.wait(0.2)
+            except KeyboardInterrupt:
+                pass
+            finally:
+                self.remove()
 
     def _serve(self, sock: socket.socket) -> None:
         try:

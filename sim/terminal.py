@@ -45,18 +45,17 @@ import logging
 import os
 import re
 import secrets
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 
 from sim.central.answers import RequestRejected, process_time
 from sim.central.service import CentralService
 from sim.pki import PkiPaths
+from sim.stopsignal import stop_on_sigterm
 from sim.terminal_bulk import BULK_PREFIXES, answer_bulk
 from sim.terminal_medinfo import answer_medinfo
 from sync.facefile import face_file_bytes, face_file_name
@@ -201,22 +200,12 @@ class SimTerminal:
             self._thread = None
 
     def serve_forever(self) -> None:
-        """Answer until Ctrl-C or SIGTERM (the CLI). SIGTERM too: a process started in the
-        background by a shell without job control has SIGINT ignored from its start."""
-        previous = None
-        if threading.current_thread() is threading.main_thread():
-
-            def on_term(signum: int, frame: FrameType | None) -> None:
-                self._stop.set()
-
-            previous = signal.signal(signal.SIGTERM, on_term)
-        try:
-            self._run()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+        """Answer until Ctrl-C or SIGTERM (the CLI)."""
+        with stop_on_sigterm(self._stop):
+            try:
+                self._run()
+            except KeyboardInterrupt:
+                pass
 
     def _run(self) -> None:
         while not self._stop.wait(self.poll_s):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import signal
 import socket
 import ssl
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from types import FrameType
 
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from cheroot.wsgi import Server
@@ -20,6 +18,7 @@ from sim.central.faults import NORMAL, Faults, FaultSettings
 from sim.central.service import CentralService
 from sim.pki import PkiPaths
 from sim.population import Person
+from sim.stopsignal import stop_on_sigterm
 from sync.clock import utc_now
 
 
@@ -194,20 +193,15 @@ class CentralServer:
     def serve_forever(self) -> None:
         """Serve until Ctrl-C or SIGTERM (the CLI), then stop cleanly."""
         stop = threading.Event()
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            stop.set()
-
-        previous = signal.signal(signal.SIGTERM, on_signal)
-        self.start()
-        try:
-            while not stop.wait(0.5):
+        with stop_on_sigterm(stop):
+            self.start()
+            try:
+                while not stop.wait(0.5):
+                    pass
+            except KeyboardInterrupt:
                 pass
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.stop()
-            signal.signal(signal.SIGTERM, previous)
+            finally:
+                self.stop()
 
     def __enter__(self) -> CentralServer:
         self.start()
