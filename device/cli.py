@@ -440,6 +440,7 @@ def _run(config_path: Path | None, errors: RecentErrors) -> int:
         print(f"受付画面 / reception: {appliance.staff.base_url}/", flush=True)
         print(f"キオスク / kiosk:     {appliance.kiosk.base_url}/", flush=True)
         notify("READY=1")  # systemd (Type=notify): the kiosk screen may start now
+        notify("STATUS=稼働中 / running")  # in place of a migration's status, if one ran
         return appliance
 
     run_until_stopped(start, stop)

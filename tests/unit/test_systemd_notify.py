@@ -82,6 +82,8 @@ def test_onshi_run_is_ready_once_the_appliance_has_started(
         logging.getLogger().setLevel(level)  # _run applies the appliance's log level
     assert order == ["started", "stopped"]
     assert sock.recv(64) == b"READY=1"
+    # A migration's "migrating the database" does not stay on `systemctl status` once started.
+    assert sock.recv(64).decode() == "STATUS=稼働中 / running"
     assert "Type=notify" in UNIT.read_text().splitlines()
 
 
