@@ -34,8 +34,12 @@ def test_a_card_visit_writes_its_face_file_for_the_receipt_computer(
     kiosk.wait("consent")
     kiosk.page.click("#consent-all")
     kiosk.wait("done")
+    store = appliance.services.store
     deadline = time.monotonic() + 10
-    while not list(folder.glob("*.xml")) and time.monotonic() < deadline:
+    # The file is renamed into place first, then its queue entry marked written: wait for both.
+    while (
+        not list(folder.glob("*.xml")) or store.export_counts().pending
+    ) and time.monotonic() < deadline:
         time.sleep(0.05)
     (written,) = folder.glob("*.xml")
     read = read_face_file(written)
